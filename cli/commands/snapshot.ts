@@ -1,0 +1,54 @@
+import { ChangeSink } from '../../producers/change-sink';
+import { snapshot } from '../../producers/snapshot';
+import { createProgress } from '../../shared/progress';
+import { unfinishedJobs } from '../../shared/queue';
+import { VersionCounter, versionKey } from '../../shared/versions';
+import type { ConfigFlags } from '../../shared/config/load';
+import { createContext, prepareIndices } from '../context';
+
+export interface SnapshotFlags {
+  restart?: boolean;
+  wait?: boolean;
+}
+
+/** Enqueues every key once (resuming an interrupted run unless --restart); --wait until indexed. */
+export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): Promise<void> {
+  const ctx = createContext(flags);
+  const { config } = ctx;
+  const log = ctx.logger.child({ command: 'snapshot' });
+  try {
+    await prepareIndices(ctx);
+    const queue = ctx.queue();
+    const sink = new ChangeSink(
+      queue,
+      new VersionCounter(ctx.queueRedis, versionKey(config.queue.prefix)),
+      { prefix: config.queue.prefix, batch: config.producer.enqueueBatch, flushMs: config.producer.enqueueFlushMs },
+      log,
+    );
+    const progress = createProgress('snapshot', log);
+    const started = Date.now();
+    const result = await snapshot(
+      { source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
+      {
+        databases: config.redis.databases,
+        patterns: config.redis.patterns,
+        scanCount: config.producer.scanCount,
+        batchKeys: config.producer.snapshotBatchKeys,
+        prefix: config.queue.prefix,
+        resume: !opts.restart,
+        src: 'snapshot',
+        progress,
+      },
+    );
+    progress.stop();
+    log.info({ keys: result.keys, jobs: result.jobs, ms: Date.now() - started }, 'snapshot enqueued');
+    if (opts.wait) {
+      for (let left = await unfinishedJobs(queue); left > 0; left = await unfinishedJobs(queue)) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      log.info({ ms: Date.now() - started }, 'queue drained: snapshot indexed');
+    }
+  } finally {
+    await ctx.close();
+  }
+}

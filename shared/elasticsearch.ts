@@ -1,0 +1,39 @@
+import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
+import type { AppConfig } from './config/schema';
+
+export { Client as EsClient };
+
+export function createEsClient(config: AppConfig['elasticsearch']): Client {
+  const options: ClientOptions = {
+    node: config.url,
+    requestTimeout: config.requestTimeoutMs,
+    // Retries are ours: they re-read Redis before resending, which the client's cannot.
+    maxRetries: 0,
+  };
+  if (config.apiKey) options.auth = { apiKey: config.apiKey };
+  else if (config.username && config.password) options.auth = { username: config.username, password: config.password };
+  return new Client(options);
+}
+
+/** Errors worth retrying: Elasticsearch unreachable, overloaded (429) or failing (5xx). */
+export function isTransientEsError(err: unknown): boolean {
+  if (err instanceof errors.ResponseError) {
+    const status = err.statusCode ?? 0;
+    return status === 429 || status >= 500;
+  }
+  return (
+    err instanceof errors.ConnectionError ||
+    err instanceof errors.TimeoutError ||
+    err instanceof errors.NoLivingConnectionsError ||
+    err instanceof errors.DeserializationError
+  );
+}
+
+export function describeEsError(err: unknown): string {
+  if (err instanceof errors.ResponseError) {
+    const body = err.body as { error?: { type?: string; reason?: string } } | undefined;
+    const e = body?.error;
+    return e?.type ? `${err.statusCode} ${e.type}: ${e.reason ?? ''}` : `${err.statusCode ?? ''} ${err.message}`;
+  }
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

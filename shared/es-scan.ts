@@ -1,0 +1,49 @@
+import type { Client } from '@elastic/elasticsearch';
+
+export interface ScannedDoc {
+  index: string;
+  id: string;
+  source: Record<string, unknown>;
+}
+
+/**
+ * Walks every document of an index in pages (point in time + search_after), so indices of
+ * any size are read with bounded memory. Missing indices yield nothing.
+ */
+export async function* scanIndex(
+  es: Client,
+  index: string,
+  opts: { pageSize?: number; sourceFields?: string[] | true } = {},
+): AsyncGenerator<ScannedDoc[]> {
+  const exists = await es.indices.exists({ index });
+  if (!exists) return;
+  const pit = await es.openPointInTime({ index, keep_alive: '2m' });
+  let pitId = pit.id;
+  let after: (string | number | boolean | null)[] | undefined;
+  try {
+    for (;;) {
+      const page = await es.search({
+        size: opts.pageSize ?? 1000,
+        pit: { id: pitId, keep_alive: '2m' },
+        sort: [{ _shard_doc: 'asc' }],
+        _source: opts.sourceFields ?? ['key', 'db'],
+        ...(after ? { search_after: after } : {}),
+        track_total_hits: false,
+      });
+      if (page.pit_id) pitId = page.pit_id;
+      const hits = page.hits.hits;
+      if (hits.length === 0) return;
+      yield hits.map((h) => ({ index: h._index, id: h._id ?? '', source: (h._source ?? {}) as Record<string, unknown> }));
+      after = hits[hits.length - 1].sort as (string | number | boolean | null)[];
+    }
+  } finally {
+    await es.closePointInTime({ id: pitId }).catch(() => undefined);
+  }
+}
+
+/** The Redis key a document stands for, from the fields every synced document carries. */
+export function docKey(source: Record<string, unknown>): { db: number; key: string } | undefined {
+  const { key, db } = source;
+  if (typeof key !== 'string' || typeof db !== 'number') return undefined;
+  return { db, key };
+}

@@ -1,0 +1,130 @@
+import type { Redis } from 'ioredis';
+
+export type RedisValueType = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
+
+export interface ZsetEntry {
+  member: string;
+  score: number;
+}
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+interface ValueOf {
+  string: string;
+  hash: Record<string, string>;
+  list: string[];
+  set: string[];
+  zset: ZsetEntry[];
+  stream: StreamEntry[];
+}
+
+export type PresentKeyState = {
+  [T in RedisValueType]: { exists: true; type: T; value: ValueOf[T]; ttlMs?: number };
+}[RedisValueType];
+
+/** What a key holds at one instant; `exists: false` means its document must go. */
+export type KeyState =
+  | { exists: false }
+  | PresentKeyState
+  | { exists: true; type: 'unsupported'; redisType: string; ttlMs?: number };
+
+// One atomic read per key: TYPE, the type's read and PTTL cannot straddle a concurrent change.
+const READ_KEY_LUA = `
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return {t} end
+local ttl = redis.call('PTTL', KEYS[1])
+local v
+if t == 'string' then v = redis.call('GET', KEYS[1])
+elseif t == 'hash' then v = redis.call('HGETALL', KEYS[1])
+elseif t == 'list' then v = redis.call('LRANGE', KEYS[1], 0, -1)
+elseif t == 'set' then v = redis.call('SMEMBERS', KEYS[1])
+elseif t == 'zset' then v = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+elseif t == 'stream' then v = redis.call('XRANGE', KEYS[1], '-', '+')
+else return {t, ttl} end
+return {t, ttl, v}
+`;
+
+type RawReply = [string, number?, unknown?];
+
+interface KeyReaderRedis extends Redis {
+  resEsReadKey(key: string): Promise<RawReply>;
+}
+
+function withReadCommand(redis: Redis): KeyReaderRedis {
+  const r = redis as KeyReaderRedis;
+  if (typeof r.resEsReadKey !== 'function') {
+    redis.defineCommand('resEsReadKey', { numberOfKeys: 1, lua: READ_KEY_LUA, readOnly: true });
+  }
+  return r;
+}
+
+/**
+ * Reads many keys in one pipelined round trip. The client must already be on the right
+ * database. A key whose read fails (e.g. a transient error) rejects the whole call.
+ */
+export async function readKeyStates(redis: Redis, keys: readonly string[]): Promise<KeyState[]> {
+  if (keys.length === 0) return [];
+  const client = withReadCommand(redis);
+  const pipeline = client.pipeline();
+  for (const key of keys) (pipeline as unknown as KeyReaderRedis).resEsReadKey(key);
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([err, reply], i) => {
+    if (err) throw new Error(`reading ${JSON.stringify(keys[i])}: ${err.message}`);
+    return decodeReply(reply as RawReply);
+  });
+}
+
+export function decodeReply(reply: RawReply): KeyState {
+  const [type, ttl, raw] = reply;
+  if (type === 'none') return { exists: false };
+  const ttlMs = typeof ttl === 'number' && ttl >= 0 ? ttl : undefined;
+  const withTtl = <S extends object>(s: S): S & { ttlMs?: number } => (ttlMs === undefined ? s : { ...s, ttlMs });
+  switch (type) {
+    case 'string':
+      return withTtl({ exists: true, type, value: String(raw) });
+    case 'hash':
+      return withTtl({ exists: true, type, value: pairsToObject(raw as string[]) });
+    case 'list':
+      return withTtl({ exists: true, type, value: (raw as string[]).map(String) });
+    case 'set':
+      return withTtl({ exists: true, type, value: (raw as string[]).map(String).sort(compareStrings) });
+    case 'zset':
+      return withTtl({ exists: true, type, value: zsetEntries(raw as string[]) });
+    case 'stream':
+      return withTtl({
+        exists: true,
+        type,
+        value: (raw as [string, string[]][]).map(([id, fields]) => ({ id, fields: pairsToObject(fields) })),
+      });
+    default:
+      return withTtl({ exists: true, type: 'unsupported', redisType: String(type) });
+  }
+}
+
+function pairsToObject(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+function zsetEntries(flat: readonly string[]): ZsetEntry[] {
+  const out: ZsetEntry[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: String(flat[i]), score: parseScore(String(flat[i + 1])) });
+  return out;
+}
+
+/** Elasticsearch has no infinities; clamp them to the largest finite double. */
+function parseScore(s: string): number {
+  const n = Number(s);
+  if (n === Infinity || s === 'inf' || s === '+inf') return Number.MAX_VALUE;
+  if (n === -Infinity || s === '-inf') return -Number.MAX_VALUE;
+  return n;
+}
+
+/** Byte order, as Redis sorts, so set arrays are stable whatever the locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,61 @@
+import { SingleBar, Presets } from 'cli-progress';
+import type { Logger } from './logger';
+
+export interface Progress {
+  /** Sets or raises the expected total (it may be an estimate). */
+  setTotal(total: number): void;
+  increment(by: number): void;
+  stop(): void;
+}
+
+/**
+ * A progress bar on a terminal, periodic log lines otherwise (containers, CI, pipes), so a
+ * long snapshot always shows that it moves.
+ */
+export function createProgress(label: string, logger: Logger, opts: { tty?: boolean; logEveryMs?: number } = {}): Progress {
+  const tty = opts.tty ?? Boolean(process.stderr.isTTY);
+  let done = 0;
+  let total = 0;
+  const started = Date.now();
+  if (tty) {
+    const bar = new SingleBar(
+      { format: `${label} [{bar}] {percentage}% | {value}/{total} | {rate}/s | eta {eta_formatted}`, stream: process.stderr, hideCursor: true },
+      Presets.shades_classic,
+    );
+    bar.start(0, 0, { rate: 0 });
+    return {
+      setTotal(t) {
+        total = Math.max(t, done);
+        bar.setTotal(total);
+      },
+      increment(by) {
+        done += by;
+        if (done > total) bar.setTotal((total = done));
+        bar.update(done, { rate: Math.round(done / Math.max((Date.now() - started) / 1000, 0.001)) });
+      },
+      stop() {
+        bar.stop();
+      },
+    };
+  }
+  const log = logger.child({ progress: label });
+  const every = opts.logEveryMs ?? 5000;
+  const report = (final: boolean): void => {
+    const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+    log.info({ done, total: Math.max(total, done), perSecond: Math.round(done / seconds) }, final ? `${label} finished` : `${label} in progress`);
+  };
+  const timer = setInterval(() => report(false), every);
+  timer.unref();
+  return {
+    setTotal(t) {
+      total = t;
+    },
+    increment(by) {
+      done += by;
+    },
+    stop() {
+      clearInterval(timer);
+      report(true);
+    },
+  };
+}

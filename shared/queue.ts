@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from './config/schema';
+
+/** How a change was seen; kept on the job for logs and the dashboard. */
+export type CaptureSource = 'notification' | 'snapshot' | 'reconcile' | 'replay';
+
+/**
+ * A job names keys, never values: the worker reads each key's state when it writes, so a
+ * job can be retried, replayed or processed late and still write the current value.
+ * `v` is the capture version of keys[0]; keys[i] was captured as v + i.
+ */
+export interface SyncJobData {
+  db: number;
+  keys: string[];
+  v: number;
+  /** Capture time (ms since epoch), for the capture-to-indexed lag. */
+  t: number;
+  src: CaptureSource;
+}
+
+/** One key's change; coalesced per key by BullMQ deduplication. */
+export const CHANGE_JOB = 'change';
+/** Many keys from a snapshot or reconciliation pass. */
+export const BATCH_JOB = 'batch';
+
+export type SyncQueue = Queue<SyncJobData, void, string>;
+
+export function createQueue(config: AppConfig, connection: Redis): SyncQueue {
+  return new Queue<SyncJobData, void, string>(config.queue.name, {
+    connection,
+    prefix: config.queue.prefix,
+    defaultJobOptions: defaultJobOptions(config),
+  });
+}
+
+export function defaultJobOptions(config: AppConfig): JobsOptions {
+  return {
+    attempts: config.queue.attempts,
+    backoff: { type: 'exponential', delay: 1000 },
+    removeOnComplete: { count: config.queue.keepCompleted },
+    removeOnFail: { count: config.queue.keepFailed },
+  };
+}
+
+/**
+ * Per-key coalescing. `keepLastIfActive` is what makes it safe: while the key's job is
+ * waiting a new change is absorbed by it (the worker reads the latest state anyway), and
+ * while it is active the change is kept and becomes a new job when the active one ends,
+ * so a change made during processing is never lost.
+ */
+export function changeJobOptions(db: number, key: string): JobsOptions {
+  return { deduplication: { id: dedupId(db, key), keepLastIfActive: true } };
+}
+
+function dedupId(db: number, key: string): string {
+  const id = `${db}:${key}`;
+  return id.length <= 200 ? id : `${db}:sha1:${createHash('sha1').update(key).digest('hex')}`;
+}
+
+/** Keys this tool writes in a Redis; never captured even when the queue shares the source Redis. */
+export function isOwnKey(prefix: string, key: string): boolean {
+  return key.startsWith(`${prefix}:`);
+}
+
+/** Jobs not yet finished: waiting, active, delayed or prioritized. */
+export async function unfinishedJobs(queue: SyncQueue): Promise<number> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}

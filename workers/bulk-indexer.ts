@@ -1,0 +1,203 @@
+import type { Client } from '@elastic/elasticsearch';
+import type { AppConfig } from '../shared/config/schema';
+import { describeEsError, isTransientEsError } from '../shared/elasticsearch';
+import { DocumentRejectedError } from '../shared/errors';
+import { readKeyStates } from '../shared/key-state';
+import type { Logger } from '../shared/logger';
+import { toOperation, type DocOperation } from '../shared/mapping/document';
+import type { KeyRouter } from '../shared/mapping/router';
+import type { RedisDbPool } from '../shared/redis';
+import type { VersionCounter } from '../shared/versions';
+import { classifyItem, type BulkItemResponse, type ItemOutcome } from './bulk-outcome';
+
+export interface WorkItem {
+  db: number;
+  key: string;
+}
+
+export type ItemResult =
+  | { ok: true; result: 'indexed' | 'deleted' | 'already-newer' | 'already-absent' | 'skipped' }
+  | { ok: false; reason: string };
+
+export interface BulkIndexerDeps {
+  es: Client;
+  source: RedisDbPool;
+  counter: VersionCounter;
+  router: KeyRouter;
+  settings: Pick<AppConfig['worker'], 'bulkMaxBytes' | 'retryBaseMs' | 'retryMaxMs'>;
+  logger: Logger;
+  /** Aborted on shutdown: pending retries give up so jobs can go back to the queue. */
+  signal?: AbortSignal;
+}
+
+interface Prepared {
+  slot: number;
+  op: DocOperation;
+  version: number;
+  lines: string;
+}
+
+export class ShutdownError extends Error {
+  override readonly name = 'ShutdownError';
+}
+
+/**
+ * Brings Elasticsearch in line with the current state of a set of keys.
+ *
+ * Every attempt, first and retry alike, takes fresh versions from the counter and only then
+ * reads the keys. So a write stamped v carries a value read after every change whose capture
+ * version is below v, and external versioning lets the highest version win. Re-reading on
+ * every retry also means no write goes out long after its read, so an expired delete
+ * tombstone (index.gc_deletes) can never let an old value come back.
+ */
+export class BulkIndexer {
+  constructor(private readonly deps: BulkIndexerDeps) {}
+
+  async index(items: readonly WorkItem[]): Promise<ItemResult[]> {
+    // The same key twice in one batch (a snapshot and a live change) is read and written once.
+    const unique: WorkItem[] = [];
+    const slotOf = new Map<string, number>();
+    const itemSlots = items.map((item) => {
+      const id = `${item.db}\u0000${item.key}`;
+      let slot = slotOf.get(id);
+      if (slot === undefined) {
+        slot = unique.push(item) - 1;
+        slotOf.set(id, slot);
+      }
+      return slot;
+    });
+
+    const results: (ItemResult | undefined)[] = new Array(unique.length);
+    let pending = unique.map((_, slot) => slot);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await this.backoff(attempt, pending.length);
+      let prepared: Prepared[];
+      try {
+        prepared = await this.prepare(unique, pending, results);
+      } catch (err) {
+        if (err instanceof ShutdownError) throw err;
+        this.deps.logger.warn({ err: (err as Error).message, keys: pending.length }, 'reading keys from redis failed; retrying');
+        continue;
+      }
+      pending = await this.send(prepared, results);
+    }
+    return itemSlots.map((slot) => results[slot] as ItemResult);
+  }
+
+  /** Versions first, then the read: the order the consistency argument rests on. */
+  private async prepare(unique: readonly WorkItem[], slots: readonly number[], results: (ItemResult | undefined)[]): Promise<Prepared[]> {
+    this.throwIfAborted();
+    const firstVersion = await this.deps.counter.allocate(slots.length);
+    const byDb = new Map<number, number[]>();
+    for (const slot of slots) {
+      const db = unique[slot].db;
+      const list = byDb.get(db);
+      if (list) list.push(slot);
+      else byDb.set(db, [slot]);
+    }
+    const prepared: Prepared[] = [];
+    const versionOf = new Map(slots.map((slot, i) => [slot, firstVersion + i]));
+    for (const [db, dbSlots] of byDb) {
+      const states = await readKeyStates(
+        this.deps.source.db(db),
+        dbSlots.map((s) => unique[s].key),
+      );
+      dbSlots.forEach((slot, i) => {
+        const { key } = unique[slot];
+        const route = this.deps.router.route(db, key);
+        if (!route) {
+          results[slot] = { ok: true, result: 'skipped' };
+          return;
+        }
+        try {
+          const op = toOperation(route, route.shape, db, key, states[i]);
+          const version = versionOf.get(slot) as number;
+          prepared.push({ slot, op, version, lines: bulkLines(op, version) });
+        } catch (err) {
+          if (!(err instanceof DocumentRejectedError)) throw err;
+          results[slot] = { ok: false, reason: err.message };
+        }
+      });
+    }
+    return prepared;
+  }
+
+  /** Sends in chunks under bulkMaxBytes; returns the slots to try again. */
+  private async send(prepared: readonly Prepared[], results: (ItemResult | undefined)[]): Promise<number[]> {
+    const retry: number[] = [];
+    await Promise.all(
+      chunkByBytes(prepared, this.deps.settings.bulkMaxBytes).map(async (chunk) => {
+        let items: BulkItemResponse[];
+        try {
+          const response = await this.deps.es.bulk({ operations: chunk.map((p) => p.lines) as never[] }, { signal: this.deps.signal });
+          items = response.items.map((entry) => Object.values(entry)[0] as BulkItemResponse);
+        } catch (err) {
+          if (this.deps.signal?.aborted) throw new ShutdownError('shutting down');
+          if (!isTransientEsError(err)) {
+            const reason = `bulk request rejected: ${describeEsError(err)}`;
+            for (const p of chunk) results[p.slot] = { ok: false, reason };
+            return;
+          }
+          this.deps.logger.warn({ err: describeEsError(err), docs: chunk.length }, 'bulk request failed; will retry');
+          for (const p of chunk) retry.push(p.slot);
+          return;
+        }
+        chunk.forEach((p, i) => {
+          const outcome: ItemOutcome = classifyItem(p.op.op, items[i]);
+          if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
+          else if (outcome.kind === 'rejected') results[p.slot] = { ok: false, reason: outcome.reason };
+          else retry.push(p.slot);
+        });
+      }),
+    );
+    return retry;
+  }
+
+  private async backoff(attempt: number, count: number): Promise<void> {
+    const { retryBaseMs, retryMaxMs } = this.deps.settings;
+    const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt - 1, 20));
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    this.deps.logger.debug({ attempt, count, delayMs: Math.round(jittered) }, 'retrying bulk items');
+    await sleep(jittered, this.deps.signal);
+    this.throwIfAborted();
+  }
+
+  private throwIfAborted(): void {
+    if (this.deps.signal?.aborted) throw new ShutdownError('shutting down');
+  }
+}
+
+export function bulkLines(op: DocOperation, version: number): string {
+  const meta = { _index: op.index, _id: op.id, version, version_type: 'external' };
+  return op.op === 'index' ? `${JSON.stringify({ index: meta })}\n${JSON.stringify(op.doc)}` : JSON.stringify({ delete: meta });
+}
+
+function chunkByBytes(prepared: readonly Prepared[], maxBytes: number): Prepared[][] {
+  const chunks: Prepared[][] = [];
+  let current: Prepared[] = [];
+  let bytes = 0;
+  for (const p of prepared) {
+    const size = Buffer.byteLength(p.lines) + 1;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(p);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,118 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '../shared/config/schema';
+import type { EsClient } from '../shared/elasticsearch';
+import type { Logger } from '../shared/logger';
+import type { KeyRouter } from '../shared/mapping/router';
+import type { SyncJobData } from '../shared/queue';
+import type { RedisDbPool } from '../shared/redis';
+import { VersionCounter, versionKey } from '../shared/versions';
+import { BulkBatcher } from './bulk-batcher';
+import { BulkIndexer, type ItemResult } from './bulk-indexer';
+
+export interface IndexWorkerDeps {
+  config: AppConfig;
+  es: EsClient;
+  source: RedisDbPool;
+  /** Commands on the queue Redis (version counter). */
+  queueRedis: Redis;
+  /** A connection BullMQ may block on (maxRetriesPerRequest: null). */
+  bullConnection: Redis;
+  router: KeyRouter;
+  logger: Logger;
+}
+
+export interface IndexWorker {
+  worker: Worker<SyncJobData, void, string>;
+  /** Stops taking jobs, finishes the active ones, closes the BullMQ worker. */
+  close(): Promise<void>;
+}
+
+/** Largest number of failed keys spelled out in a job's failure reason. */
+const REASONS_SHOWN = 20;
+
+export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
+  const { config, logger } = deps;
+  const abort = new AbortController();
+  const log = logger.child({ component: 'worker', queue: config.queue.name });
+  const indexer = new BulkIndexer({
+    es: deps.es,
+    source: deps.source,
+    counter: new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
+    router: deps.router,
+    settings: config.worker,
+    logger: log,
+    signal: abort.signal,
+  });
+  const batcher = new BulkBatcher((items) => indexer.index(items), {
+    maxDocs: config.worker.bulkMaxDocs,
+    flushMs: config.worker.flushMs,
+    maxInflight: config.worker.maxInflightBulks,
+  });
+
+  const processor = async (job: Job<SyncJobData, void, string>): Promise<void> => {
+    const data = checkJobData(job.data);
+    const results = await batcher.submit(data.keys.map((key) => ({ db: data.db, key })));
+    const failed = results
+      .map((r, i) => ({ r, key: data.keys[i] }))
+      .filter((x): x is { r: Extract<ItemResult, { ok: false }>; key: string } => !x.r.ok);
+    if (failed.length > 0) {
+      const reasons = failed.slice(0, REASONS_SHOWN).map((f) => `${f.key}: ${f.r.reason}`);
+      if (failed.length > REASONS_SHOWN) reasons.push(`… and ${failed.length - REASONS_SHOWN} more`);
+      const summary =
+        data.keys.length === 1
+          ? `rejected by Elasticsearch: ${reasons[0]}`
+          : `${failed.length} of ${data.keys.length} documents rejected by Elasticsearch:\n${reasons.join('\n')}`;
+      log.warn({ jobId: job.id, db: data.db, keys: failed.slice(0, REASONS_SHOWN).map((f) => f.key), reason: failed[0].r.reason }, 'documents rejected; job goes to failed for replay');
+      // Retrying cannot fix a rejected document; it waits in "failed" until replayed.
+      throw new UnrecoverableError(summary);
+    }
+    log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, lagMs: Date.now() - data.t }, 'job indexed');
+  };
+
+  const worker = new Worker<SyncJobData, void, string>(config.queue.name, processor, {
+    connection: deps.bullConnection,
+    prefix: config.queue.prefix,
+    concurrency: config.worker.concurrency,
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    // Jobs are idempotent (they re-read Redis), so a job orphaned by crashed workers is
+    // always safe to run again; never fail it for having stalled.
+    maxStalledCount: 1000,
+    autorun: true,
+  });
+  worker.on('failed', (job, err) => {
+    if (job) log.debug({ jobId: job.id, err: err.message }, 'job failed');
+  });
+  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+
+  return {
+    worker,
+    async close(): Promise<void> {
+      const closing = worker.close();
+      // Give in-flight bulks the time to finish; if Elasticsearch is down they would retry
+      // forever, so after the grace period their jobs are handed back to the queue.
+      const grace = setTimeout(() => abort.abort(), 10000);
+      try {
+        await batcher.drain().catch(() => undefined);
+        await closing;
+      } finally {
+        clearTimeout(grace);
+      }
+    },
+  };
+}
+
+function checkJobData(data: unknown): SyncJobData {
+  const d = data as Partial<SyncJobData> | null;
+  if (
+    !d ||
+    typeof d.db !== 'number' ||
+    !Array.isArray(d.keys) ||
+    !d.keys.every((k) => typeof k === 'string') ||
+    typeof d.v !== 'number'
+  ) {
+    throw new UnrecoverableError(`malformed job data: ${JSON.stringify(data).slice(0, 200)}`);
+  }
+  return d as SyncJobData;
+}
