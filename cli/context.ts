@@ -6,7 +6,7 @@ import { ensureIndices } from '../shared/mapping/indices';
 import { KeyRouter } from '../shared/mapping/router';
 import { createQueue, type SyncQueue } from '../shared/queue';
 import { closeRedis, connectRedis, RedisDbPool } from '../shared/redis';
-import { loadConfig, type ConfigFlags } from '../shared/config/load';
+import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
 
 /** Everything a command needs, built once from the validated configuration. */
 export interface AppContext {
@@ -23,7 +23,10 @@ export interface AppContext {
 }
 
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  const { config, baseDir, file } = loadConfig(flags);
+  return buildContext(loadConfig(flags), logger);
+}
+
+export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: Logger): AppContext {
   const log = logger ?? createLogger(config.logLevel);
   const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases);
   log.debug(

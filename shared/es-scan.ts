@@ -8,7 +8,8 @@ export interface ScannedDoc {
 
 /**
  * Walks every document of an index in pages (point in time + search_after), so indices of
- * any size are read with bounded memory. Missing indices yield nothing.
+ * any size are read with bounded memory; everything indexed before the call is seen.
+ * Missing indices yield nothing.
  */
 export async function* scanIndex(
   es: Client,
@@ -17,6 +18,9 @@ export async function* scanIndex(
 ): AsyncGenerator<ScannedDoc[]> {
   const exists = await es.indices.exists({ index });
   if (!exists) return;
+  // A point in time sees only refreshed segments, and an idle shard skips its periodic refresh:
+  // without this, documents indexed just before the scan would be invisible to it.
+  await es.indices.refresh({ index });
   const pit = await es.openPointInTime({ index, keep_alive: '2m' });
   let pitId = pit.id;
   let after: (string | number | boolean | null)[] | undefined;

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
@@ -72,6 +73,8 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
 
   const worker = new Worker<SyncJobData, void, string>(config.queue.name, processor, {
     connection: deps.bullConnection,
+    // Shown as the job's processedBy, so an operator sees which pod handled it.
+    name: `${hostname()}:${process.pid}`,
     prefix: config.queue.prefix,
     concurrency: config.worker.concurrency,
     lockDuration: config.worker.lockDurationMs,

@@ -70,6 +70,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     raw.queue = { ...queue, url: redis.url };
     sources.set('queue.url', `${sources.get('redis.url') ?? 'redis.url'} (QUEUE_REDIS_URL unset)`);
   }
+  // A missing section would be reported as `redis: is required`; as `{}` its missing URL is named with the variable that sets it.
+  for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};
 
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) throw toConfigError(parsed.error, sources);

@@ -1,0 +1,56 @@
+import { NotificationProducer } from '../producers/producer';
+import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
+import { prepareIndices, type AppContext } from './context';
+
+export interface ServiceParts {
+  producer: boolean;
+  worker: boolean;
+}
+
+export interface RunningService {
+  producer?: NotificationProducer;
+  worker?: IndexWorker;
+  /** Producer first, so the last captured changes are queued before the worker drains. */
+  stop(): Promise<void>;
+}
+
+/** Starts the long-running parts on a context: producer, worker, or both (`run`). */
+export async function startService(ctx: AppContext, parts: ServiceParts): Promise<RunningService> {
+  const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
+  await prepareIndices(ctx);
+  let worker: IndexWorker | undefined;
+  let producer: NotificationProducer | undefined;
+  if (parts.worker) {
+    worker = startIndexWorker({
+      config: ctx.config,
+      es: ctx.es,
+      source: ctx.source,
+      queueRedis: ctx.queueRedis,
+      bullConnection: ctx.bullConnection(),
+      router: ctx.router,
+      logger: log,
+    });
+    log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
+  }
+  if (parts.producer) {
+    producer = new NotificationProducer({
+      config: ctx.config,
+      source: ctx.source,
+      queueRedis: ctx.queueRedis,
+      queue: ctx.queue(),
+      es: ctx.es,
+      router: ctx.router,
+      logger: log,
+    });
+    await producer.start();
+  }
+  return {
+    producer,
+    worker,
+    async stop() {
+      await producer?.stop();
+      await worker?.close();
+      await ctx.close();
+    },
+  };
+}

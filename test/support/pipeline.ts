@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { buildContext, type AppContext } from '../../cli/context';
+import { startService, type RunningService, type ServiceParts } from '../../cli/service';
+import type { LoadedConfig } from '../../shared/config/load';
+import { ConfigSchema, type ConfigInput } from '../../shared/config/schema';
+import { createLogger } from '../../shared/logger';
+import { formatReport, inSync, verify, type VerifyReport } from '../../shared/verify';
+import { esUrl, uniqueIndex } from './elasticsearch';
+import { startRedis, type RedisServerHandle } from './redis-server';
+
+export interface TestServers {
+  source: RedisServerHandle;
+  queue: RedisServerHandle;
+  index: string;
+  stop(): Promise<void>;
+}
+
+/** A source Redis with notifications, a queue Redis, and an index name of the test's own. */
+export async function startServers(indexPrefix: string): Promise<TestServers> {
+  const [source, queue] = await Promise.all([startRedis({ notifyKeyspaceEvents: 'KEA' }), startRedis()]);
+  return {
+    source,
+    queue,
+    index: uniqueIndex(indexPrefix),
+    async stop() {
+      await Promise.all([source.stop(), queue.stop()]);
+    },
+  };
+}
+
+/** Settings small enough for tests to see crashes and retries quickly. */
+export function testConfigInput(servers: TestServers, extra: Partial<ConfigInput> = {}): ConfigInput {
+  return {
+    logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
+    redis: { url: servers.source.url },
+    queue: { url: servers.queue.url },
+    elasticsearch: { url: esUrl() },
+    mapping: { defaultIndex: servers.index },
+    ...extra,
+    worker: { lockDurationMs: 4000, stalledIntervalMs: 1000, retryBaseMs: 50, retryMaxMs: 1000, ...extra.worker },
+    producer: { reconcileIntervalMs: 0, ...extra.producer },
+  };
+}
+
+export function loadedConfig(input: ConfigInput): LoadedConfig {
+  return { config: ConfigSchema.parse(input), baseDir: process.cwd() };
+}
+
+export interface TestPipeline {
+  ctx: AppContext;
+  service: RunningService;
+  stop(): Promise<void>;
+}
+
+/** The service in this process (producer, worker or both), as `run` starts it. */
+export async function startPipeline(input: ConfigInput, parts: ServiceParts = { producer: true, worker: true }): Promise<TestPipeline> {
+  const loaded = loadedConfig(input);
+  const ctx = buildContext(loaded, createLogger(loaded.config.logLevel));
+  const service = await startService(ctx, parts);
+  return { ctx, service, stop: () => service.stop() };
+}
+
+/** Polls until `check` holds; fails with `what` and the last value seen. */
+export async function waitFor<T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await probe();
+  while (!check(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+    last = await probe();
+  }
+  return last;
+}
+
+export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
+  const { config } = ctx;
+  return verify(
+    { es: ctx.es, source: ctx.source, router: ctx.router },
+    { databases: config.redis.databases, patterns: config.redis.patterns, prefix: config.queue.prefix, scanCount: 1000, settleMs: 0 },
+  );
+}
+
+/** Waits until verify finds Redis and Elasticsearch identical. */
+export async function waitInSync(ctx: AppContext, timeoutMs = 60000): Promise<VerifyReport> {
+  return waitFor('Elasticsearch to match Redis', () => verifyNow(ctx), inSync, timeoutMs, 250).catch((err: Error) => {
+    throw new Error(`${err.message}`);
+  });
+}
+
+export { formatReport };
+
+/** Realtime GET of one document's source, or undefined when absent. */
+export async function getDoc(ctx: AppContext, index: string, id: string): Promise<Record<string, unknown> | undefined> {
+  const r = await ctx.es.get<Record<string, unknown>>({ index, id }, { ignore: [404] });
+  return r.found ? r._source : undefined;
+}
+
+const CLI = resolve(__dirname, '../../dist/cli/main.js');
+
+/** A CLI process (`worker`, `producer`, `verify`…) with the test's configuration in a temp file. */
+export function spawnCli(input: ConfigInput, args: string[]): ChildProcess & { output: () => string } {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
+  const dir = mkdtempSync(join(tmpdir(), 'res-cli-'));
+  const file = join(dir, 'config.yml');
+  writeFileSync(file, stringify(input));
+  const child = spawn(process.execPath, [CLI, '--config', file, ...args], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  return Object.assign(child, { output: () => out });
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((r) => child.once('exit', (code) => r(code)));
+}
