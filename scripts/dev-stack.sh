@@ -6,14 +6,15 @@
 # Usage:
 #   bash scripts/dev-stack.sh fetch                 download + unpack Elasticsearch only
 #   bash scripts/dev-stack.sh up [all|es|redis]     start services (default: all); reuses running ones
-#   bash scripts/dev-stack.sh down                  stop everything this state dir started
+#   bash scripts/dev-stack.sh down [all|es|redis]   stop what this state dir started (default: all)
 #   bash scripts/dev-stack.sh status                show what runs and where
 #   bash scripts/dev-stack.sh env                   print the env file (KEY=VALUE lines)
 #
 # Environment:
 #   STACK_DIR         state dir (pids, data, logs, env file); default .stack, relative to repo root
 #   ES_VERSION        Elasticsearch version (Maven integ-test-zip); default 8.19.9
-#   ES_PORT           ES http port; default 9200 if free, else a free port
+#   ES_PORT           ES http port; default: the port it had before in this state dir,
+#                     else 9200 if free, else a free port
 #   ES_HEAP           ES heap (-Xms/-Xmx); default 768m
 #   ES_USER           unprivileged user ES runs as when this script runs as root; default redis-es-sync
 #   ES_START_TIMEOUT  seconds to wait for cluster health yellow; default 180
@@ -53,7 +54,7 @@ log() { printf '[dev-stack] %s\n' "$*" >&2; }
 die() { printf '[dev-stack] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 # ---------------------------------------------------------------------------
@@ -277,7 +278,10 @@ es_up() {
     ensure_es_user
     local jh http_port transport_port
     jh="$(java_home)"
-    http_port="$(pick_port "${ES_PORT:-}" 9200)"
+    # The same port as last time, so clients that survived a restart reconnect.
+    local previous_port
+    previous_port="$(es_port)"
+    http_port="$(pick_port "${ES_PORT:-}" "${previous_port:-9200}")"
     transport_port="$(pick_port "" "")"
 
     # Fresh config dir per state dir (ES writes its keystore into the config dir).
@@ -446,13 +450,23 @@ stop_pid() { # NAME PID
 }
 
 cmd_down() {
-  local pid stopped=0
-  if pid="$(es_pid)"; then stop_pid "Elasticsearch" "$pid"; stopped=1; fi
-  if pid="$(redis_pid "$REDIS_DIR")"; then stop_pid "source redis" "$pid"; stopped=1; fi
-  if pid="$(redis_pid "$QUEUE_DIR")"; then stop_pid "queue redis" "$pid"; stopped=1; fi
-  rm -f "$ES_DIR/es.pid" "$REDIS_DIR/redis.pid" "$QUEUE_DIR/redis.pid" "$ENV_FILE"
+  local what="${1:-all}" pid stopped=0
+  case "$what" in
+    all|es|redis) ;;
+    *) die "unknown target '$what' (expected all, es or redis)" ;;
+  esac
+  if [[ "$what" == all || "$what" == es ]]; then
+    if pid="$(es_pid)"; then stop_pid "Elasticsearch" "$pid"; stopped=1; fi
+    rm -f "$ES_DIR/es.pid"
+  fi
+  if [[ "$what" == all || "$what" == redis ]]; then
+    if pid="$(redis_pid "$REDIS_DIR")"; then stop_pid "source redis" "$pid"; stopped=1; fi
+    if pid="$(redis_pid "$QUEUE_DIR")"; then stop_pid "queue redis" "$pid"; stopped=1; fi
+    rm -f "$REDIS_DIR/redis.pid" "$QUEUE_DIR/redis.pid"
+  fi
+  if [[ "$what" == all ]]; then rm -f "$ENV_FILE"; else write_env; fi
   if (( stopped )); then
-    log "stack in ${STACK_DIR#"$REPO_ROOT"/} stopped"
+    log "$what in ${STACK_DIR#"$REPO_ROOT"/} stopped"
   else
     log "nothing running in ${STACK_DIR#"$REPO_ROOT"/}"
   fi
@@ -499,7 +513,7 @@ main() {
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
     up) cmd_up "$@" ;;
-    down) cmd_down ;;
+    down) cmd_down "$@" ;;
     status) cmd_status ;;
     env) cmd_env ;;
     fetch) cmd_fetch ;;

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { REPO_ROOT, STACK_SCRIPT, TEST_STACK_DIR } from './global-setup';
 
 /**
  * URL of the Elasticsearch the tests run against. Set by test/support/global-setup.ts
@@ -46,4 +48,25 @@ export function uniqueIndex(prefix: string): string {
     `${process.pid.toString(36)}${counter.toString(36)}${randomBytes(4).toString('hex')}`,
   ].filter((part) => part !== '');
   return parts.join('-');
+}
+
+/**
+ * Stops or starts the test stack's Elasticsearch (`STACK_DIR=.stack-test dev-stack.sh down|up es`)
+ * on the port it had, so clients holding ELASTICSEARCH_URL reconnect to it. Only an
+ * Elasticsearch that dev-stack.sh runs can be stopped this way.
+ */
+export function testElasticsearch(action: 'down' | 'up'): void {
+  const port = new URL(esUrl()).port;
+  const result = spawnSync('bash', [STACK_SCRIPT, action, 'es'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, STACK_DIR: TEST_STACK_DIR, ES_PORT: action === 'up' ? port : '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    timeout: 5 * 60_000,
+  });
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  if (result.status !== 0) throw new Error(`dev-stack.sh ${action} es failed:\n${output}`);
+  if (action === 'down' && !/Elasticsearch/.test(output)) {
+    throw new Error(`no Elasticsearch of ${TEST_STACK_DIR} was running to stop (is ELASTICSEARCH_URL an outside server?):\n${output}`);
+  }
 }

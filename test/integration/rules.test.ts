@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { parse } from 'yaml';
+import type { ConfigInput } from '../../shared/config/schema';
+import { unfinishedJobs } from '../../shared/queue';
+import { uniqueIndex } from '../support/elasticsearch';
+import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+
+const EXAMPLE = resolve(__dirname, '../../examples/sync.example.yml');
+
+interface ExampleRule {
+  index?: string;
+  transform?: string;
+}
+
+/** examples/sync.example.yml as shipped, pointed at the test's servers and its own index names. */
+function exampleConfig(servers: TestServers): { input: ConfigInput; index: (name: string) => string } {
+  const raw = parse(readFileSync(EXAMPLE, 'utf8')) as {
+    mapping: { rules: ExampleRule[]; indices: Record<string, unknown> };
+    producer: ConfigInput['producer'];
+    worker: ConfigInput['worker'];
+  };
+  const names = new Map<string, string>();
+  const index = (name: string): string => {
+    if (!names.has(name)) names.set(name, uniqueIndex(`rules-${name}`));
+    return names.get(name)!;
+  };
+  const rules = raw.mapping.rules.map((r) => ({
+    ...r,
+    ...(r.index ? { index: index(r.index) } : {}),
+    ...(r.transform ? { transform: resolve(EXAMPLE, '..', r.transform) } : {}),
+  }));
+  const indices = Object.fromEntries(Object.entries(raw.mapping.indices).map(([name, def]) => [index(name), def]));
+  const base = testConfigInput(servers, { producer: raw.producer, worker: raw.worker });
+  const input = {
+    ...base,
+    redis: { ...base.redis, databases: [0, 1] },
+    mapping: { ...raw.mapping, defaultIndex: servers.index, rules, indices },
+  } as ConfigInput;
+  return { input, index };
+}
+
+/** Mapping rules from the shipped example, and what happens to documents Elasticsearch refuses. */
+describe('mapping rules and rejected documents', () => {
+  let servers: TestServers;
+  let pipeline: TestPipeline | undefined;
+  let redis: Redis;
+  let index: (name: string) => string;
+
+  beforeAll(async () => {
+    servers = await startServers('rules');
+    redis = new Redis(servers.source.url);
+    const example = exampleConfig(servers);
+    index = example.index;
+    await redis.set('user:1', JSON.stringify({ first: 'Ada', last: 'Lovelace', email: 'ada@example.com', age: '36', created_at: '1815-12-10', secret: 'dropped' }));
+    await redis.set('session:1', 'never indexed');
+    await redis.hset('order:eu:42', { total: '9.5', paid: 'yes', placed: '2024-01-01' });
+    await redis.hset('customer:7', { first: 'Grace', last: 'Hopper' });
+    await redis.hset('customer:8', { first: 'Soft', deleted: '1' });
+    await redis.set('other', 'plain');
+    pipeline = await startPipeline(example.input);
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    redis.disconnect();
+    await servers.stop();
+  });
+
+  it('routes, shapes and skips keys as the example config says', async () => {
+    const { ctx } = pipeline!;
+    await waitInSync(ctx);
+    const user = await getDoc(ctx, index('users'), '1');
+    expect(user).toEqual({
+      key: 'user:1',
+      db: 0,
+      type: 'string',
+      value: { first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com', age: 36, created_at: '1815-12-10T00:00:00.000Z' },
+    });
+    const mapping = await ctx.es.indices.getMapping({ index: index('users') });
+    expect(JSON.stringify(mapping)).toContain('"age":{"type":"integer"}');
+    expect((await getDoc(ctx, index('orders'), '0:eu-42'))?.value).toEqual({ total: 9.5, paid: true, placed: '2024-01-01' });
+    const customer = await getDoc(ctx, index('customers'), '0:7');
+    expect(customer?.value).toEqual({ first: 'Grace', last: 'Hopper', full_name: 'Grace Hopper' });
+    expect(customer?.origin).toBe('db0/customer:7');
+    expect(await getDoc(ctx, index('customers'), '0:8')).toBeUndefined();
+    expect((await getDoc(ctx, servers.index, '0:other'))?.value).toBe('plain');
+    const sessions = await ctx.es.search({ index: `${servers.index},${index('users')}`, q: 'key:"session:1"' });
+    expect(sessions.hits.hits).toHaveLength(0);
+  });
+
+  it('fails only the refused document, keeps its reason, and indexes the rest of the batch', async () => {
+    const { ctx } = pipeline!;
+    const queue = ctx.queue();
+    const pipe = redis.pipeline();
+    // `placed` was mapped as a date by the first order; this one is refused by Elasticsearch.
+    pipe.hset('order:eu:45', { total: '2', paid: 'no', placed: 'next week' });
+    pipe.hset('order:eu:46', { total: '3', paid: 'no', placed: '2024-02-02' });
+    // Refused by the rule itself: `coerce: { age: integer }`.
+    pipe.set('user:2', JSON.stringify({ first: 'Bad', age: 'old' }));
+    await pipe.exec();
+    await waitFor('two failed jobs', () => queue.getFailedCount(), (n) => n === 2, 20000);
+    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 20000);
+    const failed = await queue.getFailed();
+    const reasons = Object.fromEntries(failed.map((j) => [j.data.keys[0], j.failedReason]));
+    expect(reasons['order:eu:45']).toMatch(/^rejected by Elasticsearch: order:eu:45: 400 (document_parsing_exception|mapper_parsing_exception)/);
+    expect(reasons['order:eu:45']).toMatch(/placed/);
+    expect(reasons['user:2']).toMatch(/field "age": cannot coerce "old" to integer/);
+    expect((await getDoc(ctx, index('orders'), '0:eu-46'))?.value).toMatchObject({ total: 3 });
+    expect(await getDoc(ctx, index('orders'), '0:eu-45')).toBeUndefined();
+  });
+
+  it('indexes a refused document once the cause is fixed and its job is replayed', async () => {
+    const { ctx } = pipeline!;
+    const queue = ctx.queue();
+    const orders = index('orders');
+    // An index that refuses writes (403 cluster_block_exception), as an operator might leave it.
+    await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': true } });
+    await redis.hset('order:eu:50', { total: '5', paid: 'yes', placed: '2024-03-03' });
+    const job = await waitFor(
+      'the order job to fail',
+      async () => (await queue.getFailed()).find((j) => j.data.keys[0] === 'order:eu:50'),
+      (j) => j !== undefined,
+      20000,
+    );
+    expect(job!.failedReason).toMatch(/cluster_block_exception/);
+
+    await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
+    await job!.retry();
+    await waitFor('replayed order indexed', () => getDoc(ctx, orders, '0:eu-50'), (d) => d !== undefined, 20000);
+    expect(await queue.getJobState(job!.id!)).toMatch(/completed|unknown/);
+  });
+});
