@@ -132,8 +132,12 @@ function setPath(target: Record<string, unknown>, path: Path, value: unknown): v
 function toConfigError(error: z.ZodError, sources: Map<string, string>): ConfigError {
   const issues: ConfigIssue[] = error.issues.map((issue) => {
     const field = formatPath(issue.path);
-    const reason = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
-    return { field, reason, source: sourceOf(field, sources) };
+    if (issue.code === 'invalid_type' && issue.input === undefined) {
+      const overlay = OVERLAYS.find((o) => o.path.join('.') === field);
+      const how = overlay ? `: set ${overlay.env}${overlay.flagName ? ` or ${overlay.flagName}` : ''}` : '';
+      return { field, reason: `is required${how}` };
+    }
+    return { field, reason: issue.message, source: sourceOf(field, sources) };
   });
   const lines = issues.map((i) => `  - ${i.field}${i.source ? ` (from ${i.source})` : ''}: ${i.reason}`);
   return new ConfigError(`invalid configuration:\n${lines.join('\n')}`, issues);
@@ -152,6 +156,5 @@ function sourceOf(field: string, sources: Map<string, string>): string | undefin
     if (s) return s;
     if (!/[.[]/.test(f)) break;
   }
-  const overlay = OVERLAYS.find((o) => o.path.join('.') === field);
-  return overlay ? `set ${overlay.env}${overlay.flagName ? ` or ${overlay.flagName}` : ''}` : undefined;
+  return undefined;
 }
