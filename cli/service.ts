@@ -1,4 +1,4 @@
-import { NotificationProducer } from '../producers/producer';
+import { createProducer, type CaptureProducer } from '../producers/create-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import { prepareIndices, type AppContext } from './context';
 
@@ -8,7 +8,7 @@ export interface ServiceParts {
 }
 
 export interface RunningService {
-  producer?: NotificationProducer;
+  producer?: CaptureProducer;
   worker?: IndexWorker;
   /** Producer first, so the last captured changes are queued before the worker drains. */
   stop(): Promise<void>;
@@ -19,7 +19,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts): Promis
   const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
   await prepareIndices(ctx);
   let worker: IndexWorker | undefined;
-  let producer: NotificationProducer | undefined;
+  let producer: CaptureProducer | undefined;
   if (parts.worker) {
     worker = startIndexWorker({
       config: ctx.config,
@@ -33,7 +33,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts): Promis
     log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
   }
   if (parts.producer) {
-    producer = new NotificationProducer({
+    producer = createProducer({
       config: ctx.config,
       source: ctx.source,
       queueRedis: ctx.queueRedis,

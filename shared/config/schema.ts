@@ -110,6 +110,8 @@ export const ConfigSchema = z
       .prefault({}),
     producer: z
       .object({
+        /** How changes are captured: keyspace notifications (+ reconciliation). */
+        mode: z.enum(['notifications']).default('notifications'),
         /** Set notify-keyspace-events on the source when flags are missing, instead of stopping. */
         configureNotifications: z.boolean().default(false),
         /** Full reconciliation on this schedule (0 = only after reconnects and at start). */

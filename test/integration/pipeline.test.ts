@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { NotificationProducer } from '../../producers/producer';
 import { inSync } from '../../shared/verify';
 import { getDoc, startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
@@ -103,7 +104,7 @@ describe('Redis → BullMQ → Elasticsearch', () => {
   });
 
   it('reconciliation repairs what notifications cannot see (FLUSHDB, a lost subscription)', async () => {
-    const producer = pipeline!.service.producer!;
+    const producer = pipeline!.service.producer as NotificationProducer;
     await redis.set('before-flush', '1');
     await eventually('before-flush', () => doc('before-flush'), (d) => d !== undefined);
     await redis.flushdb(); // publishes no keyspace event
