@@ -1,6 +1,5 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { REPO_ROOT, STACK_SCRIPT, TEST_STACK_DIR } from './global-setup';
+import { devStack, TEST_STACK_DIR } from './dev-stack';
 
 /**
  * URL of the Elasticsearch the tests run against. Set by test/support/global-setup.ts
@@ -57,15 +56,7 @@ export function uniqueIndex(prefix: string): string {
  */
 export function testElasticsearch(action: 'down' | 'up'): void {
   const port = new URL(esUrl()).port;
-  const result = spawnSync('bash', [STACK_SCRIPT, action, 'es'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, STACK_DIR: TEST_STACK_DIR, ES_PORT: action === 'up' ? port : '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-    timeout: 5 * 60_000,
-  });
-  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
-  if (result.status !== 0) throw new Error(`dev-stack.sh ${action} es failed:\n${output}`);
+  const output = devStack([action, 'es'], TEST_STACK_DIR, action === 'up' ? { ES_PORT: port } : {}, 5 * 60_000);
   if (action === 'down' && !/Elasticsearch/.test(output)) {
     throw new Error(`no Elasticsearch of ${TEST_STACK_DIR} was running to stop (is ELASTICSEARCH_URL an outside server?):\n${output}`);
   }

@@ -1,0 +1,67 @@
+import { unfinishedJobs } from '../shared/queue';
+import { startPipelineProcesses } from './live';
+import { connect, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
+
+const INDEX = 'bench-backlog';
+
+export interface MemoryResult {
+  jobs: number;
+  producerPeakRss: number;
+  workerPeakRss: number;
+  queueRedisBytes: number;
+  concurrency: number;
+}
+
+/**
+ * A backlog of `changes` jobs built while Elasticsearch is paused (SIGSTOP): the producer keeps
+ * enqueueing, the worker holds what it took and retries; both processes' RSS is sampled.
+ */
+export async function memoryScenario(env: BenchEnv, changes: number, concurrency = 2000): Promise<MemoryResult> {
+  if (env.esPid === undefined) throw new Error('the memory scenario pauses Elasticsearch: it needs its pid');
+  const c = connect(env);
+  let procs: CliProcess[] = [];
+  let paused = false;
+  try {
+    await resetServers(c, `${INDEX}*`);
+    // A subscriber that falls behind a burst of a million writes would be cut off at the
+    // default 32 MB pub/sub output buffer (and reconcile); here the backlog itself is measured.
+    await c.source.config('SET', 'client-output-buffer-limit', 'pubsub 512mb 512mb 0');
+    procs = await startPipelineProcesses(env, INDEX, 1, { worker: { concurrency } });
+    const [producer, worker] = procs;
+    process.kill(env.esPid, 'SIGSTOP');
+    paused = true;
+    let producerPeak = 0;
+    let workerPeak = 0;
+    const sample = (): void => {
+      producerPeak = Math.max(producerPeak, rssBytes(producer.child.pid!));
+      workerPeak = Math.max(workerPeak, rssBytes(worker.child.pid!));
+    };
+    const sampler = setInterval(sample, 100);
+    try {
+      for (let i = 0; i < changes; i += 5000) {
+        const pipe = c.source.pipeline();
+        for (let j = i; j < Math.min(i + 5000, changes); j++) pipe.hset(`backlog:${j}`, 'n', String(j), 'note', 'queued while Elasticsearch is paused');
+        await pipe.exec();
+      }
+      const deadline = Date.now() + 10 * 60_000;
+      while ((await unfinishedJobs(c.queue)) < changes) {
+        if (Date.now() > deadline) throw new Error(`only ${await unfinishedJobs(c.queue)} of ${changes} jobs queued`);
+        await sleep(200);
+      }
+      await sleep(2000);
+      sample();
+    } finally {
+      clearInterval(sampler);
+    }
+    const info = await c.queueRedis.info('memory');
+    const queueRedisBytes = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+    const jobs = await unfinishedJobs(c.queue);
+    return { jobs, producerPeakRss: producerPeak, workerPeakRss: workerPeak, queueRedisBytes, concurrency };
+  } finally {
+    if (paused) process.kill(env.esPid, 'SIGCONT');
+    // The backlog is dropped, not drained: what is measured is the wait, not the catch-up.
+    for (const p of procs) p.child.kill('SIGKILL');
+    await c.queueRedis.flushall();
+    await c.close();
+  }
+}

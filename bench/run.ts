@@ -1,0 +1,191 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
+import { memoryScenario, type MemoryResult } from './backlog';
+import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from './live';
+import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
+import { snapshotScenario, type SnapshotResult } from './snapshot';
+import type { BenchEnv } from './support';
+
+const SCENARIOS = ['snapshot', 'live', 'hot', 'memory', 'overhead'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+interface Sizes {
+  snapshotKeys: number[];
+  naiveKeys: number;
+  liveRates: number[];
+  liveWorkers: number[];
+  liveMs: number;
+  liveKeyspace: number;
+  hotRate: number;
+  hotMs: number;
+  backlog: number;
+  overheadChanges: number;
+}
+
+const FULL: Sizes = {
+  snapshotKeys: [100_000, 1_000_000],
+  naiveKeys: 20_000,
+  liveRates: [1000, 5000, 10000, 0],
+  liveWorkers: [1, 2],
+  liveMs: 10_000,
+  liveKeyspace: 100_000,
+  hotRate: 1000,
+  hotMs: 10_000,
+  backlog: 1_000_000,
+  overheadChanges: 20_000,
+};
+
+/** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
+const SMOKE: Sizes = {
+  snapshotKeys: [2000],
+  naiveKeys: 200,
+  liveRates: [200, 0],
+  liveWorkers: [1],
+  liveMs: 1500,
+  liveKeyspace: 1000,
+  hotRate: 200,
+  hotMs: 1000,
+  backlog: 3000,
+  overheadChanges: 500,
+};
+
+interface Results {
+  date: string;
+  machine: string;
+  smoke: boolean;
+  snapshot?: SnapshotResult[];
+  live?: LiveStep[];
+  hot?: HotKeysResult;
+  memory?: MemoryResult;
+  overhead?: OverheadResult;
+}
+
+const BEGIN = '<!-- bench:begin (written by npm run bench; edit outside these markers) -->';
+const END = '<!-- bench:end -->';
+const STACK_DIR = '.stack-bench';
+
+async function main(): Promise<void> {
+  const opts = new Command('bench')
+    .option('--smoke', 'tiny sizes: check that every scenario runs')
+    .option('--only <list>', `comma-separated subset of ${SCENARIOS.join(',')}`)
+    .option('--out <file>', 'where the results go (default: BENCHMARKS.md, or bench/results/smoke.md with --smoke)')
+    .parse()
+    .opts<{ smoke?: boolean; only?: string; out?: string }>();
+  const only = (opts.only?.split(',') ?? SCENARIOS) as Scenario[];
+  for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
+  const sizes = opts.smoke ? SMOKE : FULL;
+  const out = opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
+
+  // A stack someone keeps warm stays up afterwards; one this run starts is stopped.
+  const startedStack = !stackStatus().includes('elasticsearch: running');
+  const output = devStack(['up'], STACK_DIR, { ES_HEAP: opts.smoke ? '768m' : '2g' });
+  const vars = readStackEnv(STACK_DIR);
+  const env: BenchEnv = {
+    sourceUrl: vars.REDIS_URL,
+    queueUrl: vars.QUEUE_REDIS_URL,
+    esUrl: vars.ELASTICSEARCH_URL,
+    esPid: Number(readFileSync(join(REPO_ROOT, STACK_DIR, 'elasticsearch', 'es.pid'), 'utf8').trim()),
+  };
+  log(`stack ${STACK_DIR}: ${JSON.stringify(env)}${/starting/.test(output) ? ' (started)' : ''}`);
+
+  const results: Results = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    smoke: Boolean(opts.smoke),
+  };
+  try {
+    if (only.includes('snapshot')) {
+      results.snapshot = [];
+      for (const keys of sizes.snapshotKeys) {
+        log(`snapshot: ${keys} keys`);
+        results.snapshot.push(await snapshotScenario(env, keys, Math.min(keys, sizes.naiveKeys)));
+      }
+    }
+    if (only.includes('live')) {
+      log(`live: rates ${sizes.liveRates.join(', ')} with ${sizes.liveWorkers.join(' and ')} worker processes`);
+      results.live = await liveScenario(env, { rates: sizes.liveRates, workerCounts: sizes.liveWorkers, durationMs: sizes.liveMs, keyspace: sizes.liveKeyspace });
+    }
+    if (only.includes('hot')) {
+      log(`hot keys: ${sizes.hotRate}/s to 10 keys`);
+      results.hot = await hotKeysScenario(env, sizes.hotRate, sizes.hotMs);
+    }
+    if (only.includes('memory')) {
+      log(`memory: backlog of ${sizes.backlog} jobs with Elasticsearch paused`);
+      results.memory = await memoryScenario(env, sizes.backlog);
+    }
+    if (only.includes('overhead')) {
+      log(`queue overhead: ${sizes.overheadChanges} changes`);
+      results.overhead = await queueOverheadScenario(env, sizes.overheadChanges);
+    }
+  } finally {
+    if (startedStack) devStack(['down'], STACK_DIR);
+  }
+  writeResults(out, render(results));
+  log(`results written to ${out}`);
+}
+
+function stackStatus(): string {
+  try {
+    return devStack(['status'], STACK_DIR);
+  } catch {
+    return '';
+  }
+}
+
+/** Replaces the generated part of `file`, keeping what people wrote around it. */
+function writeResults(file: string, generated: string): void {
+  mkdirSync(join(file, '..'), { recursive: true });
+  const block = `${BEGIN}\n${generated}\n${END}`;
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const from = old.indexOf(BEGIN);
+  const to = old.indexOf(END);
+  const text = from >= 0 && to > from ? `${old.slice(0, from)}${block}${old.slice(to + END.length)}` : `${old}${old ? '\n' : ''}${block}\n`;
+  writeFileSync(file, text);
+}
+
+const n = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const mib = (bytes: number): string => `${n(bytes / 2 ** 20)} MiB`;
+
+function render(r: Results): string {
+  const lines: string[] = [`Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine}${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`, ''];
+  if (r.snapshot) {
+    lines.push('### Snapshot throughput', '', '| keys | redis-es-sync (keys/s) | (a) bulk helper, no Redis/queue (docs/s) | ratio to (a) | (b) SCAN + one request per key (keys/s, first N keys) | ratio to (b) |', '| ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const s of r.snapshot) {
+      lines.push(`| ${n(s.keys)} | ${n(s.pipelineKeysPerSec)} | ${n(s.bulkHelperDocsPerSec)} | ${n((100 * s.pipelineKeysPerSec) / s.bulkHelperDocsPerSec)} % | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(s.pipelineKeysPerSec / s.naiveKeysPerSec, 1)} × |`);
+    }
+    lines.push('');
+  }
+  if (r.live) {
+    lines.push('### Live changes: capture-to-indexed latency', '', '| worker processes | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |');
+    for (const s of r.live) {
+      lines.push(`| ${s.workers} | ${s.targetRate === 0 ? 'max' : n(s.targetRate)} | ${n(s.achievedRate)} | ${n(s.probes)} | ${n(s.p50)} | ${n(s.p95)} | ${n(s.p99)} | ${n(s.drainMs)} | ${s.keptUp ? 'yes' : 'no'} |`);
+    }
+    lines.push('');
+  }
+  if (r.hot) {
+    lines.push('### Hot keys', '', `${n(r.hot.updates)} updates to ${r.hot.keys} keys cost ${n(r.hot.esWrites)} Elasticsearch writes (${n((100 * r.hot.esWrites) / r.hot.updates, 1)} %); final state exact: ${r.hot.exact ? 'yes' : 'NO'}.`, '');
+  }
+  if (r.memory) {
+    const m = r.memory;
+    lines.push('### Memory with a backlog, Elasticsearch paused', '', `| jobs queued | producer peak RSS | worker peak RSS (concurrency ${n(m.concurrency)}) | queue Redis used_memory |`, '| ---: | ---: | ---: | ---: |', `| ${n(m.jobs)} | ${mib(m.producerPeakRss)} | ${mib(m.workerPeakRss)} | ${mib(m.queueRedisBytes)} |`, '');
+  }
+  if (r.overhead) {
+    const o = r.overhead;
+    lines.push('### Queue overhead per change', '', `${n(o.commandsPerChange, 1)} commands, ${n(o.bytesInPerChange)} bytes in and ${n(o.bytesOutPerChange)} bytes out at the queue Redis per change (${n(o.changes)} changes on distinct keys):`, '', '| command | calls per change |', '| --- | ---: |');
+    for (const c of o.byCommand) lines.push(`| ${c.command} | ${n(c.perChange, 2)} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bench] ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,113 @@
+import { ChangeSink } from '../producers/change-sink';
+import { snapshot } from '../producers/snapshot';
+import { readKeyStates } from '../shared/key-state';
+import { createLogger } from '../shared/logger';
+import { buildDocument, type SyncDocument } from '../shared/mapping/document';
+import { indexBody } from '../shared/mapping/indices';
+import { KeyRouter } from '../shared/mapping/router';
+import { ConfigSchema } from '../shared/config/schema';
+import { RedisDbPool } from '../shared/redis';
+import { VersionCounter, versionKey } from '../shared/versions';
+import { sampleKey, seedKeys } from './data';
+import { benchConfig, connect, drained, resetServers, startCli, waitForOutput, type BenchEnv, type Connections } from './support';
+
+export interface SnapshotResult {
+  keys: number;
+  /** The tool: SCAN → BullMQ → worker process → _bulk, with external versions. */
+  pipelineKeysPerSec: number;
+  /** The limit: the same documents built in memory, sent with the client's bulk helper. */
+  bulkHelperDocsPerSec: number;
+  /** What most teams write first: SCAN, then one read and one index request per key. */
+  naiveKeysPerSec: number;
+  naiveKeys: number;
+}
+
+const INDEX = 'bench-snapshot';
+
+/** Snapshot throughput of `keys` mixed keys against the two baselines, on the same data. */
+export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: number): Promise<SnapshotResult> {
+  const c = connect(env);
+  try {
+    await resetServers(c, `${INDEX}-*`);
+    await seedKeys(c.source, 0, keys);
+    const mapping = ConfigSchema.parse({ redis: { url: env.sourceUrl }, elasticsearch: { url: env.esUrl }, queue: { url: env.queueUrl }, mapping: { defaultIndex: INDEX } }).mapping;
+    for (const name of ['pipeline', 'bulk', 'naive']) {
+      const body = indexBody(INDEX, mapping);
+      await c.es.indices.create({ index: `${INDEX}-${name}`, settings: { ...body.settings, number_of_replicas: 0 }, mappings: body.mappings });
+    }
+    const bulkHelperDocsPerSec = await bulkHelperBaseline(c, keys);
+    const pipelineKeysPerSec = await pipelineRun(env, c, keys);
+    const naiveKeysPerSec = await naiveBaseline(c, naiveKeys);
+    return { keys, pipelineKeysPerSec, bulkHelperDocsPerSec, naiveKeysPerSec, naiveKeys };
+  } finally {
+    await c.close();
+  }
+}
+
+async function bulkHelperBaseline(c: Connections, keys: number): Promise<number> {
+  const router = KeyRouter.fromConfig(ConfigSchema.shape.mapping.parse({ defaultIndex: `${INDEX}-bulk` }));
+  const started = performance.now();
+  const stats = await c.es.helpers.bulk<{ id: string; doc: SyncDocument }>({
+    datasource: (async function* () {
+      for (let i = 0; i < keys; i++) {
+        const { key, state } = sampleKey(i);
+        const route = router.route(0, key)!;
+        yield { id: route.id, doc: buildDocument(route.shape, 0, key, state)! };
+      }
+    })(),
+    onDocument: (d) => [{ index: { _index: `${INDEX}-bulk`, _id: d.id } }, d.doc],
+    flushBytes: 5 * 1024 * 1024,
+    concurrency: 2,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (stats.successful !== keys) throw new Error(`bulk helper indexed ${stats.successful} of ${keys}`);
+  return keys / seconds;
+}
+
+/** One worker process indexes what the snapshot enqueues; timed from the first SCAN to an empty queue. */
+async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise<number> {
+  const input = benchConfig(env, `${INDEX}-pipeline`);
+  const worker = startCli(input, ['worker']);
+  const source = new RedisDbPool(env.sourceUrl, 'bench-snapshot');
+  try {
+    await waitForOutput(worker, 'worker started');
+    const log = createLogger('warn');
+    const sink = new ChangeSink(c.queue, new VersionCounter(c.queueRedis, versionKey('redis-es-sync')), { prefix: 'redis-es-sync', batch: 500, flushMs: 2 }, log);
+    const started = performance.now();
+    const result = await snapshot(
+      { source, queueRedis: c.queueRedis, sink, logger: log },
+      { databases: [0], patterns: ['*'], scanCount: 1000, batchKeys: 500, prefix: 'redis-es-sync', resume: false, src: 'snapshot' },
+    );
+    await drained(c.queue, 30 * 60_000);
+    const seconds = (performance.now() - started) / 1000;
+    if (result.keys !== keys) throw new Error(`snapshot enqueued ${result.keys} of ${keys} keys`);
+    await c.es.indices.refresh({ index: `${INDEX}-pipeline` });
+    const { count } = await c.es.count({ index: `${INDEX}-pipeline` });
+    if (count !== keys) throw new Error(`pipeline indexed ${count} of ${keys}`);
+    return keys / seconds;
+  } finally {
+    await worker.stop();
+    await source.close();
+  }
+}
+
+/** SCAN, then for each key: TYPE + its read, and one index request, awaited one by one. */
+async function naiveBaseline(c: Connections, limit: number): Promise<number> {
+  const router = KeyRouter.fromConfig(ConfigSchema.shape.mapping.parse({ defaultIndex: `${INDEX}-naive` }));
+  let done = 0;
+  let cursor = '0';
+  const started = performance.now();
+  do {
+    const [next, page] = await c.source.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    for (const key of page) {
+      if (done >= limit) break;
+      const [state] = await readKeyStates(c.source, [key]);
+      if (!state.exists) continue;
+      const route = router.route(0, key)!;
+      await c.es.index({ index: route.index, id: route.id, document: buildDocument(route.shape, 0, key, state) });
+      done++;
+    }
+  } while (cursor !== '0' && done < limit);
+  return done / ((performance.now() - started) / 1000);
+}

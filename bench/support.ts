@@ -1,0 +1,140 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@elastic/elasticsearch';
+import { Redis } from 'ioredis';
+import { stringify } from 'yaml';
+import { ConfigSchema, type ConfigInput } from '../shared/config/schema';
+import { REPO_ROOT } from '../test/support/dev-stack';
+import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/queue';
+
+/** Where the benchmark's servers are. `esPid` lets the memory scenario pause Elasticsearch. */
+export interface BenchEnv {
+  sourceUrl: string;
+  queueUrl: string;
+  esUrl: string;
+  esPid?: number;
+}
+
+const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+
+/** The configuration every process of one scenario shares. */
+export function benchConfig(env: BenchEnv, index: string, extra: Partial<ConfigInput> = {}): ConfigInput {
+  return {
+    logLevel: 'info',
+    redis: { url: env.sourceUrl },
+    queue: { url: env.queueUrl, keepCompleted: 0 },
+    elasticsearch: { url: env.esUrl },
+    mapping: { defaultIndex: index },
+    ...extra,
+    producer: { reconcileIntervalMs: 0, ...extra.producer },
+  };
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM, then wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/** A `redis-es-sync <args>` process with `input` as its config file. */
+export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] = []): CliProcess {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  const file = join(mkdtempSync(join(tmpdir(), 'res-bench-')), 'config.yml');
+  writeFileSync(file, stringify(input));
+  // Only the file configures it: variables such as ELASTICSEARCH_URL in our own environment would win over it.
+  const child = spawn(process.execPath, [...nodeArgs, CLI, '--config', file, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-20000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const done = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+
+/** Resolves once the process has printed `text` (its start-up line), or rejects when it exits first. */
+export async function waitForOutput(proc: CliProcess, text: string, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!proc.output().includes(text)) {
+    if (proc.child.exitCode !== null) throw new Error(`process exited before printing ${JSON.stringify(text)}:\n${proc.output()}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(text)}:\n${proc.output()}`);
+    await sleep(20);
+  }
+}
+
+/** Resident memory of a process in bytes (Linux /proc), or 0 when it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface Connections {
+  source: Redis;
+  queueRedis: Redis;
+  es: Client;
+  queue: SyncQueue;
+  close(): Promise<void>;
+}
+
+export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es-sync'): Connections {
+  const source = new Redis(env.sourceUrl);
+  const queueRedis = new Redis(env.queueUrl, { maxRetriesPerRequest: null });
+  const es = new Client({ node: env.esUrl, requestTimeout: 120000 });
+  const config = ConfigSchema.parse({ redis: { url: env.sourceUrl }, queue: { url: env.queueUrl, name: queueName, prefix }, elasticsearch: { url: env.esUrl } });
+  const queue = createQueue(config, queueRedis);
+  return {
+    source,
+    queueRedis,
+    es,
+    queue,
+    async close() {
+      await queue.close();
+      source.disconnect();
+      queueRedis.disconnect();
+      await es.close();
+    },
+  };
+}
+
+/** Polls until the queue has nothing left to do; a failed job makes the measurement void. */
+export async function drained(queue: SyncQueue, timeoutMs: number, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await unfinishedJobs(queue)) > 0) {
+    if (Date.now() > deadline) throw new Error(`queue not drained after ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+  const failed = await queue.getFailed(0, 0);
+  if (failed.length > 0) throw new Error(`jobs failed, e.g. ${failed[0].id}: ${failed[0].failedReason}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Starts from an empty source, an empty queue and none of the scenario's indices. */
+export async function resetServers(c: Connections, indexPattern: string): Promise<void> {
+  await c.source.flushall();
+  await c.queueRedis.flushall();
+  await c.es.indices.delete({ index: indexPattern, allow_no_indices: true, ignore_unavailable: true, expand_wildcards: 'all' });
+}

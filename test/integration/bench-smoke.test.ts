@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../support/dev-stack';
+
+/**
+ * `npm run bench` at tiny sizes, so the harness cannot rot: every scenario runs against its own
+ * stack and reports numbers. What the numbers are is the benchmark's business, not this test's.
+ */
+describe('the benchmark harness (smoke sizes)', () => {
+  it('runs every scenario and writes a report of each', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'res-bench-smoke-')), 'smoke.md');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code === 0 ? 'exit 0' : output).toBe('exit 0');
+
+    const report = readFileSync(out, 'utf8');
+    expect(report).toContain('SMOKE SIZES');
+    const row = (heading: string): string => {
+      const section = report.split('### ').find((s) => s.startsWith(heading));
+      if (!section) throw new Error(`no "${heading}" section in:\n${report}`);
+      return section;
+    };
+    expect(row('Snapshot throughput')).toMatch(/\| 2,000 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \| [\d,]+ \(N = 200\) \|/);
+    expect(row('Live changes').match(/^\| 1 \| (200|max) \|/gm)).toHaveLength(2);
+    expect(row('Hot keys')).toMatch(/final state exact: yes/);
+    expect(row('Memory with a backlog')).toMatch(/\| 3,000 \| \d+ MiB \| \d+ MiB \| \d+ MiB \|/);
+    expect(row('Queue overhead per change')).toMatch(/\| evalsha \| [\d.]+ \|/);
+  });
+});
