@@ -72,7 +72,7 @@ async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise
   try {
     await waitForOutput(worker, 'worker started');
     const log = createLogger('warn');
-    const sink = new ChangeSink(c.queue, new VersionCounter(c.queueRedis, versionKey('redis-es-sync')), { prefix: 'redis-es-sync', batch: 500, flushMs: 2 }, log);
+    const sink = new ChangeSink(c.queue, new VersionCounter(c.queueRedis, versionKey('redis-es-sync')), { prefix: 'redis-es-sync', batch: 500, flushMs: 2, hotKeyWindowMs: 0 }, log);
     const started = performance.now();
     const result = await snapshot(
       { source, queueRedis: c.queueRedis, sink, logger: log },

@@ -1,15 +1,23 @@
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '../shared/config/schema';
 import type { Logger } from '../shared/logger';
-import { BATCH_JOB, CHANGE_JOB, changeJobOptions, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
-import type { VersionCounter } from '../shared/versions';
+import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
+import { VersionCounter, versionKey } from '../shared/versions';
 
 export interface ChangeSinkSettings {
   prefix: string;
-  /** Changes gathered before one INCRBY and one addBulk. */
+  /** Keys gathered before one INCRBY and one job. */
   batch: number;
   flushMs: number;
+  /**
+   * A key enqueued less than this long ago is held until the window has passed, so a burst on
+   * a hot key costs one write per window instead of one per change; its last change is always
+   * enqueued when the window ends. 0 turns holding off.
+   */
+  hotKeyWindowMs: number;
 }
 
-interface Buffered {
+interface Captured {
   db: number;
   key: string;
   t: number;
@@ -17,13 +25,23 @@ interface Buffered {
 }
 
 /**
- * Where producers put what they capture. Each change gets a version from the shared counter
- * (one INCRBY per batch) and becomes a job carrying key, db and version. Nothing is dropped:
- * when the queue Redis is unreachable, changes stay buffered and the flush is retried.
+ * Where producers put what they capture. Changes are coalesced per key and enqueued in batches:
+ * one INCRBY for the versions and one job per database and source, carrying the keys, never the
+ * values, so a job's cost in the queue Redis is shared by all its keys.
+ *
+ * No change is lost: a key captured after its job was enqueued is enqueued again (right away,
+ * or when its hot-key window ends), and every job is processed after it was enqueued, so some
+ * job reads each key after its last change. When the queue Redis is unreachable, changes stay
+ * buffered and the flush is retried.
  */
 export class ChangeSink {
-  private buffer = new Map<string, Buffered>();
+  private buffer = new Map<string, Captured>();
+  /** Hot keys waiting for their window to end, by when it ends. */
+  private held = new Map<string, Captured & { due: number }>();
+  /** When each key was last enqueued, for keys enqueued within the last window. */
+  private recent = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private releaseTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private failures = 0;
   captured = 0;
@@ -36,14 +54,21 @@ export class ChangeSink {
     private readonly logger: Logger,
   ) {}
 
-  /** Records that a key changed. Repeats before the next flush coalesce: one job reads the latest state. */
+  /** Records that a key changed. Repeats before its next enqueue coalesce: one job reads the latest state. */
   capture(db: number, key: string, src: CaptureSource = 'notification'): void {
     if (isOwnKey(this.settings.prefix, key)) return;
     this.captured++;
-    const id = `${db}\u0000${key}`;
-    if (!this.buffer.has(id)) this.buffer.set(id, { db, key, t: Date.now(), src });
-    if (this.buffer.size >= this.settings.batch) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.settings.flushMs);
+    const id = idOf(db, key);
+    if (this.buffer.has(id) || this.held.has(id)) return;
+    const now = Date.now();
+    const last = this.recent.get(id);
+    if (last !== undefined && now - last < this.settings.hotKeyWindowMs) {
+      this.held.set(id, { db, key, t: now, src, due: last + this.settings.hotKeyWindowMs });
+      this.scheduleRelease();
+      return;
+    }
+    this.buffer.set(id, { db, key, t: now, src });
+    this.scheduleFlush();
   }
 
   /** Enqueues many keys of one database as a single job (snapshots, reconciliation). */
@@ -57,14 +82,43 @@ export class ChangeSink {
     return own.length;
   }
 
-  /** Enqueues everything buffered so far; resolves when it is in the queue. */
+  /** Enqueues everything captured so far, held hot keys included; resolves when it is in the queue. */
   flush(): Promise<void> {
+    for (const [id, h] of this.held) this.buffer.set(id, h);
+    this.held.clear();
+    return this.flushBuffer();
+  }
+
+  /** Changes captured and not yet enqueued. */
+  get buffered(): number {
+    return this.buffer.size + this.held.size;
+  }
+
+  private flushBuffer(): Promise<void> {
     this.flushing = this.flushing.then(() => this.flushOnce());
     return this.flushing;
   }
 
-  get buffered(): number {
-    return this.buffer.size;
+  private scheduleFlush(): void {
+    if (this.buffer.size >= this.settings.batch) void this.flushBuffer();
+    else if (!this.timer) this.timer = setTimeout(() => void this.flushBuffer(), this.settings.flushMs);
+  }
+
+  private scheduleRelease(): void {
+    if (this.releaseTimer) return;
+    let next = Infinity;
+    for (const h of this.held.values()) next = Math.min(next, h.due);
+    this.releaseTimer = setTimeout(() => {
+      this.releaseTimer = undefined;
+      const now = Date.now();
+      for (const [id, h] of this.held) {
+        if (h.due > now) continue;
+        this.held.delete(id);
+        this.buffer.set(id, h);
+      }
+      if (this.buffer.size > 0) void this.flushBuffer();
+      if (this.held.size > 0) this.scheduleRelease();
+    }, Math.max(0, next - Date.now()));
   }
 
   private async flushOnce(): Promise<void> {
@@ -73,25 +127,17 @@ export class ChangeSink {
       this.timer = undefined;
     }
     while (this.buffer.size > 0) {
-      const batch = [...this.buffer.values()].slice(0, this.settings.batch);
-      for (const b of batch) this.buffer.delete(`${b.db}\u0000${b.key}`);
+      // Grouped so each job's keys have consecutive versions.
+      const batch = takeFirst(this.buffer, this.settings.batch).sort((a, b) => a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0));
       try {
         const first = await this.counter.allocate(batch.length);
-        await this.queue.addBulk(
-          batch.map((b, i) => ({
-            name: CHANGE_JOB,
-            data: { db: b.db, keys: [b.key], v: first + i, t: b.t, src: b.src },
-            opts: changeJobOptions(b.db, b.key),
-          })),
-        );
+        await this.queue.addBulk(toJobs(batch, first));
         this.enqueued += batch.length;
         this.failures = 0;
+        this.remember(batch);
       } catch (err) {
-        // Put them back (newer captures of the same key win the slot; either is fine) and retry.
-        for (const b of batch) {
-          const id = `${b.db}\u0000${b.key}`;
-          if (!this.buffer.has(id)) this.buffer.set(id, b);
-        }
+        // Put them back (a newer capture of the same key keeps its slot; either is fine) and retry.
+        for (const c of batch) if (!this.buffer.has(idOf(c.db, c.key))) this.buffer.set(idOf(c.db, c.key), c);
         this.failures++;
         const delay = Math.min(100 * 2 ** Math.min(this.failures, 7), 10000);
         this.logger.warn({ err: (err as Error).message, buffered: this.buffer.size, retryInMs: delay }, 'enqueue failed; changes kept in memory');
@@ -99,4 +145,57 @@ export class ChangeSink {
       }
     }
   }
+
+  /** Notes when keys were enqueued, forgetting those whose window has passed. */
+  private remember(batch: readonly Captured[]): void {
+    const window = this.settings.hotKeyWindowMs;
+    if (window <= 0) return;
+    const now = Date.now();
+    for (const [id, at] of this.recent) {
+      // Insertion order is enqueue order, so the first entry still inside the window ends the sweep.
+      if (now - at < window) break;
+      this.recent.delete(id);
+    }
+    for (const c of batch) {
+      const id = idOf(c.db, c.key);
+      this.recent.delete(id);
+      this.recent.set(id, now);
+    }
+  }
+}
+
+/** The sink a configuration describes, with versions from the counter in the queue Redis. */
+export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: Redis, logger: Logger): ChangeSink {
+  const { prefix } = config.queue;
+  const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs } = config.producer;
+  return new ChangeSink(queue, new VersionCounter(queueRedis, versionKey(prefix)), { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs }, logger);
+}
+
+function idOf(db: number, key: string): string {
+  return `${db}\u0000${key}`;
+}
+
+function takeFirst(buffer: Map<string, Captured>, n: number): Captured[] {
+  const out: Captured[] = [];
+  for (const [id, c] of buffer) {
+    if (out.length === n) break;
+    out.push(c);
+    buffer.delete(id);
+  }
+  return out;
+}
+
+/** One job per database and source; keys[i] of a job has version v + i. */
+function toJobs(batch: readonly Captured[], firstVersion: number): { name: string; data: SyncJobData }[] {
+  const groups = new Map<string, SyncJobData>();
+  batch.forEach((c, i) => {
+    const group = `${c.db}:${c.src}`;
+    const job = groups.get(group);
+    if (!job) groups.set(group, { db: c.db, keys: [c.key], v: firstVersion + i, t: c.t, src: c.src });
+    else {
+      job.keys.push(c.key);
+      job.t = Math.min(job.t, c.t);
+    }
+  });
+  return [...groups.values()].map((data) => ({ name: CHANGE_JOB, data }));
 }

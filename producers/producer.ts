@@ -5,8 +5,7 @@ import type { Logger } from '../shared/logger';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncQueue } from '../shared/queue';
 import type { RedisDbPool } from '../shared/redis';
-import { VersionCounter, versionKey } from '../shared/versions';
-import { ChangeSink } from './change-sink';
+import { createChangeSink, type ChangeSink } from './change-sink';
 import { NotificationCapture } from './notifications';
 import { ensureNotifyFlags } from './notify-flags';
 import { reconcile } from './reconcile';
@@ -40,12 +39,7 @@ export class NotificationProducer {
   constructor(private readonly deps: ProducerDeps) {
     const { config } = deps;
     this.log = deps.logger.child({ component: 'producer', mode: 'notifications' });
-    this.sink = new ChangeSink(
-      deps.queue,
-      new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
-      { prefix: config.queue.prefix, batch: config.producer.enqueueBatch, flushMs: config.producer.enqueueFlushMs },
-      this.log,
-    );
+    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
     const checkFlags = (): Promise<void> =>
       ensureNotifyFlags(deps.source.db(config.redis.databases[0]), config.producer.configureNotifications, this.log);
     this.capture = new NotificationCapture({

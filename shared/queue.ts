@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from './config/schema';
@@ -20,7 +19,7 @@ export interface SyncJobData {
   src: CaptureSource;
 }
 
-/** One key's change; coalesced per key by BullMQ deduplication. */
+/** Live changes: the keys captured within one flush of the change sink. */
 export const CHANGE_JOB = 'change';
 /** Many keys from a snapshot or reconciliation pass. */
 export const BATCH_JOB = 'batch';
@@ -42,21 +41,6 @@ export function defaultJobOptions(config: AppConfig): JobsOptions {
     removeOnComplete: { count: config.queue.keepCompleted },
     removeOnFail: { count: config.queue.keepFailed },
   };
-}
-
-/**
- * Per-key coalescing. `keepLastIfActive` is what makes it safe: while the key's job is
- * waiting a new change is absorbed by it (the worker reads the latest state anyway), and
- * while it is active the change is kept and becomes a new job when the active one ends,
- * so a change made during processing is never lost.
- */
-export function changeJobOptions(db: number, key: string): JobsOptions {
-  return { deduplication: { id: dedupId(db, key), keepLastIfActive: true } };
-}
-
-function dedupId(db: number, key: string): string {
-  const id = `${db}:${key}`;
-  return id.length <= 200 ? id : `${db}:sha1:${createHash('sha1').update(key).digest('hex')}`;
 }
 
 /** Keys this tool writes in a Redis; never captured even when the queue shares the source Redis. */

@@ -62,8 +62,8 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
       if (failed.length > REASONS_SHOWN) reasons.push(`… and ${failed.length - REASONS_SHOWN} more`);
       const summary =
         data.keys.length === 1
-          ? `rejected by Elasticsearch: ${reasons[0]}`
-          : `${failed.length} of ${data.keys.length} documents rejected by Elasticsearch:\n${reasons.join('\n')}`;
+          ? `rejected: ${reasons[0]}`
+          : `${failed.length} of ${data.keys.length} documents rejected:\n${reasons.join('\n')}`;
       log.warn({ jobId: job.id, db: data.db, keys: failed.slice(0, REASONS_SHOWN).map((f) => f.key), reason: failed[0].r.reason }, 'documents rejected; job goes to failed for replay');
       // Retrying cannot fix a rejected document; it waits in "failed" until replayed.
       throw new UnrecoverableError(summary);

@@ -1,8 +1,7 @@
-import { ChangeSink } from '../../producers/change-sink';
+import { createChangeSink } from '../../producers/change-sink';
 import { snapshot } from '../../producers/snapshot';
 import { createProgress } from '../../shared/progress';
 import { unfinishedJobs } from '../../shared/queue';
-import { VersionCounter, versionKey } from '../../shared/versions';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createContext, prepareIndices } from '../context';
 
@@ -19,12 +18,7 @@ export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): 
   try {
     await prepareIndices(ctx);
     const queue = ctx.queue();
-    const sink = new ChangeSink(
-      queue,
-      new VersionCounter(ctx.queueRedis, versionKey(config.queue.prefix)),
-      { prefix: config.queue.prefix, batch: config.producer.enqueueBatch, flushMs: config.producer.enqueueFlushMs },
-      log,
-    );
+    const sink = createChangeSink(config, queue, ctx.queueRedis, log);
     const progress = createProgress('snapshot', log);
     const started = Date.now();
     const result = await snapshot(

@@ -122,13 +122,15 @@ export const ConfigSchema = z
         /** Changes gathered before one INCRBY + one addBulk. */
         enqueueBatch: z.number().int().positive().default(500),
         enqueueFlushMs: z.number().int().min(0).default(2),
+        /** A key enqueued less than this long ago waits out the window: one write per window for a hot key (0 = off). */
+        hotKeyWindowMs: z.number().int().min(0).default(100),
       })
       .strict()
       .prefault({}),
     worker: z
       .object({
-        /** Jobs held at once; they wait in the bulk batcher, so this bounds memory, not CPU. */
-        concurrency: z.number().int().positive().default(2000),
+        /** Jobs held at once (each up to producer.enqueueBatch or snapshotBatchKeys keys); they wait in the bulk batcher, so this bounds memory, not CPU. */
+        concurrency: z.number().int().positive().default(100),
         bulkMaxDocs: z.number().int().positive().default(1000),
         bulkMaxBytes: z.number().int().positive().default(5 * 1024 * 1024),
         flushMs: z.number().int().min(0).default(10),

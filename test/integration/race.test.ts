@@ -19,7 +19,8 @@ describe('four workers racing on hot keys', () => {
   beforeAll(async () => {
     servers = await startServers('race');
     redis = new Redis(servers.source.url);
-    const input = testConfigInput(servers, { worker: { concurrency: 50, bulkMaxDocs: 20, flushMs: 2 } });
+    // No hot-key window: every change races its own job.
+    const input = testConfigInput(servers, { worker: { concurrency: 50, bulkMaxDocs: 20, flushMs: 2 }, producer: { hotKeyWindowMs: 0 } });
     producer = await startPipeline(input, { producer: true, worker: false });
     for (let i = 0; i < 4; i++) workers.push(spawnCli(input, ['worker']));
   });

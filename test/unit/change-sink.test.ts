@@ -41,7 +41,7 @@ function setup(settings: Partial<ChangeSinkSettings> = {}, now: () => number = D
   const queue = createQueue(config, connection);
   queues.push(queue);
   const counter = new VersionCounter(connection, versionKey(PREFIX), now);
-  const sink = new ChangeSink(queue, counter, { prefix: PREFIX, batch: 100, flushMs: 60_000, ...settings }, logger);
+  const sink = new ChangeSink(queue, counter, { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0, ...settings }, logger);
   return { queue, sink, counter };
 }
 
@@ -74,17 +74,51 @@ describe('ChangeSink', () => {
     expect(sink.buffered).toBe(0);
   });
 
-  it('a waiting job absorbs later changes of its key (BullMQ deduplication)', async () => {
+  it('puts the keys of one flush in one job per database', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, 'k');
+    sink.capture(0, 'a');
+    sink.capture(1, 'a');
+    sink.capture(0, 'b');
+    sink.capture(0, 'c', 'reconcile');
     await sink.flush();
-    sink.capture(0, 'k');
+    const jobs = await jobsOf(queue);
+    expect(jobs.map((j) => [j.data.db, j.data.src, j.data.keys])).toEqual([
+      [0, 'notification', ['a', 'b']],
+      [0, 'reconcile', ['c']],
+      // The same key in another database is another document, so it is in another job.
+      [1, 'notification', ['a']],
+    ]);
+    expect(jobs.every((j) => j.name === CHANGE_JOB)).toBe(true);
+  });
+
+  it('holds a hot key until its window ends, then enqueues its last change once', async () => {
+    const { queue, sink } = setup({ hotKeyWindowMs: 300, flushMs: 1 });
+    sink.capture(0, 'hot');
+    sink.capture(0, 'cold');
+    await waitFor(async () => (await jobsOf(queue)).length === 1);
+    const enqueuedAt = Date.now();
+    // Changed again and again right after its job was enqueued: held, not a job per change.
+    for (let i = 0; i < 20; i++) sink.capture(0, 'hot');
+    sink.capture(0, 'other');
+    await waitFor(async () => (await jobsOf(queue)).length === 2);
+    expect(sink.buffered).toBe(1);
+    await waitFor(async () => (await jobsOf(queue)).length === 3, 2000);
+    const jobs = await jobsOf(queue);
+    expect(jobs.map((j) => j.data.keys)).toEqual([['hot', 'cold'], ['other'], ['hot']]);
+    expect(Date.now() - enqueuedAt).toBeGreaterThanOrEqual(250);
+    expect(sink.buffered).toBe(0);
+    expect(sink.captured).toBe(23);
+  });
+
+  it('flush() enqueues held hot keys at once, so stopping loses none', async () => {
+    const { queue, sink } = setup({ hotKeyWindowMs: 60_000 });
+    sink.capture(0, 'hot');
     await sink.flush();
-    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
-    // The same key in another database is another document, so another job.
-    sink.capture(1, 'k');
+    sink.capture(0, 'hot');
+    expect(sink.buffered).toBe(1);
     await sink.flush();
-    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 2 });
+    expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([['hot'], ['hot']]);
+    expect(sink.buffered).toBe(0);
   });
 
   it('gives jobs increasing versions, consecutive within a flush', async () => {
@@ -96,13 +130,12 @@ describe('ChangeSink', () => {
     sink.capture(0, 'd', 'reconcile');
     await sink.flush();
     const jobs = await jobsOf(queue);
-    expect(jobs.map((j) => j.data.keys[0])).toEqual(['a', 'b', 'c', 'd']);
-    const [a, b, c, d] = jobs.map((j) => j.data.v);
-    expect(b).toBe(a + 1);
-    expect(c).toBe(b + 1);
-    expect(d).toBeGreaterThan(c);
-    expect(jobs[3].data.src).toBe('reconcile');
-    expect(a).toBeGreaterThan((Date.now() - 60_000) * 1000);
+    expect(jobs.map((j) => j.data.keys)).toEqual([['a', 'b', 'c'], ['d']]);
+    // keys[i] was captured as v + i: a, b, c consecutive, d after them.
+    const [abc, d] = jobs.map((j) => j.data.v);
+    expect(d).toBeGreaterThanOrEqual(abc + 3);
+    expect(jobs[1].data.src).toBe('reconcile');
+    expect(abc).toBeGreaterThan((Date.now() - 60_000) * 1000);
   });
 
   it('ignores keys under the queue prefix', async () => {
@@ -136,7 +169,8 @@ describe('ChangeSink', () => {
   it('flushes by itself when the batch is full or flushMs has passed', async () => {
     const full = setup({ batch: 3, flushMs: 60_000 });
     ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k));
-    await waitFor(async () => (await jobsOf(full.queue)).length === 3);
+    await waitFor(async () => (await jobsOf(full.queue)).length === 1);
+    expect((await jobsOf(full.queue))[0].data.keys).toEqual(['a', 'b', 'c']);
 
     const timed = setup({ batch: 100, flushMs: 5 });
     timed.sink.capture(0, 'later');
@@ -145,8 +179,8 @@ describe('ChangeSink', () => {
     expect(timed.sink.buffered).toBe(0);
   });
 
-  it('a change captured while its key is being processed becomes a follow-up job (keepLastIfActive)', async () => {
-    const { queue, sink } = setup();
+  it('a change captured while its key is being processed becomes one follow-up job', async () => {
+    const { queue, sink } = setup({ hotKeyWindowMs: 200, flushMs: 1 });
     const seen: SyncJobData[] = [];
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => {
@@ -169,12 +203,10 @@ describe('ChangeSink', () => {
     await waitFor(() => seen.length === 1);
     expect(await queue.getJobCounts('active')).toEqual({ active: 1 });
 
-    // Changed again while the first job is active: not absorbed by it, not yet a job of its own.
+    // Changed again while the first job is active: held for the hot-key window, then one job.
     sink.capture(0, 'hot');
-    await sink.flush();
     sink.capture(0, 'hot');
-    await sink.flush();
-    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 0 });
+    await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 1);
 
     release();
     await waitFor(() => seen.length === 2);
