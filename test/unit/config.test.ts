@@ -45,7 +45,7 @@ describe('environment', () => {
     expect(config.elasticsearch).toEqual({ url: 'http://es.example:9200', requestTimeoutMs: 30000 });
     expect(config.logLevel).toBe('info');
     expect(config.worker).toEqual({
-      concurrency: 2000,
+      concurrency: 100,
       bulkMaxDocs: 1000,
       bulkMaxBytes: 5 * 1024 * 1024,
       flushMs: 10,
