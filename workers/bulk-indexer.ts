@@ -129,7 +129,8 @@ export class BulkIndexer {
       chunkByBytes(prepared, this.deps.settings.bulkMaxBytes).map(async (chunk) => {
         let items: BulkItemResponse[];
         try {
-          const response = await this.deps.es.bulk({ operations: chunk.map((p) => p.lines) as never[] }, { signal: this.deps.signal });
+          // Only each item's status and error are read; the rest of the answer is not worth parsing.
+          const response = await this.deps.es.bulk({ operations: chunk.map((p) => p.lines) as never[], filter_path: BULK_FILTER }, { signal: this.deps.signal });
           items = response.items.map((entry) => Object.values(entry)[0] as BulkItemResponse);
         } catch (err) {
           if (this.deps.signal?.aborted) throw new ShutdownError('shutting down');
@@ -166,6 +167,8 @@ export class BulkIndexer {
     if (this.deps.signal?.aborted) throw new ShutdownError('shutting down');
   }
 }
+
+const BULK_FILTER = 'items.*.status,items.*.error';
 
 export function bulkLines(op: DocOperation, version: number): string {
   const meta = { _index: op.index, _id: op.id, version, version_type: 'external' };

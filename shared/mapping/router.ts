@@ -110,6 +110,7 @@ function compileRule(rule: RuleConfig, i: number, defaultIndex: string, baseDir:
 }
 
 function expandTemplate(template: string, key: string, db: number, m: RegExpExecArray): string {
+  if (template === '{key}') return key;
   return template.replace(/\{([^}]+)\}/g, (_, ref: string) => {
     if (ref === 'key') return key;
     if (ref === 'db') return String(db);

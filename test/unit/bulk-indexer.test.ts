@@ -133,7 +133,7 @@ function mockBulk(
   const requests: BulkLine[][] = [];
   let scope = nock(ES_URL).defaultReplyHeaders(ES_HEADERS);
   for (const answer of answers) {
-    scope = scope.post('/_bulk').reply(async (_uri, body) => {
+    scope = scope.post('/_bulk').query(true).reply(async (_uri, body) => {
       const lines = parseBulk(body);
       requests.push(lines);
       return answer(lines);
@@ -214,8 +214,10 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     const scope = nock(ES_URL)
       .defaultReplyHeaders(ES_HEADERS)
       .post('/_bulk')
+      .query(true)
       .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
       .post('/_bulk')
+      .query(true)
       .reply((_uri, body) => {
         attempts++;
         return ok(parseBulk(body));
