@@ -3,7 +3,7 @@ import type { OutboxProducer } from '../../producers/outbox';
 import type { ConfigInput } from '../../shared/config/schema';
 import { inSync } from '../../shared/verify';
 import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
-import { getDoc, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import { exited, getDoc, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 30000, 50);
 
@@ -16,6 +16,7 @@ describe('outbox mode: what an application writes', () => {
   let redis: Redis;
   let db1: Redis;
   let pipeline: TestPipeline | undefined;
+  let input: ConfigInput;
 
   beforeAll(async () => {
     servers = await startOutboxServers('outbox');
@@ -23,7 +24,7 @@ describe('outbox mode: what an application writes', () => {
     db1 = new Redis(servers.source.url, { db: 1 });
     // Written before the group exists: the first start indexes it by a snapshot.
     await redis.hset('before', { was: 'here' });
-    const input: ConfigInput = testConfigInput(servers, {
+    input = testConfigInput(servers, {
       redis: { url: servers.source.url, databases: [0, 1] },
       producer: { mode: 'outbox', outbox: { consumer: 'app-test', blockMs: 200 } },
     });
@@ -95,6 +96,17 @@ describe('outbox mode: what an application writes', () => {
     await outboxOf(pipeline!).idle();
     const repaired = await waitInSync(pipeline!.ctx);
     expect(inSync(repaired)).toBe(true);
+  });
+
+  it('repairs writes and deletes made without entries with the reconcile command', async () => {
+    await redis.del('tracked');
+    await redis.hset('untracked-hash', { n: '1' });
+    const before = await verifyNow(pipeline!.ctx);
+    expect({ missing: before.missing, extra: before.extra }).toEqual({ missing: ['0:untracked-hash'], extra: ['0:tracked'] });
+
+    const cli = spawnCli(input, ['reconcile', '--wait']);
+    expect(await exited(cli)).toBe(0);
+    expect(inSync(await verifyNow(pipeline!.ctx))).toBe(true);
   });
 });
 
