@@ -79,6 +79,26 @@ describe('outbox mode: what an application writes', () => {
     expect(await pendingCount(redis)).toBe(0);
   });
 
+  it('acknowledges an entry only once its job is in the queue', async () => {
+    const queueRedis = new Redis(servers.queue.url);
+    try {
+      // Writes to the queue Redis hang: the producer can read the entry but not enqueue it.
+      await queueRedis.call('CLIENT', 'PAUSE', '600000', 'WRITE');
+      const [, [, id]] = (await redis.multi().set('while-paused', '1').xadd(STREAM, '*', 'key', 'while-paused').exec()) as [unknown, [unknown, string]];
+      await eventually('the entry delivered', async () => {
+        const groups = (await redis.xinfo('GROUPS', STREAM)) as unknown[][];
+        return groups[0][groups[0].indexOf('last-delivered-id') + 1];
+      }, (last) => last === id);
+      const pending = (await redis.xpending(STREAM, GROUP, '-', '+', 10)) as [string, string][];
+      expect(pending.map(([p]) => p)).toEqual([id]);
+    } finally {
+      await queueRedis.call('CLIENT', 'UNPAUSE');
+      queueRedis.disconnect();
+    }
+    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
+    await eventually('the document', () => doc('0:while-paused'), (d) => d !== undefined);
+  });
+
   it('trims what the group acknowledged', async () => {
     await redis.multi().set('trim-me', '1').xadd(STREAM, '*', 'key', 'trim-me').exec();
     await eventually('the acknowledged entries trimmed away', () => redis.xlen(STREAM), (n) => n === 0);
