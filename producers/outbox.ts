@@ -21,6 +21,24 @@ import {
 import type { ProducerDeps } from './producer';
 import { ReconcileRunner } from './reconcile-runner';
 
+/**
+ * Deletes the group's consumers that hold nothing and have been idle for ARGV[2] ms (the
+ * default consumer name changes with every process, so restarts would pile them up). In one
+ * script, so no consumer can be given an entry between the check and the delete; a live
+ * consumer deleted while it waits is created again by its next read.
+ */
+const FORGET_IDLE_CONSUMERS = `
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[3] and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed`;
+
 /** Trimming needs a few round trips; once a second keeps the stream short without adding load per batch. */
 const TRIM_EVERY_MS = 1000;
 /** With `trimMaxLen`, at most this many entries are looked at (and removed) per trim. */
@@ -266,7 +284,7 @@ export class OutboxProducer implements CaptureProducer {
     this.stats.acked += entries.length;
   }
 
-  /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs. */
+  /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs, then forgets those consumers. */
   private async claimAbandoned(): Promise<void> {
     let start = '0-0';
     do {
@@ -284,6 +302,10 @@ export class OutboxProducer implements CaptureProducer {
       }
       start = reply.next;
     } while (start !== '0-0' && !this.stopping);
+    // A live consumer refreshes its idle time with every read, at least every blockMs.
+    const idleMs = Math.max(this.settings.claimIdleMs, 3 * this.settings.blockMs);
+    const forgotten = Number(await this.redis.eval(FORGET_IDLE_CONSUMERS, 1, this.stream, this.group, idleMs, this.consumer));
+    if (forgotten > 0) this.log.info({ consumers: forgotten }, 'removed idle consumers that held no entries');
   }
 
   /**

@@ -186,6 +186,11 @@ describe('outbox mode: entries other consumers left behind', () => {
     expect(first.stats.deleted + second.stats.deleted).toBe(1);
     await eventually('the outbox drained and trimmed', () => redis.xlen(STREAM), (n) => n === 0);
     expect(await pendingCount(redis)).toBe(0);
+    // The dead consumer, holding nothing any more, is removed from the group.
+    const consumers = async (): Promise<string[]> =>
+      ((await redis.xinfo('CONSUMERS', STREAM, GROUP)) as unknown[][]).map((c) => String(c[c.indexOf('name') + 1]));
+    await eventually('the dead consumer forgotten', consumers, (names) => !names.includes('dead'));
+    expect(await consumers()).toEqual(['live']);
     // Everything this producer was given is indexed; done:* were acknowledged by the stand-in
     // consumer without enqueueing anything, and held:3's change was known only from the deleted entry.
     const report = await verifyNow(pipeline.ctx);
