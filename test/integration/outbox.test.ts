@@ -1,9 +1,12 @@
 import { Redis } from 'ioredis';
+import { buildContext } from '../../cli/context';
+import { createProducer } from '../../producers/create-producer';
 import type { OutboxProducer } from '../../producers/outbox';
+import { createLogger } from '../../shared/logger';
 import type { ConfigInput } from '../../shared/config/schema';
 import { inSync } from '../../shared/verify';
 import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
-import { exited, getDoc, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import { exited, getDoc, loadedConfig, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 30000, 50);
 
@@ -239,5 +242,47 @@ describe('outbox mode: trimming to a length', () => {
     await eventually('the entries before the held one trimmed', async () => (await redis.xrange(STREAM, '-', '+')).map(([id]) => id), (ids) => ids[0] === held);
     await eventually('the later entries handled', () => outboxDrained(redis, 1), (d) => d);
     expect((await redis.xrange(STREAM, '-', '+')).map(([id]) => id)).toEqual([held, ...later]);
+  });
+});
+
+describe('outbox mode: the stream is not data', () => {
+  let servers: TestServers;
+
+  beforeAll(async () => {
+    servers = await startOutboxServers('outbox-name');
+  });
+
+  afterAll(async () => {
+    await servers.stop();
+  });
+
+  async function startWith(input: ConfigInput): Promise<void> {
+    const ctx = buildContext(loadedConfig(input), createLogger('silent'));
+    try {
+      const producer = createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: ctx.queue(), es: ctx.es, router: ctx.router, logger: ctx.logger });
+      await producer.start();
+      await producer.stop();
+    } finally {
+      await ctx.close();
+    }
+  }
+
+  it('refuses a stream name that the mapping would index, and accepts it with a skip rule', async () => {
+    const outbox = { stream: 'app:changes', blockMs: 100 };
+    await expect(startWith(testConfigInput(servers, { producer: { mode: 'outbox', outbox } }))).rejects.toThrow(
+      'producer.outbox.stream: the stream app:changes would itself be indexed as data',
+    );
+    await startWith(
+      testConfigInput(servers, {
+        producer: { mode: 'outbox', outbox },
+        mapping: { defaultIndex: servers.index, rules: [{ match: 'app:changes', skip: true }] },
+      }),
+    );
+    const redis = new Redis(servers.source.url);
+    try {
+      expect(await redis.type('app:changes')).toBe('stream');
+    } finally {
+      redis.disconnect();
+    }
   });
 });
