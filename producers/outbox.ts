@@ -240,10 +240,17 @@ export class OutboxProducer implements CaptureProducer {
         pendingFrom = '0';
         if (errorMessage(err).startsWith('NOGROUP')) {
           // The stream or the group was deleted under us: recreate from the start of
-          // whatever the stream holds now, so nothing written since is skipped.
-          this.log.warn({ err: errorMessage(err) }, 'outbox stream or group missing; recreating the group from 0');
-          await this.ensureGroup('0').catch(() => undefined);
-          continue;
+          // whatever the stream holds now, so nothing written since is skipped, and
+          // reconcile for the entries that went with the old stream.
+          this.log.warn({ err: errorMessage(err) }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
+          const recreated = await this.ensureGroup('0').then(
+            (created) => {
+              if (created) this.requestReconcile();
+              return true;
+            },
+            () => false,
+          );
+          if (recreated) continue;
         }
         failures++;
         const delay = Math.min(100 * 2 ** Math.min(failures, 7), 10000);

@@ -102,6 +102,13 @@ describe('outbox mode: what an application writes', () => {
     await eventually('the document', () => doc('0:while-paused'), (d) => d !== undefined);
   });
 
+  it('recreates its group when the stream is deleted, and reads the new stream from its start', async () => {
+    await redis.del(STREAM);
+    await redis.multi().set('after-delete', '1').xadd(STREAM, '*', 'key', 'after-delete').exec();
+    await eventually('the change written after the delete', () => doc('0:after-delete'), (d) => d !== undefined);
+    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
+  });
+
   it('trims what the group acknowledged', async () => {
     await redis.multi().set('trim-me', '1').xadd(STREAM, '*', 'key', 'trim-me').exec();
     await eventually('the acknowledged entries trimmed away', () => redis.xlen(STREAM), (n) => n === 0);
