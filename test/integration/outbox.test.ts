@@ -294,3 +294,30 @@ describe('outbox mode: the stream is not data', () => {
     }
   });
 });
+
+describe('outbox mode: a new group from $', () => {
+  let servers: TestServers;
+  let redis: Redis;
+  let pipeline: TestPipeline | undefined;
+
+  beforeAll(async () => {
+    servers = await startOutboxServers('outbox-dollar');
+    redis = new Redis(servers.source.url);
+  });
+
+  afterAll(async () => {
+    await pipeline?.stop();
+    redis.disconnect();
+    await servers.stop();
+  });
+
+  it('skips the entries already in the stream, and indexes their keys by the first reconciliation', async () => {
+    await redis.multi().set('old', 'before the group').xadd(STREAM, '*', 'key', 'old').exec();
+    pipeline = await startPipeline(testConfigInput(servers, { producer: { mode: 'outbox', outbox: { startFrom: '$', blockMs: 200 } } }));
+    await redis.multi().set('new', 'after the group').xadd(STREAM, '*', 'key', 'new').exec();
+    await outboxOf(pipeline).idle();
+    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
+    await waitInSync(pipeline.ctx);
+    expect(outboxOf(pipeline).stats.read).toBe(1);
+  });
+});
