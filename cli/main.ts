@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import type { ConfigFlags } from '../shared/config/load';
 import { ConfigError, RedisSetupError } from '../shared/errors';
+import { reconcileCommand } from './commands/reconcile';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
 import { verifyCommand } from './commands/verify';
@@ -41,6 +42,12 @@ program
   .option('--restart', 'start over instead of resuming')
   .option('--wait', 'wait until the queue is drained (needs a running worker)')
   .action((opts: { restart?: boolean; wait?: boolean }) => snapshotCommand(flags(), opts));
+
+program
+  .command('reconcile')
+  .description('enqueue every key and every document whose key is gone, once (repairs what capture missed)')
+  .option('--wait', 'wait until the queue is drained (needs a running worker)')
+  .action((opts: { wait?: boolean }) => reconcileCommand(flags(), opts));
 
 program
   .command('verify')

@@ -1,3 +1,4 @@
+import { OutboxProducer } from './outbox';
 import { NotificationProducer, type ProducerDeps } from './producer';
 
 /** What every capture mode offers the service that runs it. */
@@ -17,5 +18,7 @@ export function createProducer(deps: ProducerDeps): CaptureProducer {
   switch (deps.config.producer.mode) {
     case 'notifications':
       return new NotificationProducer(deps);
+    case 'outbox':
+      return new OutboxProducer(deps);
   }
 }

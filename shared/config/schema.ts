@@ -60,6 +60,30 @@ const IndexDefinitionSchema = z
   })
   .strict();
 
+/** The outbox stream lives in the source Redis, in the first of `redis.databases`. */
+const OutboxSchema = z
+  .object({
+    /** Stream key; default `<queue.prefix>:outbox`, which is never indexed itself. */
+    stream: z.string().min(1).optional(),
+    group: z.string().min(1).default('redis-es-sync'),
+    /** Consumer name in the group; default `<hostname>-<pid>`. A stable name re-reads its own unacknowledged entries at once on restart. */
+    consumer: z.string().min(1).optional(),
+    /** Entries per XREADGROUP / XAUTOCLAIM. */
+    batch: z.number().int().positive().default(500),
+    /** How long one XREADGROUP waits for new entries. */
+    blockMs: z.number().int().positive().default(2000),
+    /** Entries another consumer has held unacknowledged this long are taken over (XAUTOCLAIM). */
+    claimIdleMs: z.number().int().positive().default(60000),
+    /** Keep about this many entries, acknowledged ones included; unset: trim every acknowledged entry. Unacknowledged entries are never trimmed. */
+    trimMaxLen: z.number().int().positive().optional(),
+    /** Where a newly created group starts: `0` the whole stream, `$` only entries added from now on. */
+    startFrom: z.enum(['0', '$']).default('0'),
+    /** Full reconciliation on this schedule (0: only when the group is created or requested); for expirations and evictions, which write no entry. */
+    reconcileIntervalMs: z.number().int().min(0).default(0),
+  })
+  .strict()
+  .prefault({});
+
 export const ConfigSchema = z
   .object({
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -110,8 +134,8 @@ export const ConfigSchema = z
       .prefault({}),
     producer: z
       .object({
-        /** How changes are captured: keyspace notifications (+ reconciliation). */
-        mode: z.enum(['notifications']).default('notifications'),
+        /** How changes are captured: keyspace notifications (+ reconciliation), or a Redis Streams outbox the application writes. */
+        mode: z.enum(['notifications', 'outbox']).default('notifications'),
         /** Set notify-keyspace-events on the source when flags are missing, instead of stopping. */
         configureNotifications: z.boolean().default(false),
         /** Full reconciliation on this schedule (0 = only after reconnects and at start). */
@@ -124,6 +148,8 @@ export const ConfigSchema = z
         enqueueFlushMs: z.number().int().min(0).default(2),
         /** A key enqueued less than this long ago waits out the window: one write per window for a hot key (0 = off). */
         hotKeyWindowMs: z.number().int().min(0).default(100),
+        /** `mode: outbox`: the change stream the application writes (README, "The Streams outbox"). */
+        outbox: OutboxSchema,
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,41 @@
+import { createChangeSink } from '../../producers/change-sink';
+import { reconcile } from '../../producers/reconcile';
+import { unfinishedJobs } from '../../shared/queue';
+import type { ConfigFlags } from '../../shared/config/load';
+import { createContext, prepareIndices } from '../context';
+
+/**
+ * One reconciliation from its own process, beside a running producer: every key and every
+ * document whose key is gone is enqueued through the versioned path. The repair for changes
+ * no capture saw (in outbox mode: writes without an entry, expirations, evictions).
+ */
+export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean }): Promise<void> {
+  const ctx = createContext(flags);
+  const { config } = ctx;
+  const log = ctx.logger.child({ command: 'reconcile' });
+  try {
+    await prepareIndices(ctx);
+    const queue = ctx.queue();
+    const sink = createChangeSink(config, queue, ctx.queueRedis, log);
+    const started = Date.now();
+    const result = await reconcile(
+      { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
+      {
+        databases: config.redis.databases,
+        patterns: config.redis.patterns,
+        scanCount: config.producer.scanCount,
+        batchKeys: config.producer.snapshotBatchKeys,
+        prefix: config.queue.prefix,
+      },
+    );
+    log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
+    if (opts.wait) {
+      for (let left = await unfinishedJobs(queue); left > 0; left = await unfinishedJobs(queue)) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      log.info({ ms: Date.now() - started }, 'queue drained: reconciliation indexed');
+    }
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The outbox entry format and the shapes of the stream replies that carry it.
+ *
+ * An application announces a change with `XADD <stream> * key <key> [key <key2> …] [db <n>]`
+ * in the same MULTI/EXEC or Lua script as the change itself. Only key names travel: the
+ * worker reads each key's current state, so the value is never needed. Other fields are
+ * ignored, so an application may add its own (an operation name, a request id).
+ */
+
+/** An entry as a stream reply gives it; `fields` is null when the entry was deleted after delivery. */
+export interface RawEntry {
+  id: string;
+  fields: string[] | null;
+}
+
+export type OutboxEntry =
+  | { kind: 'change'; id: string; db: number; keys: string[] }
+  | { kind: 'malformed'; id: string; reason: string }
+  /** Delivered once, then deleted from the stream (XDEL, or trimmed by someone else): its keys are unknown. */
+  | { kind: 'deleted'; id: string };
+
+export interface EntryRules {
+  /** The database of an entry without a `db` field: the one holding the stream. */
+  defaultDb: number;
+  /** `redis.databases`: an entry naming another database is malformed. */
+  databases: ReadonlySet<number>;
+}
+
+export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
+  const { id, fields } = entry;
+  if (fields === null) return { kind: 'deleted', id };
+  const keys: string[] = [];
+  const dbs: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'key') keys.push(fields[i + 1]);
+    else if (fields[i] === 'db') dbs.push(fields[i + 1]);
+  }
+  if (keys.length === 0) return { kind: 'malformed', id, reason: 'no `key` field' };
+  if (keys.some((k) => k === '')) return { kind: 'malformed', id, reason: 'empty `key`' };
+  if (dbs.length > 1) return { kind: 'malformed', id, reason: 'more than one `db` field' };
+  let db = rules.defaultDb;
+  if (dbs.length === 1) {
+    if (!/^\d+$/.test(dbs[0])) return { kind: 'malformed', id, reason: `\`db\` is not a database number: ${JSON.stringify(dbs[0].slice(0, 40))}` };
+    db = Number(dbs[0]);
+    if (!rules.databases.has(db)) return { kind: 'malformed', id, reason: `db ${db} is not in redis.databases` };
+  }
+  return { kind: 'change', id, db, keys };
+}
+
+class ReplyShapeError extends Error {
+  override readonly name = 'ReplyShapeError';
+}
+
+function asArray(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) throw new ReplyShapeError(`unexpected ${what} reply: ${JSON.stringify(v)?.slice(0, 200)}`);
+  return v;
+}
+
+function asString(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new ReplyShapeError(`unexpected ${what} reply: ${JSON.stringify(v)?.slice(0, 200)}`);
+  return v;
+}
+
+function decodeEntryList(list: unknown, what: string): RawEntry[] {
+  return asArray(list, what).map((item) => {
+    const [id, fields] = asArray(item, what);
+    return { id: asString(id, what), fields: fields === null ? null : asArray(fields, what).map((f) => asString(f, what)) };
+  });
+}
+
+/** XREADGROUP on one stream: `[[stream, entries]]`, or null when BLOCK timed out. */
+export function decodeReadGroup(reply: unknown): RawEntry[] {
+  if (reply === null) return [];
+  const streams = asArray(reply, 'XREADGROUP');
+  if (streams.length === 0) return [];
+  const [, entries] = asArray(streams[0], 'XREADGROUP');
+  return decodeEntryList(entries, 'XREADGROUP');
+}
+
+export interface AutoClaimReply {
+  next: string;
+  entries: RawEntry[];
+  /** Ids that were pending but no longer in the stream (Redis 7+; XAUTOCLAIM drops them from the PEL). */
+  deleted: string[];
+}
+
+export function decodeAutoClaim(reply: unknown): AutoClaimReply {
+  const [next, entries, deleted] = asArray(reply, 'XAUTOCLAIM');
+  return {
+    next: asString(next, 'XAUTOCLAIM'),
+    // Redis 6.2 lists a deleted entry as [id, null]; 7.0 moves it to the third element.
+    entries: decodeEntryList(entries, 'XAUTOCLAIM'),
+    deleted: deleted === undefined ? [] : asArray(deleted, 'XAUTOCLAIM').map((d) => asString(d, 'XAUTOCLAIM')),
+  };
+}
+
+export interface GroupInfo {
+  name: string;
+  pending: number;
+  lastDeliveredId: string;
+}
+
+/** XINFO GROUPS: a flat field/value list per group. */
+export function decodeGroups(reply: unknown): GroupInfo[] {
+  return asArray(reply, 'XINFO GROUPS').map((g) => {
+    const flat = asArray(g, 'XINFO GROUPS');
+    const field = new Map<string, unknown>();
+    for (let i = 0; i + 1 < flat.length; i += 2) field.set(asString(flat[i], 'XINFO GROUPS'), flat[i + 1]);
+    return {
+      name: asString(field.get('name'), 'XINFO GROUPS'),
+      pending: Number(field.get('pending')),
+      lastDeliveredId: asString(field.get('last-delivered-id'), 'XINFO GROUPS'),
+    };
+  });
+}
+
+/** The smallest id in a group's pending list, from the XPENDING summary form. */
+export function decodeOldestPending(reply: unknown): string | undefined {
+  const [count, smallest] = asArray(reply, 'XPENDING');
+  return Number(count) > 0 && typeof smallest === 'string' ? smallest : undefined;
+}
+
+/** Stream ids are `<ms>-<seq>`, both unsigned 64-bit: compared as numbers, not strings. */
+function parseId(id: string): [bigint, bigint] {
+  const m = /^(\d+)-(\d+)$/.exec(id);
+  if (!m) throw new ReplyShapeError(`not a stream id: ${id}`);
+  return [BigInt(m[1]), BigInt(m[2])];
+}
+
+export function compareIds(a: string, b: string): number {
+  const [am, as] = parseId(a);
+  const [bm, bs] = parseId(b);
+  if (am !== bm) return am < bm ? -1 : 1;
+  return as === bs ? 0 : as < bs ? -1 : 1;
+}
+
+export function minId(a: string, b: string): string {
+  return compareIds(a, b) <= 0 ? a : b;
+}
+
+const MAX_SEQ = 2n ** 64n - 1n;
+
+/** The smallest id greater than `id`. */
+export function nextId(id: string): string {
+  const [ms, seq] = parseId(id);
+  return seq === MAX_SEQ ? `${ms + 1n}-0` : `${ms}-${seq + 1n}`;
+}

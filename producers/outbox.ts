@@ -1,0 +1,370 @@
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { ConfigError, RedisSetupError, errorMessage } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import { isOwnKey } from '../shared/queue';
+import { closeRedis, connectRedis } from '../shared/redis';
+import { createChangeSink, type ChangeSink } from './change-sink';
+import type { CaptureProducer } from './create-producer';
+import {
+  decodeAutoClaim,
+  decodeGroups,
+  decodeOldestPending,
+  decodeReadGroup,
+  minId,
+  nextId,
+  parseEntry,
+  type EntryRules,
+  type RawEntry,
+} from './outbox-entry';
+import type { ProducerDeps } from './producer';
+import { ReconcileRunner } from './reconcile-runner';
+
+/**
+ * Deletes the group's consumers that hold nothing and have been idle for ARGV[2] ms (the
+ * default consumer name changes with every process, so restarts would pile them up). In one
+ * script, so no consumer can be given an entry between the check and the delete; a live
+ * consumer deleted while it waits is created again by its next read.
+ */
+const FORGET_IDLE_CONSUMERS = `
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[3] and tonumber(f['pending']) == 0 and tonumber(f['idle']) >= tonumber(ARGV[2]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed`;
+
+/** Trimming needs a few round trips; once a second keeps the stream short without adding load per batch. */
+const TRIM_EVERY_MS = 1000;
+/** With `trimMaxLen`, at most this many entries are looked at (and removed) per trim. */
+const TRIM_STEP = 10000;
+
+export interface OutboxStats {
+  /** Entries handled: new, redelivered and claimed. */
+  read: number;
+  /** Own pending entries read again (start-up, or after an error) with ID 0. */
+  redelivered: number;
+  /** Entries taken over from other consumers with XAUTOCLAIM. */
+  claimed: number;
+  acked: number;
+  /** Entries without a usable `key` (or with a bad `db`): logged, acknowledged, skipped. */
+  malformed: number;
+  /** Entries deleted from the stream before they were acknowledged: their change may be lost until a reconciliation. */
+  deleted: number;
+  trimmed: number;
+}
+
+/**
+ * Capture from a Redis Streams outbox that the application writes beside its data. Reads
+ * with a consumer group, so every entry is delivered until it is acknowledged, and
+ * acknowledges an entry only once the jobs for its keys are in BullMQ: at-least-once,
+ * with no gap across crashes or restarts.
+ */
+export class OutboxProducer implements CaptureProducer {
+  readonly sink: ChangeSink;
+  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
+  readonly stream: string;
+  readonly group: string;
+  readonly consumer: string;
+  private readonly settings: ProducerDeps['config']['producer']['outbox'];
+  private readonly streamDb: number;
+  private readonly rules: EntryRules;
+  private readonly reconciler: ReconcileRunner;
+  private readonly log: Logger;
+  /** XREADGROUP with BLOCK holds its connection, so reads get one of their own. */
+  private reader: Redis | undefined;
+  private readerId: number | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private wakeUp: (() => void) | undefined;
+  private caughtUp!: Promise<void>;
+  private markCaughtUp: () => void = () => undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private lastClaim = 0;
+  private lastTrim = 0;
+
+  constructor(private readonly deps: ProducerDeps) {
+    const { config } = deps;
+    this.settings = config.producer.outbox;
+    this.streamDb = config.redis.databases[0];
+    this.stream = this.settings.stream ?? `${config.queue.prefix}:outbox`;
+    this.group = this.settings.group;
+    this.consumer = this.settings.consumer ?? `${hostname()}-${process.pid}`;
+    this.rules = { defaultDb: this.streamDb, databases: new Set(config.redis.databases) };
+    this.log = deps.logger.child({ component: 'producer', mode: 'outbox', stream: this.stream, group: this.group, consumer: this.consumer });
+    // Entries are acknowledged after each flush, and flush() enqueues held hot keys at once.
+    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.reconciler = new ReconcileRunner(
+      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log },
+      {
+        databases: config.redis.databases,
+        patterns: config.redis.patterns,
+        scanCount: config.producer.scanCount,
+        batchKeys: config.producer.snapshotBatchKeys,
+        prefix: config.queue.prefix,
+      },
+      this.log,
+    );
+    this.caughtUp = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
+  }
+
+  /** Commands that do not block share the pool's connection to the stream's database. */
+  private get redis(): Redis {
+    return this.deps.source.db(this.streamDb);
+  }
+
+  async start(): Promise<void> {
+    await this.checkServer();
+    this.checkStreamIsNotData();
+    const created = await this.ensureGroup(this.settings.startFrom);
+    this.reader = connectRedis(this.deps.config.redis.url, { name: 'outbox-reader', db: this.streamDb, logger: this.log });
+    this.readerId = Number(await this.reader.client('ID'));
+    this.reader.on('ready', () => {
+      // A reconnect gets a new client id; CLIENT UNBLOCK at stop needs the current one.
+      this.reader?.client('ID').then(
+        (id) => (this.readerId = Number(id)),
+        () => (this.readerId = undefined),
+      );
+    });
+    this.log.info({ created, startFrom: this.settings.startFrom }, 'reading the outbox stream');
+    this.loop = this.run();
+    // A new group has seen nothing written before it: index what already exists once. Later
+    // starts resume from the group's own position and need no snapshot.
+    if (created) this.requestReconcile();
+    if (this.settings.reconcileIntervalMs > 0) {
+      this.reconcileTimer = setInterval(() => this.requestReconcile(), this.settings.reconcileIntervalMs);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  /** Resolves once this consumer's own unacknowledged entries are handled and no reconciliation runs. */
+  async idle(): Promise<void> {
+    await this.caughtUp;
+    await this.reconciler.idle();
+  }
+
+  requestReconcile(): void {
+    if (!this.stopping) this.reconciler.request();
+  }
+
+  /** Stops reading, finishes the batch in hand (enqueue, then acknowledge), closes the reader. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.wakeUp?.();
+    await this.unblockReader();
+    await this.loop;
+    this.markCaughtUp();
+    await this.reconciler.stop();
+    await this.sink.flush();
+    await closeRedis(this.reader);
+  }
+
+  private async checkServer(): Promise<void> {
+    const info = await this.redis.info('server');
+    const version = /^redis_version:(\d+)\.(\d+)/m.exec(info);
+    if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
+      throw new RedisSetupError(`producer.mode outbox needs Redis 6.2 or newer (XAUTOCLAIM); the source Redis is ${version[1]}.${version[2]}`);
+    }
+  }
+
+  /** The stream must not be synced as data: verify would flag it and a reconciliation would index it. */
+  private checkStreamIsNotData(): void {
+    const { config } = this.deps;
+    if (isOwnKey(config.queue.prefix, this.stream) || !this.deps.router.route(this.streamDb, this.stream)) return;
+    const reason = `the stream ${this.stream} would itself be indexed as data: name it under queue.prefix ("${config.queue.prefix}:…", the default is "${config.queue.prefix}:outbox") or add a mapping rule { match: "${this.stream}", skip: true }`;
+    throw new ConfigError(`invalid configuration:\n  - producer.outbox.stream: ${reason}`, [{ field: 'producer.outbox.stream', reason }]);
+  }
+
+  /** XGROUP CREATE … MKSTREAM; false when the group already exists. */
+  private async ensureGroup(from: '0' | '$'): Promise<boolean> {
+    try {
+      await this.redis.xgroup('CREATE', this.stream, this.group, from, 'MKSTREAM');
+      return true;
+    } catch (err) {
+      if (errorMessage(err).startsWith('BUSYGROUP')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Own pending entries first (ID 0: read before a crash or an error but not acknowledged),
+   * then new ones (`>`). Any error sends the loop back to its own pending entries, so an
+   * entry whose enqueue or XACK failed is handled again rather than forgotten.
+   */
+  private async run(): Promise<void> {
+    const reader = this.reader!;
+    const { batch, blockMs, claimIdleMs } = this.settings;
+    let pendingFrom: string | undefined = '0';
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (Date.now() - this.lastClaim >= claimIdleMs / 2) {
+          await this.claimAbandoned();
+          this.lastClaim = Date.now();
+        }
+        if (pendingFrom !== undefined) {
+          const entries = decodeReadGroup(
+            await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
+          );
+          if (entries.length === 0) {
+            pendingFrom = undefined;
+            this.markCaughtUp();
+            continue;
+          }
+          this.stats.redelivered += entries.length;
+          this.log.info({ entries: entries.length, from: entries[0].id }, 'redelivered own unacknowledged entries');
+          await this.handle(entries);
+          pendingFrom = entries[entries.length - 1].id;
+        } else {
+          const entries = decodeReadGroup(
+            await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
+          );
+          if (entries.length > 0) await this.handle(entries);
+        }
+        if (Date.now() - this.lastTrim >= TRIM_EVERY_MS) {
+          await this.trim();
+          this.lastTrim = Date.now();
+        }
+        failures = 0;
+      } catch (err) {
+        pendingFrom = '0';
+        if (errorMessage(err).startsWith('NOGROUP')) {
+          // The stream or the group was deleted under us: recreate from the start of
+          // whatever the stream holds now, so nothing written since is skipped, and
+          // reconcile for the entries that went with the old stream.
+          this.log.warn({ err: errorMessage(err) }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
+          const recreated = await this.ensureGroup('0').then(
+            (created) => {
+              if (created) this.requestReconcile();
+              return true;
+            },
+            () => false,
+          );
+          if (recreated) continue;
+        }
+        failures++;
+        const delay = Math.min(100 * 2 ** Math.min(failures, 7), 10000);
+        this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'outbox read failed');
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /**
+   * Hands the entries' keys to the sink, then acknowledges them.
+   *
+   * `capture()` only buffers; the sink enqueues asynchronously (on a timer or a full batch).
+   * `flush()` is chained behind every flush already started and itself loops until the
+   * buffer is empty, retrying while the queue Redis is down; so when the flush below
+   * resolves, every key captured before it was called is in BullMQ — whether it was taken by
+   * this flush, by an earlier one still in flight, or coalesced into a buffered change of the
+   * same key. Only then is XACK sent. A crash before XACK leaves the entries pending in the
+   * group and they are delivered again: duplicate jobs at worst, which versioning makes
+   * harmless. Malformed entries are acknowledged in the same XACK, so they never block the stream.
+   */
+  private async handle(entries: readonly RawEntry[]): Promise<void> {
+    for (const raw of entries) {
+      const entry = parseEntry(raw, this.rules);
+      this.stats.read++;
+      if (entry.kind === 'change') {
+        for (const key of entry.keys) this.sink.capture(entry.db, key, 'outbox');
+      } else if (entry.kind === 'malformed') {
+        this.stats.malformed++;
+        this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10) }, 'malformed outbox entry acknowledged and skipped');
+      } else {
+        this.stats.deleted++;
+        this.log.error({ id: entry.id }, 'outbox entry deleted before it was handled: its change is unknown; run a reconciliation');
+      }
+    }
+    await this.sink.flush();
+    await this.redis.xack(this.stream, this.group, ...entries.map((e) => e.id));
+    this.stats.acked += entries.length;
+  }
+
+  /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs, then forgets those consumers. */
+  private async claimAbandoned(): Promise<void> {
+    let start = '0-0';
+    do {
+      const reply = decodeAutoClaim(
+        await this.redis.xautoclaim(this.stream, this.group, this.consumer, this.settings.claimIdleMs, start, 'COUNT', this.settings.batch),
+      );
+      if (reply.deleted.length > 0) {
+        this.stats.deleted += reply.deleted.length;
+        this.log.error({ ids: reply.deleted.slice(0, 20), count: reply.deleted.length }, 'abandoned outbox entries were deleted from the stream before they were handled; run a reconciliation');
+      }
+      if (reply.entries.length > 0) {
+        this.stats.claimed += reply.entries.length;
+        this.log.warn({ entries: reply.entries.length, from: reply.entries[0].id }, 'took over entries abandoned by another consumer');
+        await this.handle(reply.entries);
+      }
+      start = reply.next;
+    } while (start !== '0-0' && !this.stopping);
+    // A live consumer refreshes its idle time with every read, at least every blockMs.
+    const idleMs = Math.max(this.settings.claimIdleMs, 3 * this.settings.blockMs);
+    const forgotten = Number(await this.redis.eval(FORGET_IDLE_CONSUMERS, 1, this.stream, this.group, idleMs, this.consumer));
+    if (forgotten > 0) this.log.info({ consumers: forgotten }, 'removed idle consumers that held no entries');
+  }
+
+  /**
+   * Trims what every group of the stream has acknowledged. The boundary is, per group, its
+   * oldest pending entry, or (nothing pending) the entry after the last one it was given;
+   * the smallest boundary over all groups is the first entry kept. It stays safe while
+   * entries are added, delivered and acknowledged meanwhile: new entries get larger ids,
+   * and an entry still unacknowledged later was unacknowledged or undelivered now.
+   */
+  private async trim(): Promise<void> {
+    try {
+      const groups = decodeGroups(await this.redis.xinfo('GROUPS', this.stream));
+      if (!groups.some((g) => g.name === this.group)) return;
+      let keepFrom: string | undefined;
+      for (const g of groups) {
+        const oldest = g.pending > 0 ? decodeOldestPending(await this.redis.xpending(this.stream, g.name)) : undefined;
+        const boundary = oldest ?? nextId(g.lastDeliveredId);
+        keepFrom = keepFrom === undefined ? boundary : minId(keepFrom, boundary);
+      }
+      if (keepFrom === undefined) return;
+      if (this.settings.trimMaxLen !== undefined) {
+        const excess = (await this.redis.xlen(this.stream)) - this.settings.trimMaxLen;
+        if (excess <= 0) return;
+        const oldest = await this.redis.xrange(this.stream, '-', '+', 'COUNT', Math.min(excess, TRIM_STEP) + 1);
+        const firstOverBound = oldest[oldest.length - 1]?.[0];
+        if (firstOverBound === undefined) return;
+        keepFrom = minId(keepFrom, firstOverBound);
+      }
+      const removed = await this.redis.xtrim(this.stream, 'MINID', keepFrom);
+      this.stats.trimmed += removed;
+      if (removed > 0) this.log.debug({ removed, keepFrom }, 'outbox trimmed');
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'outbox trim failed; retrying later');
+    }
+  }
+
+  /** Makes a blocked XREADGROUP return now (as if it timed out) instead of after blockMs. */
+  private async unblockReader(): Promise<void> {
+    if (this.readerId === undefined) return;
+    try {
+      await this.redis.client('UNBLOCK', this.readerId, 'TIMEOUT');
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'CLIENT UNBLOCK refused; waiting for the read to time out');
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        this.wakeUp = undefined;
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,61 @@
+import type { Logger } from '../shared/logger';
+import { reconcile, type ReconcileDeps } from './reconcile';
+import type { SnapshotOptions } from './snapshot';
+
+export type ReconcileSettings = Omit<SnapshotOptions, 'resume' | 'src' | 'signal' | 'progress'>;
+
+/**
+ * Runs reconciliations one at a time beside live capture. A request while one runs is
+ * remembered and runs after it (the running pass may already have scanned past a key the
+ * requester cares about); a failed pass is retried after 5 s.
+ */
+export class ReconcileRunner {
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private again = false;
+  completed = 0;
+
+  constructor(
+    private readonly deps: ReconcileDeps,
+    private readonly settings: ReconcileSettings,
+    private readonly log: Logger,
+  ) {}
+
+  request(): void {
+    if (this.abort.signal.aborted) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.runOnce().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.request();
+      }
+    });
+  }
+
+  /** Resolves when the pass under way (if any) and a requested follow-up are done. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Aborts the pass under way at its next page and resolves when it has returned. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.idle();
+  }
+
+  private async runOnce(): Promise<void> {
+    const started = Date.now();
+    try {
+      const result = await reconcile(this.deps, { ...this.settings, signal: this.abort.signal });
+      if (!result.aborted) this.completed++;
+      this.log.info({ ...result, ms: Date.now() - started }, 'reconciliation done');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'reconciliation failed; retrying in 5 s');
+      setTimeout(() => this.request(), 5000).unref();
+    }
+  }
+}
