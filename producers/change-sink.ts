@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger';
+import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
 import { BATCH_JOB, CHANGE_JOB, changeJobOptions, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
 import type { VersionCounter } from '../shared/versions';
 
@@ -7,6 +8,8 @@ export interface ChangeSinkSettings {
   /** Changes gathered before one INCRBY and one addBulk. */
   batch: number;
   flushMs: number;
+  /** The capture mode, as the changes-captured metric labels it. */
+  mode?: string;
 }
 
 interface Buffered {
@@ -28,6 +31,8 @@ export class ChangeSink {
   private failures = 0;
   captured = 0;
   enqueued = 0;
+  /** `captured` as last added to the metric: it is reported per flush, not per change. */
+  private capturedReported = 0;
 
   constructor(
     private readonly queue: SyncQueue,
@@ -54,6 +59,8 @@ export class ChangeSink {
     const data: SyncJobData = { db, keys: own, v, t: Date.now(), src };
     await this.queue.add(BATCH_JOB, data);
     this.enqueued += own.length;
+    jobsEnqueued.inc({ src }, 1);
+    keysEnqueued.inc({ src }, own.length);
     return own.length;
   }
 
@@ -72,6 +79,10 @@ export class ChangeSink {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.captured > this.capturedReported) {
+      changesCaptured.inc({ mode: this.settings.mode ?? 'unspecified' }, this.captured - this.capturedReported);
+      this.capturedReported = this.captured;
+    }
     while (this.buffer.size > 0) {
       const batch = [...this.buffer.values()].slice(0, this.settings.batch);
       for (const b of batch) this.buffer.delete(`${b.db}\u0000${b.key}`);
@@ -86,6 +97,7 @@ export class ChangeSink {
         );
         this.enqueued += batch.length;
         this.failures = 0;
+        countEnqueued(batch);
       } catch (err) {
         // Put them back (newer captures of the same key win the slot; either is fine) and retry.
         for (const b of batch) {
@@ -99,4 +111,21 @@ export class ChangeSink {
       }
     }
   }
+}
+
+/** One metric update per source present in the batch (a live batch is nearly always one source). */
+function countEnqueued(batch: readonly Buffered[]): void {
+  let src = batch[0].src;
+  let run = 0;
+  for (const b of batch) {
+    if (b.src !== src) {
+      jobsEnqueued.inc({ src }, run);
+      keysEnqueued.inc({ src }, run);
+      src = b.src;
+      run = 0;
+    }
+    run++;
+  }
+  jobsEnqueued.inc({ src }, run);
+  keysEnqueued.inc({ src }, run);
 }

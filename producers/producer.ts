@@ -43,7 +43,7 @@ export class NotificationProducer {
     this.sink = new ChangeSink(
       deps.queue,
       new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
-      { prefix: config.queue.prefix, batch: config.producer.enqueueBatch, flushMs: config.producer.enqueueFlushMs },
+      { prefix: config.queue.prefix, batch: config.producer.enqueueBatch, flushMs: config.producer.enqueueFlushMs, mode: config.producer.mode },
       this.log,
     );
     const checkFlags = (): Promise<void> =>

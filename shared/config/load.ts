@@ -12,6 +12,8 @@ export interface ConfigFlags {
   queueRedisUrl?: string;
   elasticsearchUrl?: string;
   logLevel?: string;
+  httpPort?: string;
+  httpHost?: string;
 }
 
 export interface LoadedConfig {
@@ -39,6 +41,11 @@ const OVERLAYS: readonly Overlay[] = [
   { path: ['elasticsearch', 'username'], env: 'ELASTICSEARCH_USERNAME' },
   { path: ['elasticsearch', 'password'], env: 'ELASTICSEARCH_PASSWORD' },
   { path: ['logLevel'], env: 'LOG_LEVEL', flag: 'logLevel', flagName: '--log-level' },
+  { path: ['http', 'port'], env: 'HTTP_PORT', flag: 'httpPort', flagName: '--http-port' },
+  { path: ['http', 'host'], env: 'HTTP_HOST', flag: 'httpHost', flagName: '--http-host' },
+  { path: ['http', 'authToken'], env: 'HTTP_AUTH_TOKEN' },
+  { path: ['http', 'basicAuth', 'username'], env: 'HTTP_BASIC_USERNAME' },
+  { path: ['http', 'basicAuth', 'password'], env: 'HTTP_BASIC_PASSWORD' },
 ];
 
 /**
