@@ -80,7 +80,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   // A missing section would be reported as `redis: is required`; as `{}` its missing URL is named with the variable that sets it.
   for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};
 
-  const parsed = ConfigSchema.safeParse(raw);
+  // reportInput: an issue then tells a missing value (input undefined) from a wrong one; inputs are never printed.
+  const parsed = ConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw toConfigError(parsed.error, sources);
   return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file };
 }
