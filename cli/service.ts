@@ -1,7 +1,8 @@
 import { createProducer, type CaptureProducer } from '../producers/create-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
-import { startHttpSurface, type HttpSurface } from '../shared/http/server';
+import type { HttpSurface } from '../shared/http/server';
 import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
+import type { Logger } from '../shared/logger';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -23,11 +24,15 @@ export async function startService(ctx: AppContext, parts: ServiceParts): Promis
   // Served first, so /healthz answers and /readyz tells what is missing while start-up waits on it.
   const http = ctx.config.http.port > 0 ? await startContextHttp(ctx, ctx.config.http.port) : undefined;
   try {
-    await prepareIndices(ctx);
+    return await startParts(ctx, parts, log, http);
   } catch (err) {
     await http?.close();
     throw err;
   }
+}
+
+async function startParts(ctx: AppContext, parts: ServiceParts, log: Logger, http: HttpSurface | undefined): Promise<RunningService> {
+  await prepareIndices(ctx);
   let worker: IndexWorker | undefined;
   let producer: CaptureProducer | undefined;
   if (parts.worker) {
@@ -77,8 +82,12 @@ export function readinessChecks(ctx: AppContext): ReadinessCheck[] {
   ];
 }
 
-/** The HTTP surface (dashboard, metrics, probes) for this context's queue and dependencies. */
-export function startContextHttp(ctx: AppContext, port: number): Promise<HttpSurface> {
+/**
+ * The HTTP surface (dashboard, metrics, probes) for this context's queue and dependencies.
+ * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
+ */
+export async function startContextHttp(ctx: AppContext, port: number): Promise<HttpSurface> {
+  const { startHttpSurface } = await import('../shared/http/server');
   return startHttpSurface({
     http: { ...ctx.config.http, port },
     queue: ctx.queue(),
