@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { ConfigInput } from '../../shared/config/schema';
 import { unfinishedJobs } from '../../shared/queue';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, verifyNow, type TestPipeline, type TestServers } from '../support/pipeline';
+import { metricValue } from '../support/http';
 import { getFreePort } from '../support/ports';
 
 /** Failed jobs keep Elasticsearch's reason; replay, the dashboard's retry, resync and verify --repair bring things back. */
@@ -71,6 +72,12 @@ describe('replay, resync and verify --repair', () => {
     expect(byTime.output).toContain('retried 1 of 2 failed jobs');
     await waitFor('b:1 indexed', () => getDoc(pipeline.ctx, servers.index, 'b:1'), (d) => d?.value === 'three', 20000);
     expect(await failedKeys()).toEqual(['json:1']);
+
+    // This process's worker counted each failure once and each replayed run as a retry.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metricValue(metrics, 'redis_es_sync_jobs_failed_total')).toBe(4);
+    expect(metricValue(metrics, 'redis_es_sync_jobs_retried_total')).toBe(3);
+    expect(metricValue(metrics, 'redis_es_sync_queue_jobs', { state: 'failed' })).toBe(1);
 
     const bad = await cli(['replay', '--since', 'yesterday-ish']);
     expect(bad.code).toBe(2);
