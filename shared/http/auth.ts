@@ -13,6 +13,12 @@ export function authConfigured(http: HttpConfig): boolean {
   return http.authToken !== undefined || http.basicAuth !== undefined;
 }
 
+/** For the start-up log line: which credentials are accepted, never their values. */
+export function authSchemes(http: HttpConfig): string {
+  const schemes = [http.authToken !== undefined ? 'bearer' : '', http.basicAuth !== undefined ? 'basic' : ''].filter(Boolean);
+  return schemes.length > 0 ? schemes.join('+') : 'none';
+}
+
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost' || h === '::1') return true;

@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import type { Logger } from '../logger';
 import { enableDefaultMetrics, registry, watchQueueDepth } from '../metrics';
 import type { SyncQueue } from '../queue';
-import { assertSafeExposure, authHook, type HttpConfig } from './auth';
+import { assertSafeExposure, authHook, authSchemes, type HttpConfig } from './auth';
 import { runChecks, type ReadinessCheck } from './readiness';
 
 export interface HttpSurfaceDeps {
@@ -86,7 +86,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : http.port;
   const url = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${port}`;
-  log.info({ url, dashboard: `${url}${DASHBOARD_PATH}`, auth: hook ? (http.basicAuth ? 'basic' : 'token') : 'none' }, 'http surface listening');
+  log.info({ url, dashboard: `${url}${DASHBOARD_PATH}`, auth: authSchemes(http) }, 'http surface listening');
 
   let closing: Promise<void> | undefined;
   return {
