@@ -3,9 +3,11 @@ import { Command, Option } from 'commander';
 import type { ConfigFlags } from '../shared/config/load';
 import { ConfigError, RedisSetupError } from '../shared/errors';
 import { reconcileCommand } from './commands/reconcile';
+import { dashboardCommand } from './commands/dashboard';
+import { replayCommand, type ReplayFlags } from './commands/replay';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
-import { verifyCommand } from './commands/verify';
+import { verifyCommand, type VerifyFlags } from './commands/verify';
 
 const program = new Command('redis-es-sync')
   .description('Keeps Elasticsearch in sync with Redis: producers capture changes, BullMQ carries them, workers bulk-index them.')
@@ -14,11 +16,21 @@ const program = new Command('redis-es-sync')
   .option('--queue-redis-url <url>', 'Redis for the BullMQ queue (env QUEUE_REDIS_URL; default: the source Redis)')
   .option('--elasticsearch-url <url>', 'Elasticsearch (env ELASTICSEARCH_URL)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (env LOG_LEVEL)')
+  .option('--http-port <port>', 'serve dashboard, metrics and probes on this port (env HTTP_PORT; 0 = off)')
+  .option('--http-host <host>', 'address to serve them on (env HTTP_HOST; default 127.0.0.1)')
   .showHelpAfterError();
 
 function flags(): ConfigFlags {
   const o = program.opts<ConfigFlags>();
-  return { config: o.config, redisUrl: o.redisUrl, queueRedisUrl: o.queueRedisUrl, elasticsearchUrl: o.elasticsearchUrl, logLevel: o.logLevel };
+  return {
+    config: o.config,
+    redisUrl: o.redisUrl,
+    queueRedisUrl: o.queueRedisUrl,
+    elasticsearchUrl: o.elasticsearchUrl,
+    logLevel: o.logLevel,
+    httpPort: o.httpPort,
+    httpHost: o.httpHost,
+  };
 }
 
 program
@@ -54,9 +66,35 @@ program
   .description('compare Redis with Elasticsearch; exit 1 when anything is out of sync')
   .option('--settle-ms <ms>', 'check mismatches again after this pause (changes in flight)', '2000')
   .option('--list <n>', 'print up to n keys of each kind', '20')
-  .action(async (opts: { settleMs: string; list: string }) => {
+  .option('--repair', 'enqueue every key found missing, stale or extra, so a worker rewrites it')
+  .action(async (opts: VerifyFlags) => {
     process.exitCode = await verifyCommand(flags(), opts);
   });
+
+program
+  .command('replay')
+  .description('retry failed jobs matching every given filter (as the dashboard\'s retry does)')
+  .option('--reason <regex>', 'failure reason matches this regular expression')
+  .option('--pattern <glob>', 'one of the job\'s keys matches this glob')
+  .option('--since <time>', 'failed at or after this ISO 8601 time')
+  .option('--until <time>', 'failed at or before this ISO 8601 time')
+  .option('--dry-run', 'list and count the matching jobs without retrying them')
+  .option('--list <n>', 'print up to n matching jobs', '20')
+  .action((opts: ReplayFlags) => replayCommand(flags(), opts));
+
+program
+  .command('resync')
+  .description('enqueue every key matching a pattern again (a snapshot of a subset)')
+  .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] = []) => [...prev, p])
+  .option('--wait', 'wait until the queue is drained (needs a running worker)')
+  .action((opts: { pattern: string[]; wait?: boolean }) =>
+    snapshotCommand(flags(), { restart: true, wait: opts.wait, patterns: opts.pattern, src: 'resync' }),
+  );
+
+program
+  .command('dashboard')
+  .description('serve only the HTTP surface: bull-board at /queues, /metrics, /healthz, /readyz (port 3000 unless set)')
+  .action(() => dashboardCommand(flags()));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof RedisSetupError) {

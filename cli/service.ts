@@ -1,5 +1,8 @@
 import { createProducer, type CaptureProducer } from '../producers/create-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
+import type { HttpSurface } from '../shared/http/server';
+import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
+import type { Logger } from '../shared/logger';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -10,6 +13,7 @@ export interface ServiceParts {
 export interface RunningService {
   producer?: CaptureProducer;
   worker?: IndexWorker;
+  http?: HttpSurface;
   /** Producer first, so the last captured changes are queued before the worker drains. */
   stop(): Promise<void>;
 }
@@ -17,6 +21,17 @@ export interface RunningService {
 /** Starts the long-running parts on a context: producer, worker, or both (`run`). */
 export async function startService(ctx: AppContext, parts: ServiceParts): Promise<RunningService> {
   const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
+  // Served first, so /healthz answers and /readyz tells what is missing while start-up waits on it.
+  const http = ctx.config.http.port > 0 ? await startContextHttp(ctx, ctx.config.http.port) : undefined;
+  try {
+    return await startParts(ctx, parts, log, http);
+  } catch (err) {
+    await http?.close();
+    throw err;
+  }
+}
+
+async function startParts(ctx: AppContext, parts: ServiceParts, log: Logger, http: HttpSurface | undefined): Promise<RunningService> {
   await prepareIndices(ctx);
   let worker: IndexWorker | undefined;
   let producer: CaptureProducer | undefined;
@@ -47,10 +62,36 @@ export async function startService(ctx: AppContext, parts: ServiceParts): Promis
   return {
     producer,
     worker,
+    http,
     async stop() {
+      http?.drain();
       await producer?.stop();
       await worker?.close();
+      await http?.close();
       await ctx.close();
     },
   };
+}
+
+/** The dependencies a running process needs: source Redis, queue Redis, Elasticsearch. */
+export function readinessChecks(ctx: AppContext): ReadinessCheck[] {
+  return [
+    redisCheck('source-redis', () => ctx.source.db(ctx.config.redis.databases[0])),
+    redisCheck('queue-redis', () => ctx.queueRedis),
+    elasticsearchCheck(ctx.es),
+  ];
+}
+
+/**
+ * The HTTP surface (dashboard, metrics, probes) for this context's queue and dependencies.
+ * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
+ */
+export async function startContextHttp(ctx: AppContext, port: number): Promise<HttpSurface> {
+  const { startHttpSurface } = await import('../shared/http/server');
+  return startHttpSurface({
+    http: { ...ctx.config.http, port },
+    queue: ctx.queue(),
+    readiness: readinessChecks(ctx),
+    logger: ctx.logger,
+  });
 }

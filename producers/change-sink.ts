@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
 import type { Logger } from '../shared/logger';
+import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
 import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
 import { VersionCounter, versionKey } from '../shared/versions';
 
@@ -15,6 +16,8 @@ export interface ChangeSinkSettings {
    * enqueued when the window ends. 0 turns holding off.
    */
   hotKeyWindowMs: number;
+  /** The capture mode, as the changes-captured metric labels it. */
+  mode?: string;
 }
 
 interface Captured {
@@ -46,6 +49,8 @@ export class ChangeSink {
   private failures = 0;
   captured = 0;
   enqueued = 0;
+  /** `captured` as last added to the metric: it is reported per flush, not per change. */
+  private capturedReported = 0;
 
   constructor(
     private readonly queue: SyncQueue,
@@ -79,6 +84,8 @@ export class ChangeSink {
     const data: SyncJobData = { db, keys: own, v, t: Date.now(), src };
     await this.queue.add(BATCH_JOB, data);
     this.enqueued += own.length;
+    jobsEnqueued.inc({ src }, 1);
+    keysEnqueued.inc({ src }, own.length);
     return own.length;
   }
 
@@ -126,13 +133,22 @@ export class ChangeSink {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.captured > this.capturedReported) {
+      changesCaptured.inc({ mode: this.settings.mode ?? 'unspecified' }, this.captured - this.capturedReported);
+      this.capturedReported = this.captured;
+    }
     while (this.buffer.size > 0) {
       // Grouped so each job's keys have consecutive versions.
       const batch = takeFirst(this.buffer, this.settings.batch).sort((a, b) => a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0));
       try {
         const first = await this.counter.allocate(batch.length);
-        await this.queue.addBulk(toJobs(batch, first));
+        const jobs = toJobs(batch, first);
+        await this.queue.addBulk(jobs);
         this.enqueued += batch.length;
+        for (const { data } of jobs) {
+          jobsEnqueued.inc({ src: data.src }, 1);
+          keysEnqueued.inc({ src: data.src }, data.keys.length);
+        }
         this.failures = 0;
         this.remember(batch);
       } catch (err) {
@@ -168,7 +184,7 @@ export class ChangeSink {
 export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: Redis, logger: Logger): ChangeSink {
   const { prefix } = config.queue;
   const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs } = config.producer;
-  return new ChangeSink(queue, new VersionCounter(queueRedis, versionKey(prefix)), { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs }, logger);
+  return new ChangeSink(queue, new VersionCounter(queueRedis, versionKey(prefix)), { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs, mode: config.producer.mode }, logger);
 }
 
 function idOf(db: number, key: string): string {

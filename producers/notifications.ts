@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger';
+import { reconciliationGaps } from '../shared/metrics';
 import { connectRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
 
@@ -89,6 +90,7 @@ export class NotificationCapture {
     const disconnectedMs = this.disconnectedAt === undefined ? 0 : Date.now() - this.disconnectedAt;
     this.disconnectedAt = undefined;
     this.gaps++;
+    reconciliationGaps.inc();
     log.warn({ gap: this.gaps, disconnectedMs }, 'notification gap closed; reconciling');
     this.deps.onGap({ gap: this.gaps, disconnectedMs });
   }

@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { docKey, scanIndex } from '../shared/es-scan';
 import type { Logger } from '../shared/logger';
+import { reconciliations } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { RedisDbPool } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
@@ -51,6 +52,7 @@ export async function reconcile(deps: ReconcileDeps, opts: Omit<SnapshotOptions,
       }
     }
   }
+  reconciliations.inc();
   deps.logger.info({ enqueued: result.enqueued, vanished: result.vanished }, 'reconciliation enqueued');
   return result;
 }

@@ -93,7 +93,7 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
 
   if (suspects.size + orphans.size > 0 && opts.settleMs > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
   const report: VerifyReport = { checked, missing: [], stale: [], extra: [] };
-  const name = (r: KeyRef): string => (opts.databases.length > 1 ? `${r.db}:${r.key}` : r.key);
+  const name = (r: KeyRef): string => reportName(r, opts.databases);
   for (const [db, keys] of groupByDb([...suspects.values()])) {
     for (let i = 0; i < keys.length; i += 500) {
       const slice = keys.slice(i, i + 500);
@@ -112,6 +112,29 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
     });
   }
   return report;
+}
+
+/** How a key appears in a report: `key`, or `db:key` when several databases are synced. */
+function reportName(r: KeyRef, databases: readonly number[]): string {
+  return databases.length > 1 ? `${r.db}:${r.key}` : r.key;
+}
+
+/** Every key a report names (missing, stale, extra), by database: what a repair enqueues. */
+export function reportKeys(report: VerifyReport, databases: readonly number[]): Map<number, string[]> {
+  const byDb = new Map<number, Set<string>>();
+  for (const name of [...report.missing, ...report.stale, ...report.extra]) {
+    let db = databases[0];
+    let key = name;
+    if (databases.length > 1) {
+      const colon = name.indexOf(':');
+      db = Number(name.slice(0, colon));
+      key = name.slice(colon + 1);
+    }
+    const keys = byDb.get(db) ?? new Set<string>();
+    keys.add(key);
+    byDb.set(db, keys);
+  }
+  return new Map([...byDb].map(([db, keys]) => [db, [...keys]]));
 }
 
 export function formatReport(r: VerifyReport): string {

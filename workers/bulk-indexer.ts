@@ -6,6 +6,7 @@ import { readKeyStates } from '../shared/key-state';
 import type { Logger } from '../shared/logger';
 import { toOperation, type DocOperation } from '../shared/mapping/document';
 import type { KeyRouter } from '../shared/mapping/router';
+import { bulkDocuments, bulkDuration } from '../shared/metrics';
 import type { RedisDbPool } from '../shared/redis';
 import type { VersionCounter } from '../shared/versions';
 import { classifyItem, type BulkItemResponse, type ItemOutcome } from './bulk-outcome';
@@ -128,12 +129,16 @@ export class BulkIndexer {
     await Promise.all(
       chunkByBytes(prepared, this.deps.settings.bulkMaxBytes).map(async (chunk) => {
         let items: BulkItemResponse[];
+        bulkDocuments.observe(chunk.length);
+        const timer = bulkDuration.startTimer();
         try {
           // Only each item's status and error are read; the rest of the answer is not worth parsing.
           const response = await this.deps.es.bulk({ operations: chunk.map((p) => p.lines) as never[], filter_path: BULK_FILTER }, { signal: this.deps.signal });
+          timer({ outcome: 'ok' });
           items = response.items.map((entry) => Object.values(entry)[0] as BulkItemResponse);
         } catch (err) {
           if (this.deps.signal?.aborted) throw new ShutdownError('shutting down');
+          timer({ outcome: isTransientEsError(err) ? 'retry' : 'error' });
           if (!isTransientEsError(err)) {
             const reason = `bulk request rejected: ${describeEsError(err)}`;
             for (const p of chunk) results[p.slot] = { ok: false, reason };

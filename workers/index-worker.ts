@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
 import type { EsClient } from '../shared/elasticsearch';
 import type { Logger } from '../shared/logger';
+import { captureToIndexed, jobsCompleted, jobsFailed, jobsRetried } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncJobData } from '../shared/queue';
 import type { RedisDbPool } from '../shared/redis';
@@ -53,6 +54,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
 
   const processor = async (job: Job<SyncJobData, void, string>): Promise<void> => {
     const data = checkJobData(job.data);
+    if (job.attemptsStarted > 1) jobsRetried.inc();
     const results = await batcher.submit(data.keys.map((key) => ({ db: data.db, key })));
     const failed = results
       .map((r, i) => ({ r, key: data.keys[i] }))
@@ -68,7 +70,9 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
       // Retrying cannot fix a rejected document; it waits in "failed" until replayed.
       throw new UnrecoverableError(summary);
     }
-    log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, lagMs: Date.now() - data.t }, 'job indexed');
+    const lagMs = Date.now() - data.t;
+    if (Number.isFinite(lagMs)) captureToIndexed.observe({ src: data.src ?? 'unknown' }, lagMs / 1000);
+    log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, lagMs }, 'job indexed');
   };
 
   const worker = new Worker<SyncJobData, void, string>(config.queue.name, processor, {
@@ -84,8 +88,13 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     maxStalledCount: 1000,
     autorun: true,
   });
+  worker.on('completed', () => jobsCompleted.inc());
   worker.on('failed', (job, err) => {
-    if (job) log.debug({ jobId: job.id, err: err.message }, 'job failed');
+    if (!job) return;
+    // BullMQ emits 'failed' for every failed attempt; only those with no retry left end in the failed set.
+    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    if (final) jobsFailed.inc();
+    log.debug({ jobId: job.id, err: err.message, final }, 'job failed');
   });
   worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
 

@@ -8,34 +8,38 @@ import { createContext, prepareIndices } from '../context';
 export interface SnapshotFlags {
   restart?: boolean;
   wait?: boolean;
+  /** SCAN MATCH patterns instead of redis.patterns (resync of a subset). */
+  patterns?: string[];
+  src?: 'snapshot' | 'resync';
 }
 
 /** Enqueues every key once (resuming an interrupted run unless --restart); --wait until indexed. */
 export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): Promise<void> {
   const ctx = createContext(flags);
   const { config } = ctx;
-  const log = ctx.logger.child({ command: 'snapshot' });
+  const src = opts.src ?? 'snapshot';
+  const log = ctx.logger.child({ command: src });
   try {
     await prepareIndices(ctx);
     const queue = ctx.queue();
     const sink = createChangeSink(config, queue, ctx.queueRedis, log);
-    const progress = createProgress('snapshot', log);
+    const progress = createProgress(src, log);
     const started = Date.now();
     const result = await snapshot(
       { source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
       {
         databases: config.redis.databases,
-        patterns: config.redis.patterns,
+        patterns: opts.patterns ?? config.redis.patterns,
         scanCount: config.producer.scanCount,
         batchKeys: config.producer.snapshotBatchKeys,
         prefix: config.queue.prefix,
         resume: !opts.restart,
-        src: 'snapshot',
+        src,
         progress,
       },
     );
     progress.stop();
-    log.info({ keys: result.keys, jobs: result.jobs, ms: Date.now() - started }, 'snapshot enqueued');
+    log.info({ keys: result.keys, jobs: result.jobs, ms: Date.now() - started }, `${src} enqueued`);
     if (opts.wait) {
       for (let left = await unfinishedJobs(queue); left > 0; left = await unfinishedJobs(queue)) {
         await new Promise((r) => setTimeout(r, 250));

@@ -1,11 +1,13 @@
+import { createChangeSink } from '../../producers/change-sink';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createProgress } from '../../shared/progress';
-import { formatReport, inSync, verify } from '../../shared/verify';
-import { createContext } from '../context';
+import { formatReport, inSync, reportKeys, verify, type VerifyReport } from '../../shared/verify';
+import { createContext, type AppContext } from '../context';
 
 export interface VerifyFlags {
   settleMs: string;
   list: string;
+  repair?: boolean;
 }
 
 /** Prints `checked N, missing M, stale S, extra E`; exit code 1 when anything is out of sync. */
@@ -29,8 +31,38 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
     for (const [kind, keys] of [['missing', report.missing], ['stale', report.stale], ['extra', report.extra]] as const) {
       for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${key}\n`);
     }
+    if (opts.repair && !inSync(report)) {
+      const enqueued = await repair(ctx, report);
+      process.stdout.write(`repair: enqueued ${enqueued} keys; a worker indexes their current state\n`);
+    }
     return inSync(report) ? 0 : 1;
   } finally {
     await ctx.close();
   }
+}
+
+/**
+ * Enqueues every key the report names, through the same versioned path as live changes:
+ * the worker re-reads each key and writes (or deletes) its document under a fresh version,
+ * so a repair racing live traffic can never write something stale.
+ */
+async function repair(ctx: AppContext, report: VerifyReport): Promise<number> {
+  const { config } = ctx;
+  const log = ctx.logger.child({ command: 'verify', repair: true });
+  const sink = createChangeSink(config, ctx.queue(), ctx.queueRedis, log);
+  const byDb = reportKeys(report, config.redis.databases);
+  const progress = process.stderr.isTTY ? createProgress('repair', log) : undefined;
+  progress?.setTotal([...byDb.values()].reduce((n, keys) => n + keys.length, 0));
+  let enqueued = 0;
+  const batch = config.producer.snapshotBatchKeys;
+  for (const [db, keys] of byDb) {
+    for (let i = 0; i < keys.length; i += batch) {
+      const slice = keys.slice(i, i + batch);
+      enqueued += await sink.enqueueKeys(db, slice, 'repair');
+      progress?.increment(slice.length);
+    }
+  }
+  progress?.stop();
+  log.info({ enqueued }, 'repair enqueued');
+  return enqueued;
 }

@@ -12,6 +12,8 @@ export interface ConfigFlags {
   queueRedisUrl?: string;
   elasticsearchUrl?: string;
   logLevel?: string;
+  httpPort?: string;
+  httpHost?: string;
 }
 
 export interface LoadedConfig {
@@ -39,6 +41,11 @@ const OVERLAYS: readonly Overlay[] = [
   { path: ['elasticsearch', 'username'], env: 'ELASTICSEARCH_USERNAME' },
   { path: ['elasticsearch', 'password'], env: 'ELASTICSEARCH_PASSWORD' },
   { path: ['logLevel'], env: 'LOG_LEVEL', flag: 'logLevel', flagName: '--log-level' },
+  { path: ['http', 'port'], env: 'HTTP_PORT', flag: 'httpPort', flagName: '--http-port' },
+  { path: ['http', 'host'], env: 'HTTP_HOST', flag: 'httpHost', flagName: '--http-host' },
+  { path: ['http', 'authToken'], env: 'HTTP_AUTH_TOKEN' },
+  { path: ['http', 'basicAuth', 'username'], env: 'HTTP_BASIC_USERNAME' },
+  { path: ['http', 'basicAuth', 'password'], env: 'HTTP_BASIC_PASSWORD' },
 ];
 
 /**
@@ -73,7 +80,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   // A missing section would be reported as `redis: is required`; as `{}` its missing URL is named with the variable that sets it.
   for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};
 
-  const parsed = ConfigSchema.safeParse(raw);
+  // reportInput: an issue then tells a missing value (input undefined) from a wrong one; inputs are never printed.
+  const parsed = ConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw toConfigError(parsed.error, sources);
   return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file };
 }

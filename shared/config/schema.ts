@@ -17,6 +17,11 @@ export const indexName = z
   .max(255)
   .regex(/^[^-_+A-Z][^A-Z\\/*?"<>| ,#:]*$/, 'must be lowercase, must not start with - _ + and must not contain \\ / * ? " < > | , # : or spaces');
 
+/** Environment variables and flags arrive as strings. */
+function numberFromString(v: unknown): unknown {
+  return typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v;
+}
+
 export const COERCIONS = ['string', 'number', 'integer', 'boolean', 'date', 'json'] as const;
 export type Coercion = (typeof COERCIONS)[number];
 
@@ -165,6 +170,17 @@ export const ConfigSchema = z
         retryMaxMs: z.number().int().positive().default(15000),
         lockDurationMs: z.number().int().positive().default(30000),
         stalledIntervalMs: z.number().int().positive().default(30000),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        /** Port of the HTTP surface (dashboard, metrics, probes); 0 = not served (`dashboard` then uses 3000). */
+        port: z.preprocess(numberFromString, z.number().int().min(0).max(65535)).default(0),
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Required as `Authorization: Bearer <token>` on everything but /healthz and /readyz. */
+        authToken: z.string().min(1).optional(),
+        basicAuth: z.object({ username: z.string().min(1), password: z.string().min(1) }).strict().optional(),
       })
       .strict()
       .prefault({}),

@@ -23,6 +23,7 @@ describe('four workers racing on hot keys', () => {
     const input = testConfigInput(servers, { worker: { concurrency: 50, bulkMaxDocs: 20, flushMs: 2 }, producer: { hotKeyWindowMs: 0 } });
     producer = await startPipeline(input, { producer: true, worker: false });
     for (let i = 0; i < 4; i++) workers.push(spawnCli(input, ['worker']));
+    await waitFor('four workers', () => producer.ctx.queue().getWorkersCount(), (n) => n >= 4, 30000);
   });
 
   afterAll(async () => {

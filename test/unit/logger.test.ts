@@ -32,6 +32,7 @@ describe('createLogger redaction', () => {
         client: { auth: { apiKey: 'top-secret-7' } },
         headers: { authorization: 'Basic top-secret-8', accept: 'json' },
         request: { headers: { authorization: 'ApiKey top-secret-9' } },
+        http: { port: 3000, authToken: 'top-secret-10', basicAuth: { username: 'ops', password: 'top-secret-11' } },
       },
       'connecting',
     );
@@ -48,6 +49,7 @@ describe('createLogger redaction', () => {
       client: { auth: { apiKey: '[redacted]' } },
       headers: { authorization: '[redacted]', accept: 'json' },
       request: { headers: { authorization: '[redacted]' } },
+      http: { port: 3000, authToken: '[redacted]', basicAuth: { username: 'ops', password: '[redacted]' } },
     });
   });
 

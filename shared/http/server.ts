@@ -1,0 +1,107 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import Fastify from 'fastify';
+import type { Logger } from '../logger';
+import { enableDefaultMetrics, registry, watchQueueDepth } from '../metrics';
+import type { SyncQueue } from '../queue';
+import { assertSafeExposure, authHook, authSchemes, type HttpConfig } from './auth';
+import { runChecks, type ReadinessCheck } from './readiness';
+
+export interface HttpSurfaceDeps {
+  http: HttpConfig;
+  /** Shown on the dashboard and measured for the queue depth gauge. */
+  queue: SyncQueue;
+  readiness: readonly ReadinessCheck[];
+  logger: Logger;
+}
+
+export interface HttpSurface {
+  /** The port listened on (the configured one, or the one picked for port 0). */
+  port: number;
+  url: string;
+  /** From now on /readyz answers 503, so load balancers stop routing here while the process drains. */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+export const DASHBOARD_PATH = '/queues';
+
+/**
+ * The operator's HTTP surface: bull-board at /queues, Prometheus /metrics, /healthz and
+ * /readyz. Everything but the two probes requires the configured credentials; without any,
+ * it refuses (ConfigError) to listen beyond loopback.
+ */
+export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurface> {
+  const { http } = deps;
+  assertSafeExposure(http);
+  const log = deps.logger.child({ component: 'http' });
+  const app = Fastify({ logger: false });
+  let draining = false;
+
+  const hook = authHook(http);
+  if (hook) app.addHook('onRequest', hook);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  let lastFailures = '';
+  app.get('/readyz', async (_request, reply) => {
+    if (draining) return reply.code(503).send({ status: 'draining' });
+    const result = await runChecks(deps.readiness);
+    // Error details go to the log only: the probe is public.
+    const failures = Object.entries(result.checks).filter(([, r]) => r !== 'ok');
+    const summary = failures.map(([name, r]) => `${name}: ${r}`).join('; ');
+    if (summary !== lastFailures) {
+      if (summary) log.warn({ failures: Object.fromEntries(failures) }, 'not ready');
+      else log.info('ready');
+      lastFailures = summary;
+    }
+    const checks = Object.fromEntries(Object.entries(result.checks).map(([name, r]) => [name, r === 'ok' ? 'ok' : 'down']));
+    return reply.code(result.ok ? 200 : 503).send({ status: result.ok ? 'ready' : 'unavailable', checks });
+  });
+
+  enableDefaultMetrics();
+  const unwatch = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
+  app.get('/metrics', async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.header('content-type', registry.contentType).send(body);
+  });
+
+  const board = new FastifyAdapter();
+  board.setBasePath(DASHBOARD_PATH);
+  createBullBoard({
+    queues: [new BullMQAdapter(deps.queue)],
+    serverAdapter: board,
+    options: { uiConfig: { boardTitle: 'redis-es-sync' } },
+  });
+  await app.register(board.registerPlugin(), { prefix: DASHBOARD_PATH });
+
+  try {
+    await app.listen({ port: http.port, host: http.host });
+  } catch (err) {
+    unwatch();
+    await app.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : http.port;
+  const url = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${port}`;
+  log.info({ url, dashboard: `${url}${DASHBOARD_PATH}`, auth: authSchemes(http) }, 'http surface listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url,
+    drain() {
+      draining = true;
+    },
+    close() {
+      draining = true;
+      closing ??= (async () => {
+        unwatch();
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}

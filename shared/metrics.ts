@@ -1,0 +1,128 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The process's Prometheus metrics, served on `/metrics`. Counters count what this process
+ * did (a producer its captures, a worker its jobs); Prometheus sums them over the pods.
+ * Instrumented code updates them once per batch, bulk or job, never once per change.
+ */
+export const registry = new Registry();
+
+const PREFIX = 'redis_es_sync_';
+
+export const changesCaptured = new Counter({
+  name: `${PREFIX}changes_captured_total`,
+  help: 'Live changes captured, per capture mode (repeats of a key before a flush included)',
+  labelNames: ['mode'] as const,
+  registers: [registry],
+});
+
+export const jobsEnqueued = new Counter({
+  name: `${PREFIX}jobs_enqueued_total`,
+  help: 'Jobs added to the queue, by how the change was seen (notification, snapshot, reconcile, resync, repair)',
+  labelNames: ['src'] as const,
+  registers: [registry],
+});
+
+export const keysEnqueued = new Counter({
+  name: `${PREFIX}keys_enqueued_total`,
+  help: 'Keys carried by the jobs added to the queue, by how the change was seen',
+  labelNames: ['src'] as const,
+  registers: [registry],
+});
+
+export const jobsCompleted = new Counter({
+  name: `${PREFIX}jobs_completed_total`,
+  help: 'Jobs this worker indexed',
+  registers: [registry],
+});
+
+export const jobsFailed = new Counter({
+  name: `${PREFIX}jobs_failed_total`,
+  help: 'Jobs this worker moved to the failed set (rejected documents, attempts exhausted)',
+  registers: [registry],
+});
+
+export const jobsRetried = new Counter({
+  name: `${PREFIX}jobs_retried_total`,
+  help: 'Job runs that were not the job\'s first: automatic retries, stalled jobs taken over, replays',
+  registers: [registry],
+});
+
+export const bulkDuration = new Histogram({
+  name: `${PREFIX}bulk_request_duration_seconds`,
+  help: 'Duration of _bulk requests to Elasticsearch, by outcome (ok, retry: transient failure, error: refused)',
+  labelNames: ['outcome'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});
+
+export const bulkDocuments = new Histogram({
+  name: `${PREFIX}bulk_documents`,
+  help: 'Operations (index or delete) per _bulk request',
+  buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+  registers: [registry],
+});
+
+export const captureToIndexed = new Histogram({
+  name: `${PREFIX}capture_to_indexed_seconds`,
+  help: 'From capture (job data `t`) to the job being indexed, by how the change was seen',
+  labelNames: ['src'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+  registers: [registry],
+});
+
+export const reconciliationGaps = new Counter({
+  name: `${PREFIX}reconciliation_gaps_total`,
+  help: 'Capture gaps (notification subscription lost and regained) that triggered a reconciliation',
+  registers: [registry],
+});
+
+export const reconciliations = new Counter({
+  name: `${PREFIX}reconciliations_total`,
+  help: 'Full reconciliations completed',
+  registers: [registry],
+});
+
+/** The job states the queue depth gauge reports. */
+export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+export type DepthState = (typeof DEPTH_STATES)[number];
+export type DepthSource = () => Promise<Partial<Record<DepthState, number>>>;
+
+let depthSource: DepthSource | undefined;
+/** A scrape never waits longer than this for the queue Redis; the gauge keeps its last values. */
+const DEPTH_TIMEOUT_MS = 2000;
+
+export const queueDepth = new Gauge({
+  name: `${PREFIX}queue_jobs`,
+  help: 'Jobs in the queue by state, read from the queue Redis at scrape time',
+  labelNames: ['state'] as const,
+  registers: [registry],
+  async collect() {
+    if (!depthSource) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DEPTH_TIMEOUT_MS)));
+    try {
+      const counts = await Promise.race([depthSource().catch(() => undefined), timeout]);
+      if (!counts) return;
+      for (const state of DEPTH_STATES) this.set({ state }, counts[state] ?? 0);
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+});
+
+/** Makes the queue depth gauge read from `source` at each scrape; returns the undo. */
+export function watchQueueDepth(source: DepthSource): () => void {
+  depthSource = source;
+  return () => {
+    if (depthSource === source) depthSource = undefined;
+  };
+}
+
+let defaultsOn = false;
+/** Process metrics (CPU, memory, event loop lag, GC); started with the HTTP surface, once per process. */
+export function enableDefaultMetrics(): void {
+  if (defaultsOn) return;
+  defaultsOn = true;
+  collectDefaultMetrics({ register: registry });
+}

@@ -1,0 +1,139 @@
+import { Redis } from 'ioredis';
+import type { ConfigInput } from '../../shared/config/schema';
+import { unfinishedJobs } from '../../shared/queue';
+import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, verifyNow, type TestPipeline, type TestServers } from '../support/pipeline';
+import { metricValue } from '../support/http';
+import { getFreePort } from '../support/ports';
+
+/** Failed jobs keep Elasticsearch's reason; replay, the dashboard's retry, resync and verify --repair bring things back. */
+describe('replay, resync and verify --repair', () => {
+  let servers: TestServers;
+  let redis: Redis;
+  let pipeline: TestPipeline;
+  let input: ConfigInput;
+  let port: number;
+
+  const cli = async (args: string[]): Promise<{ code: number | null; output: string }> => {
+    const child = spawnCli(input, args);
+    const code = await exited(child);
+    return { code, output: child.output() };
+  };
+  const failedKeys = async (): Promise<string[]> => (await pipeline.ctx.queue().getFailed()).map((j) => j.data.keys[0]).sort();
+  const blockWrites = (blocked: boolean): Promise<unknown> =>
+    pipeline.ctx.es.indices.putSettings({ index: servers.index, settings: { 'index.blocks.write': blocked } });
+
+  beforeAll(async () => {
+    servers = await startServers('replay');
+    redis = new Redis(servers.source.url);
+    port = await getFreePort();
+    input = testConfigInput(servers, {
+      mapping: { defaultIndex: servers.index, rules: [{ match: 'json:*', json: true }] },
+      http: { port },
+      // One key per job, so each failed job stands for exactly one of the test's keys.
+      producer: { enqueueBatch: 1 },
+    });
+    pipeline = await startPipeline(input);
+    await pipeline.service.producer!.idle();
+  });
+
+  afterAll(async () => {
+    await pipeline.stop();
+    redis.disconnect();
+    await servers.stop();
+  });
+
+  it('keeps the reason of failed jobs and replays them by reason, key pattern and time', async () => {
+    const queue = pipeline.ctx.queue();
+    const before = new Date(Date.now() - 1000).toISOString();
+    await blockWrites(true);
+    await redis.set('a:1', 'one');
+    await redis.set('a:2', 'two');
+    await redis.set('b:1', 'three');
+    // Refused by its rule (json: true), whatever Elasticsearch's state.
+    await redis.set('json:1', 'not json');
+    await waitFor('four failed jobs', failedKeys, (k) => k.length === 4, 20000);
+    const reasons = Object.fromEntries((await queue.getFailed()).map((j) => [j.data.keys[0], j.failedReason]));
+    expect(reasons['a:1']).toMatch(/^rejected: a:1: 403 cluster_block_exception: index \[.*\] blocked by: \[FORBIDDEN\/8\/index write \(api\)\]/);
+    expect(reasons['json:1']).toMatch(/value is not valid JSON/);
+
+    const dry = await cli(['replay', '--reason', 'cluster_block', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.output).toContain('would retry 3 of 4 failed jobs');
+    expect(dry.output).toMatch(/\ta:1\trejected: a:1: 403 cluster_block_exception/);
+    expect(await failedKeys()).toEqual(['a:1', 'a:2', 'b:1', 'json:1']);
+
+    await blockWrites(false);
+    const byPattern = await cli(['replay', '--reason', 'cluster_block', '--pattern', 'a:*']);
+    expect(byPattern.output).toContain('retried 2 of 4 failed jobs');
+    await waitFor('a:1 and a:2 indexed', async () => [await getDoc(pipeline.ctx, servers.index, 'a:1'), await getDoc(pipeline.ctx, servers.index, 'a:2')], (d) => d.every((x) => x !== undefined), 20000);
+    expect(await failedKeys()).toEqual(['b:1', 'json:1']);
+
+    const tooEarly = await cli(['replay', '--until', before]);
+    expect(tooEarly.output).toContain('retried 0 of 2 failed jobs');
+    const byTime = await cli(['replay', '--since', before, '--reason', '403']);
+    expect(byTime.output).toContain('retried 1 of 2 failed jobs');
+    await waitFor('b:1 indexed', () => getDoc(pipeline.ctx, servers.index, 'b:1'), (d) => d?.value === 'three', 20000);
+    expect(await failedKeys()).toEqual(['json:1']);
+
+    // This process's worker counted each failure once and each replayed run as a retry.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metricValue(metrics, 'redis_es_sync_jobs_failed_total')).toBe(4);
+    expect(metricValue(metrics, 'redis_es_sync_jobs_retried_total')).toBe(3);
+    expect(metricValue(metrics, 'redis_es_sync_queue_jobs', { state: 'failed' })).toBe(1);
+
+    const bad = await cli(['replay', '--since', 'yesterday-ish']);
+    expect(bad.code).toBe(2);
+    expect(bad.output).toContain('--since: is not a date/time');
+  });
+
+  it("retries a failed job from the dashboard's retry button just as replay does", async () => {
+    const queue = pipeline.ctx.queue();
+    await blockWrites(true);
+    await redis.set('c:1', 'from the dashboard');
+    const job = await waitFor('c:1 to fail', async () => (await queue.getFailed()).find((j) => j.data.keys[0] === 'c:1'), (j) => j !== undefined, 20000);
+    await blockWrites(false);
+    // What bull-board's "Retry" button sends.
+    const res = await fetch(`http://127.0.0.1:${port}/queues/api/queues/changes/${encodeURIComponent(job!.id!)}/retry`, { method: 'PUT' });
+    expect(res.status).toBe(204);
+    await waitFor('c:1 indexed', () => getDoc(pipeline.ctx, servers.index, 'c:1'), (d) => d?.value === 'from the dashboard', 20000);
+    expect(await failedKeys()).toEqual(['json:1']);
+  });
+
+  it('verify --repair enqueues what is missing, stale or extra, and a worker fixes it', async () => {
+    // json:1 stays refused until its value is fixed; then the live change indexes it.
+    await redis.set('json:1', '{"fixed":true}');
+    await waitInSync(pipeline.ctx);
+    const { es } = pipeline.ctx;
+    // Behind the tool's back, in Elasticsearch only: no change event will follow these.
+    await es.index({ index: servers.index, id: 'a:1', document: { key: 'a:1', db: 0, type: 'string', value: 'tampered', content: 'tampered' } });
+    await es.delete({ index: servers.index, id: 'a:2' });
+    await es.index({ index: servers.index, id: 'ghost', document: { key: 'ghost', db: 0, type: 'string', value: 'boo', content: 'boo' } });
+
+    const repaired = await cli(['verify', '--settle-ms', '0', '--repair']);
+    expect(repaired.code).toBe(1);
+    expect(repaired.output).toContain('missing 1, stale 1, extra 1');
+    expect(repaired.output).toContain('repair: enqueued 3 keys');
+    const report = await waitInSync(pipeline.ctx);
+    expect(report.checked).toBe(5);
+    expect((await getDoc(pipeline.ctx, servers.index, 'a:1'))?.value).toBe('one');
+    expect(await getDoc(pipeline.ctx, servers.index, 'ghost')).toBeUndefined();
+
+    const clean = await cli(['verify', '--settle-ms', '0', '--repair']);
+    expect(clean.code).toBe(0);
+    expect(clean.output).not.toContain('repair:');
+  });
+
+  it('resync --pattern re-enqueues only the keys matching the pattern', async () => {
+    const { es } = pipeline.ctx;
+    await es.delete({ index: servers.index, id: 'a:1' });
+    await es.delete({ index: servers.index, id: 'b:1' });
+    const resync = await cli(['--log-level', 'info', 'resync', '--pattern', 'b:*', '--wait']);
+    expect(resync.code).toBe(0);
+    expect(resync.output).toMatch(/"keys":1,.*"msg":"resync enqueued"/);
+    await waitFor('queue drained', () => unfinishedJobs(pipeline.ctx.queue()), (n) => n === 0, 20000);
+    expect((await getDoc(pipeline.ctx, servers.index, 'b:1'))?.value).toBe('three');
+    expect(await getDoc(pipeline.ctx, servers.index, 'a:1')).toBeUndefined();
+    const report = await verifyNow(pipeline.ctx);
+    expect(report.missing).toEqual(['a:1']);
+  });
+});

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../shared/config/load';
+import { ConfigError } from '../../shared/errors';
+import { assertSafeExposure, authorized, isLoopbackHost, type HttpConfig } from '../../shared/http/auth';
+import { matchesFilter, parseReplayFilter } from '../../shared/replay';
+import type { SyncJobData } from '../../shared/queue';
+
+const BASE_ENV = { REDIS_URL: 'redis://data.example:6379/0', ELASTICSEARCH_URL: 'http://es.example:9200' };
+
+describe('http configuration', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'res-http-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is off on loopback by default', () => {
+    expect(loadConfig({}, BASE_ENV).config.http).toEqual({ port: 0, host: '127.0.0.1' });
+  });
+
+  it('reads port, host and credentials from the environment, secrets also from files', () => {
+    const secret = join(dir, 'token');
+    writeFileSync(secret, 'from-a-file\n');
+    const { config } = loadConfig({}, {
+      ...BASE_ENV,
+      HTTP_PORT: '8080',
+      HTTP_HOST: '0.0.0.0',
+      HTTP_AUTH_TOKEN_FILE: secret,
+      HTTP_BASIC_USERNAME: 'ops',
+      HTTP_BASIC_PASSWORD: 'pw',
+    });
+    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', authToken: 'from-a-file', basicAuth: { username: 'ops', password: 'pw' } });
+  });
+
+  it('lets the flags win over the environment', () => {
+    const { config } = loadConfig({ httpPort: '9100', httpHost: '::1' }, { ...BASE_ENV, HTTP_PORT: '8080', HTTP_HOST: '0.0.0.0' });
+    expect(config.http).toMatchObject({ port: 9100, host: '::1' });
+  });
+
+  it('names the field and its source when a value is invalid', () => {
+    const err = (() => {
+      try {
+        loadConfig({}, { ...BASE_ENV, HTTP_PORT: 'eighty', HTTP_BASIC_USERNAME: 'ops' });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.issues.map((i) => i.field).sort()).toEqual(['http.basicAuth.password', 'http.port']);
+    expect(err.message).toContain('http.port (from env HTTP_PORT)');
+    expect(err.message).toContain('http.basicAuth.password: is required: set HTTP_BASIC_PASSWORD');
+  });
+});
+
+describe('http exposure and credentials', () => {
+  const open: HttpConfig = { port: 3000, host: '0.0.0.0' };
+
+  it('tells loopback addresses from the others', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) expect({ host, loopback: isLoopbackHost(host) }).toEqual({ host, loopback: true });
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', 'dashboard.example', '::ffff:10.0.0.1']) expect({ host, loopback: isLoopbackHost(host) }).toEqual({ host, loopback: false });
+  });
+
+  it('refuses a non-loopback host without credentials, naming http.host', () => {
+    expect(() => assertSafeExposure(open)).toThrow(ConfigError);
+    try {
+      assertSafeExposure(open);
+    } catch (err) {
+      expect((err as ConfigError).issues).toEqual([expect.objectContaining({ field: 'http.host' })]);
+    }
+    expect(() => assertSafeExposure({ ...open, authToken: 't' })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, basicAuth: { username: 'u', password: 'p' } })).not.toThrow();
+    expect(() => assertSafeExposure({ port: 3000, host: '127.0.0.1' })).not.toThrow();
+  });
+
+  it('accepts the configured bearer token or basic credentials, and nothing else', () => {
+    const http: HttpConfig = { ...open, authToken: 'tok', basicAuth: { username: 'ops', password: 'p:w' } };
+    const basic = (s: string): string => `Basic ${Buffer.from(s).toString('base64')}`;
+    expect(authorized('Bearer tok', http)).toBe(true);
+    expect(authorized('bearer tok', http)).toBe(true);
+    expect(authorized(basic('ops:p:w'), http)).toBe(true);
+    for (const header of [undefined, '', 'Bearer', 'Bearer tok2', 'Bearer to', basic('ops:p'), basic('op:p:w'), basic('opsp:w'), 'Token tok']) {
+      expect({ header, ok: authorized(header, http) }).toEqual({ header, ok: false });
+    }
+    expect(authorized('Bearer tok', { ...open, basicAuth: { username: 'ops', password: 'p:w' } })).toBe(false);
+  });
+});
+
+describe('replay filters', () => {
+  const job = (keys: string[], failedReason: string, finishedOn: number): { data: SyncJobData; failedReason: string; finishedOn: number } => ({
+    data: { db: 0, keys, v: 1, t: 0, src: 'notification' },
+    failedReason,
+    finishedOn,
+  });
+  const t0 = Date.parse('2026-11-26T12:00:00Z');
+
+  it('requires every given criterion', () => {
+    const f = parseReplayFilter({ reason: 'cluster_block', pattern: 'order:*', since: '2026-11-26T11:00:00Z', until: '2026-11-26T13:00:00Z' });
+    expect(matchesFilter(job(['order:1'], '403 cluster_block_exception', t0), f)).toBe(true);
+    expect(matchesFilter(job(['user:1', 'order:2'], '403 cluster_block_exception', t0), f)).toBe(true);
+    expect(matchesFilter(job(['user:1'], '403 cluster_block_exception', t0), f)).toBe(false);
+    expect(matchesFilter(job(['order:1'], '400 document_parsing_exception', t0), f)).toBe(false);
+    expect(matchesFilter(job(['order:1'], '403 cluster_block_exception', t0 + 2 * 3600_000), f)).toBe(false);
+    expect(matchesFilter(job(['order:1'], '403 cluster_block_exception', t0 - 2 * 3600_000), f)).toBe(false);
+    expect(matchesFilter(job(['anything'], 'any reason', t0), parseReplayFilter({}))).toBe(true);
+  });
+
+  it('names the flag of a bad value', () => {
+    expect(() => parseReplayFilter({ reason: '(' })).toThrow(/--reason: is not a valid regular expression/);
+    expect(() => parseReplayFilter({ until: 'soon' })).toThrow(/--until: is not a date\/time/);
+  });
+});
