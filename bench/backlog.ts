@@ -17,7 +17,6 @@ export interface MemoryResult {
  * enqueueing, the worker holds what it took and retries; both processes' RSS is sampled.
  */
 export async function memoryScenario(env: BenchEnv, changes: number, concurrency = 2000): Promise<MemoryResult> {
-  if (env.esPid === undefined) throw new Error('the memory scenario pauses Elasticsearch: it needs its pid');
   const c = connect(env);
   let procs: CliProcess[] = [];
   let paused = false;
@@ -28,7 +27,7 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     await c.source.config('SET', 'client-output-buffer-limit', 'pubsub 512mb 512mb 0');
     procs = await startPipelineProcesses(env, INDEX, 1, { worker: { concurrency } });
     const [producer, worker] = procs;
-    process.kill(env.esPid, 'SIGSTOP');
+    process.kill(env.pids.es, 'SIGSTOP');
     paused = true;
     let producerPeak = 0;
     let workerPeak = 0;
@@ -58,7 +57,7 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     const jobs = await unfinishedJobs(c.queue);
     return { jobs, producerPeakRss: producerPeak, workerPeakRss: workerPeak, queueRedisBytes, concurrency };
   } finally {
-    if (paused) process.kill(env.esPid, 'SIGCONT');
+    if (paused) process.kill(env.pids.es, 'SIGCONT');
     // The backlog is dropped, not drained: what is measured is the wait, not the catch-up.
     for (const p of procs) p.child.kill('SIGKILL');
     await c.queueRedis.flushall();

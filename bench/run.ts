@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     sourceUrl: vars.REDIS_URL,
     queueUrl: vars.QUEUE_REDIS_URL,
     esUrl: vars.ELASTICSEARCH_URL,
-    esPid: Number(readFileSync(join(REPO_ROOT, STACK_DIR, 'elasticsearch', 'es.pid'), 'utf8').trim()),
+    pids: { es: pidOf('elasticsearch/es.pid'), source: pidOf('redis/redis.pid'), queue: pidOf('queue-redis/redis.pid') },
   };
   log(`stack ${STACK_DIR}: ${JSON.stringify(env)}${/starting/.test(output) ? ' (started)' : ''}`);
 
@@ -127,6 +127,10 @@ async function main(): Promise<void> {
   log(`results written to ${out}`);
 }
 
+function pidOf(file: string): number {
+  return Number(readFileSync(join(REPO_ROOT, STACK_DIR, file), 'utf8').trim());
+}
+
 function stackStatus(): string {
   try {
     return devStack(['status'], STACK_DIR);
@@ -156,7 +160,9 @@ function render(r: Results): string {
     for (const s of r.snapshot) {
       lines.push(`| ${n(s.keys)} | ${n(s.pipelineKeysPerSec)} | ${n(s.bulkHelperDocsPerSec)} | ${n((100 * s.pipelineKeysPerSec) / s.bulkHelperDocsPerSec)} % | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(s.pipelineKeysPerSec / s.naiveKeysPerSec, 1)} × |`);
     }
-    lines.push('');
+    const last = r.snapshot[r.snapshot.length - 1];
+    const cpu = (m: Record<string, number>): string => Object.entries(m).map(([name, us]) => `${name} ${n(us, 1)}`).join(', ');
+    lines.push('', `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`, '');
   }
   if (r.live) {
     lines.push('### Live changes: capture-to-indexed latency', '', '| worker processes | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |');

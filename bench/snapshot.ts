@@ -9,7 +9,7 @@ import { ConfigSchema } from '../shared/config/schema';
 import { RedisDbPool } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
 import { sampleKey, seedKeys } from './data';
-import { benchConfig, connect, drained, resetServers, startCli, waitForOutput, type BenchEnv, type Connections } from './support';
+import { benchConfig, connect, cpuMeter, drained, resetServers, startCli, waitForOutput, type BenchEnv, type Connections } from './support';
 
 export interface SnapshotResult {
   keys: number;
@@ -20,6 +20,10 @@ export interface SnapshotResult {
   /** What most teams write first: SCAN, then one read and one index request per key. */
   naiveKeysPerSec: number;
   naiveKeys: number;
+  /** CPU microseconds per key of each process during the pipeline run: where the time goes. */
+  pipelineCpuUsPerKey: Record<string, number>;
+  /** The same for the bulk-helper run (Elasticsearch and the process building the documents). */
+  bulkHelperCpuUsPerKey: Record<string, number>;
 }
 
 const INDEX = 'bench-snapshot';
@@ -35,10 +39,12 @@ export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: n
       const body = indexBody(INDEX, mapping);
       await c.es.indices.create({ index: `${INDEX}-${name}`, settings: { ...body.settings, number_of_replicas: 0 }, mappings: body.mappings });
     }
+    const bulkMeter = cpuMeter({ elasticsearch: env.pids.es, harness: process.pid });
     const bulkHelperDocsPerSec = await bulkHelperBaseline(c, keys);
-    const pipelineKeysPerSec = await pipelineRun(env, c, keys);
+    const bulkHelperCpuUsPerKey = perKey(bulkMeter(), keys);
+    const pipeline = await pipelineRun(env, c, keys);
     const naiveKeysPerSec = await naiveBaseline(c, naiveKeys);
-    return { keys, pipelineKeysPerSec, bulkHelperDocsPerSec, naiveKeysPerSec, naiveKeys };
+    return { keys, pipelineKeysPerSec: pipeline.keysPerSec, bulkHelperDocsPerSec, naiveKeysPerSec, naiveKeys, pipelineCpuUsPerKey: pipeline.cpuUsPerKey, bulkHelperCpuUsPerKey };
   } finally {
     await c.close();
   }
@@ -64,8 +70,12 @@ async function bulkHelperBaseline(c: Connections, keys: number): Promise<number>
   return keys / seconds;
 }
 
+function perKey(cpuSeconds: Record<string, number>, keys: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(cpuSeconds).map(([name, s]) => [name, (s * 1e6) / keys]));
+}
+
 /** One worker process indexes what the snapshot enqueues; timed from the first SCAN to an empty queue. */
-async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise<number> {
+async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> {
   const input = benchConfig(env, `${INDEX}-pipeline`);
   const worker = startCli(input, ['worker']);
   const source = new RedisDbPool(env.sourceUrl, 'bench-snapshot');
@@ -73,6 +83,7 @@ async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise
     await waitForOutput(worker, 'worker started');
     const log = createLogger('warn');
     const sink = new ChangeSink(c.queue, new VersionCounter(c.queueRedis, versionKey('redis-es-sync')), { prefix: 'redis-es-sync', batch: 500, flushMs: 2, hotKeyWindowMs: 0 }, log);
+    const meter = cpuMeter({ elasticsearch: env.pids.es, worker: worker.child.pid!, 'source redis': env.pids.source, 'queue redis': env.pids.queue, 'snapshot producer': process.pid });
     const started = performance.now();
     const result = await snapshot(
       { source, queueRedis: c.queueRedis, sink, logger: log },
@@ -80,11 +91,12 @@ async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise
     );
     await drained(c.queue, 30 * 60_000);
     const seconds = (performance.now() - started) / 1000;
+    const cpu = meter();
     if (result.keys !== keys) throw new Error(`snapshot enqueued ${result.keys} of ${keys} keys`);
     await c.es.indices.refresh({ index: `${INDEX}-pipeline` });
     const { count } = await c.es.count({ index: `${INDEX}-pipeline` });
     if (count !== keys) throw new Error(`pipeline indexed ${count} of ${keys}`);
-    return keys / seconds;
+    return { keysPerSec: keys / seconds, cpuUsPerKey: perKey(cpu, keys) };
   } finally {
     await worker.stop();
     await source.close();

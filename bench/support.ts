@@ -9,12 +9,12 @@ import { ConfigSchema, type ConfigInput } from '../shared/config/schema';
 import { REPO_ROOT } from '../test/support/dev-stack';
 import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/queue';
 
-/** Where the benchmark's servers are. `esPid` lets the memory scenario pause Elasticsearch. */
+/** Where the benchmark's servers are, and their processes: to pause Elasticsearch and to count CPU time. */
 export interface BenchEnv {
   sourceUrl: string;
   queueUrl: string;
   esUrl: string;
-  esPid?: number;
+  pids: { es: number; source: number; queue: number };
 }
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
@@ -72,6 +72,22 @@ export async function waitForOutput(proc: CliProcess, text: string, timeoutMs = 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(text)}:\n${proc.output()}`);
     await sleep(20);
   }
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc), or 0 when it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds each named process uses between the call and the returned function's call. */
+export function cpuMeter(pids: Record<string, number>): () => Record<string, number> {
+  const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  return () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - start[name]]));
 }
 
 /** Resident memory of a process in bytes (Linux /proc), or 0 when it is gone. */

@@ -31,32 +31,42 @@ export type KeyState =
   | PresentKeyState
   | { exists: true; type: 'unsupported'; redisType: string; ttlMs?: number };
 
-// One atomic read per key: TYPE, the type's read and PTTL cannot straddle a concurrent change.
-const READ_KEY_LUA = `
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then return {t} end
-local ttl = redis.call('PTTL', KEYS[1])
-local v
-if t == 'string' then v = redis.call('GET', KEYS[1])
-elseif t == 'hash' then v = redis.call('HGETALL', KEYS[1])
-elseif t == 'list' then v = redis.call('LRANGE', KEYS[1], 0, -1)
-elseif t == 'set' then v = redis.call('SMEMBERS', KEYS[1])
-elseif t == 'zset' then v = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-elseif t == 'stream' then v = redis.call('XRANGE', KEYS[1], '-', '+')
-else return {t, ttl} end
-return {t, ttl, v}
+// Each key is read atomically: TYPE, the type's read and PTTL cannot straddle a concurrent
+// change. Many keys go in one call, since a script call costs the server far more than the
+// reads of a small key.
+const READ_KEYS_LUA = `
+local function read(k)
+  local t = redis.call('TYPE', k)['ok']
+  if t == 'none' then return {t} end
+  local ttl = redis.call('PTTL', k)
+  local v
+  if t == 'string' then v = redis.call('GET', k)
+  elseif t == 'hash' then v = redis.call('HGETALL', k)
+  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
+  elseif t == 'set' then v = redis.call('SMEMBERS', k)
+  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  elseif t == 'stream' then v = redis.call('XRANGE', k, '-', '+')
+  else return {t, ttl} end
+  return {t, ttl, v}
+end
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = read(k) end
+return out
 `;
+
+/** Keys per script call: enough to spread its cost, few enough not to hold the server long. */
+const KEYS_PER_CALL = 100;
 
 type RawReply = [string, number?, unknown?];
 
 interface KeyReaderRedis extends Redis {
-  resEsReadKey(key: string): Promise<RawReply>;
+  resEsReadKeys(numKeys: number, ...keys: string[]): Promise<RawReply[]>;
 }
 
 function withReadCommand(redis: Redis): KeyReaderRedis {
   const r = redis as KeyReaderRedis;
-  if (typeof r.resEsReadKey !== 'function') {
-    redis.defineCommand('resEsReadKey', { numberOfKeys: 1, lua: READ_KEY_LUA, readOnly: true });
+  if (typeof r.resEsReadKeys !== 'function') {
+    redis.defineCommand('resEsReadKeys', { lua: READ_KEYS_LUA, readOnly: true });
   }
   return r;
 }
@@ -69,11 +79,17 @@ export async function readKeyStates(redis: Redis, keys: readonly string[]): Prom
   if (keys.length === 0) return [];
   const client = withReadCommand(redis);
   const pipeline = client.pipeline();
-  for (const key of keys) (pipeline as unknown as KeyReaderRedis).resEsReadKey(key);
+  for (let i = 0; i < keys.length; i += KEYS_PER_CALL) {
+    const chunk = keys.slice(i, i + KEYS_PER_CALL);
+    (pipeline as unknown as KeyReaderRedis).resEsReadKeys(chunk.length, ...chunk);
+  }
   const results = (await pipeline.exec()) ?? [];
-  return results.map(([err, reply], i) => {
-    if (err) throw new Error(`reading ${JSON.stringify(keys[i])}: ${err.message}`);
-    return decodeReply(reply as RawReply);
+  return results.flatMap(([err, replies], c) => {
+    if (err) {
+      const chunk = keys.slice(c * KEYS_PER_CALL, (c + 1) * KEYS_PER_CALL);
+      throw new Error(`reading ${chunk.length} keys from ${JSON.stringify(chunk[0])}: ${err.message}`);
+    }
+    return (replies as RawReply[]).map(decodeReply);
   });
 }
 
