@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +9,18 @@ import { REPO_ROOT } from '../support/dev-stack';
  * stack and reports numbers. What the numbers are is the benchmark's business, not this test's.
  */
 describe('the benchmark harness (smoke sizes)', () => {
+  let running: ChildProcess | undefined;
+  afterAll(() => {
+    if (running && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
+  });
+
   it('runs every scenario and writes a report of each', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'res-bench-smoke-')), 'smoke.md');
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    running = child;
     const code = await new Promise<number | null>((r) => child.once('exit', r));
     expect(code === 0 ? 'exit 0' : output).toBe('exit 0');
 
@@ -30,5 +36,6 @@ describe('the benchmark harness (smoke sizes)', () => {
     expect(row('Hot keys')).toMatch(/final state exact: yes/);
     expect(row('Memory with a backlog')).toMatch(/\| 3,000 \| \d+ MiB \| \d+ MiB \| \d+ MiB \|/);
     expect(row('Queue overhead per change')).toMatch(/\| evalsha \| [\d.]+ \|/);
-  });
+    // Starting its own Elasticsearch and six scenarios on a busy 2-core machine takes a while.
+  }, 600_000);
 });
