@@ -1,4 +1,6 @@
 import { createProducer, type CaptureProducer } from '../producers/create-producer';
+import { leaseKeys, RedisLease } from '../producers/lease';
+import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import { prepareIndices, type AppContext } from './context';
 
@@ -33,13 +35,15 @@ export async function startService(ctx: AppContext, parts: ServiceParts): Promis
     log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
   }
   if (parts.producer) {
-    producer = createProducer({
-      config: ctx.config,
-      source: ctx.source,
-      queueRedis: ctx.queueRedis,
-      queue: ctx.queue(),
-      es: ctx.es,
-      router: ctx.router,
+    const { producer: settings, queue } = ctx.config;
+    const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
+    const fenced = fencedQueue(ctx.queue(), () => lease.check());
+    producer = new LeasedProducer({
+      lease,
+      create: () =>
+        createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, es: ctx.es, router: ctx.router, logger: log }),
+      ttlMs: settings.leaseTtlMs,
+      renewMs: settings.leaseRenewMs,
       logger: log,
     });
     await producer.start();

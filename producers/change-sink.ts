@@ -1,3 +1,4 @@
+import { LeaseLostError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { BATCH_JOB, CHANGE_JOB, changeJobOptions, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
 import type { VersionCounter } from '../shared/versions';
@@ -87,6 +88,12 @@ export class ChangeSink {
         this.enqueued += batch.length;
         this.failures = 0;
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          // The new leader reconciled on takeover, so these changes are covered without us.
+          this.logger.warn({ dropped: batch.length + this.buffer.size, reason: err.message }, 'not the producer lease holder any more: dropping buffered changes');
+          this.buffer.clear();
+          return;
+        }
         // Put them back (newer captures of the same key win the slot; either is fine) and retry.
         for (const b of batch) {
           const id = `${b.db}\u0000${b.key}`;
