@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger';
 import { connectRedis } from '../shared/redis';
@@ -5,6 +6,7 @@ import type { ChangeSink } from './change-sink';
 
 export interface NotificationDeps {
   url: string;
+  tls?: ConnectionOptions;
   databases: readonly number[];
   sink: ChangeSink;
   logger: Logger;
@@ -40,7 +42,7 @@ export class NotificationCapture {
 
   async start(): Promise<void> {
     const log = this.deps.logger;
-    const sub = connectRedis(this.deps.url, { name: 'notifications', logger: log });
+    const sub = connectRedis(this.deps.url, { name: 'notifications', logger: log, tls: this.deps.tls });
     // We subscribe again ourselves on every ready, so we know when the subscription is live.
     sub.options.autoResubscribe = false;
     this.sub = sub;

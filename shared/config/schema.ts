@@ -84,7 +84,8 @@ export const ConfigSchema = z
         patterns: z.array(z.string().min(1)).min(1).default(['*']),
         tls: RedisTlsSchema.optional(),
       })
-      .strict(),
+      .strict()
+      .refine((r) => !r.tls || r.url.startsWith('rediss://'), { message: 'tls needs a rediss:// URL', path: ['tls'] }),
     queue: z
       .object({
         url: redisUrl,
@@ -99,7 +100,8 @@ export const ConfigSchema = z
         keepFailed: z.number().int().min(0).default(100000),
         tls: RedisTlsSchema.optional(),
       })
-      .strict(),
+      .strict()
+      .refine((q) => !q.tls || q.url.startsWith('rediss://'), { message: 'tls needs a rediss:// URL', path: ['tls'] }),
     elasticsearch: z
       .object({
         url: httpUrl,
