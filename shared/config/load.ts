@@ -158,3 +158,8 @@ function sourceOf(field: string, sources: Map<string, string>): string | undefin
   }
   return undefined;
 }
+
+/** Every environment variable the loader reads (each also as `<NAME>_FILE`), for deployment checks. */
+export function configEnvVars(): string[] {
+  return ['CONFIG', ...OVERLAYS.map((o) => o.env)];
+}
