@@ -22,6 +22,7 @@ describe('four workers racing on hot keys', () => {
     const input = testConfigInput(servers, { worker: { concurrency: 50, bulkMaxDocs: 20, flushMs: 2 } });
     producer = await startPipeline(input, { producer: true, worker: false });
     for (let i = 0; i < 4; i++) workers.push(spawnCli(input, ['worker']));
+    await waitFor('four workers', () => producer.ctx.queue().getWorkersCount(), (n) => n >= 4, 30000);
   });
 
   afterAll(async () => {
