@@ -53,7 +53,7 @@ export const RuleSchema = z
 
 export type RuleConfig = z.infer<typeof RuleSchema>;
 
-/** TLS to a Redis: PEM file paths; `rediss://` alone uses the system CAs. */
+/** TLS to a Redis (turned on by this section or a `rediss://` URL): PEM file paths; without them, the system CAs. */
 const RedisTlsSchema = z
   .object({
     ca: z.string().min(1).optional(),
@@ -84,8 +84,7 @@ export const ConfigSchema = z
         patterns: z.array(z.string().min(1)).min(1).default(['*']),
         tls: RedisTlsSchema.optional(),
       })
-      .strict()
-      .refine((r) => !r.tls || r.url.startsWith('rediss://'), { message: 'tls needs a rediss:// URL', path: ['tls'] }),
+      .strict(),
     queue: z
       .object({
         url: redisUrl,
@@ -100,8 +99,7 @@ export const ConfigSchema = z
         keepFailed: z.number().int().min(0).default(100000),
         tls: RedisTlsSchema.optional(),
       })
-      .strict()
-      .refine((q) => !q.tls || q.url.startsWith('rediss://'), { message: 'tls needs a rediss:// URL', path: ['tls'] }),
+      .strict(),
     elasticsearch: z
       .object({
         url: httpUrl,
@@ -146,16 +144,16 @@ export const ConfigSchema = z
         configureNotifications: z.boolean().default(false),
         /** Full reconciliation on this schedule (0 = only after reconnects and at start). */
         reconcileIntervalMs: z.number().int().min(0).default(600000),
+        /** Only the holder of this lease (in the queue Redis) captures; a standby takes over when it expires. */
+        leaseTtlMs: z.number().int().min(500).default(5000),
+        /** How often the leader renews the lease and a standby tries to take it. */
+        leaseRenewMs: z.number().int().min(50).default(1000),
         scanCount: z.number().int().positive().default(1000),
         /** Keys per snapshot job. */
         snapshotBatchKeys: z.number().int().positive().default(500),
         /** Changes gathered before one INCRBY + one addBulk. */
         enqueueBatch: z.number().int().positive().default(500),
         enqueueFlushMs: z.number().int().min(0).default(2),
-        /** Only the holder of this lease (in the queue Redis) captures; a standby takes over when it expires. */
-        leaseTtlMs: z.number().int().min(500).default(5000),
-        /** How often the leader renews the lease and a standby tries to take it. */
-        leaseRenewMs: z.number().int().min(50).default(1000),
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {

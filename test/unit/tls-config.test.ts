@@ -69,9 +69,9 @@ describe('Redis TLS', () => {
     expect(redisTlsOptions(undefined, 'queue.tls')).toBeUndefined();
   });
 
-  it('needs a rediss:// URL, and cert with key', () => {
-    expect(issues({ redis: { url: 'redis://data:6379', tls: { ca: 'x' } }, elasticsearch: base.elasticsearch })).toContain('redis.tls: tls needs a rediss:// URL');
+  it('needs cert with key, and names a missing file', () => {
     expect(issues({ ...base, queue: { url: 'rediss://q:6380', tls: { cert: 'c' } } })).toContain('queue.tls: cert and key go together');
+    expect(() => redisTlsOptions({ ca: join(dir, 'missing.crt'), rejectUnauthorized: true }, 'redis.tls')).toThrow(/redis\.tls\.ca: cannot read .*missing\.crt/);
   });
 });
 
