@@ -41,9 +41,19 @@ export class LeasedProducer implements CaptureProducer {
     return this.inner;
   }
 
-  /** Leads at once when the lease is free (errors of the first start propagate), else waits as standby. */
+  /**
+   * Leads at once when the lease is free (errors of the capture producer's start propagate:
+   * bad set-up should stop the process), else waits as standby. An unreachable queue Redis
+   * only delays: the standby loop keeps trying.
+   */
   async start(): Promise<void> {
-    if (!(await this.tryLead())) this.log.info('standby: another producer holds the lease');
+    const asked = Date.now();
+    const fence = await this.deps.lease.acquire().catch((err: Error) => {
+      this.log.warn({ err: err.message }, 'could not ask for the producer lease; trying again');
+      return null;
+    });
+    if (fence === undefined) this.log.info('standby: another producer holds the lease');
+    else if (fence !== null) await this.lead(fence, asked);
     this.timer = setInterval(() => this.schedule(), this.deps.renewMs);
   }
 
@@ -102,13 +112,18 @@ export class LeasedProducer implements CaptureProducer {
     }
   }
 
-  private async tryLead(): Promise<boolean> {
+  private async tryLead(): Promise<void> {
     const asked = Date.now();
     const fence = await this.deps.lease.acquire();
-    if (fence === undefined || this.stopped) {
-      if (fence !== undefined) await this.deps.lease.release();
-      return false;
+    if (fence === undefined) return;
+    if (this.stopped) {
+      await this.deps.lease.release();
+      return;
     }
+    await this.lead(fence, asked);
+  }
+
+  private async lead(fence: number, asked: number): Promise<void> {
     this.renewedAt = asked;
     this.log.info({ fence }, 'producer lease acquired: capturing, reconciling to cover the takeover');
     const inner = this.deps.create();
@@ -120,7 +135,6 @@ export class LeasedProducer implements CaptureProducer {
       throw err;
     }
     this.inner = inner;
-    return true;
   }
 
   private async stepDown(reason: string): Promise<void> {

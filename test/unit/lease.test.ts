@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { ChangeSink } from '../../producers/change-sink';
 import { leaseKeys, RedisLease } from '../../producers/lease';
-import { fencedQueue } from '../../producers/leased-producer';
+import type { CaptureProducer } from '../../producers/create-producer';
+import { fencedQueue, LeasedProducer } from '../../producers/leased-producer';
 import { ConfigSchema } from '../../shared/config/schema';
 import { LeaseLostError } from '../../shared/errors';
 import { createLogger } from '../../shared/logger';
@@ -117,5 +118,90 @@ describe('a sink enqueueing through a fenced queue', () => {
       await queue.close();
       await closeRedis(connection);
     }
+  });
+});
+
+/** A capture producer that only records what was done to it. */
+class FakeCapture implements CaptureProducer {
+  started = 0;
+  stopped = 0;
+  constructor(private readonly failStart?: Error) {}
+  async start(): Promise<void> {
+    this.started++;
+    if (this.failStart) throw this.failStart;
+  }
+  async stop(): Promise<void> {
+    this.stopped++;
+  }
+  async idle(): Promise<void> {}
+  requestReconcile(): void {}
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('LeasedProducer', () => {
+  const logger = createLogger('silent');
+  const leased = (captures: FakeCapture[], failStart?: Error): LeasedProducer =>
+    new LeasedProducer({
+      lease: new RedisLease(redis, keys, 1000),
+      create: () => {
+        const c = new FakeCapture(failStart);
+        captures.push(c);
+        return c;
+      },
+      ttlMs: 1000,
+      renewMs: 50,
+      logger,
+    });
+
+  it('one leads, the other stands by; a leader whose lease is taken steps down; a stop hands over at once', async () => {
+    const aCaptures: FakeCapture[] = [];
+    const bCaptures: FakeCapture[] = [];
+    const a = leased(aCaptures);
+    const b = leased(bCaptures);
+    try {
+      await a.start();
+      await b.start();
+      expect([a.isLeader, b.isLeader]).toEqual([true, false]);
+      expect(bCaptures).toHaveLength(0);
+
+      // The lease expires under A (as when A was paused) and someone else takes it.
+      await redis.del(keys.lease);
+      const thief = new RedisLease(redis, keys, 60_000);
+      expect(await thief.acquire()).toBe(2);
+      await until('A to step down', () => !a.isLeader);
+      expect(aCaptures[0].stopped).toBe(1);
+      expect(b.isLeader).toBe(false);
+
+      await thief.release();
+      await until('one of them to lead', () => a.isLeader || b.isLeader);
+      const [leader, standby] = a.isLeader ? [a, b] : [b, a];
+      expect(standby.isLeader).toBe(false);
+      expect(await redis.get(keys.fence)).toBe('3');
+
+      await leader.stop();
+      await until('the standby to take over', () => standby.isLeader);
+      expect(await redis.get(keys.fence)).toBe('4');
+      expect(aCaptures.length + bCaptures.length).toBe(3);
+      expect([...aCaptures, ...bCaptures].filter((c) => c.stopped === 1)).toHaveLength(2);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+    expect(await redis.exists(keys.lease)).toBe(0);
+  });
+
+  it('a capture producer that cannot start fails the start and frees the lease', async () => {
+    const captures: FakeCapture[] = [];
+    const p = leased(captures, new Error('notifications are off'));
+    await expect(p.start()).rejects.toThrow('notifications are off');
+    expect(captures[0].stopped).toBe(1);
+    expect(await redis.exists(keys.lease)).toBe(0);
   });
 });
