@@ -4,9 +4,12 @@
 #   docker run --rm -e REDIS_URL=... -e QUEUE_REDIS_URL=... -e ELASTICSEARCH_URL=... redis-es-sync            # run (producer + worker)
 #   docker run --rm ... redis-es-sync producer | worker | snapshot --wait | verify
 #
+#   docker run --rm -p 3000:3000 -e HTTP_HOST=0.0.0.0 -e HTTP_AUTH_TOKEN=... ... redis-es-sync dashboard
+#
 # Configuration comes from the environment (REDIS_URL, QUEUE_REDIS_URL, ELASTICSEARCH_URL,
-# ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, each also as *_FILE,
-# CONFIG, LOG_LEVEL). Mount a rules file and set CONFIG to use one, e.g.
+# ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, HTTP_PORT, HTTP_HOST,
+# HTTP_AUTH_TOKEN, each also as *_FILE, CONFIG, LOG_LEVEL). Mount a rules file and set CONFIG
+# to use one, e.g.
 #   -v "$PWD/examples:/config:ro" -e CONFIG=/config/sync.yml
 
 ############################
@@ -38,8 +41,13 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 
-# The official image ships the unprivileged user "node" (uid 1000).
+# The official image ships the unprivileged user "node" (uid 1000). Nothing is written to
+# disk, so the root filesystem may be mounted read-only.
 USER node
+
+# HTTP surface when HTTP_PORT is set: 8080 by convention for producer/worker probes and
+# metrics, 3000 for `dashboard` (its default).
+EXPOSE 8080 3000
 
 # The service handles SIGTERM/SIGINT itself (drains, then exits); give it time to do so
 # (docker stop -t / compose stop_grace_period).

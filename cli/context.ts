@@ -6,6 +6,7 @@ import { ensureIndices } from '../shared/mapping/indices';
 import { KeyRouter } from '../shared/mapping/router';
 import { createQueue, type SyncQueue } from '../shared/queue';
 import { closeRedis, connectRedis, RedisDbPool } from '../shared/redis';
+import { redisTlsOptions } from '../shared/tls';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
 
 /** Everything a command needs, built once from the validated configuration. */
@@ -34,8 +35,10 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
     'configuration loaded',
   );
   const es = createEsClient(config.elasticsearch);
-  const source = new RedisDbPool(config.redis.url, 'source', log);
-  const queueRedis = connectRedis(config.queue.url, { name: 'queue', logger: log });
+  const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
+  const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
+  const source = new RedisDbPool(config.redis.url, 'source', log, sourceTls);
+  const queueRedis = connectRedis(config.queue.url, { name: 'queue', logger: log, tls: queueTls });
   let bull: Redis | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: Redis | undefined;
@@ -47,12 +50,12 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
     source,
     queueRedis,
     bullConnection() {
-      bull ??= connectRedis(config.queue.url, { name: 'bullmq', forBullmq: true, logger: log });
+      bull ??= connectRedis(config.queue.url, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
       return bull;
     },
     queue() {
       if (!queue) {
-        queueConnection = connectRedis(config.queue.url, { name: 'queue-producer', forBullmq: true, logger: log });
+        queueConnection = connectRedis(config.queue.url, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
         queue = createQueue(config, queueConnection);
       }
       return queue;

@@ -1,4 +1,6 @@
 import { createProducer, type CaptureProducer } from '../producers/create-producer';
+import { leaseKeys, RedisLease } from '../producers/lease';
+import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../shared/http/server';
 import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
@@ -48,13 +50,15 @@ async function startParts(ctx: AppContext, parts: ServiceParts, log: Logger, htt
     log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
   }
   if (parts.producer) {
-    producer = createProducer({
-      config: ctx.config,
-      source: ctx.source,
-      queueRedis: ctx.queueRedis,
-      queue: ctx.queue(),
-      es: ctx.es,
-      router: ctx.router,
+    const { producer: settings, queue } = ctx.config;
+    const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
+    const fenced = fencedQueue(ctx.queue(), () => lease.check());
+    producer = new LeasedProducer({
+      lease,
+      create: () =>
+        createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, es: ctx.es, router: ctx.router, logger: log }),
+      ttlMs: settings.leaseTtlMs,
+      renewMs: settings.leaseRenewMs,
       logger: log,
     });
     await producer.start();

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
+import { LeaseLostError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
 import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
@@ -152,6 +153,13 @@ export class ChangeSink {
         this.failures = 0;
         this.remember(batch);
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          // The new leader reconciled on takeover, so these changes are covered without us.
+          this.logger.warn({ dropped: batch.length + this.buffered, reason: err.message }, 'not the producer lease holder any more: dropping buffered changes');
+          this.buffer.clear();
+          this.held.clear();
+          return;
+        }
         // Put them back (a newer capture of the same key keeps its slot; either is fine) and retry.
         for (const c of batch) if (!this.buffer.has(idOf(c.db, c.key))) this.buffer.set(idOf(c.db, c.key), c);
         this.failures++;

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger';
 import { reconciliationGaps } from '../shared/metrics';
@@ -6,6 +7,7 @@ import type { ChangeSink } from './change-sink';
 
 export interface NotificationDeps {
   url: string;
+  tls?: ConnectionOptions;
   databases: readonly number[];
   sink: ChangeSink;
   logger: Logger;
@@ -41,7 +43,7 @@ export class NotificationCapture {
 
   async start(): Promise<void> {
     const log = this.deps.logger;
-    const sub = connectRedis(this.deps.url, { name: 'notifications', logger: log });
+    const sub = connectRedis(this.deps.url, { name: 'notifications', logger: log, tls: this.deps.tls });
     // We subscribe again ourselves on every ready, so we know when the subscription is live.
     sub.options.autoResubscribe = false;
     this.sub = sub;

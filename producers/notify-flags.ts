@@ -22,7 +22,15 @@ export function missingNotifyFlags(current: string): string[] {
  * allowed to, otherwise stops with an error that names them.
  */
 export async function ensureNotifyFlags(redis: Redis, configure: boolean, logger: Logger): Promise<void> {
-  const reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
+  let reply: string[];
+  try {
+    reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
+  } catch (err) {
+    if (!/NOPERM/.test((err as Error).message)) throw err;
+    throw new RedisSetupError(
+      `the source Redis user may not read notify-keyspace-events (${(err as Error).message}): grant it +config|get (README: Security, Redis ACL)`,
+    );
+  }
   const current = reply[1] ?? '';
   const missing = missingNotifyFlags(current);
   if (missing.length === 0) return;

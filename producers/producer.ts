@@ -44,6 +44,7 @@ export class NotificationProducer {
       ensureNotifyFlags(deps.source.db(config.redis.databases[0]), config.producer.configureNotifications, this.log);
     this.capture = new NotificationCapture({
       url: config.redis.url,
+      tls: deps.source.tls,
       databases: config.redis.databases,
       sink: this.sink,
       logger: this.log,

@@ -1,9 +1,15 @@
 import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
 import type { AppConfig } from './config/schema';
+import { readPem } from './tls';
 
 export { Client as EsClient };
 
 export function createEsClient(config: AppConfig['elasticsearch']): Client {
+  return new Client(esClientOptions(config));
+}
+
+/** The client's options: node, timeouts, auth, and TLS (a CA file and/or the CA's fingerprint). */
+export function esClientOptions(config: AppConfig['elasticsearch']): ClientOptions {
   const options: ClientOptions = {
     node: config.url,
     requestTimeout: config.requestTimeoutMs,
@@ -12,7 +18,12 @@ export function createEsClient(config: AppConfig['elasticsearch']): Client {
   };
   if (config.apiKey) options.auth = { apiKey: config.apiKey };
   else if (config.username && config.password) options.auth = { username: config.username, password: config.password };
-  return new Client(options);
+  const tls = config.tls;
+  if (tls) {
+    options.tls = { rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca ? { ca: readPem(tls.ca, 'elasticsearch.tls.ca') } : {}) };
+    if (tls.caFingerprint) options.caFingerprint = tls.caFingerprint;
+  }
+  return options;
 }
 
 /** Errors worth retrying: Elasticsearch unreachable, overloaded (429) or failing (5xx). */

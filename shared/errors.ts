@@ -30,6 +30,14 @@ export class DocumentRejectedError extends Error {
   override readonly name = 'DocumentRejectedError';
 }
 
+/**
+ * This producer is no longer the lease holder: another one captures now (and reconciled when
+ * it took over), so what this one still holds is dropped instead of enqueued.
+ */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

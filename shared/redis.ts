@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './logger';
 import { redactUrl } from './logger';
@@ -9,6 +10,8 @@ export interface RedisConnectOptions {
   /** BullMQ's blocking connections need unlimited retries per request. */
   forBullmq?: boolean;
   logger?: Logger;
+  /** TLS options (CA, client certificate); `rediss://` without them uses the system CAs. */
+  tls?: ConnectionOptions;
 }
 
 export function connectRedis(url: string, opts: RedisConnectOptions): Redis {
@@ -18,6 +21,7 @@ export function connectRedis(url: string, opts: RedisConnectOptions): Redis {
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 8), 5000),
     ...(opts.db !== undefined ? { db: opts.db } : {}),
     ...(opts.forBullmq ? { maxRetriesPerRequest: null } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   };
   const redis = new Redis(url, options);
   if (opts.logger) {
@@ -25,7 +29,10 @@ export function connectRedis(url: string, opts: RedisConnectOptions): Redis {
     let lastError = '';
     redis.on('error', (err: Error) => {
       // ioredis repeats the same error on every retry; log it once per change.
-      if (err.message !== lastError) log.warn({ err: err.message }, 'redis connection error');
+      if (err.message !== lastError) {
+        if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
+        else log.warn({ err: err.message }, 'redis connection error');
+      }
       lastError = err.message;
     });
     redis.on('ready', () => {
@@ -66,12 +73,14 @@ export class RedisDbPool {
     private readonly url: string,
     private readonly name: string,
     private readonly logger?: Logger,
+    /** For every connection of the pool, and for the dedicated ones a producer opens to the same server. */
+    readonly tls?: ConnectionOptions,
   ) {}
 
   db(db: number): Redis {
     let client = this.clients.get(db);
     if (!client) {
-      client = connectRedis(this.url, { name: `${this.name}:db${db}`, db, logger: this.logger });
+      client = connectRedis(this.url, { name: `${this.name}:db${db}`, db, logger: this.logger, tls: this.tls });
       this.clients.set(db, client);
     }
     return client;

@@ -25,7 +25,7 @@ export interface BulkIndexerDeps {
   source: RedisDbPool;
   counter: VersionCounter;
   router: KeyRouter;
-  settings: Pick<AppConfig['worker'], 'bulkMaxBytes' | 'retryBaseMs' | 'retryMaxMs'>;
+  settings: Pick<AppConfig['worker'], 'bulkMaxBytes' | 'maxDocumentBytes' | 'retryBaseMs' | 'retryMaxMs'>;
   logger: Logger;
   /** Aborted on shutdown: pending retries give up so jobs can go back to the queue. */
   signal?: AbortSignal;
@@ -113,7 +113,13 @@ export class BulkIndexer {
         try {
           const op = toOperation(route, route.shape, db, key, states[i]);
           const version = versionOf.get(slot) as number;
-          prepared.push({ slot, op, version, lines: bulkLines(op, version) });
+          const lines = bulkLines(op, version);
+          const bytes = Buffer.byteLength(lines);
+          // One oversized value must not hold up or break the request it would share with others.
+          if (bytes > this.deps.settings.maxDocumentBytes) {
+            throw new DocumentRejectedError(`document is ${bytes} bytes, over worker.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); not sent`);
+          }
+          prepared.push({ slot, op, version, lines });
         } catch (err) {
           if (!(err instanceof DocumentRejectedError)) throw err;
           results[slot] = { ok: false, reason: err.message };

@@ -74,7 +74,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const redis = raw.redis as Record<string, unknown> | undefined;
   const queue = (raw.queue ?? {}) as Record<string, unknown>;
   if (queue.url === undefined && redis?.url !== undefined) {
-    raw.queue = { ...queue, url: redis.url };
+    raw.queue = { ...queue, url: redis.url, ...(queue.tls === undefined && redis.tls !== undefined ? { tls: redis.tls } : {}) };
     sources.set('queue.url', `${sources.get('redis.url') ?? 'redis.url'} (QUEUE_REDIS_URL unset)`);
   }
   // A missing section would be reported as `redis: is required`; as `{}` its missing URL is named with the variable that sets it.
@@ -165,4 +165,9 @@ function sourceOf(field: string, sources: Map<string, string>): string | undefin
     if (!/[.[]/.test(f)) break;
   }
   return undefined;
+}
+
+/** Every environment variable the loader reads (each also as `<NAME>_FILE`), for deployment checks. */
+export function configEnvVars(): string[] {
+  return ['CONFIG', ...OVERLAYS.map((o) => o.env)];
 }

@@ -58,6 +58,19 @@ export const RuleSchema = z
 
 export type RuleConfig = z.infer<typeof RuleSchema>;
 
+/** TLS to a Redis (turned on by this section or a `rediss://` URL): PEM file paths; without them, the system CAs. */
+const RedisTlsSchema = z
+  .object({
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .strict()
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together' });
+
+export type RedisTlsConfig = z.infer<typeof RedisTlsSchema>;
+
 const IndexDefinitionSchema = z
   .object({
     settings: z.record(z.string(), z.unknown()).optional(),
@@ -98,6 +111,7 @@ export const ConfigSchema = z
         databases: z.array(z.number().int().min(0)).min(1).default([0]),
         /** SCAN MATCH patterns for snapshots and reconciliation. */
         patterns: z.array(z.string().min(1)).min(1).default(['*']),
+        tls: RedisTlsSchema.optional(),
       })
       .strict(),
     queue: z
@@ -112,6 +126,7 @@ export const ConfigSchema = z
         keepCompleted: z.number().int().min(0).default(1000),
         /** Failed jobs kept for replay. */
         keepFailed: z.number().int().min(0).default(100000),
+        tls: RedisTlsSchema.optional(),
       })
       .strict(),
     elasticsearch: z
@@ -121,6 +136,19 @@ export const ConfigSchema = z
         username: z.string().min(1).optional(),
         password: z.string().min(1).optional(),
         requestTimeoutMs: z.number().int().positive().default(30000),
+        tls: z
+          .object({
+            /** PEM file of the CA that signed the cluster's certificate. */
+            ca: z.string().min(1).optional(),
+            /** SHA-256 fingerprint of the CA (as Elasticsearch prints it at first start). */
+            caFingerprint: z
+              .string()
+              .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed')
+              .optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .refine((e) => (e.username === undefined) === (e.password === undefined), {
@@ -145,6 +173,10 @@ export const ConfigSchema = z
         configureNotifications: z.boolean().default(false),
         /** Full reconciliation on this schedule (0 = only after reconnects and at start). */
         reconcileIntervalMs: z.number().int().min(0).default(600000),
+        /** Only the holder of this lease (in the queue Redis) captures; a standby takes over when it expires. */
+        leaseTtlMs: z.number().int().min(500).default(5000),
+        /** How often the leader renews the lease and a standby tries to take it. */
+        leaseRenewMs: z.number().int().min(50).default(1000),
         scanCount: z.number().int().positive().default(1000),
         /** Keys per snapshot job. */
         snapshotBatchKeys: z.number().int().positive().default(500),
@@ -157,6 +189,10 @@ export const ConfigSchema = z
         outbox: OutboxSchema,
       })
       .strict()
+      .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
+        message: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
+        path: ['leaseRenewMs'],
+      })
       .prefault({}),
     worker: z
       .object({
@@ -164,6 +200,8 @@ export const ConfigSchema = z
         concurrency: z.number().int().positive().default(100),
         bulkMaxDocs: z.number().int().positive().default(1000),
         bulkMaxBytes: z.number().int().positive().default(5 * 1024 * 1024),
+        /** A document larger than this (as JSON) fails its job instead of being sent. */
+        maxDocumentBytes: z.number().int().positive().default(10 * 1024 * 1024),
         flushMs: z.number().int().min(0).default(10),
         maxInflightBulks: z.number().int().positive().default(2),
         retryBaseMs: z.number().int().positive().default(200),

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { NotificationProducer } from '../../producers/producer';
+import type { LeasedProducer } from '../../producers/leased-producer';
 import { inSync } from '../../shared/verify';
 import { getDoc, startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
@@ -104,7 +105,7 @@ describe('Redis → BullMQ → Elasticsearch', () => {
   });
 
   it('reconciliation repairs what notifications cannot see (FLUSHDB, a lost subscription)', async () => {
-    const producer = pipeline!.service.producer as NotificationProducer;
+    const producer = (pipeline!.service.producer as LeasedProducer).current as NotificationProducer;
     await redis.set('before-flush', '1');
     await eventually('before-flush', () => doc('before-flush'), (d) => d !== undefined);
     await redis.flushdb(); // publishes no keyspace event

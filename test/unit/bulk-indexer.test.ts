@@ -80,7 +80,7 @@ function indexer(overrides: Partial<BulkIndexerDeps> = {}, settings: Partial<Bul
     source,
     counter: new VersionCounter(counterRedis, 'res-test:version'),
     router: router(),
-    settings: { bulkMaxBytes: 5 * 1024 * 1024, retryBaseMs: 5, retryMaxMs: 20, ...settings },
+    settings: { bulkMaxBytes: 5 * 1024 * 1024, maxDocumentBytes: 10 * 1024 * 1024, retryBaseMs: 5, retryMaxMs: 20, ...settings },
     logger: createLogger('silent'),
     ...overrides,
   });
@@ -298,6 +298,20 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     await indexer({}, { bulkMaxBytes: 2 * (lineBytes + 1) + 10 }).index(items(...keys));
     pairs.scope.done();
     expect(pairs.requests.map((r) => r.length)).toEqual([2, 2]);
+  });
+
+  it('a document over maxDocumentBytes fails alone with the reason; the rest of the batch is sent', async () => {
+    await seed.set('small', 'x');
+    await seed.set('huge', 'y'.repeat(4000));
+    await seed.set('other', 'z');
+    const { requests, scope } = mockBulk([ok]);
+    const results = await indexer({}, { maxDocumentBytes: 2000 }).index(items('small', 'huge', 'other'));
+    scope.done();
+    expect(results[0]).toEqual(indexed);
+    expect(results[2]).toEqual(indexed);
+    expect(results[1]).toEqual({ ok: false, reason: expect.stringMatching(/^document is \d+ bytes, over worker.maxDocumentBytes \(2000\); not sent$/) as unknown });
+    expect(requests).toHaveLength(1);
+    expect(requests[0].map((l) => l.meta._id)).toEqual(['small', 'other']);
   });
 
   it('the same key twice in one call is read and sent once, and both get the result', async () => {

@@ -48,6 +48,7 @@ describe('environment', () => {
       concurrency: 100,
       bulkMaxDocs: 1000,
       bulkMaxBytes: 5 * 1024 * 1024,
+      maxDocumentBytes: 10 * 1024 * 1024,
       flushMs: 10,
       maxInflightBulks: 2,
       retryBaseMs: 200,

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import { LeaseLostError } from '../shared/errors';
+
+// Take the lease only when nobody holds it; every acquisition gets the next fencing number,
+// so a leader that was paused past its lease can tell it has been replaced.
+const ACQUIRE_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('INCR', KEYS[2])
+end
+return false
+`;
+
+// Compare-and-extend: only the holder's token may extend it.
+const RENEW_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
+// Still the holder, and no acquisition happened since ours.
+const CHECK_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then return 1 end
+return 0
+`;
+
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;
+
+interface LeaseRedis extends Redis {
+  resEsLeaseAcquire(lease: string, fence: string, token: string, ttlMs: number): Promise<number | null>;
+  resEsLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
+  resEsLeaseCheck(lease: string, fence: string, token: string, fenceValue: string): Promise<number>;
+  resEsLeaseRelease(lease: string, token: string): Promise<number>;
+}
+
+export interface LeaseKeys {
+  /** Holds the current holder's token (`GET` it to see who leads). */
+  lease: string;
+  /** The fencing counter: the latest holder's number. */
+  fence: string;
+}
+
+export function leaseKeys(prefix: string, name = 'producer'): LeaseKeys {
+  return { lease: `${prefix}:lease:${name}`, fence: `${prefix}:lease:${name}:fence` };
+}
+
+/**
+ * A lease in Redis with a fencing number: SET NX PX with a random token, extended only by
+ * the token's owner, and a counter incremented on every acquisition. `check()` asks Redis
+ * whether this holder is still the latest one, which is what guards each enqueue.
+ */
+export class RedisLease {
+  readonly token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  private readonly redis: LeaseRedis;
+  private fenceValue: number | undefined;
+
+  constructor(
+    redis: Redis,
+    private readonly keys: LeaseKeys,
+    private readonly ttlMs: number,
+  ) {
+    this.redis = redis as LeaseRedis;
+    if (typeof this.redis.resEsLeaseAcquire !== 'function') {
+      redis.defineCommand('resEsLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
+      redis.defineCommand('resEsLeaseRenew', { numberOfKeys: 1, lua: RENEW_LUA });
+      redis.defineCommand('resEsLeaseCheck', { numberOfKeys: 2, lua: CHECK_LUA });
+      redis.defineCommand('resEsLeaseRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+    }
+  }
+
+  /** The fencing number of the current tenure, or undefined when not held. */
+  get fence(): number | undefined {
+    return this.fenceValue;
+  }
+
+  /** Takes the lease when it is free; returns the new fencing number, or undefined. */
+  async acquire(): Promise<number | undefined> {
+    const got = await this.redis.resEsLeaseAcquire(this.keys.lease, this.keys.fence, this.token, this.ttlMs);
+    this.fenceValue = got === null ? undefined : Number(got);
+    return this.fenceValue;
+  }
+
+  /** Extends the lease; false when it was lost (expired, or taken by another). */
+  async renew(): Promise<boolean> {
+    if (this.fenceValue === undefined) return false;
+    const ok = (await this.redis.resEsLeaseRenew(this.keys.lease, this.token, this.ttlMs)) === 1;
+    if (!ok) this.fenceValue = undefined;
+    return ok;
+  }
+
+  /** Throws LeaseLostError unless this is still the latest holder. */
+  async check(): Promise<void> {
+    const held = this.fenceValue;
+    if (held === undefined) throw new LeaseLostError('producer lease not held');
+    const ok = (await this.redis.resEsLeaseCheck(this.keys.lease, this.keys.fence, this.token, String(held))) === 1;
+    if (!ok) {
+      if (this.fenceValue === held) this.fenceValue = undefined;
+      throw new LeaseLostError(`producer lease lost (fencing number ${held} is no longer the latest)`);
+    }
+  }
+
+  /** Gives the lease up at once, so a standby need not wait for it to expire. */
+  async release(): Promise<void> {
+    if (this.fenceValue === undefined) return;
+    this.fenceValue = undefined;
+    await this.redis.resEsLeaseRelease(this.keys.lease, this.token);
+  }
+
+  /** Forgets the tenure locally (after renewals failed for longer than the TTL). */
+  forget(): void {
+    this.fenceValue = undefined;
+  }
+}

@@ -1,0 +1,207 @@
+import { Redis } from 'ioredis';
+import { ChangeSink } from '../../producers/change-sink';
+import { leaseKeys, RedisLease } from '../../producers/lease';
+import type { CaptureProducer } from '../../producers/create-producer';
+import { fencedQueue, LeasedProducer } from '../../producers/leased-producer';
+import { ConfigSchema } from '../../shared/config/schema';
+import { LeaseLostError } from '../../shared/errors';
+import { createLogger } from '../../shared/logger';
+import { createQueue, unfinishedJobs } from '../../shared/queue';
+import { closeRedis, connectRedis } from '../../shared/redis';
+import { VersionCounter, versionKey } from '../../shared/versions';
+import { startRedis, type RedisServerHandle } from '../support/redis-server';
+
+const PREFIX = 'lease-test';
+const keys = leaseKeys(PREFIX);
+let server: RedisServerHandle;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url);
+});
+
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+beforeEach(() => redis.flushall());
+
+describe('RedisLease', () => {
+  it('lets one holder at a time take it, and numbers every acquisition', async () => {
+    const a = new RedisLease(redis, keys, 60_000);
+    const b = new RedisLease(redis, keys, 60_000);
+    expect(await a.acquire()).toBe(1);
+    expect(await b.acquire()).toBeUndefined();
+    expect(await redis.get(keys.lease)).toBe(a.token);
+    await expect(a.check()).resolves.toBeUndefined();
+    await expect(b.check()).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await a.renew()).toBe(true);
+    expect(await b.renew()).toBe(false);
+  });
+
+  it('a holder whose lease expired and was taken cannot renew, check or release it', async () => {
+    const a = new RedisLease(redis, keys, 60_000);
+    const b = new RedisLease(redis, keys, 60_000);
+    await a.acquire();
+    await redis.del(keys.lease); // what expiry does
+    expect(await b.acquire()).toBe(2);
+    await expect(a.check()).rejects.toThrow(/fencing number 1/);
+    expect(await a.renew()).toBe(false);
+    await a.release();
+    expect(await redis.get(keys.lease)).toBe(b.token);
+    await expect(b.check()).resolves.toBeUndefined();
+  });
+
+  it('a re-acquisition by the same holder after expiry fences its old tenure', async () => {
+    const a = new RedisLease(redis, keys, 60_000);
+    await a.acquire();
+    await redis.del(keys.lease);
+    const b = new RedisLease(redis, keys, 60_000);
+    await b.acquire();
+    await redis.del(keys.lease);
+    expect(await a.acquire()).toBe(3);
+    await expect(b.check()).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(a.check()).resolves.toBeUndefined();
+  });
+
+  it('release frees it at once for the next one', async () => {
+    const a = new RedisLease(redis, keys, 60_000);
+    const b = new RedisLease(redis, keys, 60_000);
+    await a.acquire();
+    await a.release();
+    expect(await redis.exists(keys.lease)).toBe(0);
+    expect(await b.acquire()).toBe(2);
+  });
+
+  it('sets the TTL it was given and extends it on renewal', async () => {
+    const a = new RedisLease(redis, keys, 5000);
+    await a.acquire();
+    await redis.pexpire(keys.lease, 100);
+    await a.renew();
+    expect(await redis.pttl(keys.lease)).toBeGreaterThan(1000);
+  });
+});
+
+describe('a sink enqueueing through a fenced queue', () => {
+  it('enqueues while the lease is held and drops its buffer once it is lost', async () => {
+    const config = ConfigSchema.parse({
+      redis: { url: server.url },
+      queue: { url: server.url, prefix: PREFIX },
+      elasticsearch: { url: 'http://es.test:9200' },
+    });
+    const connection = connectRedis(server.url, { name: 'lease-test', forBullmq: true });
+    const queue = createQueue(config, connection);
+    const lease = new RedisLease(redis, keys, 60_000);
+    await lease.acquire();
+    const sink = new ChangeSink(
+      fencedQueue(queue, () => lease.check()),
+      new VersionCounter(redis, versionKey(PREFIX)),
+      { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0 },
+      createLogger('silent'),
+    );
+    try {
+      sink.capture(0, 'a');
+      await sink.flush();
+      expect(await unfinishedJobs(queue)).toBe(1);
+
+      await redis.del(keys.lease);
+      await new RedisLease(redis, keys, 60_000).acquire();
+      sink.capture(0, 'b');
+      sink.capture(0, 'c');
+      await sink.flush();
+      expect(sink.buffered).toBe(0);
+      expect(await unfinishedJobs(queue)).toBe(1);
+      await expect(sink.enqueueKeys(0, ['d'], 'reconcile')).rejects.toBeInstanceOf(LeaseLostError);
+    } finally {
+      await queue.close();
+      await closeRedis(connection);
+    }
+  });
+});
+
+/** A capture producer that only records what was done to it. */
+class FakeCapture implements CaptureProducer {
+  started = 0;
+  stopped = 0;
+  constructor(private readonly failStart?: Error) {}
+  async start(): Promise<void> {
+    this.started++;
+    if (this.failStart) throw this.failStart;
+  }
+  async stop(): Promise<void> {
+    this.stopped++;
+  }
+  async idle(): Promise<void> {}
+  requestReconcile(): void {}
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('LeasedProducer', () => {
+  const logger = createLogger('silent');
+  const leased = (captures: FakeCapture[], failStart?: Error): LeasedProducer =>
+    new LeasedProducer({
+      lease: new RedisLease(redis, keys, 1000),
+      create: () => {
+        const c = new FakeCapture(failStart);
+        captures.push(c);
+        return c;
+      },
+      ttlMs: 1000,
+      renewMs: 50,
+      logger,
+    });
+
+  it('one leads, the other stands by; a leader whose lease is taken steps down; a stop hands over at once', async () => {
+    const aCaptures: FakeCapture[] = [];
+    const bCaptures: FakeCapture[] = [];
+    const a = leased(aCaptures);
+    const b = leased(bCaptures);
+    try {
+      await a.start();
+      await b.start();
+      expect([a.isLeader, b.isLeader]).toEqual([true, false]);
+      expect(bCaptures).toHaveLength(0);
+
+      // The lease expires under A (as when A was paused) and someone else takes it.
+      await redis.del(keys.lease);
+      const thief = new RedisLease(redis, keys, 60_000);
+      expect(await thief.acquire()).toBe(2);
+      await until('A to step down', () => !a.isLeader);
+      expect(aCaptures[0].stopped).toBe(1);
+      expect(b.isLeader).toBe(false);
+
+      await thief.release();
+      await until('one of them to lead', () => a.isLeader || b.isLeader);
+      const [leader, standby] = a.isLeader ? [a, b] : [b, a];
+      expect(standby.isLeader).toBe(false);
+      expect(await redis.get(keys.fence)).toBe('3');
+
+      await leader.stop();
+      await until('the standby to take over', () => standby.isLeader);
+      expect(await redis.get(keys.fence)).toBe('4');
+      expect(aCaptures.length + bCaptures.length).toBe(3);
+      expect([...aCaptures, ...bCaptures].filter((c) => c.stopped === 1)).toHaveLength(2);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+    expect(await redis.exists(keys.lease)).toBe(0);
+  });
+
+  it('a capture producer that cannot start fails the start and frees the lease', async () => {
+    const captures: FakeCapture[] = [];
+    const p = leased(captures, new Error('notifications are off'));
+    await expect(p.start()).rejects.toThrow('notifications are off');
+    expect(captures[0].stopped).toBe(1);
+    expect(await redis.exists(keys.lease)).toBe(0);
+  });
+});
