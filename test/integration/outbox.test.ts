@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { buildContext } from '../../cli/context';
 import { createProducer } from '../../producers/create-producer';
+import type { LeasedProducer } from '../../producers/leased-producer';
 import type { OutboxProducer } from '../../producers/outbox';
 import { createLogger } from '../../shared/logger';
 import type { ConfigInput } from '../../shared/config/schema';
@@ -10,8 +11,9 @@ import { exited, getDoc, loadedConfig, spawnCli, startPipeline, testConfigInput,
 
 const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 30000, 50);
 
+/** The outbox producer of the lease holder (the test's only producer leads at once). */
 function outboxOf(pipeline: TestPipeline): OutboxProducer {
-  return pipeline.service.producer as OutboxProducer;
+  return (pipeline.service.producer as LeasedProducer).current as OutboxProducer;
 }
 
 describe('outbox mode: what an application writes', () => {
