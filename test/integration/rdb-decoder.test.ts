@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ByteReader, chunksOf, decodeDumpPayload, readRdb, type RdbKeyRecord, type RdbRecord } from '../../producers/replication/rdb';
+import { ByteReader, chunksOf, decodeDumpPayload, readRdb, readRdbKeys, type RdbKeyRecord, type RdbRecord } from '../../producers/replication/rdb';
 import { readKeyStates } from '../../shared/key-state';
 import { asKeyState, FAR_EXPIRY_MS, rdbEncodingFor, withoutTtl, writeEveryEncoding } from '../support/rdb-fixtures';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
@@ -98,6 +98,20 @@ describe('RDB and DUMP decoding against a real redis-server', () => {
       'zset:listpack',
       'zset:skiplist',
     ]);
+  });
+
+  it('reading keys only (values skipped, not decoded) yields the same keys, types and expiries', async () => {
+    await redis.save();
+    const full: unknown[] = [];
+    for await (const r of readRdb(new ByteReader(chunksOf(createReadStream(join(dir, 'x.rdb')))))) {
+      if (r.kind === 'key') full.push({ db: r.db, key: r.key, rdbType: r.rdbType, expireAtMs: r.expireAtMs });
+    }
+    const reader = new ByteReader(chunksOf(createReadStream(join(dir, 'x.rdb'), { highWaterMark: 1009 })));
+    const refs: unknown[] = [];
+    for await (const r of readRdbKeys(reader)) if (r.kind === 'key') refs.push({ db: r.db, key: r.key, rdbType: r.rdbType, expireAtMs: r.expireAtMs });
+    expect(await reader.atEnd()).toBe(true);
+    expect(refs).toEqual(full);
+    expect(refs).toHaveLength((await keysOf(0)).length * DATABASES.length);
   });
 
   it('the DUMP payload of every key decodes to what the server holds', async () => {

@@ -53,18 +53,57 @@ export class ByteReader {
     return out;
   }
 
+  /** Moves past n bytes, a chunk at a time, so a large value never needs one buffer. */
+  async skip(n: bigint): Promise<void> {
+    let left = n;
+    while (left > 0n) {
+      if (this.pos >= this.buf.length) await this.fill(1);
+      const step = Math.min(this.buf.length - this.pos, Number(left > 0x40000000n ? 0x40000000n : left));
+      this.advance(step);
+      left -= BigInt(step);
+    }
+  }
+
   /** Reads bytes that the running checksum must not cover (the checksum itself). */
   async bytesUnchecksummed(n: number): Promise<Buffer> {
+    const was = this.checksumming;
     this.checksumming = false;
     try {
       return await this.bytes(n);
     } finally {
-      this.checksumming = true;
+      this.checksumming = was;
     }
   }
 
   checksum(): Buffer {
     return this.crc.digest();
+  }
+
+  /** Stops the running checksum (the replication stream after an RDB has none). */
+  stopChecksum(): void {
+    this.checksumming = false;
+  }
+
+  /**
+   * The next line without its terminator (CRLF, or a bare LF as the keep-alive newlines a
+   * master sends before an RDB). Fails past `maxBytes`, so a peer cannot grow it unbounded.
+   */
+  async line(maxBytes = 64 * 1024): Promise<Buffer> {
+    let from = this.pos;
+    for (;;) {
+      const nl = this.buf.indexOf(0x0a, from);
+      if (nl >= 0) {
+        const end = nl > this.pos && this.buf[nl - 1] === 0x0d ? nl - 1 : nl;
+        const out = this.buf.subarray(this.pos, end);
+        this.advance(nl + 1 - this.pos);
+        return out;
+      }
+      if (this.buf.length - this.pos > maxBytes) throw new RdbFormatError(`line longer than ${maxBytes} bytes`);
+      from = this.buf.length;
+      const before = this.pos;
+      await this.fill(this.buf.length - this.pos + 1);
+      from -= before - this.pos;
+    }
   }
 
   /** Bytes pulled from the source but not consumed; the reader gives them up. */

@@ -3,5 +3,5 @@ export { crc64 } from './crc64';
 export { decodeDumpPayload, type DumpPayload } from './dump-payload';
 export { RdbFormatError } from './errors';
 export { lzfDecompress } from './lzf';
-export { MAX_RDB_VERSION, readRdb, type ReadRdbOptions } from './rdb-stream';
-export type { DecodedValue, RdbEncoding, RdbKeyRecord, RdbRecord, RdbValue } from './types';
+export { MAX_RDB_VERSION, readRdb, readRdbKeys, type ReadRdbOptions } from './rdb-stream';
+export type { DecodedValue, RdbEncoding, RdbKeyRecord, RdbKeyRef, RdbMetaRecord, RdbRecord, RdbValue } from './types';

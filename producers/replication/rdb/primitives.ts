@@ -67,6 +67,34 @@ export async function readString(r: ByteReader): Promise<Buffer> {
   }
 }
 
+/** Moves past a string without building it (compressed ones stay compressed). */
+export async function skipString(r: ByteReader): Promise<void> {
+  const h = await readLengthHeader(r);
+  if (!h.encoded) {
+    await r.skip(h.length);
+    return;
+  }
+  switch (h.encoding) {
+    case ENC_INT8:
+      await r.skip(1n);
+      return;
+    case ENC_INT16:
+      await r.skip(2n);
+      return;
+    case ENC_INT32:
+      await r.skip(4n);
+      return;
+    case ENC_LZF: {
+      const compressed = await readLengthBig(r);
+      await readLengthBig(r);
+      await r.skip(compressed);
+      return;
+    }
+    default:
+      throw new RdbFormatError(`unknown string encoding ${h.encoding}`);
+  }
+}
+
 /** Score of the old zset type: a length byte then ASCII; 253/254/255 stand for NaN/+inf/-inf. */
 export async function readAsciiDouble(r: ByteReader): Promise<number> {
   const len = await r.u8();

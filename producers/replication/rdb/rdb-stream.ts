@@ -2,8 +2,8 @@ import type { Logger } from '../../../shared/logger';
 import type { ByteReader } from './byte-reader';
 import { RdbFormatError } from './errors';
 import { readLength, readLengthBig, readMillisecondTime, readSecondTime, readString } from './primitives';
-import type { RdbKeyRecord, RdbRecord } from './types';
-import { isValueType, moduleIdName, readValue, skipModuleOpcodes } from './values';
+import type { RdbKeyRecord, RdbKeyRef, RdbMetaRecord, RdbRecord } from './types';
+import { isValueType, moduleIdName, RDB_TYPE, readValue, skipModuleOpcodes, skipValue } from './values';
 
 const OPCODE = {
   SLOT_INFO: 244,
@@ -29,13 +29,48 @@ export interface ReadRdbOptions {
   nowMs?: number;
 }
 
+interface KeyHeader {
+  db: number;
+  key: string;
+  rdbType: number;
+  expireAtMs: number | undefined;
+}
+
 /**
  * Decodes an RDB stream record by record, pulling bytes only as needed, and stops right after
  * the trailing checksum (which it verifies unless the server wrote zeros, i.e. `rdbchecksum no`).
  * Bytes after the RDB stay in the reader. Module values are skipped with a warning and still
  * yielded, as type 'module', because their key exists.
  */
-export async function* readRdb(r: ByteReader, opts: ReadRdbOptions = {}): AsyncGenerator<RdbRecord, void, undefined> {
+export function readRdb(r: ByteReader, opts: ReadRdbOptions = {}): AsyncGenerator<RdbRecord, void, undefined> {
+  const nowMs = opts.nowMs ?? Date.now();
+  return records(r, opts, async (h): Promise<RdbKeyRecord> => {
+    const value = await readValue(r, h.rdbType, { nowMs });
+    if (value.type === 'module') {
+      opts.logger?.warn({ db: h.db, key: h.key, module: value.moduleName }, 'skipped a module value in the RDB: its content cannot be decoded');
+    }
+    const record: RdbKeyRecord = { kind: 'key', db: h.db, key: h.key, ...value };
+    if (h.expireAtMs !== undefined) record.expireAtMs = h.expireAtMs;
+    return record;
+  });
+}
+
+/**
+ * Like readRdb, but yields each key's name, type and expiry without decoding its value (still
+ * read, to move past it, but lists, listpacks and compressed strings are not expanded): what a
+ * snapshot needs when jobs carry keys, never values.
+ */
+export function readRdbKeys(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'> = {}): AsyncGenerator<RdbKeyRef | RdbMetaRecord, void, undefined> {
+  return records(r, opts, async (h): Promise<RdbKeyRef> => {
+    await skipValue(r, h.rdbType);
+    if (h.rdbType === RDB_TYPE.MODULE_2) opts.logger?.warn({ db: h.db, key: h.key }, 'skipped a module value in the RDB: its content cannot be decoded');
+    const ref: RdbKeyRef = { kind: 'key', db: h.db, key: h.key, rdbType: h.rdbType };
+    if (h.expireAtMs !== undefined) ref.expireAtMs = h.expireAtMs;
+    return ref;
+  });
+}
+
+async function* records<K>(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'>, onKey: (h: KeyHeader) => Promise<K>): AsyncGenerator<K | RdbMetaRecord, void, undefined> {
   const header = (await r.bytes(9)).toString('latin1');
   if (!header.startsWith('REDIS') || !/^\d{4}$/.test(header.slice(5))) {
     throw new RdbFormatError(`not an RDB stream (header ${JSON.stringify(header)})`);
@@ -44,7 +79,6 @@ export async function* readRdb(r: ByteReader, opts: ReadRdbOptions = {}): AsyncG
   if (version < 1 || version > MAX_RDB_VERSION) {
     throw new RdbFormatError(`RDB version ${version} is not supported (this decoder knows 1 to ${MAX_RDB_VERSION})`);
   }
-  const nowMs = opts.nowMs ?? Date.now();
   let db = 0;
   let expireAtMs: number | undefined;
   for (;;) {
@@ -103,14 +137,9 @@ export async function* readRdb(r: ByteReader, opts: ReadRdbOptions = {}): AsyncG
       default: {
         if (!isValueType(op)) throw new RdbFormatError(`unknown RDB opcode ${op} after ${r.consumed} bytes`);
         const key = (await readString(r)).toString('utf8');
-        const value = await readValue(r, op, { nowMs });
-        if (value.type === 'module') {
-          opts.logger?.warn({ db, key, module: value.moduleName }, 'skipped a module value in the RDB: its content cannot be decoded');
-        }
-        const record: RdbKeyRecord = { kind: 'key', db, key, ...value };
-        if (expireAtMs !== undefined) record.expireAtMs = expireAtMs;
+        const header: KeyHeader = { db, key, rdbType: op, expireAtMs };
         expireAtMs = undefined;
-        yield record;
+        yield await onKey(header);
       }
     }
   }

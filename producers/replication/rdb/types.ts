@@ -40,8 +40,18 @@ export type RdbKeyRecord = DecodedValue & {
   expireAtMs?: number;
 };
 
-export type RdbRecord =
-  | RdbKeyRecord
+/** A key without its value (readRdbKeys). */
+export interface RdbKeyRef {
+  kind: 'key';
+  db: number;
+  key: string;
+  rdbType: number;
+  expireAtMs?: number;
+}
+
+export type RdbRecord = RdbKeyRecord | RdbMetaRecord;
+
+export type RdbMetaRecord =
   /** An AUX field (redis-ver, repl-id, repl-offset, ...). */
   | { kind: 'aux'; name: string; value: string }
   /** A function library's source (FUNCTION LOAD), Redis 7.0+. */

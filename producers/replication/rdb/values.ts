@@ -12,7 +12,7 @@ import {
   packedToString,
   type PackedValue,
 } from './packed';
-import { readAsciiDouble, readBinaryDouble, readLength, readLengthBig, readMillisecondTime, readString } from './primitives';
+import { readAsciiDouble, readBinaryDouble, readLength, readLengthBig, readMillisecondTime, readString, skipString } from './primitives';
 import type { DecodedValue, RdbEncoding } from './types';
 
 export const RDB_TYPE = {
@@ -127,6 +127,65 @@ export async function readValue(r: ByteReader, t: number, ctx: ValueContext): Pr
       throw new RdbFormatError('module value in the pre-4.0 format, which cannot be skipped without its module');
     default:
       throw new RdbFormatError(`unknown RDB value type ${t}`);
+  }
+}
+
+/** Moves past a value of RDB type `t` without decoding it (streams are decoded: their layout nests). */
+export async function skipValue(r: ByteReader, t: number): Promise<void> {
+  const strings = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await skipString(r);
+  };
+  switch (t) {
+    case RDB_TYPE.STRING:
+    case RDB_TYPE.HASH_ZIPMAP:
+    case RDB_TYPE.LIST_ZIPLIST:
+    case RDB_TYPE.SET_INTSET:
+    case RDB_TYPE.ZSET_ZIPLIST:
+    case RDB_TYPE.HASH_ZIPLIST:
+    case RDB_TYPE.HASH_LISTPACK:
+    case RDB_TYPE.ZSET_LISTPACK:
+    case RDB_TYPE.SET_LISTPACK:
+    case RDB_TYPE.HASH_LISTPACK_EX_PRE_GA:
+      return skipString(r);
+    case RDB_TYPE.HASH_LISTPACK_EX:
+      await r.skip(8n);
+      return skipString(r);
+    case RDB_TYPE.LIST:
+    case RDB_TYPE.SET:
+    case RDB_TYPE.LIST_QUICKLIST:
+      return strings(await readLength(r));
+    case RDB_TYPE.HASH:
+      return strings(2 * (await readLength(r)));
+    case RDB_TYPE.ZSET:
+    case RDB_TYPE.ZSET_2: {
+      const n = await readLength(r);
+      for (let i = 0; i < n; i++) {
+        await skipString(r);
+        if (t === RDB_TYPE.ZSET_2) await r.skip(8n);
+        else await readAsciiDouble(r);
+      }
+      return;
+    }
+    case RDB_TYPE.LIST_QUICKLIST_2: {
+      const n = await readLength(r);
+      for (let i = 0; i < n; i++) {
+        await readLength(r);
+        await skipString(r);
+      }
+      return;
+    }
+    case RDB_TYPE.HASH_METADATA:
+    case RDB_TYPE.HASH_METADATA_PRE_GA: {
+      if (t === RDB_TYPE.HASH_METADATA) await r.skip(8n);
+      const n = await readLength(r);
+      for (let i = 0; i < n; i++) {
+        await readLengthBig(r);
+        await strings(2);
+      }
+      return;
+    }
+    default:
+      await readValue(r, t, { nowMs: 0 });
   }
 }
 
