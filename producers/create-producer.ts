@@ -1,4 +1,5 @@
 import { NotificationProducer, type ProducerDeps } from './producer';
+import { ReplicationProducer } from './replication/producer';
 
 /** What every capture mode offers the service that runs it. */
 export interface CaptureProducer {
@@ -17,5 +18,7 @@ export function createProducer(deps: ProducerDeps): CaptureProducer {
   switch (deps.config.producer.mode) {
     case 'notifications':
       return new NotificationProducer(deps);
+    case 'replication':
+      return new ReplicationProducer(deps);
   }
 }

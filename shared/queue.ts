@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from './config/schema';
 
 /** How a change was seen; kept on the job for logs and the dashboard. */
-export type CaptureSource = 'notification' | 'snapshot' | 'reconcile' | 'replay';
+export type CaptureSource = 'notification' | 'snapshot' | 'reconcile' | 'replay' | 'replication';
 
 /**
  * A job names keys, never values: the worker reads each key's state when it writes, so a

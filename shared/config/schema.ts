@@ -110,8 +110,11 @@ export const ConfigSchema = z
       .prefault({}),
     producer: z
       .object({
-        /** How changes are captured: keyspace notifications (+ reconciliation). */
-        mode: z.enum(['notifications']).default('notifications'),
+        /**
+         * How changes are captured: keyspace notifications (+ reconciliation), or the replication
+         * protocol (the producer acts as a replica; self-hosted Redis/Valkey only).
+         */
+        mode: z.enum(['notifications', 'replication']).default('notifications'),
         /** Set notify-keyspace-events on the source when flags are missing, instead of stopping. */
         configureNotifications: z.boolean().default(false),
         /** Full reconciliation on this schedule (0 = only after reconnects and at start). */

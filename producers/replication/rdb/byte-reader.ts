@@ -32,7 +32,7 @@ export function chunksOfBuffer(buffer: Buffer): ChunkSource {
 export class ByteReader {
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
-  private readonly crc = new Crc64();
+  private crc = new Crc64();
   private checksumming = true;
   consumed = 0;
 
@@ -77,6 +77,12 @@ export class ByteReader {
 
   checksum(): Buffer {
     return this.crc.digest();
+  }
+
+  /** Starts the running checksum afresh: an RDB's checksum covers the RDB only, not what preceded it on the socket. */
+  startChecksum(): void {
+    this.crc = new Crc64();
+    this.checksumming = true;
   }
 
   /** Stops the running checksum (the replication stream after an RDB has none). */

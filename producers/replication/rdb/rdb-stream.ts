@@ -71,6 +71,7 @@ export function readRdbKeys(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'> =
 }
 
 async function* records<K>(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'>, onKey: (h: KeyHeader) => Promise<K>): AsyncGenerator<K | RdbMetaRecord, void, undefined> {
+  r.startChecksum();
   const header = (await r.bytes(9)).toString('latin1');
   if (!header.startsWith('REDIS') || !/^\d{4}$/.test(header.slice(5))) {
     throw new RdbFormatError(`not an RDB stream (header ${JSON.stringify(header)})`);
