@@ -187,7 +187,7 @@ describe('replication producer', () => {
       await workload(3000, 6000);
       cli = await startProducerCli(input);
       await workload(6000, 9000);
-      expect(cli.output()).toMatch(/partial resynchronization/);
+      expect(cli.output()).toMatch(/"resync":"continue"/);
       expect(await syncStats(redis)).toEqual({ full: 1, partialOk: 1, partialErr: 0 });
       await waitInSync(worker.ctx, 90000);
     });
