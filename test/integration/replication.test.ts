@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ReplicationProducer } from '../../producers/replication/producer';
 import { RedisSetupError } from '../../shared/errors';
@@ -9,15 +12,21 @@ import { exited, loadedConfig, spawnCli, startPipeline, testConfigInput, waitFor
 import { startRedis } from '../support/redis-server';
 import type { ConfigInput } from '../../shared/config/schema';
 
-/** A source Redis that serves replicas at once (no diskless delay), and a queue Redis. */
+/**
+ * A source Redis that serves replicas at once (no diskless delay), and a queue Redis. The
+ * source writes its replication RDB files into a temporary directory, never into the working
+ * directory, where every later redis-server would load them.
+ */
 async function replicationServers(indexPrefix: string, sourceArgs: string[] = []): Promise<TestServers> {
-  const [source, queue] = await Promise.all([startRedis({ args: ['--repl-diskless-sync-delay', '0', ...sourceArgs] }), startRedis()]);
+  const dir = await mkdtemp(join(tmpdir(), 'res-repl-'));
+  const [source, queue] = await Promise.all([startRedis({ args: ['--dir', dir, '--repl-diskless-sync-delay', '0', ...sourceArgs] }), startRedis()]);
   return {
     source,
     queue,
     index: uniqueIndex(indexPrefix),
     async stop() {
       await Promise.all([source.stop(), queue.stop()]);
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
