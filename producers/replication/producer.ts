@@ -6,7 +6,7 @@ import { ChangeSink } from '../change-sink';
 import type { CaptureProducer } from '../create-producer';
 import type { ProducerDeps } from '../producer';
 import { enqueueVanished, reconcile } from '../reconcile';
-import { ReplicationCheckpoint, checkpointKey } from './checkpoint';
+import { ReplicationCheckpoint, checkpointKey, type StreamPosition } from './checkpoint';
 import { CommandKeys } from './command-keys';
 import { readCommand } from './command-stream';
 import { RdbFormatError, readRdbKeys } from './rdb';
@@ -21,7 +21,7 @@ interface Session {
   link: ReplicaLink;
   outcome: PsyncOutcome;
   /** The position PSYNC asked to continue from. */
-  from: ReplicationPosition | undefined;
+  from: StreamPosition | undefined;
 }
 
 /**
@@ -119,7 +119,7 @@ export class ReplicationProducer implements CaptureProducer {
     });
   }
 
-  private async connect(from: ReplicationPosition | undefined): Promise<Session> {
+  private async connect(from: StreamPosition | undefined): Promise<Session> {
     const link = await ReplicaLink.open(this.deps.config.redis.url, CONNECT_TIMEOUT_MS);
     try {
       const outcome = await link.psync(from);
@@ -136,7 +136,7 @@ export class ReplicationProducer implements CaptureProducer {
     while (!this.abort.signal.aborted) {
       if (session === undefined) {
         try {
-          session = await this.connect(this.position);
+          session = await this.connect(this.position && { ...this.position, db: this.db });
           this.log.info({ resync: session.outcome.kind }, 'replication link re-established');
         } catch (err) {
           failures++;
@@ -157,8 +157,9 @@ export class ReplicationProducer implements CaptureProducer {
             this.loading = undefined;
           }
         } else {
-          const from = session.from as ReplicationPosition;
+          const from = session.from as StreamPosition;
           this.position = { replid: session.outcome.replid, offset: from.offset };
+          this.db = from.db;
           this.partialResyncs++;
           this.log.info({ replid: this.position.replid, offset: this.position.offset }, 'partial resynchronization: continuing the stream');
         }
@@ -334,7 +335,8 @@ export class ReplicationProducer implements CaptureProducer {
   private saveCheckpoint(): Promise<void> {
     if (this.checkpointing) return this.checkpointing;
     if (this.position === undefined) return Promise.resolve();
-    const position = { ...this.position };
+    // Offset and database change together only between commands, so this pair is consistent.
+    const position: StreamPosition = { ...this.position, db: this.db };
     this.checkpointing = (async () => {
       try {
         await this.work;

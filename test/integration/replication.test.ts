@@ -190,9 +190,18 @@ describe('replication producer', () => {
       worker = await startPipeline(input, { producer: false, worker: true });
       cli = await startProducerCli(input);
       await workload(0, 3000);
-      await waitFor('a checkpoint', checkpointed, (o) => o > 0);
+      // End on database 1 and let the checkpoint cover it: after CONTINUE the master sends no
+      // SELECT while it stays on database 1, so the producer must remember it.
+      const db1 = new Redis(servers.source.url, { db: 1 });
+      await db1.set('db1:before-kill', 'a');
+      const offset = async (): Promise<number> => Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1]);
+      const target = await offset();
+      await waitFor('a checkpoint covering everything so far', checkpointed, (o) => o >= target);
       cli.kill('SIGKILL');
       await exited(cli);
+      await db1.set('db1:while-down', 'b');
+      await db1.del('db1:3');
+      db1.disconnect();
       await workload(3000, 6000);
       cli = await startProducerCli(input);
       await workload(6000, 9000);
