@@ -108,6 +108,18 @@ describe('replication producer', () => {
       await waitInSync(pipeline.ctx);
       expect(producerOf(pipeline).fullResyncs).toBe(1);
     });
+
+    it('a dropped link is re-established with a partial resync, without losing the writes in between', async () => {
+      const producer = producerOf(pipeline!);
+      const before = await syncStats(redis);
+      await redis.client('KILL', 'TYPE', 'replica');
+      await redis.set('written-while-reconnecting', 'z');
+      await redis.del('user:9');
+      await waitFor('the producer to continue', async () => producer.partialResyncs, (n) => n === 1);
+      expect(await syncStats(redis)).toEqual({ ...before, partialOk: before.partialOk + 1 });
+      expect(producer.fullResyncs).toBe(1);
+      await waitInSync(pipeline!.ctx);
+    });
   });
 
   describe('disk-based full resync ($<length> transfer)', () => {
