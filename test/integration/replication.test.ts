@@ -92,6 +92,9 @@ describe('replication producer', () => {
       await redis.move('user:4', 1);
       await redis.copy('user:5', 'user:5:copy', 'DB', 1);
       await redis.lmpop(1, 'list:10', 'LEFT');
+      await redis.restore('restored', 0, await redis.dumpBuffer('user:12'));
+      await redis.xadd('events', '*', 'kind', 'created');
+      await redis.xgroup('CREATE', 'events', 'readers', '0');
       await redis.eval("redis.call('SET', KEYS[1], ARGV[1]); redis.call('DEL', KEYS[2])", 2, 'from-script', 'user:6', 'scripted');
       await waitFor('the short-lived key to expire', () => redis.exists('short-lived'), (n) => n === 0);
       await waitInSync(pipeline.ctx);
