@@ -1,5 +1,6 @@
 import { OutboxProducer } from './outbox';
 import { NotificationProducer, type ProducerDeps } from './producer';
+import { ReplicationProducer } from './replication/producer';
 
 /** What every capture mode offers the service that runs it. */
 export interface CaptureProducer {
@@ -20,5 +21,7 @@ export function createProducer(deps: ProducerDeps): CaptureProducer {
       return new NotificationProducer(deps);
     case 'outbox':
       return new OutboxProducer(deps);
+    case 'replication':
+      return new ReplicationProducer(deps);
   }
 }

@@ -31,10 +31,27 @@ export async function reconcile(deps: ReconcileDeps, opts: Omit<SnapshotOptions,
   const snap = await snapshot(deps, { ...opts, resume: false, src: 'reconcile' });
   const result: ReconcileResult = { enqueued: snap.keys, vanished: 0, aborted: snap.aborted };
   if (snap.aborted) return result;
-  const synced = new Set(opts.databases);
+  const vanished = await enqueueVanished(deps, opts.databases, opts.signal);
+  if (!vanished.aborted) reconciliations.inc();
+  deps.logger.info({ enqueued: result.enqueued, vanished: vanished.enqueued }, 'reconciliation enqueued');
+  return { ...result, vanished: vanished.enqueued, aborted: vanished.aborted };
+}
+
+/**
+ * Enqueues every document of these databases whose key no longer exists, so the worker
+ * (reading it as missing) deletes it. On its own after a full replication resync, whose
+ * snapshot already enqueued the keys that exist.
+ */
+export async function enqueueVanished(
+  deps: Pick<ReconcileDeps, 'es' | 'router' | 'source' | 'sink'>,
+  databases: readonly number[],
+  signal?: AbortSignal,
+): Promise<{ enqueued: number; aborted: boolean }> {
+  let enqueued = 0;
+  const synced = new Set(databases);
   for (const index of deps.router.indices()) {
     for await (const page of scanIndex(deps.es, index)) {
-      if (opts.signal?.aborted) return { ...result, aborted: true };
+      if (signal?.aborted) return { enqueued, aborted: true };
       const byDb = new Map<number, string[]>();
       for (const doc of page) {
         const k = docKey(doc.source);
@@ -48,11 +65,9 @@ export async function reconcile(deps: ReconcileDeps, opts: Omit<SnapshotOptions,
         for (const key of keys) pipeline.exists(key);
         const replies = (await pipeline.exec()) ?? [];
         const gone = keys.filter((_, i) => replies[i]?.[1] === 0);
-        if (gone.length > 0) result.vanished += await deps.sink.enqueueKeys(db, gone, 'reconcile');
+        if (gone.length > 0) enqueued += await deps.sink.enqueueKeys(db, gone, 'reconcile');
       }
     }
   }
-  reconciliations.inc();
-  deps.logger.info({ enqueued: result.enqueued, vanished: result.vanished }, 'reconciliation enqueued');
-  return result;
+  return { enqueued, aborted: false };
 }

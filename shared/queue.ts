@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from './config/schema';
 
 /** How a change was seen; kept on the job for logs and the dashboard. */
-export type CaptureSource = 'notification' | 'outbox' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
+export type CaptureSource = 'notification' | 'outbox' | 'replication' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
 
 /**
  * A job names keys, never values: the worker reads each key's state when it writes, so a

@@ -167,8 +167,12 @@ export const ConfigSchema = z
       .prefault({}),
     producer: z
       .object({
-        /** How changes are captured: keyspace notifications (+ reconciliation), or a Redis Streams outbox the application writes. */
-        mode: z.enum(['notifications', 'outbox']).default('notifications'),
+        /**
+         * How changes are captured: keyspace notifications (+ reconciliation), a Redis Streams
+         * outbox the application writes, or the replication protocol (the producer acts as a
+         * replica; self-hosted Redis/Valkey only).
+         */
+        mode: z.enum(['notifications', 'outbox', 'replication']).default('notifications'),
         /** Set notify-keyspace-events on the source when flags are missing, instead of stopping. */
         configureNotifications: z.boolean().default(false),
         /** Full reconciliation on this schedule (0 = only after reconnects and at start). */

@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import type { KeyState } from '../../shared/key-state';
+import type { DecodedValue } from '../../producers/replication/rdb';
+
+/** Far enough ahead that no TTL ends during a test. */
+export const FAR_EXPIRY_MS = Date.now() + 24 * 3600 * 1000;
+
+const big = (prefix: string, i: number): string => `${prefix}-${i}-${'x'.repeat(20)}`;
+
+/**
+ * Writes every type in its small (listpack/intset) and full (quicklist with many nodes,
+ * hashtable, skiplist) encodings, strings of every RDB string encoding (int8/16/32, long
+ * integers kept as text, LZF-compressible, incompressible, binary-unsafe UTF-8), and some TTLs.
+ */
+export async function writeEveryEncoding(redis: Redis, tag: string): Promise<void> {
+  const k = (name: string): string => `${tag}:${name}`;
+  const p = redis.pipeline();
+  p.set(k('str:small'), 'hello');
+  p.set(k('str:empty'), '');
+  p.set(k('str:int8'), '-7');
+  p.set(k('str:int16'), '30000');
+  p.set(k('str:int32'), '-2000000000');
+  p.set(k('str:int64'), '9007199254740993');
+  p.set(k('str:lzf'), 'abcdefgh'.repeat(100));
+  p.set(k('str:incompressible'), Array.from({ length: 60 }, (_, i) => ((i * 7919) % 997).toString(36)).join(''));
+  p.set(k('str:utf8'), 'héllo wörld ✓ 🚀 '.repeat(3));
+  p.set(k('str:ttl'), 'expiring', 'PXAT', FAR_EXPIRY_MS);
+
+  p.rpush(k('list:small'), 'a', '1', '-300', '70000', '5000000000', 'b'.repeat(100), '');
+  for (let i = 0; i < 3000; i += 500) {
+    p.rpush(k('list:large'), ...Array.from({ length: 500 }, (_, j) => ((i + j) % 3 === 0 ? String(i + j) : big('item', i + j))));
+  }
+  p.pexpireat(k('list:large'), FAR_EXPIRY_MS);
+
+  p.sadd(k('set:intset'), 1, -2, 300, 70000, -5000000000, 9223372036854775807n.toString());
+  p.sadd(k('set:small'), 'a', 'b', 'ç', '12');
+  p.sadd(k('set:ints-large'), ...Array.from({ length: 600 }, (_, i) => String(i * 3)));
+  p.sadd(k('set:large'), ...Array.from({ length: 300 }, (_, i) => big('member', i)));
+
+  p.zadd(k('zset:small'), 1, 'one', 2.5, 'two and a half', -3, 'minus', '+inf', 'top', '-inf', 'bottom', 1, 'also-one', 1e-300, 'tiny');
+  p.zadd(k('zset:large'), ...Array.from({ length: 300 }, (_, i) => [String(i % 50 === 0 ? 7 : i / 3), big('m', i)]).flat());
+  p.zadd(k('zset:inf-large'), '+inf', 'top', '-inf', 'bottom', ...Array.from({ length: 200 }, (_, i) => [String(i), big('z', i)]).flat());
+
+  p.hset(k('hash:small'), { f1: 'v1', n: '42', neg: '-1000', empty: '', 'é': 'ü' });
+  p.hset(k('hash:large'), Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field-${i}`, i % 2 === 0 ? String(i) : big('v', i)])));
+  p.hset(k('hash:long-value'), { short: 's', long: 'y'.repeat(200) });
+  p.pexpireat(k('hash:small'), FAR_EXPIRY_MS);
+
+  p.xadd(k('stream:small'), '1-1', 'a', '1', 'b', 'two');
+  p.xadd(k('stream:small'), '1-2', 'a', '3', 'b', 'four');
+  p.xadd(k('stream:small'), '5-0', 'other', 'fields', 'n', '-12');
+  p.xadd(k('stream:small'), '5-1', 'a', 'deleted', 'b', 'soon');
+  p.xadd(k('stream:small'), '18446744073709551614-3', 'a', 'huge id', 'b', 'x');
+  p.xdel(k('stream:small'), '5-1');
+  for (let i = 0; i < 350; i++) p.xadd(k('stream:large'), '*', 'i', String(i), 'text', big('t', i));
+  p.xgroup('CREATE', k('stream:large'), 'g1', '0');
+  p.xreadgroup('GROUP', 'g1', 'alice', 'COUNT', 20, 'STREAMS', k('stream:large'), '>');
+  p.xreadgroup('GROUP', 'g1', 'bob', 'COUNT', 5, 'STREAMS', k('stream:large'), '>');
+  p.xgroup('CREATE', k('stream:large'), 'g2', '$');
+  await p.exec();
+}
+
+/** What readKeyStates reports for a decoded value: scores clamp to finite doubles, TTL aside. */
+export function asKeyState(v: DecodedValue): KeyState {
+  switch (v.type) {
+    case 'module':
+      return { exists: true, type: 'unsupported', redisType: v.moduleName };
+    case 'zset':
+      return {
+        exists: true,
+        type: 'zset',
+        value: v.value.map(({ member, score }) => ({ member, score: Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, score)) })),
+      };
+    default:
+      return { exists: true, type: v.type, value: v.value } as KeyState;
+  }
+}
+
+/** A key's state as readKeyStates reports it, minus the TTL (compared separately, exactly). */
+export function withoutTtl(state: KeyState | undefined): KeyState | undefined {
+  if (state === undefined || !state.exists) return state;
+  const { ttlMs, ...rest } = state;
+  return ttlMs === undefined ? state : (rest as KeyState);
+}
+
+/** The RDB encoding Redis 7.0 writes for each OBJECT ENCODING. */
+export function rdbEncodingFor(type: string, objectEncoding: string): string {
+  if (type === 'string') return 'string';
+  return objectEncoding;
+}
