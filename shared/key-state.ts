@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 
 export type RedisValueType = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
 
@@ -49,11 +49,11 @@ return {t, ttl, v}
 
 type RawReply = [string, number?, unknown?];
 
-interface KeyReaderRedis extends Redis {
+type KeyReaderRedis = RedisClient & {
   resEsReadKey(key: string): Promise<RawReply>;
-}
+};
 
-function withReadCommand(redis: Redis): KeyReaderRedis {
+function withReadCommand(redis: RedisClient): KeyReaderRedis {
   const r = redis as KeyReaderRedis;
   if (typeof r.resEsReadKey !== 'function') {
     redis.defineCommand('resEsReadKey', { numberOfKeys: 1, lua: READ_KEY_LUA, readOnly: true });
@@ -64,10 +64,24 @@ function withReadCommand(redis: Redis): KeyReaderRedis {
 /**
  * Reads many keys in one pipelined round trip. The client must already be on the right
  * database. A key whose read fails (e.g. a transient error) rejects the whole call.
+ * On a Cluster each key is its own command, sent without waiting for the others: a cluster
+ * pipeline must stay within one slot, while single commands are routed by slot and follow
+ * MOVED and ASK redirections (a key being migrated is read where it is).
  */
-export async function readKeyStates(redis: Redis, keys: readonly string[]): Promise<KeyState[]> {
+export async function readKeyStates(redis: RedisClient, keys: readonly string[]): Promise<KeyState[]> {
   if (keys.length === 0) return [];
   const client = withReadCommand(redis);
+  if (client.isCluster) {
+    return Promise.all(
+      keys.map(async (key) => {
+        try {
+          return decodeReply(await client.resEsReadKey(key));
+        } catch (err) {
+          throw new Error(`reading ${JSON.stringify(key)}: ${(err as Error).message}`);
+        }
+      }),
+    );
+  }
   const pipeline = client.pipeline();
   for (const key of keys) (pipeline as unknown as KeyReaderRedis).resEsReadKey(key);
   const results = (await pipeline.exec()) ?? [];

@@ -1,0 +1,15 @@
+import type { Logger } from './logger';
+import { RedisDbPool, type RedisEndpoint, type SourceRedis } from './redis';
+import { ClusterSource } from './redis-cluster';
+
+/** The source Redis for its configured topology: standalone URL, Sentinel group or Cluster. */
+export function createSource(endpoint: RedisEndpoint, name: string, logger?: Logger): SourceRedis {
+  switch (endpoint.kind) {
+    case 'standalone':
+      return new RedisDbPool(endpoint.url, name, logger);
+    case 'sentinel':
+      return new RedisDbPool(endpoint.sentinel, name, logger);
+    case 'cluster':
+      return new ClusterSource(endpoint.nodes, name, logger);
+  }
+}
