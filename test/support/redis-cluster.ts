@@ -23,6 +23,8 @@ export interface RedisClusterHandle {
   role(port: number): Promise<'master' | 'replica'>;
   /** Ports of the current masters, from CLUSTER NODES on a live node. */
   masterPorts(): Promise<number[]>;
+  /** Moves `slots` slots and their keys from one master to another (`redis-cli --cluster reshard`). */
+  reshard(fromPort: number, toPort: number, slots: number): Promise<void>;
   /** Waits until every live node reports cluster_state:ok and agrees on the masters. */
   waitHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -107,6 +109,20 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     async masterPorts() {
       const [first] = await liveNodes();
       return mastersSeenBy(first);
+    },
+    async reshard(fromPort, toPort, slots) {
+      const idOf = async (port: number): Promise<string> => {
+        const text = (await withNode(port, (r) => r.cluster('MYID'))) as string;
+        return text.trim();
+      };
+      await run('redis-cli', [
+        '--cluster', 'reshard', `127.0.0.1:${fromPort}`,
+        '--cluster-from', await idOf(fromPort),
+        '--cluster-to', await idOf(toPort),
+        '--cluster-slots', String(slots),
+        '--cluster-pipeline', '100',
+        '--cluster-yes',
+      ], { maxBuffer: 64 * 1024 * 1024 });
     },
     async waitHealthy(timeoutMs = 30000) {
       const deadline = Date.now() + timeoutMs;
