@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger';
+import { closeRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
 
 export interface NotificationDeps {
@@ -72,11 +73,7 @@ export class NotificationCapture {
       sub.disconnect();
       return;
     }
-    try {
-      await sub.quit();
-    } catch {
-      sub.disconnect();
-    }
+    await closeRedis(sub);
   }
 
   private async subscribe(): Promise<void> {

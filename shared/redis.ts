@@ -64,6 +64,9 @@ function sentinelOptions(s: SentinelConfig): RedisOptions {
   return {
     sentinels: s.sentinels.map(parseHostPort),
     name: s.name,
+    // Reconnect as soon as the sentinels announce a new master, rather than when the old one
+    // drops us; the ready check then refuses any server that is not the master.
+    failoverDetector: true,
     ...(s.username ? { username: s.username } : {}),
     ...(s.password ? { password: s.password } : {}),
     ...(s.sentinelPassword ? { sentinelPassword: s.sentinelPassword } : {}),
@@ -160,8 +163,10 @@ export async function closeRedis(...clients: (RedisClient | undefined)[]): Promi
       try {
         await c.quit();
       } catch {
-        c.disconnect();
+        // disconnect() below ends it anyway
       }
+      // QUIT leaves a Sentinel client's failover detector (its own sentinel connections) open.
+      c.disconnect();
     }),
   );
 }
