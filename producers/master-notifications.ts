@@ -1,4 +1,4 @@
-import { errorMessage } from '../shared/errors';
+import { errorMessage, RedisSetupError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { SourceNode, SourceRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
@@ -51,7 +51,13 @@ export class MasterNotifications {
   /** Subscribes on every master; fails (e.g. missing notification flags) when any cannot be. */
   async start(): Promise<void> {
     const nodes = await this.deps.source.masters(this.deps.databases[0]);
-    await Promise.all(nodes.map((n) => this.add(n)));
+    const results = await Promise.allSettled(nodes.map((n) => this.add(n)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Nobody stops a producer that did not start: close the subscriptions that did.
+      await this.stop();
+      throw failed.reason;
+    }
     if (this.deps.source.isCluster) {
       this.timer = setInterval(() => this.refresh(), this.deps.refreshMs);
       this.timer.unref();
@@ -113,7 +119,13 @@ export class MasterNotifications {
       onGap: () => this.deps.onGap(),
       onDisconnect: () => this.refresh(),
     });
-    await checkFlags();
+    try {
+      await checkFlags();
+    } catch (err) {
+      // In a cluster, say which master lacks the flags.
+      if (err instanceof RedisSetupError && node.id) throw new RedisSetupError(`cluster master ${node.id}: ${err.message}`);
+      throw err;
+    }
     try {
       await capture.start();
     } catch (err) {

@@ -91,7 +91,8 @@ export class ClusterSource implements SourceRedis {
   }
 
   subscriber(nodeId: string, name: string): Redis {
-    return connectRedis(this.urlOf(nodeId), { name, logger: this.logger });
+    // Fail fast: subscribing to a master that died must not hold up the refresh (or shutdown).
+    return connectRedis(this.urlOf(nodeId), { name, logger: this.logger, failFast: true });
   }
 
   async close(): Promise<void> {

@@ -189,4 +189,23 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     expect(report.checked).toBeGreaterThan(SEEDED / 2);
     process.stdout.write(`after resharding: ${formatReport(report)}\n`);
   });
+
+  it('refuses a master without the notification flags, naming it, unless allowed to set them', async () => {
+    const [port] = await cluster.masterPorts();
+    const node = new Redis(port, '127.0.0.1');
+    try {
+      await node.config('SET', 'notify-keyspace-events', '');
+      const strict = { ...input, logLevel: 'silent' as const, mapping: { defaultIndex: uniqueIndex('cluster-flags') } };
+      await expect(startPipeline(strict, { producer: true, worker: false })).rejects.toThrow(
+        new RegExp(`cluster master 127\\.0\\.0\\.1:${port}: the source Redis does not publish the keyspace events`),
+      );
+      const lenient = await startPipeline({ ...strict, producer: { ...strict.producer, configureNotifications: true } }, { producer: true, worker: false });
+      await lenient.stop();
+      const [, flags] = (await node.config('GET', 'notify-keyspace-events')) as string[];
+      expect(flags.length).toBeGreaterThan(0);
+    } finally {
+      await node.config('SET', 'notify-keyspace-events', 'KEA');
+      node.disconnect();
+    }
+  });
 });
