@@ -80,7 +80,7 @@ function parseHostPort(hp: string): { host: string; port: number } {
 }
 
 /** Credentials and TLS carried by a redis:// or rediss:// URL, for connections built from host and port. */
-export function urlAuth(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+function urlAuth(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
   const u = new URL(url);
   return {
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
