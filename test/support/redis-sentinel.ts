@@ -48,9 +48,10 @@ export async function startSentinelGroup(name = 'res-master'): Promise<SentinelG
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const master = await startRedis({ notifyKeyspaceEvents: 'KEA' });
+    // --dir: a full sync writes an RDB file even with --save ''; keep it out of the working tree.
+    const master = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--dir', dir] });
     servers.push(master);
-    const replica = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const replica = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
     servers.push(replica);
     await poll('the replica to sync', () => withClient(replica.port, async (r) => /master_link_status:up/.test(await r.info('replication'))), 20000);
     const conf = join(dir, 'sentinel.conf');
