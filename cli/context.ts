@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
 import { createEsClient, type EsClient } from '../shared/elasticsearch';
 import { createLogger, redactUrl, type Logger } from '../shared/logger';
 import { ensureIndices } from '../shared/mapping/indices';
 import { KeyRouter } from '../shared/mapping/router';
 import { createQueue, type SyncQueue } from '../shared/queue';
-import { closeRedis, connectRedis, RedisDbPool } from '../shared/redis';
+import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/redis';
+import { createSource } from '../shared/source';
 import { redisTlsOptions } from '../shared/tls';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
 
@@ -15,10 +15,10 @@ export interface AppContext {
   logger: Logger;
   router: KeyRouter;
   es: EsClient;
-  source: RedisDbPool;
-  queueRedis: Redis;
+  source: SourceRedis;
+  queueRedis: RedisClient;
   /** For BullMQ's blocking calls (workers); opened on first use. */
-  bullConnection(): Redis;
+  bullConnection(): RedisClient;
   queue(): SyncQueue;
   close(): Promise<void>;
 }
@@ -30,18 +30,25 @@ export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
 export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: Logger): AppContext {
   const log = logger ?? createLogger(config.logLevel);
   const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases);
+  const sourceEndpoint = endpointOf(config.redis);
+  const queueEndpoint = endpointOf(config.queue);
   log.debug(
-    { configFile: file, redis: redactUrl(config.redis.url), queueRedis: redactUrl(config.queue.url), elasticsearch: redactUrl(config.elasticsearch.url) },
+    {
+      configFile: file,
+      redis: describeEndpoint(sourceEndpoint),
+      queueRedis: describeEndpoint(queueEndpoint),
+      elasticsearch: redactUrl(config.elasticsearch.url),
+    },
     'configuration loaded',
   );
   const es = createEsClient(config.elasticsearch);
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
-  const source = new RedisDbPool(config.redis.url, 'source', log, sourceTls);
-  const queueRedis = connectRedis(config.queue.url, { name: 'queue', logger: log, tls: queueTls });
-  let bull: Redis | undefined;
+  const source = createSource(sourceEndpoint, 'source', log, sourceTls);
+  const queueRedis = connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls });
+  let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
-  let queueConnection: Redis | undefined;
+  let queueConnection: RedisClient | undefined;
   return {
     config,
     logger: log,
@@ -50,12 +57,12 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
     source,
     queueRedis,
     bullConnection() {
-      bull ??= connectRedis(config.queue.url, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
+      bull ??= connectEndpoint(queueEndpoint, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
       return bull;
     },
     queue() {
       if (!queue) {
-        queueConnection = connectRedis(config.queue.url, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
+        queueConnection = connectEndpoint(queueEndpoint, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
         queue = createQueue(config, queueConnection);
       }
       return queue;

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
 import { LeaseLostError } from '../shared/errors';
+import type { RedisClient } from '../shared/redis';
 import type { Logger } from '../shared/logger';
 import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
 import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
@@ -189,7 +189,7 @@ export class ChangeSink {
 }
 
 /** The sink a configuration describes, with versions from the counter in the queue Redis. */
-export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: Redis, logger: Logger): ChangeSink {
+export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: RedisClient, logger: Logger): ChangeSink {
   const { prefix } = config.queue;
   const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs } = config.producer;
   return new ChangeSink(queue, new VersionCounter(queueRedis, versionKey(prefix)), { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs, mode: config.producer.mode }, logger);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../shared/redis';
 import { LeaseLostError } from '../shared/errors';
 
 // Take the lease only when nobody holds it; every acquisition gets the next fencing number,
@@ -35,12 +35,12 @@ end
 return 0
 `;
 
-interface LeaseRedis extends Redis {
+type LeaseRedis = RedisClient & {
   resEsLeaseAcquire(lease: string, fence: string, token: string, ttlMs: number): Promise<number | null>;
   resEsLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
   resEsLeaseCheck(lease: string, fence: string, token: string, fenceValue: string): Promise<number>;
   resEsLeaseRelease(lease: string, token: string): Promise<number>;
-}
+};
 
 export interface LeaseKeys {
   /** Holds the current holder's token (`GET` it to see who leads). */
@@ -64,7 +64,7 @@ export class RedisLease {
   private fenceValue: number | undefined;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: LeaseKeys,
     private readonly ttlMs: number,
   ) {

@@ -1,13 +1,12 @@
-import type { ConnectionOptions } from 'node:tls';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger';
 import { reconciliationGaps } from '../shared/metrics';
-import { connectRedis } from '../shared/redis';
+import { closeRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
 
 export interface NotificationDeps {
-  url: string;
-  tls?: ConnectionOptions;
+  /** Opens the subscriber connection (to the one server whose events this follows). */
+  connect: () => Redis;
   databases: readonly number[];
   sink: ChangeSink;
   logger: Logger;
@@ -18,6 +17,8 @@ export interface NotificationDeps {
   onGap: (info: { gap: number; disconnectedMs: number }) => void;
   /** Checked again after every reconnect (the server may have restarted with other flags). */
   checkFlags: () => Promise<void>;
+  /** Told when the subscription drops (a cluster master may have failed over). */
+  onDisconnect?: () => void;
 }
 
 const CHANNEL = /^__keyevent@(\d+)__:(.+)$/;
@@ -43,7 +44,7 @@ export class NotificationCapture {
 
   async start(): Promise<void> {
     const log = this.deps.logger;
-    const sub = connectRedis(this.deps.url, { name: 'notifications', logger: log, tls: this.deps.tls });
+    const sub = this.deps.connect();
     // We subscribe again ourselves on every ready, so we know when the subscription is live.
     sub.options.autoResubscribe = false;
     this.sub = sub;
@@ -52,6 +53,7 @@ export class NotificationCapture {
       if (this.subscribedOnce && !this.stopping && this.disconnectedAt === undefined) {
         this.disconnectedAt = Date.now();
         log.warn('notification connection lost: changes made now are caught by the reconciliation that follows');
+        this.deps.onDisconnect?.();
       }
     });
     sub.on('ready', () => {
@@ -67,11 +69,12 @@ export class NotificationCapture {
     this.sub = undefined;
     this.stopping = true;
     if (!sub) return;
-    try {
-      await sub.quit();
-    } catch {
+    // QUIT would wait for a server that may be gone for good (a failed cluster master).
+    if (sub.status !== 'ready') {
       sub.disconnect();
+      return;
     }
+    await closeRedis(sub);
   }
 
   private async subscribe(): Promise<void> {

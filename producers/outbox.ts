@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { ConfigError, RedisSetupError, errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { isOwnKey } from '../shared/queue';
-import { closeRedis, connectRedis } from '../shared/redis';
+import { closeRedis, type RedisClient } from '../shared/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
 import type { CaptureProducer } from './create-producer';
 import {
@@ -113,7 +113,7 @@ export class OutboxProducer implements CaptureProducer {
   }
 
   /** Commands that do not block share the pool's connection to the stream's database. */
-  private get redis(): Redis {
+  private get redis(): RedisClient {
     return this.deps.source.db(this.streamDb);
   }
 
@@ -121,7 +121,7 @@ export class OutboxProducer implements CaptureProducer {
     await this.checkServer();
     this.checkStreamIsNotData();
     const created = await this.ensureGroup(this.settings.startFrom);
-    this.reader = connectRedis(this.deps.config.redis.url, { name: 'outbox-reader', db: this.streamDb, logger: this.log });
+    this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
     this.readerId = Number(await this.reader.client('ID'));
     this.reader.on('ready', () => {
       // A reconnect gets a new client id; CLIENT UNBLOCK at stop needs the current one.

@@ -1,19 +1,17 @@
 import type { Client } from '@elastic/elasticsearch';
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
 import type { Logger } from '../shared/logger';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncQueue } from '../shared/queue';
-import type { RedisDbPool } from '../shared/redis';
+import type { RedisClient, SourceRedis } from '../shared/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
-import { NotificationCapture } from './notifications';
-import { ensureNotifyFlags } from './notify-flags';
+import { MasterNotifications } from './master-notifications';
 import { reconcile } from './reconcile';
 
 export interface ProducerDeps {
   config: AppConfig;
-  source: RedisDbPool;
-  queueRedis: Redis;
+  source: SourceRedis;
+  queueRedis: RedisClient;
   queue: SyncQueue;
   es: Client;
   router: KeyRouter;
@@ -28,7 +26,7 @@ export interface ProducerDeps {
  */
 export class NotificationProducer {
   readonly sink: ChangeSink;
-  private readonly capture: NotificationCapture;
+  private readonly capture: MasterNotifications;
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -40,15 +38,13 @@ export class NotificationProducer {
     const { config } = deps;
     this.log = deps.logger.child({ component: 'producer', mode: 'notifications' });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
-    const checkFlags = (): Promise<void> =>
-      ensureNotifyFlags(deps.source.db(config.redis.databases[0]), config.producer.configureNotifications, this.log);
-    this.capture = new NotificationCapture({
-      url: config.redis.url,
-      tls: deps.source.tls,
+    this.capture = new MasterNotifications({
+      source: deps.source,
       databases: config.redis.databases,
       sink: this.sink,
       logger: this.log,
-      checkFlags,
+      configureNotifications: config.producer.configureNotifications,
+      refreshMs: config.producer.topologyRefreshMs,
       onGap: () => this.requestReconcile(),
     });
   }
@@ -60,9 +56,8 @@ export class NotificationProducer {
   /** Resolves once live capture runs; the initial reconciliation goes on in the background. */
   async start(): Promise<void> {
     const { config } = this.deps;
-    await ensureNotifyFlags(this.deps.source.db(config.redis.databases[0]), config.producer.configureNotifications, this.log);
     await this.capture.start();
-    this.log.info({ databases: config.redis.databases }, 'capturing keyspace notifications');
+    this.log.info({ databases: config.redis.databases, ...(this.deps.source.isCluster ? { masters: this.capture.masters } : {}) }, 'capturing keyspace notifications');
     this.requestReconcile();
     if (config.producer.reconcileIntervalMs > 0) {
       this.timer = setInterval(() => this.requestReconcile(), config.producer.reconcileIntervalMs);

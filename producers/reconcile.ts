@@ -3,14 +3,14 @@ import { docKey, scanIndex } from '../shared/es-scan';
 import type { Logger } from '../shared/logger';
 import { reconciliations } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
-import type { RedisDbPool } from '../shared/redis';
+import { existsMany, type SourceRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
 import { snapshot, type SnapshotDeps, type SnapshotOptions } from './snapshot';
 
 export interface ReconcileDeps extends SnapshotDeps {
   es: Client;
   router: KeyRouter;
-  source: RedisDbPool;
+  source: SourceRedis;
   sink: ChangeSink;
   logger: Logger;
 }
@@ -61,10 +61,8 @@ export async function enqueueVanished(
         byDb.set(k.db, list);
       }
       for (const [db, keys] of byDb) {
-        const pipeline = deps.source.db(db).pipeline();
-        for (const key of keys) pipeline.exists(key);
-        const replies = (await pipeline.exec()) ?? [];
-        const gone = keys.filter((_, i) => replies[i]?.[1] === 0);
+        const exists = await existsMany(deps.source.db(db), keys);
+        const gone = keys.filter((_, i) => !exists[i]);
         if (gone.length > 0) enqueued += await deps.sink.enqueueKeys(db, gone, 'reconcile');
       }
     }

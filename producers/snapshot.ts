@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger';
 import type { Progress } from '../shared/progress';
 import { isOwnKey, type CaptureSource } from '../shared/queue';
-import type { RedisDbPool } from '../shared/redis';
+import type { RedisClient, SourceRedis } from '../shared/redis';
+import { topologyHeldStill } from '../shared/redis-cluster';
 import type { ChangeSink } from './change-sink';
 
 export interface SnapshotOptions {
@@ -19,9 +19,9 @@ export interface SnapshotOptions {
 }
 
 export interface SnapshotDeps {
-  source: RedisDbPool;
+  source: SourceRedis;
   /** Holds the resumable cursors. */
-  queueRedis: Redis;
+  queueRedis: RedisClient;
   sink: ChangeSink;
   logger: Logger;
 }
@@ -33,43 +33,61 @@ export interface SnapshotResult {
 }
 
 /**
- * SCANs every configured database and pattern and enqueues the keys, a job per batch.
- * After each SCAN page is enqueued its cursor is saved, so an interrupted snapshot resumes
- * where it stopped (`resume: true`) without missing a key.
+ * SCANs every configured database and pattern on every master and enqueues the keys, a job
+ * per batch. After each SCAN page is enqueued its cursor is saved, so an interrupted snapshot
+ * resumes where it stopped (`resume: true`) without missing a key. On a Redis Cluster, a key
+ * moved by resharding while the masters are scanned one after the other could be missed on
+ * both, so the pass is repeated until the topology held still from its start to its end.
  */
 export async function snapshot(deps: SnapshotDeps, opts: SnapshotOptions): Promise<SnapshotResult> {
   const cursorsKey = `${opts.prefix}:cursors:${opts.src}`;
   const result: SnapshotResult = { keys: 0, jobs: 0, aborted: false };
-  if (!opts.resume) await deps.queueRedis.del(cursorsKey);
-  if (opts.progress) {
-    let total = 0;
-    for (const db of opts.databases) total += await deps.source.db(db).dbsize();
-    opts.progress.setTotal(total);
-  }
-  for (const db of opts.databases) {
-    const redis = deps.source.db(db);
-    for (const pattern of opts.patterns) {
-      const field = `${db}:${pattern}`;
-      let cursor = (opts.resume && (await deps.queueRedis.hget(cursorsKey, field))) || '0';
-      if (cursor === 'done') continue;
-      do {
-        if (opts.signal?.aborted) {
-          result.aborted = true;
-          return result;
-        }
-        const [next, page] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
-        const keys = page.filter((k) => !isOwnKey(opts.prefix, k));
-        for (let i = 0; i < keys.length; i += opts.batchKeys) {
-          result.keys += await deps.sink.enqueueKeys(db, keys.slice(i, i + opts.batchKeys), opts.src);
-          result.jobs++;
-        }
-        opts.progress?.increment(page.length);
-        cursor = next;
-        await deps.queueRedis.hset(cursorsKey, field, cursor === '0' ? 'done' : cursor);
-      } while (cursor !== '0');
+  let resume = opts.resume;
+  for (let pass = 1; ; pass++) {
+    if (!resume) await deps.queueRedis.del(cursorsKey);
+    const before = await deps.source.topology();
+    if (!(await scanPass(deps, opts, cursorsKey, resume, result))) {
+      result.aborted = true;
+      return result;
     }
+    const after = await deps.source.topology();
+    if (topologyHeldStill(before, after)) break;
+    deps.logger.warn({ pass }, 'the cluster topology changed during the scan (failover or resharding); scanning again');
+    resume = false;
+    await new Promise((r) => setTimeout(r, 500));
   }
   await deps.queueRedis.del(cursorsKey);
   deps.logger.debug({ keys: result.keys, jobs: result.jobs }, 'snapshot enqueued');
   return result;
+}
+
+/** One SCAN of every master; false when aborted. */
+async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: string, resume: boolean, result: SnapshotResult): Promise<boolean> {
+  if (opts.progress) {
+    let total = 0;
+    for (const db of opts.databases) for (const node of await deps.source.masters(db)) total += await node.client.dbsize();
+    opts.progress.setTotal(total);
+  }
+  for (const db of opts.databases) {
+    for (const node of await deps.source.masters(db)) {
+      for (const pattern of opts.patterns) {
+        const field = `${node.id ? `${node.id}/` : ''}${db}:${pattern}`;
+        let cursor = (resume && (await deps.queueRedis.hget(cursorsKey, field))) || '0';
+        if (cursor === 'done') continue;
+        do {
+          if (opts.signal?.aborted) return false;
+          const [next, page] = await node.client.scan(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
+          const keys = page.filter((k) => !isOwnKey(opts.prefix, k));
+          for (let i = 0; i < keys.length; i += opts.batchKeys) {
+            result.keys += await deps.sink.enqueueKeys(db, keys.slice(i, i + opts.batchKeys), opts.src);
+            result.jobs++;
+          }
+          opts.progress?.increment(page.length);
+          cursor = next;
+          await deps.queueRedis.hset(cursorsKey, field, cursor === '0' ? 'done' : cursor);
+        } while (cursor !== '0');
+      }
+    }
+  }
+  return true;
 }

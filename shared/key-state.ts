@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 
 export type RedisValueType = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
 
@@ -59,11 +59,11 @@ const KEYS_PER_CALL = 100;
 
 type RawReply = [string, number?, unknown?];
 
-interface KeyReaderRedis extends Redis {
+type KeyReaderRedis = RedisClient & {
   resEsReadKeys(numKeys: number, ...keys: string[]): Promise<RawReply[]>;
-}
+};
 
-function withReadCommand(redis: Redis): KeyReaderRedis {
+function withReadCommand(redis: RedisClient): KeyReaderRedis {
   const r = redis as KeyReaderRedis;
   if (typeof r.resEsReadKeys !== 'function') {
     redis.defineCommand('resEsReadKeys', { lua: READ_KEYS_LUA, readOnly: true });
@@ -74,10 +74,25 @@ function withReadCommand(redis: Redis): KeyReaderRedis {
 /**
  * Reads many keys in one pipelined round trip. The client must already be on the right
  * database. A key whose read fails (e.g. a transient error) rejects the whole call.
+ * On a Cluster each key is its own command, sent without waiting for the others: a cluster
+ * pipeline must stay within one slot, while single commands are routed by slot and follow
+ * MOVED and ASK redirections (a key being migrated is read where it is).
  */
-export async function readKeyStates(redis: Redis, keys: readonly string[]): Promise<KeyState[]> {
+export async function readKeyStates(redis: RedisClient, keys: readonly string[]): Promise<KeyState[]> {
   if (keys.length === 0) return [];
   const client = withReadCommand(redis);
+  if (client.isCluster) {
+    return Promise.all(
+      keys.map(async (key) => {
+        try {
+          const [reply] = await client.resEsReadKeys(1, key);
+          return decodeReply(reply);
+        } catch (err) {
+          throw new Error(`reading ${JSON.stringify(key)}: ${(err as Error).message}`);
+        }
+      }),
+    );
+  }
   const pipeline = client.pipeline();
   for (let i = 0; i < keys.length; i += KEYS_PER_CALL) {
     const chunk = keys.slice(i, i + KEYS_PER_CALL);

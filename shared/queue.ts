@@ -1,5 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { AppConfig } from './config/schema';
 
 /** How a change was seen; kept on the job for logs and the dashboard. */
@@ -26,7 +26,7 @@ export const BATCH_JOB = 'batch';
 
 export type SyncQueue = Queue<SyncJobData, void, string>;
 
-export function createQueue(config: AppConfig, connection: Redis): SyncQueue {
+export function createQueue(config: AppConfig, connection: RedisClient): SyncQueue {
   return new Queue<SyncJobData, void, string>(config.queue.name, {
     connection,
     prefix: config.queue.prefix,
@@ -43,7 +43,10 @@ export function defaultJobOptions(config: AppConfig): JobsOptions {
   };
 }
 
-/** Keys this tool writes in a Redis; never captured even when the queue shares the source Redis. */
+/**
+ * Keys this tool writes in a Redis; never captured even when the queue shares the source Redis.
+ * A hash-tagged prefix (`{redis-es-sync}`, for a queue in a Redis Cluster) works the same way.
+ */
 export function isOwnKey(prefix: string, key: string): boolean {
   return key.startsWith(`${prefix}:`);
 }

@@ -7,7 +7,7 @@ import type { Progress } from './progress';
 import { toOperation, type DocOperation } from './mapping/document';
 import type { KeyRouter } from './mapping/router';
 import { isOwnKey } from './queue';
-import type { RedisDbPool } from './redis';
+import { existsMany, type SourceRedis } from './redis';
 
 export interface VerifyOptions {
   databases: readonly number[];
@@ -46,7 +46,7 @@ type Verdict = 'ok' | 'missing' | 'stale' | 'extra';
  */
 export interface VerifyDeps {
   es: Client;
-  source: RedisDbPool;
+  source: SourceRedis;
   router: KeyRouter;
 }
 
@@ -56,23 +56,26 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
   let checked = 0;
   if (opts.progress) {
     let total = 0;
-    for (const db of opts.databases) total += await deps.source.db(db).dbsize();
+    for (const db of opts.databases) for (const node of await deps.source.masters(db)) total += await node.client.dbsize();
     opts.progress.setTotal(total);
   }
   for (const db of opts.databases) {
-    for (const pattern of opts.patterns) {
-      let cursor = '0';
-      do {
-        const [next, page] = await deps.source.db(db).scan(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
-        cursor = next;
-        const keys = page.filter((k) => !isOwnKey(opts.prefix, k));
-        const verdicts = await checkKeys(deps, db, keys);
-        checked += keys.length;
-        opts.progress?.increment(page.length);
-        keys.forEach((key, i) => {
-          if (verdicts[i] !== 'ok') suspects.set(refId({ db, key }), { db, key });
-        });
-      } while (cursor !== '0');
+    // Every master: in a Redis Cluster each holds its own slots' keys.
+    for (const node of await deps.source.masters(db)) {
+      for (const pattern of opts.patterns) {
+        let cursor = '0';
+        do {
+          const [next, page] = await node.client.scan(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
+          cursor = next;
+          const keys = page.filter((k) => !isOwnKey(opts.prefix, k));
+          const verdicts = await checkKeys(deps, db, keys);
+          checked += keys.length;
+          opts.progress?.increment(page.length);
+          keys.forEach((key, i) => {
+            if (verdicts[i] !== 'ok') suspects.set(refId({ db, key }), { db, key });
+          });
+        } while (cursor !== '0');
+      }
     }
   }
   const synced = new Set(opts.databases);
@@ -184,12 +187,13 @@ async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: bo
   if (refs.length === 0) return [];
   const verdicts: Verdict[] = new Array(refs.length).fill('ok');
   for (const [db, idx] of groupIndexesByDb(refs)) {
-    const pipeline = deps.source.db(db).pipeline();
-    for (const i of idx) pipeline.exists(refs[i].key);
-    const replies = (await pipeline.exec()) ?? [];
+    const exists = await existsMany(
+      deps.source.db(db),
+      idx.map((i) => refs[i].key),
+    );
     idx.forEach((i, j) => {
       const route = deps.router.route(db, refs[i].key);
-      const stillMapped = replies[j]?.[1] === 1 && route?.index === refs[i].index && route.id === refs[i].id;
+      const stillMapped = exists[j] && route?.index === refs[i].index && route.id === refs[i].id;
       if (!stillMapped) verdicts[i] = 'extra';
     });
   }

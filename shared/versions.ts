@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 
 // INCRBY, but never below wall-clock microseconds: if the counter is lost (a queue Redis
 // without persistence restarted), new versions still land above every version already in
@@ -10,9 +10,9 @@ if cur < floor then redis.call('SET', KEYS[1], ARGV[1]) end
 return redis.call('INCRBY', KEYS[1], ARGV[2])
 `;
 
-interface VersionRedis extends Redis {
+type VersionRedis = RedisClient & {
   resEsAllocateVersions(key: string, floor: string, count: number): Promise<number>;
-}
+};
 
 /**
  * The one atomic counter every version comes from. Versions increase in real-time order
@@ -23,7 +23,7 @@ export class VersionCounter {
   private readonly redis: VersionRedis;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly key: string,
     private readonly now: () => number = Date.now,
   ) {
@@ -42,6 +42,7 @@ export class VersionCounter {
   }
 }
 
+/** Under the prefix, so with a hash-tagged prefix it shares the queue's cluster slot. */
 export function versionKey(prefix: string): string {
   return `${prefix}:version`;
 }

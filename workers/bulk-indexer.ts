@@ -7,7 +7,7 @@ import type { Logger } from '../shared/logger';
 import { toOperation, type DocOperation } from '../shared/mapping/document';
 import type { KeyRouter } from '../shared/mapping/router';
 import { bulkDocuments, bulkDuration } from '../shared/metrics';
-import type { RedisDbPool } from '../shared/redis';
+import type { SourceRedis } from '../shared/redis';
 import type { VersionCounter } from '../shared/versions';
 import { classifyItem, type BulkItemResponse, type ItemOutcome } from './bulk-outcome';
 
@@ -22,7 +22,7 @@ export type ItemResult =
 
 export interface BulkIndexerDeps {
   es: Client;
-  source: RedisDbPool;
+  source: SourceRedis;
   counter: VersionCounter;
   router: KeyRouter;
   settings: Pick<AppConfig['worker'], 'bulkMaxBytes' | 'maxDocumentBytes' | 'retryBaseMs' | 'retryMaxMs'>;

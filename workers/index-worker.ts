@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../shared/config/schema';
 import type { EsClient } from '../shared/elasticsearch';
 import type { Logger } from '../shared/logger';
 import { captureToIndexed, jobsCompleted, jobsFailed, jobsRetried } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncJobData } from '../shared/queue';
-import type { RedisDbPool } from '../shared/redis';
+import type { RedisClient, SourceRedis } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
 import { BulkBatcher } from './bulk-batcher';
 import { BulkIndexer, type ItemResult } from './bulk-indexer';
@@ -15,11 +14,11 @@ import { BulkIndexer, type ItemResult } from './bulk-indexer';
 export interface IndexWorkerDeps {
   config: AppConfig;
   es: EsClient;
-  source: RedisDbPool;
+  source: SourceRedis;
   /** Commands on the queue Redis (version counter). */
-  queueRedis: Redis;
+  queueRedis: RedisClient;
   /** A connection BullMQ may block on (maxRetriesPerRequest: null). */
-  bullConnection: Redis;
+  bullConnection: RedisClient;
   router: KeyRouter;
   logger: Logger;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis';
 import type { ReplicationPosition } from './replica-link';
 
 /**
@@ -20,7 +20,7 @@ export function checkpointKey(prefix: string): string {
  */
 export class ReplicationCheckpoint {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../shared/redis';
 
 interface KeyPositions {
   first: number;
@@ -22,10 +22,10 @@ export type CommandKeysResult = string[] | 'unknown';
 export class CommandKeys {
   private constructor(
     private readonly table: Map<string, KeyPositions>,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
   ) {}
 
-  static async load(redis: Redis): Promise<CommandKeys> {
+  static async load(redis: RedisClient): Promise<CommandKeys> {
     const table = new Map<string, KeyPositions>();
     const add = (info: CommandInfo): void => {
       const [name, , flags, first, last, step] = info;

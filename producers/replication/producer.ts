@@ -1,4 +1,4 @@
-import { RedisSetupError, errorMessage } from '../../shared/errors';
+import { ConfigError, RedisSetupError, errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { redactUrl } from '../../shared/logger';
 import { createChangeSink, type ChangeSink } from '../change-sink';
@@ -59,8 +59,13 @@ export class ReplicationProducer implements CaptureProducer {
   fullResyncs = 0;
   partialResyncs = 0;
 
+  /** The master to replicate: the configuration allows this mode only with a standalone source. */
+  private readonly url: string;
+
   constructor(private readonly deps: ProducerDeps) {
     const { config } = deps;
+    if (config.redis.url === undefined) throw new ConfigError('producer.mode replication needs redis.url', [{ field: 'producer.mode', reason: 'needs redis.url' }]);
+    this.url = config.redis.url;
     this.log = deps.logger.child({ component: 'producer', mode: 'replication' });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
     this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix));
@@ -72,7 +77,7 @@ export class ReplicationProducer implements CaptureProducer {
     this.keys = await CommandKeys.load(this.deps.source.db(this.deps.config.redis.databases[0] ?? 0));
     const saved = await this.checkpoint.load();
     const session = await this.connect(saved);
-    this.log.info({ source: redactUrl(this.deps.config.redis.url), resync: session.outcome.kind, from: saved }, 'replicating from the source Redis');
+    this.log.info({ source: redactUrl(this.url), resync: session.outcome.kind, from: saved }, 'replicating from the source Redis');
     this.loop = this.run(session);
     this.ackTimer = setInterval(() => this.sendAck(), ACK_EVERY_MS);
     this.checkpointTimer = setInterval(() => void this.saveCheckpoint(), CHECKPOINT_EVERY_MS);
@@ -114,7 +119,7 @@ export class ReplicationProducer implements CaptureProducer {
   }
 
   private async connect(from: StreamPosition | undefined): Promise<Session> {
-    const link = await ReplicaLink.open(this.deps.config.redis.url, CONNECT_TIMEOUT_MS);
+    const link = await ReplicaLink.open(this.url, CONNECT_TIMEOUT_MS);
     try {
       const outcome = await link.psync(from);
       return { link, outcome, from };

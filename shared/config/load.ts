@@ -73,9 +73,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   // One Redis for data and queue is the simplest set-up; the producer ignores the queue's keys.
   const redis = raw.redis as Record<string, unknown> | undefined;
   const queue = (raw.queue ?? {}) as Record<string, unknown>;
-  if (queue.url === undefined && redis?.url !== undefined) {
-    raw.queue = { ...queue, url: redis.url, ...(queue.tls === undefined && redis.tls !== undefined ? { tls: redis.tls } : {}) };
-    sources.set('queue.url', `${sources.get('redis.url') ?? 'redis.url'} (QUEUE_REDIS_URL unset)`);
+  const endpoints = ['url', 'cluster', 'sentinel'] as const;
+  const sourceEndpoint = endpoints.find((k) => redis?.[k] !== undefined);
+  if (redis && sourceEndpoint && endpoints.every((k) => queue[k] === undefined)) {
+    raw.queue = { ...queue, [sourceEndpoint]: redis[sourceEndpoint], ...(queue.tls === undefined && redis.tls !== undefined ? { tls: redis.tls } : {}) };
+    const from = sources.get(`redis.${sourceEndpoint}`) ?? sources.get('redis') ?? `redis.${sourceEndpoint}`;
+    sources.set(`queue.${sourceEndpoint}`, `${from} (QUEUE_REDIS_URL unset)`);
   }
   // A missing section would be reported as `redis: is required`; as `{}` its missing URL is named with the variable that sets it.
   for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};

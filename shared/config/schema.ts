@@ -5,6 +5,47 @@ const redisUrl = z
   .refine((s) => /^rediss?:\/\//.test(s), 'must be a redis:// or rediss:// URL')
   .refine((s) => URL.canParse(s), 'is not a valid URL');
 
+/** `host:port` of a Redis Sentinel. */
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
+
+/** A Redis Cluster: any reachable nodes; the rest of the topology is discovered from them. */
+const ClusterSchema = z
+  .object({
+    /** Seed nodes as redis:// or rediss:// URLs; credentials and TLS of the first apply to every node. */
+    nodes: z.array(redisUrl).min(1),
+  })
+  .strict();
+
+/** A master followed through Redis Sentinel. */
+const SentinelSchema = z
+  .object({
+    /** Sentinels as host:port. */
+    sentinels: z.array(hostPort).min(1),
+    /** The master group name the sentinels monitor. */
+    name: z.string().min(1),
+    /** Password (and ACL user) of the Redis servers themselves. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** Password of the sentinels, when they require one. */
+    sentinelPassword: z.string().min(1).optional(),
+    tls: z.boolean().default(false),
+  })
+  .strict();
+
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
+export type SentinelConfig = z.infer<typeof SentinelSchema>;
+
+/** Exactly one way to reach a Redis: `url` (standalone), `cluster` or `sentinel`. */
+function oneEndpoint(section: { url?: string; cluster?: unknown; sentinel?: unknown }, ctx: z.RefinementCtx): void {
+  const given = (['url', 'cluster', 'sentinel'] as const).filter((k) => section[k] !== undefined);
+  if (given.length === 0) {
+    // Reported like a missing required field, so the loader names the variable that sets it.
+    ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, path: ['url'], message: 'is required' });
+  } else if (given.length > 1) {
+    ctx.addIssue({ code: 'custom', path: [given[1]], message: `give only one of url, cluster or sentinel (got ${given.join(' and ')})` });
+  }
+}
+
 const httpUrl = z
   .string()
   .refine((s) => /^https?:\/\//.test(s), 'must be an http:// or https:// URL')
@@ -107,16 +148,26 @@ export const ConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     redis: z
       .object({
-        url: redisUrl,
+        url: redisUrl.optional(),
+        cluster: ClusterSchema.optional(),
+        sentinel: SentinelSchema.optional(),
         databases: z.array(z.number().int().min(0)).min(1).default([0]),
         /** SCAN MATCH patterns for snapshots and reconciliation. */
         patterns: z.array(z.string().min(1)).min(1).default(['*']),
         tls: RedisTlsSchema.optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((r, ctx) => {
+        oneEndpoint(r, ctx);
+        if (r.cluster && r.databases.some((db) => db !== 0)) {
+          ctx.addIssue({ code: 'custom', path: ['databases'], message: 'a Redis Cluster has only database 0' });
+        }
+      }),
     queue: z
       .object({
-        url: redisUrl,
+        url: redisUrl.optional(),
+        cluster: ClusterSchema.optional(),
+        sentinel: SentinelSchema.optional(),
         /** Prefix of every key BullMQ and this tool write; such keys are never captured. */
         prefix: z.string().min(1).default('redis-es-sync'),
         name: z.string().min(1).default('changes'),
@@ -128,7 +179,18 @@ export const ConfigSchema = z
         keepFailed: z.number().int().min(0).default(100000),
         tls: RedisTlsSchema.optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((q, ctx) => {
+        oneEndpoint(q, ctx);
+        // BullMQ's scripts touch several keys at once: in a cluster they must share one slot.
+        if (q.cluster && !/^[^{]*\{[^}]+\}/.test(q.prefix)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['prefix'],
+            message: `a queue in a Redis Cluster needs a hash tag in its prefix so all its keys share one slot, e.g. "{${q.prefix}}"`,
+          });
+        }
+      }),
     elasticsearch: z
       .object({
         url: httpUrl,
@@ -191,6 +253,8 @@ export const ConfigSchema = z
         hotKeyWindowMs: z.number().int().min(0).default(100),
         /** `mode: outbox`: the change stream the application writes (README, "The Streams outbox"). */
         outbox: OutboxSchema,
+        /** Redis Cluster: how often the masters are listed again to follow failovers and resharding. */
+        topologyRefreshMs: z.number().int().positive().default(5000),
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
@@ -227,7 +291,16 @@ export const ConfigSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Both read one server: the outbox stream lives on one node, a replica follows one master.
+    if (c.producer.mode === 'replication' && c.redis.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['producer', 'mode'], message: 'replication mode needs a standalone source Redis (redis.url), not a Cluster or Sentinel group' });
+    }
+    if (c.producer.mode === 'outbox' && c.redis.cluster !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['producer', 'mode'], message: 'outbox mode needs a standalone or Sentinel source Redis, not a Cluster' });
+    }
+  });
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -1,5 +1,5 @@
 import type { Client } from '@elastic/elasticsearch';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 
 /** One dependency `/readyz` checks; `check` rejects when it is unreachable. */
 export interface ReadinessCheck {
@@ -12,7 +12,7 @@ export type CheckResults = Record<string, 'ok' | string>;
 /** A check that answers slower than this counts as down: probes must answer quickly. */
 const CHECK_TIMEOUT_MS = 2000;
 
-export function redisCheck(name: string, redis: () => Redis): ReadinessCheck {
+export function redisCheck(name: string, redis: () => RedisClient): ReadinessCheck {
   return { name, check: () => redis().ping() };
 }
 

@@ -60,7 +60,13 @@ export interface TestPipeline {
 export async function startPipeline(input: ConfigInput, parts: ServiceParts = { producer: true, worker: true }): Promise<TestPipeline> {
   const loaded = loadedConfig(input);
   const ctx = buildContext(loaded, createLogger(loaded.config.logLevel));
-  const service = await startService(ctx, parts);
+  let service: RunningService;
+  try {
+    service = await startService(ctx, parts);
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
   return { ctx, service, stop: () => service.stop() };
 }
 

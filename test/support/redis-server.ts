@@ -16,6 +16,8 @@ export interface StartRedisOptions {
   notifyKeyspaceEvents?: string;
   /** Extra redis-server arguments, e.g. ['--maxmemory-policy', 'noeviction']. */
   args?: string[];
+  /** A config file given before the arguments (redis-server needs one for `--sentinel`). */
+  configFile?: string;
 }
 
 const STARTUP_TIMEOUT_MS = 10_000;
@@ -103,7 +105,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 async function startOnce(opts: StartRedisOptions): Promise<RedisServerHandle | 'port-taken'> {
   const port = await getFreePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = [...(opts.configFile !== undefined ? [opts.configFile] : []), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   if (opts.notifyKeyspaceEvents !== undefined) {
     args.push('--notify-keyspace-events', opts.notifyKeyspaceEvents);
   }

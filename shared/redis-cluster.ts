@@ -1,0 +1,125 @@
+import type { ConnectionOptions } from 'node:tls';
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from './logger';
+import { closeRedis, connectCluster, connectRedis, type SourceNode, type SourceRedis } from './redis';
+
+/** A slot being moved: `[slot->-target]` on the source node, `[slot-<-source]` on the target. */
+const MIGRATION_MARK = /\[\d+-[<>]-/;
+
+/** True when a topology seen before and after a scan shows nothing moved meanwhile or in progress. */
+export function topologyHeldStill(before: string, after: string): boolean {
+  return before === after && !MIGRATION_MARK.test(after);
+}
+
+interface NodeLine {
+  id: string;
+  addr: string;
+  flags: string[];
+  epoch: string;
+  slots: string[];
+}
+
+/** Parses CLUSTER NODES: `<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`. */
+export function parseClusterNodes(text: string): NodeLine[] {
+  const out: NodeLine[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(' ');
+    if (f.length < 8) continue;
+    out.push({ id: f[0], addr: f[1].split('@')[0], flags: f[2].split(','), epoch: f[6], slots: f.slice(8) });
+  }
+  return out;
+}
+
+/**
+ * Masters by `host:port`, slotless ones included: a master that is receiving its first slots
+ * gets keys (and publishes their events) before it owns any. A master the cluster has
+ * declared failed is left out; one only suspected (`fail?`) is kept until that is settled.
+ */
+export function masterAddresses(text: string): string[] {
+  return parseClusterNodes(text)
+    .filter((n) => n.flags.includes('master') && !n.flags.some((fl) => fl === 'fail' || fl === 'noaddr' || fl === 'handshake'))
+    .map((n) => n.addr)
+    .filter((addr) => !addr.startsWith(':'))
+    .sort();
+}
+
+/**
+ * A Redis Cluster source. Key commands go through an ioredis Cluster (slot routing, MOVED and
+ * ASK); SCAN, DBSIZE and CONFIG run on a connection of our own to each master, re-listed
+ * from CLUSTER NODES on every call so failovers and new masters are picked up.
+ */
+export class ClusterSource implements SourceRedis {
+  readonly isCluster = true;
+  private readonly cluster: Cluster;
+  private readonly nodes = new Map<string, Redis>();
+
+  constructor(
+    private readonly seeds: readonly string[],
+    private readonly name: string,
+    private readonly logger?: Logger,
+    private readonly tls?: ConnectionOptions,
+  ) {
+    this.cluster = connectCluster(seeds, { name, logger, tls });
+  }
+
+  db(db: number): Cluster {
+    if (db !== 0) throw new RangeError(`a Redis Cluster has only database 0 (asked for ${db})`);
+    return this.cluster;
+  }
+
+  async masters(db: number): Promise<SourceNode[]> {
+    this.db(db);
+    const addrs = masterAddresses((await this.cluster.cluster('NODES')) as string);
+    if (addrs.length === 0) throw new Error('CLUSTER NODES lists no master');
+    for (const [addr, client] of this.nodes) {
+      if (!addrs.includes(addr)) {
+        this.nodes.delete(addr);
+        void closeRedis(client);
+      }
+    }
+    return addrs.map((id) => ({ id, client: this.node(id) }));
+  }
+
+  async topology(): Promise<string> {
+    const masters = await this.masters(0);
+    const lines = await Promise.all(
+      masters.map(async (m) => {
+        const mine = parseClusterNodes((await m.client.cluster('NODES')) as string).find((n) => n.flags.includes('myself'));
+        if (!mine) throw new Error(`CLUSTER NODES on ${m.id} has no myself line`);
+        return `${m.id} ${mine.flags.includes('master') ? 'master' : 'replica'} ${mine.epoch} ${mine.slots.join(' ')}`;
+      }),
+    );
+    return lines.join('\n');
+  }
+
+  subscriber(nodeId: string, name: string): Redis {
+    // Fail fast: subscribing to a master that died must not hold up the refresh (or shutdown).
+    return connectRedis(this.urlOf(nodeId), { name, logger: this.logger, failFast: true, tls: this.tls });
+  }
+
+  async close(): Promise<void> {
+    const nodes = [...this.nodes.values()];
+    this.nodes.clear();
+    await closeRedis(this.cluster, ...nodes);
+  }
+
+  private node(addr: string): Redis {
+    let client = this.nodes.get(addr);
+    if (!client) {
+      // Fail fast: a master that died makes the scan fail and be retried on the new topology.
+      client = connectRedis(this.urlOf(addr), { name: `${this.name}:${addr}`, logger: this.logger, failFast: true, tls: this.tls });
+      this.nodes.set(addr, client);
+    }
+    return client;
+  }
+
+  /** The node's URL with the seed URL's credentials and scheme. */
+  private urlOf(addr: string): string {
+    const u = new URL(this.seeds[0]);
+    const i = addr.lastIndexOf(':');
+    u.hostname = addr.slice(0, i);
+    u.port = addr.slice(i + 1);
+    u.pathname = '';
+    return u.toString();
+  }
+}

@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startRedis, type RedisServerHandle } from './redis-server';
+
+export interface SentinelGroupHandle {
+  /** The master group name the sentinel monitors. */
+  name: string;
+  /** `host:port` of the sentinel, as `redis.sentinel.sentinels` takes it. */
+  sentinelAddr: string;
+  servers: RedisServerHandle[];
+  /** Port of the master the sentinel announces now. */
+  masterPort(): Promise<number>;
+  /** SENTINEL FAILOVER, then waits until the sentinel announces another master. */
+  failover(timeoutMs?: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function withClient<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  r.on('error', () => undefined);
+  try {
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function poll(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A master, a replica and one sentinel (Debian's redis-server in `--sentinel` mode), with
+ * keyspace notifications on both data servers; resolves once the sentinel knows the replica,
+ * so a failover can be asked for.
+ */
+export async function startSentinelGroup(name = 'res-master'): Promise<SentinelGroupHandle> {
+  const dir = mkdtempSync(join(tmpdir(), 'res-sentinel-'));
+  const servers: RedisServerHandle[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    // --dir: a full sync writes an RDB file even with --save ''; keep it out of the working tree.
+    const master = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--dir', dir] });
+    servers.push(master);
+    const replica = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
+    servers.push(replica);
+    await poll('the replica to sync', () => withClient(replica.port, async (r) => /master_link_status:up/.test(await r.info('replication'))), 20000);
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 10000`,
+        '',
+      ].join('\n'),
+    );
+    const sentinel = await startRedis({ configFile: conf, args: ['--sentinel', '--dir', dir] });
+    servers.push(sentinel);
+    await poll(
+      'the sentinel to discover the replica',
+      () => withClient(sentinel.port, async (r) => ((await r.call('SENTINEL', 'REPLICAS', name)) as unknown[]).length > 0),
+      20000,
+    );
+    const masterPort = (): Promise<number> =>
+      withClient(sentinel.port, async (r) => Number(((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as string[])[1]));
+    return {
+      name,
+      sentinelAddr: `127.0.0.1:${sentinel.port}`,
+      servers,
+      masterPort,
+      async failover(timeoutMs = 30000) {
+        const before = await masterPort();
+        await withClient(sentinel.port, (r) => r.call('SENTINEL', 'FAILOVER', name));
+        let after = before;
+        await poll('the sentinel to announce the new master', async () => (after = await masterPort()) !== before, timeoutMs);
+        await poll('the new master to take writes', () => withClient(after, async (r) => /role:master/.test(await r.info('replication'))), timeoutMs);
+        return after;
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
