@@ -27,7 +27,7 @@ interface Sizes {
 
 const FULL: Sizes = {
   snapshotKeys: [100_000, 1_000_000],
-  naiveKeys: 20_000,
+  naiveKeys: 10_000,
   liveRates: [1000, 5000, 10000, 0],
   liveWorkers: [1, 2],
   liveMs: 10_000,

@@ -18,7 +18,7 @@ import {
   type RawEntry,
 } from './outbox-entry';
 import type { ProducerDeps } from './producer';
-import { ReconcileRunner } from './reconcile-runner';
+import { ReconcileRunner, reconcileSettings } from './reconcile-runner';
 
 /**
  * Deletes the group's consumers that hold nothing and have been idle for ARGV[2] ms (the
@@ -100,13 +100,7 @@ export class OutboxProducer implements CaptureProducer {
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
     this.reconciler = new ReconcileRunner(
       { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log },
-      {
-        databases: config.redis.databases,
-        patterns: config.redis.patterns,
-        scanCount: config.producer.scanCount,
-        batchKeys: config.producer.snapshotBatchKeys,
-        prefix: config.queue.prefix,
-      },
+      reconcileSettings(config),
       this.log,
     );
     this.caughtUp = new Promise<void>((resolve) => (this.markCaughtUp = resolve));

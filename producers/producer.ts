@@ -6,7 +6,7 @@ import type { SyncQueue } from '../shared/queue';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
 import { MasterNotifications } from './master-notifications';
-import { reconcile } from './reconcile';
+import { ReconcileRunner, reconcileSettings } from './reconcile-runner';
 
 export interface ProducerDeps {
   config: AppConfig;
@@ -27,17 +27,19 @@ export interface ProducerDeps {
 export class NotificationProducer {
   readonly sink: ChangeSink;
   private readonly capture: MasterNotifications;
-  private readonly abort = new AbortController();
+  private readonly reconciler: ReconcileRunner;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
   private readonly log: Logger;
-  reconciliations = 0;
 
   constructor(private readonly deps: ProducerDeps) {
     const { config } = deps;
     this.log = deps.logger.child({ component: 'producer', mode: 'notifications' });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.reconciler = new ReconcileRunner(
+      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log },
+      reconcileSettings(config),
+      this.log,
+    );
     this.capture = new MasterNotifications({
       source: deps.source,
       databases: config.redis.databases,
@@ -53,6 +55,11 @@ export class NotificationProducer {
     return this.capture.gapCount;
   }
 
+  /** Full reconciliations completed. */
+  get reconciliations(): number {
+    return this.reconciler.completed;
+  }
+
   /** Resolves once live capture runs; the initial reconciliation goes on in the background. */
   async start(): Promise<void> {
     const { config } = this.deps;
@@ -66,53 +73,18 @@ export class NotificationProducer {
   }
 
   /** Resolves when the reconciliation under way (if any) and a requested follow-up are done. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.reconciler.idle();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    this.abort.abort();
     await this.capture.stop();
-    await this.idle();
+    await this.reconciler.stop();
     await this.sink.flush();
   }
 
   requestReconcile(): void {
-    if (this.abort.signal.aborted) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.runReconcile().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.requestReconcile();
-      }
-    });
-  }
-
-  private async runReconcile(): Promise<void> {
-    const { config } = this.deps;
-    const started = Date.now();
-    try {
-      const result = await reconcile(
-        { es: this.deps.es, router: this.deps.router, source: this.deps.source, queueRedis: this.deps.queueRedis, sink: this.sink, logger: this.log },
-        {
-          databases: config.redis.databases,
-          patterns: config.redis.patterns,
-          scanCount: config.producer.scanCount,
-          batchKeys: config.producer.snapshotBatchKeys,
-          prefix: config.queue.prefix,
-          signal: this.abort.signal,
-        },
-      );
-      if (!result.aborted) this.reconciliations++;
-      this.log.info({ ...result, ms: Date.now() - started, gaps: this.capture.gapCount }, 'reconciliation done');
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'reconciliation failed; retrying in 5 s');
-      setTimeout(() => this.requestReconcile(), 5000).unref();
-    }
+    this.reconciler.request();
   }
 }

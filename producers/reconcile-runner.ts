@@ -1,8 +1,20 @@
+import type { AppConfig } from '../shared/config/schema';
 import type { Logger } from '../shared/logger';
 import { reconcile, type ReconcileDeps } from './reconcile';
 import type { SnapshotOptions } from './snapshot';
 
 export type ReconcileSettings = Omit<SnapshotOptions, 'resume' | 'src' | 'signal' | 'progress'>;
+
+/** What a full reconciliation covers under this configuration. */
+export function reconcileSettings(config: AppConfig): ReconcileSettings {
+  return {
+    databases: config.redis.databases,
+    patterns: config.redis.patterns,
+    scanCount: config.producer.scanCount,
+    batchKeys: config.producer.snapshotBatchKeys,
+    prefix: config.queue.prefix,
+  };
+}
 
 /**
  * Runs reconciliations one at a time beside live capture. A request while one runs is

@@ -51,6 +51,11 @@ export function isOwnKey(prefix: string, key: string): boolean {
   return key.startsWith(`${prefix}:`);
 }
 
+/** Resolves once the queue has no unfinished job (`--wait` of the commands that enqueue). */
+export async function waitUntilDrained(queue: SyncQueue, everyMs = 250): Promise<void> {
+  while ((await unfinishedJobs(queue)) > 0) await new Promise((r) => setTimeout(r, everyMs));
+}
+
 /** Jobs not yet finished: waiting, active, delayed or prioritized. */
 export async function unfinishedJobs(queue: SyncQueue): Promise<number> {
   const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');

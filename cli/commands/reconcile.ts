@@ -1,6 +1,7 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { reconcile } from '../../producers/reconcile';
-import { unfinishedJobs } from '../../shared/queue';
+import { reconcileSettings } from '../../producers/reconcile-runner';
+import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createContext, prepareIndices } from '../context';
 
@@ -20,19 +21,11 @@ export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolea
     const started = Date.now();
     const result = await reconcile(
       { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
-      {
-        databases: config.redis.databases,
-        patterns: config.redis.patterns,
-        scanCount: config.producer.scanCount,
-        batchKeys: config.producer.snapshotBatchKeys,
-        prefix: config.queue.prefix,
-      },
+      reconcileSettings(config),
     );
     log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
     if (opts.wait) {
-      for (let left = await unfinishedJobs(queue); left > 0; left = await unfinishedJobs(queue)) {
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await waitUntilDrained(queue);
       log.info({ ms: Date.now() - started }, 'queue drained: reconciliation indexed');
     }
   } finally {

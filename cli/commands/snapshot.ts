@@ -1,7 +1,7 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { snapshot } from '../../producers/snapshot';
 import { createProgress } from '../../shared/progress';
-import { unfinishedJobs } from '../../shared/queue';
+import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createContext, prepareIndices } from '../context';
 
@@ -41,9 +41,7 @@ export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): 
     progress.stop();
     log.info({ keys: result.keys, jobs: result.jobs, ms: Date.now() - started }, `${src} enqueued`);
     if (opts.wait) {
-      for (let left = await unfinishedJobs(queue); left > 0; left = await unfinishedJobs(queue)) {
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await waitUntilDrained(queue);
       log.info({ ms: Date.now() - started }, 'queue drained: snapshot indexed');
     }
   } finally {

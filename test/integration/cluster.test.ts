@@ -195,7 +195,8 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     const node = new Redis(port, '127.0.0.1');
     try {
       await node.config('SET', 'notify-keyspace-events', '');
-      const strict = { ...input, logLevel: 'silent' as const, mapping: { defaultIndex: uniqueIndex('cluster-flags') } };
+      // A queue prefix of its own: the producer of the tests above still holds theirs' lease.
+      const strict = { ...input, logLevel: 'silent' as const, mapping: { defaultIndex: uniqueIndex('cluster-flags') }, queue: { ...input.queue, prefix: '{res-flags}' } };
       await expect(startPipeline(strict, { producer: true, worker: false })).rejects.toThrow(
         new RegExp(`cluster master 127\\.0\\.0\\.1:${port}: the source Redis does not publish the keyspace events`),
       );

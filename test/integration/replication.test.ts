@@ -5,12 +5,10 @@ import { Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import { ReplicationProducer } from '../../producers/replication/producer';
 import { RedisSetupError } from '../../shared/errors';
-import { uniqueIndex } from '../support/elasticsearch';
 import { buildContext } from '../../cli/context';
 import { startService } from '../../cli/service';
 import { createLogger } from '../../shared/logger';
-import { exited, loadedConfig, spawnCli, startPipeline, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
-import { startRedis } from '../support/redis-server';
+import { exited, loadedConfig, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import type { ConfigInput } from '../../shared/config/schema';
 
 /**
@@ -20,13 +18,11 @@ import type { ConfigInput } from '../../shared/config/schema';
  */
 async function replicationServers(indexPrefix: string, sourceArgs: string[] = []): Promise<TestServers> {
   const dir = await mkdtemp(join(tmpdir(), 'res-repl-'));
-  const [source, queue] = await Promise.all([startRedis({ args: ['--dir', dir, '--repl-diskless-sync-delay', '0', ...sourceArgs] }), startRedis()]);
+  const servers = await startServers(indexPrefix, { notify: false, sourceArgs: ['--dir', dir, '--repl-diskless-sync-delay', '0', ...sourceArgs] });
   return {
-    source,
-    queue,
-    index: uniqueIndex(indexPrefix),
+    ...servers,
     async stop() {
-      await Promise.all([source.stop(), queue.stop()]);
+      await servers.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,7 +1,5 @@
 import type { Redis } from 'ioredis';
-import { uniqueIndex } from './elasticsearch';
-import type { TestServers } from './pipeline';
-import { startRedis } from './redis-server';
+import { startServers, type TestServers } from './pipeline';
 
 export const STREAM = 'redis-es-sync:outbox';
 export const GROUP = 'redis-es-sync';
@@ -10,16 +8,8 @@ export const GROUP = 'redis-es-sync';
  * Source and queue Redis WITHOUT keyspace notifications: in outbox mode the stream is the
  * only way a change reaches the queue, so a test passing here proves the outbox carried it.
  */
-export async function startOutboxServers(indexPrefix: string): Promise<TestServers> {
-  const [source, queue] = await Promise.all([startRedis(), startRedis()]);
-  return {
-    source,
-    queue,
-    index: uniqueIndex(indexPrefix),
-    async stop() {
-      await Promise.all([source.stop(), queue.stop()]);
-    },
-  };
+export function startOutboxServers(indexPrefix: string): Promise<TestServers> {
+  return startServers(indexPrefix, { notify: false });
 }
 
 /** Unacknowledged entries of the group, or of one consumer. */

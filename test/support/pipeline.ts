@@ -19,9 +19,15 @@ export interface TestServers {
   stop(): Promise<void>;
 }
 
-/** A source Redis with notifications, a queue Redis, and an index name of the test's own. */
-export async function startServers(indexPrefix: string): Promise<TestServers> {
-  const [source, queue] = await Promise.all([startRedis({ notifyKeyspaceEvents: 'KEA' }), startRedis()]);
+/**
+ * A source Redis (with keyspace notifications unless `notify: false`), a queue Redis, and an
+ * index name of the test's own.
+ */
+export async function startServers(indexPrefix: string, opts: { notify?: boolean; sourceArgs?: string[] } = {}): Promise<TestServers> {
+  const [source, queue] = await Promise.all([
+    startRedis({ notifyKeyspaceEvents: opts.notify === false ? undefined : 'KEA', args: opts.sourceArgs }),
+    startRedis(),
+  ]);
   return {
     source,
     queue,
