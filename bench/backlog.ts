@@ -1,10 +1,12 @@
-import { unfinishedJobs } from '../shared/queue';
+import { unfinishedJobs, type SyncQueue } from '../shared/queue';
 import { startPipelineProcesses } from './live';
 import { connect, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
 
 const INDEX = 'bench-backlog';
 
 export interface MemoryResult {
+  /** Changed keys waiting in the queue. */
+  changes: number;
   jobs: number;
   producerPeakRss: number;
   workerPeakRss: number;
@@ -12,11 +14,21 @@ export interface MemoryResult {
   concurrency: number;
 }
 
+/** Keys in the jobs not yet finished, read a page of jobs at a time. */
+async function queuedKeys(queue: SyncQueue): Promise<number> {
+  let keys = 0;
+  for (let from = 0; ; from += 1000) {
+    const jobs = await queue.getJobs(['waiting', 'active', 'prioritized', 'delayed'], from, from + 999);
+    for (const job of jobs) keys += job?.data.keys.length ?? 0;
+    if (jobs.length < 1000) return keys;
+  }
+}
+
 /**
- * A backlog of `changes` jobs built while Elasticsearch is paused (SIGSTOP): the producer keeps
+ * A backlog of `changes` changed keys built while Elasticsearch is paused (SIGSTOP): the producer keeps
  * enqueueing, the worker holds what it took and retries; both processes' RSS is sampled.
  */
-export async function memoryScenario(env: BenchEnv, changes: number, concurrency = 2000): Promise<MemoryResult> {
+export async function memoryScenario(env: BenchEnv, changes: number, concurrency = 100): Promise<MemoryResult> {
   const c = connect(env);
   let procs: CliProcess[] = [];
   let paused = false;
@@ -42,10 +54,11 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
         for (let j = i; j < Math.min(i + 5000, changes); j++) pipe.hset(`backlog:${j}`, 'n', String(j), 'note', 'queued while Elasticsearch is paused');
         await pipe.exec();
       }
+      // Jobs carry many keys each: the backlog is complete once every changed key is in one.
       const deadline = Date.now() + 10 * 60_000;
-      while ((await unfinishedJobs(c.queue)) < changes) {
-        if (Date.now() > deadline) throw new Error(`only ${await unfinishedJobs(c.queue)} of ${changes} jobs queued`);
-        await sleep(200);
+      for (let queued = await queuedKeys(c.queue); queued < changes; queued = await queuedKeys(c.queue)) {
+        if (Date.now() > deadline) throw new Error(`only ${queued} of ${changes} changes queued`);
+        await sleep(1000);
       }
       await sleep(2000);
       sample();
@@ -55,7 +68,7 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     const info = await c.queueRedis.info('memory');
     const queueRedisBytes = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
     const jobs = await unfinishedJobs(c.queue);
-    return { jobs, producerPeakRss: producerPeak, workerPeakRss: workerPeak, queueRedisBytes, concurrency };
+    return { changes: await queuedKeys(c.queue), jobs, producerPeakRss: producerPeak, workerPeakRss: workerPeak, queueRedisBytes, concurrency };
   } finally {
     if (paused) process.kill(env.pids.es, 'SIGCONT');
     // The backlog is dropped, not drained: what is measured is the wait, not the catch-up.

@@ -6,15 +6,17 @@ import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
 import { memoryScenario, type MemoryResult } from './backlog';
 import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from './live';
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
-import { snapshotScenario, type SnapshotResult } from './snapshot';
+import type { ProfileShare } from './profile';
+import { profileScenario, snapshotScenario, type SnapshotResult } from './snapshot';
 import type { BenchEnv } from './support';
 
-const SCENARIOS = ['snapshot', 'live', 'hot', 'memory', 'overhead'] as const;
+const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Sizes {
   snapshotKeys: number[];
   naiveKeys: number;
+  profileKeys: number;
   liveRates: number[];
   liveWorkers: number[];
   liveMs: number;
@@ -28,6 +30,7 @@ interface Sizes {
 const FULL: Sizes = {
   snapshotKeys: [100_000, 1_000_000],
   naiveKeys: 10_000,
+  profileKeys: 300_000,
   liveRates: [1000, 5000, 10000, 0],
   liveWorkers: [1, 2],
   liveMs: 10_000,
@@ -42,6 +45,7 @@ const FULL: Sizes = {
 const SMOKE: Sizes = {
   snapshotKeys: [2000],
   naiveKeys: 200,
+  profileKeys: 2000,
   liveRates: [200, 0],
   liveWorkers: [1],
   liveMs: 1500,
@@ -57,14 +61,13 @@ interface Results {
   machine: string;
   smoke: boolean;
   snapshot?: SnapshotResult[];
+  profile?: ProfileShare[];
   live?: LiveStep[];
   hot?: HotKeysResult;
   memory?: MemoryResult;
   overhead?: OverheadResult;
 }
 
-const BEGIN = '<!-- bench:begin (written by npm run bench; edit outside these markers) -->';
-const END = '<!-- bench:end -->';
 const STACK_DIR = '.stack-bench';
 
 async function main(): Promise<void> {
@@ -96,35 +99,50 @@ async function main(): Promise<void> {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     smoke: Boolean(opts.smoke),
   };
+  const failures: string[] = [];
+  const attempt = async (name: Scenario, run: () => Promise<void>): Promise<void> => {
+    if (!only.includes(name)) return;
+    try {
+      await run();
+    } catch (err) {
+      failures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+  };
   try {
-    if (only.includes('snapshot')) {
+    await attempt('snapshot', async () => {
       results.snapshot = [];
       for (const keys of sizes.snapshotKeys) {
         log(`snapshot: ${keys} keys`);
         results.snapshot.push(await snapshotScenario(env, keys, Math.min(keys, sizes.naiveKeys)));
       }
-    }
-    if (only.includes('live')) {
+    });
+    await attempt('profile', async () => {
+      log(`profile: worker CPU profile during a snapshot of ${sizes.profileKeys} keys`);
+      results.profile = await profileScenario(env, sizes.profileKeys);
+    });
+    await attempt('live', async () => {
       log(`live: rates ${sizes.liveRates.join(', ')} with ${sizes.liveWorkers.join(' and ')} worker processes`);
       results.live = await liveScenario(env, { rates: sizes.liveRates, workerCounts: sizes.liveWorkers, durationMs: sizes.liveMs, keyspace: sizes.liveKeyspace });
-    }
-    if (only.includes('hot')) {
+    });
+    await attempt('hot', async () => {
       log(`hot keys: ${sizes.hotRate}/s to 10 keys`);
       results.hot = await hotKeysScenario(env, sizes.hotRate, sizes.hotMs);
-    }
-    if (only.includes('memory')) {
-      log(`memory: backlog of ${sizes.backlog} jobs with Elasticsearch paused`);
+    });
+    await attempt('memory', async () => {
+      log(`memory: backlog of ${sizes.backlog} changes with Elasticsearch paused`);
       results.memory = await memoryScenario(env, sizes.backlog);
-    }
-    if (only.includes('overhead')) {
+    });
+    await attempt('overhead', async () => {
       log(`queue overhead: ${sizes.overheadChanges} changes`);
       results.overhead = await queueOverheadScenario(env, sizes.overheadChanges);
-    }
+    });
   } finally {
     if (startedStack) devStack(['down'], STACK_DIR);
   }
-  writeResults(out, render(results));
+  writeResults(out, opts.only ?? 'all', render(results, failures));
   log(`results written to ${out}`);
+  if (failures.length > 0) process.exitCode = 1;
 }
 
 function pidOf(file: string): number {
@@ -139,21 +157,27 @@ function stackStatus(): string {
   }
 }
 
-/** Replaces the generated part of `file`, keeping what people wrote around it. */
-function writeResults(file: string, generated: string): void {
+/**
+ * Replaces the block a run of these scenarios wrote before (a full run's, or an `--only` run's
+ * of its own), keeping everything else in `file`: what people wrote, other runs' blocks.
+ */
+function writeResults(file: string, scenarios: string, generated: string): void {
   mkdirSync(join(file, '..'), { recursive: true });
-  const block = `${BEGIN}\n${generated}\n${END}`;
+  const begin = `<!-- bench:begin ${scenarios} `;
+  const end = `<!-- bench:end ${scenarios} -->`;
+  const command = scenarios === 'all' ? 'npm run bench' : `npm run bench -- --only ${scenarios}`;
+  const block = `${begin}(written by ${command}; edit outside these markers) -->\n${generated}\n${end}`;
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const from = old.indexOf(BEGIN);
-  const to = old.indexOf(END);
-  const text = from >= 0 && to > from ? `${old.slice(0, from)}${block}${old.slice(to + END.length)}` : `${old}${old ? '\n' : ''}${block}\n`;
+  const from = old.indexOf(begin);
+  const to = old.indexOf(end);
+  const text = from >= 0 && to > from ? `${old.slice(0, from)}${block}${old.slice(to + end.length)}` : `${old}${old ? '\n' : ''}${block}\n`;
   writeFileSync(file, text);
 }
 
 const n = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const mib = (bytes: number): string => `${n(bytes / 2 ** 20)} MiB`;
 
-function render(r: Results): string {
+function render(r: Results, failures: readonly string[]): string {
   const lines: string[] = [`Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine}${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`, ''];
   if (r.snapshot) {
     lines.push('### Snapshot throughput', '', '| keys | redis-es-sync (keys/s) | (a) bulk helper, no Redis/queue (docs/s) | ratio to (a) | (b) SCAN + one request per key (keys/s, first N keys) | ratio to (b) |', '| ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -163,6 +187,11 @@ function render(r: Results): string {
     const last = r.snapshot[r.snapshot.length - 1];
     const cpu = (m: Record<string, number>): string => Object.entries(m).map(([name, us]) => `${name} ${n(us, 1)}`).join(', ');
     lines.push('', `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`, '');
+  }
+  if (r.profile) {
+    lines.push('### Where the worker spends its time (snapshot, CPU profile)', '', '| where (self time) | share |', '| --- | ---: |');
+    for (const p of r.profile) lines.push(`| ${p.where} | ${n(p.percent, 1)} % |`);
+    lines.push('');
   }
   if (r.live) {
     lines.push('### Live changes: capture-to-indexed latency', '', '| worker processes | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |');
@@ -176,7 +205,7 @@ function render(r: Results): string {
   }
   if (r.memory) {
     const m = r.memory;
-    lines.push('### Memory with a backlog, Elasticsearch paused', '', `| jobs queued | producer peak RSS | worker peak RSS (concurrency ${n(m.concurrency)}) | queue Redis used_memory |`, '| ---: | ---: | ---: | ---: |', `| ${n(m.jobs)} | ${mib(m.producerPeakRss)} | ${mib(m.workerPeakRss)} | ${mib(m.queueRedisBytes)} |`, '');
+    lines.push('### Memory with a backlog, Elasticsearch paused', '', `| changes queued | in jobs | producer peak RSS | worker peak RSS (concurrency ${n(m.concurrency)}) | queue Redis used_memory |`, '| ---: | ---: | ---: | ---: | ---: |', `| ${n(m.changes)} | ${n(m.jobs)} | ${mib(m.producerPeakRss)} | ${mib(m.workerPeakRss)} | ${mib(m.queueRedisBytes)} |`, '');
   }
   if (r.overhead) {
     const o = r.overhead;
@@ -184,6 +213,7 @@ function render(r: Results): string {
     for (const c of o.byCommand) lines.push(`| ${c.command} | ${n(c.perChange, 2)} |`);
     lines.push('');
   }
+  for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');
   return lines.join('\n');
 }
 

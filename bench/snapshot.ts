@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ChangeSink } from '../producers/change-sink';
 import { snapshot } from '../producers/snapshot';
 import { readKeyStates } from '../shared/key-state';
@@ -9,6 +12,7 @@ import { ConfigSchema } from '../shared/config/schema';
 import { RedisDbPool } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
 import { sampleKey, seedKeys } from './data';
+import { summarizeProfile, type ProfileShare } from './profile';
 import { benchConfig, connect, cpuMeter, drained, resetServers, startCli, waitForOutput, type BenchEnv, type Connections } from './support';
 
 export interface SnapshotResult {
@@ -70,14 +74,32 @@ async function bulkHelperBaseline(c: Connections, keys: number): Promise<number>
   return keys / seconds;
 }
 
+/**
+ * The worker's CPU profile during a snapshot of `keys` keys: where its own time goes. A run of
+ * its own, since profiling slows the process it watches.
+ */
+export async function profileScenario(env: BenchEnv, keys: number): Promise<ProfileShare[]> {
+  const c = connect(env);
+  const dir = mkdtempSync(join(tmpdir(), 'res-bench-profile-'));
+  try {
+    await resetServers(c, `${INDEX}-*`);
+    await seedKeys(c.source, 0, keys);
+    await pipelineRun(env, c, keys, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+    return summarizeProfile(dir);
+  } finally {
+    await c.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function perKey(cpuSeconds: Record<string, number>, keys: number): Record<string, number> {
   return Object.fromEntries(Object.entries(cpuSeconds).map(([name, s]) => [name, (s * 1e6) / keys]));
 }
 
 /** One worker process indexes what the snapshot enqueues; timed from the first SCAN to an empty queue. */
-async function pipelineRun(env: BenchEnv, c: Connections, keys: number): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> {
+async function pipelineRun(env: BenchEnv, c: Connections, keys: number, workerNodeArgs: string[] = []): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> {
   const input = benchConfig(env, `${INDEX}-pipeline`);
-  const worker = startCli(input, ['worker']);
+  const worker = startCli(input, ['worker'], workerNodeArgs);
   const source = new RedisDbPool(env.sourceUrl, 'bench-snapshot');
   try {
     await waitForOutput(worker, 'worker started');

@@ -32,9 +32,10 @@ describe('the benchmark harness (smoke sizes)', () => {
       return section;
     };
     expect(row('Snapshot throughput')).toMatch(/\| 2,000 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \| [\d,]+ \(N = 200\) \|/);
+    expect(row('Where the worker spends its time')).toMatch(/\| [\d.]+ % \|/);
     expect(row('Live changes').match(/^\| 1 \| (200|max) \|/gm)).toHaveLength(2);
     expect(row('Hot keys')).toMatch(/final state exact: yes/);
-    expect(row('Memory with a backlog')).toMatch(/\| 3,000 \| \d+ MiB \| \d+ MiB \| \d+ MiB \|/);
+    expect(row('Memory with a backlog')).toMatch(/\| 3,000 \| [\d,]+ \| \d+ MiB \| \d+ MiB \| \d+ MiB \|/);
     expect(row('Queue overhead per change')).toMatch(/\| evalsha \| [\d.]+ \|/);
     // Starting its own Elasticsearch and six scenarios on a busy 2-core machine takes a while.
   }, 600_000);

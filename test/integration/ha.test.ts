@@ -88,13 +88,14 @@ describe('producer high availability', () => {
 
     let killed = false;
     const writes = (async () => {
-      for (let i = 0; i < 3000; i++) {
+      // About 21,000 writes (a hash, a string, every 7th a delete), the leader killed after 3,000 rounds.
+      for (let i = 0; i < 10000; i++) {
         const pipe = redis.pipeline();
         pipe.hset(`user:${i % 400}`, { n: String(i), name: `user ${i}` });
         if (i % 7 === 0) pipe.del(`user:${(i * 13) % 400}`);
         pipe.set(`seq:${i}`, String(i));
         await pipe.exec();
-        if (i === 1000) {
+        if (i === 3000) {
           leader.kill('SIGKILL');
           killed = true;
         }

@@ -202,7 +202,8 @@ describe('replication producer', () => {
       const input = replicationInput(servers);
       worker = await startPipeline(input, { producer: false, worker: true });
       cli = await startProducerCli(input);
-      await workload(0, 3000);
+      // Tens of thousands of writes in all: 10,000 before the kill, 10,000 while down, 10,000 after.
+      await workload(0, 10000);
       // End on database 1 and let the checkpoint cover it: after CONTINUE the master sends no
       // SELECT while it stays on database 1, so the producer must remember it.
       const db1 = new Redis(servers.source.url, { db: 1 });
@@ -215,9 +216,9 @@ describe('replication producer', () => {
       await db1.set('db1:while-down', 'b');
       await db1.del('db1:3');
       db1.disconnect();
-      await workload(3000, 6000);
+      await workload(10000, 20000);
       cli = await startProducerCli(input);
-      await workload(6000, 9000);
+      await workload(20000, 30000);
       expect(cli.output()).toMatch(/"resync":"continue"/);
       expect(await syncStats(redis)).toEqual({ full: 1, partialOk: 1, partialErr: 0 });
       await waitInSync(worker.ctx, 90000);
