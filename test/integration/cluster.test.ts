@@ -4,6 +4,7 @@ import { unfinishedJobs } from '../../shared/queue';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { exited, formatReport, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
+import { persist } from '../support/persist';
 
 const SEEDED = 20000;
 const LIVE_OPS = 24000;
@@ -53,18 +54,6 @@ async function liveOp(redis: Cluster, op: number): Promise<void> {
   }
 }
 
-/** Retries an operation the cluster refused while a failover settles (CLUSTERDOWN, closed connections). */
-async function persist(fn: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fn();
-      return;
-    } catch (err) {
-      if (attempt >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 async function runOps(redis: Cluster, from: number, to: number): Promise<void> {
   for (let op = from; op < to; op += 200) {

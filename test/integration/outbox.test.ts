@@ -6,7 +6,7 @@ import type { OutboxProducer } from '../../producers/outbox';
 import { createLogger } from '../../shared/logger';
 import type { ConfigInput } from '../../shared/config/schema';
 import { inSync } from '../../shared/verify';
-import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
+import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers, writeWithEntry } from '../support/outbox';
 import { exited, getDoc, loadedConfig, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 30000, 50);
@@ -159,10 +159,7 @@ describe('outbox mode: entries other consumers left behind', () => {
     await servers.stop();
   });
 
-  const write = async (key: string): Promise<string> => {
-    const [, [, id]] = (await redis.multi().set(key, `value of ${key}`).xadd(STREAM, '*', 'key', key).exec()) as [unknown, [unknown, string]];
-    return id;
-  };
+  const write = (key: string): Promise<string> => writeWithEntry(redis, key);
   const readAs = (consumer: string, count: number): Promise<unknown> =>
     redis.xreadgroup('GROUP', GROUP, consumer, 'COUNT', count, 'STREAMS', STREAM, '>');
 
@@ -228,10 +225,7 @@ describe('outbox mode: trimming to a length', () => {
     await servers.stop();
   });
 
-  const write = async (key: string): Promise<string> => {
-    const [, [, id]] = (await redis.multi().set(key, key).xadd(STREAM, '*', 'key', key).exec()) as [unknown, [unknown, string]];
-    return id;
-  };
+  const write = (key: string): Promise<string> => writeWithEntry(redis, key, key);
 
   it('keeps about trimMaxLen entries, and never an unacknowledged one', async () => {
     const input = testConfigInput(servers, { producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000, trimMaxLen: 3 } } });

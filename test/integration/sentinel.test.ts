@@ -4,21 +4,10 @@ import { unfinishedJobs } from '../../shared/queue';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { getDoc, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startSentinelGroup, type SentinelGroupHandle } from '../support/redis-sentinel';
+import { persist } from '../support/persist';
 
 const KEYS = 3000;
 
-async function persist(fn: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fn();
-      return;
-    } catch (err) {
-      // READONLY or a closed connection while the master changes.
-      if (attempt >= 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 async function writeKeys(redis: Redis, round: number): Promise<void> {
   for (let i = 0; i < KEYS; i += 300) {

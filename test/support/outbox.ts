@@ -4,6 +4,12 @@ import { startServers, type TestServers } from './pipeline';
 export const STREAM = 'redis-es-sync:outbox';
 export const GROUP = 'redis-es-sync';
 
+/** An application's write: the value and its outbox entry in one MULTI; returns the entry's id. */
+export async function writeWithEntry(redis: Redis, key: string, value = `value of ${key}`): Promise<string> {
+  const [, [, id]] = (await redis.multi().set(key, value).xadd(STREAM, '*', 'key', key).exec()) as [unknown, [unknown, string]];
+  return id;
+}
+
 /**
  * Source and queue Redis WITHOUT keyspace notifications: in outbox mode the stream is the
  * only way a change reaches the queue, so a test passing here proves the outbox carried it.
