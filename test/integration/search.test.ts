@@ -37,12 +37,14 @@ describe('the search API', () => {
     queueRedis = new Redis(servers.queue.url);
     const port = await getFreePort();
     // A TTL far beyond the test: only the generation counter can make a cached answer go.
-    pipeline = await startPipeline(testConfigInput(servers, { http: { port }, search: { cacheTtlMs: 600_000, refreshWindowMs: 1500 } }));
+    const mapping = { defaultIndex: servers.index, rules: [{ match: 'order:*', index: `${servers.index}-orders`, id: 'o-{1}' }] };
+    pipeline = await startPipeline(testConfigInput(servers, { http: { port }, mapping, search: { cacheTtlMs: 600_000, refreshWindowMs: 1500 } }));
     base = `http://127.0.0.1:${port}`;
     await pipeline.service.producer!.idle();
     const pipe = redis.pipeline();
     for (let i = 0; i < 25; i++) pipe.set(`fruit:${String(i).padStart(2, '0')}`, JSON.stringify({ name: `apple ${i}` }));
     pipe.hset('basket:1', { colour: 'red', holds: 'apple' });
+    pipe.hset('order:7', { item: 'plum', qty: '3' });
     await pipe.exec();
     await waitInSync(pipeline.ctx);
   });
@@ -120,6 +122,19 @@ describe('the search API', () => {
     });
     await redis.del('fruit:00');
     expect(await get(`/doc/${servers.index}/fruit:00`)).toEqual({ status: 404, body: { error: `no key maps to ${servers.index}/fruit:00` } });
+  });
+
+  it('serves /doc for ids a rule templates, through the key the indexed document names', async () => {
+    const orders = `${servers.index}-orders`;
+    expect(await get(`/doc/${orders}/o-7`)).toEqual({
+      status: 200,
+      body: { index: orders, id: 'o-7', doc: { key: 'order:7', db: 0, type: 'hash', value: { item: 'plum', qty: '3' } } },
+    });
+    const page = await waitFor('the order to be searchable', () => get(`/search/${orders}?q=plum`), (r) => (r.body as Page).total === 1);
+    expect((page.body as Page).hits[0]).toMatchObject({ id: 'o-7', key: 'order:7' });
+    expect(await get(`/doc/${orders}/o-8`)).toEqual({ status: 404, body: { error: `no key maps to ${orders}/o-8` } });
+    // The order is not in the default index: its id there does not exist.
+    expect((await get(`/doc/${servers.index}/o-7`)).status).toBe(404);
   });
 
   it('requires the configured credentials, and `serve` answers only search and /healthz', async () => {
