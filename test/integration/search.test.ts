@@ -99,12 +99,37 @@ describe('the search API', () => {
     expect(await cacheHits()).toBe(hits + 1);
   });
 
+  it('under concurrent writes and searches, each query after an indexed change sees it', async () => {
+    let reading = true;
+    // Readers keep asking both the old and the new answer, so stale entries are cached whenever they can be.
+    const readers = Array.from({ length: 4 }, async () => {
+      for (let n = 0; reading; n++) await search(`q=tick${n % 6}`);
+    });
+    try {
+      for (let i = 1; i <= 3; i++) {
+        // A cached "not found" for the value about to be written: it must not survive the change.
+        await waitFor('the last bulk to settle', settled, (n) => n === 0);
+        await search(`q=tick${i}`);
+        const hits = await cacheHits();
+        expect((await search(`q=tick${i}`)).total).toBe(0);
+        expect(await cacheHits()).toBeGreaterThan(hits);
+        await redis.set('clock', `tick${i}`);
+        await waitFor(`tick${i} in the answer`, () => search(`q=tick${i}`), (p) => p.total === 1 && p.hits[0].key === 'clock');
+        await waitFor(`tick${i - 1} gone from the answer`, () => search(`q=tick${i - 1}`), (p) => p.total === 0);
+      }
+    } finally {
+      reading = false;
+      await Promise.all(readers);
+    }
+  });
+
   it('refuses expensive or malformed queries and unknown indices with clear errors', async () => {
     const index = servers.index;
     expect(await get(`/search/${index}?q=*pple`)).toEqual({ status: 400, body: { error: expect.stringMatching(/leading wildcards/) } });
     expect(await get(`/search/${index}?q=name:?pple`)).toEqual({ status: 400, body: { error: expect.stringMatching(/leading wildcards/) } });
     expect(await get(`/search/${index}?q=${'a'.repeat(1001)}`)).toEqual({ status: 400, body: { error: 'q is 1001 characters, over the limit of 1000' } });
     expect(await get(`/search/${index}?size=101`)).toEqual({ status: 400, body: { error: 'size 101 is over the maximum page size of 100' } });
+    expect(await get(`/search/${index}?limit=5`)).toEqual({ status: 400, body: { error: 'unknown parameter limit (expected q, filter.<field>, sort, size, search_after)' } });
     expect(await get(`/search/${index}?size=0`)).toEqual({ status: 400, body: { error: 'size must be a positive integer' } });
     expect(await get(`/search/${index}?search_after=nope`)).toEqual({ status: 400, body: { error: expect.stringMatching(/search_after must be/) } });
     expect(await get(`/search/${index}?sort=key:sideways`)).toEqual({ status: 400, body: { error: expect.stringMatching(/^sort:/) } });
