@@ -27,6 +27,10 @@ export interface SearchQuery {
 const FIELD = /^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$/;
 // A term starting with * or ? makes Elasticsearch walk every term of the index.
 const LEADING_WILDCARD = /(^|[\s(:+\-!])[*?]/;
+// Regular expressions (`/…/` in query_string) compile into automata whose size grows with the
+// pattern; Elasticsearch's own cap (index.max_regex_length, 1000) is far too generous for an API.
+const REGEX_TERM = /(?:^|[\s(:+\-!])\/((?:[^/\\]|\\.)*)\//g;
+export const MAX_REGEX_LENGTH = 100;
 
 /** Validates the query string parameters of `GET /search/:index`. */
 export function parseSearchQuery(params: Record<string, unknown>, settings: SearchSettings): SearchQuery {
@@ -41,6 +45,9 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
   if (q !== undefined) {
     if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `q is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
     if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, 'q: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index');
+    for (const m of q.matchAll(REGEX_TERM)) {
+      if (m[1].length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `q: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${m[1].length})`);
+    }
   }
 
   const filters: [string, string][] = [];

@@ -128,6 +128,11 @@ describe('the search API', () => {
     expect(await get(`/search/${index}?q=*pple`)).toEqual({ status: 400, body: { error: expect.stringMatching(/leading wildcards/) } });
     expect(await get(`/search/${index}?q=name:?pple`)).toEqual({ status: 400, body: { error: expect.stringMatching(/leading wildcards/) } });
     expect(await get(`/search/${index}?q=${'a'.repeat(1001)}`)).toEqual({ status: 400, body: { error: 'q is 1001 characters, over the limit of 1000' } });
+    expect(await get(`/search/${index}?q=${encodeURIComponent(`content:/${'[a-z]'.repeat(21)}/`)}`)).toEqual({
+      status: 400,
+      body: { error: 'q: regular expressions are limited to 100 characters (got 105)' },
+    });
+    expect((await search(`q=${encodeURIComponent('content:/app.e/')}&filter.type=hash`)).total).toBe(1);
     expect(await get(`/search/${index}?size=101`)).toEqual({ status: 400, body: { error: 'size 101 is over the maximum page size of 100' } });
     expect(await get(`/search/${index}?limit=5`)).toEqual({ status: 400, body: { error: 'unknown parameter limit (expected q, filter.<field>, sort, size, search_after)' } });
     expect(await get(`/search/${index}?size=0`)).toEqual({ status: 400, body: { error: 'size must be a positive integer' } });
