@@ -4,6 +4,7 @@ import type { ConfigFlags } from '../shared/config/load';
 import { ConfigError, RedisSetupError } from '../shared/errors';
 import { reconcileCommand } from './commands/reconcile';
 import { dashboardCommand } from './commands/dashboard';
+import { serveCommand } from './commands/serve';
 import { replayCommand, type ReplayFlags } from './commands/replay';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
@@ -95,6 +96,11 @@ program
   .command('dashboard')
   .description('serve only the HTTP surface: bull-board at /queues, /metrics, /healthz, /readyz (port 3000 unless set)')
   .action(() => dashboardCommand(flags()));
+
+program
+  .command('serve')
+  .description('serve only the search API: GET /search/:index, GET /doc/:index/:id and /healthz (port 3000 unless set)')
+  .action(() => serveCommand(flags()));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof RedisSetupError) {

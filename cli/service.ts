@@ -5,6 +5,7 @@ import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../shared/http/server';
 import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
 import type { Logger } from '../shared/logger';
+import { SearchService } from '../shared/search/service';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -96,6 +97,21 @@ export async function startContextHttp(ctx: AppContext, port: number): Promise<H
     http: { ...ctx.config.http, port },
     queue: ctx.queue(),
     readiness: readinessChecks(ctx),
+    logger: ctx.logger,
+    search: searchService(ctx),
+  });
+}
+
+/** The search API's service on this context's connections. */
+export function searchService(ctx: AppContext): SearchService {
+  return new SearchService({
+    es: ctx.es,
+    source: ctx.source,
+    queueRedis: ctx.queueRedis,
+    prefix: ctx.config.queue.prefix,
+    router: ctx.router,
+    databases: ctx.config.redis.databases,
+    settings: ctx.config.search,
     logger: ctx.logger,
   });
 }

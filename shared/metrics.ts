@@ -126,3 +126,18 @@ export function enableDefaultMetrics(): void {
   defaultsOn = true;
   collectDefaultMetrics({ register: registry });
 }
+
+export const searchCache = new Counter({
+  name: `${PREFIX}search_cache_total`,
+  help: 'Searches answered from the cache (hit) or by Elasticsearch (miss)',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const searchDuration = new Histogram({
+  name: `${PREFIX}search_duration_seconds`,
+  help: 'Duration of GET /search requests, by whether the cache answered (hit, miss)',
+  labelNames: ['cache'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});

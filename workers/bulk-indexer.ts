@@ -3,11 +3,12 @@ import type { AppConfig } from '../shared/config/schema';
 import { describeEsError, isTransientEsError } from '../shared/elasticsearch';
 import { DocumentRejectedError } from '../shared/errors';
 import { readKeyStates } from '../shared/key-state';
+import { bumpGenerations } from '../shared/search/generation';
 import type { Logger } from '../shared/logger';
 import { toOperation, type DocOperation } from '../shared/mapping/document';
 import type { KeyRouter } from '../shared/mapping/router';
 import { bulkDocuments, bulkDuration } from '../shared/metrics';
-import type { SourceRedis } from '../shared/redis';
+import type { RedisClient, SourceRedis } from '../shared/redis';
 import type { VersionCounter } from '../shared/versions';
 import { classifyItem, type BulkItemResponse, type ItemOutcome } from './bulk-outcome';
 
@@ -27,6 +28,8 @@ export interface BulkIndexerDeps {
   router: KeyRouter;
   settings: Pick<AppConfig['worker'], 'bulkMaxBytes' | 'maxDocumentBytes' | 'retryBaseMs' | 'retryMaxMs'>;
   logger: Logger;
+  /** Where the per-index generation counters live that invalidate the search cache. */
+  generations?: { redis: RedisClient; prefix: string; refreshWindowMs: number };
   /** Aborted on shutdown: pending retries give up so jobs can go back to the queue. */
   signal?: AbortSignal;
 }
@@ -154,6 +157,10 @@ export class BulkIndexer {
           for (const p of chunk) retry.push(p.slot);
           return;
         }
+        if (!(await this.bumpGenerations(chunk))) {
+          for (const p of chunk) retry.push(p.slot);
+          return;
+        }
         chunk.forEach((p, i) => {
           const outcome: ItemOutcome = classifyItem(p.op.op, items[i]);
           if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
@@ -163,6 +170,23 @@ export class BulkIndexer {
       }),
     );
     return retry;
+  }
+
+  /**
+   * Whether the indices the chunk touched had their generation bumped. Until they have, a
+   * cached search answer could outlive this change, so the chunk is not done: it is sent
+   * again, and bumped again, on the next attempt.
+   */
+  private async bumpGenerations(chunk: readonly Prepared[]): Promise<boolean> {
+    const gen = this.deps.generations;
+    if (!gen) return true;
+    try {
+      await bumpGenerations(gen.redis, gen.prefix, chunk.map((p) => p.op.index), gen.refreshWindowMs);
+      return true;
+    } catch (err) {
+      this.deps.logger.warn({ err: (err as Error).message, docs: chunk.length }, 'bumping index generations failed; will retry');
+      return false;
+    }
   }
 
   private async backoff(attempt: number, count: number): Promise<void> {

@@ -42,6 +42,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     counter: new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
     router: deps.router,
     settings: config.worker,
+    generations: { redis: deps.queueRedis, prefix: config.queue.prefix, refreshWindowMs: config.search.refreshWindowMs },
     logger: log,
     signal: abort.signal,
   });

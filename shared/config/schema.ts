@@ -290,6 +290,21 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    search: z
+      .object({
+        /** How long a /search answer stays in the queue Redis; it is dropped sooner when its index changes. */
+        cacheTtlMs: z.number().int().min(0).default(30000),
+        defaultPageSize: z.number().int().positive().default(20),
+        maxPageSize: z.number().int().positive().default(100),
+        /** Longer `q` strings are refused with 400. */
+        maxQueryLength: z.number().int().positive().default(1000),
+        /** Elasticsearch `timeout` and the client's request timeout for one search. */
+        timeoutMs: z.number().int().positive().default(5000),
+        /** After a bulk, answers are not cached for this long: Elasticsearch shows indexed documents to searches only after a refresh (index.refresh_interval, 1 s by default). */
+        refreshWindowMs: z.number().int().min(0).default(2000),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,12 +1,14 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger';
 import { enableDefaultMetrics, registry, watchQueueDepth } from '../metrics';
 import type { SyncQueue } from '../queue';
 import { assertSafeExposure, authHook, authSchemes, type HttpConfig } from './auth';
+import type { SearchService } from '../search/service';
 import { runChecks, type ReadinessCheck } from './readiness';
+import { registerSearchRoutes } from './search-routes';
 
 export interface HttpSurfaceDeps {
   http: HttpConfig;
@@ -14,6 +16,8 @@ export interface HttpSurfaceDeps {
   queue: SyncQueue;
   readiness: readonly ReadinessCheck[];
   logger: Logger;
+  /** Serves /search and /doc when given. */
+  search?: SearchService;
 }
 
 export interface HttpSurface {
@@ -67,6 +71,8 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
     return reply.header('content-type', registry.contentType).send(body);
   });
 
+  if (deps.search) registerSearchRoutes(app, deps.search, deps.logger);
+
   const board = new FastifyAdapter();
   board.setBasePath(DASHBOARD_PATH);
   createBullBoard({
@@ -76,6 +82,41 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   });
   await app.register(board.registerPlugin(), { prefix: DASHBOARD_PATH });
 
+  const surface = await listen(app, http, unwatch);
+  log.info({ url: surface.url, dashboard: `${surface.url}${DASHBOARD_PATH}`, auth: authSchemes(http) }, 'http surface listening');
+  return {
+    ...surface,
+    drain() {
+      draining = true;
+    },
+    close() {
+      draining = true;
+      return surface.close();
+    },
+  };
+}
+
+export interface SearchSurfaceDeps {
+  http: HttpConfig;
+  search: SearchService;
+  logger: Logger;
+}
+
+/** `serve`: only the search API and /healthz, behind the same credentials as the dashboard. */
+export async function startSearchSurface(deps: SearchSurfaceDeps): Promise<HttpSurface> {
+  const { http } = deps;
+  assertSafeExposure(http);
+  const app = Fastify({ logger: false });
+  const hook = authHook(http);
+  if (hook) app.addHook('onRequest', hook);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  registerSearchRoutes(app, deps.search, deps.logger);
+  const surface = await listen(app, http, () => undefined);
+  deps.logger.child({ component: 'http' }).info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
+  return { ...surface, drain: () => undefined };
+}
+
+async function listen(app: FastifyInstance, http: HttpConfig, unwatch: () => void): Promise<Omit<HttpSurface, 'drain'>> {
   try {
     await app.listen({ port: http.port, host: http.host });
   } catch (err) {
@@ -86,17 +127,11 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : http.port;
   const url = `http://${http.host.includes(':') ? `[${http.host}]` : http.host}:${port}`;
-  log.info({ url, dashboard: `${url}${DASHBOARD_PATH}`, auth: authSchemes(http) }, 'http surface listening');
-
   let closing: Promise<void> | undefined;
   return {
     port,
     url,
-    drain() {
-      draining = true;
-    },
     close() {
-      draining = true;
       closing ??= (async () => {
         unwatch();
         await app.close();

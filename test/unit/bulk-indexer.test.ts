@@ -362,3 +362,40 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(requests).toHaveLength(1);
   });
 });
+
+describe('BulkIndexer and the search cache generations', () => {
+  const generations = (): BulkIndexerDeps['generations'] => ({ redis: counterRedis, prefix: 'res-test', refreshWindowMs: 60000 });
+
+  it('bumps each touched index once per answered bulk, never for a failed one', async () => {
+    await seed.set('order:1', 'a');
+    await seed.set('order:2', 'b');
+    await seed.set('plain', 'c');
+    const { scope } = mockBulk([() => [503, esError(503, 'unavailable_shards_exception', 'no shards')], ok]);
+    const rules = router({ rules: [{ match: 'order:*', index: 'orders' }] });
+    const results = await indexer({ router: rules, generations: generations() }).index(items('order:1', 'order:2', 'plain'));
+    scope.done();
+    expect(results).toEqual([indexed, indexed, indexed]);
+    expect(await counterRedis.mget('res-test:gen:orders', 'res-test:gen:redis', 'res-test:gen:untouched')).toEqual(['1', '1', null]);
+    expect(await counterRedis.pttl('res-test:gen:orders:settling')).toBeGreaterThan(0);
+  });
+
+  it('sends the bulk again when the generations cannot be bumped, so no cached answer outlives the change', async () => {
+    await seed.set('k', 'v');
+    const { requests, scope } = mockBulk([
+      async (lines) => {
+        // The counter's key holds a hash: INCR fails once, then the key is fixed.
+        await counterRedis.hset('res-test:gen:redis', 'x', '1');
+        return [200, bulkResponse(lines)];
+      },
+      async (lines) => {
+        await counterRedis.del('res-test:gen:redis');
+        return [200, bulkResponse(lines)];
+      },
+    ]);
+    const results = await indexer({ generations: generations() }).index(items('k'));
+    scope.done();
+    expect(results).toEqual([indexed]);
+    expect(requests).toHaveLength(2);
+    expect(await counterRedis.get('res-test:gen:redis')).toBe('1');
+  });
+});

@@ -1,0 +1,31 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Logger } from '../logger';
+import { parseSearchQuery, SearchRequestError } from '../search/query';
+import type { SearchService } from '../search/service';
+
+/** `GET /search/:index` and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
+export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {
+  const log = logger.child({ component: 'search' });
+  const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
+    if (err instanceof SearchRequestError) return reply.code(err.status).send({ error: err.message });
+    log.error({ err: (err as Error).message }, 'search request failed');
+    return reply.code(503).send({ error: 'search unavailable, try again' });
+  };
+
+  app.get<{ Params: { index: string }; Querystring: Record<string, unknown> }>('/search/:index', async (request, reply) => {
+    try {
+      const query = parseSearchQuery(request.query, search.settings);
+      return await search.search(request.params.index, query);
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+
+  app.get<{ Params: { index: string; id: string } }>('/doc/:index/:id', async (request, reply) => {
+    try {
+      return await search.document(request.params.index, request.params.id);
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+}

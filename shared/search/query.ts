@@ -1,0 +1,121 @@
+import type { AppConfig } from '../config/schema';
+
+export type SearchSettings = AppConfig['search'];
+export type SortValue = string | number | boolean | null;
+
+/** A refused request: `status` is the HTTP answer (400 bad query, 404 unknown index or id). */
+export class SearchRequestError extends Error {
+  override readonly name = 'SearchRequestError';
+  constructor(
+    readonly status: 400 | 404,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One page of a search, validated and in a canonical form (the cache key is derived from it). */
+export interface SearchQuery {
+  q?: string;
+  /** Sorted by field name. */
+  filters: [string, string][];
+  sort: { field: string; order: 'asc' | 'desc' }[];
+  size: number;
+  searchAfter?: SortValue[];
+}
+
+const FIELD = /^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$/;
+// A term starting with * or ? makes Elasticsearch walk every term of the index.
+const LEADING_WILDCARD = /(^|[\s(:+\-!])[*?]/;
+// Regular expressions (`/…/` in query_string) compile into automata whose size grows with the
+// pattern; Elasticsearch's own cap (index.max_regex_length, 1000) is far too generous for an API.
+const REGEX_TERM = /(?:^|[\s(:+\-!])\/((?:[^/\\]|\\.)*)\//g;
+export const MAX_REGEX_LENGTH = 100;
+
+/** Validates the query string parameters of `GET /search/:index`. */
+export function parseSearchQuery(params: Record<string, unknown>, settings: SearchSettings): SearchQuery {
+  const one = (name: string): string | undefined => {
+    const v = params[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new SearchRequestError(400, `${name} must be given once`);
+    return v;
+  };
+
+  const q = one('q');
+  if (q !== undefined) {
+    if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `q is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
+    if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, 'q: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index');
+    for (const m of q.matchAll(REGEX_TERM)) {
+      if (m[1].length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `q: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${m[1].length})`);
+    }
+  }
+
+  const filters: [string, string][] = [];
+  for (const [name, value] of Object.entries(params)) {
+    if (!name.startsWith('filter.')) {
+      if (!['q', 'sort', 'size', 'search_after'].includes(name)) throw new SearchRequestError(400, `unknown parameter ${name} (expected q, filter.<field>, sort, size, search_after)`);
+      continue;
+    }
+    const field = name.slice('filter.'.length);
+    if (!FIELD.test(field)) throw new SearchRequestError(400, `${name}: not a field name`);
+    if (typeof value !== 'string') throw new SearchRequestError(400, `${name} must be given once`);
+    filters.push([field, value]);
+  }
+  filters.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+  const sort: SearchQuery['sort'] = [];
+  const sortParam = one('sort');
+  if (sortParam !== undefined) {
+    for (const part of sortParam.split(',')) {
+      const m = /^([^:]+)(?::(asc|desc))?$/.exec(part.trim());
+      if (!m || !FIELD.test(m[1])) throw new SearchRequestError(400, `sort: ${JSON.stringify(part)} is not field, field:asc or field:desc`);
+      sort.push({ field: m[1], order: (m[2] as 'asc' | 'desc' | undefined) ?? 'asc' });
+    }
+  }
+
+  let size = settings.defaultPageSize;
+  const sizeParam = one('size');
+  if (sizeParam !== undefined) {
+    size = Number(sizeParam);
+    if (!/^\d+$/.test(sizeParam) || size < 1) throw new SearchRequestError(400, 'size must be a positive integer');
+    if (size > settings.maxPageSize) throw new SearchRequestError(400, `size ${size} is over the maximum page size of ${settings.maxPageSize}`);
+  }
+
+  let searchAfter: SortValue[] | undefined;
+  const after = one('search_after');
+  if (after !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(after);
+    } catch {
+      parsed = undefined;
+    }
+    const scalar = (v: unknown): boolean => v === null || ['string', 'number', 'boolean'].includes(typeof v);
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every(scalar)) {
+      throw new SearchRequestError(400, 'search_after must be the JSON array `next` of the previous page');
+    }
+    searchAfter = parsed as SortValue[];
+  }
+
+  return { q: q === undefined || q.trim() === '' ? undefined : q, filters, sort, size, searchAfter };
+}
+
+/**
+ * The Elasticsearch request for a page. `key` and `db` end every sort: together they are
+ * unique, so search_after pages neither repeat nor skip documents.
+ */
+export function searchBody(query: SearchQuery, timeoutMs: number): Record<string, unknown> {
+  const must = query.q ? [{ query_string: { query: query.q, allow_leading_wildcard: false } }] : [{ match_all: {} }];
+  const filter = query.filters.map(([field, value]) => ({ term: { [field]: value } }));
+  const sort: Record<string, unknown>[] = query.sort.map((s) => ({ [s.field]: { order: s.order } }));
+  if (query.sort.length === 0) sort.push({ _score: { order: 'desc' } });
+  sort.push({ key: { order: 'asc' } }, { db: { order: 'asc' } });
+  return {
+    query: { bool: { must, filter } },
+    sort,
+    size: query.size,
+    track_scores: true,
+    timeout: `${timeoutMs}ms`,
+    ...(query.searchAfter ? { search_after: query.searchAfter } : {}),
+  };
+}

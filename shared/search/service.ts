@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import type { Client } from '@elastic/elasticsearch';
+import { errors } from '@elastic/elasticsearch';
+import { readKeyStates } from '../key-state';
+import type { Logger } from '../logger';
+import { toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
+import type { KeyRouter } from '../mapping/router';
+import { searchCache, searchDuration } from '../metrics';
+import type { RedisClient, SourceRedis } from '../redis';
+import { generationKey, settlingKey } from './generation';
+import { SearchRequestError, searchBody, type SearchQuery, type SearchSettings, type SortValue } from './query';
+
+export interface SearchHit {
+  id: string;
+  key: string;
+  db: number;
+  type: string;
+  value?: JsonValue;
+  ttl_ms?: number;
+  score: number | null;
+}
+
+export interface SearchPage {
+  hits: SearchHit[];
+  total: number;
+  /** `search_after` for the next page; null on the last one. */
+  next: SortValue[] | null;
+}
+
+export interface SearchServiceDeps {
+  es: Client;
+  source: SourceRedis;
+  /** Holds the cache and the generation counters. */
+  queueRedis: RedisClient;
+  prefix: string;
+  router: KeyRouter;
+  databases: readonly number[];
+  settings: SearchSettings;
+  logger: Logger;
+}
+
+interface HitSource {
+  key: string;
+  db: number;
+  type: string;
+  value?: JsonValue;
+  ttl_ms?: number;
+}
+
+/** The read path for applications: searches through Elasticsearch with a cache, documents from Redis. */
+export class SearchService {
+  constructor(private readonly deps: SearchServiceDeps) {}
+
+  get settings(): SearchSettings {
+    return this.deps.settings;
+  }
+
+  /** Only the indices the mapping writes to may be read through this API. */
+  checkIndex(index: string): void {
+    if (!this.deps.router.indices().includes(index)) throw new SearchRequestError(404, `index ${JSON.stringify(index)} is not one this service syncs`);
+  }
+
+  async search(index: string, query: SearchQuery): Promise<SearchPage> {
+    this.checkIndex(index);
+    const { queueRedis, prefix, settings } = this.deps;
+    const timer = searchDuration.startTimer();
+    // The generation is read before searching: should a bulk land during the search, the
+    // answer is stored under the old generation, which nobody asks for any more.
+    const [generation, settling] = await queueRedis.mget(generationKey(prefix, index), settlingKey(prefix, index));
+    const cacheKey = `${prefix}:search:${createHash('sha256')
+      .update(JSON.stringify([index, generation ?? '0', query]))
+      .digest('hex')}`;
+    if (settings.cacheTtlMs > 0) {
+      const cached = await queueRedis.get(cacheKey);
+      if (cached !== null) {
+        searchCache.inc({ result: 'hit' });
+        timer({ cache: 'hit' });
+        return JSON.parse(cached) as SearchPage;
+      }
+    }
+    searchCache.inc({ result: 'miss' });
+    const { page, complete } = await this.query(index, query);
+    if (settings.cacheTtlMs > 0 && complete && settling === null) {
+      await queueRedis.set(cacheKey, JSON.stringify(page), 'PX', settings.cacheTtlMs);
+    }
+    timer({ cache: 'miss' });
+    return page;
+  }
+
+  private async query(index: string, query: SearchQuery): Promise<{ page: SearchPage; complete: boolean }> {
+    const { es, settings } = this.deps;
+    let response;
+    try {
+      response = await es.search<HitSource>(
+        { index, ...searchBody(query, settings.timeoutMs), _source: ['key', 'db', 'type', 'value', 'ttl_ms'] },
+        { requestTimeout: settings.timeoutMs },
+      );
+    } catch (err) {
+      // A query Elasticsearch cannot parse or run (bad syntax, sort on a text field) is the caller's to fix.
+      if (err instanceof errors.ResponseError && err.statusCode === 400) {
+        throw new SearchRequestError(400, `Elasticsearch refused the query: ${esReason(err)}`);
+      }
+      throw err;
+    }
+    const hits = response.hits.hits.map((h) => {
+      const src = h._source as HitSource;
+      const hit: SearchHit = { id: h._id as string, key: src.key, db: src.db, type: src.type, value: src.value, ttl_ms: src.ttl_ms, score: h._score ?? null };
+      return hit;
+    });
+    const last = response.hits.hits.at(-1);
+    const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);
+    const next = hits.length === query.size && last?.sort ? (last.sort as SortValue[]) : null;
+    // A timed-out search holds what the shards found in time: served, never cached.
+    return { page: { hits, total, next }, complete: !response.timed_out && (response._shards.failed ?? 0) === 0 };
+  }
+
+  /** The document `index`/`id` maps to, built from the key's current value in Redis; 404 when it is gone. */
+  async document(index: string, id: string): Promise<{ index: string; id: string; doc: SyncDocument }> {
+    this.checkIndex(index);
+    const target = (await this.keyFromId(index, id)) ?? (await this.keyFromIndex(index, id));
+    const gone = new SearchRequestError(404, `no key maps to ${index}/${id}`);
+    if (!target) throw gone;
+    const route = this.deps.router.route(target.db, target.key);
+    if (!route || route.index !== index || route.id !== id) throw gone;
+    const [state] = await readKeyStates(this.deps.source.db(target.db), [target.key]);
+    const op = toOperation(route, route.shape, target.db, target.key, state);
+    if (op.op !== 'index') throw gone;
+    return { index, id, doc: op.doc };
+  }
+
+  /** Ids that are the key itself (`{key}`, the default) or `{db}:{key}` (the default with several databases). */
+  private async keyFromId(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
+    const candidates: { db: number; key: string }[] = this.deps.databases.map((db) => ({ db, key: id }));
+    const m = /^(\d+):([\s\S]*)$/.exec(id);
+    if (m && this.deps.databases.includes(Number(m[1]))) candidates.push({ db: Number(m[1]), key: m[2] });
+    for (const c of candidates) {
+      const route = this.deps.router.route(c.db, c.key);
+      if (route && route.index === index && route.id === id && (await this.deps.source.db(c.db).exists(c.key)) === 1) return c;
+    }
+    return undefined;
+  }
+
+  /** Other id templates cannot be reversed: the indexed document names its key. */
+  private async keyFromIndex(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
+    try {
+      const found = await this.deps.es.get<{ key: string; db: number }>({ index, id, _source: ['key', 'db'] }, { requestTimeout: this.deps.settings.timeoutMs });
+      return found._source ? { db: found._source.db, key: found._source.key } : undefined;
+    } catch (err) {
+      if (err instanceof errors.ResponseError && err.statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+function esReason(err: InstanceType<typeof errors.ResponseError>): string {
+  const body = err.body as { error?: { root_cause?: { reason?: string }[]; reason?: string } } | undefined;
+  return body?.error?.root_cause?.[0]?.reason ?? body?.error?.reason ?? err.message;
+}
