@@ -16,7 +16,8 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
   app.get<{ Params: { index: string }; Querystring: Record<string, unknown> }>('/search/:index', async (request, reply) => {
     try {
       const query = parseSearchQuery(request.query, search.settings);
-      return await search.search(request.params.index, query);
+      const { page, cache } = await search.search(request.params.index, query);
+      return reply.header('x-cache', cache).send(page);
     } catch (err) {
       return fail(reply, err);
     }
@@ -25,7 +26,8 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
   app.post<{ Params: { index: string }; Body: unknown }>('/search/:index', async (request, reply) => {
     try {
       const query = parseSearchBody(request.body, search.settings);
-      return await search.search(request.params.index, query);
+      const { page, cache } = await search.search(request.params.index, query);
+      return reply.header('x-cache', cache).send(page);
     } catch (err) {
       return fail(reply, err);
     }

@@ -27,9 +27,10 @@ describe('the search API', () => {
     if (res.status !== 200) throw new Error(`search ${query}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body as Page;
   };
-  const post = async (body: unknown): Promise<{ status: number; body: unknown }> => {
+  const post = async (body: unknown): Promise<{ status: number; body: unknown; cache?: string }> => {
     const res = await fetch(`${base}/search/${servers.index}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: await res.json() };
+    const cache = res.headers.get('x-cache');
+    return { status: res.status, body: await res.json(), ...(cache ? { cache } : {}) };
   };
   const cacheHits = async (): Promise<number> =>
     metricValue(await (await fetch(`${base}/metrics`)).text(), 'redis_es_sync_search_cache_total', { result: 'hit' }) ?? 0;
@@ -159,7 +160,9 @@ describe('the search API', () => {
     const page = first.body as Page;
     expect(page.total).toBe(10);
     expect(page.hits.map((h) => h.key)).toEqual(['fruit:19', 'fruit:18', 'fruit:17', 'fruit:16', 'fruit:15']);
+    expect(first.cache).toBe('miss');
     const second = await post(body);
+    expect(second.cache).toBe('hit');
     const hits = await cacheHits();
     // The same query with its keys in another order is the same cache entry.
     const reordered = await post({ size: 5, sort: 'key:desc', query: { bool: { filter: [{ term: { type: 'string' } }, { prefix: { key: 'fruit:1' } }], must: [{ match: { content: 'apple' } }] } } });
