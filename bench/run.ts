@@ -7,10 +7,11 @@ import { memoryScenario, type MemoryResult } from './backlog';
 import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from './live';
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import type { ProfileShare } from './profile';
+import { searchScenario, type SearchResult } from './search';
 import { profileScenario, snapshotScenario, type SnapshotResult } from './snapshot';
 import type { BenchEnv } from './support';
 
-const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead'] as const;
+const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Sizes {
@@ -25,6 +26,10 @@ interface Sizes {
   hotMs: number;
   backlog: number;
   overheadChanges: number;
+  searchDocs: number;
+  searchQueries: number;
+  searchConcurrency: number;
+  searchMs: number;
 }
 
 const FULL: Sizes = {
@@ -39,6 +44,10 @@ const FULL: Sizes = {
   hotMs: 10_000,
   backlog: 1_000_000,
   overheadChanges: 20_000,
+  searchDocs: 100_000,
+  searchQueries: 300,
+  searchConcurrency: 16,
+  searchMs: 15_000,
 };
 
 /** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
@@ -54,6 +63,10 @@ const SMOKE: Sizes = {
   hotMs: 1000,
   backlog: 3000,
   overheadChanges: 500,
+  searchDocs: 2000,
+  searchQueries: 100,
+  searchConcurrency: 4,
+  searchMs: 1500,
 };
 
 interface Results {
@@ -66,6 +79,7 @@ interface Results {
   hot?: HotKeysResult;
   memory?: MemoryResult;
   overhead?: OverheadResult;
+  search?: SearchResult;
 }
 
 const STACK_DIR = '.stack-bench';
@@ -136,6 +150,10 @@ async function main(): Promise<void> {
     await attempt('overhead', async () => {
       log(`queue overhead: ${sizes.overheadChanges} changes`);
       results.overhead = await queueOverheadScenario(env, sizes.overheadChanges);
+    });
+    await attempt('search', async () => {
+      log(`search: ${sizes.searchDocs} documents, ${sizes.searchQueries} distinct queries, concurrency ${sizes.searchConcurrency}, without and with the cache`);
+      results.search = await searchScenario(env, { docs: sizes.searchDocs, queries: sizes.searchQueries, concurrency: sizes.searchConcurrency, durationMs: sizes.searchMs });
     });
   } finally {
     if (startedStack) devStack(['down'], STACK_DIR);
@@ -211,6 +229,21 @@ function render(r: Results, failures: readonly string[]): string {
     const o = r.overhead;
     lines.push('### Queue overhead per change', '', `${n(o.commandsPerChange, 1)} commands, ${n(o.bytesInPerChange)} bytes in and ${n(o.bytesOutPerChange)} bytes out at the queue Redis per change (${n(o.changes)} changes on distinct keys):`, '', '| command | calls per change |', '| --- | ---: |');
     for (const c of o.byCommand) lines.push(`| ${c.command} | ${n(c.perChange, 2)} |`);
+    lines.push('');
+  }
+  if (r.search) {
+    const s = r.search;
+    lines.push(
+      '### Search API: without and with the cache',
+      '',
+      `\`serve\` over ${n(s.docs)} documents indexed by the pipeline; ${n(s.queries)} distinct queries (q terms, type filters, sorts, page sizes, a quarter as POST bodies with the query DSL, a third followed by their next page) drawn with Zipf-like popularity by ${s.concurrency} concurrent clients for ${n(s.durationMs / 1000, 1)} s each:`,
+      '',
+      '| cache | requests | requests/s | p50 ms | p95 ms | p99 ms | hit ratio |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const run of s.runs) {
+      lines.push(`| ${run.mode === 'cached' ? 'on' : 'off'} (TTL ${n(run.cacheTtlMs)} ms) | ${n(run.requests)} | ${n(run.perSecond)} | ${n(run.p50, 1)} | ${n(run.p95, 1)} | ${n(run.p99, 1)} | ${n(100 * run.hitRatio, 1)} % |`);
+    }
     lines.push('');
   }
   for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');

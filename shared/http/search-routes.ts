@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Logger } from '../logger';
+import { parseSearchBody } from '../search/body';
 import { parseSearchQuery, SearchRequestError } from '../search/query';
 import type { SearchService } from '../search/service';
 
-/** `GET /search/:index` and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
+/** `GET /search/:index`, `POST /search/:index` (restricted query DSL) and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
 export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {
   const log = logger.child({ component: 'search' });
   const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
@@ -15,7 +16,18 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
   app.get<{ Params: { index: string }; Querystring: Record<string, unknown> }>('/search/:index', async (request, reply) => {
     try {
       const query = parseSearchQuery(request.query, search.settings);
-      return await search.search(request.params.index, query);
+      const { page, cache } = await search.search(request.params.index, query);
+      return reply.header('x-cache', cache).send(page);
+    } catch (err) {
+      return fail(reply, err);
+    }
+  });
+
+  app.post<{ Params: { index: string }; Body: unknown }>('/search/:index', async (request, reply) => {
+    try {
+      const query = parseSearchBody(request.body, search.settings);
+      const { page, cache } = await search.search(request.params.index, query);
+      return reply.header('x-cache', cache).send(page);
     } catch (err) {
       return fail(reply, err);
     }

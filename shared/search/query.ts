@@ -17,6 +17,8 @@ export class SearchRequestError extends Error {
 /** One page of a search, validated and in a canonical form (the cache key is derived from it). */
 export interface SearchQuery {
   q?: string;
+  /** The restricted query DSL of the body form, validated, keys sorted (see dsl.ts). */
+  dsl?: Record<string, unknown>;
   /** Sorted by field name. */
   filters: [string, string][];
   sort: { field: string; order: 'asc' | 'desc' }[];
@@ -32,6 +34,15 @@ const LEADING_WILDCARD = /(^|[\s(:+\-!])[*?]/;
 const REGEX_TERM = /(?:^|[\s(:+\-!])\/((?:[^/\\]|\\.)*)\//g;
 export const MAX_REGEX_LENGTH = 100;
 
+/** Refuses query_string syntax that is too long, starts a term with a wildcard or holds a long regular expression. */
+export function checkQueryString(q: string, settings: SearchSettings, label: string): void {
+  if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `${label} is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
+  if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, `${label}: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index`);
+  for (const m of q.matchAll(REGEX_TERM)) {
+    if (m[1].length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `${label}: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${m[1].length})`);
+  }
+}
+
 /** Validates the query string parameters of `GET /search/:index`. */
 export function parseSearchQuery(params: Record<string, unknown>, settings: SearchSettings): SearchQuery {
   const one = (name: string): string | undefined => {
@@ -42,13 +53,7 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
   };
 
   const q = one('q');
-  if (q !== undefined) {
-    if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `q is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
-    if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, 'q: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index');
-    for (const m of q.matchAll(REGEX_TERM)) {
-      if (m[1].length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `q: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${m[1].length})`);
-    }
-  }
+  if (q !== undefined) checkQueryString(q, settings, 'q');
 
   const filters: [string, string][] = [];
   for (const [name, value] of Object.entries(params)) {
@@ -105,7 +110,7 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
  * unique, so search_after pages neither repeat nor skip documents.
  */
 export function searchBody(query: SearchQuery, timeoutMs: number): Record<string, unknown> {
-  const must = query.q ? [{ query_string: { query: query.q, allow_leading_wildcard: false } }] : [{ match_all: {} }];
+  const must = query.dsl ? [query.dsl] : query.q ? [{ query_string: { query: query.q, allow_leading_wildcard: false } }] : [{ match_all: {} }];
   const filter = query.filters.map(([field, value]) => ({ term: { [field]: value } }));
   const sort: Record<string, unknown>[] = query.sort.map((s) => ({ [s.field]: { order: s.order } }));
   if (query.sort.length === 0) sort.push({ _score: { order: 'desc' } });

@@ -60,7 +60,8 @@ export class SearchService {
     if (!this.deps.router.indices().includes(index)) throw new SearchRequestError(404, `index ${JSON.stringify(index)} is not one this service syncs`);
   }
 
-  async search(index: string, query: SearchQuery): Promise<SearchPage> {
+  /** A page, and whether the cache answered it (the `x-cache` header of the HTTP answer). */
+  async search(index: string, query: SearchQuery): Promise<{ page: SearchPage; cache: 'hit' | 'miss' }> {
     this.checkIndex(index);
     const { queueRedis, prefix, settings } = this.deps;
     const timer = searchDuration.startTimer();
@@ -75,7 +76,7 @@ export class SearchService {
       if (cached !== null) {
         searchCache.inc({ result: 'hit' });
         timer({ cache: 'hit' });
-        return JSON.parse(cached) as SearchPage;
+        return { page: JSON.parse(cached) as SearchPage, cache: 'hit' };
       }
     }
     searchCache.inc({ result: 'miss' });
@@ -84,7 +85,7 @@ export class SearchService {
       await queueRedis.set(cacheKey, JSON.stringify(page), 'PX', settings.cacheTtlMs);
     }
     timer({ cache: 'miss' });
-    return page;
+    return { page, cache: 'miss' };
   }
 
   private async query(index: string, query: SearchQuery): Promise<{ page: SearchPage; complete: boolean }> {

@@ -37,6 +37,9 @@ describe('the benchmark harness (smoke sizes)', () => {
     expect(row('Hot keys')).toMatch(/final state exact: yes/);
     expect(row('Memory with a backlog')).toMatch(/\| 3,000 \| [\d,]+ \| \d+ MiB \| \d+ MiB \| \d+ MiB \|/);
     expect(row('Queue overhead per change')).toMatch(/\| evalsha \| [\d.]+ \|/);
-    // Starting its own Elasticsearch and six scenarios on a busy 2-core machine takes a while.
+    const search = row('Search API');
+    expect(search).toMatch(/^\| off \(TTL 1 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m);
+    expect(search).toMatch(/^\| on \(TTL 600,000 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m);
+    // Starting its own Elasticsearch and seven scenarios on a busy 2-core machine takes a while.
   }, 600_000);
 });

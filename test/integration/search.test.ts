@@ -27,6 +27,11 @@ describe('the search API', () => {
     if (res.status !== 200) throw new Error(`search ${query}: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body as Page;
   };
+  const post = async (body: unknown): Promise<{ status: number; body: unknown; cache?: string }> => {
+    const res = await fetch(`${base}/search/${servers.index}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const cache = res.headers.get('x-cache');
+    return { status: res.status, body: await res.json(), ...(cache ? { cache } : {}) };
+  };
   const cacheHits = async (): Promise<number> =>
     metricValue(await (await fetch(`${base}/metrics`)).text(), 'redis_es_sync_search_cache_total', { result: 'hit' }) ?? 0;
   const settled = (): Promise<number> => queueRedis.exists(settlingKey('redis-es-sync', servers.index));
@@ -141,6 +146,45 @@ describe('the search API', () => {
     expect(await get(`/search/${index}?q=(unclosed`)).toEqual({ status: 400, body: { error: expect.stringMatching(/^Elasticsearch refused the query/) } });
     expect(await get(`/search/not-synced-${index}`)).toEqual({ status: 404, body: { error: `index "not-synced-${index}" is not one this service syncs` } });
     expect((await get(`/doc/not-synced-${index}/x`)).status).toBe(404);
+  });
+
+  it('answers the JSON body form with the restricted query DSL, cached like the GET form', async () => {
+    await waitFor('the last bulk to settle', settled, (n) => n === 0);
+    const body = {
+      query: { bool: { must: [{ match: { content: 'apple' } }], filter: [{ term: { type: 'string' } }, { prefix: { key: 'fruit:1' } }] } },
+      sort: 'key:desc',
+      size: 5,
+    };
+    const first = await post(body);
+    expect(first.status).toBe(200);
+    const page = first.body as Page;
+    expect(page.total).toBe(10);
+    expect(page.hits.map((h) => h.key)).toEqual(['fruit:19', 'fruit:18', 'fruit:17', 'fruit:16', 'fruit:15']);
+    expect(first.cache).toBe('miss');
+    const second = await post(body);
+    expect(second.cache).toBe('hit');
+    const hits = await cacheHits();
+    // The same query with its keys in another order is the same cache entry.
+    const reordered = await post({ size: 5, sort: 'key:desc', query: { bool: { filter: [{ term: { type: 'string' } }, { prefix: { key: 'fruit:1' } }], must: [{ match: { content: 'apple' } }] } } });
+    expect(await cacheHits()).toBe(hits + 1);
+    expect(second.body).toEqual(page);
+    expect(reordered.body).toEqual(page);
+    const rest = await post({ ...body, search_after: page.next });
+    expect((rest.body as Page).hits.map((h) => h.key)).toEqual(['fruit:14', 'fruit:13', 'fruit:12', 'fruit:11', 'fruit:10']);
+
+    expect(await post({ query: { bool: { must: [{ match: { content: 'apple' } }, { script: { script: { source: 'true' } } }] } } })).toEqual({
+      status: 400,
+      body: { error: 'query.bool.must[1].script: not allowed' },
+    });
+    expect(await post({ query: { wildcard: { key: '*ruit' } } })).toEqual({
+      status: 400,
+      body: { error: 'query.wildcard.key: leading wildcards are not allowed: they scan every term of the index' },
+    });
+    let deep: unknown = { match: { content: 'apple' } };
+    for (let i = 0; i < 6; i++) deep = { bool: { filter: deep } };
+    expect(await post({ query: deep })).toEqual({ status: 400, body: { error: `query${'.bool.filter'.repeat(5)}: nested deeper than 5 levels` } });
+    expect(await post({ query: { fuzzy_everything: { value: 'apple' } } })).toEqual({ status: 400, body: { error: 'query.fuzzy_everything: not allowed' } });
+    expect(await post({ query: { match_all: {} }, from: 10 })).toEqual({ status: 400, body: { error: 'from: unknown field (expected query, filter, sort, size, search_after)' } });
   });
 
   it('serves /doc from Redis, the source of truth, and 404 once the key is gone', async () => {
