@@ -1,5 +1,6 @@
 import { settlingKey } from '../shared/search/generation';
 import { getFreePort } from '../test/support/ports';
+import { seededRandom } from '../test/support/random';
 import { seedKeys } from './data';
 import { startPipelineProcesses } from './live';
 import { benchConfig, connect, percentile, resetServers, sleep, startCli, type BenchEnv, type CliProcess, type Connections } from './support';
@@ -109,7 +110,7 @@ function queryMix(count: number): MixQuery[] {
             all.push({ get: { q: term, size: String(size), ...(type ? { 'filter.type': type } : {}), ...(sort ? { sort } : {}) }, nextPage });
           }
         }
-  const random = mulberry32(42);
+  const random = seededRandom(42);
   for (let i = all.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     [all[i], all[j]] = [all[j], all[i]];
@@ -124,7 +125,7 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
     await waitUntilUp(serve, `http://127.0.0.1:${port}/healthz`);
     const base = `http://127.0.0.1:${port}/search/${INDEX}`;
     const cdf = zipfCdf(mix.length);
-    const random = mulberry32(7);
+    const random = seededRandom(7);
     const latencies: number[] = [];
     let hits = 0;
     const request = async (q: MixQuery, after?: unknown): Promise<unknown> => {
@@ -197,13 +198,3 @@ function pick(cdf: readonly number[], u: number): number {
   return lo;
 }
 
-/** A small seeded generator: the same query sequence in both runs. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -127,15 +127,20 @@ function keys(body: unknown, path: string, allowed: Record<string, Check>, requi
   return out;
 }
 
-/** `{ field: value }` or `{ field: { <main>: value, ...options } }`, exactly one field. */
-function fieldClause(body: unknown, path: string, main: string, check: Check, options: Record<string, Check>): Obj {
+/** A clause naming exactly one (valid) field: its name, path and value. */
+function oneField(body: unknown, path: string): { name: string; at: string; value: unknown } {
   if (!isObj(body)) return refuse(path, 'must be an object naming one field');
   const names = Object.keys(body);
   if (names.length !== 1) return refuse(path, `must name exactly one field (got ${names.length})`);
   const [name] = names;
   const at = `${path}.${name}`;
   field(name, at);
-  const v = body[name];
+  return { name, at, value: body[name] };
+}
+
+/** `{ field: value }` or `{ field: { <main>: value, ...options } }`, exactly one field. */
+function fieldClause(body: unknown, path: string, main: string, check: Check, options: Record<string, Check>): Obj {
+  const { name, at, value: v } = oneField(body, path);
   return { [name]: isObj(v) ? keys(v, at, { [main]: check, boost: numberOpt, ...options }, [main]) : check(v, at) };
 }
 
@@ -160,13 +165,8 @@ function terms(body: unknown, path: string): Obj {
 }
 
 function range(body: unknown, path: string): Obj {
-  if (!isObj(body)) return refuse(path, 'must be an object naming one field');
-  const names = Object.keys(body);
-  if (names.length !== 1) return refuse(path, `must name exactly one field (got ${names.length})`);
-  const [name] = names;
-  const at = `${path}.${name}`;
-  field(name, at);
-  const bounds = keys(body[name], at, { gt: scalarOpt, gte: scalarOpt, lt: scalarOpt, lte: scalarOpt, format: (v, p) => str(v, p), boost: numberOpt }, []);
+  const { name, at, value } = oneField(body, path);
+  const bounds = keys(value, at, { gt: scalarOpt, gte: scalarOpt, lt: scalarOpt, lte: scalarOpt, format: (v, p) => str(v, p), boost: numberOpt }, []);
   if (!['gt', 'gte', 'lt', 'lte'].some((b) => b in bounds)) refuse(at, 'needs one of gt, gte, lt, lte');
   return { [name]: bounds };
 }

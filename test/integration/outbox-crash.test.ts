@@ -3,21 +3,12 @@ import { unfinishedJobs } from '../../shared/queue';
 import type { ConfigInput } from '../../shared/config/schema';
 import { STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
 import { exited, spawnCli, startPipeline, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import { seededRandom } from '../support/random';
 
 const WRITES = 40000;
 const KEYS_PER_TYPE = 800;
 const IN_FLIGHT = 200;
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One application write of a mixed workload: the data change and its outbox entry in one MULTI. */
 function write(redis: Redis, rnd: () => number, i: number): Promise<unknown> {
@@ -97,7 +88,7 @@ describe('outbox producer killed mid-workload', () => {
     children.push(first);
     await waitFor('the group', () => redis.exists(STREAM), (n) => n === 1, 30000, 50);
 
-    const rnd = random(42);
+    const rnd = seededRandom(42);
     let written = 0;
     const writeUpTo = async (target: number): Promise<void> => {
       while (written < target) {
