@@ -57,7 +57,7 @@ async function startParts(ctx: AppContext, parts: ServiceParts, log: Logger, htt
     producer = new LeasedProducer({
       lease,
       create: () =>
-        createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, es: ctx.es, router: ctx.router, logger: log }),
+        createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
       ttlMs: settings.leaseTtlMs,
       renewMs: settings.leaseRenewMs,
       logger: log,

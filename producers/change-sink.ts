@@ -36,7 +36,9 @@ interface Captured {
  * No change is lost: a key captured after its job was enqueued is enqueued again (right away,
  * or when its hot-key window ends), and every job is processed after it was enqueued, so some
  * job reads each key after its last change. When the queue Redis is unreachable, changes stay
- * buffered and the flush is retried.
+ * buffered and the flush is retried. Once the queue refuses an enqueue with LeaseLostError the
+ * sink is spent: what it holds is dropped and every later flush and enqueue rejects with that
+ * error, so a caller never takes a flush for done and never moves a position past a drop.
  */
 export class ChangeSink {
   private buffer = new Map<string, Captured>();
@@ -48,6 +50,8 @@ export class ChangeSink {
   private releaseTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private failures = 0;
+  /** Set once the lease was lost; the buffer was dropped then. */
+  private lost: LeaseLostError | undefined;
   captured = 0;
   enqueued = 0;
   /** `captured` as last added to the metric: it is reported per flush, not per change. */
@@ -62,7 +66,7 @@ export class ChangeSink {
 
   /** Records that a key changed. Repeats before its next enqueue coalesce: one job reads the latest state. */
   capture(db: number, key: string, src: CaptureSource = 'notification'): void {
-    if (isOwnKey(this.settings.prefix, key)) return;
+    if (isOwnKey(this.settings.prefix, key) || this.lost) return;
     this.captured++;
     const id = idOf(db, key);
     if (this.buffer.has(id) || this.held.has(id)) return;
@@ -79,18 +83,27 @@ export class ChangeSink {
 
   /** Enqueues many keys of one database as a single job (snapshots, reconciliation). */
   async enqueueKeys(db: number, keys: readonly string[], src: CaptureSource): Promise<number> {
+    if (this.lost) throw this.lost;
     const own = keys.filter((k) => !isOwnKey(this.settings.prefix, k));
     if (own.length === 0) return 0;
     const v = await this.counter.allocate(own.length);
     const data: SyncJobData = { db, keys: own, v, t: Date.now(), src };
-    await this.queue.add(BATCH_JOB, data);
+    try {
+      await this.queue.add(BATCH_JOB, data);
+    } catch (err) {
+      if (err instanceof LeaseLostError) this.loseLease(err, own.length);
+      throw err;
+    }
     this.enqueued += own.length;
     jobsEnqueued.inc({ src }, 1);
     keysEnqueued.inc({ src }, own.length);
     return own.length;
   }
 
-  /** Enqueues everything captured so far, held hot keys included; resolves when it is in the queue. */
+  /**
+   * Enqueues everything captured so far, held hot keys included; resolves when it is in the
+   * queue, rejects with LeaseLostError when some of it was dropped instead.
+   */
   flush(): Promise<void> {
     for (const [id, h] of this.held) this.buffer.set(id, h);
     this.held.clear();
@@ -102,14 +115,25 @@ export class ChangeSink {
     return this.buffer.size + this.held.size;
   }
 
+  /** Whether the lease was lost: nothing more is enqueued through this sink. */
+  get leaseLost(): boolean {
+    return this.lost !== undefined;
+  }
+
   private flushBuffer(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushOnce());
+    // Each flush reports its own outcome; a failed one before it only matters through `lost`.
+    this.flushing = this.flushing.catch(() => undefined).then(() => this.flushOnce());
     return this.flushing;
   }
 
+  /** A flush nobody awaits: a lease lost there is reported by the next flush() the owner calls. */
+  private flushInBackground(): void {
+    this.flushBuffer().catch(() => undefined);
+  }
+
   private scheduleFlush(): void {
-    if (this.buffer.size >= this.settings.batch) void this.flushBuffer();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flushBuffer(), this.settings.flushMs);
+    if (this.buffer.size >= this.settings.batch) this.flushInBackground();
+    else if (!this.timer) this.timer = setTimeout(() => this.flushInBackground(), this.settings.flushMs);
   }
 
   private scheduleRelease(): void {
@@ -124,7 +148,7 @@ export class ChangeSink {
         this.held.delete(id);
         this.buffer.set(id, h);
       }
-      if (this.buffer.size > 0) void this.flushBuffer();
+      if (this.buffer.size > 0) this.flushInBackground();
       if (this.held.size > 0) this.scheduleRelease();
     }, Math.max(0, next - Date.now()));
   }
@@ -134,6 +158,7 @@ export class ChangeSink {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.lost) throw this.lost;
     if (this.captured > this.capturedReported) {
       changesCaptured.inc({ mode: this.settings.mode ?? 'unspecified' }, this.captured - this.capturedReported);
       this.capturedReported = this.captured;
@@ -154,20 +179,28 @@ export class ChangeSink {
         this.remember(batch);
       } catch (err) {
         if (err instanceof LeaseLostError) {
-          // The new leader reconciled on takeover, so these changes are covered without us.
-          this.logger.warn({ dropped: batch.length + this.buffered, reason: err.message }, 'not the producer lease holder any more: dropping buffered changes');
-          this.buffer.clear();
-          this.held.clear();
-          return;
+          // Not ours to enqueue any more. The caller gets the error, so it persists and
+          // acknowledges nothing past these changes: the next leader covers them from there.
+          this.loseLease(err, batch.length);
+          throw err;
         }
         // Put them back (a newer capture of the same key keeps its slot; either is fine) and retry.
         for (const c of batch) if (!this.buffer.has(idOf(c.db, c.key))) this.buffer.set(idOf(c.db, c.key), c);
         this.failures++;
         const delay = Math.min(100 * 2 ** Math.min(this.failures, 7), 10000);
-        this.logger.warn({ err: (err as Error).message, buffered: this.buffer.size, retryInMs: delay }, 'enqueue failed; changes kept in memory');
+        this.logger.warn({ err, buffered: this.buffer.size, retryInMs: delay }, 'enqueue failed; changes kept in memory');
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  private loseLease(err: LeaseLostError, inHand: number): void {
+    this.logger.warn({ err, dropped: inHand + this.buffered }, 'not the producer lease holder any more: dropping captured changes; nothing past them is acknowledged or checkpointed');
+    this.lost ??= err;
+    this.buffer.clear();
+    this.held.clear();
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
   }
 
   /** Notes when keys were enqueued, forgetting those whose window has passed. */

@@ -27,6 +27,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[
 return 0
 `;
 
+// A position write (HSET of KEYS[3]) that happens only while ARGV[1]/ARGV[2] is still the
+// latest holder: checked and written in one script, so no takeover can fall between the two.
+const FENCED_HSET_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('HSET', KEYS[3], unpack(ARGV, 3))
+  return 1
+end
+return 0
+`;
+
 const RELEASE_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -40,7 +50,29 @@ type LeaseRedis = RedisClient & {
   resEsLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
   resEsLeaseCheck(lease: string, fence: string, token: string, fenceValue: string): Promise<number>;
   resEsLeaseRelease(lease: string, token: string): Promise<number>;
+  resEsFencedHset(lease: string, fence: string, key: string, token: string, fenceValue: string, ...fieldsAndValues: string[]): Promise<number>;
 };
+
+/**
+ * What a tenure writes its positions through (replication checkpoint, snapshot cursors): a
+ * write is refused with LeaseLostError once this producer is not the latest lease holder.
+ */
+export interface Fence {
+  /** Throws LeaseLostError unless this is still the latest holder. */
+  check(): Promise<void>;
+  /** HSET, atomically conditional on the lease (one script in the queue Redis, where the lease lives). */
+  hset(key: string, fields: Readonly<Record<string, string>>): Promise<void>;
+}
+
+/** For runs without a lease (the snapshot command, tests that drive a producer directly). */
+export function unfenced(redis: RedisClient): Fence {
+  return {
+    check: () => Promise.resolve(),
+    async hset(key, fields) {
+      await redis.hset(key, fields);
+    },
+  };
+}
 
 export interface LeaseKeys {
   /** Holds the current holder's token (`GET` it to see who leads). */
@@ -56,12 +88,17 @@ export function leaseKeys(prefix: string, name = 'producer'): LeaseKeys {
 /**
  * A lease in Redis with a fencing number: SET NX PX with a random token, extended only by
  * the token's owner, and a counter incremented on every acquisition. `check()` asks Redis
- * whether this holder is still the latest one, which is what guards each enqueue.
+ * whether this holder is still the latest one, which is what guards each enqueue; `hset()`
+ * is a position write under the same condition.
  */
-export class RedisLease {
-  readonly token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+export class RedisLease implements Fence {
+  /** This process's name in the lease; each tenure's token adds a random part of its own. */
+  readonly holder = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
   private readonly redis: LeaseRedis;
   private fenceValue: number | undefined;
+  // New on every acquisition: a queue Redis that lost the fencing counter (restarted without
+  // persistence) hands out old numbers again, and an old tenure of this process must still fail its checks.
+  private tenureToken = this.holder;
 
   constructor(
     redis: RedisClient,
@@ -74,7 +111,13 @@ export class RedisLease {
       redis.defineCommand('resEsLeaseRenew', { numberOfKeys: 1, lua: RENEW_LUA });
       redis.defineCommand('resEsLeaseCheck', { numberOfKeys: 2, lua: CHECK_LUA });
       redis.defineCommand('resEsLeaseRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
+      redis.defineCommand('resEsFencedHset', { numberOfKeys: 3, lua: FENCED_HSET_LUA });
     }
+  }
+
+  /** The token of the current (or last) tenure: what `GET <lease>` shows while it leads. */
+  get token(): string {
+    return this.tenureToken;
   }
 
   /** The fencing number of the current tenure, or undefined when not held. */
@@ -84,8 +127,11 @@ export class RedisLease {
 
   /** Takes the lease when it is free; returns the new fencing number, or undefined. */
   async acquire(): Promise<number | undefined> {
-    const got = await this.redis.resEsLeaseAcquire(this.keys.lease, this.keys.fence, this.token, this.ttlMs);
-    this.fenceValue = got === null ? undefined : Number(got);
+    const token = `${this.holder}:${randomBytes(4).toString('hex')}`;
+    const got = await this.redis.resEsLeaseAcquire(this.keys.lease, this.keys.fence, token, this.ttlMs);
+    if (got === null) return undefined;
+    this.tenureToken = token;
+    this.fenceValue = Number(got);
     return this.fenceValue;
   }
 
@@ -105,6 +151,18 @@ export class RedisLease {
     if (!ok) {
       if (this.fenceValue === held) this.fenceValue = undefined;
       throw new LeaseLostError(`producer lease lost (fencing number ${held} is no longer the latest)`);
+    }
+  }
+
+  /** HSET key fields, only while this is still the latest holder; else LeaseLostError and nothing written. */
+  async hset(key: string, fields: Readonly<Record<string, string>>): Promise<void> {
+    const held = this.fenceValue;
+    if (held === undefined) throw new LeaseLostError('producer lease not held');
+    const flat = Object.entries(fields).flat();
+    const ok = (await this.redis.resEsFencedHset(this.keys.lease, this.keys.fence, key, this.token, String(held), ...flat)) === 1;
+    if (!ok) {
+      if (this.fenceValue === held) this.fenceValue = undefined;
+      throw new LeaseLostError(`producer lease lost (fencing number ${held} is no longer the latest): ${key} not written`);
     }
   }
 

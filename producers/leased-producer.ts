@@ -12,16 +12,29 @@ export interface LeasedProducerDeps {
   logger: Logger;
 }
 
+/** One term as leader: its capture producer, whose start may still be under way. */
+interface Tenure {
+  fence: number;
+  inner: CaptureProducer;
+  started: boolean;
+  starting: Promise<void>;
+}
+
 /**
  * High availability for any capture mode: several producers may run, only the holder of the
  * lease captures. The others poll and take over once it expires (or is released on a
- * graceful stop). A new leader's producer starts as at first start: live capture first,
- * then a full reconciliation, so whatever the old leader had not enqueued is enqueued again.
- * A leader that loses the lease stops capturing and goes back to standby; enqueues go
- * through `fencedQueue`, so even a paused leader that has not noticed yet cannot enqueue.
+ * graceful stop). A new leader's producer resumes from what its mode persisted under the
+ * previous fences (README, "Why a hand-over loses nothing"). A leader that loses the lease
+ * stops capturing and goes back to standby; enqueues go through `fencedQueue` and position
+ * writes through the lease, so even a paused leader that has not noticed yet can neither
+ * enqueue nor persist a position.
+ *
+ * The lease is renewed by a timer that runs from the acquisition on, beside the tenure's
+ * start (a PSYNC waiting for the master, an RDB of any size): how long a start takes never
+ * costs the lease.
  */
 export class LeasedProducer implements CaptureProducer {
-  private inner: CaptureProducer | undefined;
+  private tenure: Tenure | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private renewedAt = 0;
@@ -29,16 +42,17 @@ export class LeasedProducer implements CaptureProducer {
   private readonly log: Logger;
 
   constructor(private readonly deps: LeasedProducerDeps) {
-    this.log = deps.logger.child({ component: 'producer-lease', token: deps.lease.token });
+    this.log = deps.logger.child({ component: 'producer-lease', holder: deps.lease.holder });
   }
 
+  /** Leads and its capture has started. */
   get isLeader(): boolean {
-    return this.inner !== undefined;
+    return this.tenure?.started === true;
   }
 
-  /** The capture producer of the current tenure, if this one leads. */
+  /** The capture producer of the current tenure, once started. */
   get current(): CaptureProducer | undefined {
-    return this.inner;
+    return this.tenure?.started ? this.tenure.inner : undefined;
   }
 
   /**
@@ -49,49 +63,64 @@ export class LeasedProducer implements CaptureProducer {
   async start(): Promise<void> {
     const asked = Date.now();
     const fence = await this.deps.lease.acquire().catch((err: Error) => {
-      this.log.warn({ err: err.message }, 'could not ask for the producer lease; trying again');
+      this.log.warn({ err }, 'could not ask for the producer lease; trying again');
       return null;
     });
-    if (fence === undefined) this.log.info('standby: another producer holds the lease');
-    else if (fence !== null) await this.lead(fence, asked);
     this.timer = setInterval(() => this.schedule(), this.deps.renewMs);
+    if (fence === undefined) this.log.info('standby: another producer holds the lease');
+    if (fence === undefined || fence === null) return;
+    try {
+      await this.lead(fence, asked);
+    } catch (err) {
+      clearInterval(this.timer);
+      await this.ticking;
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.ticking;
-    const inner = this.inner;
-    if (!inner) return;
-    // Everything captured is enqueued while the lease is still ours, then it is given up at once.
-    await inner.stop();
-    this.inner = undefined;
-    const fence = this.deps.lease.fence;
-    await this.deps.lease.release().catch((err: Error) => this.log.warn({ err: err.message }, 'could not release the lease; it expires by itself'));
-    this.log.info({ fence }, 'producer lease released');
+    const tenure = this.tenure;
+    try {
+      // Everything captured is enqueued while the lease is still ours (renewals go on
+      // meanwhile), then it is given up at once.
+      if (tenure) {
+        await tenure.starting.catch(() => undefined);
+        await tenure.inner.stop();
+      }
+    } finally {
+      if (this.timer) clearInterval(this.timer);
+      await this.ticking;
+    }
+    if (!tenure || this.tenure !== tenure) return;
+    this.tenure = undefined;
+    await this.deps.lease.release().catch((err: Error) => this.log.warn({ err }, 'could not release the lease; it expires by itself'));
+    this.log.info({ fence: tenure.fence }, 'producer lease released');
   }
 
   async idle(): Promise<void> {
-    await this.inner?.idle();
+    await this.current?.idle();
   }
 
   requestReconcile(): void {
-    this.inner?.requestReconcile();
+    this.current?.requestReconcile();
   }
 
   private schedule(): void {
-    if (this.ticking || this.stopped) return;
+    if (this.ticking) return;
     this.ticking = this.tick().finally(() => {
       this.ticking = undefined;
     });
   }
 
   private async tick(): Promise<void> {
-    if (!this.inner) {
+    const tenure = this.tenure;
+    if (!tenure) {
+      if (this.stopped) return;
       try {
         await this.tryLead();
       } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'could not take over capture; trying again');
+        this.log.error({ err }, 'could not ask for the producer lease; trying again');
       }
       return;
     }
@@ -100,18 +129,19 @@ export class LeasedProducer implements CaptureProducer {
         this.renewedAt = Date.now();
         return;
       }
-      await this.stepDown('the lease was taken by another producer');
+      await this.stepDown(tenure, 'the lease was taken by another producer, or expired');
     } catch (err) {
       // Unreachable Redis: keep leading while the lease may still be ours, never longer.
       if (Date.now() - this.renewedAt < this.deps.ttlMs) {
-        this.log.warn({ err: (err as Error).message }, 'could not renew the producer lease; retrying');
+        this.log.warn({ err }, 'could not renew the producer lease; retrying');
         return;
       }
       this.deps.lease.forget();
-      await this.stepDown('the lease could not be renewed within its TTL');
+      await this.stepDown(tenure, 'the lease could not be renewed within its TTL');
     }
   }
 
+  /** Takes the lease when free and starts capturing without waiting for the start, so renewals go on. */
   private async tryLead(): Promise<void> {
     const asked = Date.now();
     const fence = await this.deps.lease.acquire();
@@ -120,28 +150,39 @@ export class LeasedProducer implements CaptureProducer {
       await this.deps.lease.release();
       return;
     }
-    await this.lead(fence, asked);
+    this.lead(fence, asked).catch((err: unknown) => this.log.error({ err, fence }, 'could not start capturing; back to standby, trying again'));
   }
 
   private async lead(fence: number, asked: number): Promise<void> {
     this.renewedAt = asked;
-    this.log.info({ fence }, 'producer lease acquired: capturing, reconciling to cover the takeover');
+    this.log.info({ fence }, 'producer lease acquired: starting capture');
     const inner = this.deps.create();
+    const tenure: Tenure = { fence, inner, started: false, starting: inner.start() };
+    this.tenure = tenure;
     try {
-      await inner.start();
+      await tenure.starting;
     } catch (err) {
-      await inner.stop().catch(() => undefined);
-      await this.deps.lease.release().catch(() => undefined);
+      if (this.tenure === tenure) {
+        this.tenure = undefined;
+        await inner.stop().catch(() => undefined);
+        await this.deps.lease.release().catch(() => undefined);
+      }
       throw err;
     }
-    this.inner = inner;
+    // Lost while starting: stepDown stops it once its start has settled.
+    if (this.tenure !== tenure) return;
+    tenure.started = true;
+    this.log.info({ fence, ms: Date.now() - asked }, 'capture started under the lease');
   }
 
-  private async stepDown(reason: string): Promise<void> {
-    const inner = this.inner;
-    this.inner = undefined;
-    this.log.warn({ reason }, 'producer lease lost: stopping capture, back to standby');
-    await inner?.stop().catch((err: Error) => this.log.error({ err: err.message }, 'error while stopping capture'));
+  private async stepDown(tenure: Tenure, reason: string): Promise<void> {
+    if (this.tenure !== tenure) return;
+    this.tenure = undefined;
+    this.log.warn({ reason, fence: tenure.fence }, 'producer lease lost: stopping capture, back to standby');
+    // stop() is already stopping it.
+    if (this.stopped) return;
+    await tenure.starting.catch(() => undefined);
+    await tenure.inner.stop().catch((err: unknown) => this.log.error({ err }, 'error while stopping capture'));
   }
 }
 

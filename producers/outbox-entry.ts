@@ -14,7 +14,8 @@ export interface RawEntry {
 }
 
 export type OutboxEntry =
-  | { kind: 'change'; id: string; db: number; keys: string[] }
+  /** `emptyKeys`: how many `key` fields were empty and skipped (the entry's other keys still count). */
+  | { kind: 'change'; id: string; db: number; keys: string[]; emptyKeys?: number }
   | { kind: 'malformed'; id: string; reason: string }
   /** Delivered once, then deleted from the stream (XDEL, or trimmed by someone else): its keys are unknown. */
   | { kind: 'deleted'; id: string };
@@ -36,7 +37,8 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
     else if (fields[i] === 'db') dbs.push(fields[i + 1]);
   }
   if (keys.length === 0) return { kind: 'malformed', id, reason: 'no `key` field' };
-  if (keys.some((k) => k === '')) return { kind: 'malformed', id, reason: 'empty `key`' };
+  const valid = keys.filter((k) => k !== '');
+  if (valid.length === 0) return { kind: 'malformed', id, reason: 'empty `key`' };
   if (dbs.length > 1) return { kind: 'malformed', id, reason: 'more than one `db` field' };
   let db = rules.defaultDb;
   if (dbs.length === 1) {
@@ -44,7 +46,7 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
     db = Number(dbs[0]);
     if (!rules.databases.has(db)) return { kind: 'malformed', id, reason: `db ${db} is not in redis.databases` };
   }
-  return { kind: 'change', id, db, keys };
+  return { kind: 'change', id, db, keys: valid, ...(valid.length < keys.length ? { emptyKeys: keys.length - valid.length } : {}) };
 }
 
 class ReplyShapeError extends Error {

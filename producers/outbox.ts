@@ -1,11 +1,13 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { ConfigError, RedisSetupError, errorMessage } from '../shared/errors';
+import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
+import { outboxMalformed } from '../shared/metrics';
 import { isOwnKey } from '../shared/queue';
 import { closeRedis, type RedisClient } from '../shared/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
 import type { CaptureProducer } from './create-producer';
+import { unfenced, type Fence } from './lease';
 import {
   decodeAutoClaim,
   decodeGroups,
@@ -53,6 +55,8 @@ export interface OutboxStats {
   acked: number;
   /** Entries without a usable `key` (or with a bad `db`): logged, acknowledged, skipped. */
   malformed: number;
+  /** Empty `key` fields of entries whose other keys were captured. */
+  malformedFields: number;
   /** Entries deleted from the stream before they were acknowledged: their change may be lost until a reconciliation. */
   deleted: number;
   trimmed: number;
@@ -66,7 +70,7 @@ export interface OutboxStats {
  */
 export class OutboxProducer implements CaptureProducer {
   readonly sink: ChangeSink;
-  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
+  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, malformedFields: 0, deleted: 0, trimmed: 0 };
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
@@ -74,6 +78,7 @@ export class OutboxProducer implements CaptureProducer {
   private readonly streamDb: number;
   private readonly rules: EntryRules;
   private readonly reconciler: ReconcileRunner;
+  private readonly fence: Fence;
   private readonly log: Logger;
   /** XREADGROUP with BLOCK holds its connection, so reads get one of their own. */
   private reader: Redis | undefined;
@@ -98,8 +103,9 @@ export class OutboxProducer implements CaptureProducer {
     this.log = deps.logger.child({ component: 'producer', mode: 'outbox', stream: this.stream, group: this.group, consumer: this.consumer });
     // Entries are acknowledged after each flush, and flush() enqueues held hot keys at once.
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.fence = deps.fence ?? unfenced(deps.queueRedis);
     this.reconciler = new ReconcileRunner(
-      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log },
+      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },
       reconcileSettings(config),
       this.log,
     );
@@ -124,7 +130,12 @@ export class OutboxProducer implements CaptureProducer {
         () => (this.readerId = undefined),
       );
     });
-    this.log.info({ created, startFrom: this.settings.startFrom }, 'reading the outbox stream');
+    // Everything an earlier tenure did not acknowledge is still in the group: its own pending
+    // entries (read from 0), other consumers' (claimed once idle for claimIdleMs), and what nobody was given yet.
+    this.log.info(
+      { created, startFrom: this.settings.startFrom },
+      created ? 'reading the outbox stream; new group, reconciling what existed before it' : "reading the outbox stream: resuming from the group's pending and undelivered entries",
+    );
     this.loop = this.run();
     // A new group has seen nothing written before it: index what already exists once. Later
     // starts resume from the group's own position and need no snapshot.
@@ -154,7 +165,10 @@ export class OutboxProducer implements CaptureProducer {
     await this.loop;
     this.markCaughtUp();
     await this.reconciler.stop();
-    await this.sink.flush();
+    await this.sink.flush().catch((err: unknown) => {
+      // Only reconciliation keys can be in hand here (entries are flushed before their XACK); the next leader's own reconciliation covers them.
+      if (!(err instanceof LeaseLostError)) throw err;
+    });
     await closeRedis(this.reader);
   }
 
@@ -226,6 +240,12 @@ export class OutboxProducer implements CaptureProducer {
         }
         failures = 0;
       } catch (err) {
+        if (err instanceof LeaseLostError) {
+          // Not acknowledged: these entries stay pending and the next leader claims them.
+          this.log.warn({ err }, 'producer lease lost: reading and acknowledging nothing more');
+          this.markCaughtUp();
+          return;
+        }
         pendingFrom = '0';
         if (errorMessage(err).startsWith('NOGROUP')) {
           // The stream or the group was deleted under us: recreate from the start of
@@ -260,6 +280,11 @@ export class OutboxProducer implements CaptureProducer {
    * same key. Only then is XACK sent. A crash before XACK leaves the entries pending in the
    * group and they are delivered again: duplicate jobs at worst, which versioning makes
    * harmless. Malformed entries are acknowledged in the same XACK, so they never block the stream.
+   *
+   * A flush that dropped changes (lease lost) throws LeaseLostError, so nothing is acked. The
+   * fence check right before XACK keeps a leader that was paused after its flush from acking
+   * once replaced; if the lease is lost between that check and the XACK, the entries acked are
+   * still only ones whose jobs the flush put in BullMQ.
    */
   private async handle(entries: readonly RawEntry[]): Promise<void> {
     for (const raw of entries) {
@@ -267,8 +292,14 @@ export class OutboxProducer implements CaptureProducer {
       this.stats.read++;
       if (entry.kind === 'change') {
         for (const key of entry.keys) this.sink.capture(entry.db, key, 'outbox');
+        if (entry.emptyKeys !== undefined) {
+          this.stats.malformedFields += entry.emptyKeys;
+          outboxMalformed.inc({ part: 'field' }, entry.emptyKeys);
+          this.log.warn({ id: entry.id, emptyKeys: entry.emptyKeys, fields: raw.fields?.slice(0, 10) }, 'outbox entry with an empty `key` field: its other keys captured');
+        }
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
+        outboxMalformed.inc({ part: 'entry' });
         this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10) }, 'malformed outbox entry acknowledged and skipped');
       } else {
         this.stats.deleted++;
@@ -276,6 +307,7 @@ export class OutboxProducer implements CaptureProducer {
       }
     }
     await this.sink.flush();
+    await this.fence.check();
     await this.redis.xack(this.stream, this.group, ...entries.map((e) => e.id));
     this.stats.acked += entries.length;
   }

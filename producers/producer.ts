@@ -1,10 +1,12 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../shared/config/schema';
+import { LeaseLostError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncQueue } from '../shared/queue';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
+import type { Fence } from './lease';
 import { MasterNotifications } from './master-notifications';
 import { ReconcileRunner, reconcileSettings } from './reconcile-runner';
 
@@ -16,6 +18,8 @@ export interface ProducerDeps {
   es: Client;
   router: KeyRouter;
   logger: Logger;
+  /** The lease's fence for position writes; without one (no lease) they are plain writes. */
+  fence?: Fence;
 }
 
 /**
@@ -36,7 +40,7 @@ export class NotificationProducer {
     this.log = deps.logger.child({ component: 'producer', mode: 'notifications' });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
     this.reconciler = new ReconcileRunner(
-      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log },
+      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },
       reconcileSettings(config),
       this.log,
     );
@@ -64,7 +68,8 @@ export class NotificationProducer {
   async start(): Promise<void> {
     const { config } = this.deps;
     await this.capture.start();
-    this.log.info({ databases: config.redis.databases, ...(this.deps.source.isCluster ? { masters: this.capture.masters } : {}) }, 'capturing keyspace notifications');
+    // Pub/sub keeps nothing for us: whatever an earlier tenure (or process) had not enqueued is found by reconciling.
+    this.log.info({ databases: config.redis.databases, ...(this.deps.source.isCluster ? { masters: this.capture.masters } : {}) }, 'capturing keyspace notifications; reconciling to cover what came before');
     this.requestReconcile();
     if (config.producer.reconcileIntervalMs > 0) {
       this.timer = setInterval(() => this.requestReconcile(), config.producer.reconcileIntervalMs);
@@ -81,7 +86,10 @@ export class NotificationProducer {
     if (this.timer) clearInterval(this.timer);
     await this.capture.stop();
     await this.reconciler.stop();
-    await this.sink.flush();
+    await this.sink.flush().catch((err: unknown) => {
+      // Dropped: the next leader's reconciliation at its start covers them.
+      if (!(err instanceof LeaseLostError)) throw err;
+    });
   }
 
   requestReconcile(): void {

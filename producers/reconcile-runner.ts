@@ -1,4 +1,5 @@
 import type { AppConfig } from '../shared/config/schema';
+import { LeaseLostError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { reconcile, type ReconcileDeps } from './reconcile';
 import type { SnapshotOptions } from './snapshot';
@@ -19,7 +20,8 @@ export function reconcileSettings(config: AppConfig): ReconcileSettings {
 /**
  * Runs reconciliations one at a time beside live capture. A request while one runs is
  * remembered and runs after it (the running pass may already have scanned past a key the
- * requester cares about); a failed pass is retried after 5 s.
+ * requester cares about); a failed pass is retried after 5 s, unless it failed because the
+ * lease was lost.
  */
 export class ReconcileRunner {
   private readonly abort = new AbortController();
@@ -66,7 +68,12 @@ export class ReconcileRunner {
       if (!result.aborted) this.completed++;
       this.log.info({ ...result, ms: Date.now() - started }, 'reconciliation done');
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'reconciliation failed; retrying in 5 s');
+      // The next leader runs its own; this one must enqueue nothing more.
+      if (err instanceof LeaseLostError) {
+        this.log.warn({ err }, 'reconciliation stopped: the producer lease was lost');
+        return;
+      }
+      this.log.error({ err }, 'reconciliation failed; retrying in 5 s');
       setTimeout(() => this.request(), 5000).unref();
     }
   }

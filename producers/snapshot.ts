@@ -4,6 +4,7 @@ import { isOwnKey, type CaptureSource } from '../shared/queue';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import { topologyHeldStill } from '../shared/redis-cluster';
 import type { ChangeSink } from './change-sink';
+import { unfenced, type Fence } from './lease';
 
 export interface SnapshotOptions {
   databases: readonly number[];
@@ -24,6 +25,8 @@ export interface SnapshotDeps {
   queueRedis: RedisClient;
   sink: ChangeSink;
   logger: Logger;
+  /** Cursor writes go through the producer lease when there is one. */
+  fence?: Fence;
 }
 
 export interface SnapshotResult {
@@ -84,7 +87,7 @@ async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: s
           }
           opts.progress?.increment(page.length);
           cursor = next;
-          await deps.queueRedis.hset(cursorsKey, field, cursor === '0' ? 'done' : cursor);
+          await (deps.fence ?? unfenced(deps.queueRedis)).hset(cursorsKey, { [field]: cursor === '0' ? 'done' : cursor });
         } while (cursor !== '0');
       }
     }

@@ -31,11 +31,13 @@ export class DocumentRejectedError extends Error {
 }
 
 /**
- * This producer is no longer the lease holder: another one captures now (and reconciled when
- * it took over), so what this one still holds is dropped instead of enqueued.
+ * This producer is no longer the lease holder: an enqueue or a position write was refused.
+ * Whoever gets it must persist and acknowledge nothing more; the next leader resumes from
+ * the last position written under a valid fence, which does not cover what was refused.
  */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
+  readonly code = 'LEASE_LOST';
 }
 
 export function errorMessage(err: unknown): string {

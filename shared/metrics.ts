@@ -71,6 +71,13 @@ export const captureToIndexed = new Histogram({
   registers: [registry],
 });
 
+export const outboxMalformed = new Counter({
+  name: `${PREFIX}outbox_malformed_total`,
+  help: 'Outbox entries skipped as malformed (part=entry), and empty `key` fields skipped in entries whose other keys were captured (part=field)',
+  labelNames: ['part'] as const,
+  registers: [registry],
+});
+
 export const reconciliationGaps = new Counter({
   name: `${PREFIX}reconciliation_gaps_total`,
   help: 'Capture gaps (notification subscription lost and regained) that triggered a reconciliation',

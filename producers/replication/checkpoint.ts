@@ -1,4 +1,5 @@
 import type { RedisClient } from '../../shared/redis';
+import type { Fence } from '../lease';
 import type { ReplicationPosition } from './replica-link';
 
 /**
@@ -16,12 +17,14 @@ export function checkpointKey(prefix: string): string {
 /**
  * Where the replication producer resumes: the master's replication id and the offset of the
  * last stream byte whose changes are durably in the queue. Kept in the queue Redis, beside
- * the jobs it vouches for.
+ * the jobs it vouches for and the lease that fences its writes: a producer that lost the
+ * lease cannot move it (save throws LeaseLostError and writes nothing).
  */
 export class ReplicationCheckpoint {
   constructor(
     private readonly redis: RedisClient,
     private readonly key: string,
+    private readonly fence: Fence,
   ) {}
 
   async load(): Promise<StreamPosition | undefined> {
@@ -34,6 +37,6 @@ export class ReplicationCheckpoint {
   }
 
   async save(p: StreamPosition): Promise<void> {
-    await this.redis.hset(this.key, { replid: p.replid, offset: String(p.offset), db: String(p.db), savedAt: String(Date.now()) });
+    await this.fence.hset(this.key, { replid: p.replid, offset: String(p.offset), db: String(p.db), savedAt: String(Date.now()) });
   }
 }

@@ -1,8 +1,9 @@
-import { ConfigError, RedisSetupError, errorMessage } from '../../shared/errors';
+import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { redactUrl } from '../../shared/logger';
 import { createChangeSink, type ChangeSink } from '../change-sink';
 import type { CaptureProducer } from '../create-producer';
+import { unfenced } from '../lease';
 import type { ProducerDeps } from '../producer';
 import { enqueueVanished, reconcile } from '../reconcile';
 import { ReplicationCheckpoint, checkpointKey, type StreamPosition } from './checkpoint';
@@ -15,6 +16,8 @@ const ACK_EVERY_MS = 1000;
 const CHECKPOINT_EVERY_MS = 1000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const RETRY_MAX_MS = 30_000;
+/** How often a snapshot transfer under way is logged. */
+const PROGRESS_EVERY_MS = 5000;
 
 interface Session {
   link: ReplicaLink;
@@ -30,9 +33,11 @@ interface Session {
  * command, whose keys are captured. Every change is seen, flushes included.
  *
  * The checkpoint (replication id + offset) is saved only once every change up to that offset
- * is in the queue and every flush before it was reconciled, so a restart resumes with PSYNC
- * from there (CONTINUE) and loses nothing; when the master's backlog no longer holds that
- * offset, it answers with a full resynchronization instead.
+ * is in the queue and every flush before it was reconciled, and only under the lease (a
+ * fenced write), so a restart or a takeover resumes with PSYNC from there (CONTINUE) and
+ * loses nothing; when the master's backlog no longer holds that offset, it answers with a full
+ * resynchronization instead. A tenure whose enqueue or checkpoint was refused for a lost lease
+ * stops: it saves nothing more.
  */
 export class ReplicationProducer implements CaptureProducer {
   readonly sink: ChangeSink;
@@ -54,6 +59,7 @@ export class ReplicationProducer implements CaptureProducer {
   private ackTimer: NodeJS.Timeout | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointing: Promise<void> | undefined;
+  private leaseLost = false;
   /** Replicated commands whose keys could not be told (each led to a reconciliation). */
   readonly unknownCommands = new Set<string>();
   fullResyncs = 0;
@@ -68,7 +74,7 @@ export class ReplicationProducer implements CaptureProducer {
     this.url = config.redis.url;
     this.log = deps.logger.child({ component: 'producer', mode: 'replication' });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
-    this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix));
+    this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix), deps.fence ?? unfenced(deps.queueRedis));
     this.databases = new Set(config.redis.databases);
   }
 
@@ -76,8 +82,16 @@ export class ReplicationProducer implements CaptureProducer {
   async start(): Promise<void> {
     this.keys = await CommandKeys.load(this.deps.source.db(this.deps.config.redis.databases[0] ?? 0));
     const saved = await this.checkpoint.load();
+    // A full resynchronization answers only once the master starts its snapshot (after
+    // repl-diskless-sync-delay, 5 s by default); the lease is renewed meanwhile.
+    this.log.info({ source: redactUrl(this.url), from: saved }, saved ? 'asking the master to continue from the last checkpoint (PSYNC)' : 'no checkpoint: asking the master for a full resynchronization (PSYNC)');
     const session = await this.connect(saved);
-    this.log.info({ source: redactUrl(this.url), resync: session.outcome.kind, from: saved }, 'replicating from the source Redis');
+    this.log.info(
+      { source: redactUrl(this.url), resync: session.outcome.kind, from: saved },
+      session.outcome.kind === 'continue'
+        ? 'replicating from the source Redis: continuing after the last checkpoint, nothing before it is missed'
+        : 'replicating from the source Redis: full resynchronization (snapshot, then removal of the documents it lacks)',
+    );
     this.loop = this.run(session);
     this.ackTimer = setInterval(() => this.sendAck(), ACK_EVERY_MS);
     this.checkpointTimer = setInterval(() => void this.saveCheckpoint(), CHECKPOINT_EVERY_MS);
@@ -100,8 +114,11 @@ export class ReplicationProducer implements CaptureProducer {
     await this.loop;
     await this.work;
     await this.checkpointing;
-    await this.sink.flush();
-    if (!this.workFailed) await this.saveCheckpoint();
+    await this.sink.flush().catch((err: unknown) => {
+      if (!(err instanceof LeaseLostError)) throw err;
+      this.onLeaseLost(err);
+    });
+    if (!this.workFailed && !this.leaseLost) await this.saveCheckpoint();
   }
 
   requestReconcile(): void {
@@ -165,7 +182,8 @@ export class ReplicationProducer implements CaptureProducer {
         failures = 0;
         await this.follow(session.link);
       } catch (err) {
-        if (!this.abort.signal.aborted) this.log.warn({ err: errorMessage(err) }, 'replication link lost; reconnecting');
+        if (err instanceof LeaseLostError) this.onLeaseLost(err);
+        else if (!this.abort.signal.aborted) this.log.warn({ err: errorMessage(err) }, 'replication link lost; reconnecting');
       }
       session.link.close();
       session = undefined;
@@ -186,18 +204,25 @@ export class ReplicationProducer implements CaptureProducer {
     const batchKeys = this.deps.config.producer.snapshotBatchKeys;
     const batches = new Map<number, string[]>();
     let keys = 0;
-    for await (const record of readRdbKeys(reader, { logger: this.log })) {
-      if (record.kind !== 'key' || !this.databases.has(record.db)) continue;
-      const batch = batches.get(record.db) ?? [];
-      batch.push(record.key);
-      batches.set(record.db, batch);
-      keys++;
-      if (batch.length >= batchKeys) {
-        batches.delete(record.db);
-        await this.sink.enqueueKeys(record.db, batch, 'replication');
+    const total = 'length' in header ? header.length : undefined;
+    this.log.info({ bytes: total ?? 'until the EOF marker' }, 'receiving the snapshot');
+    const progress = setInterval(() => this.log.info({ received: reader.consumed - begin, total, keys, ms: Date.now() - started }, 'receiving the snapshot'), PROGRESS_EVERY_MS);
+    try {
+      for await (const record of readRdbKeys(reader, { logger: this.log })) {
+        if (record.kind !== 'key' || !this.databases.has(record.db)) continue;
+        const batch = batches.get(record.db) ?? [];
+        batch.push(record.key);
+        batches.set(record.db, batch);
+        keys++;
+        if (batch.length >= batchKeys) {
+          batches.delete(record.db);
+          await this.sink.enqueueKeys(record.db, batch, 'replication');
+        }
       }
+      for (const [db, batch] of batches) await this.sink.enqueueKeys(db, batch, 'replication');
+    } finally {
+      clearInterval(progress);
     }
-    for (const [db, batch] of batches) await this.sink.enqueueKeys(db, batch, 'replication');
     if ('length' in header) {
       if (reader.consumed - begin !== header.length) {
         throw new RdbFormatError(`the snapshot was announced as ${header.length} bytes but its RDB took ${reader.consumed - begin}`);
@@ -212,7 +237,7 @@ export class ReplicationProducer implements CaptureProducer {
     this.fullResyncs++;
     // A diskless master starts the stream only after the first ACK.
     link.ack(position.offset);
-    this.log.info({ keys, ms: Date.now() - started, replid: position.replid, offset: position.offset }, 'full resynchronization: snapshot enqueued');
+    this.log.info({ keys, bytes: reader.consumed - begin, ms: Date.now() - started, replid: position.replid, offset: position.offset }, 'full resynchronization: snapshot enqueued');
     // Documents whose keys the snapshot lacks were deleted while we were away (or the master restarted empty).
     this.background('removal of documents the snapshot lacks', async (signal) => {
       await enqueueVanished(this.reconcileDeps(), this.deps.config.redis.databases, signal);
@@ -307,6 +332,10 @@ export class ReplicationProducer implements CaptureProducer {
             await task(this.abort.signal);
             if (!this.abort.signal.aborted) return;
           } catch (err) {
+            if (err instanceof LeaseLostError) {
+              this.onLeaseLost(err);
+              break;
+            }
             failures++;
             const delay = Math.min(500 * 2 ** Math.min(failures, 6), RETRY_MAX_MS);
             this.log.warn({ err: errorMessage(err), retryInMs: delay }, `${what} failed; retrying`);
@@ -323,7 +352,22 @@ export class ReplicationProducer implements CaptureProducer {
 
   private reconcileDeps(): Parameters<typeof reconcile>[0] {
     const { deps } = this;
-    return { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log };
+    return { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence };
+  }
+
+  /**
+   * Another producer leads now. It resumes from the last checkpoint saved under our fence,
+   * which covers only what was enqueued, so this tenure just stops: it enqueues, acknowledges
+   * to the master and checkpoints nothing more.
+   */
+  private onLeaseLost(err: LeaseLostError): void {
+    if (this.leaseLost) return;
+    this.leaseLost = true;
+    this.log.warn({ err }, 'producer lease lost: replication stops; the next leader resumes from the last checkpoint saved under the lease');
+    this.abort.abort();
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    this.link?.close();
   }
 
   private sendAck(): void {
@@ -333,7 +377,7 @@ export class ReplicationProducer implements CaptureProducer {
   /** Saves the current position once everything before it is in the queue. One save at a time. */
   private saveCheckpoint(): Promise<void> {
     if (this.checkpointing) return this.checkpointing;
-    if (this.position === undefined) return Promise.resolve();
+    if (this.position === undefined || this.leaseLost) return Promise.resolve();
     // Offset and database change together only between commands, so this pair is consistent.
     const position: StreamPosition = { ...this.position, db: this.db };
     this.checkpointing = (async () => {
@@ -343,7 +387,8 @@ export class ReplicationProducer implements CaptureProducer {
         await this.sink.flush();
         await this.checkpoint.save(position);
       } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'saving the replication checkpoint failed; retrying');
+        if (err instanceof LeaseLostError) this.onLeaseLost(err);
+        else this.log.warn({ err: errorMessage(err) }, 'saving the replication checkpoint failed; retrying');
       } finally {
         this.checkpointing = undefined;
       }

@@ -75,6 +75,43 @@ describe('RedisLease', () => {
     expect(await b.acquire()).toBe(2);
   });
 
+  it('writes a position only while the lease is held under the same fence', async () => {
+    const a = new RedisLease(redis, keys, 60_000);
+    await a.acquire();
+    await a.hset('pos', { offset: '10', db: '0' });
+    expect(await redis.hgetall('pos')).toEqual({ offset: '10', db: '0' });
+    // Expired and taken over: the old holder's write is refused and writes nothing.
+    await redis.del(keys.lease);
+    const b = new RedisLease(redis, keys, 60_000);
+    await b.acquire();
+    await expect(a.hset('pos', { offset: '99' })).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await redis.hget('pos', 'offset')).toBe('10');
+    await expect(a.hset('pos', { offset: '98' })).rejects.toThrow(/not held/);
+    await b.hset('pos', { offset: '20' });
+    expect(await redis.hget('pos', 'offset')).toBe('20');
+    // Expired and not taken by anyone: refused too (the next holder may be about to read it).
+    await redis.del(keys.lease);
+    await expect(b.hset('pos', { offset: '30' })).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await redis.hget('pos', 'offset')).toBe('20');
+  });
+
+  it('an old tenure stays fenced off even when the queue Redis lost the fencing counter', async () => {
+    const a = new RedisLease(redis, keys, 60_000);
+    expect(await a.acquire()).toBe(1);
+    const firstTenure = a.token;
+    // A queue Redis restarted without persistence: lease and counter gone, numbering starts over.
+    await redis.flushall();
+    const b = new RedisLease(redis, keys, 60_000);
+    expect(await b.acquire()).toBe(1);
+    await expect(a.check()).rejects.toBeInstanceOf(LeaseLostError);
+    await redis.del(keys.lease);
+    await redis.set(keys.fence, '0');
+    // The same process leads again with the same number: its token is new.
+    expect(await a.acquire()).toBe(1);
+    expect(a.token).not.toBe(firstTenure);
+    expect(a.token.startsWith(a.holder)).toBe(true);
+  });
+
   it('sets the TTL it was given and extends it on renewal', async () => {
     const a = new RedisLease(redis, keys, 5000);
     await a.acquire();
@@ -85,7 +122,7 @@ describe('RedisLease', () => {
 });
 
 describe('a sink enqueueing through a fenced queue', () => {
-  it('enqueues while the lease is held and drops its buffer once it is lost', async () => {
+  it('enqueues while the lease is held; once it is lost, flushes reject and nothing more is enqueued', async () => {
     const config = ConfigSchema.parse({
       redis: { url: server.url },
       queue: { url: server.url, prefix: PREFIX },
@@ -110,10 +147,17 @@ describe('a sink enqueueing through a fenced queue', () => {
       await new RedisLease(redis, keys, 60_000).acquire();
       sink.capture(0, 'b');
       sink.capture(0, 'c');
-      await sink.flush();
+      // A flush that dropped changes never looks done: the caller must not ack or checkpoint past them.
+      await expect(sink.flush()).rejects.toBeInstanceOf(LeaseLostError);
       expect(sink.buffered).toBe(0);
+      expect(sink.leaseLost).toBe(true);
       expect(await unfinishedJobs(queue)).toBe(1);
       await expect(sink.enqueueKeys(0, ['d'], 'reconcile')).rejects.toBeInstanceOf(LeaseLostError);
+      // Spent for good: later captures are ignored and every flush keeps failing.
+      sink.capture(0, 'e');
+      expect(sink.buffered).toBe(0);
+      await expect(sink.flush()).rejects.toBeInstanceOf(LeaseLostError);
+      expect(await unfinishedJobs(queue)).toBe(1);
     } finally {
       await queue.close();
       await closeRedis(connection);

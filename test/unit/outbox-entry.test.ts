@@ -39,6 +39,11 @@ describe('outbox entry format', () => {
     expect(parseEntry({ id: '2-0', fields }, rules)).toEqual({ kind: 'malformed', id: '2-0', reason });
   });
 
+  it('captures the valid keys of an entry with an empty `key` field, and counts the bad one', () => {
+    const entry = parseEntry({ id: '2-1', fields: ['key', 'a', 'key', '', 'key', 'b'] }, rules);
+    expect(entry).toEqual({ kind: 'change', id: '2-1', db: 0, keys: ['a', 'b'], emptyKeys: 1 });
+  });
+
   it('tells an entry deleted after delivery apart', () => {
     expect(parseEntry({ id: '3-0', fields: null }, rules)).toEqual({ kind: 'deleted', id: '3-0' });
   });
