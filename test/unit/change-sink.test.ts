@@ -6,6 +6,8 @@ import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } 
 import { closeRedis, connectRedis } from '../../shared/redis';
 import { VersionCounter, versionKey } from '../../shared/versions';
 import { ChangeSink, type ChangeSinkSettings } from '../../producers/change-sink';
+import { fencedQueue } from '../../producers/leased-producer';
+import { LeaseLostError } from '../../shared/errors';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 const PREFIX = 'res-test';
@@ -177,6 +179,27 @@ describe('ChangeSink', () => {
     expect(timed.sink.buffered).toBe(1);
     await waitFor(async () => (await jobsOf(timed.queue)).length === 1);
     expect(timed.sink.buffered).toBe(0);
+  });
+
+  it('a lease lost in a flush nobody awaited fails the next flush, so no caller takes the drop for done', async () => {
+    const { queue, counter } = setup();
+    let held = true;
+    const fenced = fencedQueue(queue, async () => {
+      if (!held) throw new LeaseLostError('producer lease lost (test)');
+    });
+    const sink = new ChangeSink(fenced, counter, { prefix: PREFIX, batch: 2, flushMs: 60_000, hotKeyWindowMs: 0 }, logger);
+    sink.capture(0, 'a');
+    await sink.flush();
+    held = false;
+    // A full batch flushes by itself, in the background: refused there.
+    sink.capture(0, 'b');
+    sink.capture(0, 'c');
+    await waitFor(() => sink.leaseLost);
+    expect(sink.buffered).toBe(0);
+    const err: unknown = await sink.flush().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LeaseLostError);
+    expect((err as LeaseLostError).code).toBe('LEASE_LOST');
+    expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([['a']]);
   });
 
   it('a change captured while its key is being processed becomes one follow-up job', async () => {

@@ -169,9 +169,13 @@ describe('a sink enqueueing through a fenced queue', () => {
 class FakeCapture implements CaptureProducer {
   started = 0;
   stopped = 0;
-  constructor(private readonly failStart?: Error) {}
+  constructor(
+    private readonly failStart?: Error,
+    private readonly startMs = 0,
+  ) {}
   async start(): Promise<void> {
     this.started++;
+    if (this.startMs > 0) await new Promise((r) => setTimeout(r, this.startMs));
     if (this.failStart) throw this.failStart;
   }
   async stop(): Promise<void> {
@@ -191,11 +195,11 @@ async function until(what: string, check: () => boolean | Promise<boolean>): Pro
 
 describe('LeasedProducer', () => {
   const logger = createLogger('silent');
-  const leased = (captures: FakeCapture[], failStart?: Error): LeasedProducer =>
+  const leased = (captures: FakeCapture[], failStart?: Error, startMs = 0): LeasedProducer =>
     new LeasedProducer({
       lease: new RedisLease(redis, keys, 1000),
       create: () => {
-        const c = new FakeCapture(failStart);
+        const c = new FakeCapture(failStart, startMs);
         captures.push(c);
         return c;
       },
@@ -239,6 +243,42 @@ describe('LeasedProducer', () => {
       await b.stop();
     }
     expect(await redis.exists(keys.lease)).toBe(0);
+  });
+
+  it('keeps the lease through a start that takes several TTLs (a PSYNC waiting, a large RDB)', async () => {
+    const captures: FakeCapture[] = [];
+    const slow = leased(captures, undefined, 3500);
+    const rival = leased([]);
+    try {
+      const starting = slow.start();
+      await until('the lease taken', async () => (await redis.exists(keys.lease)) === 1);
+      await rival.start();
+      await starting;
+      expect(slow.isLeader).toBe(true);
+      expect(rival.isLeader).toBe(false);
+      // Never expired meanwhile: nobody else acquired it.
+      expect(await redis.get(keys.fence)).toBe('1');
+      expect(captures[0].stopped).toBe(0);
+    } finally {
+      await slow.stop();
+      await rival.stop();
+    }
+  });
+
+  it('a lease lost while the start is under way stops that capture once its start settled', async () => {
+    const captures: FakeCapture[] = [];
+    const p = leased(captures, undefined, 1500);
+    try {
+      const starting = p.start();
+      await until('the lease taken', async () => (await redis.exists(keys.lease)) === 1);
+      await redis.del(keys.lease);
+      await new RedisLease(redis, keys, 60_000).acquire();
+      await starting;
+      await until('the capture stopped', () => captures[0].stopped === 1);
+      expect(p.isLeader).toBe(false);
+    } finally {
+      await p.stop();
+    }
   });
 
   it('a capture producer that cannot start fails the start and frees the lease', async () => {
