@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import { ReplicationProducer } from '../../producers/replication/producer';
@@ -8,30 +5,9 @@ import { RedisSetupError } from '../../shared/errors';
 import { buildContext } from '../../cli/context';
 import { startService } from '../../cli/service';
 import { createLogger } from '../../shared/logger';
-import { exited, loadedConfig, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import { exited, loadedConfig, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import { replicationInput, replicationServers } from '../support/replication';
 import type { ConfigInput } from '../../shared/config/schema';
-
-/**
- * A source Redis that serves replicas at once (no diskless delay), and a queue Redis. The
- * source writes its replication RDB files into a temporary directory, never into the working
- * directory, where every later redis-server would load them.
- */
-async function replicationServers(indexPrefix: string, sourceArgs: string[] = []): Promise<TestServers> {
-  const dir = await mkdtemp(join(tmpdir(), 'res-repl-'));
-  const servers = await startServers(indexPrefix, { notify: false, sourceArgs: ['--dir', dir, '--repl-diskless-sync-delay', '0', ...sourceArgs] });
-  return {
-    ...servers,
-    async stop() {
-      await servers.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function replicationInput(servers: TestServers, extra: Partial<ConfigInput> = {}): ConfigInput {
-  const base = testConfigInput(servers, extra);
-  return { ...base, redis: { url: servers.source.url, databases: [0, 1] }, producer: { ...base.producer, mode: 'replication' } };
-}
 
 async function syncStats(redis: Redis): Promise<{ full: number; partialOk: number; partialErr: number }> {
   const info = await redis.info('stats');

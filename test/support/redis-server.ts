@@ -18,6 +18,8 @@ export interface StartRedisOptions {
   args?: string[];
   /** A config file given before the arguments (redis-server needs one for `--sentinel`). */
   configFile?: string;
+  /** Only to restart a server on the port the OS gave its first run (clients reconnect there). */
+  port?: number;
 }
 
 const STARTUP_TIMEOUT_MS = 10_000;
@@ -104,7 +106,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function startOnce(opts: StartRedisOptions): Promise<RedisServerHandle | 'port-taken'> {
-  const port = await getFreePort();
+  const port = opts.port ?? (await getFreePort());
   const args = [...(opts.configFile !== undefined ? [opts.configFile] : []), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   if (opts.notifyKeyspaceEvents !== undefined) {
     args.push('--notify-keyspace-events', opts.notifyKeyspaceEvents);
@@ -163,6 +165,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   for (let attempt = 1; attempt <= 5; attempt += 1) {
     const result = await startOnce(opts);
     if (result !== 'port-taken') return result;
+    if (opts.port !== undefined) throw new Error(`port ${opts.port} is taken: cannot restart redis-server there`);
   }
   throw new Error('could not find a free port for redis-server after 5 attempts');
 }
