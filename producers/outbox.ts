@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { displayKey } from '../shared/bytes';
 import { ConfigError, RedisSetupError, errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { isOwnKey } from '../shared/queue';
@@ -202,8 +203,9 @@ export class OutboxProducer implements CaptureProducer {
           this.lastClaim = Date.now();
         }
         if (pendingFrom !== undefined) {
+          // As Buffers, so a key that is not UTF-8 keeps its bytes (outbox-entry.ts decodes them).
           const entries = decodeReadGroup(
-            await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
+            await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
           );
           if (entries.length === 0) {
             pendingFrom = undefined;
@@ -216,7 +218,7 @@ export class OutboxProducer implements CaptureProducer {
           pendingFrom = entries[entries.length - 1].id;
         } else {
           const entries = decodeReadGroup(
-            await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
+            await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
           );
           if (entries.length > 0) await this.handle(entries);
         }
@@ -269,7 +271,7 @@ export class OutboxProducer implements CaptureProducer {
         for (const key of entry.keys) this.sink.capture(entry.db, key, 'outbox');
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
-        this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10) }, 'malformed outbox entry acknowledged and skipped');
+        this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10).map(displayKey) }, 'malformed outbox entry acknowledged and skipped');
       } else {
         this.stats.deleted++;
         this.log.error({ id: entry.id }, 'outbox entry deleted before it was handled: its change is unknown; run a reconciliation');
@@ -285,7 +287,7 @@ export class OutboxProducer implements CaptureProducer {
     let start = '0-0';
     do {
       const reply = decodeAutoClaim(
-        await this.redis.xautoclaim(this.stream, this.group, this.consumer, this.settings.claimIdleMs, start, 'COUNT', this.settings.batch),
+        await this.redis.callBuffer('XAUTOCLAIM', this.stream, this.group, this.consumer, this.settings.claimIdleMs, start, 'COUNT', this.settings.batch),
       );
       if (reply.deleted.length > 0) {
         this.stats.deleted += reply.deleted.length;
