@@ -16,6 +16,10 @@ export interface MasterNotificationsDeps {
   refreshMs: number;
   /** A subscription came back or a new master was subscribed: what it published before is lost. */
   onGap: () => void;
+  /** See NotificationDeps. */
+  flushProbePrefix: string;
+  /** A master announced a FLUSHDB or FLUSHALL. */
+  onFlush: () => void;
 }
 
 /**
@@ -118,6 +122,11 @@ export class MasterNotifications {
       checkFlags,
       onGap: () => this.deps.onGap(),
       onDisconnect: () => this.refresh(),
+      flushProbePrefix: this.deps.flushProbePrefix,
+      onFlush: () => {
+        log.warn(`flush detected on ${node.id || 'the source Redis'}; reconciling`);
+        this.deps.onFlush();
+      },
     });
     try {
       await checkFlags();

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
+import { keyFromBytes } from '../shared/bytes';
 import type { Logger } from '../shared/logger';
-import { reconciliationGaps } from '../shared/metrics';
+import { flushesDetected, reconciliationGaps } from '../shared/metrics';
 import { closeRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
 
@@ -19,9 +20,18 @@ export interface NotificationDeps {
   checkFlags: () => Promise<void>;
   /** Told when the subscription drops (a cluster master may have failed over). */
   onDisconnect?: () => void;
+  /**
+   * Tracked in broadcast mode so the server announces flushes: a prefix no key uses, so no
+   * write announces anything else.
+   */
+  flushProbePrefix: string;
+  /** FLUSHDB or FLUSHALL ran on this server, in some database (the announcement does not say which). */
+  onFlush: () => void;
 }
 
 const CHANNEL = /^__keyevent@(\d+)__:(.+)$/;
+/** Where a RESP2 connection that redirects client-side-caching invalidations to itself receives them. */
+const INVALIDATE = '__redis__:invalidate';
 
 /**
  * Follows keyevent notifications: every event on a key (set, del, expired, evicted,
@@ -34,6 +44,8 @@ export class NotificationCapture {
   private disconnectedAt: number | undefined;
   private subscribedOnce = false;
   private stopping = false;
+  /** Whether the server announces flushes to us; undefined until first asked. */
+  private flushTracking: boolean | undefined;
   readonly eventsByType = new Map<string, number>();
 
   constructor(private readonly deps: NotificationDeps) {}
@@ -48,7 +60,15 @@ export class NotificationCapture {
     // We subscribe again ourselves on every ready, so we know when the subscription is live.
     sub.options.autoResubscribe = false;
     this.sub = sub;
-    sub.on('pmessage', (_pattern: string, channel: string, key: string) => this.onEvent(channel, key));
+    // Buffers: a key name is bytes, and the text form of one that is not UTF-8 would lose them.
+    sub.on('pmessageBuffer', (_pattern: string, channel: Buffer, key: Buffer) => this.onEvent(channel.toString('latin1'), keyFromBytes(key)));
+    sub.on('messageBuffer', (channel: Buffer, keys: Buffer[] | null) => {
+      // A flush invalidates everything at once: a null key list. A write under the probe prefix names its keys.
+      if (keys === null && channel.toString('latin1') === INVALIDATE) {
+        flushesDetected.inc();
+        this.deps.onFlush();
+      }
+    });
     sub.on('close', () => {
       if (this.subscribedOnce && !this.stopping && this.disconnectedAt === undefined) {
         this.disconnectedAt = Date.now();
@@ -78,8 +98,36 @@ export class NotificationCapture {
   }
 
   private async subscribe(): Promise<void> {
-    if (!this.sub) return;
-    await this.sub.psubscribe(...this.deps.databases.map((db) => `__keyevent@${db}__:*`));
+    const sub = this.sub;
+    if (!sub) return;
+    await this.trackFlushes(sub);
+    await sub.psubscribe(...this.deps.databases.map((db) => `__keyevent@${db}__:*`));
+  }
+
+  /**
+   * Keyspace notifications publish nothing for FLUSHDB/FLUSHALL, but client-side caching
+   * announces them to every tracking connection. This connection tracks for itself (RESP2
+   * allows redirecting to one's own id before subscribing), so flush announcements share its
+   * reconnects and gaps; a reconnect means a new id, hence this runs before every subscribe.
+   * A server that refuses (no CLIENT TRACKING before Redis 6, or the ACL) leaves flushes to
+   * the scheduled reconciliation.
+   */
+  private async trackFlushes(sub: Redis): Promise<void> {
+    try {
+      const id = await sub.client('ID');
+      await sub.client('TRACKING', 'ON', 'REDIRECT', id, 'BCAST', 'PREFIX', this.deps.flushProbePrefix);
+      await sub.subscribe(INVALIDATE);
+      this.flushTracking = true;
+    } catch (err) {
+      if (!(err instanceof Error) || err.name !== 'ReplyError') throw err;
+      if (this.flushTracking !== false) {
+        this.deps.logger.warn(
+          { err },
+          'flush detection unavailable (grant +client|id +client|tracking +subscribe &__redis__:invalidate; README: Security, Redis ACL): FLUSHDB and FLUSHALL are repaired by the scheduled reconciliation only',
+        );
+      }
+      this.flushTracking = false;
+    }
   }
 
   private async resubscribe(): Promise<void> {

@@ -1,3 +1,5 @@
+import { keyFromBytes } from '../shared/bytes';
+
 /**
  * The outbox entry format and the shapes of the stream replies that carry it.
  *
@@ -7,7 +9,11 @@
  * ignored, so an application may add its own (an operation name, a request id).
  */
 
-/** An entry as a stream reply gives it; `fields` is null when the entry was deleted after delivery. */
+/**
+ * An entry as a stream reply gives it; `fields` is null when the entry was deleted after
+ * delivery. Field names and values are escaped strings (shared/bytes.ts), so a key that is not
+ * UTF-8 keeps its bytes.
+ */
 export interface RawEntry {
   id: string;
   fields: string[] | null;
@@ -63,10 +69,15 @@ function asString(v: unknown, what: string): string {
   return v;
 }
 
+/** A bulk string of a reply read as Buffers (ids, field names and values), or as text. */
+function asBytes(v: unknown, what: string): string {
+  return Buffer.isBuffer(v) ? keyFromBytes(v) : asString(v, what);
+}
+
 function decodeEntryList(list: unknown, what: string): RawEntry[] {
   return asArray(list, what).map((item) => {
     const [id, fields] = asArray(item, what);
-    return { id: asString(id, what), fields: fields === null ? null : asArray(fields, what).map((f) => asString(f, what)) };
+    return { id: asBytes(id, what), fields: fields === null ? null : asArray(fields, what).map((f) => asBytes(f, what)) };
   });
 }
 
@@ -89,10 +100,10 @@ export interface AutoClaimReply {
 export function decodeAutoClaim(reply: unknown): AutoClaimReply {
   const [next, entries, deleted] = asArray(reply, 'XAUTOCLAIM');
   return {
-    next: asString(next, 'XAUTOCLAIM'),
+    next: asBytes(next, 'XAUTOCLAIM'),
     // Redis 6.2 lists a deleted entry as [id, null]; 7.0 moves it to the third element.
     entries: decodeEntryList(entries, 'XAUTOCLAIM'),
-    deleted: deleted === undefined ? [] : asArray(deleted, 'XAUTOCLAIM').map((d) => asString(d, 'XAUTOCLAIM')),
+    deleted: deleted === undefined ? [] : asArray(deleted, 'XAUTOCLAIM').map((d) => asBytes(d, 'XAUTOCLAIM')),
   };
 }
 

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { displayKey } from '../shared/bytes';
 import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import { outboxMalformed } from '../shared/metrics';
@@ -216,8 +217,9 @@ export class OutboxProducer implements CaptureProducer {
           this.lastClaim = Date.now();
         }
         if (pendingFrom !== undefined) {
+          // As Buffers, so a key that is not UTF-8 keeps its bytes (outbox-entry.ts decodes them).
           const entries = decodeReadGroup(
-            await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
+            await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
           );
           if (entries.length === 0) {
             pendingFrom = undefined;
@@ -230,7 +232,7 @@ export class OutboxProducer implements CaptureProducer {
           pendingFrom = entries[entries.length - 1].id;
         } else {
           const entries = decodeReadGroup(
-            await reader.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
+            await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
           );
           if (entries.length > 0) await this.handle(entries);
         }
@@ -295,12 +297,12 @@ export class OutboxProducer implements CaptureProducer {
         if (entry.emptyKeys !== undefined) {
           this.stats.malformedFields += entry.emptyKeys;
           outboxMalformed.inc({ part: 'field' }, entry.emptyKeys);
-          this.log.warn({ id: entry.id, emptyKeys: entry.emptyKeys, fields: raw.fields?.slice(0, 10) }, 'outbox entry with an empty `key` field: its other keys captured');
+          this.log.warn({ id: entry.id, emptyKeys: entry.emptyKeys, fields: raw.fields?.slice(0, 10).map(displayKey) }, 'outbox entry with an empty `key` field: its other keys captured');
         }
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
         outboxMalformed.inc({ part: 'entry' });
-        this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10) }, 'malformed outbox entry acknowledged and skipped');
+        this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10).map(displayKey) }, 'malformed outbox entry acknowledged and skipped');
       } else {
         this.stats.deleted++;
         this.log.error({ id: entry.id }, 'outbox entry deleted before it was handled: its change is unknown; run a reconciliation');
@@ -317,7 +319,7 @@ export class OutboxProducer implements CaptureProducer {
     let start = '0-0';
     do {
       const reply = decodeAutoClaim(
-        await this.redis.xautoclaim(this.stream, this.group, this.consumer, this.settings.claimIdleMs, start, 'COUNT', this.settings.batch),
+        await this.redis.callBuffer('XAUTOCLAIM', this.stream, this.group, this.consumer, this.settings.claimIdleMs, start, 'COUNT', this.settings.batch),
       );
       if (reply.deleted.length > 0) {
         this.stats.deleted += reply.deleted.length;

@@ -23,16 +23,23 @@ export interface ProducerDeps {
 }
 
 /**
+ * A FLUSHALL of a Cluster reaches its masters one by one, within milliseconds: one
+ * reconciliation after the last of them instead of one per master.
+ */
+const FLUSH_SETTLE_MS = 250;
+
+/**
  * Keyspace-notification capture: subscribes first, then reconciles (the initial snapshot),
- * so no change falls between the two; reconciles again after every reconnect and on a
- * schedule, since pub/sub drops what is published while disconnected and FLUSHDB/SWAPDB
- * publish nothing.
+ * so no change falls between the two; reconciles again after every reconnect, after every
+ * flush a master announces and on a schedule, since pub/sub drops what is published while
+ * disconnected and SWAPDB is announced nowhere.
  */
 export class NotificationProducer {
   readonly sink: ChangeSink;
   private readonly capture: MasterNotifications;
   private readonly reconciler: ReconcileRunner;
   private timer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
   constructor(private readonly deps: ProducerDeps) {
@@ -52,6 +59,8 @@ export class NotificationProducer {
       configureNotifications: config.producer.configureNotifications,
       refreshMs: config.producer.topologyRefreshMs,
       onGap: () => this.requestReconcile(),
+      flushProbePrefix: `${config.queue.prefix}:flush-probe:`,
+      onFlush: () => this.afterFlush(),
     });
   }
 
@@ -84,6 +93,7 @@ export class NotificationProducer {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.capture.stop();
     await this.reconciler.stop();
     await this.sink.flush().catch((err: unknown) => {
@@ -94,5 +104,14 @@ export class NotificationProducer {
 
   requestReconcile(): void {
     this.reconciler.request();
+  }
+
+  /** The flushed keys' documents are deleted by the reconciliation, which finds their keys gone. */
+  private afterFlush(): void {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.requestReconcile();
+    }, FLUSH_SETTLE_MS);
   }
 }

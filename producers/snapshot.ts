@@ -1,3 +1,4 @@
+import { keyFromBytes } from '../shared/bytes';
 import type { Logger } from '../shared/logger';
 import type { Progress } from '../shared/progress';
 import { isOwnKey, type CaptureSource } from '../shared/queue';
@@ -79,8 +80,10 @@ async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: s
         if (cursor === 'done') continue;
         do {
           if (opts.signal?.aborted) return false;
-          const [next, page] = await node.client.scan(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
-          const keys = page.filter((k) => !isOwnKey(opts.prefix, k));
+          // Buffers: a key name that is not UTF-8 would lose its bytes as text.
+          const [nextBytes, page] = await node.client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
+          const next = nextBytes.toString('latin1');
+          const keys = page.map(keyFromBytes).filter((k) => !isOwnKey(opts.prefix, k));
           for (let i = 0; i < keys.length; i += opts.batchKeys) {
             result.keys += await deps.sink.enqueueKeys(db, keys.slice(i, i + opts.batchKeys), opts.src);
             result.jobs++;

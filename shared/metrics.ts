@@ -84,6 +84,12 @@ export const reconciliationGaps = new Counter({
   registers: [registry],
 });
 
+export const flushesDetected = new Counter({
+  name: `${PREFIX}flushes_detected_total`,
+  help: 'FLUSHDB/FLUSHALL announced by a source master (client tracking), each followed by a reconciliation',
+  registers: [registry],
+});
+
 export const reconciliations = new Counter({
   name: `${PREFIX}reconciliations_total`,
   help: 'Full reconciliations completed',

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { displayKey, keyArg } from './bytes';
 import type { ClusterConfig, SentinelConfig } from './config/schema';
 import type { Logger } from './logger';
 import { redactUrl } from './logger';
@@ -182,16 +183,19 @@ export async function closeRedis(...clients: (RedisClient | undefined)[]): Promi
   );
 }
 
-/** One EXISTS per key; a Cluster routes each by its slot (a cluster pipeline must stay within one). */
+/**
+ * One EXISTS per escaped key (shared/bytes.ts); a Cluster routes each by the slot of its bytes
+ * (a cluster pipeline must stay within one).
+ */
 export async function existsMany(redis: RedisClient, keys: readonly string[]): Promise<boolean[]> {
   if (keys.length === 0) return [];
-  if (redis.isCluster) return Promise.all(keys.map(async (k) => (await redis.exists(k)) === 1));
+  if (redis.isCluster) return Promise.all(keys.map(async (k) => (await redis.exists(keyArg(k))) === 1));
   const pipeline = redis.pipeline();
-  for (const key of keys) pipeline.exists(key);
+  for (const key of keys) pipeline.exists(keyArg(key));
   const replies = (await pipeline.exec()) ?? [];
   return keys.map((k, i) => {
     const [err, n] = replies[i] ?? [new Error('no reply'), 0];
-    if (err) throw new Error(`EXISTS ${JSON.stringify(k)}: ${err.message}`);
+    if (err) throw new Error(`EXISTS ${JSON.stringify(displayKey(k))}: ${err.message}`);
     return n === 1;
   });
 }

@@ -1,3 +1,4 @@
+import { displayKey } from '../../shared/bytes';
 import type { ConfigFlags } from '../../shared/config/load';
 import { parseReplayFilter, replayFailed, type ReplayFilterFlags } from '../../shared/replay';
 import { createContext } from '../context';
@@ -19,7 +20,8 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
       onMatch: (job) => {
         if (listed++ >= limit) return;
         const keys = job.data.keys ?? [];
-        const shown = keys.length > 1 ? `${keys[0]} (+${keys.length - 1} keys)` : (keys[0] ?? '');
+        const first = displayKey(keys[0] ?? '');
+        const shown = keys.length > 1 ? `${first} (+${keys.length - 1} keys)` : first;
         const reason = (job.failedReason ?? '').split('\n', 1)[0];
         process.stdout.write(`${job.id}\t${new Date(job.finishedOn ?? 0).toISOString()}\t${shown}\t${reason}\n`);
       },

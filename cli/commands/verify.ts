@@ -1,4 +1,5 @@
 import { createChangeSink } from '../../producers/change-sink';
+import { displayKey } from '../../shared/bytes';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createProgress } from '../../shared/progress';
 import { formatReport, inSync, reportKeys, verify, type VerifyReport } from '../../shared/verify';
@@ -29,7 +30,7 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
     process.stdout.write(`${formatReport(report)}\n`);
     const limit = Number(opts.list);
     for (const [kind, keys] of [['missing', report.missing], ['stale', report.stale], ['extra', report.extra]] as const) {
-      for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${key}\n`);
+      for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${displayKey(key)}\n`);
     }
     if (opts.repair && !inSync(report)) {
       const enqueued = await repair(ctx, report);

@@ -1,3 +1,4 @@
+import { keyFromBytes } from '../../shared/bytes';
 import type { RedisClient } from '../../shared/redis';
 
 interface KeyPositions {
@@ -10,7 +11,7 @@ interface KeyPositions {
 
 type CommandInfo = [string, number, string[], number, number, number, ...unknown[]];
 
-/** Keys a command of the replication stream touches, or 'unknown' when the server cannot say. */
+/** Keys (escaped strings, shared/bytes.ts) a command of the replication stream touches, or 'unknown' when the server cannot say. */
 export type CommandKeysResult = string[] | 'unknown';
 
 /**
@@ -49,14 +50,14 @@ export class CommandKeys {
     if (pos.first <= 0) return [];
     const last = pos.last < 0 ? args.length + pos.last : pos.last;
     const out: string[] = [];
-    for (let i = pos.first; i <= last && i < args.length; i += Math.max(pos.step, 1)) out.push((args[i] as Buffer).toString('utf8'));
+    for (let i = pos.first; i <= last && i < args.length; i += Math.max(pos.step, 1)) out.push(keyFromBytes(args[i] as Buffer));
     return out;
   }
 
   private async askServer(args: readonly Buffer[]): Promise<CommandKeysResult> {
     try {
       const keys = (await this.redis.callBuffer('COMMAND', 'GETKEYS', ...args)) as Buffer[];
-      return keys.map((k) => k.toString('utf8'));
+      return keys.map(keyFromBytes);
     } catch (err) {
       // "The command has no key arguments" is an answer; anything else is not.
       return /no key arguments/i.test((err as Error).message) ? [] : 'unknown';

@@ -1,3 +1,4 @@
+import { keyFromBytes } from '../../shared/bytes';
 import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../../shared/errors';
 import type { Logger } from '../../shared/logger';
 import { redactUrl } from '../../shared/logger';
@@ -258,6 +259,7 @@ export class ReplicationProducer implements CaptureProducer {
   private async apply(link: ReplicaLink, args: Buffer[]): Promise<void> {
     const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
     const arg = (i: number): string => (args[i] ?? Buffer.alloc(0)).toString('utf8');
+    const key = (i: number): string => keyFromBytes(args[i] ?? Buffer.alloc(0));
     switch (name) {
       case 'select':
         this.db = Number(arg(1));
@@ -275,13 +277,13 @@ export class ReplicationProducer implements CaptureProducer {
         this.afterFlush([Number(arg(1)), Number(arg(2))], 'SWAPDB');
         return;
       case 'move':
-        this.capture(this.db, arg(1));
-        this.capture(Number(arg(2)), arg(1));
+        this.capture(this.db, key(1));
+        this.capture(Number(arg(2)), key(1));
         return;
       case 'copy': {
         // COPY src dst [DB n] [REPLACE]: the destination may live in another database.
         const dbAt = args.findIndex((a, i) => i >= 3 && a.toString('latin1').toLowerCase() === 'db');
-        this.capture(dbAt > 0 ? Number(arg(dbAt + 1)) : this.db, arg(2));
+        this.capture(dbAt > 0 ? Number(arg(dbAt + 1)) : this.db, key(2));
         return;
       }
     }

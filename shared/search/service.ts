@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
+import { keyArg } from '../bytes';
+import { docKey } from '../es-scan';
 import { readKeyStates } from '../key-state';
 import type { Logger } from '../logger';
 import { toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
@@ -136,7 +138,7 @@ export class SearchService {
     if (m && this.deps.databases.includes(Number(m[1]))) candidates.push({ db: Number(m[1]), key: m[2] });
     for (const c of candidates) {
       const route = this.deps.router.route(c.db, c.key);
-      if (route && route.index === index && route.id === id && (await this.deps.source.db(c.db).exists(c.key)) === 1) return c;
+      if (route && route.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;
     }
     return undefined;
   }
@@ -144,8 +146,9 @@ export class SearchService {
   /** Other id templates cannot be reversed: the indexed document names its key. */
   private async keyFromIndex(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
     try {
-      const found = await this.deps.es.get<{ key: string; db: number }>({ index, id, _source: ['key', 'db'] }, { requestTimeout: this.deps.settings.timeoutMs });
-      return found._source ? { db: found._source.db, key: found._source.key } : undefined;
+      const found = await this.deps.es.get<Record<string, unknown>>({ index, id, _source: ['key', 'db'] }, { requestTimeout: this.deps.settings.timeoutMs });
+      // docKey is the one place that knows how a document names its key (binary keys included).
+      return found._source ? docKey(found._source) : undefined;
     } catch (err) {
       if (err instanceof errors.ResponseError && err.statusCode === 404) return undefined;
       throw err;

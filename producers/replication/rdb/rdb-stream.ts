@@ -1,3 +1,4 @@
+import { keyFromBytes } from '../../../shared/bytes';
 import type { Logger } from '../../../shared/logger';
 import type { ByteReader } from './byte-reader';
 import { RdbFormatError } from './errors';
@@ -137,7 +138,7 @@ async function* records<K>(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'>, o
       }
       default: {
         if (!isValueType(op)) throw new RdbFormatError(`unknown RDB opcode ${op} after ${r.consumed} bytes`);
-        const key = (await readString(r)).toString('utf8');
+        const key = keyFromBytes(await readString(r));
         const header: KeyHeader = { db, key, rdbType: op, expireAtMs };
         expireAtMs = undefined;
         yield await onKey(header);

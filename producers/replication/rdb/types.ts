@@ -35,6 +35,7 @@ export type DecodedValue = RdbValue & { rdbType: number; encoding: RdbEncoding }
 export type RdbKeyRecord = DecodedValue & {
   kind: 'key';
   db: number;
+  /** Escaped (shared/bytes.ts): a name that is not UTF-8 keeps its bytes. */
   key: string;
   /** Absolute expiry, milliseconds since the epoch; absent for keys without a TTL. */
   expireAtMs?: number;
@@ -44,6 +45,7 @@ export type RdbKeyRecord = DecodedValue & {
 export interface RdbKeyRef {
   kind: 'key';
   db: number;
+  /** Escaped (shared/bytes.ts): a name that is not UTF-8 keeps its bytes. */
   key: string;
   rdbType: number;
   expireAtMs?: number;
