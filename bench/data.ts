@@ -1,11 +1,34 @@
 import type { Redis } from 'ioredis';
-import type { PresentKeyState } from '../shared/key-state';
+import { sortPairs, type PresentKeyState } from '../shared/key-state';
 
 type Pipeline = ReturnType<Redis['pipeline']>;
 
+/** A benchmark value as text, the way the seed writes it. */
+type SampleValue =
+  | { type: 'string'; value: string }
+  | { type: 'hash'; value: Record<string, string> }
+  | { type: 'list' | 'set'; value: string[] }
+  | { type: 'zset'; value: { member: string; score: number }[] };
+
 export interface SampleKey {
   key: string;
-  state: PresentKeyState;
+  state: SampleValue;
+}
+
+/** The state the worker reads back for a sample: bytes, hash fields in byte order. */
+export function sampleState({ state }: SampleKey): PresentKeyState {
+  const b = (s: string): Buffer => Buffer.from(s, 'utf8');
+  switch (state.type) {
+    case 'string':
+      return { exists: true, type: 'string', value: b(state.value) };
+    case 'hash':
+      return { exists: true, type: 'hash', value: sortPairs(Object.entries(state.value).map(([name, value]) => ({ name: b(name), value: b(value) }))) };
+    case 'list':
+    case 'set':
+      return { exists: true, type: state.type, value: state.value.map(b) };
+    case 'zset':
+      return { exists: true, type: 'zset', value: state.value.map((e) => ({ member: b(e.member), score: String(e.score) })) };
+  }
 }
 
 const CITIES = ['Lisbon', 'Oslo', 'Lagos', 'Lima', 'Pune', 'Osaka', 'Quito', 'Tunis'];
@@ -27,7 +50,6 @@ export function sampleKey(i: number): SampleKey {
       return {
         key: `customer:${i}`,
         state: {
-          exists: true,
           type: 'hash',
           value: {
             name: `Customer ${i}`,
@@ -49,7 +71,6 @@ export function sampleKey(i: number): SampleKey {
       return {
         key: `product:${i}`,
         state: {
-          exists: true,
           type: 'string',
           value: JSON.stringify({
             sku: `SKU-${i}`,
@@ -62,14 +83,13 @@ export function sampleKey(i: number): SampleKey {
         },
       };
     case 7:
-      return { key: `feed:${i}`, state: { exists: true, type: 'list', value: Array.from({ length: 5 }, (_, j) => `post ${i}-${j}`) } };
+      return { key: `feed:${i}`, state: { type: 'list', value: Array.from({ length: 5 }, (_, j) => `post ${i}-${j}`) } };
     case 8:
-      return { key: `tags:${i}`, state: { exists: true, type: 'set', value: [`t${i % 50}`, city.toLowerCase(), word, 'all'].sort() } };
+      return { key: `tags:${i}`, state: { type: 'set', value: [`t${i % 50}`, city.toLowerCase(), word, 'all'].sort() } };
     default:
       return {
         key: `board:${i}`,
         state: {
-          exists: true,
           type: 'zset',
           value: ['ada', 'bob', 'cy', 'dee', 'eve'].map((member, j) => ({ member, score: (i * (j + 1)) % 1000 })).sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : 1)),
         },
@@ -93,9 +113,6 @@ export function writeSample(pipe: Pipeline, { key, state }: SampleKey): void {
       return;
     case 'zset':
       pipe.zadd(key, ...state.value.flatMap((e) => [e.score, e.member]));
-      return;
-    case 'stream':
-      for (const entry of state.value) pipe.xadd(key, entry.id, ...Object.entries(entry.fields).flat());
   }
 }
 

@@ -11,7 +11,7 @@ import { KeyRouter } from '../shared/mapping/router';
 import { ConfigSchema } from '../shared/config/schema';
 import { RedisDbPool } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
-import { sampleKey, seedKeys } from './data';
+import { sampleKey, sampleState, seedKeys } from './data';
 import { summarizeProfile, type ProfileShare } from './profile';
 import { benchConfig, connect, cpuMeter, drained, resetServers, startCli, waitForOutput, type BenchEnv, type Connections } from './support';
 
@@ -60,9 +60,9 @@ async function bulkHelperBaseline(c: Connections, keys: number): Promise<number>
   const stats = await c.es.helpers.bulk<{ id: string; doc: SyncDocument }>({
     datasource: (async function* () {
       for (let i = 0; i < keys; i++) {
-        const { key, state } = sampleKey(i);
-        const route = router.route(0, key)!;
-        yield { id: route.id, doc: buildDocument(route.shape, 0, key, state)! };
+        const sample = sampleKey(i);
+        const route = router.route(0, sample.key)!;
+        yield { id: route.id, doc: buildDocument(route.shape, 0, sample.key, sampleState(sample))! };
       }
     })(),
     onDocument: (d) => [{ index: { _index: `${INDEX}-bulk`, _id: d.id } }, d.doc],

@@ -1,3 +1,4 @@
+import { keyFromBytes } from './bytes';
 import type { Client } from '@elastic/elasticsearch';
 
 export interface ScannedDoc {
@@ -30,7 +31,7 @@ export async function* scanIndex(
         size: opts.pageSize ?? 1000,
         pit: { id: pitId, keep_alive: '2m' },
         sort: [{ _shard_doc: 'asc' }],
-        _source: opts.sourceFields ?? ['key', 'db'],
+        _source: opts.sourceFields ?? [...KEY_SOURCE_FIELDS],
         ...(after ? { search_after: after } : {}),
         track_total_hits: false,
       });
@@ -45,9 +46,17 @@ export async function* scanIndex(
   }
 }
 
-/** The Redis key a document stands for, from the fields every synced document carries. */
+/** The `_source` fields that name a document's key. */
+export const KEY_SOURCE_FIELDS = ['key', 'key_base64', 'db'] as const;
+
+/**
+ * The Redis key a document stands for (escaped, shared/bytes.ts), from the fields every synced
+ * document carries: `key` for a name that is UTF-8 text, `key_base64` for one that is not.
+ */
 export function docKey(source: Record<string, unknown>): { db: number; key: string } | undefined {
-  const { key, db } = source;
-  if (typeof key !== 'string' || typeof db !== 'number') return undefined;
-  return { db, key };
+  const { key, key_base64: keyBase64, db } = source;
+  if (typeof db !== 'number') return undefined;
+  if (typeof key === 'string') return { db, key };
+  if (typeof keyBase64 === 'string') return { db, key: keyFromBytes(Buffer.from(keyBase64, 'base64')) };
+  return undefined;
 }

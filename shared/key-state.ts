@@ -1,22 +1,34 @@
+import { keyArgs, displayKey } from './bytes';
 import type { RedisClient } from './redis';
 
 export type RedisValueType = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
 
+/** A hash field or stream field with its value, as the exact bytes Redis holds. */
+export interface FieldPair {
+  name: Buffer;
+  value: Buffer;
+}
+
 export interface ZsetEntry {
-  member: string;
-  score: number;
+  member: Buffer;
+  /** The score as Redis prints it (`inf`, `-inf`, `-0` and all digits kept). */
+  score: string;
 }
 
 export interface StreamEntry {
   id: string;
-  fields: Record<string, string>;
+  /** In the entry's own order, repeated names kept. */
+  fields: FieldPair[];
 }
 
 interface ValueOf {
-  string: string;
-  hash: Record<string, string>;
-  list: string[];
-  set: string[];
+  string: Buffer;
+  /** Sorted by name bytes: Redis gives a hash no order, and HGETALL's can change without a write. */
+  hash: FieldPair[];
+  list: Buffer[];
+  /** Sorted by bytes, for the same reason. */
+  set: Buffer[];
+  /** ZRANGE order (score, then member bytes). */
   zset: ZsetEntry[];
   stream: StreamEntry[];
 }
@@ -57,105 +69,101 @@ return out
 /** Keys per script call: enough to spread its cost, few enough not to hold the server long. */
 const KEYS_PER_CALL = 100;
 
-type RawReply = [string, number?, unknown?];
+/** A script reply read as bytes: every bulk string a Buffer, integers numbers. */
+export type RawReply = [Buffer, number?, unknown?];
 
 type KeyReaderRedis = RedisClient & {
-  resEsReadKeys(numKeys: number, ...keys: string[]): Promise<RawReply[]>;
+  resEsReadKeysBuffer(numKeys: number, ...keys: (string | Buffer)[]): Promise<RawReply[]>;
 };
 
 function withReadCommand(redis: RedisClient): KeyReaderRedis {
   const r = redis as KeyReaderRedis;
-  if (typeof r.resEsReadKeys !== 'function') {
+  // ioredis adds a `…Buffer` variant of every defined command: replies as bytes, never decoded.
+  if (typeof r.resEsReadKeysBuffer !== 'function') {
     redis.defineCommand('resEsReadKeys', { lua: READ_KEYS_LUA, readOnly: true });
   }
   return r;
 }
 
 /**
- * Reads many keys in one pipelined round trip. The client must already be on the right
- * database. A key whose read fails (e.g. a transient error) rejects the whole call.
- * On a Cluster each key is its own command, sent without waiting for the others: a cluster
- * pipeline must stay within one slot, while single commands are routed by slot and follow
- * MOVED and ASK redirections (a key being migrated is read where it is).
+ * Reads many keys in one pipelined round trip, as bytes. Keys are escaped (shared/bytes.ts).
+ * The client must already be on the right database. A key whose read fails (e.g. a transient
+ * error) rejects the whole call. On a Cluster each key is its own command, sent without
+ * waiting for the others: a cluster pipeline must stay within one slot, while single commands
+ * are routed by slot and follow MOVED and ASK redirections (a key being migrated is read where it is).
  */
 export async function readKeyStates(redis: RedisClient, keys: readonly string[]): Promise<KeyState[]> {
   if (keys.length === 0) return [];
   const client = withReadCommand(redis);
+  const args = keyArgs(keys);
   if (client.isCluster) {
     return Promise.all(
-      keys.map(async (key) => {
+      args.map(async (arg, i) => {
         try {
-          const [reply] = await client.resEsReadKeys(1, key);
-          return decodeReply(reply);
+          const [reply] = await client.resEsReadKeysBuffer(1, arg);
+          return decodeReply(reply as RawReply);
         } catch (err) {
-          throw new Error(`reading ${JSON.stringify(key)}: ${(err as Error).message}`);
+          throw new Error(`reading ${JSON.stringify(displayKey(keys[i]!))}: ${(err as Error).message}`, { cause: err });
         }
       }),
     );
   }
   const pipeline = client.pipeline();
-  for (let i = 0; i < keys.length; i += KEYS_PER_CALL) {
-    const chunk = keys.slice(i, i + KEYS_PER_CALL);
-    (pipeline as unknown as KeyReaderRedis).resEsReadKeys(chunk.length, ...chunk);
+  for (let i = 0; i < args.length; i += KEYS_PER_CALL) {
+    const chunk = args.slice(i, i + KEYS_PER_CALL);
+    (pipeline as unknown as KeyReaderRedis).resEsReadKeysBuffer(chunk.length, ...chunk);
   }
   const results = (await pipeline.exec()) ?? [];
   return results.flatMap(([err, replies], c) => {
     if (err) {
-      const chunk = keys.slice(c * KEYS_PER_CALL, (c + 1) * KEYS_PER_CALL);
-      throw new Error(`reading ${chunk.length} keys from ${JSON.stringify(chunk[0])}: ${err.message}`);
+      const first = keys[c * KEYS_PER_CALL]!;
+      throw new Error(`reading ${Math.min(KEYS_PER_CALL, keys.length - c * KEYS_PER_CALL)} keys from ${JSON.stringify(displayKey(first))}: ${err.message}`, { cause: err });
     }
     return (replies as RawReply[]).map(decodeReply);
   });
 }
 
 export function decodeReply(reply: RawReply): KeyState {
-  const [type, ttl, raw] = reply;
+  const [typeBytes, ttl, raw] = reply;
+  const type = typeBytes.toString('latin1');
   if (type === 'none') return { exists: false };
   const ttlMs = typeof ttl === 'number' && ttl >= 0 ? ttl : undefined;
   const withTtl = <S extends object>(s: S): S & { ttlMs?: number } => (ttlMs === undefined ? s : { ...s, ttlMs });
   switch (type) {
     case 'string':
-      return withTtl({ exists: true, type, value: String(raw) });
+      return withTtl({ exists: true, type, value: raw as Buffer });
     case 'hash':
-      return withTtl({ exists: true, type, value: pairsToObject(raw as string[]) });
+      return withTtl({ exists: true, type, value: sortPairs(toPairs(raw as Buffer[])) });
     case 'list':
-      return withTtl({ exists: true, type, value: (raw as string[]).map(String) });
+      return withTtl({ exists: true, type, value: raw as Buffer[] });
     case 'set':
-      return withTtl({ exists: true, type, value: (raw as string[]).map(String).sort(compareStrings) });
+      return withTtl({ exists: true, type, value: [...(raw as Buffer[])].sort(Buffer.compare) });
     case 'zset':
-      return withTtl({ exists: true, type, value: zsetEntries(raw as string[]) });
+      return withTtl({ exists: true, type, value: zsetEntries(raw as Buffer[]) });
     case 'stream':
       return withTtl({
         exists: true,
         type,
-        value: (raw as [string, string[]][]).map(([id, fields]) => ({ id, fields: pairsToObject(fields) })),
+        value: (raw as [Buffer, Buffer[]][]).map(([id, fields]) => ({ id: id.toString('latin1'), fields: toPairs(fields) })),
       });
     default:
-      return withTtl({ exists: true, type: 'unsupported', redisType: String(type) });
+      return withTtl({ exists: true, type: 'unsupported', redisType: type });
   }
 }
 
-function pairsToObject(flat: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+export function toPairs(flat: readonly Buffer[]): FieldPair[] {
+  const out: FieldPair[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ name: flat[i]!, value: flat[i + 1]! });
   return out;
 }
 
-function zsetEntries(flat: readonly string[]): ZsetEntry[] {
+/** Hash fields in name-byte order: the canonical order of a type Redis keeps unordered. */
+export function sortPairs(pairs: FieldPair[]): FieldPair[] {
+  return pairs.sort((a, b) => Buffer.compare(a.name, b.name));
+}
+
+function zsetEntries(flat: readonly Buffer[]): ZsetEntry[] {
   const out: ZsetEntry[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: String(flat[i]), score: parseScore(String(flat[i + 1])) });
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: flat[i]!, score: flat[i + 1]!.toString('latin1') });
   return out;
-}
-
-/** Elasticsearch has no infinities; clamp them to the largest finite double. */
-function parseScore(s: string): number {
-  const n = Number(s);
-  if (n === Infinity || s === 'inf' || s === '+inf') return Number.MAX_VALUE;
-  if (n === -Infinity || s === '-inf') return -Number.MAX_VALUE;
-  return n;
-}
-
-/** Byte order, as Redis sorts, so set arrays are stable whatever the locale. */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -2,10 +2,10 @@ import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../shared/config/schema';
 import { describeEsError, isTransientEsError } from '../shared/elasticsearch';
 import { DocumentRejectedError } from '../shared/errors';
-import { readKeyStates } from '../shared/key-state';
+import { readKeyStates, type KeyState } from '../shared/key-state';
 import { bumpGenerations } from '../shared/search/generation';
 import type { Logger } from '../shared/logger';
-import { toOperation, type DocOperation } from '../shared/mapping/document';
+import { refusedDocument, toOperation, type DocOperation } from '../shared/mapping/document';
 import type { KeyRouter } from '../shared/mapping/router';
 import { bulkDocuments, bulkDuration } from '../shared/metrics';
 import type { RedisClient, SourceRedis } from '../shared/redis';
@@ -39,6 +39,8 @@ interface Prepared {
   op: DocOperation;
   version: number;
   lines: string;
+  /** Set when `op` is the stub that stands in for a value that could not be indexed. */
+  refused?: string;
 }
 
 export class ShutdownError extends Error {
@@ -72,24 +74,31 @@ export class BulkIndexer {
     });
 
     const results: (ItemResult | undefined)[] = new Array(unique.length);
+    // Keys whose document Elasticsearch refused: the next attempt writes their stub instead.
+    const refusedByEs = new Map<number, string>();
     let pending = unique.map((_, slot) => slot);
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt > 0) await this.backoff(attempt, pending.length);
       let prepared: Prepared[];
       try {
-        prepared = await this.prepare(unique, pending, results);
+        prepared = await this.prepare(unique, pending, results, refusedByEs);
       } catch (err) {
         if (err instanceof ShutdownError) throw err;
         this.deps.logger.warn({ err: (err as Error).message, keys: pending.length }, 'reading keys from redis failed; retrying');
         continue;
       }
-      pending = await this.send(prepared, results);
+      pending = await this.send(prepared, results, refusedByEs);
     }
     return itemSlots.map((slot) => results[slot] as ItemResult);
   }
 
   /** Versions first, then the read: the order the consistency argument rests on. */
-  private async prepare(unique: readonly WorkItem[], slots: readonly number[], results: (ItemResult | undefined)[]): Promise<Prepared[]> {
+  private async prepare(
+    unique: readonly WorkItem[],
+    slots: readonly number[],
+    results: (ItemResult | undefined)[],
+    refusedByEs: ReadonlyMap<number, string>,
+  ): Promise<Prepared[]> {
     this.throwIfAborted();
     const firstVersion = await this.deps.counter.allocate(slots.length);
     const byDb = new Map<number, number[]>();
@@ -113,27 +122,49 @@ export class BulkIndexer {
           results[slot] = { ok: true, result: 'skipped' };
           return;
         }
-        try {
-          const op = toOperation(route, route.shape, db, key, states[i]);
-          const version = versionOf.get(slot) as number;
-          const lines = bulkLines(op, version);
-          const bytes = Buffer.byteLength(lines);
-          // One oversized value must not hold up or break the request it would share with others.
-          if (bytes > this.deps.settings.maxDocumentBytes) {
-            throw new DocumentRejectedError(`document is ${bytes} bytes, over worker.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); not sent`);
+        const version = versionOf.get(slot) as number;
+        const state = states[i]!;
+        let refused = refusedByEs.get(slot);
+        if (refused === undefined || !state.exists) {
+          try {
+            const op = toOperation(route, route.shape, db, key, state);
+            const lines = bulkLines(op, version);
+            const bytes = Buffer.byteLength(lines);
+            // One oversized value must not hold up or break the request it would share with others.
+            if (bytes <= this.deps.settings.maxDocumentBytes) {
+              prepared.push({ slot, op, version, lines });
+              return;
+            }
+            refused = `document is ${bytes} bytes, over worker.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); not sent`;
+          } catch (err) {
+            if (!(err instanceof DocumentRejectedError)) throw err;
+            refused = err.message;
           }
-          prepared.push({ slot, op, version, lines });
-        } catch (err) {
-          if (!(err instanceof DocumentRejectedError)) throw err;
-          results[slot] = { ok: false, reason: err.message };
         }
+        prepared.push(this.stub(slot, route, db, key, state, version, refused));
       });
     }
     return prepared;
   }
 
+  /**
+   * A key whose value cannot be indexed still gets a write at its version: a stub that says
+   * why (or a delete, when even the stub is too big), so its old document stops answering
+   * with a value Redis no longer holds. The key is still reported as refused.
+   */
+  private stub(slot: number, route: { index: string; id: string }, db: number, key: string, state: KeyState, version: number, refused: string): Prepared {
+    const type = state.exists ? (state.type === 'unsupported' ? state.redisType : state.type) : 'none';
+    let op: DocOperation = { op: 'index', index: route.index, id: route.id, doc: refusedDocument(db, key, type, refused) };
+    let lines = bulkLines(op, version);
+    if (Buffer.byteLength(lines) > this.deps.settings.maxDocumentBytes) {
+      op = { op: 'delete', index: route.index, id: route.id };
+      lines = bulkLines(op, version);
+    }
+    return { slot, op, version, lines, refused };
+  }
+
   /** Sends in chunks under bulkMaxBytes; returns the slots to try again. */
-  private async send(prepared: readonly Prepared[], results: (ItemResult | undefined)[]): Promise<number[]> {
+  private async send(prepared: readonly Prepared[], results: (ItemResult | undefined)[], refusedByEs: Map<number, string>): Promise<number[]> {
     const retry: number[] = [];
     await Promise.all(
       chunkByBytes(prepared, this.deps.settings.bulkMaxBytes).map(async (chunk) => {
@@ -162,10 +193,15 @@ export class BulkIndexer {
           return;
         }
         chunk.forEach((p, i) => {
-          const outcome: ItemOutcome = classifyItem(p.op.op, items[i]);
-          if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
-          else if (outcome.kind === 'rejected') results[p.slot] = { ok: false, reason: outcome.reason };
-          else retry.push(p.slot);
+          const outcome: ItemOutcome = classifyItem(p.op.op, items[i]!);
+          if (outcome.kind === 'retry') retry.push(p.slot);
+          else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
+          else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
+          else {
+            // Refused by Elasticsearch (a mapping conflict, say): the next attempt replaces the old document with the stub.
+            refusedByEs.set(p.slot, outcome.reason);
+            retry.push(p.slot);
+          }
         });
       }),
     );

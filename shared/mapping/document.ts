@@ -1,21 +1,31 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { isBinaryKey, keyToBytes } from '../bytes';
 import { DocumentRejectedError } from '../errors';
-import type { KeyState } from '../key-state';
+import type { FieldPair, KeyState } from '../key-state';
 import type { Coercion } from '../config/schema';
+import { BASE64_MARKER, isBase64Marker, parseJsonExactly } from './json-text';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
-/** The document a key becomes; `key` and `db` are always kept so verify and reconcile can find it again. */
+/**
+ * The document a key becomes (docs/bytes.md). The key is always kept, so verify and reconcile
+ * can find it again: as `key` when its name is UTF-8 text, as `key_base64` otherwise.
+ * `refused` marks a stub that stands in for a value that could not be indexed.
+ */
 export interface SyncDocument {
-  key: string;
+  key?: string;
+  key_base64?: string;
   db: number;
   type: string;
   value?: JsonValue;
   ttl_ms?: number;
+  refused?: string;
   [field: string]: JsonValue | undefined;
 }
 
 export interface TransformContext {
+  /** Escaped (shared/bytes.ts): a name that is not UTF-8 keeps its bytes as U+DC80-U+DCFF. */
   key: string;
   db: number;
   type: string;
@@ -38,16 +48,34 @@ export interface DocumentShape {
 /** Bound on `content`, so one huge collection cannot make a huge document. */
 export const MAX_CONTENT_CHARS = 100_000;
 
+/** Bound on a stub's reason: it explains, it does not carry data. */
+const MAX_REASON_CHARS = 1000;
+
 export type DocOperation =
   | { op: 'index'; index: string; id: string; doc: SyncDocument }
   | { op: 'delete'; index: string; id: string };
 
-/** Elasticsearch rejects `_id`s over 512 bytes; such keys get a stable hash id (the key stays in the doc). */
+/** Elasticsearch rejects `_id`s over 512 bytes and the empty `_id`. */
 export const MAX_ID_BYTES = 512;
 
+/**
+ * The `_id` for an id built from a key. An id that is not UTF-8 text, is empty or is over 512
+ * bytes becomes `sha256:` and the hex SHA-256 of its bytes: stable, and the key stays in the
+ * document.
+ */
 export function documentId(id: string): string {
-  if (Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES) return id;
-  return `sha256:${createHash('sha256').update(id, 'utf8').digest('hex')}`;
+  if (id !== '' && !isBinaryKey(id) && Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES) return id;
+  return `sha256:${createHash('sha256').update(keyToBytes(id)).digest('hex')}`;
+}
+
+/** How a document names its key: the text, or the bytes in base64 when they are not UTF-8. */
+export function keyFields(key: string): { key: string } | { key_base64: string } {
+  return isBinaryKey(key) ? { key_base64: keyToBytes(key).toString('base64') } : { key };
+}
+
+/** Bytes as a JSON value: the text when they are UTF-8, `{"$base64": "..."}` otherwise. */
+export function bytesValue(b: Buffer): JsonValue {
+  return isUtf8(b) ? b.toString('utf8') : { [BASE64_MARKER]: b.toString('base64') };
 }
 
 /**
@@ -65,6 +93,14 @@ export function toOperation(
   return doc ? { op: 'index', index: target.index, id: target.id, doc } : { op: 'delete', index: target.index, id: target.id };
 }
 
+/**
+ * What stands in for a key whose value cannot be indexed: its key, database, type and why, and
+ * no value, so the old document does not keep answering with a value Redis no longer holds.
+ */
+export function refusedDocument(db: number, key: string, type: string, reason: string): SyncDocument {
+  return { ...keyFields(key), db, type, refused: reason.slice(0, MAX_REASON_CHARS) };
+}
+
 export function buildDocument(
   shape: DocumentShape,
   db: number,
@@ -73,28 +109,28 @@ export function buildDocument(
 ): SyncDocument | null {
   let doc: SyncDocument;
   if (state.type === 'unsupported') {
-    doc = { key, db, type: state.redisType };
+    doc = { ...keyFields(key), db, type: state.redisType };
   } else {
     let value: JsonValue;
     switch (state.type) {
       case 'string':
-        value = parseStringValue(state.value, shape.json);
+        value = stringValue(state.value, shape.json);
         break;
       case 'hash':
-        value = state.value;
+        value = pairsValue(state.value, false);
         break;
       case 'list':
       case 'set':
-        value = state.value;
+        value = state.value.map(bytesValue);
         break;
       case 'zset':
-        value = state.value.map((e) => ({ member: e.member, score: e.score }));
+        value = state.value.map((e) => ({ member: bytesValue(e.member), score: scoreValue(e.score) }));
         break;
       case 'stream':
-        value = state.value.map((e) => ({ id: e.id, fields: e.fields }));
+        value = state.value.map((e) => ({ id: e.id, fields: pairsValue(e.fields, true) }));
         break;
     }
-    doc = { key, db, type: state.type, value: shapeFields(value, shape) };
+    doc = { ...keyFields(key), db, type: state.type, value: shapeFields(value, shape) };
     if (shape.searchText) doc.content = searchText(doc.value as JsonValue);
   }
   if (state.ttlMs !== undefined) doc.ttl_ms = state.ttlMs;
@@ -103,10 +139,47 @@ export function buildDocument(
   try {
     out = shape.transform(doc, { key, db, type: doc.type });
   } catch (err) {
-    throw new DocumentRejectedError(`transform failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw new DocumentRejectedError(`transform failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   if (out === null || out === undefined) return null;
-  return { ...out, key, db };
+  const { key: _key, key_base64: _keyBase64, ...rest } = out;
+  return { ...keyFields(key), ...rest, db };
+}
+
+/**
+ * Field/value pairs as an object when every name is UTF-8 text, appears once and the object
+ * keeps the pairs' order (a JS object puts integer-like names first; `keepOrder` is for stream
+ * entries, whose order is data); otherwise as `[[name, value], ...]`, which keeps everything.
+ * The object has no prototype, so a field named `__proto__` is a field like any other.
+ */
+function pairsValue(pairs: readonly FieldPair[], keepOrder: boolean): JsonValue {
+  const obj: Record<string, JsonValue> = Object.create(null) as Record<string, JsonValue>;
+  let asObject = true;
+  for (const { name, value } of pairs) {
+    if (!isUtf8(name)) {
+      asObject = false;
+      break;
+    }
+    const n = name.toString('utf8');
+    if (Object.hasOwn(obj, n)) {
+      asObject = false;
+      break;
+    }
+    obj[n] = bytesValue(value);
+  }
+  if (asObject && keepOrder) {
+    const names = Object.keys(obj);
+    asObject = names.every((n, i) => Buffer.from(n, 'utf8').equals(pairs[i]!.name));
+  }
+  return asObject ? obj : pairs.map(({ name, value }) => [bytesValue(name), bytesValue(value)]);
+}
+
+/** JSON has no infinities and no negative zero: those scores stay the text Redis prints. */
+function scoreValue(score: string): number | string {
+  if (score === 'inf' || score === '+inf') return 'inf';
+  if (score === '-inf') return '-inf';
+  const n = Number(score);
+  return Object.is(n, -0) ? '-0' : n;
 }
 
 function searchText(value: JsonValue): string {
@@ -115,6 +188,8 @@ function searchText(value: JsonValue): string {
   const walk = (v: JsonValue): void => {
     if (length >= MAX_CONTENT_CHARS || v === null) return;
     if (typeof v === 'object') {
+      // Bytes that are not text have no words to search.
+      if (isBase64Marker(v)) return;
       for (const child of Array.isArray(v) ? v : Object.values(v)) walk(child);
       return;
     }
@@ -126,41 +201,44 @@ function searchText(value: JsonValue): string {
   return parts.join('\n').slice(0, MAX_CONTENT_CHARS);
 }
 
-function parseStringValue(raw: string, json: boolean | 'auto'): JsonValue {
-  if (json === false) return raw;
-  if (json === 'auto') {
-    if (!/^\s*\{/.test(raw)) return raw;
-    try {
-      const parsed: unknown = JSON.parse(raw);
-      return isPlainObject(parsed) ? (parsed as JsonValue) : raw;
-    } catch {
-      return raw;
-    }
+/**
+ * A string value: its text, JSON parsed as the rule asks when the parse is exact
+ * (json-text.ts), or the `$base64` form when the bytes are not UTF-8.
+ */
+function stringValue(raw: Buffer, json: boolean | 'auto'): JsonValue {
+  if (!isUtf8(raw)) {
+    if (json === true) throw new DocumentRejectedError('value is not UTF-8 text, so not JSON (rule has json: true)');
+    return bytesValue(raw);
   }
-  try {
-    return JSON.parse(raw) as JsonValue;
-  } catch (err) {
-    throw new DocumentRejectedError(`value is not valid JSON (rule has json: true): ${(err as Error).message}`);
+  const text = raw.toString('utf8');
+  if (json === false) return text;
+  if (json === 'auto' && !/^\s*\{/.test(text)) return text;
+  const parsed = parseJsonExactly(text);
+  if (parsed.ok) return json === 'auto' && !isPlainObject(parsed.value) ? text : parsed.value;
+  if (json === true && parsed.why.startsWith('not valid JSON')) {
+    throw new DocumentRejectedError(`value is ${parsed.why} (rule has json: true)`);
   }
+  return text;
 }
 
 function shapeFields(value: JsonValue, shape: DocumentShape): JsonValue {
   if (!isPlainObject(value) || (!shape.keep && !shape.rename && !shape.coerce)) return value;
-  let obj: Record<string, JsonValue> = value as Record<string, JsonValue>;
+  const fresh = (): Record<string, JsonValue> => Object.create(null) as Record<string, JsonValue>;
+  let obj = value as Record<string, JsonValue>;
   if (shape.keep) {
-    const kept: Record<string, JsonValue> = {};
-    for (const f of shape.keep) if (f in obj) kept[f] = obj[f];
+    const kept = fresh();
+    for (const f of shape.keep) if (Object.hasOwn(obj, f)) kept[f] = obj[f]!;
     obj = kept;
   }
   if (shape.coerce) {
-    obj = { ...obj };
+    obj = Object.assign(fresh(), obj);
     for (const [field, to] of Object.entries(shape.coerce)) {
-      if (field in obj) obj[field] = coerce(field, obj[field], to);
+      if (Object.hasOwn(obj, field)) obj[field] = coerce(field, obj[field]!, to);
     }
   }
   if (shape.rename) {
-    const renamed: Record<string, JsonValue> = {};
-    for (const [f, v] of Object.entries(obj)) renamed[shape.rename[f] ?? f] = v;
+    const renamed = fresh();
+    for (const [f, v] of Object.entries(obj)) renamed[Object.hasOwn(shape.rename, f) ? shape.rename[f]! : f] = v;
     obj = renamed;
   }
   return obj;

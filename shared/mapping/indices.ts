@@ -10,8 +10,12 @@ import type { KeyRouter } from './router';
  */
 const GC_DELETES = '5m';
 
+// Lucene refuses a keyword over 32,766 bytes; 8,191 characters fit whatever they are. A longer
+// key is still in `_source` (and its id is a hash), it is only not searchable by term.
 const META_PROPERTIES = {
-  key: { type: 'keyword' },
+  key: { type: 'keyword', ignore_above: 8191 },
+  key_base64: { type: 'keyword', ignore_above: 8191 },
+  refused: { type: 'keyword', ignore_above: 1024 },
   db: { type: 'integer' },
   type: { type: 'keyword' },
   ttl_ms: { type: 'long' },

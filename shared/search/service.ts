@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { errors } from '@elastic/elasticsearch';
 import { keyArg } from '../bytes';
-import { docKey } from '../es-scan';
+import { docKey, KEY_SOURCE_FIELDS } from '../es-scan';
 import { readKeyStates } from '../key-state';
 import type { Logger } from '../logger';
 import { toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
@@ -12,9 +12,12 @@ import type { RedisClient, SourceRedis } from '../redis';
 import { generationKey, settlingKey } from './generation';
 import { SearchRequestError, searchBody, type SearchQuery, type SearchSettings, type SortValue } from './query';
 
+/** A hit: the document's fields as indexed (docs/bytes.md), its id and score. */
 export interface SearchHit {
   id: string;
-  key: string;
+  key?: string;
+  key_base64?: string;
+  refused?: string;
   db: number;
   type: string;
   value?: JsonValue;
@@ -41,8 +44,12 @@ export interface SearchServiceDeps {
   logger: Logger;
 }
 
+const HIT_FIELDS = ['key', 'key_base64', 'db', 'type', 'value', 'ttl_ms', 'refused'];
+
 interface HitSource {
-  key: string;
+  key?: string;
+  key_base64?: string;
+  refused?: string;
   db: number;
   type: string;
   value?: JsonValue;
@@ -95,7 +102,7 @@ export class SearchService {
     let response;
     try {
       response = await es.search<HitSource>(
-        { index, ...searchBody(query, settings.timeoutMs), _source: ['key', 'db', 'type', 'value', 'ttl_ms'] },
+        { index, ...searchBody(query, settings.timeoutMs), _source: HIT_FIELDS },
         { requestTimeout: settings.timeoutMs },
       );
     } catch (err) {
@@ -107,7 +114,8 @@ export class SearchService {
     }
     const hits = response.hits.hits.map((h) => {
       const src = h._source as HitSource;
-      const hit: SearchHit = { id: h._id as string, key: src.key, db: src.db, type: src.type, value: src.value, ttl_ms: src.ttl_ms, score: h._score ?? null };
+      const hit: SearchHit = { id: h._id as string, db: src.db, type: src.type, score: h._score ?? null };
+      for (const f of ['key', 'key_base64', 'value', 'ttl_ms', 'refused'] as const) if (src[f] !== undefined) Object.assign(hit, { [f]: src[f] });
       return hit;
     });
     const last = response.hits.hits.at(-1);
@@ -146,7 +154,7 @@ export class SearchService {
   /** Other id templates cannot be reversed: the indexed document names its key. */
   private async keyFromIndex(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
     try {
-      const found = await this.deps.es.get<Record<string, unknown>>({ index, id, _source: ['key', 'db'] }, { requestTimeout: this.deps.settings.timeoutMs });
+      const found = await this.deps.es.get<Record<string, unknown>>({ index, id, _source: [...KEY_SOURCE_FIELDS] }, { requestTimeout: this.deps.settings.timeoutMs });
       // docKey is the one place that knows how a document names its key (binary keys included).
       return found._source ? docKey(found._source) : undefined;
     } catch (err) {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { KeyState } from '../../shared/key-state';
+import type { FieldPair, KeyState } from '../../shared/key-state';
 import type { DecodedValue } from '../../producers/replication/rdb';
 
 /** Far enough ahead that no TTL ends during a test. */
@@ -60,27 +60,43 @@ export async function writeEveryEncoding(redis: Redis, tag: string): Promise<voi
   await p.exec();
 }
 
-/** What readKeyStates reports for a decoded value: scores clamp to finite doubles, TTL aside. */
-export function asKeyState(v: DecodedValue): KeyState {
-  switch (v.type) {
-    case 'module':
-      return { exists: true, type: 'unsupported', redisType: v.moduleName };
+/** A key's value as text, the shape the RDB decoder gives: what both sides are compared in. */
+type TextState =
+  | { type: 'unsupported'; redisType: string }
+  | { type: string; value: unknown };
+
+/** A decoded value in the comparison shape. */
+export function asKeyState(v: DecodedValue): TextState {
+  if (v.type === 'module') return { type: 'unsupported', redisType: v.moduleName };
+  return { type: v.type, value: v.value };
+}
+
+/** A key's state as readKeyStates reports it (bytes), in the comparison shape, TTL aside (compared separately, exactly). */
+export function withoutTtl(state: KeyState | undefined): TextState | undefined {
+  if (state === undefined || !state.exists) return undefined;
+  const text = (b: Buffer): string => b.toString('utf8');
+  const fields = (pairs: readonly FieldPair[]): Record<string, string> => Object.fromEntries(pairs.map((p) => [text(p.name), text(p.value)]));
+  switch (state.type) {
+    case 'unsupported':
+      return { type: 'unsupported', redisType: state.redisType };
+    case 'string':
+      return { type: 'string', value: text(state.value) };
+    case 'hash':
+      return { type: 'hash', value: fields(state.value) };
+    case 'list':
+    case 'set':
+      return { type: state.type, value: state.value.map(text) };
     case 'zset':
-      return {
-        exists: true,
-        type: 'zset',
-        value: v.value.map(({ member, score }) => ({ member, score: Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, score)) })),
-      };
-    default:
-      return { exists: true, type: v.type, value: v.value } as KeyState;
+      return { type: 'zset', value: state.value.map((e) => ({ member: text(e.member), score: redisScore(e.score) })) };
+    case 'stream':
+      return { type: 'stream', value: state.value.map((e) => ({ id: e.id, fields: fields(e.fields) })) };
   }
 }
 
-/** A key's state as readKeyStates reports it, minus the TTL (compared separately, exactly). */
-export function withoutTtl(state: KeyState | undefined): KeyState | undefined {
-  if (state === undefined || !state.exists) return state;
-  const { ttlMs, ...rest } = state;
-  return ttlMs === undefined ? state : (rest as KeyState);
+function redisScore(s: string): number {
+  if (s === 'inf' || s === '+inf') return Infinity;
+  if (s === '-inf') return -Infinity;
+  return Number(s);
 }
 
 /** The RDB encoding Redis 7.0 writes for each OBJECT ENCODING. */

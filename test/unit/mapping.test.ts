@@ -1,5 +1,5 @@
 import { DocumentRejectedError } from '../../shared/errors';
-import { decodeReply, type KeyState } from '../../shared/key-state';
+import { decodeReply, sortPairs, type KeyState, type RawReply } from '../../shared/key-state';
 import {
   buildDocument,
   coerce,
@@ -16,19 +16,32 @@ type Present = Exclude<KeyState, { exists: false }>;
 const AUTO: DocumentShape = { json: 'auto' };
 const target = { index: 'idx', id: 'the-id' };
 
+type TextReply = [string, number?, unknown?];
+
+/** A reply written as text, turned into the bytes the read script answers with. */
+function asBytes(v: unknown): unknown {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  return Array.isArray(v) ? v.map(asBytes) : v;
+}
+
+function reply(r: TextReply): RawReply {
+  return asBytes(r) as RawReply;
+}
+
 /** Decodes a reply shaped like the Lua read script's and insists the key exists. */
-function present(reply: Parameters<typeof decodeReply>[0]): Present {
-  const state = decodeReply(reply);
+function present(r: TextReply): Present {
+  const state = decodeReply(reply(r));
   if (!state.exists) throw new Error('expected an existing key');
   return state;
 }
 
-function str(value: string, ttlMs?: number): Present {
-  return ttlMs === undefined ? { exists: true, type: 'string', value } : { exists: true, type: 'string', value, ttlMs };
+function str(value: string | Buffer, ttlMs?: number): Present {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  return ttlMs === undefined ? { exists: true, type: 'string', value: bytes } : { exists: true, type: 'string', value: bytes, ttlMs };
 }
 
 function hash(value: Record<string, string>): Present {
-  return { exists: true, type: 'hash', value };
+  return { exists: true, type: 'hash', value: sortPairs(Object.entries(value).map(([n, v]) => ({ name: Buffer.from(n), value: Buffer.from(v) }))) };
 }
 
 function build(shape: DocumentShape, state: Present, key = 'k', db = 0): SyncDocument | null {
@@ -87,17 +100,18 @@ describe('collection types (decoded from the read script reply)', () => {
     expect(doc?.value).toEqual(['Apple', 'apple', 'banana', 'pear']);
   });
 
-  it('zset becomes [{member, score}] in the given order, infinities clamped', () => {
-    const doc = build(AUTO, present(['zset', -1, ['low', '-inf', 'mid', '1.5', 'high', 'inf', 'plus', '+inf', 'neg', '-2']]));
+  it('zset becomes [{member, score}] in the given order, infinities and -0 as Redis prints them', () => {
+    const doc = build(AUTO, present(['zset', -1, ['low', '-inf', 'mid', '1.5', 'high', 'inf', 'plus', '+inf', 'neg', '-2', 'nz', '-0']]));
     expect(doc?.type).toBe('zset');
     expect(doc?.value).toEqual([
-      { member: 'low', score: -Number.MAX_VALUE },
+      { member: 'low', score: '-inf' },
       { member: 'mid', score: 1.5 },
-      { member: 'high', score: Number.MAX_VALUE },
-      { member: 'plus', score: Number.MAX_VALUE },
+      { member: 'high', score: 'inf' },
+      { member: 'plus', score: 'inf' },
       { member: 'neg', score: -2 },
+      { member: 'nz', score: '-0' },
     ]);
-    // Elasticsearch has no infinities: every score must be finite JSON.
+    // JSON has no infinities: the document must survive a JSON round trip unchanged.
     expect(JSON.parse(JSON.stringify(doc))).toEqual(doc);
   });
 
@@ -137,7 +151,7 @@ describe('ttl_ms', () => {
 
 describe('toOperation', () => {
   it('a missing key becomes a delete of the routed document', () => {
-    expect(toOperation(target, AUTO, 0, 'gone', decodeReply(['none']))).toEqual({ op: 'delete', index: 'idx', id: 'the-id' });
+    expect(toOperation(target, AUTO, 0, 'gone', decodeReply(reply(['none'])))).toEqual({ op: 'delete', index: 'idx', id: 'the-id' });
     expect(toOperation(target, AUTO, 0, 'gone', { exists: false })).toEqual({ op: 'delete', index: 'idx', id: 'the-id' });
   });
 
@@ -274,7 +288,7 @@ describe('transform', () => {
 describe('searchText', () => {
   it('collects every string of the value into content', () => {
     const doc = build({ json: 'auto', searchText: true }, hash({ title: 'Red fish', body: 'Blue fish' }));
-    expect(doc?.content).toBe('Red fish\nBlue fish');
+    expect(doc?.content).toBe('Blue fish\nRed fish');
   });
 
   it('walks nested values and stringifies scalars', () => {

@@ -229,15 +229,15 @@ describe('KeyRouter.fromConfig', () => {
       const r = router({ rules: [{ match: 'up:*', transform: './upper.js' }] }, [0], dir);
       const route = r.route(0, 'up:1');
       expect(route?.shape.transform).toBeInstanceOf(Function);
-      const doc = buildDocument(route!.shape, 0, 'up:1', { exists: true, type: 'string', value: 'hello' });
+      const doc = buildDocument(route!.shape, 0, 'up:1', { exists: true, type: 'string', value: Buffer.from('hello') });
       expect(doc).toEqual({ key: 'up:1', db: 0, type: 'string', value: 'HELLO', seen: 'up:1' });
     });
 
     it('accepts exports.transform', () => {
       const r = router({ rules: [{ match: '*', transform: 'named.js' }] }, [0], dir);
       const shape = r.route(0, 'x')!.shape;
-      expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: 'drop' })).toBeNull();
-      expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: 'keep' })?.value).toBe('keep');
+      expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: Buffer.from('drop') })).toBeNull();
+      expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: Buffer.from('keep') })?.value).toBe('keep');
     });
 
     it('a module without a function is a ConfigError', () => {

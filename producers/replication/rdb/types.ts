@@ -1,4 +1,13 @@
-import type { StreamEntry, ZsetEntry } from '../../../shared/key-state';
+/** RDB values are decoded as text: replication mode uses the decoder to find keys, the worker reads values itself. */
+export interface ZsetEntry {
+  member: string;
+  score: number;
+}
+
+export interface StreamEntry {
+  id: string;
+  fields: Record<string, string>;
+}
 
 /**
  * A decoded value, in the shapes shared/key-state.ts reads from a live server: sets sorted in

@@ -1,5 +1,3 @@
-import type { StreamEntry, ZsetEntry } from '../../../shared/key-state';
-import { compareStrings } from '../../../shared/key-state';
 import type { ByteReader } from './byte-reader';
 import { RdbFormatError } from './errors';
 import {
@@ -13,7 +11,7 @@ import {
   type PackedValue,
 } from './packed';
 import { readAsciiDouble, readBinaryDouble, readLength, readLengthBig, readMillisecondTime, readString, skipString } from './primitives';
-import type { DecodedValue, RdbEncoding } from './types';
+import type { DecodedValue, RdbEncoding, StreamEntry, ZsetEntry } from './types';
 
 export const RDB_TYPE = {
   STRING: 0,
@@ -60,6 +58,11 @@ export function isValueType(t: number): boolean {
 }
 
 const str = (b: Buffer): string => b.toString('utf8');
+
+/** Code-unit order; for the decoder's text values it matches what the tests compare against. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /** Reads the value of RDB type `t` (the byte before the key in an RDB, the first byte of a DUMP payload). */
 export async function readValue(r: ByteReader, t: number, ctx: ValueContext): Promise<DecodedValue> {
