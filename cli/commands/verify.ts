@@ -11,7 +11,11 @@ export interface VerifyFlags {
   repair?: boolean;
 }
 
-/** Prints `checked N, missing M, stale S, extra E`; exit code 1 when anything is out of sync. */
+/**
+ * Prints `checked N, missing M, stale S, extra E` (and `, refused R` when some keys have a
+ * refusal stub), then up to `--list` keys of each kind with why; exit code 1 when anything is
+ * out of sync. Refused keys are not out of sync: their stub is what the tool promises.
+ */
 export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Promise<number> {
   const ctx = createContext(flags);
   const { config } = ctx;
@@ -29,8 +33,17 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
     );
     process.stdout.write(`${formatReport(report)}\n`);
     const limit = Number(opts.list);
-    for (const [kind, keys] of [['missing', report.missing], ['stale', report.stale], ['extra', report.extra]] as const) {
-      for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${displayKey(key)}\n`);
+    const lists = [
+      ['missing', report.missing],
+      ['stale', report.stale],
+      ['extra', report.extra],
+      ['refused', report.refused],
+    ] as const;
+    for (const [kind, keys] of lists) {
+      for (const key of keys.slice(0, limit)) {
+        const why = report.why[key];
+        process.stdout.write(`${kind}\t${displayKey(key)}${why ? `\t${why.replace(/\s+/g, ' ')}` : ''}\n`);
+      }
     }
     if (opts.repair && !inSync(report)) {
       const enqueued = await repair(ctx, report);

@@ -231,7 +231,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('partial failure: each item gets what its status means; only retryable items are sent again', async () => {
+  it('partial failure: each item gets what its status means; retryable items are sent again, a refused one is replaced by its stub', async () => {
     await seed.set('p:ok', 'fine');
     await seed.set('p:busy', 'later');
     await seed.set('p:bad', 'unparseable');
@@ -259,9 +259,14 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     ]);
     expect(requests).toHaveLength(2);
     expect(requests[0].map((l) => `${l.action}:${l.meta._id}`)).toEqual(['index:p:ok', 'index:p:busy', 'index:p:bad', 'index:p:old', 'delete:p:gone']);
-    expect(requests[1].map((l) => l.meta._id)).toEqual(['p:busy']);
+    expect(requests[1].map((l) => l.meta._id)).toEqual(['p:busy', 'p:bad']);
     const firstBusy = requests[0].find((l) => l.meta._id === 'p:busy');
     expect(requests[1][0].meta.version).toBeGreaterThan(firstBusy?.meta.version ?? Infinity);
+    // The refused document's old version must not stay searchable: a stub without the value
+    // takes its place, saying why.
+    const stub = requests[1][1];
+    expect(stub.action).toBe('index');
+    expect(stub.doc).toEqual({ db: 0, key: 'p:bad', type: 'string', refused: '400 mapper_parsing_exception: failed to parse field [value] of type [long]' });
   });
 
   it('a whole-request 400 rejects every item with the reason, without retrying', async () => {
@@ -300,7 +305,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(pairs.requests.map((r) => r.length)).toEqual([2, 2]);
   });
 
-  it('a document over maxDocumentBytes fails alone with the reason; the rest of the batch is sent', async () => {
+  it('a document over maxDocumentBytes fails alone with the reason and is replaced by a stub; the rest of the batch is sent', async () => {
     await seed.set('small', 'x');
     await seed.set('huge', 'y'.repeat(4000));
     await seed.set('other', 'z');
@@ -311,7 +316,10 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(results[2]).toEqual(indexed);
     expect(results[1]).toEqual({ ok: false, reason: expect.stringMatching(/^document is \d+ bytes, over worker.maxDocumentBytes \(2000\); not sent$/) as unknown });
     expect(requests).toHaveLength(1);
-    expect(requests[0].map((l) => l.meta._id)).toEqual(['small', 'other']);
+    expect(requests[0].map((l) => l.meta._id)).toEqual(['small', 'huge', 'other']);
+    const stub = requests[0][1].doc;
+    expect(stub?.value).toBeUndefined();
+    expect(stub?.refused).toMatch(/over worker.maxDocumentBytes/);
   });
 
   it('the same key twice in one call is read and sent once, and both get the result', async () => {
@@ -324,7 +332,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(results).toEqual([indexed, indexed, indexed, { ok: true, result: 'deleted' }]);
   });
 
-  it('skipped and unshapeable keys never reach Elasticsearch', async () => {
+  it('skipped keys never reach Elasticsearch; an unshapeable key sends only its stub', async () => {
     await seed.set('j:good', '{"n":1}');
     await seed.set('j:bad', 'not json');
     await seed.set('elsewhere', 'x');
@@ -337,7 +345,11 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(results[1]).toEqual({ ok: false, reason: expect.stringContaining('not valid JSON') });
     expect(results[2]).toEqual({ ok: true, result: 'skipped' });
     expect(requests).toHaveLength(1);
-    expect(requests[0].map((l) => [l.meta._index, l.meta._id, l.doc?.value])).toEqual([['json', 'j:good', { n: 1 }]]);
+    expect(requests[0].map((l) => [l.meta._index, l.meta._id, l.doc?.value])).toEqual([
+      ['json', 'j:good', { n: 1 }],
+      ['json', 'j:bad', undefined],
+    ]);
+    expect(requests[0][1].doc?.refused).toContain('not valid JSON');
   });
 
   it('an aborted signal stops before anything is read or sent', async () => {

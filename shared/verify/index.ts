@@ -1,13 +1,16 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Client } from '@elastic/elasticsearch';
-import { docKey, scanIndex } from './es-scan';
-import { DocumentRejectedError } from './errors';
-import { readKeyStates } from './key-state';
-import type { Progress } from './progress';
-import { toOperation, type DocOperation } from './mapping/document';
-import type { KeyRouter } from './mapping/router';
-import { isOwnKey } from './queue';
-import { existsMany, type SourceRedis } from './redis';
+import { keyFromBytes } from '../bytes';
+import { docKey, scanIndex } from '../es-scan';
+import { DocumentRejectedError } from '../errors';
+import { readKeyStates, type KeyState } from '../key-state';
+import type { Progress } from '../progress';
+import { toOperation, type DocOperation, type DocumentShape } from '../mapping/document';
+import type { KeyRouter, Route } from '../mapping/router';
+import { compareDocument } from './doc-compare';
+import { readRaw } from './raw-read';
+import { isOwnKey } from '../queue';
+import { existsMany, type SourceRedis } from '../redis';
 
 export interface VerifyOptions {
   databases: readonly number[];
@@ -24,11 +27,21 @@ export interface VerifyReport {
   missing: string[];
   stale: string[];
   extra: string[];
+  /** Keys whose document is a stub that says why the value could not be indexed (not out of sync). */
+  refused: string[];
+  /** Why each stale or refused key was reported, by its report name. */
+  why: Record<string, string>;
 }
 
 interface KeyRef {
   db: number;
+  /** Escaped (shared/bytes.ts): what the router and reports use. */
   key: string;
+}
+
+/** A key as scanned: its name and the exact bytes verify reads it by. */
+interface ScannedKey extends KeyRef {
+  bytes: Buffer;
 }
 
 /** A document found by scanning an index. */
@@ -37,7 +50,12 @@ interface DocRef extends KeyRef {
   id: string;
 }
 
-type Verdict = 'ok' | 'missing' | 'stale' | 'extra';
+type Verdict = 'ok' | 'missing' | 'stale' | 'extra' | 'refused';
+
+interface Check {
+  verdict: Verdict;
+  why?: string;
+}
 
 /**
  * Compares Redis with Elasticsearch under the configured rules: every key against its
@@ -51,7 +69,7 @@ export interface VerifyDeps {
 }
 
 export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<VerifyReport> {
-  const suspects = new Map<string, KeyRef>();
+  const suspects = new Map<string, ScannedKey>();
   const orphans = new Map<string, DocRef>();
   let checked = 0;
   if (opts.progress) {
@@ -65,14 +83,15 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
       for (const pattern of opts.patterns) {
         let cursor = '0';
         do {
-          const [next, page] = await node.client.scan(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
-          cursor = next;
-          const keys = page.filter((k) => !isOwnKey(opts.prefix, k));
-          const verdicts = await checkKeys(deps, db, keys);
+          // Buffers: a key that is not UTF-8 must be read by its own bytes, not a lossy name.
+          const [next, page] = await node.client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
+          cursor = next.toString('latin1');
+          const keys = page.map((bytes) => ({ db, key: keyFromBytes(bytes), bytes })).filter((k) => !isOwnKey(opts.prefix, k.key));
+          const checks = await checkKeys(deps, db, keys);
           checked += keys.length;
           opts.progress?.increment(page.length);
-          keys.forEach((key, i) => {
-            if (verdicts[i] !== 'ok') suspects.set(refId({ db, key }), { db, key });
+          keys.forEach((k, i) => {
+            if (checks[i]!.verdict !== 'ok') suspects.set(refId(k), k);
           });
         } while (cursor !== '0');
       }
@@ -95,14 +114,17 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
   opts.progress?.stop();
 
   if (suspects.size + orphans.size > 0 && opts.settleMs > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
-  const report: VerifyReport = { checked, missing: [], stale: [], extra: [] };
+  const report: VerifyReport = { checked, missing: [], stale: [], extra: [], refused: [], why: {} };
   const name = (r: KeyRef): string => reportName(r, opts.databases);
   for (const [db, keys] of groupByDb([...suspects.values()])) {
     for (let i = 0; i < keys.length; i += 500) {
       const slice = keys.slice(i, i + 500);
-      const verdicts = await checkKeys(deps, db, slice);
-      slice.forEach((key, j) => {
-        if (verdicts[j] !== 'ok') report[verdicts[j] as Exclude<Verdict, 'ok'>].push(name({ db, key }));
+      const checks = await checkKeys(deps, db, slice);
+      slice.forEach((k, j) => {
+        const { verdict, why } = checks[j]!;
+        if (verdict === 'ok') return;
+        report[verdict].push(name(k));
+        if (why) report.why[name(k)] = why;
       });
     }
   }
@@ -141,7 +163,8 @@ export function reportKeys(report: VerifyReport, databases: readonly number[]): 
 }
 
 export function formatReport(r: VerifyReport): string {
-  return `checked ${r.checked}, missing ${r.missing.length}, stale ${r.stale.length}, extra ${r.extra.length}`;
+  const refused = r.refused.length > 0 ? `, refused ${r.refused.length}` : '';
+  return `checked ${r.checked}, missing ${r.missing.length}, stale ${r.stale.length}, extra ${r.extra.length}${refused}`;
 }
 
 export function inSync(r: VerifyReport): boolean {
@@ -149,34 +172,55 @@ export function inSync(r: VerifyReport): boolean {
 }
 
 /**
- * For each key: the document it should have (by its current state) against the one
- * Elasticsearch holds (realtime GET, so unrefreshed writes count).
+ * For each key: what Redis holds, read by verify itself as bytes (raw-read.ts), against the
+ * document Elasticsearch holds (realtime GET, so unrefreshed writes count), decoded back to
+ * bytes (doc-compare.ts). Only a rule that reshapes documents (keep, rename, coerce, a
+ * transform) is checked against what the rule builds, since its document is no longer an
+ * image of the value.
  */
-async function checkKeys(deps: VerifyDeps, db: number, keys: readonly string[]): Promise<Verdict[]> {
+async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey[]): Promise<Check[]> {
   if (keys.length === 0) return [];
-  const states = await readKeyStates(deps.source.db(db), keys);
-  const expected: (DocOperation | undefined | 'unbuildable')[] = keys.map((key, i) => {
-    const route = deps.router.route(db, key);
-    if (!route) return undefined;
-    try {
-      return toOperation(route, route.shape, db, key, states[i]);
-    } catch (err) {
-      if (err instanceof DocumentRejectedError) return 'unbuildable';
-      throw err;
-    }
+  const raws = await readRaw(deps.source.db(db), keys.map((k) => k.bytes));
+  const routes = keys.map((k) => deps.router.route(db, k.key));
+  const shaped = keys.map((_, i) => i).filter((i) => routes[i] && reshapes(routes[i]!.shape));
+  const states = shaped.length > 0 ? await readKeyStates(deps.source.db(db), shaped.map((i) => keys[i]!.key)) : [];
+  const stateOf = new Map(shaped.map((i, j) => [i, states[j]!]));
+  const asked = routes.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  const found =
+    asked.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: asked.map((i) => ({ _index: routes[i]!.index, _id: routes[i]!.id })) })).docs : [];
+  const docOf = new Map(asked.map((i, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> }]));
+  return keys.map((k, i): Check => {
+    const route = routes[i];
+    if (!route) return { verdict: 'ok' };
+    const raw = raws[i]!;
+    const got = docOf.get(i)!;
+    const doc = got.found ? got._source : undefined;
+    if (!raw.exists) return doc ? { verdict: 'extra', why: 'Redis has no such key' } : { verdict: 'ok' };
+    if (raw.changing) return { verdict: 'stale', why: 'the key changed type while verify read it' };
+    if (!doc) return { verdict: 'missing' };
+    const state = stateOf.get(i);
+    if (state) return checkShaped(route, db, k.key, state, doc);
+    const c = compareDocument(k.bytes, db, raw, doc, route.shape.json !== false);
+    if ('refused' in c) return { verdict: 'refused', why: c.refused };
+    return c.same ? { verdict: 'ok' } : { verdict: 'stale', why: c.why };
   });
-  const lookups = expected.map((e) => (e && e !== 'unbuildable' ? { _index: e.index, _id: e.id } : undefined));
-  const wanted = lookups.filter((l): l is { _index: string; _id: string } => l !== undefined);
-  const found = wanted.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: wanted })).docs : [];
-  let f = 0;
-  return expected.map((e): Verdict => {
-    if (e === undefined) return 'ok';
-    if (e === 'unbuildable') return 'missing';
-    const got = found[f++] as { found?: boolean; _source?: Record<string, unknown> };
-    if (e.op === 'delete') return got.found ? 'extra' : 'ok';
-    if (!got.found || !got._source) return 'missing';
-    return sameDocument(e.doc, got._source) ? 'ok' : 'stale';
-  });
+}
+
+function reshapes(shape: DocumentShape): boolean {
+  return Boolean(shape.keep || shape.rename || shape.coerce || shape.transform);
+}
+
+function checkShaped(route: Route, db: number, key: string, state: KeyState, doc: Record<string, unknown>): Check {
+  if (typeof doc.refused === 'string') return { verdict: 'refused', why: doc.refused };
+  let expected: DocOperation;
+  try {
+    expected = toOperation(route, route.shape, db, key, state);
+  } catch (err) {
+    if (err instanceof DocumentRejectedError) return { verdict: 'stale', why: `the rule refuses the value (${err.message}), but its document is not the refusal stub` };
+    throw err;
+  }
+  if (expected.op === 'delete') return { verdict: 'extra', why: 'the rule makes no document of this value' };
+  return sameDocument(expected.doc, doc) ? { verdict: 'ok' } : { verdict: 'stale', why: 'not the document the rule builds from the value' };
 }
 
 /**
@@ -228,11 +272,11 @@ function sameDocument(expected: Record<string, unknown>, actual: Record<string, 
   return isDeepStrictEqual(JSON.parse(JSON.stringify(strip(expected))), strip(actual));
 }
 
-function groupByDb(refs: readonly KeyRef[]): Map<number, string[]> {
-  const out = new Map<number, string[]>();
+function groupByDb(refs: readonly ScannedKey[]): Map<number, ScannedKey[]> {
+  const out = new Map<number, ScannedKey[]>();
   for (const r of refs) {
     const list = out.get(r.db) ?? [];
-    list.push(r.key);
+    list.push(r);
     out.set(r.db, list);
   }
   return out;
