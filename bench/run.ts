@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
@@ -8,14 +9,16 @@ import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
-import { profileScenario, snapshotScenario, type SnapshotResult } from './snapshot';
+import { baselineScenario, profileScenario, snapshotScenario, type BaselineComparison, type SnapshotResult } from './snapshot';
 import type { BenchEnv } from './support';
 
-const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search'] as const;
+const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search', 'baseline'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Sizes {
   snapshotKeys: number[];
+  baselineKeys: number;
+  baselineRounds: number;
   naiveKeys: number;
   profileKeys: number;
   liveRates: number[];
@@ -34,6 +37,8 @@ interface Sizes {
 
 const FULL: Sizes = {
   snapshotKeys: [100_000, 1_000_000],
+  baselineKeys: 1_000_000,
+  baselineRounds: 4,
   naiveKeys: 10_000,
   profileKeys: 300_000,
   liveRates: [1000, 5000, 10000, 0],
@@ -53,6 +58,8 @@ const FULL: Sizes = {
 /** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
 const SMOKE: Sizes = {
   snapshotKeys: [2000],
+  baselineKeys: 2000,
+  baselineRounds: 1,
   naiveKeys: 200,
   profileKeys: 2000,
   liveRates: [200, 0],
@@ -80,6 +87,9 @@ interface Results {
   memory?: MemoryResult;
   overhead?: OverheadResult;
   search?: SearchResult;
+  baseline?: BaselineComparison;
+  /** 1-minute load average before and after the run: how busy the shared machine was. */
+  load: { before: number; after?: number };
 }
 
 const STACK_DIR = '.stack-bench';
@@ -89,9 +99,12 @@ async function main(): Promise<void> {
     .option('--smoke', 'tiny sizes: check that every scenario runs')
     .option('--only <list>', `comma-separated subset of ${SCENARIOS.join(',')}`)
     .option('--out <file>', 'where the results go (default: BENCHMARKS.md, or bench/results/smoke.md with --smoke)')
+    .option('--baseline <rev>', 'scenario baseline: a git revision whose worker runs interleaved with this build')
     .parse()
-    .opts<{ smoke?: boolean; only?: string; out?: string }>();
-  const only = (opts.only?.split(',') ?? SCENARIOS) as Scenario[];
+    .opts<{ smoke?: boolean; only?: string; out?: string; baseline?: string }>();
+  // The baseline scenario needs a revision to compare with: without one it is not run.
+  const only = (opts.only?.split(',') ?? SCENARIOS.filter((s) => s !== 'baseline' || opts.baseline)) as Scenario[];
+  if (only.includes('baseline') && !opts.baseline) throw new Error('scenario baseline needs --baseline <git revision>');
   for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
   const sizes = opts.smoke ? SMOKE : FULL;
   const out = opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
@@ -112,6 +125,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     smoke: Boolean(opts.smoke),
+    load: { before: loadavg()[0]! },
   };
   const failures: string[] = [];
   const attempt = async (name: Scenario, run: () => Promise<void>): Promise<void> => {
@@ -155,12 +169,43 @@ async function main(): Promise<void> {
       log(`search: ${sizes.searchDocs} documents, ${sizes.searchQueries} distinct queries, concurrency ${sizes.searchConcurrency}, without and with the cache`);
       results.search = await searchScenario(env, { docs: sizes.searchDocs, queries: sizes.searchQueries, concurrency: sizes.searchConcurrency, durationMs: sizes.searchMs });
     });
+    await attempt('baseline', async () => {
+      const rev = opts.baseline!;
+      log(`baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${sizes.baselineKeys}-key snapshot`);
+      const build = buildRevision(rev);
+      try {
+        results.baseline = await baselineScenario(env, sizes.baselineKeys, { name: build.name, cli: build.cli }, sizes.baselineRounds);
+      } finally {
+        build.remove();
+      }
+    });
   } finally {
     if (startedStack) devStack(['down'], STACK_DIR);
+    results.load.after = loadavg()[0]!;
   }
   writeResults(out, opts.only ?? 'all', render(results, failures));
   log(`results written to ${out}`);
   if (failures.length > 0) process.exitCode = 1;
+}
+
+/** Another revision, checked out beside this one and built with this checkout's packages. */
+function buildRevision(rev: string): { name: string; cli: string; remove(): void } {
+  const git = (...args: string[]): string => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
+  const commit = git('rev-parse', '--short', rev);
+  const dir = mkdtempSync(join(tmpdir(), 'res-bench-baseline-'));
+  git('worktree', 'add', '--detach', dir, commit);
+  const remove = (): void => {
+    git('worktree', 'remove', '--force', dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  return { name: `${rev} (${commit})`, cli: join(dir, 'dist', 'cli', 'main.js'), remove };
 }
 
 function pidOf(file: string): number {
@@ -196,7 +241,8 @@ const n = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toLocaleStr
 const mib = (bytes: number): string => `${n(bytes / 2 ** 20)} MiB`;
 
 function render(r: Results, failures: readonly string[]): string {
-  const lines: string[] = [`Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine}${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`, ''];
+  const load = `load average ${n(r.load.before, 2)} before, ${n(r.load.after ?? NaN, 2)} after`;
+  const lines: string[] = [`Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine} (${load})${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`, ''];
   if (r.snapshot) {
     lines.push('### Snapshot throughput', '', '| keys | redis-es-sync (keys/s) | (a) bulk helper, no Redis/queue (docs/s) | ratio to (a) | (b) SCAN + one request per key (keys/s, first N keys) | ratio to (b) |', '| ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const s of r.snapshot) {
@@ -205,6 +251,30 @@ function render(r: Results, failures: readonly string[]): string {
     const last = r.snapshot[r.snapshot.length - 1];
     const cpu = (m: Record<string, number>): string => Object.entries(m).map(([name, us]) => `${name} ${n(us, 1)}`).join(', ');
     lines.push('', `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`, '');
+  }
+  if (r.baseline) {
+    const b = r.baseline;
+    const median = (xs: number[]): number => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      const mid = sorted.length >> 1;
+      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    };
+    lines.push(
+      `### Against a baseline revision: ${b.baseline}`,
+      '',
+      `Snapshot of ${n(b.keys)} keys, one worker process; each round runs the bulk helper, then both workers (order swapped every round), on the same data.`,
+      '',
+      '| round | this build (keys/s) | baseline (keys/s) | bulk helper (docs/s) | this build / (a) | baseline / (a) | this build / baseline |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    b.rounds.forEach((x, i) => {
+      lines.push(`| ${i + 1} | ${n(x.current)} | ${n(x.baseline)} | ${n(x.bulkHelper)} | ${n((100 * x.current) / x.bulkHelper)} % | ${n((100 * x.baseline) / x.bulkHelper)} % | ${n(x.current / x.baseline, 3)} |`);
+    });
+    const med = (f: (x: (typeof b.rounds)[number]) => number): number => median(b.rounds.map(f));
+    lines.push(
+      `| median | ${n(med((x) => x.current))} | ${n(med((x) => x.baseline))} | ${n(med((x) => x.bulkHelper))} | ${n(med((x) => (100 * x.current) / x.bulkHelper))} % | ${n(med((x) => (100 * x.baseline) / x.bulkHelper))} % | ${n(med((x) => x.current / x.baseline), 3)} |`,
+      '',
+    );
   }
   if (r.profile) {
     lines.push('### Where the worker spends its time (snapshot, CPU profile)', '', '| where (self time) | share |', '| --- | ---: |');

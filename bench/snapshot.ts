@@ -96,10 +96,65 @@ function perKey(cpuSeconds: Record<string, number>, keys: number): Record<string
   return Object.fromEntries(Object.entries(cpuSeconds).map(([name, s]) => [name, (s * 1e6) / keys]));
 }
 
+export interface BaselineComparison {
+  keys: number;
+  baseline: string;
+  /** Per round, keys or documents per second: this build, the baseline build, the bulk helper. */
+  rounds: { current: number; baseline: number; bulkHelper: number }[];
+}
+
+/**
+ * This build's worker against another revision's, on the same data and servers, interleaved
+ * (each round: the bulk helper, then both builds, their order swapped every round), so a drift
+ * in the machine's speed hits both alike; BENCHMARKS.md quotes the median of each round's ratios.
+ */
+export async function baselineScenario(env: BenchEnv, keys: number, baseline: { name: string; cli: string }, rounds: number): Promise<BaselineComparison> {
+  const c = connect(env);
+  try {
+    await resetServers(c, `${INDEX}-*`);
+    await seedKeys(c.source, 0, keys);
+    const mapping = ConfigSchema.parse({ redis: { url: env.sourceUrl }, elasticsearch: { url: env.esUrl }, queue: { url: env.queueUrl }, mapping: { defaultIndex: INDEX } }).mapping;
+    const fresh = async (name: string): Promise<void> => {
+      await c.es.indices.delete({ index: `${INDEX}-${name}` }, { ignore: [404] });
+      const body = indexBody(INDEX, mapping);
+      await c.es.indices.create({ index: `${INDEX}-${name}`, settings: { ...body.settings, number_of_replicas: 0 }, mappings: body.mappings });
+    };
+    const out: BaselineComparison = { keys, baseline: baseline.name, rounds: [] };
+    for (let r = 0; r < rounds; r++) {
+      await fresh('bulk');
+      const bulkHelper = await bulkHelperBaseline(c, keys);
+      const run = async (cli?: string): Promise<number> => {
+        await fresh('pipeline');
+        return (await pipelineRun(env, c, keys, [], cli)).keysPerSec;
+      };
+      // A B, then B A: whichever runs second in a round does not always find Elasticsearch warmer.
+      let current: number;
+      let base: number;
+      if (r % 2 === 0) {
+        current = await run();
+        base = await run(baseline.cli);
+      } else {
+        base = await run(baseline.cli);
+        current = await run();
+      }
+      out.rounds.push({ current, baseline: base, bulkHelper });
+    }
+    return out;
+  } finally {
+    await c.close();
+  }
+}
+
 /** One worker process indexes what the snapshot enqueues; timed from the first SCAN to an empty queue. */
-async function pipelineRun(env: BenchEnv, c: Connections, keys: number, workerNodeArgs: string[] = []): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> {
+async function pipelineRun(
+  env: BenchEnv,
+  c: Connections,
+  keys: number,
+  workerNodeArgs: string[] = [],
+  cli?: string,
+): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> {
   const input = benchConfig(env, `${INDEX}-pipeline`);
-  const worker = startCli(input, ['worker'], workerNodeArgs);
+  const worker = startCli(input, ['worker'], workerNodeArgs, cli);
   const source = new RedisDbPool(env.sourceUrl, 'bench-snapshot');
   try {
     await waitForOutput(worker, 'worker started');

@@ -39,13 +39,16 @@ export interface CliProcess {
   stop(): Promise<void>;
 }
 
-/** A `redis-es-sync <args>` process with `input` as its config file. */
-export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] = []): CliProcess {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+/**
+ * A `redis-es-sync <args>` process with `input` as its config file; `cli` is another build's
+ * `dist/cli/main.js` when a baseline revision runs beside this one.
+ */
+export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] = [], cli = CLI): CliProcess {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
   const file = join(mkdtempSync(join(tmpdir(), 'res-bench-')), 'config.yml');
   writeFileSync(file, stringify(input));
   // Only the file configures it: variables such as ELASTICSEARCH_URL in our own environment would win over it.
-  const child = spawn(process.execPath, [...nodeArgs, CLI, '--config', file, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, '--config', file, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20000);

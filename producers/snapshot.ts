@@ -2,7 +2,7 @@ import { keyFromBytes } from '../shared/bytes';
 import type { Logger } from '../shared/logger';
 import type { Progress } from '../shared/progress';
 import { isOwnKey, type CaptureSource } from '../shared/queue';
-import type { RedisClient, SourceRedis } from '../shared/redis';
+import { countKeys, type RedisClient, type SourceRedis } from '../shared/redis';
 import { topologyHeldStill } from '../shared/redis-cluster';
 import type { ChangeSink } from './change-sink';
 import { unfenced, type Fence } from './lease';
@@ -67,11 +67,7 @@ export async function snapshot(deps: SnapshotDeps, opts: SnapshotOptions): Promi
 
 /** One SCAN of every master; false when aborted. */
 async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: string, resume: boolean, result: SnapshotResult): Promise<boolean> {
-  if (opts.progress) {
-    let total = 0;
-    for (const db of opts.databases) for (const node of await deps.source.masters(db)) total += await node.client.dbsize();
-    opts.progress.setTotal(total);
-  }
+  if (opts.progress) opts.progress.setTotal(await countKeys(deps.source, opts.databases));
   for (const db of opts.databases) {
     for (const node of await deps.source.masters(db)) {
       for (const pattern of opts.patterns) {

@@ -200,6 +200,13 @@ export async function existsMany(redis: RedisClient, keys: readonly string[]): P
   });
 }
 
+/** Keys in these databases over every master (DBSIZE): the total a progress bar counts to. */
+export async function countKeys(source: SourceRedis, databases: readonly number[]): Promise<number> {
+  let total = 0;
+  for (const db of databases) for (const node of await source.masters(db)) total += await node.client.dbsize();
+  return total;
+}
+
 /** A server that holds part (or all) of a database's keys: where SCAN, DBSIZE and keyspace notifications run. */
 export interface SourceNode {
   /** `host:port` of a cluster master; empty for a standalone or Sentinel source. */

@@ -10,7 +10,7 @@ import type { KeyRouter, Route } from '../mapping/router';
 import { compareDocument } from './doc-compare';
 import { readRaw } from './raw-read';
 import { isOwnKey } from '../queue';
-import { existsMany, type SourceRedis } from '../redis';
+import { countKeys, existsMany, type SourceRedis } from '../redis';
 
 export interface VerifyOptions {
   databases: readonly number[];
@@ -72,11 +72,7 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
   const suspects = new Map<string, ScannedKey>();
   const orphans = new Map<string, DocRef>();
   let checked = 0;
-  if (opts.progress) {
-    let total = 0;
-    for (const db of opts.databases) for (const node of await deps.source.masters(db)) total += await node.client.dbsize();
-    opts.progress.setTotal(total);
-  }
+  if (opts.progress) opts.progress.setTotal(await countKeys(deps.source, opts.databases));
   for (const db of opts.databases) {
     // Every master: in a Redis Cluster each holds its own slots' keys.
     for (const node of await deps.source.masters(db)) {
