@@ -13,12 +13,12 @@ export type ExactParse = { ok: true; value: JsonValue } | { ok: false; why: stri
  * same order, each once, the same strings and every number digit for digit. Whitespace and the
  * way a string's characters are escaped are the only things not kept (docs/bytes.md).
  *
- * The test is that the text, with whitespace outside strings removed and each string written
- * as JSON.stringify writes it, equals JSON.stringify of the parse. That catches what a plain
- * JSON.parse changes silently: numbers past 2^53 or with more digits than a double holds
- * (`12345678901234567890`, `0.10000000000000000001`), other spellings of a number (`1.0`,
- * `1e3`, `-0`), a repeated key (the last would win) and integer-like keys out of ascending
- * order (a JS object moves them first).
+ * What a plain JSON.parse changes silently, and how each is caught: a number that does not
+ * print back as written (past 2^53, more digits than a double holds, `1.0`, `1e3`, `-0`) by
+ * comparing each number token with its value's spelling; a repeated key (the last would win)
+ * by counting keys in the text and in the result; integer-like keys out of ascending order (a
+ * JS object moves them first), when the text has such a key at all, by comparing the whole
+ * text, canonicalised, with JSON.stringify of the result.
  */
 export function parseJsonExactly(text: string): ExactParse {
   let value: JsonValue;
@@ -27,18 +27,90 @@ export function parseJsonExactly(text: string): ExactParse {
   } catch (err) {
     return { ok: false, why: `not valid JSON: ${(err as Error).message}` };
   }
-  const canonical = canonicalJsonText(text);
-  if (canonical.depth > MAX_JSON_DEPTH) return { ok: false, why: `nested ${canonical.depth} levels deep, over ${MAX_JSON_DEPTH}` };
-  if (canonical.text !== JSON.stringify(value)) return { ok: false, why: 'parsing would change it (a number, a repeated key or the key order)' };
+  const shape = scanTokens(text);
+  if (shape.depth > MAX_JSON_DEPTH) return { ok: false, why: `nested ${shape.depth} levels deep, over ${MAX_JSON_DEPTH}` };
+  const changed =
+    shape.inexactNumber ||
+    shape.keys !== countKeys(value) ||
+    (shape.integerLikeKey && canonicalJsonText(text) !== JSON.stringify(value));
+  if (changed) return { ok: false, why: 'parsing would change it (a number, a repeated key or the key order)' };
   if (isBase64Marker(value)) return { ok: false, why: `it looks like the ${BASE64_MARKER} form of bytes` };
   return { ok: true, value };
 }
 
-/** Valid JSON text without insignificant whitespace, its strings in JSON.stringify's spelling. */
-function canonicalJsonText(text: string): { text: string; depth: number } {
-  let out = '';
+interface TokenShape {
+  depth: number;
+  keys: number;
+  inexactNumber: boolean;
+  integerLikeKey: boolean;
+}
+
+// A key a JS object orders before the others: a canonical array index.
+const INTEGER_LIKE = /^(?:0|[1-9]\d{0,9})$/;
+
+/** One pass over text JSON.parse accepted: nesting depth, object keys, number spellings. */
+function scanTokens(text: string): TokenShape {
+  const out: TokenShape = { depth: 0, keys: 0, inexactNumber: false, integerLikeKey: false };
   let depth = 0;
-  let maxDepth = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let end = text.indexOf('"', i + 1);
+      // A quote preceded by an odd run of backslashes is escaped.
+      for (;;) {
+        let b = end - 1;
+        while (text.charCodeAt(b) === 0x5c) b--;
+        if ((end - 1 - b) % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      let j = end + 1;
+      while (j < n && isSpace(text.charCodeAt(j))) j++;
+      if (text.charCodeAt(j) === 0x3a) {
+        out.keys++;
+        const raw = text.slice(i + 1, end);
+        const name = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
+        if (INTEGER_LIKE.test(name) && Number(name) < 4294967295) out.integerLikeKey = true;
+      }
+      i = end + 1;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < n && isNumberChar(text.charCodeAt(j))) j++;
+      const token = text.slice(i, j);
+      if (String(Number(token)) !== token) out.inexactNumber = true;
+      i = j;
+    } else {
+      if (c === 0x7b || c === 0x5b) out.depth = Math.max(out.depth, ++depth);
+      else if (c === 0x7d || c === 0x5d) depth--;
+      i++;
+    }
+  }
+  return out;
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+function isNumberChar(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d;
+}
+
+function countKeys(v: JsonValue): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  let keys = 0;
+  if (Array.isArray(v)) {
+    for (const x of v) keys += countKeys(x);
+    return keys;
+  }
+  for (const k in v) keys += 1 + countKeys(v[k]!);
+  return keys;
+}
+
+/** Valid JSON text without insignificant whitespace, its strings in JSON.stringify's spelling. */
+function canonicalJsonText(text: string): string {
+  let out = '';
   let i = 0;
   while (i < text.length) {
     const c = text.charCodeAt(i);
@@ -49,16 +121,14 @@ function canonicalJsonText(text: string): { text: string; depth: number } {
       i = j + 1;
       continue;
     }
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) {
+    if (isSpace(c)) {
       i++;
       continue;
     }
-    if (c === 0x7b || c === 0x5b) maxDepth = Math.max(maxDepth, ++depth);
-    else if (c === 0x7d || c === 0x5d) depth--;
     out += text[i];
     i++;
   }
-  return { text: out, depth: maxDepth };
+  return out;
 }
 
 /** The one key of the object that stands for bytes that are not UTF-8 text. */
