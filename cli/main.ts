@@ -5,7 +5,7 @@ import { ConfigError, RedisSetupError } from '../shared/errors';
 import { reconcileCommand } from './commands/reconcile';
 import { dashboardCommand } from './commands/dashboard';
 import { serveCommand } from './commands/serve';
-import { replayCommand, type ReplayFlags } from './commands/replay';
+import { failuresCommand, replayCommand, type FailuresFlags, type ReplayFlags } from './commands/replay';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
 import { verifyCommand, type VerifyFlags } from './commands/verify';
@@ -74,14 +74,24 @@ program
 
 program
   .command('replay')
-  .description('retry failed jobs matching every given filter (as the dashboard\'s retry does)')
+  .description('enqueue again the refused keys (failure store) and retry the failed jobs matching every given filter')
   .option('--reason <regex>', 'failure reason matches this regular expression')
-  .option('--pattern <glob>', 'one of the job\'s keys matches this glob')
-  .option('--since <time>', 'failed at or after this ISO 8601 time')
-  .option('--until <time>', 'failed at or before this ISO 8601 time')
-  .option('--dry-run', 'list and count the matching jobs without retrying them')
-  .option('--list <n>', 'print up to n matching jobs', '20')
-  .action((opts: ReplayFlags) => replayCommand(flags(), opts));
+  .option('--pattern <glob>', 'the key (or one of the job\'s keys) matches this glob')
+  .option('--since <time>', 'last refused (failed) at or after this ISO 8601 time')
+  .option('--until <time>', 'last refused (failed) at or before this ISO 8601 time')
+  .option('--dry-run', 'list and count the matching keys and jobs without replaying them')
+  .option('--list <n>', 'print up to n matching keys and jobs', '20')
+  .action((opts: ReplayFlags) => replayCommand(flags(), { ...opts, list: Number(opts.list) }));
+
+program
+  .command('failures')
+  .description('list the refused keys of the failure store (reason, attempts, first and last seen); changes nothing')
+  .option('--reason <regex>', 'failure reason matches this regular expression')
+  .option('--pattern <glob>', 'the key matches this glob')
+  .option('--since <time>', 'last refused at or after this ISO 8601 time')
+  .option('--until <time>', 'last refused at or before this ISO 8601 time')
+  .option('--list <n>', 'print up to n keys, most recent first', '100')
+  .action((opts: FailuresFlags) => failuresCommand(flags(), { ...opts, list: Number(opts.list) }));
 
 program
   .command('resync')
