@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { ConfigError } from './errors';
+import { UsageError } from './errors';
 import { globToRegExp } from './mapping/glob';
 import { matchesRecord, type FailureRecord, type FailureStore } from './failure-store';
 import type { SyncJobData, SyncQueue } from './queue';
@@ -41,7 +41,7 @@ export interface ReplayOptions {
   onMatch?: (job: Job<SyncJobData, void, string>) => void;
 }
 
-/** Builds the filter from command-line values; a bad value is a ConfigError naming the flag. */
+/** Builds the filter from command-line values; a bad value is a UsageError naming the flag. */
 export function parseReplayFilter(flags: ReplayFilterFlags): ReplayFilter {
   const filter: ReplayFilter = {};
   if (flags.reason !== undefined) {
@@ -62,8 +62,8 @@ export function parseReplayFilter(flags: ReplayFilterFlags): ReplayFilter {
   return filter;
 }
 
-function flagError(flag: string, reason: string): ConfigError {
-  return new ConfigError(`invalid arguments:\n  - ${flag}: ${reason}`, [{ field: flag, reason }]);
+function flagError(flag: string, reason: string): UsageError {
+  return new UsageError(`invalid arguments:\n  - ${flag}: ${reason}`);
 }
 
 export function matchesFilter(job: Pick<Job<SyncJobData, void, string>, 'failedReason' | 'finishedOn' | 'data'>, filter: ReplayFilter): boolean {

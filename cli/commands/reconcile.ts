@@ -3,7 +3,7 @@ import { reconcile } from '../../producers/reconcile';
 import { reconcileSettings } from '../../producers/reconcile-runner';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
-import { createContext, prepareIndices } from '../context';
+import { openContext, prepareIndices } from '../context';
 
 /**
  * One reconciliation from its own process, beside a running producer: every key and every
@@ -11,7 +11,7 @@ import { createContext, prepareIndices } from '../context';
  * no capture saw (in outbox mode: writes without an entry, expirations, evictions).
  */
 export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean }): Promise<void> {
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, ['source-redis', 'queue-redis', 'elasticsearch']);
   const { config } = ctx;
   const log = ctx.logger.child({ command: 'reconcile' });
   try {

@@ -3,7 +3,7 @@ import { displayKey } from '../../shared/bytes';
 import type { ConfigFlags } from '../../shared/config/load';
 import { FailureStore, type FailureRecord } from '../../shared/failure-store';
 import { parseReplayFilter, replayFailed, replayRefused, type ReplayFilterFlags } from '../../shared/replay';
-import { createContext } from '../context';
+import { openContext } from '../context';
 
 export interface ReplayFlags extends ReplayFilterFlags {
   dryRun?: boolean;
@@ -27,7 +27,7 @@ export function formatRecord(rec: FailureRecord): string {
  */
 export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Promise<void> {
   const filter = parseReplayFilter(opts);
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, ['queue-redis']);
   const log = ctx.logger.child({ command: 'replay' });
   let listed = 0;
   try {
@@ -64,7 +64,7 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
 /** `failures`: lists the failure store (refused keys), filtered like replay; changes nothing. */
 export async function failuresCommand(flags: ConfigFlags, opts: FailuresFlags): Promise<void> {
   const filter = parseReplayFilter(opts);
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, ['queue-redis']);
   try {
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
     const byClass = new Map<string, number>();

@@ -3,7 +3,7 @@ import { snapshot } from '../../producers/snapshot';
 import { createProgress } from '../../shared/progress';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
-import { createContext, prepareIndices } from '../context';
+import { openContext, prepareIndices } from '../context';
 
 export interface SnapshotFlags {
   restart?: boolean;
@@ -15,7 +15,7 @@ export interface SnapshotFlags {
 
 /** Enqueues every key once (resuming an interrupted run unless --restart); --wait until indexed. */
 export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): Promise<void> {
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, ['source-redis', 'queue-redis', 'elasticsearch']);
   const { config } = ctx;
   const src = opts.src ?? 'snapshot';
   const log = ctx.logger.child({ command: src });

@@ -3,17 +3,17 @@ import { displayKey } from '../../shared/bytes';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createProgress } from '../../shared/progress';
 import { formatReport, inSync, reportKeys, verify, type VerifyReport } from '../../shared/verify';
-import { createContext, type AppContext } from '../context';
+import { openContext, type AppContext } from '../context';
 
 export interface VerifyFlags {
-  settleMs: string;
-  list: string;
+  settleMs: number;
+  list: number;
   repair?: boolean;
 }
 
 /** Prints `checked N, missing M, stale S, extra E`; exit code 1 when anything is out of sync. */
 export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Promise<number> {
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, opts.repair ? ['source-redis', 'elasticsearch', 'queue-redis'] : ['source-redis', 'elasticsearch']);
   const { config } = ctx;
   try {
     const report = await verify(
@@ -23,12 +23,12 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
         patterns: config.redis.patterns,
         prefix: config.queue.prefix,
         scanCount: config.producer.scanCount,
-        settleMs: Number(opts.settleMs),
+        settleMs: opts.settleMs,
         progress: process.stderr.isTTY ? createProgress('verify', ctx.logger) : undefined,
       },
     );
     process.stdout.write(`${formatReport(report)}\n`);
-    const limit = Number(opts.list);
+    const limit = opts.list;
     for (const [kind, keys] of [['missing', report.missing], ['stale', report.stale], ['extra', report.extra]] as const) {
       for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${displayKey(key)}\n`);
     }
