@@ -7,7 +7,7 @@ import { metricValue } from '../support/http';
 import { getFreePort } from '../support/ports';
 
 /** Exit code of a usage error (README: Exit codes). */
-const USAGE_EXIT = 2;
+const USAGE_EXIT = 64;
 
 /** Refused keys keep Elasticsearch's reason in the failure store; failed jobs their error; replay, the dashboard's retry, resync and verify --repair bring things back. */
 describe('replay, resync and verify --repair', () => {
