@@ -1,6 +1,7 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { reconcile } from '../../producers/reconcile';
 import { reconcileSettings } from '../../producers/reconcile-runner';
+import { createProgress } from '../../shared/progress';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
 import { openContext, prepareIndices } from '../context';
@@ -25,7 +26,12 @@ export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolea
     );
     log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
     if (opts.wait) {
-      await waitUntilDrained(queue);
+      const drain = createProgress('reconcile: queue drain (jobs)', log);
+      try {
+        await waitUntilDrained(queue, { progress: drain, logger: log });
+      } finally {
+        drain.stop();
+      }
       log.info({ ms: Date.now() - started }, 'queue drained: reconciliation indexed');
     }
   } finally {

@@ -41,7 +41,12 @@ export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): 
     progress.stop();
     log.info({ keys: result.keys, jobs: result.jobs, ms: Date.now() - started }, `${src} enqueued`);
     if (opts.wait) {
-      await waitUntilDrained(queue);
+      const drain = createProgress(`${src}: queue drain (jobs)`, log);
+      try {
+        await waitUntilDrained(queue, { progress: drain, logger: log });
+      } finally {
+        drain.stop();
+      }
       log.info({ ms: Date.now() - started }, 'queue drained: snapshot indexed');
     }
   } finally {
