@@ -7,6 +7,7 @@ import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/h
 import { SearchService } from '../shared/search/service';
 import { waitForDependencies } from '../shared/dependencies';
 import { Lifecycle } from '../shared/lifecycle';
+import { FailureStore } from '../shared/failure-store';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -139,6 +140,7 @@ export async function startContextHttp(ctx: AppContext, port: number): Promise<H
     readiness: readinessChecks(ctx),
     logger: ctx.logger,
     search: searchService(ctx),
+    failures: new FailureStore(ctx.queueRedis, ctx.config.queue.prefix),
   });
 }
 

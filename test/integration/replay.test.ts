@@ -64,6 +64,14 @@ describe('replay, resync and verify --repair', () => {
     expect(reasons['a:1']!.reasonClass).toBe('cluster_block_exception');
     expect(reasons['json:1']!.reason).toMatch(/value is not valid JSON/);
 
+    // The dashboard's view of the store: counts by class, most recent first, filtered like replay.
+    const listed = (await (await fetch(`http://127.0.0.1:${port}/failures?pattern=a:*`)).json()) as { count: number; byClass: Record<string, number>; records: { key: string; attempts: number; lastSeen: string }[] };
+    expect(listed.count).toBe(2);
+    expect(listed.byClass).toEqual({ cluster_block_exception: 2 });
+    expect(listed.records.map((r) => r.key).sort()).toEqual(['a:1', 'a:2']);
+    expect(listed.records[0]!.lastSeen).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect((await fetch(`http://127.0.0.1:${port}/failures?since=whenever`)).status).toBe(400);
+
     const dry = await cli(['replay', '--reason', 'cluster_block', '--dry-run']);
     expect(dry.code).toBe(0);
     expect(dry.output).toContain('would replay 3 of 4 refused keys and 0 of 0 failed jobs');
