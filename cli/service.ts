@@ -25,6 +25,10 @@ export interface RunningService {
 
 /** One stop step (drain the producer, finish the bulks) may take this long; then the next runs. */
 const STOP_STEP_MS = 15000;
+/** Producer and worker stop steps when the queue Redis is down at the start of the stop. */
+const STOP_STEP_QUEUE_DOWN_MS = 2000;
+/** Closing the connections: each of its own steps is bounded too (cli/context.ts). */
+const CLOSE_MS = 10000;
 /** The whole stop: below the 30 s the signal handler allows, so the steps' own logs get out. */
 const STOP_DEADLINE_MS = 25000;
 
@@ -44,7 +48,11 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
   const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
   const life = new Lifecycle({ logger: log, stepTimeoutMs: STOP_STEP_MS, deadlineMs: STOP_DEADLINE_MS });
   const running: Omit<RunningService, 'stop'> = {};
-  await life.add({ name: 'connections', stop: () => ctx.close() });
+  await life.add({ name: 'connections', stop: () => ctx.close(), always: true, stopTimeoutMs: () => CLOSE_MS });
+  // Producer and worker drain into the queue Redis (enqueue, ack, the failure store): with it
+  // down nothing can drain, so they get a short bound. Nothing is lost by cutting them short:
+  // the next leader reconciles, and unacknowledged jobs go to another worker when their lock expires.
+  const drainBound = (): number => (ctx.queueRedis.status === 'ready' ? STOP_STEP_MS : STOP_STEP_QUEUE_DOWN_MS);
   try {
     if (ctx.config.http.port > 0) {
       await life.add({
@@ -77,6 +85,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
           log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
         },
         stop: async () => running.worker?.close(),
+        stopTimeoutMs: drainBound,
       });
     }
     if (parts.producer) {
@@ -102,6 +111,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
           });
         },
         stop: () => producer.stop(),
+        stopTimeoutMs: drainBound,
       });
     }
   } catch (err) {

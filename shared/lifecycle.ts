@@ -7,6 +7,10 @@ export interface LifecycleStep {
   /** Omitted for a part that is already running when it is added (a connection). */
   start?: () => Promise<void>;
   stop: () => Promise<void>;
+  /** This step's bound, decided when the stop begins (shorter when what it drains into is down). */
+  stopTimeoutMs?: () => number;
+  /** Runs even after the whole deadline passed (closing connections: what lets the process exit). */
+  always?: boolean;
 }
 
 export interface StopOptions {
@@ -22,15 +26,16 @@ export interface StopOptions {
  * hangs is logged and the rest still run, so one broken dependency cannot keep the others open.
  * Timers are cleared, so nothing of this keeps the process alive.
  */
-export async function stopAll(steps: readonly Pick<LifecycleStep, 'name' | 'stop'>[], opts: StopOptions): Promise<void> {
+export async function stopAll(steps: readonly Omit<LifecycleStep, 'start'>[], opts: StopOptions): Promise<void> {
   const deadline = opts.deadlineMs !== undefined ? Date.now() + opts.deadlineMs : Infinity;
   for (const step of steps) {
     const left = deadline - Date.now();
-    if (left <= 0) {
+    const own = step.stopTimeoutMs?.() ?? opts.stepTimeoutMs;
+    if (left <= 0 && !step.always) {
       opts.logger.warn({ step: step.name }, 'stop deadline reached: step skipped');
       continue;
     }
-    const bound = Math.min(opts.stepTimeoutMs, left);
+    const bound = left > 0 ? Math.min(own, left) : own;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), bound)));
     try {

@@ -65,3 +65,32 @@ describe('the lifecycle of run', () => {
     expect(child.output()).toMatch(/"msg":"stopped"/);
   });
 });
+
+describe('stopping run with a dependency down', () => {
+  let servers: TestServers;
+
+  beforeAll(async () => {
+    servers = await startServers('lifecycle-stop');
+  });
+
+  afterAll(async () => {
+    await servers.stop();
+  });
+
+  it('exits within a bound on SIGTERM while the queue Redis is down', async () => {
+    const child = spawnCli({ ...testConfigInput(servers), logLevel: 'info' }, ['run']);
+    await waitFor('run to capture changes', async () => child.output(), (o) => o.includes('capturing keyspace notifications'), 30000);
+    await servers.queue.stop();
+    await waitFor('the worker to see the queue Redis go', async () => child.output(), (o) => /ECONNREFUSED/.test(o), 15000);
+    const stopAt = Date.now();
+    child.kill('SIGTERM');
+    const code = await exited(child);
+    const ms = Date.now() - stopAt;
+    if (process.env.SHOW_STOP) process.stdout.write(child.output().split('\n').filter((l) => /step|stop|shutting|drain|lease|closed/.test(l)).join('\n'));
+    // Loose: the old shutdown waited out its 30 s deadline here.
+    expect(ms).toBeLessThan(15000);
+    expect(code).toBe(0);
+    expect(child.output()).toMatch(/"msg":"stopped"/);
+  });
+});
+
