@@ -8,6 +8,8 @@ import { SearchService } from '../shared/search/service';
 import { waitForDependencies } from '../shared/dependencies';
 import { Lifecycle } from '../shared/lifecycle';
 import { FailureStore } from '../shared/failure-store';
+import type { DependencyName } from '../shared/errors';
+import { onShutdown } from '../shared/shutdown';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -166,4 +168,40 @@ export function searchService(ctx: AppContext): SearchService {
     settings: ctx.config.search,
     logger: ctx.logger,
   });
+}
+
+/**
+ * `dashboard` and `serve`: an HTTP surface alone, run like the other roles. It listens first
+ * (so /healthz and /readyz answer), then waits for the dependencies it needs, logging what it
+ * waits for; what waiting cannot fix (a wrong password) stops it. SIGTERM stops it at any point.
+ */
+export async function runSurface(ctx: AppContext, command: string, needs: readonly DependencyName[], start: () => Promise<Pick<HttpSurface, 'close'> & { drain?(): void }>): Promise<void> {
+  const log = ctx.logger.child({ command });
+  const life = new Lifecycle({ logger: log, stepTimeoutMs: STOP_STEP_MS, deadlineMs: STOP_DEADLINE_MS });
+  const abort = new AbortController();
+  let http: (Pick<HttpSurface, 'close'> & { drain?(): void }) | undefined;
+  onShutdown(ctx.logger, async () => {
+    abort.abort();
+    http?.drain?.();
+    await life.stop();
+  });
+  try {
+    await life.add({ name: 'connections', stop: () => ctx.close(), always: true });
+    await life.add({
+      name: 'http',
+      start: async () => {
+        http = await start();
+      },
+      stop: async () => http?.close(),
+    });
+    await life.add({
+      name: 'dependencies',
+      start: () => waitForDependencies(ctx.probes(needs), { timeoutMs: ctx.config.dependencies.timeoutMs, logEveryMs: ctx.config.dependencies.waitLogEveryMs, logger: log, signal: abort.signal }),
+      stop: async () => undefined,
+    });
+  } catch (err) {
+    // Stopped by a signal while starting: the shutdown handler reports and exits.
+    if (abort.signal.aborted) return;
+    throw err;
+  }
 }

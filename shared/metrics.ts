@@ -38,7 +38,7 @@ export const jobsCompleted = new Counter({
 
 export const jobsFailed = new Counter({
   name: `${PREFIX}jobs_failed_total`,
-  help: 'Jobs this worker moved to the failed set (rejected documents, attempts exhausted)',
+  help: 'Jobs this worker moved to the failed set (malformed job data, attempts exhausted); refused keys are counted by keys_refused_total',
   registers: [registry],
 });
 

@@ -178,4 +178,16 @@ describe('failing fast with a readable message', () => {
     expect(await exited(child)).toBe(0);
     expect(Date.now() - stopAt).toBeLessThan(BOUND_MS);
   });
+
+  it('dashboard and serve stop on a wrong password and wait, saying so, for a dependency that is down', async () => {
+    const wrong = await runCli({ ...base({ queue: `redis://:bad-${PASSWORD}@127.0.0.1:${secured.port}` }), http: { port: await getFreePort() } }, ['dashboard']);
+    expectReadable(wrong, 2, new RegExp(`queue Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`), /WRONGPASS/);
+    const port = await getFreePort();
+    const child = spawnCli({ ...base({ es: `http://127.0.0.1:${refusedPort}` }), http: { port } }, ['serve']);
+    await waitFor('serve to say what it waits for', async () => child.output(), (o) => /waiting for Elasticsearch/.test(o), BOUND_MS);
+    // It listens meanwhile: the liveness probe answers.
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(0);
+  });
 });
