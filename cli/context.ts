@@ -8,7 +8,8 @@ import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisCl
 import { createSource } from '../shared/source';
 import { redisTlsOptions } from '../shared/tls';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
-import { checkDependencies, credentialsOrigin, elasticsearchProbe, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
+import { errors as esErrors } from '@elastic/elasticsearch';
+import { checkDependencies, credentialsOrigin, elasticsearchProbe, esError, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
 import type { DependencyName } from '../shared/errors';
 import { stopAll } from '../shared/lifecycle';
 
@@ -127,6 +128,15 @@ function endpointField(name: 'redis' | 'queue', section: { cluster?: unknown; se
 /** A closing step that takes longer is abandoned: its connections are disconnected by the next. */
 const CLOSE_STEP_MS = 3000;
 
+/**
+ * Creates the missing indices. A refusal (403: the credentials may not create indices) is
+ * reported like a failed start-up check: status, type, reason and where the credentials came from.
+ */
 export async function prepareIndices(ctx: AppContext): Promise<void> {
-  await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
+  try {
+    await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
+  } catch (err) {
+    if (!(err instanceof esErrors.ElasticsearchClientError)) throw err;
+    throw esError(redactUrl(ctx.config.elasticsearch.url), err, credentialsOrigin(ctx.config.elasticsearch, ctx.sourceOf), ctx.sourceOf, ctx.config.elasticsearch.requestTimeoutMs, 'creating the missing indices');
+  }
 }

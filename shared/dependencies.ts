@@ -112,7 +112,7 @@ export function credentialsOrigin(config: { apiKey?: string; username?: string }
   return 'no credentials configured: set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD';
 }
 
-export function esError(endpoint: string, err: unknown, credentials: string, sourceOf: SourceOf, timeoutMs?: number): DependencyError {
+export function esError(endpoint: string, err: unknown, credentials: string, sourceOf: SourceOf, timeoutMs?: number, tried = 'GET /_cluster/health'): DependencyError {
   const at = where('elasticsearch.url', sourceOf);
   const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError => new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
   if (err instanceof errors.ResponseError) {
@@ -131,7 +131,7 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
     return make('ES_PROTOCOL', 'answered, but it is not Elasticsearch', `check the host and port (${at})`);
   }
   if (err instanceof errors.TimeoutError) {
-    return make('ES_TIMEOUT', `no answer within ${timeoutMs ?? '?'} ms (tried: GET /_cluster/health)`, `check that Elasticsearch runs there and is not overloaded (${at})`);
+    return make('ES_TIMEOUT', `no answer within ${timeoutMs ?? '?'} ms (tried: ${tried})`, `check that Elasticsearch runs there and is not overloaded (${at})`);
   }
   if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError) {
     const msg = err.message;

@@ -31,6 +31,8 @@ describe('failing fast with a readable message', () => {
   let httpPort: number;
   /** What the fake Elasticsearch answers: status and body, per test. */
   let esAnswer: { status: number; body: unknown } = { status: 200, body: {} };
+  /** When set, answers by method and path instead (undefined: esAnswer). */
+  let esRoutes: ((method: string, url: string) => { status: number; body: unknown } | undefined) | undefined;
   let keyFile: string;
 
   beforeAll(async () => {
@@ -51,8 +53,9 @@ describe('failing fast with a readable message', () => {
     // Speaks HTTP: another protocol for a Redis client, a stand-in Elasticsearch for the ES client.
     http = createHttpServer((req, res) => {
       req.resume();
-      res.writeHead(esAnswer.status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
-      res.end(JSON.stringify(esAnswer.body));
+      const answer = esRoutes?.(req.method ?? 'GET', req.url ?? '/') ?? esAnswer;
+      res.writeHead(answer.status, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch' });
+      res.end(req.method === 'HEAD' ? undefined : JSON.stringify(answer.body));
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     httpPort = (http.address() as { port: number }).port;
@@ -189,5 +192,20 @@ describe('failing fast with a readable message', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(0);
+  });
+
+  it('names a refused index creation like a failed check (403 with the credentials\' origin, exit 2)', async () => {
+    esRoutes = (method, url) => {
+      if (url.startsWith('/_cluster/health')) return { status: 200, body: { cluster_name: 'fake', status: 'green' } };
+      if (method === 'HEAD') return { status: 404, body: {} };
+      if (method === 'PUT') return { status: 403, body: { error: { type: 'security_exception', reason: 'action [indices:admin/create] is unauthorized for API key id [k1]' }, status: 403 } };
+      return undefined;
+    };
+    try {
+      const r = await runCli(base({ es: `http://127.0.0.1:${httpPort}` }), ['snapshot'], { ELASTICSEARCH_API_KEY_FILE: keyFile });
+      expectReadable(r, 2, new RegExp(`Elasticsearch http://127\\.0\\.0\\.1:${httpPort}`), /403 security_exception: action \[indices:admin\/create\] is unauthorized .*\(credentials from ELASTICSEARCH_API_KEY_FILE\)/);
+    } finally {
+      esRoutes = undefined;
+    }
   });
 });
