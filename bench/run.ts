@@ -264,17 +264,13 @@ function render(r: Results, failures: readonly string[]): string {
       '',
       `Snapshot of ${n(b.keys)} keys, one worker process; each round runs the bulk helper, then both workers (order swapped every round), on the same data.`,
       '',
-      '| round | this build (keys/s) | baseline (keys/s) | bulk helper (docs/s) | this build / (a) | baseline / (a) | this build / baseline |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| round | this build (keys/s) | baseline (keys/s) | bulk helper (docs/s) | this build / (a) | baseline / (a) | this build / baseline | CPU µs/key, this build | CPU µs/key, baseline |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
-    b.rounds.forEach((x, i) => {
-      lines.push(`| ${i + 1} | ${n(x.current)} | ${n(x.baseline)} | ${n(x.bulkHelper)} | ${n((100 * x.current) / x.bulkHelper)} % | ${n((100 * x.baseline) / x.bulkHelper)} % | ${n(x.current / x.baseline, 3)} |`);
-    });
-    const med = (f: (x: (typeof b.rounds)[number]) => number): number => median(b.rounds.map(f));
-    lines.push(
-      `| median | ${n(med((x) => x.current))} | ${n(med((x) => x.baseline))} | ${n(med((x) => x.bulkHelper))} | ${n(med((x) => (100 * x.current) / x.bulkHelper))} % | ${n(med((x) => (100 * x.baseline) / x.bulkHelper))} % | ${n(med((x) => x.current / x.baseline), 3)} |`,
-      '',
-    );
+    const row = (label: string, f: (g: (x: (typeof b.rounds)[number]) => number) => number): string =>
+      `| ${label} | ${n(f((x) => x.current))} | ${n(f((x) => x.baseline))} | ${n(f((x) => x.bulkHelper))} | ${n(f((x) => (100 * x.current) / x.bulkHelper))} % | ${n(f((x) => (100 * x.baseline) / x.bulkHelper))} % | ${n(f((x) => x.current / x.baseline), 3)} | ${n(f((x) => x.currentCpuUs), 1)} | ${n(f((x) => x.baselineCpuUs), 1)} |`;
+    b.rounds.forEach((x, i) => lines.push(row(String(i + 1), (g) => g(x))));
+    lines.push(row('median', (g) => median(b.rounds.map(g))), '', 'CPU µs/key: worker, source Redis, queue Redis and the snapshot producer together (Elasticsearch left out).', '');
   }
   if (r.profile) {
     lines.push('### Where the worker spends its time (snapshot, CPU profile)', '', '| where (self time) | share |', '| --- | ---: |');

@@ -99,8 +99,12 @@ function perKey(cpuSeconds: Record<string, number>, keys: number): Record<string
 export interface BaselineComparison {
   keys: number;
   baseline: string;
-  /** Per round, keys or documents per second: this build, the baseline build, the bulk helper. */
-  rounds: { current: number; baseline: number; bulkHelper: number }[];
+  /**
+   * Per round, keys or documents per second: this build, the baseline build, the bulk helper;
+   * and the CPU µs per key of each build's own processes (worker, source Redis, queue Redis,
+   * snapshot producer), the figure a busy machine moves least.
+   */
+  rounds: { current: number; baseline: number; bulkHelper: number; currentCpuUs: number; baselineCpuUs: number }[];
 }
 
 /**
@@ -123,13 +127,15 @@ export async function baselineScenario(env: BenchEnv, keys: number, baseline: { 
     for (let r = 0; r < rounds; r++) {
       await fresh('bulk');
       const bulkHelper = await bulkHelperBaseline(c, keys);
-      const run = async (cli?: string): Promise<number> => {
+      const run = async (cli?: string): Promise<{ keysPerSec: number; cpuUs: number }> => {
         await fresh('pipeline');
-        return (await pipelineRun(env, c, keys, [], cli)).keysPerSec;
+        const { keysPerSec, cpuUsPerKey } = await pipelineRun(env, c, keys, [], cli);
+        const { elasticsearch: _es, ...tool } = cpuUsPerKey;
+        return { keysPerSec, cpuUs: Object.values(tool).reduce((a, b) => a + b, 0) };
       };
       // A B, then B A: whichever runs second in a round does not always find Elasticsearch warmer.
-      let current: number;
-      let base: number;
+      let current: { keysPerSec: number; cpuUs: number };
+      let base: { keysPerSec: number; cpuUs: number };
       if (r % 2 === 0) {
         current = await run();
         base = await run(baseline.cli);
@@ -137,7 +143,7 @@ export async function baselineScenario(env: BenchEnv, keys: number, baseline: { 
         base = await run(baseline.cli);
         current = await run();
       }
-      out.rounds.push({ current, baseline: base, bulkHelper });
+      out.rounds.push({ current: current.keysPerSec, baseline: base.keysPerSec, bulkHelper, currentCpuUs: current.cpuUs, baselineCpuUs: base.cpuUs });
     }
     return out;
   } finally {

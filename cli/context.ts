@@ -8,6 +8,10 @@ import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisCl
 import { createSource } from '../shared/source';
 import { redisTlsOptions } from '../shared/tls';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
+import { errors as esErrors } from '@elastic/elasticsearch';
+import { checkDependencies, credentialsOrigin, elasticsearchProbe, esError, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
+import type { DependencyName } from '../shared/errors';
+import { stopAll } from '../shared/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
 export interface AppContext {
@@ -20,14 +24,35 @@ export interface AppContext {
   /** For BullMQ's blocking calls (workers); opened on first use. */
   bullConnection(): RedisClient;
   queue(): SyncQueue;
+  /** Checks for the dependencies named (all when none are), for messages that name them. */
+  probes(needs?: readonly DependencyName[]): DependencyProbe[];
+  /** Where a configuration value came from (`env REDIS_URL`), when it was given. */
+  sourceOf: SourceOf;
   close(): Promise<void>;
+}
+
+/**
+ * A context whose dependencies answered: the one-shot commands' way in. Each dependency named
+ * must connect and answer within `dependencies.timeoutMs`, or the command stops with a message
+ * naming it (the context is closed first, so nothing keeps the process alive).
+ */
+export async function openContext(flags: ConfigFlags, needs: readonly DependencyName[], logger?: Logger): Promise<AppContext> {
+  const ctx = createContext(flags, logger);
+  try {
+    await checkDependencies(ctx.probes(needs), ctx.config.dependencies.timeoutMs);
+  } catch (err) {
+    ctx.logger.debug({ err }, 'dependency check failed');
+    await ctx.close();
+    throw err;
+  }
+  return ctx;
 }
 
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
   return buildContext(loadConfig(flags), logger);
 }
 
-export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: Logger): AppContext {
+export function buildContext({ config, baseDir, file, sources }: LoadedConfig, logger?: Logger): AppContext {
   const log = logger ?? createLogger(config.logLevel);
   const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases);
   const sourceEndpoint = endpointOf(config.redis);
@@ -49,6 +74,13 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
   let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: RedisClient | undefined;
+  const sourceOf: SourceOf = (field) => sources?.get(field);
+  const allProbes: DependencyProbe[] = [
+    redisProbe('source-redis', () => source.db(config.redis.databases[0]!), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
+    redisProbe('queue-redis', () => queueRedis, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
+    elasticsearchProbe(es, redactUrl(config.elasticsearch.url), credentialsOrigin(config.elasticsearch, sourceOf), sourceOf),
+  ];
+  let closing: Promise<void> | undefined;
   return {
     config,
     logger: log,
@@ -67,15 +99,44 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
       }
       return queue;
     },
-    async close() {
-      await queue?.close();
-      await source.close();
-      await closeRedis(queueRedis, bull, queueConnection);
-      await es.close();
+    probes(needs) {
+      return needs ? allProbes.filter((p) => needs.includes(p.name)) : allProbes;
+    },
+    sourceOf,
+    close() {
+      // Memoized: a signal during a failed start's rollback must not close twice.
+      closing ??= stopAll(
+        [
+          // BullMQ's close waits for its connection; with the queue Redis down that is forever.
+          { name: 'queue', stop: async () => queue?.close() },
+          { name: 'source redis', stop: () => source.close() },
+          { name: 'queue redis', stop: () => closeRedis(queueRedis, bull, queueConnection) },
+          { name: 'elasticsearch client', stop: () => es.close() },
+        ],
+        { logger: log, stepTimeoutMs: CLOSE_STEP_MS },
+      );
+      return closing;
     },
   };
 }
 
+/** Which field holds the endpoint of a `redis`/`queue` section, for hints. */
+function endpointField(name: 'redis' | 'queue', section: { cluster?: unknown; sentinel?: unknown }): string {
+  return `${name}.${section.cluster ? 'cluster' : section.sentinel ? 'sentinel' : 'url'}`;
+}
+
+/** A closing step that takes longer is abandoned: its connections are disconnected by the next. */
+const CLOSE_STEP_MS = 3000;
+
+/**
+ * Creates the missing indices. A refusal (403: the credentials may not create indices) is
+ * reported like a failed start-up check: status, type, reason and where the credentials came from.
+ */
 export async function prepareIndices(ctx: AppContext): Promise<void> {
-  await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
+  try {
+    await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
+  } catch (err) {
+    if (!(err instanceof esErrors.ElasticsearchClientError)) throw err;
+    throw esError(redactUrl(ctx.config.elasticsearch.url), err, credentialsOrigin(ctx.config.elasticsearch, ctx.sourceOf), ctx.sourceOf, ctx.config.elasticsearch.requestTimeoutMs, 'creating the missing indices');
+  }
 }

@@ -1,17 +1,43 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { errors as esErrors } from '@elastic/elasticsearch';
 import type { ConfigFlags } from '../shared/config/load';
-import { ConfigError, RedisSetupError } from '../shared/errors';
+import { describeEsError } from '../shared/elasticsearch';
+import { ConfigError, DependenciesError, DependencyError, EXIT, RedisSetupError, UsageError, exitCodeOf } from '../shared/errors';
 import { reconcileCommand } from './commands/reconcile';
 import { dashboardCommand } from './commands/dashboard';
 import { serveCommand } from './commands/serve';
-import { replayCommand, type ReplayFlags } from './commands/replay';
+import { failuresCommand, replayCommand, type FailuresFlags, type ReplayFlags } from './commands/replay';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
 import { verifyCommand, type VerifyFlags } from './commands/verify';
 
+/** The package's version, from the package.json above this file (in the sources or in dist/). */
+function version(): string {
+  for (const up of ['..', '../..']) {
+    try {
+      const pkg = JSON.parse(readFileSync(resolve(__dirname, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'redis-es-sync' && pkg.version) return pkg.version;
+    } catch {
+      // not there: try one level up
+    }
+  }
+  return 'unknown';
+}
+
+/** A whole number ≥ `min` for a numeric flag; commander reports anything else as a usage error. */
+function count(min = 0): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new InvalidArgumentError(`must be a whole number${min > 0 ? ` ≥ ${min}` : ''}.`);
+    return Number(value);
+  };
+}
+
 const program = new Command('redis-es-sync')
   .description('Keeps Elasticsearch in sync with Redis: producers capture changes, BullMQ carries them, workers bulk-index them.')
+  .version(version(), '-V, --version', 'print the version and exit')
   .addOption(new Option('-c, --config <file>', 'mapping rules and settings (YAML or JSON)').env('CONFIG'))
   .option('--redis-url <url>', 'source Redis (env REDIS_URL)')
   .option('--queue-redis-url <url>', 'Redis for the BullMQ queue (env QUEUE_REDIS_URL; default: the source Redis)')
@@ -19,7 +45,14 @@ const program = new Command('redis-es-sync')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (env LOG_LEVEL)')
   .option('--http-port <port>', 'serve dashboard, metrics and probes on this port (env HTTP_PORT; 0 = off)')
   .option('--http-host <host>', 'address to serve them on (env HTTP_HOST; default 127.0.0.1)')
-  .showHelpAfterError();
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 ok; 1 out of sync (verify), a dependency down, any runtime failure;\n' +
+      '2 invalid configuration, wrong credentials or permissions, an endpoint that is not Redis/Elasticsearch;\n' +
+      '64 wrong command line (usage is printed).',
+  )
+  .showHelpAfterError()
+  .exitOverride();
 
 function flags(): ConfigFlags {
   const o = program.opts<ConfigFlags>();
@@ -33,6 +66,12 @@ function flags(): ConfigFlags {
     httpHost: o.httpHost,
   };
 }
+
+/** The command being run, so a usage error found in its action prints its usage. */
+let current: Command = program;
+program.hook('preAction', (_root, action) => {
+  current = action;
+});
 
 program
   .command('run')
@@ -53,20 +92,20 @@ program
   .command('snapshot')
   .description('enqueue every existing key once; resumes an interrupted snapshot')
   .option('--restart', 'start over instead of resuming')
-  .option('--wait', 'wait until the queue is drained (needs a running worker)')
+  .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
   .action((opts: { restart?: boolean; wait?: boolean }) => snapshotCommand(flags(), opts));
 
 program
   .command('reconcile')
   .description('enqueue every key and every document whose key is gone, once (repairs what capture missed)')
-  .option('--wait', 'wait until the queue is drained (needs a running worker)')
+  .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
   .action((opts: { wait?: boolean }) => reconcileCommand(flags(), opts));
 
 program
   .command('verify')
   .description('compare Redis with Elasticsearch; exit 1 when anything is out of sync')
-  .option('--settle-ms <ms>', 'check mismatches again after this pause (changes in flight)', '2000')
-  .option('--list <n>', 'print up to n keys of each kind', '20')
+  .option('--settle-ms <ms>', 'check mismatches again after this pause (changes in flight)', count(), 2000)
+  .option('--list <n>', 'print up to n keys of each kind', count(), 20)
   .option('--repair', 'enqueue every key found missing, stale or extra, so a worker rewrites it')
   .action(async (opts: VerifyFlags) => {
     process.exitCode = await verifyCommand(flags(), opts);
@@ -74,20 +113,30 @@ program
 
 program
   .command('replay')
-  .description('retry failed jobs matching every given filter (as the dashboard\'s retry does)')
+  .description('enqueue again the refused keys (failure store) and retry the failed jobs matching every given filter')
   .option('--reason <regex>', 'failure reason matches this regular expression')
-  .option('--pattern <glob>', 'one of the job\'s keys matches this glob')
-  .option('--since <time>', 'failed at or after this ISO 8601 time')
-  .option('--until <time>', 'failed at or before this ISO 8601 time')
-  .option('--dry-run', 'list and count the matching jobs without retrying them')
-  .option('--list <n>', 'print up to n matching jobs', '20')
+  .option('--pattern <glob>', 'the key (or one of the job\'s keys) matches this glob')
+  .option('--since <time>', 'last refused (failed) at or after this ISO 8601 time')
+  .option('--until <time>', 'last refused (failed) at or before this ISO 8601 time')
+  .option('--dry-run', 'list and count the matching keys and jobs without replaying them')
+  .option('--list <n>', 'print up to n matching keys and jobs', count(), 20)
   .action((opts: ReplayFlags) => replayCommand(flags(), opts));
+
+program
+  .command('failures')
+  .description('list the refused keys of the failure store (reason, attempts, first and last seen); changes nothing')
+  .option('--reason <regex>', 'failure reason matches this regular expression')
+  .option('--pattern <glob>', 'the key matches this glob')
+  .option('--since <time>', 'last refused at or after this ISO 8601 time')
+  .option('--until <time>', 'last refused at or before this ISO 8601 time')
+  .option('--list <n>', 'print up to n keys, most recent first', count(), 100)
+  .action((opts: FailuresFlags) => failuresCommand(flags(), opts));
 
 program
   .command('resync')
   .description('enqueue every key matching a pattern again (a snapshot of a subset)')
   .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] = []) => [...prev, p])
-  .option('--wait', 'wait until the queue is drained (needs a running worker)')
+  .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
   .action((opts: { pattern: string[]; wait?: boolean }) =>
     snapshotCommand(flags(), { restart: true, wait: opts.wait, patterns: opts.pattern, src: 'resync' }),
   );
@@ -102,11 +151,44 @@ program
   .description('serve only the search API: GET /search/:index, GET /doc/:index/:id and /healthz (port 3000 unless set)')
   .action(() => serveCommand(flags()));
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof RedisSetupError) {
-    process.stderr.write(`redis-es-sync: ${err.message}\n`);
-    process.exit(2);
+for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError();
+
+/** Stack traces only when asked for: an expected failure is one readable line. */
+function debugWanted(): boolean {
+  const level = (program.opts<ConfigFlags>().logLevel ?? process.env.LOG_LEVEL ?? '').toLowerCase();
+  return level === 'debug' || level === 'trace';
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander already printed the message (and the usage); --help and --version end here too.
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   }
-  process.stderr.write(`redis-es-sync: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
+  const code = exitCodeOf(err);
+  let message: string;
+  let expected = true;
+  if (err instanceof DependenciesError || err instanceof DependencyError || err instanceof ConfigError || err instanceof RedisSetupError || err instanceof UsageError) {
+    message = err.message;
+  } else if (err instanceof esErrors.ElasticsearchClientError) {
+    message = `Elasticsearch: ${describeEsError(err)}`;
+  } else if (err instanceof Error && err.name === 'ReplyError') {
+    message = `Redis: ${err.message}`;
+  } else {
+    expected = false;
+    message = err instanceof Error ? err.message : String(err);
+  }
+  for (const line of message.split('\n')) process.stderr.write(`redis-es-sync: ${line}\n`);
+  if (err instanceof UsageError) process.stderr.write(`\n${current.helpInformation()}`);
+  if (err instanceof Error && (!expected || debugWanted())) {
+    process.stderr.write(`${err.stack ?? ''}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack ?? err.cause.message}\n` : ''}`);
+  }
+  if (!expected) process.stderr.write('redis-es-sync: an unexpected error; please report it with the stack above\n');
+  return code;
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const code = report(err);
+  process.exitCode = code;
+  // Everything was closed on the way out; if a handle still lingers, it must not hold the exit.
+  setTimeout(() => process.exit(code), 1000).unref();
 });

@@ -4,8 +4,12 @@ import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../shared/http/server';
 import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
-import type { Logger } from '../shared/logger';
 import { SearchService } from '../shared/search/service';
+import { waitForDependencies } from '../shared/dependencies';
+import { Lifecycle } from '../shared/lifecycle';
+import { FailureStore } from '../shared/failure-store';
+import type { DependencyName } from '../shared/errors';
+import { onShutdown } from '../shared/shutdown';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -17,63 +21,112 @@ export interface RunningService {
   producer?: CaptureProducer;
   worker?: IndexWorker;
   http?: HttpSurface;
-  /** Producer first, so the last captured changes are queued before the worker drains. */
+  /** In reverse order of start, each step bounded; closes the context last. Memoized. */
   stop(): Promise<void>;
 }
 
-/** Starts the long-running parts on a context: producer, worker, or both (`run`). */
-export async function startService(ctx: AppContext, parts: ServiceParts): Promise<RunningService> {
-  const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
-  // Served first, so /healthz answers and /readyz tells what is missing while start-up waits on it.
-  const http = ctx.config.http.port > 0 ? await startContextHttp(ctx, ctx.config.http.port) : undefined;
-  try {
-    return await startParts(ctx, parts, log, http);
-  } catch (err) {
-    await http?.close();
-    throw err;
-  }
+/** One stop step (drain the producer, finish the bulks) may take this long; then the next runs. */
+const STOP_STEP_MS = 15000;
+/** Producer and worker stop steps when the queue Redis is down at the start of the stop. */
+const STOP_STEP_QUEUE_DOWN_MS = 2000;
+/** Closing the connections: each of its own steps is bounded too (cli/context.ts). */
+const CLOSE_MS = 10000;
+/** The whole stop: below the 30 s the signal handler allows, so the steps' own logs get out. */
+const STOP_DEADLINE_MS = 25000;
+
+export interface StartOptions {
+  /** Aborted by a signal during start-up: waiting for dependencies gives up. */
+  signal?: AbortSignal;
 }
 
-async function startParts(ctx: AppContext, parts: ServiceParts, log: Logger, http: HttpSurface | undefined): Promise<RunningService> {
-  await prepareIndices(ctx);
-  let worker: IndexWorker | undefined;
-  let producer: CaptureProducer | undefined;
-  if (parts.worker) {
-    worker = startIndexWorker({
-      config: ctx.config,
-      es: ctx.es,
-      source: ctx.source,
-      queueRedis: ctx.queueRedis,
-      bullConnection: ctx.bullConnection(),
-      router: ctx.router,
-      logger: log,
+/**
+ * Starts the long-running parts on a context, in order: HTTP surface (so /readyz tells what is
+ * missing while start-up waits), dependencies, indices, worker, producer. If a part fails to
+ * start, every part already started is stopped, in reverse, and the context closed: a failed
+ * start leaves nothing running. `stop` (memoized) stops in reverse order too: producer first,
+ * so the last captured changes are queued before the worker drains.
+ */
+export async function startService(ctx: AppContext, parts: ServiceParts, opts: StartOptions = {}): Promise<RunningService> {
+  const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
+  const life = new Lifecycle({ logger: log, stepTimeoutMs: STOP_STEP_MS, deadlineMs: STOP_DEADLINE_MS });
+  const running: Omit<RunningService, 'stop'> = {};
+  await life.add({ name: 'connections', stop: () => ctx.close(), always: true, stopTimeoutMs: () => CLOSE_MS });
+  // Producer and worker drain into the queue Redis (enqueue, ack, the failure store): with it
+  // down nothing can drain, so they get a short bound. Nothing is lost by cutting them short:
+  // the next leader reconciles, and unacknowledged jobs go to another worker when their lock expires.
+  const drainBound = (): number => (ctx.queueRedis.status === 'ready' ? STOP_STEP_MS : STOP_STEP_QUEUE_DOWN_MS);
+  try {
+    if (ctx.config.http.port > 0) {
+      await life.add({
+        name: 'http',
+        start: async () => {
+          running.http = await startContextHttp(ctx, ctx.config.http.port);
+        },
+        stop: async () => running.http?.close(),
+      });
+    }
+    await life.add({
+      name: 'dependencies',
+      start: () => waitForDependencies(ctx.probes(), { timeoutMs: ctx.config.dependencies.timeoutMs, logEveryMs: ctx.config.dependencies.waitLogEveryMs, logger: log, signal: opts.signal }),
+      stop: async () => undefined,
     });
-    log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
-  }
-  if (parts.producer) {
-    const { producer: settings, queue } = ctx.config;
-    const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
-    const fenced = fencedQueue(ctx.queue(), () => lease.check());
-    producer = new LeasedProducer({
-      lease,
-      create: () =>
-        createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
-      ttlMs: settings.leaseTtlMs,
-      renewMs: settings.leaseRenewMs,
-      logger: log,
-    });
-    await producer.start();
+    await life.add({ name: 'indices', start: () => prepareIndices(ctx), stop: async () => undefined });
+    if (parts.worker) {
+      await life.add({
+        name: 'worker',
+        start: async () => {
+          running.worker = startIndexWorker({
+            config: ctx.config,
+            es: ctx.es,
+            source: ctx.source,
+            queueRedis: ctx.queueRedis,
+            bullConnection: ctx.bullConnection(),
+            router: ctx.router,
+            logger: log,
+          });
+          log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
+        },
+        stop: async () => running.worker?.close(),
+        stopTimeoutMs: drainBound,
+      });
+    }
+    if (parts.producer) {
+      const { producer: settings, queue } = ctx.config;
+      const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
+      const fenced = fencedQueue(ctx.queue(), () => lease.check());
+      const producer = new LeasedProducer({
+        lease,
+        create: () =>
+          createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
+        ttlMs: settings.leaseTtlMs,
+        renewMs: settings.leaseRenewMs,
+        logger: log,
+      });
+      // A start that failed half-way has its own timers running: they are stopped before the rollback.
+      await life.add({
+        name: 'producer',
+        start: async () => {
+          running.producer = producer;
+          await producer.start().catch(async (err: unknown) => {
+            await producer.stop().catch(() => undefined);
+            throw err;
+          });
+        },
+        stop: () => producer.stop(),
+        stopTimeoutMs: drainBound,
+      });
+    }
+  } catch (err) {
+    // Lifecycle.add already stopped what had started (connections included).
+    await life.stop();
+    throw err;
   }
   return {
-    producer,
-    worker,
-    http,
+    ...running,
     async stop() {
-      http?.drain();
-      await producer?.stop();
-      await worker?.close();
-      await http?.close();
-      await ctx.close();
+      // Out of the Service at once, before the slow part of the drain.
+      running.http?.drain();
+      await life.stop();
     },
   };
 }
@@ -99,6 +152,7 @@ export async function startContextHttp(ctx: AppContext, port: number): Promise<H
     readiness: readinessChecks(ctx),
     logger: ctx.logger,
     search: searchService(ctx),
+    failures: new FailureStore(ctx.queueRedis, ctx.config.queue.prefix),
   });
 }
 
@@ -114,4 +168,40 @@ export function searchService(ctx: AppContext): SearchService {
     settings: ctx.config.search,
     logger: ctx.logger,
   });
+}
+
+/**
+ * `dashboard` and `serve`: an HTTP surface alone, run like the other roles. It listens first
+ * (so /healthz and /readyz answer), then waits for the dependencies it needs, logging what it
+ * waits for; what waiting cannot fix (a wrong password) stops it. SIGTERM stops it at any point.
+ */
+export async function runSurface(ctx: AppContext, command: string, needs: readonly DependencyName[], start: () => Promise<Pick<HttpSurface, 'close'> & { drain?(): void }>): Promise<void> {
+  const log = ctx.logger.child({ command });
+  const life = new Lifecycle({ logger: log, stepTimeoutMs: STOP_STEP_MS, deadlineMs: STOP_DEADLINE_MS });
+  const abort = new AbortController();
+  let http: (Pick<HttpSurface, 'close'> & { drain?(): void }) | undefined;
+  onShutdown(ctx.logger, async () => {
+    abort.abort();
+    http?.drain?.();
+    await life.stop();
+  });
+  try {
+    await life.add({ name: 'connections', stop: () => ctx.close(), always: true });
+    await life.add({
+      name: 'http',
+      start: async () => {
+        http = await start();
+      },
+      stop: async () => http?.close(),
+    });
+    await life.add({
+      name: 'dependencies',
+      start: () => waitForDependencies(ctx.probes(needs), { timeoutMs: ctx.config.dependencies.timeoutMs, logEveryMs: ctx.config.dependencies.waitLogEveryMs, logger: log, signal: abort.signal }),
+      stop: async () => undefined,
+    });
+  } catch (err) {
+    // Stopped by a signal while starting: the shutdown handler reports and exits.
+    if (abort.signal.aborted) return;
+    throw err;
+  }
 }

@@ -1,12 +1,36 @@
+/**
+ * The process's exit codes (README: Exit codes). Scripts and orchestrators branch on them, so
+ * they never change meaning: 1 is worth retrying later, 2 needs someone to fix something.
+ */
+export const EXIT = {
+  ok: 0,
+  /** Out of sync (verify), a dependency down or failing, any unexpected error. */
+  failure: 1,
+  /** Invalid configuration, wrong credentials or permissions, an endpoint that is not what it should be. */
+  config: 2,
+  /** The command line itself is wrong (sysexits EX_USAGE); usage is printed. */
+  usage: 64,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
 /** Raised at start-up when configuration is invalid; the message names the field. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
   constructor(
     message: string,
     readonly issues: readonly ConfigIssue[] = [],
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
+}
+
+/** A flag or argument the command cannot use; the message names it. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'USAGE';
 }
 
 export interface ConfigIssue {
@@ -20,6 +44,7 @@ export interface ConfigIssue {
 /** Raised when Redis is not configured the way a capture mode needs. */
 export class RedisSetupError extends Error {
   override readonly name = 'RedisSetupError';
+  readonly code = 'REDIS_SETUP';
 }
 
 /**
@@ -28,6 +53,85 @@ export class RedisSetupError extends Error {
  */
 export class DocumentRejectedError extends Error {
   override readonly name = 'DocumentRejectedError';
+  readonly code = 'DOCUMENT_REJECTED';
+}
+
+export type DependencyName = 'source-redis' | 'queue-redis' | 'elasticsearch';
+
+/**
+ * Why a dependency could not be used. The `*_UNREACHABLE`, `*_TIMEOUT`, `ES_UNAVAILABLE` and
+ * `*_ERROR` codes may pass by themselves (exit 1; long-running roles wait them out); the others
+ * need the configuration or the server fixed (exit 2; every role stops).
+ */
+export type DependencyErrorCode =
+  | 'REDIS_UNREACHABLE'
+  | 'REDIS_TIMEOUT'
+  | 'REDIS_AUTH'
+  | 'REDIS_PERMISSION'
+  | 'REDIS_PROTOCOL'
+  | 'REDIS_TLS'
+  | 'REDIS_ERROR'
+  | 'ES_UNREACHABLE'
+  | 'ES_TIMEOUT'
+  | 'ES_AUTH'
+  | 'ES_FORBIDDEN'
+  | 'ES_UNAVAILABLE'
+  | 'ES_PROTOCOL'
+  | 'ES_TLS'
+  | 'ES_ERROR';
+
+const PERMANENT: ReadonlySet<DependencyErrorCode> = new Set(['REDIS_AUTH', 'REDIS_PERMISSION', 'REDIS_PROTOCOL', 'REDIS_TLS', 'ES_AUTH', 'ES_FORBIDDEN', 'ES_PROTOCOL', 'ES_TLS']);
+
+export const DEPENDENCY_LABELS: Record<DependencyName, string> = {
+  'source-redis': 'source Redis',
+  'queue-redis': 'queue Redis',
+  elasticsearch: 'Elasticsearch',
+};
+
+/**
+ * A dependency is down, slow or not what the configuration says. The message is one line an
+ * operator can act on: which dependency, its endpoint (password masked), what happened, what
+ * to check. The driver's error is the `cause` (logged at debug, never printed as a stack).
+ */
+export class DependencyError extends Error {
+  override readonly name = 'DependencyError';
+  constructor(
+    readonly code: DependencyErrorCode,
+    readonly dependency: DependencyName,
+    /** Masked: never holds a password. */
+    readonly endpoint: string,
+    readonly detail: string,
+    readonly hint: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${DEPENDENCY_LABELS[dependency]} ${endpoint}: ${detail}${hint ? `; ${hint}` : ''}`, options);
+  }
+
+  /** True when waiting cannot help: wrong credentials, permissions, protocol or certificate. */
+  get permanent(): boolean {
+    return PERMANENT.has(this.code);
+  }
+}
+
+/** Several dependencies failed their start-up check at once; each is named on its own line. */
+export class DependenciesError extends Error {
+  override readonly name = 'DependenciesError';
+  readonly code = 'DEPENDENCIES';
+  constructor(readonly errors: readonly DependencyError[]) {
+    super(errors.map((e) => e.message).join('\n'), { cause: errors[0] });
+  }
+
+  get permanent(): boolean {
+    return this.errors.some((e) => e.permanent);
+  }
+}
+
+/** The exit code for an error that ended a command (README: Exit codes). */
+export function exitCodeOf(err: unknown): ExitCode {
+  if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof ConfigError || err instanceof RedisSetupError) return EXIT.config;
+  if (err instanceof DependencyError || err instanceof DependenciesError) return err.permanent ? EXIT.config : EXIT.failure;
+  return EXIT.failure;
 }
 
 /**

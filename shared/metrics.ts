@@ -38,7 +38,7 @@ export const jobsCompleted = new Counter({
 
 export const jobsFailed = new Counter({
   name: `${PREFIX}jobs_failed_total`,
-  help: 'Jobs this worker moved to the failed set (rejected documents, attempts exhausted)',
+  help: 'Jobs this worker moved to the failed set (malformed job data, attempts exhausted); refused keys are counted by keys_refused_total',
   registers: [registry],
 });
 
@@ -152,5 +152,19 @@ export const searchDuration = new Histogram({
   help: 'Duration of GET /search requests, by whether the cache answered (hit, miss)',
   labelNames: ['cache'] as const,
   buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+
+export const keysRefused = new Counter({
+  name: `${PREFIX}keys_refused_total`,
+  help: 'Keys this worker could not index (a refused stub was written in their place), by reason class (Elasticsearch error type, too_large, not_json, transform, coerce, bulk_rejected, other)',
+  labelNames: ['class'] as const,
+  registers: [registry],
+});
+
+export const dependencyUp = new Gauge({
+  name: `${PREFIX}dependency_up`,
+  help: 'Whether the process could reach each dependency at its last check (1) or is waiting for it (0): source-redis, queue-redis, elasticsearch',
+  labelNames: ['dependency'] as const,
   registers: [registry],
 });

@@ -42,7 +42,11 @@ export function createProgress(label: string, logger: Logger, opts: { tty?: bool
   const every = opts.logEveryMs ?? 5000;
   const report = (final: boolean): void => {
     const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-    log.info({ done, total: Math.max(total, done), perSecond: Math.round(done / seconds) }, final ? `${label} finished` : `${label} in progress`);
+    const all = Math.max(total, done);
+    const rate = done / seconds;
+    // Unknown until something moved: an ETA from a rate of 0 would be infinite.
+    const eta = !final && rate > 0 && all > done ? { etaSeconds: Math.round((all - done) / rate) } : {};
+    log.info({ done, total: all, perSecond: Math.round(rate), ...eta }, final ? `${label} finished` : `${label} in progress`);
   };
   const timer = setInterval(() => report(false), every);
   timer.unref();

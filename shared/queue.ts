@@ -1,4 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
+import type { Logger } from './logger';
+import type { Progress } from './progress';
 import type { RedisClient } from './redis';
 import type { AppConfig } from './config/schema';
 
@@ -51,9 +53,38 @@ export function isOwnKey(prefix: string, key: string): boolean {
   return key.startsWith(`${prefix}:`);
 }
 
+export interface DrainOptions {
+  everyMs?: number;
+  /** Told the jobs drained so far and the total seen (jobs enqueued meanwhile raise it). */
+  progress?: Progress;
+  /** Warned when nothing drained for `stallWarnMs`: usually no worker runs. */
+  logger?: Logger;
+  stallWarnMs?: number;
+}
+
 /** Resolves once the queue has no unfinished job (`--wait` of the commands that enqueue). */
-export async function waitUntilDrained(queue: SyncQueue, everyMs = 250): Promise<void> {
-  while ((await unfinishedJobs(queue)) > 0) await new Promise((r) => setTimeout(r, everyMs));
+export async function waitUntilDrained(queue: SyncQueue, opts: DrainOptions = {}): Promise<void> {
+  const everyMs = opts.everyMs ?? 250;
+  const stallWarnMs = opts.stallWarnMs ?? 30000;
+  let previous: number | undefined;
+  let done = 0;
+  let movedAt = Date.now();
+  for (;;) {
+    const left = await unfinishedJobs(queue);
+    if (previous !== undefined && left < previous) {
+      opts.progress?.increment(previous - left);
+      done += previous - left;
+      movedAt = Date.now();
+    }
+    opts.progress?.setTotal(done + left);
+    if (left === 0) return;
+    if (Date.now() - movedAt >= stallWarnMs) {
+      opts.logger?.warn({ unfinished: left, forMs: Date.now() - movedAt }, 'the queue is not draining: is a worker running (redis-es-sync worker or run)?');
+      movedAt = Date.now();
+    }
+    previous = left;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 /** Jobs not yet finished: waiting, active, delayed or prioritized. */

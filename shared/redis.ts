@@ -140,20 +140,32 @@ export function connectEndpoint(e: RedisEndpoint, opts: RedisConnectOptions): Re
   }
 }
 
+/** While a connection keeps failing the same way, its error is logged again this often. */
+const REPEAT_ERROR_LOG_MS = 30000;
+
 function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions): void {
   if (opts.logger) {
     const log = opts.logger.child({ redis: label, connection: opts.name });
     let lastError = '';
+    let loggedAt = 0;
+    let since = 0;
     redis.on('error', (err: Error) => {
-      // ioredis repeats the same error on every retry; log it once per change.
+      // ioredis repeats the same error on every retry: log it when it changes, and again now
+      // and then while it lasts, so a long outage is not one line lost in the past.
+      const now = Date.now();
       if (err.message !== lastError) {
+        since = now;
+        loggedAt = now;
         if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
         else log.warn({ err: err.message }, 'redis connection error');
+      } else if (now - loggedAt >= REPEAT_ERROR_LOG_MS) {
+        loggedAt = now;
+        log.warn({ err: err.message, forMs: now - since }, 'redis still unreachable; retrying');
       }
       lastError = err.message;
     });
     redis.on('ready', () => {
-      if (lastError) log.info('redis connection ready again');
+      if (lastError) log.info({ downMs: Date.now() - since }, 'redis connection ready again');
       lastError = '';
     });
   }
@@ -168,14 +180,24 @@ export function sameRedis(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
+/** A server that takes longer to answer QUIT is disconnected anyway. */
+const QUIT_TIMEOUT_MS = 2000;
+
 export async function closeRedis(...clients: (RedisClient | undefined)[]): Promise<void> {
   await Promise.all(
     clients.map(async (c) => {
       if (!c || c.status === 'end') return;
-      try {
-        await c.quit();
-      } catch {
-        // disconnect() below ends it anyway
+      // QUIT on a client that is not ready would wait behind its reconnect attempts (forever,
+      // with the server down): such a client has nothing to flush, so it is just disconnected.
+      if (c.status === 'ready') {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([c.quit(), new Promise((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)))]);
+        } catch {
+          // disconnect() below ends it anyway
+        } finally {
+          clearTimeout(timer);
+        }
       }
       // QUIT leaves a Sentinel client's failover detector (its own sentinel connections) open.
       c.disconnect();

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
-import { ConfigError } from './errors';
+import { UsageError } from './errors';
 import { globToRegExp } from './mapping/glob';
+import { matchesRecord, type FailureRecord, type FailureStore } from './failure-store';
 import type { SyncJobData, SyncQueue } from './queue';
 
 /** Which failed jobs to retry; every given criterion must hold. */
@@ -40,7 +41,7 @@ export interface ReplayOptions {
   onMatch?: (job: Job<SyncJobData, void, string>) => void;
 }
 
-/** Builds the filter from command-line values; a bad value is a ConfigError naming the flag. */
+/** Builds the filter from command-line values; a bad value is a UsageError naming the flag. */
 export function parseReplayFilter(flags: ReplayFilterFlags): ReplayFilter {
   const filter: ReplayFilter = {};
   if (flags.reason !== undefined) {
@@ -61,8 +62,8 @@ export function parseReplayFilter(flags: ReplayFilterFlags): ReplayFilter {
   return filter;
 }
 
-function flagError(flag: string, reason: string): ConfigError {
-  return new ConfigError(`invalid arguments:\n  - ${flag}: ${reason}`, [{ field: flag, reason }]);
+function flagError(flag: string, reason: string): UsageError {
+  return new UsageError(`invalid arguments:\n  - ${flag}: ${reason}`);
 }
 
 export function matchesFilter(job: Pick<Job<SyncJobData, void, string>, 'failedReason' | 'finishedOn' | 'data'>, filter: ReplayFilter): boolean {
@@ -121,6 +122,45 @@ export async function replayFailed(queue: SyncQueue, filter: ReplayFilter, opts:
       // Retried, removed or taken by someone else between the check and the retry.
       result.skipped++;
     }
+  }
+  return result;
+}
+
+export interface RefusedReplayResult {
+  /** Records in the failure store looked at. */
+  scanned: number;
+  matched: number;
+  /** Keys enqueued again (0 with dryRun). */
+  enqueued: number;
+}
+
+/** What replaying refused keys needs: the store, and a way to enqueue keys through the versioned path. */
+export interface RefusedReplayDeps {
+  store: FailureStore;
+  enqueue(db: number, keys: readonly string[]): Promise<number>;
+}
+
+/**
+ * Enqueues the refused keys that match, `batch` per job. Their records stay: a worker drops
+ * each once its key indexes fine, or updates it (attempts + 1) when the key is refused again,
+ * so a replay that did not help is visible as such.
+ */
+export async function replayRefused(deps: RefusedReplayDeps, filter: ReplayFilter, opts: { dryRun?: boolean; batch?: number; onMatch?: (rec: FailureRecord) => void } = {}): Promise<RefusedReplayResult> {
+  const batch = opts.batch ?? 500;
+  const result: RefusedReplayResult = { scanned: 0, matched: 0, enqueued: 0 };
+  const byDb = new Map<number, string[]>();
+  for await (const rec of deps.store.records()) {
+    result.scanned++;
+    if (!matchesRecord(rec, filter)) continue;
+    result.matched++;
+    opts.onMatch?.(rec);
+    if (opts.dryRun) continue;
+    const keys = byDb.get(rec.db) ?? [];
+    keys.push(rec.key);
+    byDb.set(rec.db, keys);
+  }
+  for (const [db, keys] of byDb) {
+    for (let i = 0; i < keys.length; i += batch) result.enqueued += await deps.enqueue(db, keys.slice(i, i + batch));
   }
   return result;
 }

@@ -3,13 +3,15 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AppConfig } from '../shared/config/schema';
 import type { EsClient } from '../shared/elasticsearch';
 import type { Logger } from '../shared/logger';
-import { captureToIndexed, jobsCompleted, jobsFailed, jobsRetried } from '../shared/metrics';
+import { displayKey } from '../shared/bytes';
+import { FailureStore, reasonClass, type Refusal } from '../shared/failure-store';
+import { captureToIndexed, jobsCompleted, jobsFailed, jobsRetried, keysRefused } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncJobData } from '../shared/queue';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
 import { BulkBatcher } from './bulk-batcher';
-import { BulkIndexer, type ItemResult } from './bulk-indexer';
+import { BulkIndexer } from './bulk-indexer';
 
 export interface IndexWorkerDeps {
   config: AppConfig;
@@ -29,8 +31,8 @@ export interface IndexWorker {
   close(): Promise<void>;
 }
 
-/** Largest number of failed keys spelled out in a job's failure reason. */
-const REASONS_SHOWN = 20;
+/** Refused keys named in a job's log line; the failure store holds all of them. */
+const REFUSED_LOGGED = 20;
 
 export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
   const { config, logger } = deps;
@@ -52,27 +54,34 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     maxInflight: config.worker.maxInflightBulks,
   });
 
+  const failures = new FailureStore(deps.queueRedis, config.queue.prefix);
+
   const processor = async (job: Job<SyncJobData, void, string>): Promise<void> => {
     const data = checkJobData(job.data);
     if (job.attemptsStarted > 1) jobsRetried.inc();
     const results = await batcher.submit(data.keys.map((key) => ({ db: data.db, key })));
-    const failed = results
-      .map((r, i) => ({ r, key: data.keys[i] }))
-      .filter((x): x is { r: Extract<ItemResult, { ok: false }>; key: string } => !x.r.ok);
-    if (failed.length > 0) {
-      const reasons = failed.slice(0, REASONS_SHOWN).map((f) => `${f.key}: ${f.r.reason}`);
-      if (failed.length > REASONS_SHOWN) reasons.push(`… and ${failed.length - REASONS_SHOWN} more`);
-      const summary =
-        data.keys.length === 1
-          ? `rejected: ${reasons[0]}`
-          : `${failed.length} of ${data.keys.length} documents rejected:\n${reasons.join('\n')}`;
-      log.warn({ jobId: job.id, db: data.db, keys: failed.slice(0, REASONS_SHOWN).map((f) => f.key), reason: failed[0].r.reason }, 'documents rejected; job goes to failed for replay');
-      // Retrying cannot fix a rejected document; it waits in "failed" until replayed.
-      throw new UnrecoverableError(summary);
+    const refused: Refusal[] = [];
+    const indexed: { db: number; key: string }[] = [];
+    results.forEach((r, i) => {
+      const key = data.keys[i]!;
+      if (!r.ok) refused.push({ db: data.db, key, index: deps.router.route(data.db, key)?.index ?? '', reason: r.reason });
+      // A 409 means another write, newer than this one, decided the key's state: that write's worker owns its record.
+      else if (r.result !== 'already-newer') indexed.push({ db: data.db, key });
+    });
+    // Refusals are kept per key, not per job: the job's other keys are done, and a key refused
+    // again (by every reconciliation, say) updates its one record instead of adding a failed job.
+    // If the queue Redis cannot take the update, the job fails and is retried: it re-reads its keys.
+    await failures.update(refused, indexed);
+    if (refused.length > 0) {
+      for (const r of refused) keysRefused.inc({ class: reasonClass(r.reason) });
+      log.warn(
+        { jobId: job.id, db: data.db, refused: refused.length, keys: refused.slice(0, REFUSED_LOGGED).map((r) => displayKey(r.key)), reason: refused[0]!.reason },
+        'keys refused; recorded in the failure store (redis-es-sync failures)',
+      );
     }
     const lagMs = Date.now() - data.t;
     if (Number.isFinite(lagMs)) captureToIndexed.observe({ src: data.src ?? 'unknown' }, lagMs / 1000);
-    log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, lagMs }, 'job indexed');
+    log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, refused: refused.length, lagMs }, 'job indexed');
   };
 
   const worker = new Worker<SyncJobData, void, string>(config.queue.name, processor, {

@@ -1,9 +1,10 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { reconcile } from '../../producers/reconcile';
 import { reconcileSettings } from '../../producers/reconcile-runner';
+import { createProgress } from '../../shared/progress';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
-import { createContext, prepareIndices } from '../context';
+import { openContext, prepareIndices } from '../context';
 
 /**
  * One reconciliation from its own process, beside a running producer: every key and every
@@ -11,7 +12,7 @@ import { createContext, prepareIndices } from '../context';
  * no capture saw (in outbox mode: writes without an entry, expirations, evictions).
  */
 export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean }): Promise<void> {
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, ['source-redis', 'queue-redis', 'elasticsearch']);
   const { config } = ctx;
   const log = ctx.logger.child({ command: 'reconcile' });
   try {
@@ -25,7 +26,12 @@ export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolea
     );
     log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
     if (opts.wait) {
-      await waitUntilDrained(queue);
+      const drain = createProgress('reconcile: queue drain (jobs)', log);
+      try {
+        await waitUntilDrained(queue, { progress: drain, logger: log });
+      } finally {
+        drain.stop();
+      }
       log.info({ ms: Date.now() - started }, 'queue drained: reconciliation indexed');
     }
   } finally {

@@ -3,7 +3,7 @@ import { snapshot } from '../../producers/snapshot';
 import { createProgress } from '../../shared/progress';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
-import { createContext, prepareIndices } from '../context';
+import { openContext, prepareIndices } from '../context';
 
 export interface SnapshotFlags {
   restart?: boolean;
@@ -15,7 +15,7 @@ export interface SnapshotFlags {
 
 /** Enqueues every key once (resuming an interrupted run unless --restart); --wait until indexed. */
 export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): Promise<void> {
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, ['source-redis', 'queue-redis', 'elasticsearch']);
   const { config } = ctx;
   const src = opts.src ?? 'snapshot';
   const log = ctx.logger.child({ command: src });
@@ -41,7 +41,12 @@ export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): 
     progress.stop();
     log.info({ keys: result.keys, jobs: result.jobs, ms: Date.now() - started }, `${src} enqueued`);
     if (opts.wait) {
-      await waitUntilDrained(queue);
+      const drain = createProgress(`${src}: queue drain (jobs)`, log);
+      try {
+        await waitUntilDrained(queue, { progress: drain, logger: log });
+      } finally {
+        drain.stop();
+      }
       log.info({ ms: Date.now() - started }, 'queue drained: snapshot indexed');
     }
   } finally {

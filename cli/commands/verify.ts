@@ -3,11 +3,11 @@ import { displayKey } from '../../shared/bytes';
 import type { ConfigFlags } from '../../shared/config/load';
 import { createProgress } from '../../shared/progress';
 import { formatReport, inSync, reportKeys, verify, type VerifyReport } from '../../shared/verify';
-import { createContext, type AppContext } from '../context';
+import { openContext, type AppContext } from '../context';
 
 export interface VerifyFlags {
-  settleMs: string;
-  list: string;
+  settleMs: number;
+  list: number;
   repair?: boolean;
 }
 
@@ -17,7 +17,7 @@ export interface VerifyFlags {
  * out of sync. Refused keys are not out of sync: their stub is what the tool promises.
  */
 export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Promise<number> {
-  const ctx = createContext(flags);
+  const ctx = await openContext(flags, opts.repair ? ['source-redis', 'elasticsearch', 'queue-redis'] : ['source-redis', 'elasticsearch']);
   const { config } = ctx;
   try {
     const report = await verify(
@@ -27,11 +27,12 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
         patterns: config.redis.patterns,
         prefix: config.queue.prefix,
         scanCount: config.producer.scanCount,
-        settleMs: Number(opts.settleMs),
+        settleMs: opts.settleMs,
         progress: process.stderr.isTTY ? createProgress('verify', ctx.logger) : undefined,
       },
     );
     process.stdout.write(`${formatReport(report)}\n`);
+<<<<<<< HEAD
     const limit = Number(opts.list);
     const lists = [
       ['missing', report.missing],
@@ -44,6 +45,11 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
         const why = report.why[key];
         process.stdout.write(`${kind}\t${displayKey(key)}${why ? `\t${why.replace(/\s+/g, ' ')}` : ''}\n`);
       }
+=======
+    const limit = opts.list;
+    for (const [kind, keys] of [['missing', report.missing], ['stale', report.stale], ['extra', report.extra]] as const) {
+      for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${displayKey(key)}\n`);
+>>>>>>> issue10
     }
     if (opts.repair && !inSync(report)) {
       const enqueued = await repair(ctx, report);

@@ -22,6 +22,8 @@ export interface LoadedConfig {
   baseDir: string;
   /** Where the file came from, for the start-up log line. */
   file?: string;
+  /** Where each value given came from (`elasticsearch.apiKey` → `env ELASTICSEARCH_API_KEY_FILE`), for error messages. */
+  sources?: ReadonlyMap<string, string>;
 }
 
 type Path = readonly string[];
@@ -86,7 +88,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   // reportInput: an issue then tells a missing value (input undefined) from a wrong one; inputs are never printed.
   const parsed = ConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw toConfigError(parsed.error, sources);
-  return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file };
+  return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file, sources };
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

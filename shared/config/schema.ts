@@ -290,6 +290,19 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    dependencies: z
+      .object({
+        /**
+         * How long a Redis or Elasticsearch may take to connect and answer its first command at
+         * start-up. One-shot commands stop with the endpoint named after it; long-running roles
+         * keep waiting and say so.
+         */
+        timeoutMs: z.number().int().positive().default(5000),
+        /** While a long-running role waits for a dependency, it logs what it waits for this often (and once at once). */
+        waitLogEveryMs: z.number().int().positive().default(15000),
+      })
+      .strict()
+      .prefault({}),
     search: z
       .object({
         /** How long a /search answer stays in the queue Redis; it is dropped sooner when its index changes. */

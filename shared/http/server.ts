@@ -9,6 +9,8 @@ import { assertSafeExposure, authHook, authSchemes, type HttpConfig } from './au
 import type { SearchService } from '../search/service';
 import { runChecks, type ReadinessCheck } from './readiness';
 import { registerSearchRoutes } from './search-routes';
+import type { FailureStore } from '../failure-store';
+import { registerFailureRoutes } from './failure-routes';
 
 export interface HttpSurfaceDeps {
   http: HttpConfig;
@@ -18,6 +20,8 @@ export interface HttpSurfaceDeps {
   logger: Logger;
   /** Serves /search and /doc when given. */
   search?: SearchService;
+  /** Serves /failures (the per-key failure store) when given. */
+  failures?: FailureStore;
 }
 
 export interface HttpSurface {
@@ -72,6 +76,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   });
 
   if (deps.search) registerSearchRoutes(app, deps.search, deps.logger);
+  if (deps.failures) registerFailureRoutes(app, deps.failures);
 
   const board = new FastifyAdapter();
   board.setBasePath(DASHBOARD_PATH);

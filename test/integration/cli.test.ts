@@ -1,4 +1,9 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { esUrl } from '../support/elasticsearch';
 import type { ConfigInput } from '../../shared/config/schema';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 
@@ -44,6 +49,8 @@ describe('the redis-es-sync CLI', () => {
     expect({ code, output }).toMatchObject({ code: 0 });
     expect(output).toMatch(/"keys":301/);
     expect(output).toMatch(/queue drained/);
+    // Off a terminal the drain shows as log lines, the last one with the jobs drained.
+    expect(output).toMatch(/"msg":"snapshot: queue drain \(jobs\) finished"/);
     expect((await getDoc(worker.ctx, servers.index, 'doc:7'))?.value).toEqual({ n: 7 });
     expect((await getDoc(worker.ctx, servers.index, 'board'))?.value).toEqual([
       { member: 'ada', score: 5 },
@@ -67,6 +74,44 @@ describe('the redis-es-sync CLI', () => {
     expect(out.output).toContain('stale\tdoc:1');
     expect(out.output).toContain('missing\tdoc:new');
     expect(out.output).toContain('extra\tdoc:2');
+  });
+
+  it('prints its version, and treats a bad command line as a usage error (exit 64, usage printed)', async () => {
+    const input = testConfigInput(servers);
+    const version = await run(input, ['--version']);
+    expect(version.code).toBe(0);
+    expect(version.output.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const badNumber = await run(input, ['verify', '--list', 'twenty']);
+    expect(badNumber.code).toBe(64);
+    expect(badNumber.output).toContain("option '--list <n>' argument 'twenty' is invalid");
+    expect(badNumber.output).toContain('Usage: redis-es-sync verify');
+    const unknown = await run(input, ['verfiy']);
+    expect(unknown.code).toBe(64);
+    const badDate = await run(input, ['failures', '--since', 'soon']);
+    expect(badDate.code).toBe(64);
+    expect(badDate.output).toContain('--since: is not a date/time');
+    expect(badDate.output).toContain('Usage: redis-es-sync failures');
+  });
+
+  it('npm run cli follows STACK_DIR, and says what to run when the stack is not up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'res-stack-'));
+    const script = resolve(__dirname, '../../dist/scripts/with-stack.js');
+    const cli = resolve(__dirname, '../../dist/cli/main.js');
+    const launch = (stackDir: string, args: string[]): Promise<{ code: number | null; output: string }> =>
+      new Promise((done) => {
+        const child = spawn(process.execPath, [script, cli, ...args], { env: { PATH: process.env.PATH ?? '', STACK_DIR: stackDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        child.on('exit', (code) => done({ code, output }));
+      });
+    const missing = await launch(join(dir, 'absent'), ['verify']);
+    expect(missing.code).toBe(2);
+    expect(missing.output).toContain('the local stack is not up');
+    expect(missing.output).toContain('npm run stack up');
+    writeFileSync(join(dir, 'env'), `REDIS_URL=${servers.source.url}\nQUEUE_REDIS_URL=${servers.queue.url}\nELASTICSEARCH_URL=${esUrl()}\nLOG_LEVEL=silent\n`);
+    const failures = await launch(dir, ['failures']);
+    expect(failures).toMatchObject({ code: 0, output: expect.stringContaining('0 refused keys') as unknown });
   });
 
   it('run indexes live changes, then drains and exits 0 on SIGTERM', async () => {

@@ -114,13 +114,13 @@ export async function getDoc(ctx: AppContext, index: string, id: string): Promis
 const CLI = resolve(__dirname, '../../dist/cli/main.js');
 
 /** A CLI process (`worker`, `producer`, `verify`…) with the test's configuration in a temp file. */
-export function spawnCli(input: ConfigInput, args: string[]): ChildProcess & { output: () => string } {
+export function spawnCli(input: ConfigInput, args: string[], opts: { env?: Record<string, string> } = {}): ChildProcess & { output: () => string } {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
   const dir = mkdtempSync(join(tmpdir(), 'res-cli-'));
   const file = join(dir, 'config.yml');
   writeFileSync(file, stringify(input));
   const child = spawn(process.execPath, [CLI, '--config', file, ...args], {
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,0 +1,221 @@
+import { errors } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
+import { DependenciesError, DependencyError, DEPENDENCY_LABELS, errorMessage, type DependencyErrorCode, type DependencyName } from './errors';
+import type { Logger } from './logger';
+import { dependencyUp } from './metrics';
+import type { RedisClient } from './redis';
+
+/** One dependency to check before a command uses it. */
+export interface DependencyProbe {
+  name: DependencyName;
+  /** Masked endpoint, as messages show it. */
+  endpoint: string;
+  /** Resolves once the dependency answered; rejects with a DependencyError. */
+  check(timeoutMs: number): Promise<void>;
+}
+
+/** Where a setting came from (`env REDIS_URL`), for the hint of a message. */
+export type SourceOf = (field: string) => string | undefined;
+
+/**
+ * A Redis answers INFO within `timeoutMs`, or the first error its client reports (refused,
+ * wrong password, not Redis at all) fails the check at once: ioredis would otherwise retry
+ * it forever and queue the command behind the retries.
+ */
+export function redisProbe(name: DependencyName, client: () => RedisClient, endpoint: string, configField: string, sourceOf: SourceOf): DependencyProbe {
+  return {
+    name,
+    endpoint,
+    check(timeoutMs) {
+      const redis = client();
+      return new Promise<void>((resolve, reject) => {
+        let settled = false;
+        const done = (err?: DependencyError): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          redis.off('error', onError);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onError = (err: Error): void => done(redisError(name, endpoint, err, configField, sourceOf));
+        const timer = setTimeout(() => {
+          // 'connect': the TCP connection is up but the ready check got no answer.
+          const connected = redis.status === 'connect' || redis.status === 'ready';
+          const detail = connected
+            ? `accepted the connection but did not answer within ${timeoutMs} ms (tried: INFO)`
+            : `no connection within ${timeoutMs} ms (tried: connect, INFO)`;
+          done(new DependencyError('REDIS_TIMEOUT', name, endpoint, detail, `check that a Redis server listens there and is not overloaded (${where(configField, sourceOf)})`));
+        }, timeoutMs);
+        redis.on('error', onError);
+        // INFO, not PING: every role's ACL in the README grants it (ioredis's ready check sends it too).
+        redis.info('server').then(
+          () => done(),
+          (err: unknown) => done(redisError(name, endpoint, err instanceof Error ? err : new Error(String(err)), configField, sourceOf)),
+        );
+      });
+    },
+  };
+}
+
+function where(field: string, sourceOf: SourceOf): string {
+  const from = sourceOf(field);
+  return from ? `${field} from ${from}` : field;
+}
+
+/** What an ioredis error means for an operator. */
+export function redisError(name: DependencyName, endpoint: string, err: Error, configField: string, sourceOf: SourceOf): DependencyError {
+  const msg = err.message;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const at = where(configField, sourceOf);
+  const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError => new DependencyError(c, name, endpoint, detail, hint, { cause: err });
+  if (/^(NOAUTH|WRONGPASS)/.test(msg) || /invalid password|invalid username-password/i.test(msg)) {
+    return make('REDIS_AUTH', `authentication failed: ${firstLine(msg)}`, `check the user and password in the URL (${at})`);
+  }
+  if (/^NOPERM/.test(msg)) return make('REDIS_PERMISSION', `permission denied: ${firstLine(msg)}`, 'grant the user the commands README "Redis ACL" lists for this role');
+  if (/Protocol error/i.test(msg)) {
+    return make('REDIS_PROTOCOL', 'answered, but not in the Redis protocol (is this the port of another service, e.g. HTTP?)', `check the host and port (${at})`);
+  }
+  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) return make('REDIS_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Redis runs there (${at})`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN/.test(msg)) return make('REDIS_UNREACHABLE', `host not found (${code || 'ENOTFOUND'})`, `check the host name (${at})`);
+  if (code === 'ETIMEDOUT' || /ETIMEDOUT/.test(msg)) return make('REDIS_UNREACHABLE', 'connection timed out (ETIMEDOUT)', `check the address and the network path (${at})`);
+  if (/certificate|SSL|TLS|wrong version number/i.test(msg) || /^ERR_SSL|CERT|DEPTH_ZERO/.test(code)) {
+    return make('REDIS_TLS', `TLS failed: ${firstLine(msg)}`, 'check rediss:// against the server and redis.tls / queue.tls (CA, certificate)');
+  }
+  if (code === 'ECONNRESET' || /ECONNRESET|Connection is closed/.test(msg)) return make('REDIS_UNREACHABLE', `connection lost (${firstLine(msg)})`, `check that Redis runs there and accepts this client (${at})`);
+  return make('REDIS_ERROR', firstLine(msg), `check the server (${at})`);
+}
+
+/**
+ * Elasticsearch answers `_cluster/health` (the call `/readyz` makes) within `timeoutMs`. A 401
+ * names the credentials' origin, never their value.
+ */
+export function elasticsearchProbe(es: Client, endpoint: string, credentials: string, sourceOf: SourceOf): DependencyProbe {
+  return {
+    name: 'elasticsearch',
+    endpoint,
+    async check(timeoutMs) {
+      try {
+        await es.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 });
+      } catch (err) {
+        throw esError(endpoint, err, credentials, sourceOf, timeoutMs);
+      }
+    },
+  };
+}
+
+/** `ELASTICSEARCH_API_KEY_FILE`, `ELASTICSEARCH_USERNAME`, or that none are configured. */
+export function credentialsOrigin(config: { apiKey?: string; username?: string }, sourceOf: SourceOf): string {
+  const strip = (s: string | undefined): string | undefined => s?.replace(/^(env|flag|file) /, '');
+  if (config.apiKey) return `credentials from ${strip(sourceOf('elasticsearch.apiKey')) ?? 'elasticsearch.apiKey'}`;
+  if (config.username) return `credentials of user ${config.username} from ${strip(sourceOf('elasticsearch.username')) ?? 'elasticsearch.username'}`;
+  return 'no credentials configured: set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD';
+}
+
+export function esError(endpoint: string, err: unknown, credentials: string, sourceOf: SourceOf, timeoutMs?: number, tried = 'GET /_cluster/health'): DependencyError {
+  const at = where('elasticsearch.url', sourceOf);
+  const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError => new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
+  if (err instanceof errors.ResponseError) {
+    const status = err.statusCode ?? 0;
+    const body = err.body as { error?: { type?: string; reason?: string | null } | string; status?: number } | string | undefined;
+    const e = typeof body === 'object' && body !== null ? body.error : undefined;
+    const what = typeof e === 'object' && e !== null ? `${e.type ?? 'error'}: ${e.reason ?? ''}`.trim() : typeof e === 'string' ? e : typeof body === 'string' && body ? firstLine(body).slice(0, 200) : 'no reason given';
+    const detail = `${status} ${what}`;
+    if (status === 401) return make('ES_AUTH', `${detail} (${credentials})`, 'check the API key or user and password');
+    if (status === 403) return make('ES_FORBIDDEN', `${detail} (${credentials})`, 'grant the credentials the privileges README "Security" lists (cluster: monitor; the indices: write, create_index, read)');
+    if (status === 503 || status === 502 || status === 504) return make('ES_UNAVAILABLE', detail, 'Elasticsearch is up but not ready (starting, no master, overloaded); check its health and logs');
+    if (status === 404 || status === 405) return make('ES_PROTOCOL', `${detail}: this does not look like Elasticsearch`, `check the URL (${at})`);
+    return make('ES_ERROR', detail, 'check Elasticsearch\'s logs');
+  }
+  if (err instanceof errors.ProductNotSupportedError || err instanceof errors.DeserializationError) {
+    return make('ES_PROTOCOL', 'answered, but it is not Elasticsearch', `check the host and port (${at})`);
+  }
+  if (err instanceof errors.TimeoutError) {
+    return make('ES_TIMEOUT', `no answer within ${timeoutMs ?? '?'} ms (tried: ${tried})`, `check that Elasticsearch runs there and is not overloaded (${at})`);
+  }
+  if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError) {
+    const msg = err.message;
+    if (/ECONNREFUSED/.test(msg)) return make('ES_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Elasticsearch runs there (${at})`);
+    if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return make('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`);
+    if (/certificate|SSL|TLS|wrong version number/i.test(msg)) return make('ES_TLS', `TLS failed: ${firstLine(msg)}`, 'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)');
+    if (/socket hang up|ECONNRESET|other side closed/i.test(msg)) return make('ES_PROTOCOL', `the connection was closed without an HTTP answer (${firstLine(msg)})`, `check that this is Elasticsearch's HTTP port (${at})`);
+    return make('ES_UNREACHABLE', firstLine(msg), `check that Elasticsearch runs there (${at})`);
+  }
+  return make('ES_ERROR', errorMessage(err), 'check Elasticsearch');
+}
+
+function firstLine(s: string): string {
+  return s.split('\n', 1)[0]!;
+}
+
+/**
+ * One-shot commands: checks every probe at once, each bounded by `timeoutMs`, and throws one
+ * error naming every dependency that failed.
+ */
+export async function checkDependencies(probes: readonly DependencyProbe[], timeoutMs: number): Promise<void> {
+  const results = await Promise.all(
+    probes.map(async (p) => {
+      try {
+        await p.check(timeoutMs);
+        dependencyUp.set({ dependency: p.name }, 1);
+        return undefined;
+      } catch (err) {
+        dependencyUp.set({ dependency: p.name }, 0);
+        if (err instanceof DependencyError) return err;
+        return new DependencyError(p.name === 'elasticsearch' ? 'ES_ERROR' : 'REDIS_ERROR', p.name, p.endpoint, errorMessage(err), '', { cause: err });
+      }
+    }),
+  );
+  const failed = results.filter((r): r is DependencyError => r !== undefined);
+  if (failed.length === 1) throw failed[0];
+  if (failed.length > 1) throw new DependenciesError(failed);
+}
+
+export interface WaitOptions {
+  timeoutMs: number;
+  logEveryMs: number;
+  logger: Logger;
+  /** Stops the wait (shutdown while waiting); the wait then rejects with the last error. */
+  signal?: AbortSignal;
+  /** Pause between two rounds of checks. */
+  retryMs?: number;
+}
+
+/**
+ * Long-running roles: waits until every probe passes. What it waits for is logged at once and
+ * then every `logEveryMs`, and shown by the `dependency_up` gauge; a permanent failure (wrong
+ * credentials, not Redis, TLS) stops the wait, since no amount of waiting fixes it.
+ */
+export async function waitForDependencies(probes: readonly DependencyProbe[], opts: WaitOptions): Promise<void> {
+  let lastLog = 0;
+  let waited = false;
+  for (;;) {
+    try {
+      await checkDependencies(probes, opts.timeoutMs);
+      if (waited) opts.logger.info({ dependencies: probes.map((p) => p.name) }, 'every dependency answers: starting');
+      return;
+    } catch (err) {
+      const list = err instanceof DependenciesError ? err.errors : [err as DependencyError];
+      if (list.some((e) => e.permanent) || opts.signal?.aborted) throw err;
+      if (Date.now() - lastLog >= opts.logEveryMs) {
+        for (const e of list) opts.logger.warn({ dependency: e.dependency, endpoint: e.endpoint, code: e.code }, `waiting for ${DEPENDENCY_LABELS[e.dependency]}: ${e.message}`);
+        lastLog = Date.now();
+      }
+      waited = true;
+      await sleep(opts.retryMs ?? 1000, opts.signal);
+      if (opts.signal?.aborted) throw err;
+    }
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
