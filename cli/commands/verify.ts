@@ -32,8 +32,7 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
       },
     );
     process.stdout.write(`${formatReport(report)}\n`);
-<<<<<<< HEAD
-    const limit = Number(opts.list);
+    const limit = opts.list;
     const lists = [
       ['missing', report.missing],
       ['stale', report.stale],
@@ -45,11 +44,6 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
         const why = report.why[key];
         process.stdout.write(`${kind}\t${displayKey(key)}${why ? `\t${why.replace(/\s+/g, ' ')}` : ''}\n`);
       }
-=======
-    const limit = opts.list;
-    for (const [kind, keys] of [['missing', report.missing], ['stale', report.stale], ['extra', report.extra]] as const) {
-      for (const key of keys.slice(0, limit)) process.stdout.write(`${kind}\t${displayKey(key)}\n`);
->>>>>>> issue10
     }
     if (opts.repair && !inSync(report)) {
       const enqueued = await repair(ctx, report);
