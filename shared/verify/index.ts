@@ -193,9 +193,9 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
     const doc = got.found ? got._source : undefined;
     if (!raw.exists) return doc ? { verdict: 'extra', why: 'Redis has no such key' } : { verdict: 'ok' };
     if (raw.changing) return { verdict: 'stale', why: 'the key changed type while verify read it' };
-    if (!doc) return { verdict: 'missing' };
     const state = stateOf.get(i);
     if (state) return checkShaped(route, db, k.key, state, doc);
+    if (!doc) return { verdict: 'missing' };
     const c = compareDocument(k.bytes, db, raw, doc, route.shape.json !== false);
     if ('refused' in c) return { verdict: 'refused', why: c.refused };
     return c.same ? { verdict: 'ok' } : { verdict: 'stale', why: c.why };
@@ -206,8 +206,9 @@ function reshapes(shape: DocumentShape): boolean {
   return Boolean(shape.keep || shape.rename || shape.coerce || shape.transform);
 }
 
-function checkShaped(route: Route, db: number, key: string, state: KeyState, doc: Record<string, unknown>): Check {
-  if (typeof doc.refused === 'string') return { verdict: 'refused', why: doc.refused };
+/** A rule's transform may make no document of a value: absent is then right. */
+function checkShaped(route: Route, db: number, key: string, state: KeyState, doc: Record<string, unknown> | undefined): Check {
+  if (typeof doc?.refused === 'string') return { verdict: 'refused', why: doc.refused };
   let expected: DocOperation;
   try {
     expected = toOperation(route, route.shape, db, key, state);
@@ -215,7 +216,8 @@ function checkShaped(route: Route, db: number, key: string, state: KeyState, doc
     if (err instanceof DocumentRejectedError) return { verdict: 'stale', why: `the rule refuses the value (${err.message}), but its document is not the refusal stub` };
     throw err;
   }
-  if (expected.op === 'delete') return { verdict: 'extra', why: 'the rule makes no document of this value' };
+  if (expected.op === 'delete') return doc ? { verdict: 'extra', why: 'the rule makes no document of this value' } : { verdict: 'ok' };
+  if (!doc) return { verdict: 'missing' };
   return sameDocument(expected.doc, doc) ? { verdict: 'ok' } : { verdict: 'stale', why: 'not the document the rule builds from the value' };
 }
 
