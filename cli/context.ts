@@ -1,6 +1,6 @@
 import type { AppConfig } from '../shared/config/schema';
 import { createEsClient, type EsClient } from '../shared/elasticsearch';
-import { createLogger, redactUrl, type Logger } from '../shared/logger';
+import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/logger';
 import { ensureIndices } from '../shared/mapping/indices';
 import { KeyRouter } from '../shared/mapping/router';
 import { createQueue, type SyncQueue } from '../shared/queue';
@@ -23,8 +23,11 @@ export interface AppContext {
   close(): Promise<void>;
 }
 
+/** The CLI's context: also routes the libraries' console output through its logger. */
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  return buildContext(loadConfig(flags), logger);
+  const ctx = buildContext(loadConfig(flags), logger);
+  routeConsoleToLogger(ctx.logger);
+  return ctx;
 }
 
 export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: Logger): AppContext {
@@ -41,7 +44,7 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
     },
     'configuration loaded',
   );
-  const es = createEsClient(config.elasticsearch);
+  const es = createEsClient(config.elasticsearch, log);
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
@@ -63,7 +66,7 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
     queue() {
       if (!queue) {
         queueConnection = connectEndpoint(queueEndpoint, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
-        queue = createQueue(config, queueConnection);
+        queue = createQueue(config, queueConnection, log);
       }
       return queue;
     },

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import type { ConfigFlags } from '../shared/config/load';
+import { errors } from '@elastic/elasticsearch';
+import { describeEsError } from '../shared/elasticsearch';
 import { ConfigError, RedisSetupError } from '../shared/errors';
+import { createLogger, redactText } from '../shared/logger';
 import { reconcileCommand } from './commands/reconcile';
 import { dashboardCommand } from './commands/dashboard';
 import { serveCommand } from './commands/serve';
@@ -102,11 +105,23 @@ program
   .description('serve only the search API: GET /search/:index, GET /doc/:index/:id and /healthz (port 3000 unless set)')
   .action(() => serveCommand(flags()));
 
+/** A HEAD request's error has no body and an empty message: then the status tells what happened. */
+function describeError(err: unknown): string {
+  if (err instanceof errors.ResponseError) {
+    const detail = describeEsError(err);
+    return err.statusCode === 401 ? `Elasticsearch refused the credentials (${detail.trim()}): check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD` : `Elasticsearch: ${detail}`;
+  }
+  return err instanceof Error ? err.message || err.name : String(err);
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof RedisSetupError) {
     process.stderr.write(`redis-es-sync: ${err.message}\n`);
     process.exit(2);
   }
-  process.stderr.write(`redis-es-sync: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // The details (stack, cause) as a JSON line through the redacting logger; the human line is one line.
+  createLogger(process.env.LOG_LEVEL ?? 'info').fatal({ err }, 'stopped by an error');
+  const message = redactText(describeError(err)).replace(/\s*\n\s*/g, '; ');
+  process.stderr.write(`redis-es-sync: ${message}\n`);
   process.exit(1);
 });

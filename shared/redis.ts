@@ -3,7 +3,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { displayKey, keyArg } from './bytes';
 import type { ClusterConfig, SentinelConfig } from './config/schema';
 import type { Logger } from './logger';
-import { redactUrl } from './logger';
+import { defaultLogger, redactUrl } from './logger';
 
 /** A standalone or Sentinel-followed server (Redis), or a Redis Cluster (Cluster). */
 export type RedisClient = Redis | Cluster;
@@ -140,23 +140,25 @@ export function connectEndpoint(e: RedisEndpoint, opts: RedisConnectOptions): Re
   }
 }
 
+/**
+ * Every client gets an 'error' listener: without one ioredis prints the error itself, with
+ * the failed command's arguments (`AUTH <password>`), outside the redacting logger.
+ */
 function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions): void {
-  if (opts.logger) {
-    const log = opts.logger.child({ redis: label, connection: opts.name });
-    let lastError = '';
-    redis.on('error', (err: Error) => {
-      // ioredis repeats the same error on every retry; log it once per change.
-      if (err.message !== lastError) {
-        if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
-        else log.warn({ err: err.message }, 'redis connection error');
-      }
-      lastError = err.message;
-    });
-    redis.on('ready', () => {
-      if (lastError) log.info('redis connection ready again');
-      lastError = '';
-    });
-  }
+  const log = (opts.logger ?? defaultLogger()).child({ redis: label, connection: opts.name });
+  let lastError = '';
+  redis.on('error', (err: Error) => {
+    // ioredis repeats the same error on every retry; log it once per change.
+    if (err.message !== lastError) {
+      if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
+      else log.warn({ err: err.message }, 'redis connection error');
+    }
+    lastError = err.message;
+  });
+  redis.on('ready', () => {
+    if (lastError) log.info('redis connection ready again');
+    lastError = '';
+  });
 }
 
 /** Two URLs that reach the same server and database: then the queue's keys live among the data. */
