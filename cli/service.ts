@@ -3,7 +3,7 @@ import { leaseKeys, RedisLease } from '../producers/lease';
 import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../shared/http/server';
-import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
+import { elasticsearchCheck, queueNotPausedCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
 import type { Logger } from '../shared/logger';
 import { SearchService } from '../shared/search/service';
 import { prepareIndices, type AppContext } from './context';
@@ -25,7 +25,7 @@ export interface RunningService {
 export async function startService(ctx: AppContext, parts: ServiceParts): Promise<RunningService> {
   const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
   // Served first, so /healthz answers and /readyz tells what is missing while start-up waits on it.
-  const http = ctx.config.http.port > 0 ? await startContextHttp(ctx, ctx.config.http.port) : undefined;
+  const http = ctx.config.http.port > 0 ? await startContextHttp(ctx, ctx.config.http.port, { indexes: parts.worker }) : undefined;
   try {
     return await startParts(ctx, parts, log, http);
   } catch (err) {
@@ -78,12 +78,17 @@ async function startParts(ctx: AppContext, parts: ServiceParts, log: Logger, htt
   };
 }
 
-/** The dependencies a running process needs: source Redis, queue Redis, Elasticsearch. */
-export function readinessChecks(ctx: AppContext): ReadinessCheck[] {
+/**
+ * The dependencies a running process needs: source Redis, queue Redis, Elasticsearch; and,
+ * for a process that indexes, a queue that is not paused. Not for the dashboard, which must
+ * stay reachable to resume it.
+ */
+export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {}): ReadinessCheck[] {
   return [
     redisCheck('source-redis', () => ctx.source.db(ctx.config.redis.databases[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
     elasticsearchCheck(ctx.es),
+    ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),
   ];
 }
 
@@ -91,12 +96,12 @@ export function readinessChecks(ctx: AppContext): ReadinessCheck[] {
  * The HTTP surface (dashboard, metrics, probes) for this context's queue and dependencies.
  * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
  */
-export async function startContextHttp(ctx: AppContext, port: number): Promise<HttpSurface> {
+export async function startContextHttp(ctx: AppContext, port: number, opts: { indexes?: boolean } = {}): Promise<HttpSurface> {
   const { startHttpSurface } = await import('../shared/http/server');
   return startHttpSurface({
     http: { ...ctx.config.http, port },
     queue: ctx.queue(),
-    readiness: readinessChecks(ctx),
+    readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
     search: searchService(ctx),
   });

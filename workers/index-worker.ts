@@ -3,13 +3,14 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AppConfig } from '../shared/config/schema';
 import type { EsClient } from '../shared/elasticsearch';
 import type { Logger } from '../shared/logger';
-import { captureToIndexed, jobsCompleted, jobsFailed, jobsRetried } from '../shared/metrics';
+import { captureToIndexed, jobsCompleted, jobsFailed, jobsRefused, jobsRetried } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncJobData } from '../shared/queue';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
 import { BulkBatcher } from './bulk-batcher';
 import { BulkIndexer, type ItemResult } from './bulk-indexer';
+import { jobRefusal } from './job-guard';
 
 export interface IndexWorkerDeps {
   config: AppConfig;
@@ -54,6 +55,12 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
 
   const processor = async (job: Job<SyncJobData, void, string>): Promise<void> => {
     const data = checkJobData(job.data);
+    const refusal = jobRefusal(data, config.redis.databases, deps.router, config.queue.prefix);
+    if (refusal) {
+      jobsRefused.inc();
+      log.warn({ jobId: job.id, db: data.db, keys: data.keys.length, src: data.src, reason: refusal }, 'job refused');
+      throw new UnrecoverableError(refusal);
+    }
     if (job.attemptsStarted > 1) jobsRetried.inc();
     const results = await batcher.submit(data.keys.map((key) => ({ db: data.db, key })));
     const failed = results

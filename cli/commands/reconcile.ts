@@ -17,7 +17,7 @@ export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolea
   try {
     await prepareIndices(ctx);
     const queue = ctx.queue();
-    const sink = createChangeSink(config, queue, ctx.queueRedis, log);
+    const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const started = Date.now();
     const result = await reconcile(
       { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },

@@ -74,7 +74,7 @@ export class ReplicationProducer implements CaptureProducer {
     if (config.redis.url === undefined) throw new ConfigError('producer.mode replication needs redis.url', [{ field: 'producer.mode', reason: 'needs redis.url' }]);
     this.url = config.redis.url;
     this.log = deps.logger.child({ component: 'producer', mode: 'replication' });
-    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
     this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix), deps.fence ?? unfenced(deps.queueRedis));
     this.databases = new Set(config.redis.databases);
   }

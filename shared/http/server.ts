@@ -3,9 +3,9 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../logger';
-import { enableDefaultMetrics, registry, watchQueueDepth } from '../metrics';
+import { enableDefaultMetrics, registry, watchQueueDepth, watchQueuePaused } from '../metrics';
 import type { SyncQueue } from '../queue';
-import { assertSafeExposure, authHook, authSchemes, type HttpConfig } from './auth';
+import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, type HttpConfig } from './auth';
 import type { SearchService } from '../search/service';
 import { runChecks, type ReadinessCheck } from './readiness';
 import { registerSearchRoutes } from './search-routes';
@@ -29,12 +29,12 @@ export interface HttpSurface {
   close(): Promise<void>;
 }
 
-export const DASHBOARD_PATH = '/queues';
+export { DASHBOARD_PATH };
 
 /**
  * The operator's HTTP surface: bull-board at /queues, Prometheus /metrics, /healthz and
- * /readyz. Everything but the two probes requires the configured credentials; without any,
- * it refuses (ConfigError) to listen beyond loopback.
+ * /readyz. Everything but the two probes requires a credential whose role has the right
+ * (auth.ts); without any credential it refuses (ConfigError) to listen beyond loopback.
  */
 export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurface> {
   const { http } = deps;
@@ -43,8 +43,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const app = Fastify({ logger: false });
   let draining = false;
 
-  const hook = authHook(http);
-  if (hook) app.addHook('onRequest', hook);
+  app.addHook('onRequest', authHook(http));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -65,7 +64,12 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   });
 
   enableDefaultMetrics();
-  const unwatch = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
+  const unwatchDepth = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
+  const unwatchPaused = watchQueuePaused(() => deps.queue.isPaused());
+  const unwatch = (): void => {
+    unwatchDepth();
+    unwatchPaused();
+  };
   app.get('/metrics', async (_request, reply) => {
     const body = await registry.metrics();
     return reply.header('content-type', registry.contentType).send(body);
@@ -107,8 +111,7 @@ export async function startSearchSurface(deps: SearchSurfaceDeps): Promise<HttpS
   const { http } = deps;
   assertSafeExposure(http);
   const app = Fastify({ logger: false });
-  const hook = authHook(http);
-  if (hook) app.addHook('onRequest', hook);
+  app.addHook('onRequest', authHook(http));
   app.get('/healthz', async () => ({ status: 'ok' }));
   registerSearchRoutes(app, deps.search, deps.logger);
   const surface = await listen(app, http, () => undefined);
