@@ -20,6 +20,8 @@ export interface AppContext {
   /** For BullMQ's blocking calls (workers); opened on first use. */
   bullConnection(): RedisClient;
   queue(): SyncQueue;
+  /** Where the search cache lives: `search.cache.url`, or the queue Redis. */
+  searchCacheRedis(): RedisClient;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
   let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: RedisClient | undefined;
+  let cacheRedis: RedisClient | undefined;
   return {
     config,
     logger: log,
@@ -70,10 +73,17 @@ export function buildContext({ config, baseDir, file }: LoadedConfig, logger?: L
       }
       return queue;
     },
+    searchCacheRedis() {
+      const url = config.search.cache.url;
+      if (!url) return queueRedis;
+      // A cache that is slow or gone must not hold searches: one reconnect, then the search goes to Elasticsearch.
+      cacheRedis ??= connectEndpoint({ kind: 'standalone', url }, { name: 'search-cache', failFast: true, logger: log });
+      return cacheRedis;
+    },
     async close() {
       await queue?.close();
       await source.close();
-      await closeRedis(queueRedis, bull, queueConnection);
+      await closeRedis(queueRedis, bull, queueConnection, cacheRedis);
       await es.close();
     },
   };

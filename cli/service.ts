@@ -5,6 +5,7 @@ import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../shared/http/server';
 import { elasticsearchCheck, queueNotPausedCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
 import type { Logger } from '../shared/logger';
+import { SearchCache } from '../shared/search/cache';
 import { SearchService } from '../shared/search/service';
 import { prepareIndices, type AppContext } from './context';
 
@@ -109,10 +110,12 @@ export async function startContextHttp(ctx: AppContext, port: number, opts: { in
 
 /** The search API's service on this context's connections. */
 export function searchService(ctx: AppContext): SearchService {
+  const { search } = ctx.config;
   return new SearchService({
     es: ctx.es,
     source: ctx.source,
     queueRedis: ctx.queueRedis,
+    cache: new SearchCache(ctx.searchCacheRedis(), ctx.config.queue.prefix, { ttlMs: search.cacheTtlMs, ...search.cache }, ctx.logger.child({ component: 'search-cache' })),
     prefix: ctx.config.queue.prefix,
     router: ctx.router,
     databases: ctx.config.redis.databases,

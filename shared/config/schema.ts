@@ -364,8 +364,20 @@ export const ConfigSchema = z
       .prefault({}),
     search: z
       .object({
-        /** How long a /search answer stays in the queue Redis; it is dropped sooner when its index changes. */
+        /** How long a /search answer stays cached; it is dropped sooner when its index changes. */
         cacheTtlMs: z.number().int().min(0).default(30000),
+        cache: z
+          .object({
+            /** A Redis of the cache's own (with an eviction policy); default: the queue Redis. */
+            url: redisUrl.optional(),
+            /** A larger answer (as JSON) is served but not cached. */
+            maxEntryBytes: z.number().int().positive().default(256 * 1024),
+            /** All cached answers together; past it new answers are not cached until old ones expire. */
+            maxTotalBytes: z.number().int().positive().default(32 * 1024 * 1024),
+          })
+          .strict()
+          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { message: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
+          .prefault({}),
         defaultPageSize: z.number().int().positive().default(20),
         maxPageSize: z.number().int().positive().default(100),
         /** Longer `q` strings are refused with 400. */

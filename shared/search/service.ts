@@ -9,6 +9,7 @@ import { toOperation, type JsonValue, type SyncDocument } from '../mapping/docum
 import type { KeyRouter } from '../mapping/router';
 import { searchCache, searchDuration } from '../metrics';
 import type { RedisClient, SourceRedis } from '../redis';
+import type { SearchCache } from './cache';
 import { generationKey, settlingKey } from './generation';
 import { SearchRequestError, searchBody, type SearchQuery, type SearchSettings, type SortValue } from './query';
 
@@ -35,8 +36,10 @@ export interface SearchPage {
 export interface SearchServiceDeps {
   es: Client;
   source: SourceRedis;
-  /** Holds the cache and the generation counters. */
+  /** Holds the generation counters. */
   queueRedis: RedisClient;
+  /** Cached answers: in the queue Redis or a Redis of their own, bounded either way. */
+  cache: SearchCache;
   prefix: string;
   router: KeyRouter;
   databases: readonly number[];
@@ -72,7 +75,7 @@ export class SearchService {
   /** A page, and whether the cache answered it (the `x-cache` header of the HTTP answer). */
   async search(index: string, query: SearchQuery): Promise<{ page: SearchPage; cache: 'hit' | 'miss' }> {
     this.checkIndex(index);
-    const { queueRedis, prefix, settings } = this.deps;
+    const { queueRedis, prefix } = this.deps;
     const timer = searchDuration.startTimer();
     // The generation is read before searching: should a bulk land during the search, the
     // answer is stored under the old generation, which nobody asks for any more.
@@ -80,8 +83,8 @@ export class SearchService {
     const cacheKey = `${prefix}:search:${createHash('sha256')
       .update(JSON.stringify([index, generation ?? '0', query]))
       .digest('hex')}`;
-    if (settings.cacheTtlMs > 0) {
-      const cached = await queueRedis.get(cacheKey);
+    if (this.deps.cache.enabled) {
+      const cached = await this.deps.cache.get(cacheKey);
       if (cached !== null) {
         searchCache.inc({ result: 'hit' });
         timer({ cache: 'hit' });
@@ -90,9 +93,7 @@ export class SearchService {
     }
     searchCache.inc({ result: 'miss' });
     const { page, complete } = await this.query(index, query);
-    if (settings.cacheTtlMs > 0 && complete && settling === null) {
-      await queueRedis.set(cacheKey, JSON.stringify(page), 'PX', settings.cacheTtlMs);
-    }
+    if (this.deps.cache.enabled && complete && settling === null) await this.deps.cache.set(cacheKey, JSON.stringify(page));
     timer({ cache: 'miss' });
     return { page, cache: 'miss' };
   }
