@@ -63,7 +63,8 @@ program
   .command('reconcile')
   .description('enqueue every key and every document whose key is gone, once (repairs what capture missed)')
   .option('--wait', 'wait until the queue is drained (needs a running worker)')
-  .action((opts: { wait?: boolean }) => reconcileCommand(flags(), opts));
+  .option('--allow-mass-deletion', 'delete vanished documents even past producer.deletionGuard (after checking the source is the right one)')
+  .action((opts: { wait?: boolean; allowMassDeletion?: boolean }) => reconcileCommand(flags(), opts));
 
 program
   .command('verify')

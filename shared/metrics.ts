@@ -96,6 +96,13 @@ export const flushesDetected = new Counter({
   registers: [registry],
 });
 
+export const deletionsRefused = new Gauge({
+  name: `${PREFIX}deletions_refused`,
+  help: 'Deletes the last reconciliation held back for producer.deletionGuard (at least this many), by index; 0 once a pass is within the limit',
+  labelNames: ['index'] as const,
+  registers: [registry],
+});
+
 export const reconciliations = new Counter({
   name: `${PREFIX}reconciliations_total`,
   help: 'Full reconciliations completed',

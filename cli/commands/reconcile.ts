@@ -3,6 +3,7 @@ import { reconcile } from '../../producers/reconcile';
 import { reconcileSettings } from '../../producers/reconcile-runner';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
+import { MassDeletionRefusedError } from '../../shared/errors';
 import { createContext, prepareIndices } from '../context';
 
 /**
@@ -10,7 +11,7 @@ import { createContext, prepareIndices } from '../context';
  * document whose key is gone is enqueued through the versioned path. The repair for changes
  * no capture saw (in outbox mode: writes without an entry, expirations, evictions).
  */
-export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean }): Promise<void> {
+export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean; allowMassDeletion?: boolean }): Promise<void> {
   const ctx = createContext(flags);
   const { config } = ctx;
   const log = ctx.logger.child({ command: 'reconcile' });
@@ -21,8 +22,10 @@ export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolea
     const started = Date.now();
     const result = await reconcile(
       { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
-      reconcileSettings(config),
+      // The operator's explicit go-ahead past producer.deletionGuard, for this one pass.
+      { ...reconcileSettings(config), ...(opts.allowMassDeletion ? { guard: undefined } : {}) },
     );
+    if (result.refused.length > 0) throw new MassDeletionRefusedError(result.refused);
     log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
     if (opts.wait) {
       await waitUntilDrained(queue);

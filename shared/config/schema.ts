@@ -318,6 +318,17 @@ export const ConfigSchema = z
         outbox: OutboxSchema,
         /** Redis Cluster: how often the masters are listed again to follow failovers and resharding. */
         topologyRefreshMs: z.number().int().positive().default(5000),
+        /**
+         * A reconciliation that would delete more than `maxShare` of an index's documents, and
+         * more than `minDeletes`, deletes none of them (a wrong or emptied source); 1 turns it off.
+         */
+        deletionGuard: z
+          .object({
+            maxShare: z.number().min(0).max(1).default(0.2),
+            minDeletes: z.number().int().min(0).default(100),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
