@@ -103,7 +103,7 @@ program
 
 program
   .command('serve')
-  .description('serve only the search API: GET /search/:index, GET /doc/:index/:id and /healthz (port 3000 unless set)')
+  .description('serve only the search API: GET /search/:index, GET /doc/:index/:id, /healthz and /readyz (port 3000 unless set)')
   .action(() => serveCommand(flags()));
 
 /** A HEAD request's error has no body and an empty message: then the status tells what happened. */

@@ -1,7 +1,7 @@
 import type { ConfigFlags } from '../../shared/config/load';
 import { onShutdown } from '../../shared/shutdown';
 import { createContext } from '../context';
-import { searchService } from '../service';
+import { readinessChecks, searchService } from '../service';
 import { DASHBOARD_DEFAULT_PORT } from './dashboard';
 
 /** `serve`: only the search API (and /healthz); captures and indexes nothing. */
@@ -11,12 +11,14 @@ export async function serveCommand(flags: ConfigFlags): Promise<void> {
   const http = await startSearchSurface({
     http: { ...ctx.config.http, port: ctx.config.http.port || DASHBOARD_DEFAULT_PORT },
     search: searchService(ctx),
+    readiness: readinessChecks(ctx),
     logger: ctx.logger,
   }).catch(async (err: unknown) => {
     await ctx.close();
     throw err;
   });
   onShutdown(ctx.logger, async () => {
+    http.drain();
     await http.close();
     await ctx.close();
   });

@@ -367,6 +367,8 @@ export const ConfigSchema = z
         viewer: HttpCredentialSchema.optional(),
         /** What a viewer may, plus retry, clean and promote on the dashboard. */
         operator: HttpCredentialSchema.optional(),
+        /** Connections served at once; more are refused until one closes. */
+        maxConnections: z.number().int().positive().default(512),
         /** Dashboard actions that lose or forge changes (add, edit, pause, empty, obliterate…): refused unless true. */
         allowDestructiveQueueActions: z.preprocess(booleanFromString, z.boolean()).default(false),
       })
@@ -391,6 +393,8 @@ export const ConfigSchema = z
           .prefault({}),
         defaultPageSize: z.number().int().positive().default(20),
         maxPageSize: z.number().int().positive().default(100),
+        /** A larger document is not served by /doc (413). */
+        maxDocumentBytes: z.number().int().positive().default(1024 * 1024),
         /** Longer `q` strings are refused with 400. */
         maxQueryLength: z.number().int().positive().default(1000),
         /** Elasticsearch `timeout` and the client's request timeout for one search. */

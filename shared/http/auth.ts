@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, HttpRole } from '../config/schema';
 import { ConfigError } from '../errors';
+import { sendError } from './hardening';
 
 export type HttpConfig = AppConfig['http'];
 
@@ -55,11 +56,34 @@ export function isLoopbackHost(host: string): boolean {
   return mapped !== null && mapped[1].startsWith('127.');
 }
 
-/** The dashboard can retry and delete jobs: it is never served beyond loopback without credentials. */
+/** Shortest token or password accepted beyond loopback: `openssl rand -hex 16` gives 32. */
+export const MIN_SECRET_LENGTH = 16;
+
+/**
+ * The dashboard can retry and delete jobs: it is never served beyond loopback without
+ * credentials, nor with one short enough to guess.
+ */
 export function assertSafeExposure(http: HttpConfig): void {
-  if (isLoopbackHost(http.host) || authConfigured(http)) return;
-  const reason = `serving on non-loopback host ${http.host} needs credentials: http.search, http.viewer, http.operator (HTTP_SEARCH_TOKEN, HTTP_VIEWER_TOKEN, HTTP_OPERATOR_TOKEN…) or http.authToken (HTTP_AUTH_TOKEN)`;
-  throw new ConfigError(`invalid configuration:\n  - http.host: ${reason}`, [{ field: 'http.host', reason }]);
+  if (isLoopbackHost(http.host)) return;
+  const fail = (field: string, reason: string): never => {
+    throw new ConfigError(`invalid configuration:\n  - ${field}: ${reason}`, [{ field, reason }]);
+  };
+  if (!authConfigured(http)) {
+    fail('http.host', `serving on non-loopback host ${http.host} needs credentials: http.search, http.viewer, http.operator (HTTP_SEARCH_TOKEN, HTTP_VIEWER_TOKEN, HTTP_OPERATOR_TOKEN…) or http.authToken (HTTP_AUTH_TOKEN)`);
+  }
+  const secrets: [string, string | undefined][] = [
+    ['http.authToken', http.authToken],
+    ['http.basicAuth.password', http.basicAuth?.password],
+    ...(['search', 'viewer', 'operator'] as const).flatMap((role): [string, string | undefined][] => [
+      [`http.${role}.token`, http[role]?.token],
+      [`http.${role}.basic.password`, http[role]?.basic?.password],
+    ]),
+  ];
+  for (const [field, secret] of secrets) {
+    if (secret !== undefined && (secret.length < MIN_SECRET_LENGTH || new Set(secret).size < 4)) {
+      fail(field, `is too weak to serve on non-loopback host ${http.host}: at least ${MIN_SECRET_LENGTH} characters, not one repeated (openssl rand -hex 24)`);
+    }
+  }
 }
 
 /** Equal-length digests, so the comparison takes the same time whatever the input. */
@@ -158,14 +182,12 @@ export function authHook(http: HttpConfig): (request: FastifyRequest, reply: Fas
     const need = requirement(request.method, request.routeOptions.url);
     if (need.kind === 'public') return undefined;
     if (need.kind === 'right' && need.destructive && !http.allowDestructiveQueueActions) {
-      return reply.code(403).send({ error: 'forbidden', reason: 'destructive queue actions are disabled (http.allowDestructiveQueueActions)' });
+      return sendError(reply, 403, 'forbidden: destructive queue actions are disabled (http.allowDestructiveQueueActions)');
     }
     if (!configured) return undefined;
     const rights = rightsOf(request.headers.authorization, http);
-    if (rights.size === 0) return reply.code(401).header('www-authenticate', challenge).send({ error: 'unauthorized' });
-    if (need.kind === 'right' && !rights.has(need.right)) {
-      return reply.code(403).send({ error: 'forbidden', reason: `needs the ${ROLE_OF_RIGHT[need.right]} role` });
-    }
+    if (rights.size === 0) return sendError(reply.header('www-authenticate', challenge), 401, 'unauthorized');
+    if (need.kind === 'right' && !rights.has(need.right)) return sendError(reply, 403, `forbidden: needs the ${ROLE_OF_RIGHT[need.right]} role`);
     return undefined;
   };
 }

@@ -3,14 +3,15 @@ import type { Logger } from '../logger';
 import { parseSearchBody } from '../search/body';
 import { parseSearchQuery, SearchRequestError } from '../search/query';
 import type { SearchService } from '../search/service';
+import { sendError } from './hardening';
 
 /** `GET /search/:index`, `POST /search/:index` (restricted query DSL) and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
 export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {
   const log = logger.child({ component: 'search' });
   const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
-    if (err instanceof SearchRequestError) return reply.code(err.status).send({ error: err.message });
-    log.error({ err: (err as Error).message }, 'search request failed');
-    return reply.code(503).send({ error: 'search unavailable, try again' });
+    if (err instanceof SearchRequestError) return sendError(reply, err.status, err.message);
+    log.error({ err }, 'search request failed');
+    return sendError(reply, 503, 'search unavailable, try again');
   };
 
   app.get<{ Params: { index: string }; Querystring: Record<string, unknown> }>('/search/:index', async (request, reply) => {

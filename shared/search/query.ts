@@ -7,7 +7,7 @@ export type SortValue = string | number | boolean | null;
 export class SearchRequestError extends Error {
   override readonly name = 'SearchRequestError';
   constructor(
-    readonly status: 400 | 404,
+    readonly status: 400 | 404 | 413,
     message: string,
   ) {
     super(message);

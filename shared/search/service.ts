@@ -5,7 +5,7 @@ import { keyArg } from '../bytes';
 import { docKey, KEY_SOURCE_FIELDS } from '../es-scan';
 import { readKeyStates } from '../key-state';
 import type { Logger } from '../logger';
-import { toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
+import { documentId, toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
 import type { KeyRouter } from '../mapping/router';
 import { searchCache, searchDuration } from '../metrics';
 import type { RedisClient, SourceRedis } from '../redis';
@@ -129,6 +129,8 @@ export class SearchService {
   /** The document `index`/`id` maps to, built from the key's current value in Redis; 404 when it is gone. */
   async document(index: string, id: string): Promise<{ index: string; id: string; doc: SyncDocument }> {
     this.checkIndex(index);
+    // No document has an empty id: the empty key's is `sha256:` + the hash of nothing (documentId).
+    if (id === '') throw new SearchRequestError(404, `no key maps to an empty id in ${index}; the empty key's id is ${documentId('')}`);
     const target = (await this.keyFromId(index, id)) ?? (await this.keyFromIndex(index, id));
     const gone = new SearchRequestError(404, `no key maps to ${index}/${id}`);
     if (!target) throw gone;
@@ -137,6 +139,10 @@ export class SearchService {
     const [state] = await readKeyStates(this.deps.source.db(target.db), [target.key]);
     const op = toOperation(route, route.shape, target.db, target.key, state);
     if (op.op !== 'index') throw gone;
+    const bytes = Buffer.byteLength(JSON.stringify(op.doc));
+    if (bytes > this.deps.settings.maxDocumentBytes) {
+      throw new SearchRequestError(413, `the document is ${bytes} bytes, over search.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); search for its fields instead`);
+    }
     return { index, id, doc: op.doc };
   }
 

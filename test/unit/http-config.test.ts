@@ -17,7 +17,7 @@ describe('http configuration', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is off on loopback by default', () => {
-    expect(loadConfig({}, BASE_ENV).config.http).toEqual({ port: 0, host: '127.0.0.1', allowDestructiveQueueActions: false });
+    expect(loadConfig({}, BASE_ENV).config.http).toEqual({ port: 0, host: '127.0.0.1', maxConnections: 512, allowDestructiveQueueActions: false });
   });
 
   it('reads port, host and credentials from the environment, secrets also from files', () => {
@@ -31,7 +31,7 @@ describe('http configuration', () => {
       HTTP_BASIC_USERNAME: 'ops',
       HTTP_BASIC_PASSWORD: 'pw',
     });
-    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', authToken: 'from-a-file', basicAuth: { username: 'ops', password: 'pw' }, allowDestructiveQueueActions: false });
+    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', authToken: 'from-a-file', basicAuth: { username: 'ops', password: 'pw' }, maxConnections: 512, allowDestructiveQueueActions: false });
   });
 
   it('lets the flags win over the environment', () => {
@@ -56,7 +56,7 @@ describe('http configuration', () => {
 });
 
 describe('http exposure and credentials', () => {
-  const open: HttpConfig = { port: 3000, host: '0.0.0.0', allowDestructiveQueueActions: false };
+  const open: HttpConfig = { port: 3000, host: '0.0.0.0', maxConnections: 512, allowDestructiveQueueActions: false };
 
   it('tells loopback addresses from the others', () => {
     for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) expect({ host, loopback: isLoopbackHost(host) }).toEqual({ host, loopback: true });
@@ -70,10 +70,26 @@ describe('http exposure and credentials', () => {
     } catch (err) {
       expect((err as ConfigError).issues).toEqual([expect.objectContaining({ field: 'http.host' })]);
     }
-    expect(() => assertSafeExposure({ ...open, authToken: 't' })).not.toThrow();
-    expect(() => assertSafeExposure({ ...open, basicAuth: { username: 'u', password: 'p' } })).not.toThrow();
-    expect(() => assertSafeExposure({ ...open, viewer: { token: 'v' } })).not.toThrow();
+    const strong = '3b9f0c2e7a41d8566e0f';
+    expect(() => assertSafeExposure({ ...open, authToken: strong })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, basicAuth: { username: 'u', password: strong } })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, viewer: { token: strong } })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, host: '127.0.0.1', viewer: { token: 'v' } })).not.toThrow();
     expect(() => assertSafeExposure({ ...open, host: '127.0.0.1' })).not.toThrow();
+  });
+
+  it('refuses weak secrets beyond loopback, naming the field', () => {
+    const fields = (http: HttpConfig): string[] => {
+      try {
+        assertSafeExposure(http);
+      } catch (err) {
+        return (err as ConfigError).issues.map((i) => i.field);
+      }
+      return [];
+    };
+    expect(fields({ ...open, authToken: 'short' })).toEqual(['http.authToken']);
+    expect(fields({ ...open, operator: { basic: { username: 'ops', password: 'aaaaaaaaaaaaaaaaaaaaaaaa' } } })).toEqual(['http.operator.basic.password']);
+    expect(fields({ ...open, search: { token: '3b9f0c2e7a41d8566e0f' }, viewer: { token: 'viewer' } })).toEqual(['http.viewer.token']);
   });
 
   it('accepts the configured bearer token or basic credentials, and nothing else', () => {
@@ -90,7 +106,7 @@ describe('http exposure and credentials', () => {
 });
 
 describe('http roles', () => {
-  const open: HttpConfig = { port: 3000, host: '127.0.0.1', allowDestructiveQueueActions: false };
+  const open: HttpConfig = { port: 3000, host: '127.0.0.1', maxConnections: 512, allowDestructiveQueueActions: false };
   const roles: HttpConfig = {
     ...open,
     search: { token: 'search-tok' },
