@@ -393,6 +393,12 @@ export const ConfigSchema = z
           .prefault({}),
         defaultPageSize: z.number().int().positive().default(20),
         maxPageSize: z.number().int().positive().default(100),
+        /** Words in one search, over `q` and every full-text clause of a body. */
+        maxQueryTerms: z.number().int().positive().default(64),
+        /** Fuzzy terms in one search (`word~`, every word of a fuzzy match); each expands to at most 10 terms. */
+        maxFuzzyTerms: z.number().int().min(0).default(8),
+        /** Searches one client (credential, or address without one) may have in flight; more answer 429. */
+        maxConcurrentPerClient: z.number().int().positive().default(4),
         /** A larger document is not served by /doc (413). */
         maxDocumentBytes: z.number().int().positive().default(1024 * 1024),
         /** Longer `q` strings are refused with 400. */

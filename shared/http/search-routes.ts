@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../logger';
 import { parseSearchBody } from '../search/body';
 import { parseSearchQuery, SearchRequestError } from '../search/query';
@@ -8,6 +9,17 @@ import { sendError } from './hardening';
 /** `GET /search/:index`, `POST /search/:index` (restricted query DSL) and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
 export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {
   const log = logger.child({ component: 'search' });
+  const limiter = new ClientLimiter(search.settings.maxConcurrentPerClient);
+  // One client's expensive searches must not take every Elasticsearch thread from the others.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.routeOptions.url?.startsWith('/search/') && !request.routeOptions.url?.startsWith('/doc/')) return undefined;
+    const client = clientOf(request);
+    if (!limiter.enter(client)) {
+      return sendError(reply.header('retry-after', '1'), 429, `more than ${search.settings.maxConcurrentPerClient} searches in flight from this client (search.maxConcurrentPerClient)`);
+    }
+    reply.raw.once('close', () => limiter.leave(client));
+    return undefined;
+  });
   const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
     if (err instanceof SearchRequestError) return sendError(reply, err.status, err.message);
     log.error({ err }, 'search request failed');
@@ -41,4 +53,29 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
       return fail(reply, err);
     }
   });
+}
+
+/** A client is its credential (any role's), or its address when it sends none. */
+function clientOf(request: FastifyRequest): string {
+  const auth = request.headers.authorization;
+  return auth ? `auth:${createHash('sha256').update(auth).digest('hex')}` : `ip:${request.ip}`;
+}
+
+/** In-flight requests per client, each released when its answer is sent or its connection drops. */
+class ClientLimiter {
+  private readonly inFlight = new Map<string, number>();
+  constructor(private readonly max: number) {}
+
+  enter(client: string): boolean {
+    const n = this.inFlight.get(client) ?? 0;
+    if (n >= this.max) return false;
+    this.inFlight.set(client, n + 1);
+    return true;
+  }
+
+  leave(client: string): void {
+    const n = (this.inFlight.get(client) ?? 1) - 1;
+    if (n <= 0) this.inFlight.delete(client);
+    else this.inFlight.set(client, n);
+  }
 }
