@@ -181,13 +181,14 @@ export function authHook(http: HttpConfig): (request: FastifyRequest, reply: Fas
   return async (request, reply) => {
     const need = requirement(request.method, request.routeOptions.url);
     if (need.kind === 'public') return undefined;
+    if (configured) {
+      const rights = rightsOf(request.headers.authorization, http);
+      if (rights.size === 0) return sendError(reply.header('www-authenticate', challenge), 401, 'unauthorized');
+      if (need.kind === 'right' && !rights.has(need.right)) return sendError(reply, 403, `forbidden: needs the ${ROLE_OF_RIGHT[need.right]} role`);
+    }
     if (need.kind === 'right' && need.destructive && !http.allowDestructiveQueueActions) {
       return sendError(reply, 403, 'forbidden: destructive queue actions are disabled (http.allowDestructiveQueueActions)');
     }
-    if (!configured) return undefined;
-    const rights = rightsOf(request.headers.authorization, http);
-    if (rights.size === 0) return sendError(reply.header('www-authenticate', challenge), 401, 'unauthorized');
-    if (need.kind === 'right' && !rights.has(need.right)) return sendError(reply, 403, `forbidden: needs the ${ROLE_OF_RIGHT[need.right]} role`);
     return undefined;
   };
 }
