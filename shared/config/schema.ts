@@ -397,8 +397,8 @@ export const ConfigSchema = z
         maxQueryTerms: z.number().int().positive().default(64),
         /** Fuzzy terms in one search (`word~`, every word of a fuzzy match); each expands to at most 10 terms. */
         maxFuzzyTerms: z.number().int().min(0).default(8),
-        /** Searches one client (credential, or address without one) may have in flight; more answer 429. */
-        maxConcurrentPerClient: z.number().int().positive().default(4),
+        /** Searches one client (its address and credential) may have in flight; more answer 429. */
+        maxConcurrentPerClient: z.number().int().positive().default(16),
         /** A larger document is not served by /doc (413). */
         maxDocumentBytes: z.number().int().positive().default(1024 * 1024),
         /** Longer `q` strings are refused with 400. */

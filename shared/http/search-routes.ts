@@ -55,10 +55,13 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
   });
 }
 
-/** A client is its credential (any role's), or its address when it sends none. */
+/**
+ * A client is an address with a credential: an application's instances share its search
+ * token but not their addresses, so each gets its own allowance.
+ */
 function clientOf(request: FastifyRequest): string {
   const auth = request.headers.authorization;
-  return auth ? `auth:${createHash('sha256').update(auth).digest('hex')}` : `ip:${request.ip}`;
+  return `${request.ip} ${auth ? createHash('sha256').update(auth).digest('hex') : '-'}`;
 }
 
 /** In-flight requests per client, each released when its answer is sent or its connection drops. */

@@ -76,6 +76,8 @@ describe('a flooded search cache', () => {
     try {
       pipeline = await startPipeline(input);
       await waitInSync(pipeline.ctx, 120_000);
+      // Searches see what a refresh made visible: without it the answers could be empty, and small.
+      await pipeline.ctx.es.indices.refresh({ index });
       const base = `http://127.0.0.1:${port}`;
       await flood(base, index, 200);
       const counted = Number((await queueAdmin.get('redis-es-sync:search-cache:bytes')) ?? 0);
@@ -114,6 +116,7 @@ describe('a flooded search cache', () => {
     try {
       pipeline = await startPipeline(input);
       await waitInSync(pipeline.ctx, 120_000);
+      await pipeline.ctx.es.indices.refresh({ index });
       await flood(`http://127.0.0.1:${port}`, index, 100);
       expect(await searchKeysIn(queueAdmin)).toBe(0);
       expect(await searchKeysIn(cacheAdmin)).toBeGreaterThan(0);
