@@ -399,6 +399,8 @@ export const ConfigSchema = z
         maxFuzzyTerms: z.number().int().min(0).default(8),
         /** Searches one client (its address and credential) may have in flight; more answer 429. */
         maxConcurrentPerClient: z.number().int().positive().default(16),
+        /** Searches in flight in this process, all clients together; more answer 429, so Elasticsearch keeps threads for indexing. */
+        maxConcurrent: z.number().int().positive().default(64),
         /** A larger document is not served by /doc (413). */
         maxDocumentBytes: z.number().int().positive().default(1024 * 1024),
         /** Longer `q` strings are refused with 400. */

@@ -42,6 +42,12 @@ export function authConfigured(http: HttpConfig): boolean {
   return credentials(http).length > 0;
 }
 
+/** Whether anyone may act on jobs: an operator credential, the single credential, or no credentials at all (loopback). */
+export function operatorsAllowed(http: HttpConfig): boolean {
+  const list = credentials(http);
+  return list.length === 0 || list.some((c) => c.role === 'operator' || c.role === 'all');
+}
+
 /** For the start-up log line: which roles accept which schemes, never the values. */
 export function authSchemes(http: HttpConfig): string {
   const list = credentials(http).map((c) => `${c.role}:${[c.token !== undefined ? 'bearer' : '', c.basic ? 'basic' : ''].filter(Boolean).join('+')}`);

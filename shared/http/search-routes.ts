@@ -9,14 +9,16 @@ import { sendError } from './hardening';
 /** `GET /search/:index`, `POST /search/:index` (restricted query DSL) and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
 export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {
   const log = logger.child({ component: 'search' });
-  const limiter = new ClientLimiter(search.settings.maxConcurrentPerClient);
+  const limiter = new ClientLimiter(search.settings.maxConcurrentPerClient, search.settings.maxConcurrent);
   // One client's expensive searches must not take every Elasticsearch thread from the others.
   app.addHook('onRequest', async (request, reply) => {
     if (!request.routeOptions.url?.startsWith('/search/') && !request.routeOptions.url?.startsWith('/doc/')) return undefined;
     const client = clientOf(request);
-    if (!limiter.enter(client)) {
+    const refused = limiter.enter(client);
+    if (refused === 'client') {
       return sendError(reply.header('retry-after', '1'), 429, `more than ${search.settings.maxConcurrentPerClient} searches in flight from this client (search.maxConcurrentPerClient)`);
     }
+    if (refused === 'all') return sendError(reply.header('retry-after', '1'), 429, `more than ${search.settings.maxConcurrent} searches in flight (search.maxConcurrent)`);
     reply.raw.once('close', () => limiter.leave(client));
     return undefined;
   });
@@ -64,19 +66,27 @@ function clientOf(request: FastifyRequest): string {
   return `${request.ip} ${auth ? createHash('sha256').update(auth).digest('hex') : '-'}`;
 }
 
-/** In-flight requests per client, each released when its answer is sent or its connection drops. */
+/** In-flight requests per client and in all, each released when its answer is sent or its connection drops. */
 class ClientLimiter {
   private readonly inFlight = new Map<string, number>();
-  constructor(private readonly max: number) {}
+  private total = 0;
+  constructor(
+    private readonly perClient: number,
+    private readonly all: number,
+  ) {}
 
-  enter(client: string): boolean {
+  /** Undefined when admitted; otherwise which limit refused it. */
+  enter(client: string): 'client' | 'all' | undefined {
     const n = this.inFlight.get(client) ?? 0;
-    if (n >= this.max) return false;
+    if (n >= this.perClient) return 'client';
+    if (this.total >= this.all) return 'all';
     this.inFlight.set(client, n + 1);
-    return true;
+    this.total++;
+    return undefined;
   }
 
   leave(client: string): void {
+    this.total = Math.max(0, this.total - 1);
     const n = (this.inFlight.get(client) ?? 1) - 1;
     if (n <= 0) this.inFlight.delete(client);
     else this.inFlight.set(client, n);

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../logger';
 import { enableDefaultMetrics, registry, watchQueueDepth, watchQueuePaused } from '../metrics';
 import type { SyncQueue } from '../queue';
-import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, type HttpConfig } from './auth';
+import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, operatorsAllowed, type HttpConfig } from './auth';
 import type { SearchService } from '../search/service';
 import { createHardenedApp } from './hardening';
 import { runChecks, type ReadinessCheck } from './readiness';
@@ -65,7 +65,8 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const board = new FastifyAdapter();
   board.setBasePath(DASHBOARD_PATH);
   createBullBoard({
-    queues: [new BullMQAdapter(deps.queue)],
+    // Without anyone who may act on jobs, the dashboard shows no action buttons at all.
+    queues: [new BullMQAdapter(deps.queue, { readOnlyMode: !operatorsAllowed(http) })],
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'redis-es-sync' } },
   });

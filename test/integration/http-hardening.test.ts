@@ -66,6 +66,9 @@ describe('a hardened HTTP surface', () => {
       expect(res.headers.get('x-frame-options')).toBe('DENY');
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }
+    // No operator credential: bull-board is read-only, so it shows no action it would refuse.
+    const queues = (await (await get('/queues/api/queues', `${TOKEN}-viewer`)).json()) as { queues: { readOnlyMode: boolean }[] };
+    expect(queues.queues.map((q) => q.readOnlyMode)).toEqual([true]);
     const html = await (await get('/queues', `${TOKEN}-viewer`)).text();
     expect(html).toContain('static/js/');
     expect(html).not.toMatch(/(src|href)="https?:\/\//);

@@ -21,7 +21,7 @@ describe('the cost of searches', () => {
     const port = await getFreePort();
     base = `http://127.0.0.1:${port}`;
     pipeline = await startPipeline(
-      testConfigInput(servers, { elasticsearch: { url: gate.url }, http: { port }, search: { cacheTtlMs: 0, maxConcurrentPerClient: 2 } }),
+      testConfigInput(servers, { elasticsearch: { url: gate.url }, http: { port }, search: { cacheTtlMs: 0, maxConcurrentPerClient: 2, maxConcurrent: 3 } }),
     );
     // Straight from Elasticsearch: the gate in front of it is for /search, and verify's scans do not need it.
     const direct = new Client({ node: esUrl() });
@@ -68,8 +68,15 @@ describe('the cost of searches', () => {
     expect(third.status).toBe(429);
     expect(third.headers.get('retry-after')).toBe('1');
     expect(((await third.json()) as { error: string }).error).toMatch(/search\.maxConcurrentPerClient/);
+    // Another client has its own allowance, until the process's total is reached.
+    const other = { authorization: 'Bearer another-client' };
+    inFlight.push(fetch(`${base}/search/${servers.index}?q=apple`, { headers: other }));
+    await waitFor('three searches held', async () => gate.held(), (n) => n === 3);
+    const fourth = await fetch(`${base}/search/${servers.index}?q=apple`, { headers: other });
+    expect(fourth.status).toBe(429);
+    expect(((await fourth.json()) as { error: string }).error).toMatch(/search\.maxConcurrent\)/);
     gate.release();
-    expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual([200, 200]);
+    expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual([200, 200, 200]);
     expect((await fetch(`${base}/search/${servers.index}?q=apple`)).status).toBe(200);
   });
 });
