@@ -124,6 +124,12 @@ describe('wrong credentials never print a secret, and every line is JSON', () =>
         user: 'elastic',
         evidence: /"status":401/,
       },
+      'run, wrong Elasticsearch API key': {
+        run: start('run', { REDIS_URL: goodSource, QUEUE_REDIS_URL: goodQueue, ELASTICSEARCH_URL: fakeEsUrl, ELASTICSEARCH_API_KEY: esSecret }, 'so-es3'),
+        secret: esSecret,
+        user: 'elastic',
+        evidence: /"status":401/,
+      },
       'run, Elasticsearch credentials in the URL': {
         run: start('run', { REDIS_URL: goodSource, QUEUE_REDIS_URL: goodQueue, ELASTICSEARCH_URL: fakeEsUrl.replace('//', `//elastic:${esSecret}@`) }, 'so-es2'),
         secret: esSecret,
