@@ -104,7 +104,11 @@ export async function enqueueVanished(
         if (gone.length === 0) continue;
         vanished += gone.length;
         if (!guard) enqueued += await deps.sink.enqueueKeys(db, gone, 'reconcile');
-        else held.set(db, [...(held.get(db) ?? []), ...gone]);
+        else {
+          const list = held.get(db) ?? [];
+          for (const k of gone) list.push(k);
+          held.set(db, list);
+        }
       }
       if (vanished > limit) {
         over = true;
