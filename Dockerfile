@@ -4,11 +4,12 @@
 #   docker run --rm -e REDIS_URL=... -e QUEUE_REDIS_URL=... -e ELASTICSEARCH_URL=... redis-es-sync            # run (producer + worker)
 #   docker run --rm ... redis-es-sync producer | worker | snapshot --wait | verify
 #
-#   docker run --rm -p 3000:3000 -e HTTP_HOST=0.0.0.0 -e HTTP_AUTH_TOKEN=... ... redis-es-sync dashboard
+#   docker run --rm -p 3000:3000 -e HTTP_HOST=0.0.0.0 -e HTTP_OPERATOR_USERNAME=ops -e HTTP_OPERATOR_PASSWORD=... ... redis-es-sync dashboard
 #
 # Configuration comes from the environment (REDIS_URL, QUEUE_REDIS_URL, ELASTICSEARCH_URL,
 # ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, HTTP_PORT, HTTP_HOST,
-# HTTP_AUTH_TOKEN, each also as *_FILE, CONFIG, LOG_LEVEL). Mount a rules file and set CONFIG
+# HTTP_SEARCH_TOKEN, HTTP_VIEWER_TOKEN, HTTP_OPERATOR_USERNAME/PASSWORD, each also as *_FILE,
+# CONFIG, LOG_LEVEL; README "HTTP surface"). Mount a rules file and set CONFIG
 # to use one, e.g.
 #   -v "$PWD/examples:/config:ro" -e CONFIG=/config/sync.yml
 

@@ -1,6 +1,6 @@
 import type { AppConfig } from '../shared/config/schema';
 import { createEsClient, type EsClient } from '../shared/elasticsearch';
-import { createLogger, redactUrl, type Logger } from '../shared/logger';
+import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/logger';
 import { ensureIndices } from '../shared/mapping/indices';
 import { KeyRouter } from '../shared/mapping/router';
 import { createQueue, type SyncQueue } from '../shared/queue';
@@ -28,6 +28,8 @@ export interface AppContext {
   probes(needs?: readonly DependencyName[]): DependencyProbe[];
   /** Where a configuration value came from (`env REDIS_URL`), when it was given. */
   sourceOf: SourceOf;
+  /** Where the search cache lives: `search.cache.url`, or the queue Redis. */
+  searchCacheRedis(): RedisClient;
   close(): Promise<void>;
 }
 
@@ -48,8 +50,11 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
   return ctx;
 }
 
+/** The CLI's context: also routes the libraries' console output through its logger. */
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  return buildContext(loadConfig(flags), logger);
+  const ctx = buildContext(loadConfig(flags), logger);
+  routeConsoleToLogger(ctx.logger);
+  return ctx;
 }
 
 export function buildContext({ config, baseDir, file, sources }: LoadedConfig, logger?: Logger): AppContext {
@@ -66,7 +71,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     },
     'configuration loaded',
   );
-  const es = createEsClient(config.elasticsearch);
+  const es = createEsClient(config.elasticsearch, log);
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
@@ -74,6 +79,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: RedisClient | undefined;
+  let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
   const allProbes: DependencyProbe[] = [
     redisProbe('source-redis', () => source.db(config.redis.databases[0]!), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
@@ -95,9 +101,16 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     queue() {
       if (!queue) {
         queueConnection = connectEndpoint(queueEndpoint, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
-        queue = createQueue(config, queueConnection);
+        queue = createQueue(config, queueConnection, log);
       }
       return queue;
+    },
+    searchCacheRedis() {
+      const url = config.search.cache.url;
+      if (!url) return queueRedis;
+      // A cache that is slow or gone must not hold searches: one reconnect, then the search goes to Elasticsearch.
+      cacheRedis ??= connectEndpoint({ kind: 'standalone', url }, { name: 'search-cache', failFast: true, logger: log });
+      return cacheRedis;
     },
     probes(needs) {
       return needs ? allProbes.filter((p) => needs.includes(p.name)) : allProbes;
@@ -110,7 +123,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
           // BullMQ's close waits for its connection; with the queue Redis down that is forever.
           { name: 'queue', stop: async () => queue?.close() },
           { name: 'source redis', stop: () => source.close() },
-          { name: 'queue redis', stop: () => closeRedis(queueRedis, bull, queueConnection) },
+          { name: 'queue redis', stop: () => closeRedis(queueRedis, bull, queueConnection, cacheRedis) },
           { name: 'elasticsearch client', stop: () => es.close() },
         ],
         { logger: log, stepTimeoutMs: CLOSE_STEP_MS },

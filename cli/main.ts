@@ -6,6 +6,7 @@ import { errors as esErrors } from '@elastic/elasticsearch';
 import type { ConfigFlags } from '../shared/config/load';
 import { describeEsError } from '../shared/elasticsearch';
 import { ConfigError, DependenciesError, DependencyError, EXIT, RedisSetupError, UsageError, exitCodeOf } from '../shared/errors';
+import { createLogger, redactText } from '../shared/logger';
 import { reconcileCommand } from './commands/reconcile';
 import { dashboardCommand } from './commands/dashboard';
 import { serveCommand } from './commands/serve';
@@ -99,7 +100,8 @@ program
   .command('reconcile')
   .description('enqueue every key and every document whose key is gone, once (repairs what capture missed)')
   .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
-  .action((opts: { wait?: boolean }) => reconcileCommand(flags(), opts));
+  .option('--allow-mass-deletion', 'delete vanished documents even past producer.deletionGuard (after checking the source is the right one)')
+  .action((opts: { wait?: boolean; allowMassDeletion?: boolean }) => reconcileCommand(flags(), opts));
 
 program
   .command('verify')
@@ -148,7 +150,7 @@ program
 
 program
   .command('serve')
-  .description('serve only the search API: GET /search/:index, GET /doc/:index/:id and /healthz (port 3000 unless set)')
+  .description('serve only the search API: GET /search/:index, GET /doc/:index/:id, /healthz and /readyz (port 3000 unless set)')
   .action(() => serveCommand(flags()));
 
 for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError();
@@ -169,6 +171,8 @@ function report(err: unknown): number {
   let expected = true;
   if (err instanceof DependenciesError || err instanceof DependencyError || err instanceof ConfigError || err instanceof RedisSetupError || err instanceof UsageError) {
     message = err.message;
+  } else if (err instanceof esErrors.ResponseError && err.statusCode === 401) {
+    message = `Elasticsearch refused the credentials (${describeEsError(err).trim()}): check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD`;
   } else if (err instanceof esErrors.ElasticsearchClientError) {
     message = `Elasticsearch: ${describeEsError(err)}`;
   } else if (err instanceof Error && err.name === 'ReplyError') {
@@ -177,12 +181,12 @@ function report(err: unknown): number {
     expected = false;
     message = err instanceof Error ? err.message : String(err);
   }
-  for (const line of message.split('\n')) process.stderr.write(`redis-es-sync: ${line}\n`);
+  // Whatever a message quotes (a URL, a driver's text) goes out redacted.
+  for (const line of redactText(message).split('\n')) process.stderr.write(`redis-es-sync: ${line}\n`);
   if (err instanceof UsageError) process.stderr.write(`\n${current.helpInformation()}`);
-  if (err instanceof Error && (!expected || debugWanted())) {
-    process.stderr.write(`${err.stack ?? ''}\n${err.cause instanceof Error ? `caused by: ${err.cause.stack ?? err.cause.message}\n` : ''}`);
-  }
-  if (!expected) process.stderr.write('redis-es-sync: an unexpected error; please report it with the stack above\n');
+  // The details (stack, cause) as a JSON line through the redacting logger, never raw.
+  if (err instanceof Error && (!expected || debugWanted())) createLogger(process.env.LOG_LEVEL ?? 'info').fatal({ err }, 'stopped by an error');
+  if (!expected) process.stderr.write('redis-es-sync: an unexpected error; please report it with the stack logged above\n');
   return code;
 }
 

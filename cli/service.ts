@@ -3,7 +3,8 @@ import { leaseKeys, RedisLease } from '../producers/lease';
 import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../shared/http/server';
-import { elasticsearchCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
+import { elasticsearchCheck, queueNotPausedCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
+import { SearchCache } from '../shared/search/cache';
 import { SearchService } from '../shared/search/service';
 import { waitForDependencies } from '../shared/dependencies';
 import { Lifecycle } from '../shared/lifecycle';
@@ -60,7 +61,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
       await life.add({
         name: 'http',
         start: async () => {
-          running.http = await startContextHttp(ctx, ctx.config.http.port);
+          running.http = await startContextHttp(ctx, ctx.config.http.port, { indexes: parts.worker });
         },
         stop: async () => running.http?.close(),
       });
@@ -131,12 +132,17 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
   };
 }
 
-/** The dependencies a running process needs: source Redis, queue Redis, Elasticsearch. */
-export function readinessChecks(ctx: AppContext): ReadinessCheck[] {
+/**
+ * The dependencies a running process needs: source Redis, queue Redis, Elasticsearch; and,
+ * for a process that indexes, a queue that is not paused. Not for the dashboard, which must
+ * stay reachable to resume it.
+ */
+export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {}): ReadinessCheck[] {
   return [
     redisCheck('source-redis', () => ctx.source.db(ctx.config.redis.databases[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
     elasticsearchCheck(ctx.es),
+    ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),
   ];
 }
 
@@ -144,12 +150,12 @@ export function readinessChecks(ctx: AppContext): ReadinessCheck[] {
  * The HTTP surface (dashboard, metrics, probes) for this context's queue and dependencies.
  * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
  */
-export async function startContextHttp(ctx: AppContext, port: number): Promise<HttpSurface> {
+export async function startContextHttp(ctx: AppContext, port: number, opts: { indexes?: boolean } = {}): Promise<HttpSurface> {
   const { startHttpSurface } = await import('../shared/http/server');
   return startHttpSurface({
     http: { ...ctx.config.http, port },
     queue: ctx.queue(),
-    readiness: readinessChecks(ctx),
+    readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
     search: searchService(ctx),
     failures: new FailureStore(ctx.queueRedis, ctx.config.queue.prefix),
@@ -158,10 +164,12 @@ export async function startContextHttp(ctx: AppContext, port: number): Promise<H
 
 /** The search API's service on this context's connections. */
 export function searchService(ctx: AppContext): SearchService {
+  const { search } = ctx.config;
   return new SearchService({
     es: ctx.es,
     source: ctx.source,
     queueRedis: ctx.queueRedis,
+    cache: new SearchCache(ctx.searchCacheRedis(), ctx.config.queue.prefix, { ttlMs: search.cacheTtlMs, ...search.cache }, ctx.logger.child({ component: 'search-cache' })),
     prefix: ctx.config.queue.prefix,
     router: ctx.router,
     databases: ctx.config.redis.databases,

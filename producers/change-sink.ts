@@ -2,6 +2,7 @@ import type { AppConfig } from '../shared/config/schema';
 import { LeaseLostError } from '../shared/errors';
 import type { RedisClient } from '../shared/redis';
 import type { Logger } from '../shared/logger';
+import type { KeyRouter } from '../shared/mapping/router';
 import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
 import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
 import { VersionCounter, versionKey } from '../shared/versions';
@@ -19,6 +20,11 @@ export interface ChangeSinkSettings {
   hotKeyWindowMs: number;
   /** The capture mode, as the changes-captured metric labels it. */
   mode?: string;
+  /**
+   * Whether the configuration syncs a key (its database and the mapping rules); others are
+   * not enqueued, because the worker refuses jobs naming them (workers/job-guard.ts).
+   */
+  synced?: (db: number, key: string) => boolean;
 }
 
 interface Captured {
@@ -66,7 +72,7 @@ export class ChangeSink {
 
   /** Records that a key changed. Repeats before its next enqueue coalesce: one job reads the latest state. */
   capture(db: number, key: string, src: CaptureSource = 'notification'): void {
-    if (isOwnKey(this.settings.prefix, key) || this.lost) return;
+    if (isOwnKey(this.settings.prefix, key) || this.lost || this.settings.synced?.(db, key) === false) return;
     this.captured++;
     const id = idOf(db, key);
     if (this.buffer.has(id) || this.held.has(id)) return;
@@ -84,7 +90,8 @@ export class ChangeSink {
   /** Enqueues many keys of one database as a single job (snapshots, reconciliation). */
   async enqueueKeys(db: number, keys: readonly string[], src: CaptureSource): Promise<number> {
     if (this.lost) throw this.lost;
-    const own = keys.filter((k) => !isOwnKey(this.settings.prefix, k));
+    const synced = this.settings.synced;
+    const own = keys.filter((k) => !isOwnKey(this.settings.prefix, k) && synced?.(db, k) !== false);
     if (own.length === 0) return 0;
     const v = await this.counter.allocate(own.length);
     const data: SyncJobData = { db, keys: own, v, t: Date.now(), src };
@@ -222,10 +229,17 @@ export class ChangeSink {
 }
 
 /** The sink a configuration describes, with versions from the counter in the queue Redis. */
-export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: RedisClient, logger: Logger): ChangeSink {
+export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: RedisClient, logger: Logger, router: KeyRouter): ChangeSink {
   const { prefix } = config.queue;
   const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs } = config.producer;
-  return new ChangeSink(queue, new VersionCounter(queueRedis, versionKey(prefix)), { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs, mode: config.producer.mode }, logger);
+  const databases = config.redis.databases;
+  const synced = (db: number, key: string): boolean => databases.includes(db) && router.route(db, key) !== undefined;
+  return new ChangeSink(
+    queue,
+    new VersionCounter(queueRedis, versionKey(prefix)),
+    { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs, mode: config.producer.mode, synced },
+    logger,
+  );
 }
 
 function idOf(db: number, key: string): string {

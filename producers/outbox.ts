@@ -103,7 +103,7 @@ export class OutboxProducer implements CaptureProducer {
     this.rules = { defaultDb: this.streamDb, databases: new Set(config.redis.databases) };
     this.log = deps.logger.child({ component: 'producer', mode: 'outbox', stream: this.stream, group: this.group, consumer: this.consumer });
     // Entries are acknowledged after each flush, and flush() enqueues held hot keys at once.
-    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
     this.fence = deps.fence ?? unfenced(deps.queueRedis);
     this.reconciler = new ReconcileRunner(
       { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },

@@ -45,7 +45,7 @@ export class NotificationProducer {
   constructor(private readonly deps: ProducerDeps) {
     const { config } = deps;
     this.log = deps.logger.child({ component: 'producer', mode: 'notifications' });
-    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
     this.reconciler = new ReconcileRunner(
       { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },
       reconcileSettings(config),

@@ -1,10 +1,15 @@
 import type { AppConfig } from '../shared/config/schema';
 import { LeaseLostError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
-import { reconcile, type ReconcileDeps } from './reconcile';
-import type { SnapshotOptions } from './snapshot';
+import { reconcile, type DeletionGuard, type ReconcileDeps, type ReconcileOptions } from './reconcile';
 
-export type ReconcileSettings = Omit<SnapshotOptions, 'resume' | 'src' | 'signal' | 'progress'>;
+export type ReconcileSettings = Omit<ReconcileOptions, 'signal' | 'progress'>;
+
+/** The configured guard against mass deletion; `maxShare: 1` turns it off. */
+export function deletionGuard(config: AppConfig): DeletionGuard | undefined {
+  const { maxShare, minDeletes } = config.producer.deletionGuard;
+  return maxShare >= 1 ? undefined : { maxShare, minDeletes };
+}
 
 /** What a full reconciliation covers under this configuration. */
 export function reconcileSettings(config: AppConfig): ReconcileSettings {
@@ -14,6 +19,7 @@ export function reconcileSettings(config: AppConfig): ReconcileSettings {
     scanCount: config.producer.scanCount,
     batchKeys: config.producer.snapshotBatchKeys,
     prefix: config.queue.prefix,
+    guard: deletionGuard(config),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { docKey, scanIndex } from '../shared/es-scan';
 import type { Logger } from '../shared/logger';
-import { reconciliations } from '../shared/metrics';
+import { deletionsRefused, reconciliations } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import { existsMany, type SourceRedis } from '../shared/redis';
 import type { ChangeSink } from './change-sink';
@@ -19,7 +19,29 @@ export interface ReconcileResult {
   enqueued: number;
   vanished: number;
   aborted: boolean;
+  /** Indices whose deletes the guard held back: nothing of them was enqueued. */
+  refused: DeletionRefusal[];
 }
+
+/**
+ * How many deletes one reconciliation may enqueue for an index: more than `maxShare` of its
+ * documents and more than `minDeletes` looks like a wrong or emptied source, not like changes.
+ * `undefined`: no limit (an operator's explicit `reconcile --allow-mass-deletion`).
+ */
+export interface DeletionGuard {
+  maxShare: number;
+  minDeletes: number;
+}
+
+export interface DeletionRefusal {
+  index: string;
+  documents: number;
+  /** Vanished keys found before the scan stopped: at least this many would have been deleted. */
+  atLeast: number;
+  limit: number;
+}
+
+export type ReconcileOptions = Omit<SnapshotOptions, 'resume' | 'src'> & { guard: DeletionGuard | undefined };
 
 /**
  * Repairs whatever a capture gap let slip: every existing key is enqueued again, and every
@@ -27,31 +49,47 @@ export interface ReconcileResult {
  * deletes it. Both go through the normal versioned path, so reconciliation can run at any
  * time, beside live traffic, without ever writing something stale.
  */
-export async function reconcile(deps: ReconcileDeps, opts: Omit<SnapshotOptions, 'resume' | 'src'>): Promise<ReconcileResult> {
-  const snap = await snapshot(deps, { ...opts, resume: false, src: 'reconcile' });
-  const result: ReconcileResult = { enqueued: snap.keys, vanished: 0, aborted: snap.aborted };
+export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
+  const { guard, ...snapshotOpts } = opts;
+  const snap = await snapshot(deps, { ...snapshotOpts, resume: false, src: 'reconcile' });
+  const result: ReconcileResult = { enqueued: snap.keys, vanished: 0, aborted: snap.aborted, refused: [] };
   if (snap.aborted) return result;
-  const vanished = await enqueueVanished(deps, opts.databases, opts.signal);
+  const vanished = await enqueueVanished(deps, opts.databases, opts.signal, guard);
   if (!vanished.aborted) reconciliations.inc();
   deps.logger.info({ enqueued: result.enqueued, vanished: vanished.enqueued }, 'reconciliation enqueued');
-  return { ...result, vanished: vanished.enqueued, aborted: vanished.aborted };
+  return { ...result, vanished: vanished.enqueued, aborted: vanished.aborted, refused: vanished.refused };
 }
+
+/** Vanished keys enqueued per job when they were held back for the guard. */
+const DELETE_BATCH = 1000;
 
 /**
  * Enqueues every document of these databases whose key no longer exists, so the worker
  * (reading it as missing) deletes it. On its own after a full replication resync, whose
  * snapshot already enqueued the keys that exist.
+ *
+ * With a guard, an index's deletes are held until its scan ends and enqueued only if they
+ * stay within the limit; past it the scan of that index stops, nothing of it is enqueued,
+ * and the refusal is logged, counted in `redis_es_sync_deletions_refused` and returned.
+ * Memory stays bounded by the limit.
  */
 export async function enqueueVanished(
-  deps: Pick<ReconcileDeps, 'es' | 'router' | 'source' | 'sink'>,
+  deps: Pick<ReconcileDeps, 'es' | 'router' | 'source' | 'sink'> & { logger?: Logger },
   databases: readonly number[],
-  signal?: AbortSignal,
-): Promise<{ enqueued: number; aborted: boolean }> {
+  signal: AbortSignal | undefined,
+  guard: DeletionGuard | undefined,
+): Promise<{ enqueued: number; aborted: boolean; refused: DeletionRefusal[] }> {
   let enqueued = 0;
+  const refused: DeletionRefusal[] = [];
   const synced = new Set(databases);
   for (const index of deps.router.indices()) {
+    const documents = guard ? await countDocuments(deps.es, index) : 0;
+    const limit = guard ? Math.max(guard.minDeletes, Math.floor(guard.maxShare * documents)) : Infinity;
+    const held = new Map<number, string[]>();
+    let vanished = 0;
+    let over = false;
     for await (const page of scanIndex(deps.es, index)) {
-      if (signal?.aborted) return { enqueued, aborted: true };
+      if (signal?.aborted) return { enqueued, aborted: true, refused };
       const byDb = new Map<number, string[]>();
       for (const doc of page) {
         const k = docKey(doc.source);
@@ -63,9 +101,41 @@ export async function enqueueVanished(
       for (const [db, keys] of byDb) {
         const exists = await existsMany(deps.source.db(db), keys);
         const gone = keys.filter((_, i) => !exists[i]);
-        if (gone.length > 0) enqueued += await deps.sink.enqueueKeys(db, gone, 'reconcile');
+        if (gone.length === 0) continue;
+        vanished += gone.length;
+        if (!guard) enqueued += await deps.sink.enqueueKeys(db, gone, 'reconcile');
+        else {
+          const list = held.get(db) ?? [];
+          for (const k of gone) list.push(k);
+          held.set(db, list);
+        }
+      }
+      if (vanished > limit) {
+        over = true;
+        break;
       }
     }
+    if (over) {
+      const refusal: DeletionRefusal = { index, documents, atLeast: vanished, limit };
+      refused.push(refusal);
+      deletionsRefused.set({ index }, vanished);
+      deps.logger?.error(
+        { ...refusal, guard },
+        'reconciliation would delete more documents than producer.deletionGuard allows: none were deleted. Check that the source Redis is the right one and holds its data (REDIS_URL, a restart without persistence); to delete them anyway run `redis-es-sync reconcile --allow-mass-deletion`',
+      );
+      continue;
+    }
+    deletionsRefused.set({ index }, 0);
+    for (const [db, keys] of held) {
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) enqueued += await deps.sink.enqueueKeys(db, keys.slice(i, i + DELETE_BATCH), 'reconcile');
+    }
   }
-  return { enqueued, aborted: false };
+  return { enqueued, aborted: false, refused };
+}
+
+async function countDocuments(es: Client, index: string): Promise<number> {
+  const exists = await es.indices.exists({ index });
+  if (!exists) return 0;
+  await es.indices.refresh({ index });
+  return (await es.count({ index })).count;
 }

@@ -1,11 +1,27 @@
 import { Client, errors, type ClientOptions } from '@elastic/elasticsearch';
 import type { AppConfig } from './config/schema';
+import { defaultLogger, type Logger } from './logger';
 import { readPem } from './tls';
 
 export { Client as EsClient };
 
-export function createEsClient(config: AppConfig['elasticsearch']): Client {
-  return new Client(esClientOptions(config));
+export function createEsClient(config: AppConfig['elasticsearch'], logger: Logger = defaultLogger()): Client {
+  const client = new Client(esClientOptions(config));
+  logEsErrors(client, logger.child({ component: 'elasticsearch' }));
+  return client;
+}
+
+/**
+ * Failed requests, at debug: the callers decide what is worth a warning. Only method, path,
+ * status and the error's type: the event's metadata holds the request's headers, and with
+ * them the credentials.
+ */
+function logEsErrors(client: Client, log: Logger): void {
+  client.diagnostic.on('response', (err, result) => {
+    if (!err || !log.isLevelEnabled('debug')) return;
+    const request = result?.meta.request.params;
+    log.debug({ method: request?.method, path: request?.path, status: result?.statusCode ?? undefined, err: describeEsError(err) }, 'elasticsearch request failed');
+  });
 }
 
 /** The client's options: node, timeouts, auth, and TLS (a CA file and/or the CA's fingerprint). */

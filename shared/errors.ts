@@ -144,6 +144,23 @@ export class LeaseLostError extends Error {
   readonly code = 'LEASE_LOST';
 }
 
+/**
+ * A reconciliation found more vanished documents than `producer.deletionGuard` allows and
+ * deleted none: the source is more likely wrong or empty than really this changed.
+ */
+export class MassDeletionRefusedError extends Error {
+  override readonly name = 'MassDeletionRefusedError';
+  readonly code = 'MASS_DELETION_REFUSED';
+  constructor(
+    readonly refusals: readonly { index: string; documents: number; atLeast: number; limit: number }[],
+  ) {
+    super(
+      `refused to delete documents: ${refusals.map((r) => `index ${r.index}: at least ${r.atLeast} of ${r.documents} documents have no key, over the limit of ${r.limit}`).join('; ')}. ` +
+        'Check that the source Redis is the right one and holds its data; to delete them anyway run reconcile --allow-mass-deletion',
+    );
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -42,6 +42,12 @@ export const jobsFailed = new Counter({
   registers: [registry],
 });
 
+export const jobsRefused = new Counter({
+  name: `${PREFIX}jobs_refused_total`,
+  help: 'Jobs failed unread because their database or keys are not synced by the configuration',
+  registers: [registry],
+});
+
 export const jobsRetried = new Counter({
   name: `${PREFIX}jobs_retried_total`,
   help: 'Job runs that were not the job\'s first: automatic retries, stalled jobs taken over, replays',
@@ -90,6 +96,13 @@ export const flushesDetected = new Counter({
   registers: [registry],
 });
 
+export const deletionsRefused = new Gauge({
+  name: `${PREFIX}deletions_refused`,
+  help: 'Deletes the last reconciliation held back for producer.deletionGuard (at least this many), by index; 0 once a pass is within the limit',
+  labelNames: ['index'] as const,
+  registers: [registry],
+});
+
 export const reconciliations = new Counter({
   name: `${PREFIX}reconciliations_total`,
   help: 'Full reconciliations completed',
@@ -129,6 +142,34 @@ export function watchQueueDepth(source: DepthSource): () => void {
   depthSource = source;
   return () => {
     if (depthSource === source) depthSource = undefined;
+  };
+}
+
+let pausedSource: (() => Promise<boolean>) | undefined;
+
+/** A paused queue indexes nothing while capture goes on: worth an alert of its own. */
+export const queuePaused = new Gauge({
+  name: `${PREFIX}queue_paused`,
+  help: '1 while the queue is paused (workers take no job), read from the queue Redis at scrape time',
+  registers: [registry],
+  async collect() {
+    if (!pausedSource) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DEPTH_TIMEOUT_MS)));
+    try {
+      const paused = await Promise.race([pausedSource().catch(() => undefined), timeout]);
+      if (paused !== undefined) this.set(paused ? 1 : 0);
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+});
+
+/** Makes the paused gauge read from `source` at each scrape; returns the undo. */
+export function watchQueuePaused(source: () => Promise<boolean>): () => void {
+  pausedSource = source;
+  return () => {
+    if (pausedSource === source) pausedSource = undefined;
   };
 }
 

@@ -1,8 +1,8 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Logger } from './logger';
 import type { Progress } from './progress';
 import type { RedisClient } from './redis';
 import type { AppConfig } from './config/schema';
+import { defaultLogger, type Logger } from './logger';
 
 /** How a change was seen; kept on the job for logs and the dashboard. */
 export type CaptureSource = 'notification' | 'outbox' | 'replication' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
@@ -28,11 +28,31 @@ export const BATCH_JOB = 'batch';
 
 export type SyncQueue = Queue<SyncJobData, void, string>;
 
-export function createQueue(config: AppConfig, connection: RedisClient): SyncQueue {
-  return new Queue<SyncJobData, void, string>(config.queue.name, {
+export function createQueue(config: AppConfig, connection: RedisClient, logger: Logger = defaultLogger()): SyncQueue {
+  const queue = new Queue<SyncJobData, void, string>(config.queue.name, {
     connection,
     prefix: config.queue.prefix,
     defaultJobOptions: defaultJobOptions(config),
+  });
+  logBullErrors(queue, logger.child({ component: 'queue', queue: config.queue.name }));
+  return queue;
+}
+
+/**
+ * A BullMQ Queue, Worker, QueueEvents or FlowProducer without an 'error' listener hands its
+ * connection errors to console.error, multi-line and with the failed command's arguments
+ * (`AUTH <password>`). Each one the tool creates goes through this instead; the message
+ * only, once per change, as ioredis repeats it on every reconnect attempt.
+ */
+export function logBullErrors(emitter: { on(event: 'error', listener: (err: Error) => void): unknown }, log: Logger): void {
+  let last = '';
+  let lastAt = 0;
+  emitter.on('error', (err: Error) => {
+    const now = Date.now();
+    if (err.message === last && now - lastAt < 60_000) return;
+    last = err.message;
+    lastAt = now;
+    log.warn({ err }, 'queue connection error');
   });
 }
 

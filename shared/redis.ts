@@ -3,7 +3,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { displayKey, keyArg } from './bytes';
 import type { ClusterConfig, SentinelConfig } from './config/schema';
 import type { Logger } from './logger';
-import { redactUrl } from './logger';
+import { defaultLogger, redactUrl } from './logger';
 
 /** A standalone or Sentinel-followed server (Redis), or a Redis Cluster (Cluster). */
 export type RedisClient = Redis | Cluster;
@@ -143,32 +143,34 @@ export function connectEndpoint(e: RedisEndpoint, opts: RedisConnectOptions): Re
 /** While a connection keeps failing the same way, its error is logged again this often. */
 const REPEAT_ERROR_LOG_MS = 30000;
 
+/**
+ * Every client gets an 'error' listener: without one ioredis prints the error itself, with
+ * the failed command's arguments (`AUTH <password>`), outside the redacting logger.
+ */
 function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions): void {
-  if (opts.logger) {
-    const log = opts.logger.child({ redis: label, connection: opts.name });
-    let lastError = '';
-    let loggedAt = 0;
-    let since = 0;
-    redis.on('error', (err: Error) => {
-      // ioredis repeats the same error on every retry: log it when it changes, and again now
-      // and then while it lasts, so a long outage is not one line lost in the past.
-      const now = Date.now();
-      if (err.message !== lastError) {
-        since = now;
-        loggedAt = now;
-        if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
-        else log.warn({ err: err.message }, 'redis connection error');
-      } else if (now - loggedAt >= REPEAT_ERROR_LOG_MS) {
-        loggedAt = now;
-        log.warn({ err: err.message, forMs: now - since }, 'redis still unreachable; retrying');
-      }
-      lastError = err.message;
-    });
-    redis.on('ready', () => {
-      if (lastError) log.info({ downMs: Date.now() - since }, 'redis connection ready again');
-      lastError = '';
-    });
-  }
+  const log = (opts.logger ?? defaultLogger()).child({ redis: label, connection: opts.name });
+  let lastError = '';
+  let loggedAt = 0;
+  let since = 0;
+  redis.on('error', (err: Error) => {
+    // ioredis repeats the same error on every retry: log it when it changes, and again now
+    // and then while it lasts, so a long outage is not one line lost in the past.
+    const now = Date.now();
+    if (err.message !== lastError) {
+      since = now;
+      loggedAt = now;
+      if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
+      else log.warn({ err: err.message }, 'redis connection error');
+    } else if (now - loggedAt >= REPEAT_ERROR_LOG_MS) {
+      loggedAt = now;
+      log.warn({ err: err.message, forMs: now - since }, 'redis still unreachable; retrying');
+    }
+    lastError = err.message;
+  });
+  redis.on('ready', () => {
+    if (lastError) log.info({ downMs: Date.now() - since }, 'redis connection ready again');
+    lastError = '';
+  });
 }
 
 /** Two URLs that reach the same server and database: then the queue's keys live among the data. */

@@ -5,13 +5,14 @@ import type { EsClient } from '../shared/elasticsearch';
 import type { Logger } from '../shared/logger';
 import { displayKey } from '../shared/bytes';
 import { FailureStore, reasonClass, type Refusal } from '../shared/failure-store';
-import { captureToIndexed, jobsCompleted, jobsFailed, jobsRetried, keysRefused } from '../shared/metrics';
+import { captureToIndexed, jobsCompleted, jobsFailed, jobsRefused, jobsRetried, keysRefused } from '../shared/metrics';
 import type { KeyRouter } from '../shared/mapping/router';
 import type { SyncJobData } from '../shared/queue';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import { VersionCounter, versionKey } from '../shared/versions';
 import { BulkBatcher } from './bulk-batcher';
 import { BulkIndexer } from './bulk-indexer';
+import { jobRefusal } from './job-guard';
 
 export interface IndexWorkerDeps {
   config: AppConfig;
@@ -58,6 +59,12 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
 
   const processor = async (job: Job<SyncJobData, void, string>): Promise<void> => {
     const data = checkJobData(job.data);
+    const refusal = jobRefusal(data, config.redis.databases, deps.router, config.queue.prefix);
+    if (refusal) {
+      jobsRefused.inc();
+      log.warn({ jobId: job.id, db: data.db, keys: data.keys.length, src: data.src, reason: refusal }, 'job refused');
+      throw new UnrecoverableError(refusal);
+    }
     if (job.attemptsStarted > 1) jobsRetried.inc();
     const results = await batcher.submit(data.keys.map((key) => ({ db: data.db, key })));
     const refused: Refusal[] = [];

@@ -4,6 +4,7 @@ import { reconcileSettings } from '../../producers/reconcile-runner';
 import { createProgress } from '../../shared/progress';
 import { waitUntilDrained } from '../../shared/queue';
 import type { ConfigFlags } from '../../shared/config/load';
+import { MassDeletionRefusedError } from '../../shared/errors';
 import { openContext, prepareIndices } from '../context';
 
 /**
@@ -11,19 +12,21 @@ import { openContext, prepareIndices } from '../context';
  * document whose key is gone is enqueued through the versioned path. The repair for changes
  * no capture saw (in outbox mode: writes without an entry, expirations, evictions).
  */
-export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean }): Promise<void> {
+export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean; allowMassDeletion?: boolean }): Promise<void> {
   const ctx = await openContext(flags, ['source-redis', 'queue-redis', 'elasticsearch']);
   const { config } = ctx;
   const log = ctx.logger.child({ command: 'reconcile' });
   try {
     await prepareIndices(ctx);
     const queue = ctx.queue();
-    const sink = createChangeSink(config, queue, ctx.queueRedis, log);
+    const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const started = Date.now();
     const result = await reconcile(
       { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
-      reconcileSettings(config),
+      // The operator's explicit go-ahead past producer.deletionGuard, for this one pass.
+      { ...reconcileSettings(config), ...(opts.allowMassDeletion ? { guard: undefined } : {}) },
     );
+    if (result.refused.length > 0) throw new MassDeletionRefusedError(result.refused);
     log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
     if (opts.wait) {
       const drain = createProgress('reconcile: queue drain (jobs)', log);

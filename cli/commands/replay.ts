@@ -32,7 +32,7 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
   let listed = 0;
   try {
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
-    const sink = createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, log);
+    const sink = createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, log, ctx.router);
     const keys = await replayRefused({ store, enqueue: (db, batch) => sink.enqueueKeys(db, batch, 'replay') }, filter, {
       dryRun: opts.dryRun,
       batch: ctx.config.producer.snapshotBatchKeys,

@@ -1,9 +1,9 @@
 import type { ConfigFlags } from '../../shared/config/load';
 import { createContext } from '../context';
-import { runSurface, searchService } from '../service';
+import { readinessChecks, runSurface, searchService } from '../service';
 import { DASHBOARD_DEFAULT_PORT } from './dashboard';
 
-/** `serve`: only the search API (and /healthz); captures and indexes nothing. */
+/** `serve`: only the search API (and /healthz, /readyz); captures and indexes nothing. */
 export async function serveCommand(flags: ConfigFlags): Promise<void> {
   const ctx = createContext(flags);
   await runSurface(ctx, 'serve', ['source-redis', 'queue-redis', 'elasticsearch'], async () => {
@@ -11,6 +11,7 @@ export async function serveCommand(flags: ConfigFlags): Promise<void> {
     return startSearchSurface({
       http: { ...ctx.config.http, port: ctx.config.http.port || DASHBOARD_DEFAULT_PORT },
       search: searchService(ctx),
+      readiness: readinessChecks(ctx),
       logger: ctx.logger,
     });
   });

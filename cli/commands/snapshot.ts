@@ -22,7 +22,7 @@ export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): 
   try {
     await prepareIndices(ctx);
     const queue = ctx.queue();
-    const sink = createChangeSink(config, queue, ctx.queueRedis, log);
+    const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const progress = createProgress(src, log);
     const started = Date.now();
     const result = await snapshot(

@@ -7,6 +7,7 @@ import type { CaptureProducer } from '../create-producer';
 import { unfenced } from '../lease';
 import type { ProducerDeps } from '../producer';
 import { enqueueVanished, reconcile } from '../reconcile';
+import { deletionGuard } from '../reconcile-runner';
 import { ReplicationCheckpoint, checkpointKey, type StreamPosition } from './checkpoint';
 import { CommandKeys } from './command-keys';
 import { readCommand } from './command-stream';
@@ -74,7 +75,7 @@ export class ReplicationProducer implements CaptureProducer {
     if (config.redis.url === undefined) throw new ConfigError('producer.mode replication needs redis.url', [{ field: 'producer.mode', reason: 'needs redis.url' }]);
     this.url = config.redis.url;
     this.log = deps.logger.child({ component: 'producer', mode: 'replication' });
-    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log);
+    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
     this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix), deps.fence ?? unfenced(deps.queueRedis));
     this.databases = new Set(config.redis.databases);
   }
@@ -132,6 +133,7 @@ export class ReplicationProducer implements CaptureProducer {
         batchKeys: config.producer.snapshotBatchKeys,
         prefix: config.queue.prefix,
         signal,
+        guard: deletionGuard(config),
       });
     });
   }
@@ -241,7 +243,7 @@ export class ReplicationProducer implements CaptureProducer {
     this.log.info({ keys, bytes: reader.consumed - begin, ms: Date.now() - started, replid: position.replid, offset: position.offset }, 'full resynchronization: snapshot enqueued');
     // Documents whose keys the snapshot lacks were deleted while we were away (or the master restarted empty).
     this.background('removal of documents the snapshot lacks', async (signal) => {
-      await enqueueVanished(this.reconcileDeps(), this.deps.config.redis.databases, signal);
+      await enqueueVanished(this.reconcileDeps(), this.deps.config.redis.databases, signal, deletionGuard(this.deps.config));
     });
   }
 
@@ -318,6 +320,7 @@ export class ReplicationProducer implements CaptureProducer {
         batchKeys: config.producer.snapshotBatchKeys,
         prefix: config.queue.prefix,
         signal,
+        guard: deletionGuard(config),
       });
     });
   }

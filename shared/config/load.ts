@@ -48,6 +48,14 @@ const OVERLAYS: readonly Overlay[] = [
   { path: ['http', 'authToken'], env: 'HTTP_AUTH_TOKEN' },
   { path: ['http', 'basicAuth', 'username'], env: 'HTTP_BASIC_USERNAME' },
   { path: ['http', 'basicAuth', 'password'], env: 'HTTP_BASIC_PASSWORD' },
+  { path: ['http', 'search', 'token'], env: 'HTTP_SEARCH_TOKEN' },
+  { path: ['http', 'viewer', 'token'], env: 'HTTP_VIEWER_TOKEN' },
+  { path: ['http', 'viewer', 'basic', 'username'], env: 'HTTP_VIEWER_USERNAME' },
+  { path: ['http', 'viewer', 'basic', 'password'], env: 'HTTP_VIEWER_PASSWORD' },
+  { path: ['http', 'operator', 'token'], env: 'HTTP_OPERATOR_TOKEN' },
+  { path: ['http', 'operator', 'basic', 'username'], env: 'HTTP_OPERATOR_USERNAME' },
+  { path: ['http', 'operator', 'basic', 'password'], env: 'HTTP_OPERATOR_PASSWORD' },
+  { path: ['http', 'allowDestructiveQueueActions'], env: 'HTTP_ALLOW_DESTRUCTIVE_QUEUE_ACTIONS' },
 ];
 
 /**

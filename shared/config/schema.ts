@@ -63,6 +63,69 @@ function numberFromString(v: unknown): unknown {
   return typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v;
 }
 
+function booleanFromString(v: unknown): unknown {
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0' || v === '') return false;
+  return v;
+}
+
+const BasicAuthSchema = z.object({ username: z.string().min(1), password: z.string().min(1) }).strict();
+
+/** One HTTP role's credential: a bearer token, basic credentials (browsers prompt for them), or both. */
+const HttpCredentialSchema = z
+  .object({ token: z.string().min(1).optional(), basic: BasicAuthSchema.optional() })
+  .strict()
+  .refine((c) => c.token !== undefined || c.basic !== undefined, { message: 'give token, basic or both' });
+
+export type HttpCredential = z.infer<typeof HttpCredentialSchema>;
+export const HTTP_ROLES = ['search', 'viewer', 'operator'] as const;
+export type HttpRole = (typeof HTTP_ROLES)[number];
+
+interface HttpCredentialsInput {
+  authToken?: string;
+  basicAuth?: { username: string; password: string };
+  search?: HttpCredential;
+  viewer?: HttpCredential;
+  operator?: HttpCredential;
+  allowDestructiveQueueActions: boolean;
+}
+
+/**
+ * A request's rights follow from the one credential it carries, so no credential may belong
+ * to two roles, and the single-credential set-up does not mix with per-role ones.
+ */
+function checkHttpCredentials(h: HttpCredentialsInput, ctx: z.RefinementCtx): void {
+  const roles = HTTP_ROLES.filter((r) => h[r] !== undefined);
+  const legacy = h.authToken !== undefined || h.basicAuth !== undefined;
+  if (legacy && roles.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [h.authToken !== undefined ? 'authToken' : 'basicAuth'],
+      message: `the single credential (authToken, basicAuth: every right) cannot be combined with per-role credentials (${roles.join(', ')}); move it to http.operator`,
+    });
+  }
+  const tokens = new Map<string, string>();
+  const users = new Map<string, string>();
+  for (const role of roles) {
+    const c = h[role]!;
+    if (c.token !== undefined) {
+      const other = tokens.get(c.token);
+      if (other) ctx.addIssue({ code: 'custom', path: [role, 'token'], message: `is the same as http.${other}.token: each role needs its own` });
+      tokens.set(c.token, role);
+    }
+    if (c.basic !== undefined) {
+      const other = users.get(c.basic.username);
+      if (other) ctx.addIssue({ code: 'custom', path: [role, 'basic', 'username'], message: `is also http.${other}'s user name: each role needs its own` });
+      users.set(c.basic.username, role);
+      const sameAsToken = tokens.get(c.basic.password);
+      if (sameAsToken) ctx.addIssue({ code: 'custom', path: [role, 'basic', 'password'], message: `is http.${sameAsToken}.token: each role needs its own secret` });
+    }
+  }
+  if (h.allowDestructiveQueueActions && roles.length > 0 && h.operator === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['allowDestructiveQueueActions'], message: 'needs an operator credential (http.operator): no other role may run destructive queue actions' });
+  }
+}
+
 export const COERCIONS = ['string', 'number', 'integer', 'boolean', 'date', 'json'] as const;
 export type Coercion = (typeof COERCIONS)[number];
 
@@ -255,6 +318,17 @@ export const ConfigSchema = z
         outbox: OutboxSchema,
         /** Redis Cluster: how often the masters are listed again to follow failovers and resharding. */
         topologyRefreshMs: z.number().int().positive().default(5000),
+        /**
+         * A reconciliation that would delete more than `maxShare` of an index's documents, and
+         * more than `minDeletes`, deletes none of them (a wrong or emptied source); 1 turns it off.
+         */
+        deletionGuard: z
+          .object({
+            maxShare: z.number().min(0).max(1).default(0.2),
+            minDeletes: z.number().int().min(0).default(100),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
@@ -284,11 +358,22 @@ export const ConfigSchema = z
         /** Port of the HTTP surface (dashboard, metrics, probes); 0 = not served (`dashboard` then uses 3000). */
         port: z.preprocess(numberFromString, z.number().int().min(0).max(65535)).default(0),
         host: z.string().min(1).default('127.0.0.1'),
-        /** Required as `Authorization: Bearer <token>` on everything but /healthz and /readyz. */
+        /** The single-credential set-up: search, viewer and operator rights alike. Prefer one credential per role below. */
         authToken: z.string().min(1).optional(),
-        basicAuth: z.object({ username: z.string().min(1), password: z.string().min(1) }).strict().optional(),
+        basicAuth: BasicAuthSchema.optional(),
+        /** Applications: /search and /doc only. */
+        search: HttpCredentialSchema.optional(),
+        /** The dashboard read-only, and /metrics. */
+        viewer: HttpCredentialSchema.optional(),
+        /** What a viewer may, plus retry, clean and promote on the dashboard. */
+        operator: HttpCredentialSchema.optional(),
+        /** Connections served at once; more are refused until one closes. */
+        maxConnections: z.number().int().positive().default(512),
+        /** Dashboard actions that lose or forge changes (add, edit, pause, empty, obliterate…): refused unless true. */
+        allowDestructiveQueueActions: z.preprocess(booleanFromString, z.boolean()).default(false),
       })
       .strict()
+      .superRefine(checkHttpCredentials)
       .prefault({}),
     dependencies: z
       .object({
@@ -305,10 +390,32 @@ export const ConfigSchema = z
       .prefault({}),
     search: z
       .object({
-        /** How long a /search answer stays in the queue Redis; it is dropped sooner when its index changes. */
+        /** How long a /search answer stays cached; it is dropped sooner when its index changes. */
         cacheTtlMs: z.number().int().min(0).default(30000),
+        cache: z
+          .object({
+            /** A Redis of the cache's own (with an eviction policy); default: the queue Redis. */
+            url: redisUrl.optional(),
+            /** A larger answer (as JSON) is served but not cached. */
+            maxEntryBytes: z.number().int().positive().default(256 * 1024),
+            /** All cached answers together; past it new answers are not cached until old ones expire. */
+            maxTotalBytes: z.number().int().positive().default(32 * 1024 * 1024),
+          })
+          .strict()
+          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { message: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
+          .prefault({}),
         defaultPageSize: z.number().int().positive().default(20),
         maxPageSize: z.number().int().positive().default(100),
+        /** Words in one search, over `q` and every full-text clause of a body. */
+        maxQueryTerms: z.number().int().positive().default(64),
+        /** Fuzzy terms in one search (`word~`, every word of a fuzzy match); each expands to at most 10 terms. */
+        maxFuzzyTerms: z.number().int().min(0).default(8),
+        /** Searches one client (its address and credential) may have in flight; more answer 429. */
+        maxConcurrentPerClient: z.number().int().positive().default(16),
+        /** Searches in flight in this process, all clients together; more answer 429, so Elasticsearch keeps threads for indexing. */
+        maxConcurrent: z.number().int().positive().default(64),
+        /** A larger document is not served by /doc (413). */
+        maxDocumentBytes: z.number().int().positive().default(1024 * 1024),
         /** Longer `q` strings are refused with 400. */
         maxQueryLength: z.number().int().positive().default(1000),
         /** Elasticsearch `timeout` and the client's request timeout for one search. */

@@ -26,6 +26,19 @@ export function elasticsearchCheck(es: Client): ReadinessCheck {
   return { name: 'elasticsearch', check: () => es.cluster.health({}, { requestTimeout: CHECK_TIMEOUT_MS, maxRetries: 0 }) };
 }
 
+/**
+ * A paused queue is a process that indexes nothing: not ready, so an orchestrator and its
+ * alerts see it, while /healthz stays up (restarting would not resume it).
+ */
+export function queueNotPausedCheck(queue: { isPaused(): Promise<boolean> }): ReadinessCheck {
+  return {
+    name: 'queue',
+    check: async () => {
+      if (await queue.isPaused()) throw new Error('the queue is paused: workers take no job (resume it on the dashboard or with BullMQ)');
+    },
+  };
+}
+
 /** Runs every check at once, each bounded by a timeout. */
 export async function runChecks(checks: readonly ReadinessCheck[]): Promise<{ ok: boolean; checks: CheckResults }> {
   const results: CheckResults = {};

@@ -1,12 +1,13 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../logger';
-import { enableDefaultMetrics, registry, watchQueueDepth } from '../metrics';
+import { enableDefaultMetrics, registry, watchQueueDepth, watchQueuePaused } from '../metrics';
 import type { SyncQueue } from '../queue';
-import { assertSafeExposure, authHook, authSchemes, type HttpConfig } from './auth';
+import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, operatorsAllowed, type HttpConfig } from './auth';
 import type { SearchService } from '../search/service';
+import { createHardenedApp } from './hardening';
 import { runChecks, type ReadinessCheck } from './readiness';
 import { registerSearchRoutes } from './search-routes';
 import type { FailureStore } from '../failure-store';
@@ -33,43 +34,31 @@ export interface HttpSurface {
   close(): Promise<void>;
 }
 
-export const DASHBOARD_PATH = '/queues';
+export { DASHBOARD_PATH };
 
 /**
  * The operator's HTTP surface: bull-board at /queues, Prometheus /metrics, /healthz and
- * /readyz. Everything but the two probes requires the configured credentials; without any,
- * it refuses (ConfigError) to listen beyond loopback.
+ * /readyz. Everything but the two probes requires a credential whose role has the right
+ * (auth.ts); without any credential it refuses (ConfigError) to listen beyond loopback.
  */
 export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurface> {
   const { http } = deps;
   assertSafeExposure(http);
   const log = deps.logger.child({ component: 'http' });
-  const app = Fastify({ logger: false });
+  const app = createHardenedApp(http, log);
   let draining = false;
 
-  const hook = authHook(http);
-  if (hook) app.addHook('onRequest', hook);
-
+  app.addHook('onRequest', authHook(http));
   app.get('/healthz', async () => ({ status: 'ok' }));
-
-  let lastFailures = '';
-  app.get('/readyz', async (_request, reply) => {
-    if (draining) return reply.code(503).send({ status: 'draining' });
-    const result = await runChecks(deps.readiness);
-    // Error details go to the log only: the probe is public.
-    const failures = Object.entries(result.checks).filter(([, r]) => r !== 'ok');
-    const summary = failures.map(([name, r]) => `${name}: ${r}`).join('; ');
-    if (summary !== lastFailures) {
-      if (summary) log.warn({ failures: Object.fromEntries(failures) }, 'not ready');
-      else log.info('ready');
-      lastFailures = summary;
-    }
-    const checks = Object.fromEntries(Object.entries(result.checks).map(([name, r]) => [name, r === 'ok' ? 'ok' : 'down']));
-    return reply.code(result.ok ? 200 : 503).send({ status: result.ok ? 'ready' : 'unavailable', checks });
-  });
+  registerReadiness(app, deps.readiness, () => draining, log);
 
   enableDefaultMetrics();
-  const unwatch = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
+  const unwatchDepth = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
+  const unwatchPaused = watchQueuePaused(() => deps.queue.isPaused());
+  const unwatch = (): void => {
+    unwatchDepth();
+    unwatchPaused();
+  };
   app.get('/metrics', async (_request, reply) => {
     const body = await registry.metrics();
     return reply.header('content-type', registry.contentType).send(body);
@@ -81,7 +70,8 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const board = new FastifyAdapter();
   board.setBasePath(DASHBOARD_PATH);
   createBullBoard({
-    queues: [new BullMQAdapter(deps.queue)],
+    // Without anyone who may act on jobs, the dashboard shows no action buttons at all.
+    queues: [new BullMQAdapter(deps.queue, { readOnlyMode: !operatorsAllowed(http) })],
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'redis-es-sync' } },
   });
@@ -104,21 +94,52 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
 export interface SearchSurfaceDeps {
   http: HttpConfig;
   search: SearchService;
+  /** What /readyz checks: the search API's own dependencies. */
+  readiness: readonly ReadinessCheck[];
   logger: Logger;
 }
 
-/** `serve`: only the search API and /healthz, behind the same credentials as the dashboard. */
+/** `serve`: only the search API and the probes, behind the same credentials as the dashboard. */
 export async function startSearchSurface(deps: SearchSurfaceDeps): Promise<HttpSurface> {
   const { http } = deps;
   assertSafeExposure(http);
-  const app = Fastify({ logger: false });
-  const hook = authHook(http);
-  if (hook) app.addHook('onRequest', hook);
+  const log = deps.logger.child({ component: 'http' });
+  const app = createHardenedApp(http, log);
+  let draining = false;
+  app.addHook('onRequest', authHook(http));
   app.get('/healthz', async () => ({ status: 'ok' }));
+  registerReadiness(app, deps.readiness, () => draining, log);
   registerSearchRoutes(app, deps.search, deps.logger);
   const surface = await listen(app, http, () => undefined);
-  deps.logger.child({ component: 'http' }).info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
-  return { ...surface, drain: () => undefined };
+  log.info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
+  return {
+    ...surface,
+    drain() {
+      draining = true;
+    },
+    close() {
+      draining = true;
+      return surface.close();
+    },
+  };
+}
+
+/** `/readyz`: 503 while draining or while a dependency is down; the reasons go to the log only, the probe is public. */
+function registerReadiness(app: FastifyInstance, readiness: readonly ReadinessCheck[], draining: () => boolean, log: Logger): void {
+  let lastFailures = '';
+  app.get('/readyz', async (_request, reply) => {
+    if (draining()) return reply.code(503).send({ status: 'draining' });
+    const result = await runChecks(readiness);
+    const failures = Object.entries(result.checks).filter(([, r]) => r !== 'ok');
+    const summary = failures.map(([name, r]) => `${name}: ${r}`).join('; ');
+    if (summary !== lastFailures) {
+      if (summary) log.warn({ failures: Object.fromEntries(failures) }, 'not ready');
+      else log.info('ready');
+      lastFailures = summary;
+    }
+    const checks = Object.fromEntries(Object.entries(result.checks).map(([name, r]) => [name, r === 'ok' ? 'ok' : 'down']));
+    return reply.code(result.ok ? 200 : 503).send({ status: result.ok ? 'ready' : 'unavailable', checks });
+  });
 }
 
 async function listen(app: FastifyInstance, http: HttpConfig, unwatch: () => void): Promise<Omit<HttpSurface, 'drain'>> {

@@ -1,4 +1,15 @@
-import { MAX_REGEX_LENGTH, SearchRequestError, checkQueryString, type SearchSettings } from './query';
+import {
+  FUZZY_MAX_EXPANSIONS,
+  FUZZY_PREFIX_LENGTH,
+  MAX_DETERMINIZED_STATES,
+  MAX_REGEX_LENGTH,
+  QUERY_STRING_CAPS,
+  QueryBudget,
+  SearchRequestError,
+  checkQueryString,
+  checkRegexp,
+  type SearchSettings,
+} from './query';
 
 /** How deep `bool` clauses may nest, and how many clauses one query may hold in all. */
 export const MAX_DSL_DEPTH = 5;
@@ -32,7 +43,19 @@ export function validateDsl(query: unknown, settings: SearchSettings, path = 'qu
 
 class DslWalker {
   private clauses = 0;
-  constructor(private readonly settings: SearchSettings) {}
+  private readonly budget: QueryBudget;
+  constructor(private readonly settings: SearchSettings) {
+    this.budget = new QueryBudget(settings);
+  }
+
+  /** A full-text value: its words count against the request's budget, all of them as fuzzy when the clause is. */
+  private text(path: string, fuzzy = false): Check {
+    return (v, p) => {
+      const s = typeof v === 'string' ? v : String(scalar(v, p));
+      this.budget.addText(s, path, fuzzy);
+      return typeof v === 'string' ? v : scalar(v, p);
+    };
+  }
 
   clause(value: unknown, path: string, depth: number): Obj {
     if (!isObj(value)) return refuse(path, 'must be an object naming one clause');
@@ -47,9 +70,9 @@ class DslWalker {
       case 'bool':
         return { bool: this.bool(body, at, depth) };
       case 'match':
-        return { match: fieldClause(body, at, 'query', (v, p) => scalar(v, p), { operator: oneOf(['and', 'or', 'AND', 'OR']), fuzziness: scalarOpt, minimum_should_match: scalarOpt }) };
+        return { match: this.match(body, at) };
       case 'match_phrase':
-        return { match_phrase: fieldClause(body, at, 'query', (v, p) => str(v, p), { slop: numberOpt }) };
+        return { match_phrase: fieldClause(body, at, 'query', (v, p) => str(this.text(at)(v, p), p), { slop: numberOpt }) };
       case 'term':
         return { term: fieldClause(body, at, 'value', (v, p) => scalar(v, p), { case_insensitive: boolOpt }) };
       case 'prefix':
@@ -57,7 +80,7 @@ class DslWalker {
       case 'wildcard':
         return { wildcard: fieldClause(body, at, 'value', (v, p) => pattern(v, p, true), { case_insensitive: boolOpt }) };
       case 'regexp':
-        return { regexp: fieldClause(body, at, 'value', (v, p) => pattern(v, p, true), { case_insensitive: boolOpt }) };
+        return { regexp: capped(fieldClause(body, at, 'value', (v, p) => regexpPattern(v, p), { case_insensitive: boolOpt }), { max_determinized_states: MAX_DETERMINIZED_STATES }) };
       case 'terms':
         return { terms: terms(body, at) };
       case 'range':
@@ -66,15 +89,24 @@ class DslWalker {
         return { exists: keys(body, at, { field: (v, p) => field(v, p) }, ['field']) };
       case 'multi_match':
         return {
-          multi_match: keys(body, at, { query: (v, p) => str(v, p), fields: fields, type: oneOf(MATCH_TYPES), operator: oneOf(['and', 'or', 'AND', 'OR']), boost: numberOpt }, ['query']),
+          multi_match: keys(body, at, { query: (v, p) => str(this.text(at)(v, p), p), fields: fields, type: oneOf(MATCH_TYPES), operator: oneOf(['and', 'or', 'AND', 'OR']), boost: numberOpt }, ['query']),
         };
       case 'query_string':
-        return { query_string: { ...this.queryString(body, at), allow_leading_wildcard: false } };
+        return { query_string: { ...this.queryString(body, at), ...QUERY_STRING_CAPS } };
       case 'simple_query_string':
-        return { simple_query_string: this.queryString(body, at) };
+        return { simple_query_string: { ...this.queryString(body, at), fuzzy_max_expansions: FUZZY_MAX_EXPANSIONS, fuzzy_prefix_length: FUZZY_PREFIX_LENGTH } };
       default:
         return refuse(at, 'not allowed');
     }
+  }
+
+  /** A fuzzy match expands every word of its query: they all count as fuzzy, and the expansion is capped. */
+  private match(body: unknown, path: string): Obj {
+    const { name, at, value } = oneField(body, path);
+    if (!isObj(value)) return { [name]: this.text(at)(value, at) };
+    const fuzzy = value.fuzziness !== undefined && value.fuzziness !== 0 && value.fuzziness !== '0';
+    const checked = keys(value, at, { query: this.text(at, fuzzy), boost: numberOpt, operator: oneOf(['and', 'or', 'AND', 'OR']), fuzziness: fuzzinessOpt, minimum_should_match: scalarOpt }, ['query']);
+    return { [name]: fuzzy ? { ...checked, max_expansions: FUZZY_MAX_EXPANSIONS, prefix_length: FUZZY_PREFIX_LENGTH } : checked };
   }
 
   private bool(body: unknown, path: string, depth: number): Obj {
@@ -100,7 +132,7 @@ class DslWalker {
       {
         query: (v, p) => {
           const q = str(v, p);
-          checkQueryString(q, this.settings, p);
+          checkQueryString(q, this.settings, p, this.budget);
           return q;
         },
         fields,
@@ -180,6 +212,8 @@ function str(v: unknown, path: string): string {
   if (typeof v !== 'string') return refuse(path, 'must be a string');
   return v;
 }
+/** Edit distances Elasticsearch allows: AUTO, or 0 to 2 as a number or a string. */
+const fuzzinessOpt: Check = (v, p) => (['AUTO', '0', '1', '2', 0, 1, 2].includes(v as string | number) ? (v as string | number) : refuse(p, 'must be one of AUTO, 0, 1, 2'));
 const numberOpt: Check = (v, p) => (typeof v === 'number' && Number.isFinite(v) ? v : refuse(p, 'must be a number'));
 const boolOpt: Check = (v, p) => (typeof v === 'boolean' ? v : refuse(p, 'must be true or false'));
 const oneOf =
@@ -195,7 +229,21 @@ const fields: Check = (v, p) => {
   return v.map((f, i) => field(f, `${p}[${i}]`));
 };
 
-/** Prefix, wildcard and regexp patterns: bounded in length; wildcard and regexp may not start with a wildcard. */
+/** A regexp clause's pattern: the rules of every regular expression (query.ts). */
+function regexpPattern(v: unknown, path: string): string {
+  const s = str(v, path);
+  checkRegexp(s, path);
+  return s;
+}
+
+/** A field clause with caps added to its options (the short form `{ field: value }` becomes the long one). */
+function capped(clause: Obj, caps: Obj): Obj {
+  const [name] = Object.keys(clause);
+  const v = clause[name];
+  return { [name]: { ...(isObj(v) ? v : { value: v }), ...caps } };
+}
+
+/** Prefix and wildcard patterns: bounded in length; a wildcard may not start with a wildcard. */
 function pattern(v: unknown, path: string, wildcards: boolean): string {
   const s = str(v, path);
   if (s.length === 0) refuse(path, 'must not be empty');

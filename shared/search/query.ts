@@ -7,7 +7,7 @@ export type SortValue = string | number | boolean | null;
 export class SearchRequestError extends Error {
   override readonly name = 'SearchRequestError';
   constructor(
-    readonly status: 400 | 404,
+    readonly status: 400 | 404 | 413 | 429,
     message: string,
   ) {
     super(message);
@@ -33,15 +33,65 @@ const LEADING_WILDCARD = /(^|[\s(:+\-!])[*?]/;
 // pattern; Elasticsearch's own cap (index.max_regex_length, 1000) is far too generous for an API.
 const REGEX_TERM = /(?:^|[\s(:+\-!])\/((?:[^/\\]|\\.)*)\//g;
 export const MAX_REGEX_LENGTH = 100;
+/** Repetition operators one regular expression may hold. */
+export const MAX_REGEX_REPEATS = 10;
+/** Ceiling on the automaton Elasticsearch may build for one regexp or wildcard (its default: 10,000). */
+export const MAX_DETERMINIZED_STATES = 2000;
+/** Each fuzzy term is expanded to at most this many terms, all sharing its first character. */
+export const FUZZY_MAX_EXPANSIONS = 10;
+export const FUZZY_PREFIX_LENGTH = 1;
+const QUERY_WORDS = /[^\s()+\-!|&"~^:{}[\]/\\]+/g;
+const OPERATORS = new Set(['AND', 'OR', 'NOT', 'TO']);
+const FUZZY_MARK = /[^\s~]~(?:[0-2](?![.\d])|(?=[\s)]|$))/g;
 
-/** Refuses query_string syntax that is too long, starts a term with a wildcard or holds a long regular expression. */
-export function checkQueryString(q: string, settings: SearchSettings, label: string): void {
-  if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `${label} is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
-  if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, `${label}: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index`);
-  for (const m of q.matchAll(REGEX_TERM)) {
-    if (m[1].length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `${label}: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${m[1].length})`);
+/**
+ * What a query costs Elasticsearch grows with its terms, its fuzzy terms (each expands into
+ * up to FUZZY_MAX_EXPANSIONS terms) and its regular expressions; this counts the first two
+ * over a whole request, so `q` and the body share one budget each.
+ */
+export class QueryBudget {
+  private terms = 0;
+  private fuzzy = 0;
+  constructor(private readonly settings: SearchSettings) {}
+
+  addText(text: string, path: string, fuzzyAll = false): void {
+    const words = (text.match(QUERY_WORDS) ?? []).filter((w) => !OPERATORS.has(w)).length;
+    this.terms += words;
+    if (this.terms > this.settings.maxQueryTerms) throw new SearchRequestError(400, `${path}: more than ${this.settings.maxQueryTerms} terms in one search (search.maxQueryTerms)`);
+    this.fuzzy += fuzzyAll ? words : (text.match(FUZZY_MARK) ?? []).length;
+    if (this.fuzzy > this.settings.maxFuzzyTerms) throw new SearchRequestError(400, `${path}: more than ${this.settings.maxFuzzyTerms} fuzzy terms in one search (search.maxFuzzyTerms)`);
   }
 }
+
+/**
+ * One rule for every regular expression, in `q`, in a body's query_string and in a regexp
+ * clause: bounded length, no leading wildcard (`.`, `*`, `?`: a scan of every term), a bounded
+ * number of repetitions and none nested (`(a+)+`), whose automata explode.
+ */
+export function checkRegexp(pattern: string, path: string): void {
+  if (pattern.length === 0) throw new SearchRequestError(400, `${path}: must not be empty`);
+  if (pattern.length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `${path}: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${pattern.length})`);
+  if (/^[*?.]/.test(pattern)) throw new SearchRequestError(400, `${path}: leading wildcards are not allowed: they scan every term of the index`);
+  const repeats = (pattern.replace(/\\./g, '').match(/[*+?]|\{\d*,?\d*\}/g) ?? []).length;
+  if (repeats > MAX_REGEX_REPEATS) throw new SearchRequestError(400, `${path}: more than ${MAX_REGEX_REPEATS} repetitions in one regular expression`);
+  if (/[*+}]\)[*+?{]/.test(pattern.replace(/\\./g, ''))) throw new SearchRequestError(400, `${path}: nested repetitions are not allowed`);
+}
+
+/** Refuses query_string syntax that is too long, starts a term with a wildcard, holds a costly regular expression or too many (fuzzy) terms. */
+export function checkQueryString(q: string, settings: SearchSettings, label: string, budget: QueryBudget = new QueryBudget(settings)): void {
+  if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `${label} is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
+  if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, `${label}: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index`);
+  for (const m of q.matchAll(REGEX_TERM)) checkRegexp(m[1], label);
+  budget.addText(q.replace(REGEX_TERM, ' '), label);
+}
+
+/** Caps forced on every query_string, from `q` or a body: what its fuzzy terms and regexps may cost. */
+export const QUERY_STRING_CAPS = {
+  allow_leading_wildcard: false,
+  fuzzy_max_expansions: FUZZY_MAX_EXPANSIONS,
+  fuzzy_prefix_length: FUZZY_PREFIX_LENGTH,
+  max_determinized_states: MAX_DETERMINIZED_STATES,
+} as const;
 
 /** Validates the query string parameters of `GET /search/:index`. */
 export function parseSearchQuery(params: Record<string, unknown>, settings: SearchSettings): SearchQuery {
@@ -110,7 +160,7 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
  * unique, so search_after pages neither repeat nor skip documents.
  */
 export function searchBody(query: SearchQuery, timeoutMs: number): Record<string, unknown> {
-  const must = query.dsl ? [query.dsl] : query.q ? [{ query_string: { query: query.q, allow_leading_wildcard: false } }] : [{ match_all: {} }];
+  const must = query.dsl ? [query.dsl] : query.q ? [{ query_string: { query: query.q, ...QUERY_STRING_CAPS } }] : [{ match_all: {} }];
   const filter = query.filters.map(([field, value]) => ({ term: { [field]: value } }));
   const sort: Record<string, unknown>[] = query.sort.map((s) => ({ [s.field]: { order: s.order } }));
   if (query.sort.length === 0) sort.push({ _score: { order: 'desc' } });

@@ -5,10 +5,11 @@ import { keyArg } from '../bytes';
 import { docKey, KEY_SOURCE_FIELDS } from '../es-scan';
 import { readKeyStates } from '../key-state';
 import type { Logger } from '../logger';
-import { toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
+import { documentId, toOperation, type JsonValue, type SyncDocument } from '../mapping/document';
 import type { KeyRouter } from '../mapping/router';
 import { searchCache, searchDuration } from '../metrics';
 import type { RedisClient, SourceRedis } from '../redis';
+import type { SearchCache } from './cache';
 import { generationKey, settlingKey } from './generation';
 import { SearchRequestError, searchBody, type SearchQuery, type SearchSettings, type SortValue } from './query';
 
@@ -35,8 +36,10 @@ export interface SearchPage {
 export interface SearchServiceDeps {
   es: Client;
   source: SourceRedis;
-  /** Holds the cache and the generation counters. */
+  /** Holds the generation counters. */
   queueRedis: RedisClient;
+  /** Cached answers: in the queue Redis or a Redis of their own, bounded either way. */
+  cache: SearchCache;
   prefix: string;
   router: KeyRouter;
   databases: readonly number[];
@@ -72,7 +75,7 @@ export class SearchService {
   /** A page, and whether the cache answered it (the `x-cache` header of the HTTP answer). */
   async search(index: string, query: SearchQuery): Promise<{ page: SearchPage; cache: 'hit' | 'miss' }> {
     this.checkIndex(index);
-    const { queueRedis, prefix, settings } = this.deps;
+    const { queueRedis, prefix } = this.deps;
     const timer = searchDuration.startTimer();
     // The generation is read before searching: should a bulk land during the search, the
     // answer is stored under the old generation, which nobody asks for any more.
@@ -80,8 +83,8 @@ export class SearchService {
     const cacheKey = `${prefix}:search:${createHash('sha256')
       .update(JSON.stringify([index, generation ?? '0', query]))
       .digest('hex')}`;
-    if (settings.cacheTtlMs > 0) {
-      const cached = await queueRedis.get(cacheKey);
+    if (this.deps.cache.enabled) {
+      const cached = await this.deps.cache.get(cacheKey);
       if (cached !== null) {
         searchCache.inc({ result: 'hit' });
         timer({ cache: 'hit' });
@@ -90,9 +93,7 @@ export class SearchService {
     }
     searchCache.inc({ result: 'miss' });
     const { page, complete } = await this.query(index, query);
-    if (settings.cacheTtlMs > 0 && complete && settling === null) {
-      await queueRedis.set(cacheKey, JSON.stringify(page), 'PX', settings.cacheTtlMs);
-    }
+    if (this.deps.cache.enabled && complete && settling === null) await this.deps.cache.set(cacheKey, JSON.stringify(page));
     timer({ cache: 'miss' });
     return { page, cache: 'miss' };
   }
@@ -128,6 +129,8 @@ export class SearchService {
   /** The document `index`/`id` maps to, built from the key's current value in Redis; 404 when it is gone. */
   async document(index: string, id: string): Promise<{ index: string; id: string; doc: SyncDocument }> {
     this.checkIndex(index);
+    // No document has an empty id: the empty key's is `sha256:` + the hash of nothing (documentId).
+    if (id === '') throw new SearchRequestError(404, `no key maps to an empty id in ${index}; the empty key's id is ${documentId('')}`);
     const target = (await this.keyFromId(index, id)) ?? (await this.keyFromIndex(index, id));
     const gone = new SearchRequestError(404, `no key maps to ${index}/${id}`);
     if (!target) throw gone;
@@ -136,6 +139,10 @@ export class SearchService {
     const [state] = await readKeyStates(this.deps.source.db(target.db), [target.key]);
     const op = toOperation(route, route.shape, target.db, target.key, state);
     if (op.op !== 'index') throw gone;
+    const bytes = Buffer.byteLength(JSON.stringify(op.doc));
+    if (bytes > this.deps.settings.maxDocumentBytes) {
+      throw new SearchRequestError(413, `the document is ${bytes} bytes, over search.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); search for its fields instead`);
+    }
     return { index, id, doc: op.doc };
   }
 

@@ -57,7 +57,7 @@ describe('the HTTP surface', () => {
       expect(health.status).toBe(200);
       const ready = await fetch(`${base}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready', checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'ok' } });
+      expect(await ready.json()).toEqual({ status: 'ready', checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'ok', queue: 'ok' } });
     } finally {
       await pipeline.stop();
     }
@@ -114,7 +114,7 @@ describe('the HTTP surface', () => {
     }
     const cli = spawnCli(testConfigInput(servers), ['--http-host', '0.0.0.0', 'dashboard']);
     expect(await exited(cli)).toBe(2);
-    expect(cli.output()).toMatch(/http\.host: serving on non-loopback host 0\.0\.0\.0 needs http\.authToken/);
+    expect(cli.output()).toMatch(/http\.host: serving on non-loopback host 0\.0\.0\.0 needs credentials: http\.search, http\.viewer, http\.operator/);
   });
 
   it('is not ready while Elasticsearch is unreachable', async () => {

@@ -130,7 +130,7 @@ describe('mapping rules and rejected documents', () => {
     expect(rec!.index).toBe(orders);
 
     await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
-    await replayRefused({ store, enqueue: (db, keys) => createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, ctx.logger).enqueueKeys(db, keys, 'replay') }, { pattern: /^order:eu:50$/ });
+    await replayRefused({ store, enqueue: (db, keys) => createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(db, keys, 'replay') }, { pattern: /^order:eu:50$/ });
     await waitFor('replayed order indexed', () => getDoc(ctx, orders, '0:eu-50'), (d) => d?.value !== undefined, 20000);
     await waitFor('order:eu:50 to leave the store', async () => (await store.matching({})).map((r) => r.key), (k) => !k.includes('order:eu:50'), 20000);
   });

@@ -137,6 +137,9 @@ describe('secrets', () => {
     expect(out).toContain(`sync:***@127.0.0.1:${servers.source.port}`);
     expect(out).not.toContain(redisPassword);
     expect(out).not.toContain(apiKey);
+    // Every line is a pino JSON line: nothing a library printed by itself, across the reconnects too.
+    const stray = out.split('\n').filter((l) => l.trim() !== '' && !/^\{.*"level":\d+.*\}$/.test(l));
+    expect(stray).toEqual([]);
   });
 });
 

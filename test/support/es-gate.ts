@@ -5,8 +5,8 @@ import { esUrl } from './elasticsearch';
 export interface EsGate {
   /** http://127.0.0.1:PORT, to give the tool as its Elasticsearch URL. */
   url: string;
-  /** From now on `_bulk` requests wait (forwarded only on release). */
-  hold(): void;
+  /** From now on `_bulk` requests (or those whose path contains `path`) wait, forwarded only on release. */
+  hold(path?: string): void;
   /** Forwards every held request and stops holding. */
   release(): void;
   /** `_bulk` requests waiting right now. */
@@ -21,6 +21,7 @@ export interface EsGate {
 export async function startEsGate(): Promise<EsGate> {
   const target = new URL(esUrl());
   let holding = false;
+  let heldPath = '_bulk';
   const waiting: (() => void)[] = [];
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
@@ -43,7 +44,7 @@ export async function startEsGate(): Promise<EsGate> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (holding && (req.url ?? '').includes('_bulk')) waiting.push(() => forward(req, body, res));
+      if (holding && (req.url ?? '').includes(heldPath)) waiting.push(() => forward(req, body, res));
       else forward(req, body, res);
     });
   });
@@ -51,7 +52,8 @@ export async function startEsGate(): Promise<EsGate> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    hold() {
+    hold(path = '_bulk') {
+      heldPath = path;
       holding = true;
     },
     release() {

@@ -48,7 +48,8 @@ export function testConfigInput(servers: TestServers, extra: Partial<ConfigInput
     mapping: { defaultIndex: servers.index },
     ...extra,
     worker: { lockDurationMs: 4000, stalledIntervalMs: 1000, retryBaseMs: 50, retryMaxMs: 1000, ...extra.worker },
-    producer: { reconcileIntervalMs: 0, ...extra.producer },
+    // Tests flush and delete whole data sets on purpose; the guard has tests of its own (deletion-guard.test.ts).
+    producer: { reconcileIntervalMs: 0, deletionGuard: { maxShare: 1 }, ...extra.producer },
   };
 }
 

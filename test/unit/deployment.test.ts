@@ -96,12 +96,16 @@ describe('docker-compose.yml', () => {
     expect(services.worker.ports).toBeUndefined();
   });
 
-  it('serves the dashboard on all interfaces only with a token from a secret', () => {
+  it('serves the dashboard on all interfaces only with credentials from secrets: basic auth for a browser, a viewer token for scrapers', () => {
     const env = services.dashboard.environment as Obj;
     expect(env.HTTP_HOST).toBe('0.0.0.0');
-    expect(env.HTTP_AUTH_TOKEN_FILE).toBe('/run/secrets/http_auth_token');
-    expect(services.dashboard.secrets).toContain('http_auth_token');
-    expect((compose.secrets as Obj).http_auth_token).toEqual({ environment: 'HTTP_AUTH_TOKEN' });
+    expect(env.HTTP_OPERATOR_USERNAME).toBe('ops');
+    expect(env.HTTP_OPERATOR_PASSWORD_FILE).toBe('/run/secrets/dashboard_password');
+    expect(env.HTTP_VIEWER_TOKEN_FILE).toBe('/run/secrets/http_viewer_token');
+    expect(env.HTTP_AUTH_TOKEN_FILE).toBeUndefined();
+    expect(services.dashboard.secrets).toEqual(expect.arrayContaining(['dashboard_password', 'http_viewer_token']));
+    expect((compose.secrets as Obj).dashboard_password).toEqual({ environment: 'DASHBOARD_PASSWORD' });
+    expect((compose.secrets as Obj).http_viewer_token).toEqual({ environment: 'HTTP_VIEWER_TOKEN' });
     expect(services.dashboard.ports).toEqual(['127.0.0.1:3000:3000']);
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../shared/config/load';
 import { ConfigError } from '../../shared/errors';
-import { assertSafeExposure, authorized, isLoopbackHost, type HttpConfig } from '../../shared/http/auth';
+import { assertSafeExposure, authorized, isLoopbackHost, requirement, rightsOf, type HttpConfig } from '../../shared/http/auth';
 import { matchesFilter, parseReplayFilter } from '../../shared/replay';
 import type { SyncJobData } from '../../shared/queue';
 
@@ -17,7 +17,7 @@ describe('http configuration', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is off on loopback by default', () => {
-    expect(loadConfig({}, BASE_ENV).config.http).toEqual({ port: 0, host: '127.0.0.1' });
+    expect(loadConfig({}, BASE_ENV).config.http).toEqual({ port: 0, host: '127.0.0.1', maxConnections: 512, allowDestructiveQueueActions: false });
   });
 
   it('reads port, host and credentials from the environment, secrets also from files', () => {
@@ -31,7 +31,7 @@ describe('http configuration', () => {
       HTTP_BASIC_USERNAME: 'ops',
       HTTP_BASIC_PASSWORD: 'pw',
     });
-    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', authToken: 'from-a-file', basicAuth: { username: 'ops', password: 'pw' } });
+    expect(config.http).toEqual({ port: 8080, host: '0.0.0.0', authToken: 'from-a-file', basicAuth: { username: 'ops', password: 'pw' }, maxConnections: 512, allowDestructiveQueueActions: false });
   });
 
   it('lets the flags win over the environment', () => {
@@ -56,7 +56,7 @@ describe('http configuration', () => {
 });
 
 describe('http exposure and credentials', () => {
-  const open: HttpConfig = { port: 3000, host: '0.0.0.0' };
+  const open: HttpConfig = { port: 3000, host: '0.0.0.0', maxConnections: 512, allowDestructiveQueueActions: false };
 
   it('tells loopback addresses from the others', () => {
     for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) expect({ host, loopback: isLoopbackHost(host) }).toEqual({ host, loopback: true });
@@ -70,9 +70,26 @@ describe('http exposure and credentials', () => {
     } catch (err) {
       expect((err as ConfigError).issues).toEqual([expect.objectContaining({ field: 'http.host' })]);
     }
-    expect(() => assertSafeExposure({ ...open, authToken: 't' })).not.toThrow();
-    expect(() => assertSafeExposure({ ...open, basicAuth: { username: 'u', password: 'p' } })).not.toThrow();
-    expect(() => assertSafeExposure({ port: 3000, host: '127.0.0.1' })).not.toThrow();
+    const strong = '3b9f0c2e7a41d8566e0f';
+    expect(() => assertSafeExposure({ ...open, authToken: strong })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, basicAuth: { username: 'u', password: strong } })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, viewer: { token: strong } })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, host: '127.0.0.1', viewer: { token: 'v' } })).not.toThrow();
+    expect(() => assertSafeExposure({ ...open, host: '127.0.0.1' })).not.toThrow();
+  });
+
+  it('refuses weak secrets beyond loopback, naming the field', () => {
+    const fields = (http: HttpConfig): string[] => {
+      try {
+        assertSafeExposure(http);
+      } catch (err) {
+        return (err as ConfigError).issues.map((i) => i.field);
+      }
+      return [];
+    };
+    expect(fields({ ...open, authToken: 'short' })).toEqual(['http.authToken']);
+    expect(fields({ ...open, operator: { basic: { username: 'ops', password: 'aaaaaaaaaaaaaaaaaaaaaaaa' } } })).toEqual(['http.operator.basic.password']);
+    expect(fields({ ...open, search: { token: '3b9f0c2e7a41d8566e0f' }, viewer: { token: 'viewer' } })).toEqual(['http.viewer.token']);
   });
 
   it('accepts the configured bearer token or basic credentials, and nothing else', () => {
@@ -85,6 +102,79 @@ describe('http exposure and credentials', () => {
       expect({ header, ok: authorized(header, http) }).toEqual({ header, ok: false });
     }
     expect(authorized('Bearer tok', { ...open, basicAuth: { username: 'ops', password: 'p:w' } })).toBe(false);
+  });
+});
+
+describe('http roles', () => {
+  const open: HttpConfig = { port: 3000, host: '127.0.0.1', maxConnections: 512, allowDestructiveQueueActions: false };
+  const roles: HttpConfig = {
+    ...open,
+    search: { token: 'search-tok' },
+    viewer: { token: 'viewer-tok', basic: { username: 'view', password: 'view-pw' } },
+    operator: { basic: { username: 'ops', password: 'ops-pw' } },
+  };
+  const basic = (s: string): string => `Basic ${Buffer.from(s).toString('base64')}`;
+
+  it('reads each role from the environment', () => {
+    const { config } = loadConfig({}, {
+      ...BASE_ENV,
+      HTTP_SEARCH_TOKEN: 's',
+      HTTP_VIEWER_TOKEN: 'v',
+      HTTP_OPERATOR_USERNAME: 'ops',
+      HTTP_OPERATOR_PASSWORD: 'o',
+      HTTP_ALLOW_DESTRUCTIVE_QUEUE_ACTIONS: 'true',
+    });
+    expect(config.http).toMatchObject({ search: { token: 's' }, viewer: { token: 'v' }, operator: { basic: { username: 'ops', password: 'o' } }, allowDestructiveQueueActions: true });
+  });
+
+  it('refuses ambiguous set-ups, naming the field', () => {
+    const fields = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig({}, { ...BASE_ENV, ...env });
+      } catch (e) {
+        return (e as ConfigError).issues.map((i) => i.field).sort();
+      }
+      return [];
+    };
+    expect(fields({ HTTP_AUTH_TOKEN: 'a', HTTP_SEARCH_TOKEN: 's' })).toEqual(['http.authToken']);
+    expect(fields({ HTTP_SEARCH_TOKEN: 'same', HTTP_OPERATOR_TOKEN: 'same' })).toEqual(['http.operator.token']);
+    expect(fields({ HTTP_VIEWER_USERNAME: 'u', HTTP_VIEWER_PASSWORD: 'a', HTTP_OPERATOR_USERNAME: 'u', HTTP_OPERATOR_PASSWORD: 'b' })).toEqual(['http.operator.basic.username']);
+    expect(fields({ HTTP_VIEWER_TOKEN: 'v', HTTP_ALLOW_DESTRUCTIVE_QUEUE_ACTIONS: 'true' })).toEqual(['http.allowDestructiveQueueActions']);
+    expect(fields({ HTTP_SEARCH_TOKEN: 's', HTTP_VIEWER_TOKEN: 'v', HTTP_OPERATOR_TOKEN: 'o', HTTP_ALLOW_DESTRUCTIVE_QUEUE_ACTIONS: 'true' })).toEqual([]);
+  });
+
+  it('gives each credential only its role\'s rights', () => {
+    expect([...rightsOf('Bearer search-tok', roles)]).toEqual(['search']);
+    expect([...rightsOf('Bearer viewer-tok', roles)]).toEqual(['view']);
+    expect([...rightsOf(basic('view:view-pw'), roles)]).toEqual(['view']);
+    expect([...rightsOf(basic('ops:ops-pw'), roles)].sort()).toEqual(['operate', 'view']);
+    for (const header of [undefined, 'Bearer ops-pw', basic('ops:view-pw'), basic('view:ops-pw'), 'Bearer search-to', basic('search-tok:')]) {
+      expect({ header, rights: [...rightsOf(header, roles)] }).toEqual({ header, rights: [] });
+    }
+    expect([...rightsOf('Bearer t', { ...open, authToken: 't' })].sort()).toEqual(['operate', 'search', 'view']);
+  });
+
+  it('classifies routes by the pattern fastify matched, destructive by default', () => {
+    expect(requirement('GET', '/readyz')).toEqual({ kind: 'public' });
+    expect(requirement('GET', undefined)).toEqual({ kind: 'any' });
+    expect(requirement('GET', '/search/:index')).toMatchObject({ right: 'search' });
+    expect(requirement('POST', '/search/:index')).toMatchObject({ right: 'search' });
+    expect(requirement('GET', '/doc/:index/:id')).toMatchObject({ right: 'search' });
+    expect(requirement('GET', '/metrics')).toMatchObject({ right: 'view' });
+    expect(requirement('GET', '/queues/api/queues')).toMatchObject({ right: 'view', destructive: false });
+    expect(requirement('PUT', '/queues/api/queues/:queueName/:jobId/retry')).toEqual({ kind: 'right', right: 'operate', destructive: false });
+    expect(requirement('PUT', '/queues/api/queues/:queueName/clean/:queueStatus')).toEqual({ kind: 'right', right: 'operate', destructive: false });
+    for (const [method, route] of [
+      ['POST', '/queues/api/queues/:queueName/add'],
+      ['PUT', '/queues/api/queues/:queueName/empty'],
+      ['PUT', '/queues/api/queues/:queueName/obliterate'],
+      ['PUT', '/queues/api/queues/:queueName/pause'],
+      ['PUT', '/queues/api/queues/pause'],
+      ['PATCH', '/queues/api/queues/:queueName/:jobId/update-data'],
+      ['DELETE', '/queues/api/some-future-route'],
+    ]) {
+      expect({ route, need: requirement(method, route) }).toEqual({ route, need: { kind: 'right', right: 'operate', destructive: true } });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, redactUrl } from '../../shared/logger';
+import { createLogger, redactText, redactUrl, routeConsoleToLogger } from '../../shared/logger';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
   const chunks: string[] = [];
@@ -76,5 +76,49 @@ describe('redactUrl', () => {
     expect(redactUrl('redis://host:6379')).toBe('redis://host:6379');
     expect(redactUrl('http://user@es:9200/')).toBe('http://user@es:9200/');
     expect(redactUrl('not a url with secret')).toBe('[unparseable url]');
+  });
+});
+
+describe('errors in log lines', () => {
+  it('keep type, message, code, cause and the command name, never the command arguments or client metadata', () => {
+    const out = capture();
+    const logger = createLogger('info', out.stream);
+    const reply = Object.assign(new Error('WRONGPASS invalid username-password pair'), {
+      command: { name: 'auth', args: ['top-secret-auth'] },
+      code: 'WRONGPASS',
+    });
+    const es = Object.assign(new Error('security_exception'), {
+      statusCode: 401,
+      meta: { meta: { request: { params: { headers: { authorization: 'Basic top-secret-es' } } } } },
+    });
+    logger.warn({ err: new Error('lease check failed', { cause: reply }) }, 'a');
+    logger.warn({ error: es }, 'b');
+    logger.warn(new Error('at redis://u:top-secret-url@host:6379 nothing'));
+    expect(out.text()).not.toMatch(/top-secret/);
+    const [a, b] = out.lines();
+    expect(a.err).toMatchObject({ type: 'Error', message: 'lease check failed', cause: { message: 'WRONGPASS invalid username-password pair', code: 'WRONGPASS', command: 'auth' } });
+    expect(b.error).toMatchObject({ statusCode: 401, message: 'security_exception' });
+  });
+
+  it('masks passwords of URLs inside any text', () => {
+    expect(redactText('connect to rediss://user:p%40ss@h:1/0 and http://:x@es:9200/')).toBe('connect to rediss://user:***@h:1/0 and http://:***@es:9200/');
+    expect(redactText('no url here: a:b@c')).toBe('no url here: a:b@c');
+  });
+
+  it('routes console output to JSON lines, errors serialized', () => {
+    const out = capture();
+    const saved = { ...console };
+    try {
+      routeConsoleToLogger(createLogger('info', out.stream));
+      console.error(Object.assign(new Error('WRONGPASS'), { command: { name: 'auth', args: ['top-secret-console'] } }));
+      console.warn('IMPORTANT! Eviction policy is allkeys-lru. It should be "noeviction"');
+    } finally {
+      Object.assign(console, saved);
+    }
+    expect(out.text()).not.toMatch(/top-secret/);
+    const lines = out.lines();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ level: 50, component: 'console', err: { message: 'WRONGPASS', command: 'auth' } });
+    expect(lines[1]).toMatchObject({ level: 40, msg: 'IMPORTANT! Eviction policy is allkeys-lru. It should be "noeviction"' });
   });
 });

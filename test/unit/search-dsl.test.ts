@@ -1,8 +1,8 @@
 import { parseSearchBody } from '../../shared/search/body';
 import { MAX_DSL_CLAUSES, MAX_DSL_DEPTH, validateDsl } from '../../shared/search/dsl';
-import { SearchRequestError, type SearchSettings } from '../../shared/search/query';
+import { parseSearchQuery, SearchRequestError, searchBody, type SearchSettings } from '../../shared/search/query';
 
-const settings: SearchSettings = { cacheTtlMs: 30000, defaultPageSize: 20, maxPageSize: 100, maxQueryLength: 1000, timeoutMs: 5000, refreshWindowMs: 1500 };
+const settings: SearchSettings = { cacheTtlMs: 30000, cache: { maxEntryBytes: 262144, maxTotalBytes: 33554432 }, maxDocumentBytes: 1048576, maxQueryTerms: 64, maxFuzzyTerms: 8, maxConcurrentPerClient: 16, maxConcurrent: 64, defaultPageSize: 20, maxPageSize: 100, maxQueryLength: 1000, timeoutMs: 5000, refreshWindowMs: 1500 };
 
 const refusal = (query: unknown): string => {
   try {
@@ -49,7 +49,9 @@ describe('the restricted query DSL of POST /search', () => {
     );
     expect(JSON.stringify(a)).toBe(JSON.stringify(b));
     // query_string never gets to turn leading wildcards back on.
-    expect((a.bool as { must: unknown[] }).must[1]).toEqual({ query_string: { query: 'name:app*', allow_leading_wildcard: false } });
+    expect((a.bool as { must: unknown[] }).must[1]).toEqual({
+      query_string: { query: 'name:app*', allow_leading_wildcard: false, fuzzy_max_expansions: 10, fuzzy_prefix_length: 1, max_determinized_states: 2000 },
+    });
   });
 
   it('refuses clauses off the whitelist and unknown keys, naming their path', () => {
@@ -92,5 +94,51 @@ describe('the restricted query DSL of POST /search', () => {
     expect(() => parseSearchBody({ size: 101 }, settings)).toThrow('size 101 is over the maximum page size of 100');
     expect(() => parseSearchBody({ q: 'apple' }, settings)).toThrow('q: unknown field (expected query, filter, sort, size, search_after)');
     expect(() => parseSearchBody([], settings)).toThrow('the body must be a JSON object');
+  });
+});
+
+describe('the cost of a search', () => {
+  const qRefusal = (q: string): string => {
+    try {
+      parseSearchQuery({ q }, settings);
+    } catch (err) {
+      if (err instanceof SearchRequestError) return err.message;
+      throw err;
+    }
+    return 'accepted';
+  };
+
+  it('bounds the terms and fuzzy terms of one search, over q and every clause of a body', () => {
+    const words = (n: number, suffix = ''): string => Array.from({ length: n }, (_, i) => `w${i}${suffix}`).join(' ');
+    expect(qRefusal(words(64))).toBe('accepted');
+    expect(qRefusal(words(65))).toBe('q: more than 64 terms in one search (search.maxQueryTerms)');
+    expect(qRefusal(words(8, '~'))).toBe('accepted');
+    expect(qRefusal(words(9, '~2'))).toBe('q: more than 8 fuzzy terms in one search (search.maxFuzzyTerms)');
+    expect(refusal({ match: { content: { query: words(9), fuzziness: 'AUTO' } } })).toBe('query.match.content: more than 8 fuzzy terms in one search (search.maxFuzzyTerms)');
+    expect(refusal({ bool: { must: [{ match: { content: words(40) } }, { match_phrase: { content: words(30) } }] } })).toMatch(/more than 64 terms in one search/);
+    expect(refusal({ match: { content: { query: 'a', fuzziness: 5 } } })).toBe('query.match.content.fuzziness: must be one of AUTO, 0, 1, 2');
+  });
+
+  it('caps what Elasticsearch may expand, in the body and in q alike', () => {
+    expect(validateDsl({ match: { content: { query: 'aple', fuzziness: 'AUTO' } } }, settings)).toEqual({
+      match: { content: { fuzziness: 'AUTO', query: 'aple', max_expansions: 10, prefix_length: 1 } },
+    });
+    expect(validateDsl({ regexp: { key: 'fr[a-z]+t' } }, settings)).toEqual({ regexp: { key: { value: 'fr[a-z]+t', max_determinized_states: 2000 } } });
+    const body = searchBody(parseSearchQuery({ q: 'aple~' }, settings), 5000) as { query: { bool: { must: { query_string: Record<string, unknown> }[] } } };
+    expect(body.query.bool.must[0].query_string).toMatchObject({ fuzzy_max_expansions: 10, fuzzy_prefix_length: 1, max_determinized_states: 2000, allow_leading_wildcard: false });
+  });
+
+  it('applies one rule to every regular expression: q, a body query_string and a regexp clause', () => {
+    for (const [pattern, why] of [
+      ['.*secret', /leading wildcards/],
+      ['(a+)+b', /nested repetitions/],
+      ['a*b*c*d*e*f*g*h*i*j*k*', /more than 10 repetitions/],
+      ['x'.repeat(101), /limited to 100 characters/],
+    ] as const) {
+      expect({ pattern, q: qRefusal(`key:/${pattern}/`) }).toEqual({ pattern, q: expect.stringMatching(why) });
+      expect({ pattern, body: refusal({ query_string: { query: `key:/${pattern}/` } }) }).toEqual({ pattern, body: expect.stringMatching(why) });
+      expect({ pattern, clause: refusal({ regexp: { key: pattern } }) }).toEqual({ pattern, clause: expect.stringMatching(why) });
+    }
+    expect(qRefusal('key:/fr[a-z]+t/')).toBe('accepted');
   });
 });
