@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { sortPairs, type PresentKeyState } from '../shared/key-state';
+import type { PresentKeyState } from '../shared/key-state';
 
 type Pipeline = ReturnType<Redis['pipeline']>;
 
@@ -22,7 +22,7 @@ export function sampleState({ state }: SampleKey): PresentKeyState {
     case 'string':
       return { exists: true, type: 'string', value: b(state.value) };
     case 'hash':
-      return { exists: true, type: 'hash', value: sortPairs(Object.entries(state.value).map(([name, value]) => ({ name: b(name), value: b(value) }))) };
+      return { exists: true, type: 'hash', value: Object.entries(state.value).map(([name, value]) => ({ name: b(name), value: b(value) })) };
     case 'list':
     case 'set':
       return { exists: true, type: state.type, value: state.value.map(b) };

@@ -23,10 +23,10 @@ export interface StreamEntry {
 
 interface ValueOf {
   string: Buffer;
-  /** Sorted by name bytes: Redis gives a hash no order, and HGETALL's can change without a write. */
+  /** In HGETALL's order, which means nothing: the document puts the fields in order (document.ts). */
   hash: FieldPair[];
   list: Buffer[];
-  /** Sorted by bytes, for the same reason. */
+  /** In SMEMBERS' order, which means nothing either. */
   set: Buffer[];
   /** ZRANGE order (score, then member bytes). */
   zset: ZsetEntry[];
@@ -133,11 +133,11 @@ export function decodeReply(reply: RawReply): KeyState {
     case 'string':
       return withTtl({ exists: true, type, value: raw as Buffer });
     case 'hash':
-      return withTtl({ exists: true, type, value: sortPairs(toPairs(raw as Buffer[])) });
+      return withTtl({ exists: true, type, value: toPairs(raw as Buffer[]) });
     case 'list':
       return withTtl({ exists: true, type, value: raw as Buffer[] });
     case 'set':
-      return withTtl({ exists: true, type, value: [...(raw as Buffer[])].sort(Buffer.compare) });
+      return withTtl({ exists: true, type, value: raw as Buffer[] });
     case 'zset':
       return withTtl({ exists: true, type, value: zsetEntries(raw as Buffer[]) });
     case 'stream':
@@ -155,11 +155,6 @@ export function toPairs(flat: readonly Buffer[]): FieldPair[] {
   const out: FieldPair[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push({ name: flat[i]!, value: flat[i + 1]! });
   return out;
-}
-
-/** Hash fields in name-byte order: the canonical order of a type Redis keeps unordered. */
-export function sortPairs(pairs: FieldPair[]): FieldPair[] {
-  return pairs.sort((a, b) => Buffer.compare(a.name, b.name));
 }
 
 function zsetEntries(flat: readonly Buffer[]): ZsetEntry[] {

@@ -127,11 +127,13 @@ export function buildDocument(
         value = stringValue(state.value, shape.json);
         break;
       case 'hash':
-        value = pairsValue(state.value, false);
+        value = hashValue(state.value);
         break;
       case 'list':
-      case 'set':
         value = state.value.map(bytesValue);
+        break;
+      case 'set':
+        value = setValue(state.value);
         break;
       case 'zset':
         value = state.value.map((e) => ({ member: bytesValue(e.member), score: scoreValue(e.score) }));
@@ -164,6 +166,52 @@ export function buildDocument(
  * entries, whose order is data); otherwise as `[[name, value], ...]`, which keeps everything.
  * A field named `__proto__` is a field like any other (setField).
  */
+/**
+ * A hash's fields in name order, so one state always gives one document: Redis keeps no order,
+ * and HGETALL's changes without a write (a no-op HDEL performs a rehash step).
+ */
+function hashValue(pairs: readonly FieldPair[]): JsonValue {
+  const fields: { name: string; value: Buffer }[] = [];
+  for (const p of pairs) {
+    const name = utf8Text(p.name);
+    if (name === undefined) return pairsValue([...pairs].sort((a, b) => Buffer.compare(a.name, b.name)), false);
+    fields.push({ name, value: p.value });
+  }
+  fields.sort((a, b) => compareCodePoints(a.name, b.name));
+  // Field names are unique in a hash: no repeat to look for.
+  const obj: Record<string, JsonValue> = {};
+  for (const f of fields) setField(obj, f.name, bytesValue(f.value));
+  return obj;
+}
+
+/** A set's members in byte order, for the same reason. */
+function setValue(members: readonly Buffer[]): JsonValue {
+  const values = members.map(bytesValue);
+  if (values.every((v): v is string => typeof v === 'string')) return values.sort(compareCodePoints);
+  return [...members].sort(Buffer.compare).map(bytesValue);
+}
+
+/**
+ * Orders text as its UTF-8 bytes would order: by code point. JS's `<` compares UTF-16 units,
+ * which puts U+E000-U+FFFF after the characters beyond U+FFFF (surrogate pairs); those two
+ * ranges are swapped here. Names are decoded anyway, and this avoids a native call per comparison.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) return surrogatesLast(x) - surrogatesLast(y);
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+function surrogatesLast(unit: number): number {
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
+}
+
 function pairsValue(pairs: readonly FieldPair[], keepOrder: boolean): JsonValue {
   const obj: Record<string, JsonValue> = {};
   const names: string[] = [];

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { keyFromBytes } from '../../shared/bytes';
 import { decodeReply, type RawReply } from '../../shared/key-state';
-import { buildDocument, documentId, MAX_ID_BYTES, type DocumentShape } from '../../shared/mapping/document';
+import { buildDocument, compareCodePoints, documentId, MAX_ID_BYTES, type DocumentShape } from '../../shared/mapping/document';
 import { compareDocument, type PresentRaw } from '../../shared/verify/doc-compare';
 import type { RawPair } from '../../shared/verify/raw-read';
 
@@ -120,6 +120,16 @@ describe('documents decode back to the exact bytes (property)', () => {
         if (!a.equals(b)) expect(ia).not.toBe(ib);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('orders text exactly as its UTF-8 bytes order', () => {
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom('a', '\uE000', '\uFFFF', '\uD7FF', '😀', '\u{10FFFF}'), fc.string({ unit: 'grapheme', maxLength: 1 })), maxLength: 6 });
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        expect(Math.sign(compareCodePoints(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
+      }),
+      { numRuns: 5000 },
     );
   });
 });

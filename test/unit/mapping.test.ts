@@ -1,5 +1,5 @@
 import { DocumentRejectedError } from '../../shared/errors';
-import { decodeReply, sortPairs, type KeyState, type RawReply } from '../../shared/key-state';
+import { decodeReply, type KeyState, type RawReply } from '../../shared/key-state';
 import {
   buildDocument,
   coerce,
@@ -41,7 +41,7 @@ function str(value: string | Buffer, ttlMs?: number): Present {
 }
 
 function hash(value: Record<string, string>): Present {
-  return { exists: true, type: 'hash', value: sortPairs(Object.entries(value).map(([n, v]) => ({ name: Buffer.from(n), value: Buffer.from(v) }))) };
+  return { exists: true, type: 'hash', value: Object.entries(value).map(([n, v]) => ({ name: Buffer.from(n), value: Buffer.from(v) })) };
 }
 
 function build(shape: DocumentShape, state: Present, key = 'k', db = 0): SyncDocument | null {
