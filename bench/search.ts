@@ -120,7 +120,8 @@ function queryMix(count: number): MixQuery[] {
 
 async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun['mode'], cacheTtlMs: number, opts: SearchOptions): Promise<SearchRun> {
   const port = await getFreePort();
-  const serve: CliProcess = startCli(benchConfig(env, INDEX, { http: { port }, search: { cacheTtlMs } }), ['serve']);
+  // All the bench clients share one address: the per-client limit must not be what it measures.
+  const serve: CliProcess = startCli(benchConfig(env, INDEX, { http: { port }, search: { cacheTtlMs, maxConcurrentPerClient: opts.concurrency * 2, maxConcurrent: opts.concurrency * 2 } }), ['serve']);
   try {
     await waitUntilUp(serve, `http://127.0.0.1:${port}/healthz`);
     const base = `http://127.0.0.1:${port}/search/${INDEX}`;

@@ -118,6 +118,17 @@ let depthSource: DepthSource | undefined;
 /** A scrape never waits longer than this for the queue Redis; the gauge keeps its last values. */
 const DEPTH_TIMEOUT_MS = 2000;
 
+/** The answer, or undefined when it fails or takes longer than a scrape may wait: the gauge then keeps its last value. */
+async function withinScrapeTime<T>(answer: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DEPTH_TIMEOUT_MS)));
+  try {
+    return await Promise.race([answer.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export const queueDepth = new Gauge({
   name: `${PREFIX}queue_jobs`,
   help: 'Jobs in the queue by state, read from the queue Redis at scrape time',
@@ -125,15 +136,9 @@ export const queueDepth = new Gauge({
   registers: [registry],
   async collect() {
     if (!depthSource) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DEPTH_TIMEOUT_MS)));
-    try {
-      const counts = await Promise.race([depthSource().catch(() => undefined), timeout]);
-      if (!counts) return;
-      for (const state of DEPTH_STATES) this.set({ state }, counts[state] ?? 0);
-    } finally {
-      clearTimeout(timer);
-    }
+    const counts = await withinScrapeTime(depthSource());
+    if (!counts) return;
+    for (const state of DEPTH_STATES) this.set({ state }, counts[state] ?? 0);
   },
 });
 
@@ -154,14 +159,8 @@ export const queuePaused = new Gauge({
   registers: [registry],
   async collect() {
     if (!pausedSource) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DEPTH_TIMEOUT_MS)));
-    try {
-      const paused = await Promise.race([pausedSource().catch(() => undefined), timeout]);
-      if (paused !== undefined) this.set(paused ? 1 : 0);
-    } finally {
-      clearTimeout(timer);
-    }
+    const paused = await withinScrapeTime(pausedSource());
+    if (paused !== undefined) this.set(paused ? 1 : 0);
   },
 });
 

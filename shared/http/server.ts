@@ -79,16 +79,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
 
   const surface = await listen(app, http, unwatch);
   log.info({ url: surface.url, dashboard: `${surface.url}${DASHBOARD_PATH}`, auth: authSchemes(http) }, 'http surface listening');
-  return {
-    ...surface,
-    drain() {
-      draining = true;
-    },
-    close() {
-      draining = true;
-      return surface.close();
-    },
-  };
+  return drainable(surface, () => (draining = true));
 }
 
 export interface SearchSurfaceDeps {
@@ -112,13 +103,16 @@ export async function startSearchSurface(deps: SearchSurfaceDeps): Promise<HttpS
   registerSearchRoutes(app, deps.search, deps.logger);
   const surface = await listen(app, http, () => undefined);
   log.info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
+  return drainable(surface, () => (draining = true));
+}
+
+/** A listening surface whose /readyz turns 503 on drain() and on close(), before it stops. */
+function drainable(surface: Omit<HttpSurface, 'drain'>, startDraining: () => void): HttpSurface {
   return {
     ...surface,
-    drain() {
-      draining = true;
-    },
+    drain: startDraining,
     close() {
-      draining = true;
+      startDraining();
       return surface.close();
     },
   };
