@@ -20,7 +20,8 @@ export interface AppContext {
   router: KeyRouter;
   es: EsClient;
   source: SourceRedis;
-  queueRedis: RedisClient;
+  /** Commands on the queue Redis; opened on first use. */
+  readonly queueRedis: RedisClient;
   /** For BullMQ's blocking calls (workers); opened on first use. */
   bullConnection(): RedisClient;
   queue(): SyncQueue;
@@ -70,14 +71,16 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
-  const queueRedis = connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls });
+  // Opened on first use: verify never needs it, and a down queue Redis should not warn there.
+  let queueRedis: RedisClient | undefined;
+  const queueClient = (): RedisClient => (queueRedis ??= connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls }));
   let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
   const allProbes: DependencyProbe[] = [
     redisProbe('source-redis', () => source.db(config.redis.databases[0]!), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
-    redisProbe('queue-redis', () => queueRedis, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
+    redisProbe('queue-redis', queueClient, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
     elasticsearchProbe(es, redactUrl(config.elasticsearch.url), credentialsOrigin(config.elasticsearch, sourceOf), sourceOf),
   ];
   let closing: Promise<void> | undefined;
@@ -87,7 +90,9 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     router,
     es,
     source,
-    queueRedis,
+    get queueRedis() {
+      return queueClient();
+    },
     bullConnection() {
       bull ??= connectEndpoint(queueEndpoint, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
       return bull;
@@ -96,6 +101,9 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
       if (!queue) {
         queueConnection = connectEndpoint(queueEndpoint, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
         queue = createQueue(config, queueConnection);
+        // Without a listener BullMQ console.errors the whole error, a failed AUTH's password included.
+        // The connection's own listener has logged it already (masked), so only its message is kept here.
+        queue.on('error', (err: Error) => log.debug({ err: err.message }, 'queue error'));
       }
       return queue;
     },

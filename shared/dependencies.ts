@@ -144,8 +144,9 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
   return make('ES_ERROR', errorMessage(err), 'check Elasticsearch');
 }
 
+/** The first line, without a closing period: the message goes on after it. */
 function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!;
+  return s.split('\n', 1)[0]!.replace(/\.$/, '');
 }
 
 /**
