@@ -10,7 +10,7 @@ import { redisTlsOptions } from '../shared/tls';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
 import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, credentialsOrigin, elasticsearchProbe, esError, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
-import type { DependencyName } from '../shared/errors';
+import { errorMessage, type DependencyName } from '../shared/errors';
 import { stopAll } from '../shared/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
@@ -42,7 +42,8 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
   try {
     await checkDependencies(ctx.probes(needs), ctx.config.dependencies.timeoutMs);
   } catch (err) {
-    ctx.logger.debug({ err }, 'dependency check failed');
+    // The message only: a driver error's own fields can hold what it sent (AUTH and its password).
+    ctx.logger.debug({ err: errorMessage(err) }, 'dependency check failed');
     await ctx.close();
     throw err;
   }
