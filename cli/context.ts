@@ -10,7 +10,7 @@ import { redisTlsOptions } from '../shared/tls';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
 import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, credentialsOrigin, elasticsearchProbe, esError, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
-import type { DependencyName } from '../shared/errors';
+import { errorMessage, type DependencyName } from '../shared/errors';
 import { stopAll } from '../shared/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
@@ -20,7 +20,8 @@ export interface AppContext {
   router: KeyRouter;
   es: EsClient;
   source: SourceRedis;
-  queueRedis: RedisClient;
+  /** Commands on the queue Redis; opened on first use. */
+  readonly queueRedis: RedisClient;
   /** For BullMQ's blocking calls (workers); opened on first use. */
   bullConnection(): RedisClient;
   queue(): SyncQueue;
@@ -43,7 +44,8 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
   try {
     await checkDependencies(ctx.probes(needs), ctx.config.dependencies.timeoutMs);
   } catch (err) {
-    ctx.logger.debug({ err }, 'dependency check failed');
+    // The message only: a driver error's own fields can hold what it sent (AUTH and its password).
+    ctx.logger.debug({ err: errorMessage(err) }, 'dependency check failed');
     await ctx.close();
     throw err;
   }
@@ -75,7 +77,9 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
-  const queueRedis = connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls });
+  // Opened on first use: verify never needs it, and a down queue Redis should not warn there.
+  let queueRedis: RedisClient | undefined;
+  const queueClient = (): RedisClient => (queueRedis ??= connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls }));
   let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: RedisClient | undefined;
@@ -83,7 +87,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   const sourceOf: SourceOf = (field) => sources?.get(field);
   const allProbes: DependencyProbe[] = [
     redisProbe('source-redis', () => source.db(config.redis.databases[0]!), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
-    redisProbe('queue-redis', () => queueRedis, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
+    redisProbe('queue-redis', queueClient, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
     elasticsearchProbe(es, redactUrl(config.elasticsearch.url), credentialsOrigin(config.elasticsearch, sourceOf), sourceOf),
   ];
   let closing: Promise<void> | undefined;
@@ -93,7 +97,9 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     router,
     es,
     source,
-    queueRedis,
+    get queueRedis() {
+      return queueClient();
+    },
     bullConnection() {
       bull ??= connectEndpoint(queueEndpoint, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
       return bull;

@@ -122,7 +122,7 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
     const what = typeof e === 'object' && e !== null ? `${e.type ?? 'error'}: ${e.reason ?? ''}`.trim() : typeof e === 'string' ? e : typeof body === 'string' && body ? firstLine(body).slice(0, 200) : 'no reason given';
     const detail = `${status} ${what}`;
     if (status === 401) return make('ES_AUTH', `${detail} (${credentials})`, 'check the API key or user and password');
-    if (status === 403) return make('ES_FORBIDDEN', `${detail} (${credentials})`, 'grant the credentials the privileges README "Security" lists (cluster: monitor; the indices: write, create_index, read)');
+    if (status === 403) return make('ES_FORBIDDEN', `${detail} (${credentials})`, 'grant the credentials the privileges README "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)');
     if (status === 503 || status === 502 || status === 504) return make('ES_UNAVAILABLE', detail, 'Elasticsearch is up but not ready (starting, no master, overloaded); check its health and logs');
     if (status === 404 || status === 405) return make('ES_PROTOCOL', `${detail}: this does not look like Elasticsearch`, `check the URL (${at})`);
     return make('ES_ERROR', detail, 'check Elasticsearch\'s logs');
@@ -144,8 +144,9 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
   return make('ES_ERROR', errorMessage(err), 'check Elasticsearch');
 }
 
+/** The first line, without a closing period: the message goes on after it. */
 function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!;
+  return s.split('\n', 1)[0]!.replace(/\.$/, '');
 }
 
 /**

@@ -98,13 +98,16 @@ export class FailureStore {
    */
   async update(refused: readonly Refusal[], indexed: readonly { db: number; key: string }[], now = Date.now()): Promise<void> {
     if (refused.length === 0 && indexed.length === 0) return;
+    // The common case, on every job: one command, not a MULTI of one.
+    if (refused.length === 0) {
+      await this.redis.hdel(this.key, ...indexed.map((k) => fieldOf(k.db, k.key)));
+      return;
+    }
     const multi = this.redis.multi();
     if (indexed.length > 0) multi.hdel(this.key, ...indexed.map((k) => fieldOf(k.db, k.key)));
-    if (refused.length > 0) {
-      const args: string[] = [String(now)];
-      for (const r of refused) args.push(fieldOf(r.db, r.key), r.index, r.reason, reasonClass(r.reason));
-      multi.eval(RECORD_SCRIPT, 1, this.key, ...args);
-    }
+    const args: string[] = [String(now)];
+    for (const r of refused) args.push(fieldOf(r.db, r.key), r.index, r.reason, reasonClass(r.reason));
+    multi.eval(RECORD_SCRIPT, 1, this.key, ...args);
     const replies = await multi.exec();
     const failed = replies?.find(([err]) => err);
     if (failed?.[0]) throw failed[0];

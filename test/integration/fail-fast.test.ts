@@ -167,6 +167,9 @@ describe('failing fast with a readable message', () => {
     expectReadable(es401, 2, /Elasticsearch http:\/\/127\.0\.0\.1/, /401 security_exception/);
     const wrongPass = await runCli(base({ source: `redis://:nope-${PASSWORD}@127.0.0.1:${secured.port}` }), ['run']);
     expectReadable(wrongPass, 2, new RegExp(`source Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`), /WRONGPASS/);
+    // With the HTTP surface on, BullMQ's queue opens first: its errors must not print the AUTH either.
+    const wrongQueue = await runCli({ ...base({ queue: `redis://:nope-${PASSWORD}@127.0.0.1:${secured.port}` }), http: { port: await getFreePort() } }, ['run']);
+    expectReadable(wrongQueue, 2, new RegExp(`queue Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`), /WRONGPASS/);
   });
 
   it('run says at once what it waits for, keeps waiting, and stops promptly on SIGTERM', async () => {
@@ -207,5 +210,14 @@ describe('failing fast with a readable message', () => {
     } finally {
       esRoutes = undefined;
     }
+  });
+
+  it('keeps secrets out even at trace level, where the stack and cause are printed', async () => {
+    const r = await runCli(base({ source: `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}` }), ['--log-level', 'trace', 'verify'], { ELASTICSEARCH_API_KEY_FILE: keyFile });
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(/authentication failed: WRONGPASS/);
+    expect(r.output).toMatch(/caused by: ReplyError: WRONGPASS/);
+    expect(r.output).not.toContain(PASSWORD);
+    expect(r.output).not.toContain(API_KEY);
   });
 });

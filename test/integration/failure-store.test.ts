@@ -118,4 +118,23 @@ describe('the per-key failure store', () => {
     await cli(['replay']);
     await waitFor('the store to empty', records, (r) => r.length === 0, 20000);
   });
+
+  it('updates one record per key: attempts add up across workers, the latest reason wins, an indexed key leaves', async () => {
+    const own = new FailureStore(pipeline.ctx.queueRedis, 'store-unit');
+    const a = { db: 1, key: 'k:a', index: 'i', reason: '400 document_parsing_exception: first' };
+    // Two workers refusing the same key at once: both attempts count.
+    await Promise.all([own.update([a], [], 1000), own.update([a], [], 1000)]);
+    await own.update([{ ...a, reason: '403 cluster_block_exception: later' }, { db: 1, key: 'k:b', index: 'i', reason: 'transform failed: x' }], [], 2000);
+    const recs = await own.matching({});
+    expect(recs.sort((x, y) => x.key.localeCompare(y.key))).toEqual([
+      { db: 1, key: 'k:a', index: 'i', reason: '403 cluster_block_exception: later', reasonClass: 'cluster_block_exception', firstSeen: 1000, lastSeen: 2000, attempts: 3 },
+      { db: 1, key: 'k:b', index: 'i', reason: 'transform failed: x', reasonClass: 'transform', firstSeen: 2000, lastSeen: 2000, attempts: 1 },
+    ]);
+    expect(await own.matching({ since: 1500, reason: /transform/ })).toHaveLength(1);
+    // The same key in another database is another record.
+    await own.update([], [{ db: 0, key: 'k:a' }]);
+    expect(await own.count()).toBe(2);
+    await own.update([], [{ db: 1, key: 'k:a' }, { db: 1, key: 'k:b' }]);
+    expect(await own.count()).toBe(0);
+  });
 });
