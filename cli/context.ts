@@ -113,7 +113,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     },
     searchCacheRedis() {
       const url = config.search.cache.url;
-      if (!url) return queueRedis;
+      if (!url) return queueClient();
       // A cache that is slow or gone must not hold searches: one reconnect, then the search goes to Elasticsearch.
       cacheRedis ??= connectEndpoint({ kind: 'standalone', url }, { name: 'search-cache', failFast: true, logger: log });
       return cacheRedis;
