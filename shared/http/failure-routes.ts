@@ -16,9 +16,9 @@ interface FailuresQuery {
 const MAX_LIMIT = 1000;
 
 /**
- * GET /failures: the failure store as JSON, filtered like `replay` (reason, pattern, since,
- * until), most recent first, with the count per reason class. Behind the same credentials as
- * the dashboard; it reads only.
+ * GET /failures: the failure store, filtered like `replay` (reason, pattern, since, until),
+ * most recent first, with the count per reason class: JSON, or a page for a browser (the
+ * dashboard links to it). Behind a viewer's credentials; it reads only.
  */
 export function registerFailureRoutes(app: FastifyInstance, store: FailureStore): void {
   app.get<{ Querystring: FailuresQuery }>('/failures', async (request, reply) => {
@@ -34,10 +34,43 @@ export function registerFailureRoutes(app: FastifyInstance, store: FailureStore)
     const records = (await store.matching(filter)).sort((a, b) => b.lastSeen - a.lastSeen);
     const byClass: Record<string, number> = {};
     for (const r of records) byClass[r.reasonClass] = (byClass[r.reasonClass] ?? 0) + 1;
-    return {
+    const answer = {
       count: records.length,
       byClass,
       records: records.slice(0, limit).map((r) => ({ ...r, key: displayKey(r.key), firstSeen: new Date(r.firstSeen).toISOString(), lastSeen: new Date(r.lastSeen).toISOString() })),
     };
+    if (!wantsHtml(request.headers.accept)) return answer;
+    return reply.type('text/html; charset=utf-8').send(failuresPage(answer));
   });
+}
+
+export type FailuresAnswer = { count: number; byClass: Record<string, number>; records: { db: number; key: string; index: string; reasonClass: string; attempts: number; firstSeen: string; lastSeen: string; reason: string }[] };
+
+/** A browser asks for HTML first; scripts and curl get JSON. */
+function wantsHtml(accept: string | undefined): boolean {
+  return accept !== undefined && /^text\/html\b/.test(accept);
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A plain table: no script and no outside resource, so the surface's CSP holds. */
+export function failuresPage(a: FailuresAnswer): string {
+  const classes = Object.entries(a.byClass)
+    .map(([c, n]) => `${escapeHtml(c)} ${n}`)
+    .join(', ');
+  const head = ['db', 'key', 'index', 'class', 'attempts', 'first seen', 'last seen', 'reason'].map((h) => `<th>${h}</th>`).join('');
+  const rows = a.records
+    .map((r) => [String(r.db), r.key, r.index, r.reasonClass, String(r.attempts), r.firstSeen, r.lastSeen, r.reason].map((v) => `<td>${escapeHtml(v)}</td>`).join(''))
+    .map((cells) => `<tr>${cells}</tr>`)
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>redis-es-sync: refused keys</title></head>
+<body>
+<h1>Refused keys: ${a.count}</h1>
+<p>${classes || 'none'}. Replay them once the cause is fixed: <code>redis-es-sync replay --reason RE --pattern GLOB</code>. <a href="/queues">Queue dashboard</a></p>
+<table border="1" cellpadding="4"><thead><tr>${head}</tr></thead><tbody>
+${rows}
+</tbody></table>
+</body></html>
+`;
 }

@@ -73,7 +73,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
     // Without anyone who may act on jobs, the dashboard shows no action buttons at all.
     queues: [new BullMQAdapter(deps.queue, { readOnlyMode: !operatorsAllowed(http) })],
     serverAdapter: board,
-    options: { uiConfig: { boardTitle: 'redis-es-sync' } },
+    options: { uiConfig: { boardTitle: 'redis-es-sync', ...(deps.failures ? { miscLinks: [{ text: 'Refused keys', url: '/failures' }] } : {}) } },
   });
   await app.register(board.registerPlugin(), { prefix: DASHBOARD_PATH });
 

@@ -71,6 +71,12 @@ describe('replay, resync and verify --repair', () => {
     expect(listed.records.map((r) => r.key).sort()).toEqual(['a:1', 'a:2']);
     expect(listed.records[0]!.lastSeen).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect((await fetch(`http://127.0.0.1:${port}/failures?since=whenever`)).status).toBe(400);
+    // In a browser: a page of its own.
+    const page = await fetch(`http://127.0.0.1:${port}/failures?pattern=a:*`, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain('Refused keys: 2');
+    expect(html).toContain('<td>a:1</td>');
 
     const dry = await cli(['replay', '--reason', 'cluster_block', '--dry-run']);
     expect(dry.code).toBe(0);
