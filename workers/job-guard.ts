@@ -16,7 +16,7 @@ export function jobRefusal(data: SyncJobData, databases: readonly number[], rout
   if (!databases.includes(data.db)) {
     return `refused: database ${data.db} is not synced (redis.databases: [${databases.join(', ')}]); nothing was read`;
   }
-  const unsynced = data.keys.filter((key) => isOwnKey(prefix, key) || router.route(data.db, key) === undefined);
+  const unsynced = data.keys.filter((key) => isOwnKey(prefix, key) || !router.syncs(data.db, key));
   if (unsynced.length === 0) return undefined;
   const shown = unsynced.slice(0, KEYS_SHOWN).map((k) => JSON.stringify(displayKey(k)));
   if (unsynced.length > KEYS_SHOWN) shown.push(`… and ${unsynced.length - KEYS_SHOWN} more`);

@@ -63,6 +63,15 @@ export class KeyRouter {
     return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, /^/.exec(key)!)), shape: fallback.shape };
   }
 
+  /** Whether the rules sync this key at all: route() without building the id, for checks on every key of a job. */
+  syncs(db: number, key: string): boolean {
+    for (const rule of this.rules) {
+      if (rule.databases && !rule.databases.has(db)) continue;
+      if (rule.pattern.test(key)) return !rule.skip;
+    }
+    return this.fallback !== undefined;
+  }
+
   /** Every index this router can write to. */
   indices(): string[] {
     const all = new Set<string>();

@@ -137,11 +137,16 @@ describe('KeyRouter.fromConfig', () => {
     const skip = router({ unmatched: 'skip', rules: [{ match: 'user:*', index: 'users' }] });
     expect(skip.route(0, 'other')).toBeUndefined();
     expect(skip.route(0, 'user:1')?.index).toBe('users');
+    // syncs() says the same as route(), without building ids.
+    for (const [key, synced] of [['other', false], ['user:1', true]] as const) expect(skip.syncs(0, key)).toBe(synced);
 
     const index = router({ unmatched: 'index', defaultIndex: 'everything', rules: [{ match: 'user:*', index: 'users' }] });
     const route = index.route(0, 'other');
     expect(route).toMatchObject({ index: 'everything', id: 'other' });
     expect(route?.shape).toEqual({ json: 'auto', searchText: true });
+    expect(index.syncs(0, 'other')).toBe(true);
+    const skipRule = router({ unmatched: 'index', rules: [{ match: 'tmp:*', skip: true }] });
+    expect([skipRule.syncs(0, 'tmp:1'), skipRule.route(0, 'tmp:1')]).toEqual([false, undefined]);
   });
 
   it('rule shapes carry json, fields and coerce', () => {
