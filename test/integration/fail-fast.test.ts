@@ -216,7 +216,9 @@ describe('failing fast with a readable message', () => {
     const r = await runCli(base({ source: `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}` }), ['--log-level', 'trace', 'verify'], { ELASTICSEARCH_API_KEY_FILE: keyFile });
     expect(r.code).toBe(2);
     expect(r.output).toMatch(/authentication failed: WRONGPASS/);
-    expect(r.output).toMatch(/caused by: ReplyError: WRONGPASS/);
+    // The stack and its cause go out as one JSON line through the redacting logger.
+    expect(r.output).toMatch(/"msg":"stopped by an error"/);
+    expect(r.output).toMatch(/"cause":\{"type":"ReplyError","message":"WRONGPASS/);
     expect(r.output).not.toContain(PASSWORD);
     expect(r.output).not.toContain(API_KEY);
   });

@@ -122,6 +122,6 @@ describe('Redis → BullMQ → Elasticsearch', () => {
     // until removed; everything else matches.
     await pipeline!.ctx.es.delete({ index, id: 'str' }, { ignore: [404] });
     const report = await verifyNow(pipeline!.ctx);
-    expect(report).toEqual({ checked: 2, missing: [], stale: [], extra: [] });
+    expect(report).toEqual({ checked: 2, missing: [], stale: [], extra: [], refused: [], why: {} });
   });
 });

@@ -68,7 +68,13 @@ type TextState =
 /** A decoded value in the comparison shape. */
 export function asKeyState(v: DecodedValue): TextState {
   if (v.type === 'module') return { type: 'unsupported', redisType: v.moduleName };
+  if (v.type === 'set') return { type: 'set', value: byBytes(v.value) };
   return { type: v.type, value: v.value };
+}
+
+/** Sets compared as sets: members in byte order on both sides. */
+function byBytes(members: readonly string[]): string[] {
+  return [...members].sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
 }
 
 /** A key's state as readKeyStates reports it (bytes), in the comparison shape, TTL aside (compared separately, exactly). */
@@ -84,8 +90,9 @@ export function withoutTtl(state: KeyState | undefined): TextState | undefined {
     case 'hash':
       return { type: 'hash', value: fields(state.value) };
     case 'list':
+      return { type: 'list', value: state.value.map(text) };
     case 'set':
-      return { type: state.type, value: state.value.map(text) };
+      return { type: 'set', value: byBytes(state.value.map(text)) };
     case 'zset':
       return { type: 'zset', value: state.value.map((e) => ({ member: text(e.member), score: redisScore(e.score) })) };
     case 'stream':
