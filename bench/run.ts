@@ -270,7 +270,15 @@ function render(r: Results, failures: readonly string[]): string {
     const row = (label: string, f: (g: (x: (typeof b.rounds)[number]) => number) => number): string =>
       `| ${label} | ${n(f((x) => x.current))} | ${n(f((x) => x.baseline))} | ${n(f((x) => x.bulkHelper))} | ${n(f((x) => (100 * x.current) / x.bulkHelper))} % | ${n(f((x) => (100 * x.baseline) / x.bulkHelper))} % | ${n(f((x) => x.current / x.baseline), 3)} | ${n(f((x) => x.currentCpuUs), 1)} | ${n(f((x) => x.baselineCpuUs), 1)} |`;
     b.rounds.forEach((x, i) => lines.push(row(String(i + 1), (g) => g(x))));
-    lines.push(row('median', (g) => median(b.rounds.map(g))), '', 'CPU µs/key: worker, source Redis, queue Redis and the snapshot producer together (Elasticsearch left out).', '');
+    const processes = Object.keys(b.rounds[0]?.currentByProcess ?? {});
+    const byProcess = (side: 'currentByProcess' | 'baselineByProcess'): string => processes.map((p) => `${p} ${n(median(b.rounds.map((x) => x[side][p] ?? 0)), 1)}`).join(', ');
+    lines.push(
+      row('median', (g) => median(b.rounds.map(g))),
+      '',
+      'CPU µs/key: worker, source Redis, queue Redis and the snapshot producer together (Elasticsearch left out). Median per process —',
+      `this build: ${byProcess('currentByProcess')}; baseline: ${byProcess('baselineByProcess')}.`,
+      '',
+    );
   }
   if (r.profile) {
     lines.push('### Where the worker spends its time (snapshot, CPU profile)', '', '| where (self time) | share |', '| --- | ---: |');

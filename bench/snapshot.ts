@@ -104,7 +104,7 @@ export interface BaselineComparison {
    * and the CPU µs per key of each build's own processes (worker, source Redis, queue Redis,
    * snapshot producer), the figure a busy machine moves least.
    */
-  rounds: { current: number; baseline: number; bulkHelper: number; currentCpuUs: number; baselineCpuUs: number }[];
+  rounds: { current: number; baseline: number; bulkHelper: number; currentCpuUs: number; baselineCpuUs: number; currentByProcess: Record<string, number>; baselineByProcess: Record<string, number> }[];
 }
 
 /**
@@ -127,15 +127,16 @@ export async function baselineScenario(env: BenchEnv, keys: number, baseline: { 
     for (let r = 0; r < rounds; r++) {
       await fresh('bulk');
       const bulkHelper = await bulkHelperBaseline(c, keys);
-      const run = async (cli?: string): Promise<{ keysPerSec: number; cpuUs: number }> => {
+      type Run = { keysPerSec: number; cpuUs: number; byProcess: Record<string, number> };
+      const run = async (cli?: string): Promise<Run> => {
         await fresh('pipeline');
         const { keysPerSec, cpuUsPerKey } = await pipelineRun(env, c, keys, [], cli);
         const { elasticsearch: _es, ...tool } = cpuUsPerKey;
-        return { keysPerSec, cpuUs: Object.values(tool).reduce((a, b) => a + b, 0) };
+        return { keysPerSec, cpuUs: Object.values(tool).reduce((a, b) => a + b, 0), byProcess: cpuUsPerKey };
       };
       // A B, then B A: whichever runs second in a round does not always find Elasticsearch warmer.
-      let current: { keysPerSec: number; cpuUs: number };
-      let base: { keysPerSec: number; cpuUs: number };
+      let current: Run;
+      let base: Run;
       if (r % 2 === 0) {
         current = await run();
         base = await run(baseline.cli);
@@ -143,7 +144,15 @@ export async function baselineScenario(env: BenchEnv, keys: number, baseline: { 
         base = await run(baseline.cli);
         current = await run();
       }
-      out.rounds.push({ current: current.keysPerSec, baseline: base.keysPerSec, bulkHelper, currentCpuUs: current.cpuUs, baselineCpuUs: base.cpuUs });
+      out.rounds.push({
+        current: current.keysPerSec,
+        baseline: base.keysPerSec,
+        bulkHelper,
+        currentCpuUs: current.cpuUs,
+        baselineCpuUs: base.cpuUs,
+        currentByProcess: current.byProcess,
+        baselineByProcess: base.byProcess,
+      });
     }
     return out;
   } finally {
