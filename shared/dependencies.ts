@@ -4,6 +4,7 @@ import { DependenciesError, DependencyError, DEPENDENCY_LABELS, errorMessage, ty
 import type { Logger } from './logger';
 import { dependencyUp } from './metrics';
 import type { RedisClient } from './redis';
+import { sleep } from './sleep';
 
 /** One dependency to check before a command uses it. */
 export interface DependencyProbe {
@@ -207,16 +208,4 @@ export async function waitForDependencies(probes: readonly DependencyProbe[], op
       if (opts.signal?.aborted) throw err;
     }
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -11,6 +11,7 @@ import { bulkDocuments, bulkDuration } from '../shared/metrics';
 import type { RedisClient, SourceRedis } from '../shared/redis';
 import type { VersionCounter } from '../shared/versions';
 import { classifyItem, type BulkItemResponse, type ItemOutcome } from './bulk-outcome';
+import { sleep } from '../shared/sleep';
 
 export interface WorkItem {
   db: number;
@@ -262,16 +263,4 @@ function chunkByBytes(prepared: readonly Prepared[], maxBytes: number): Prepared
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
