@@ -173,15 +173,6 @@ function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions)
   });
 }
 
-/** Two URLs that reach the same server and database: then the queue's keys live among the data. */
-export function sameRedis(a: string, b: string): boolean {
-  const norm = (u: string): string => {
-    const p = new URL(u);
-    return `${p.hostname}:${p.port || '6379'}/${p.pathname.replace(/^\//, '') || '0'}`;
-  };
-  return norm(a) === norm(b);
-}
-
 /** A server that takes longer to answer QUIT is disconnected anyway. */
 const QUIT_TIMEOUT_MS = 2000;
 
