@@ -111,7 +111,8 @@ async function main(): Promise<void> {
 
   // A stack someone keeps warm stays up afterwards; one this run starts is stopped.
   const startedStack = !stackStatus().includes('elasticsearch: running');
-  const output = devStack(['up'], STACK_DIR, { ES_HEAP: opts.smoke ? '768m' : '2g' });
+  // Ports the OS assigns: the bench stack must not collide with a dev or test stack started beside it.
+  const output = devStack(['up'], STACK_DIR, { ES_HEAP: opts.smoke ? '768m' : '2g', ES_PORT: 'auto', REDIS_PORT: 'auto', QUEUE_REDIS_PORT: 'auto' });
   const vars = readStackEnv(STACK_DIR);
   const env: BenchEnv = {
     sourceUrl: vars.REDIS_URL,

@@ -14,7 +14,7 @@
 #   STACK_DIR         state dir (pids, data, logs, env file); default .stack, relative to repo root
 #   ES_VERSION        Elasticsearch version (Maven integ-test-zip); default 8.19.9
 #   ES_PORT           ES http port; default: the port it had before in this state dir,
-#                     else 9200 if free, else a free port
+#                     else 9200 if free, else a free port; `auto` (here and for the Redis ports): always a free port
 #   ES_HEAP           ES heap (-Xms/-Xmx); default 768m
 #   ES_USER           unprivileged user ES runs as when this script runs as root; default redis-es-sync
 #   ES_START_TIMEOUT  seconds to wait for cluster health yellow; default 180
@@ -110,9 +110,11 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 }
 
 CHOSEN_PORTS=" "
-# pick_port EXPLICIT DEFAULT -> explicit port (must be free) or default if free, else a free port
+# pick_port EXPLICIT DEFAULT -> explicit port (must be free) or default if free, else a free port (EXPLICIT auto: a free port)
 pick_port() {
   local explicit="$1" default="$2" p
+  # `auto`: a port the OS assigns, never a well-known default (tests and benchmarks).
+  if [[ "$explicit" == auto ]]; then explicit=""; default=""; fi
   if [[ -n "$explicit" ]]; then
     port_is_free "$explicit" || die "requested port $explicit is already in use on 127.0.0.1"
     p="$explicit"

@@ -19,7 +19,8 @@ export default function globalSetup(): void {
 
   const started = Date.now();
   process.stderr.write(`\n[global-setup] starting Elasticsearch: STACK_DIR=${TEST_STACK_DIR} bash scripts/dev-stack.sh up es\n`);
-  const output = devStack(['up', 'es'], TEST_STACK_DIR);
+  // A port the OS picks, never the well-known 9200: two stacks started at once must not collide.
+  const output = devStack(['up', 'es'], TEST_STACK_DIR, { ES_PORT: 'auto' });
   const url = readStackEnv(TEST_STACK_DIR).ELASTICSEARCH_URL;
   if (url === undefined) {
     throw new Error(`${TEST_STACK_DIR}/env has no ELASTICSEARCH_URL after dev-stack.sh up es:\n${output}`);
