@@ -28,10 +28,12 @@ export interface StopOptions {
  */
 export async function stopAll(steps: readonly Omit<LifecycleStep, 'start'>[], opts: StopOptions): Promise<void> {
   const deadline = opts.deadlineMs !== undefined ? Date.now() + opts.deadlineMs : Infinity;
+  // Set when a step ran into the deadline itself: a timer may fire a millisecond before the clock says so.
+  let expired = false;
   for (const step of steps) {
     const left = deadline - Date.now();
     const own = step.stopTimeoutMs?.() ?? opts.stepTimeoutMs;
-    if (left <= 0 && !step.always) {
+    if ((expired || left <= 0) && !step.always) {
       opts.logger.warn({ step: step.name }, 'stop deadline reached: step skipped');
       continue;
     }
@@ -40,7 +42,10 @@ export async function stopAll(steps: readonly Omit<LifecycleStep, 'start'>[], op
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), bound)));
     try {
       const outcome = await Promise.race([step.stop().then(() => 'ok' as const), timeout]);
-      if (outcome === 'timeout') opts.logger.warn({ step: step.name, ms: bound }, 'stop step did not finish in time: abandoned');
+      if (outcome === 'timeout') {
+        if (bound < own) expired = true;
+        opts.logger.warn({ step: step.name, ms: bound }, 'stop step did not finish in time: abandoned');
+      }
     } catch (err) {
       opts.logger.warn({ step: step.name, err: errorMessage(err) }, 'stop step failed; stopping the rest');
     } finally {
