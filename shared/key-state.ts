@@ -151,7 +151,7 @@ export function decodeReply(reply: RawReply): KeyState {
   }
 }
 
-export function toPairs(flat: readonly Buffer[]): FieldPair[] {
+function toPairs(flat: readonly Buffer[]): FieldPair[] {
   const out: FieldPair[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push({ name: flat[i]!, value: flat[i + 1]! });
   return out;

@@ -69,7 +69,7 @@ export function documentId(id: string): string {
 }
 
 /** How a document names its key: the text, or the bytes in base64 when they are not UTF-8. */
-export function keyFields(key: string): { key: string } | { key_base64: string } {
+function keyFields(key: string): { key: string } | { key_base64: string } {
   return isBinaryKey(key) ? { key_base64: keyToBytes(key).toString('base64') } : { key };
 }
 
@@ -79,12 +79,12 @@ export function keyFields(key: string): { key: string } | { key_base64: string }
  * when the text holds U+FFFD (what the decoder puts in place of a bad sequence) costs one
  * native call per value instead of two: this runs for every field and item of every document.
  */
-export function utf8Text(b: Buffer): string | undefined {
+function utf8Text(b: Buffer): string | undefined {
   const text = b.toString('utf8');
   return text.includes('\uFFFD') && !isUtf8(b) ? undefined : text;
 }
 
-export function bytesValue(b: Buffer): JsonValue {
+function bytesValue(b: Buffer): JsonValue {
   return utf8Text(b) ?? { [BASE64_MARKER]: b.toString('base64') };
 }
 

@@ -4,7 +4,7 @@ import type { JsonValue } from './document';
  * Elasticsearch refuses a document nested deeper than 1000 levels; the value sits one level
  * below the document, and a little room is kept for a rule index's own wrapping.
  */
-export const MAX_JSON_DEPTH = 990;
+const MAX_JSON_DEPTH = 990;
 
 export type ExactParse = { ok: true; value: JsonValue } | { ok: false; why: string };
 
