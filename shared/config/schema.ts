@@ -191,7 +191,7 @@ const IndexDefinitionSchema = z
 /** The outbox stream lives in the source Redis, in the first of `redis.databases`. */
 const OutboxSchema = z
   .object({
-    stream: z.string().min(1).optional().describe('Stream key; default `<queue.prefix>:outbox`, which is never indexed itself (a name outside the prefix needs a `{ match: <stream>, skip: true }` rule).'),
+    stream: z.string().min(1).optional().describe('Stream key, in the source Redis (in the first of `redis.databases`); default `<queue.prefix>:outbox`, which is never indexed itself (a name outside the prefix needs a `{ match: <stream>, skip: true }` rule).'),
     group: z.string().min(1).default('redis-es-sync').describe('Consumer group of the producers.'),
     consumer: z.string().min(1).optional().describe("This producer's consumer name in the group; default `<hostname>-<pid>`. A stable name (a StatefulSet pod name) re-reads its own unacknowledged entries at once on restart."),
     batch: z.number().int().positive().default(500).describe('Entries per `XREADGROUP` / `XAUTOCLAIM`.'),
