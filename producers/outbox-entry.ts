@@ -20,8 +20,7 @@ export interface RawEntry {
 }
 
 export type OutboxEntry =
-  /** `emptyKeys`: how many `key` fields were empty and skipped (the entry's other keys still count). */
-  | { kind: 'change'; id: string; db: number; keys: string[]; emptyKeys?: number }
+  | { kind: 'change'; id: string; db: number; keys: string[] }
   | { kind: 'malformed'; id: string; reason: string }
   /** Delivered once, then deleted from the stream (XDEL, or trimmed by someone else): its keys are unknown. */
   | { kind: 'deleted'; id: string };
@@ -42,9 +41,8 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
     if (fields[i] === 'key') keys.push(fields[i + 1]);
     else if (fields[i] === 'db') dbs.push(fields[i + 1]);
   }
+  // The empty string is a key like any other (`SET "" v` is valid), so every `key` field counts.
   if (keys.length === 0) return { kind: 'malformed', id, reason: 'no `key` field' };
-  const valid = keys.filter((k) => k !== '');
-  if (valid.length === 0) return { kind: 'malformed', id, reason: 'empty `key`' };
   if (dbs.length > 1) return { kind: 'malformed', id, reason: 'more than one `db` field' };
   let db = rules.defaultDb;
   if (dbs.length === 1) {
@@ -52,7 +50,7 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
     db = Number(dbs[0]);
     if (!rules.databases.has(db)) return { kind: 'malformed', id, reason: `db ${db} is not in redis.databases` };
   }
-  return { kind: 'change', id, db, keys: valid, ...(valid.length < keys.length ? { emptyKeys: keys.length - valid.length } : {}) };
+  return { kind: 'change', id, db, keys };
 }
 
 class ReplyShapeError extends Error {

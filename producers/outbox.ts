@@ -56,8 +56,6 @@ export interface OutboxStats {
   acked: number;
   /** Entries without a usable `key` (or with a bad `db`): logged, acknowledged, skipped. */
   malformed: number;
-  /** Empty `key` fields of entries whose other keys were captured. */
-  malformedFields: number;
   /** Entries deleted from the stream before they were acknowledged: their change may be lost until a reconciliation. */
   deleted: number;
   trimmed: number;
@@ -71,7 +69,7 @@ export interface OutboxStats {
  */
 export class OutboxProducer implements CaptureProducer {
   readonly sink: ChangeSink;
-  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, malformedFields: 0, deleted: 0, trimmed: 0 };
+  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
@@ -294,11 +292,6 @@ export class OutboxProducer implements CaptureProducer {
       this.stats.read++;
       if (entry.kind === 'change') {
         for (const key of entry.keys) this.sink.capture(entry.db, key, 'outbox');
-        if (entry.emptyKeys !== undefined) {
-          this.stats.malformedFields += entry.emptyKeys;
-          outboxMalformed.inc({ part: 'field' }, entry.emptyKeys);
-          this.log.warn({ id: entry.id, emptyKeys: entry.emptyKeys, fields: raw.fields?.slice(0, 10).map(displayKey) }, 'outbox entry with an empty `key` field: its other keys captured');
-        }
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
         outboxMalformed.inc({ part: 'entry' });

@@ -30,7 +30,6 @@ describe('outbox entry format', () => {
   it.each([
     [['value', 'x'], 'no `key` field'],
     [[], 'no `key` field'],
-    [['key', ''], 'empty `key`'],
     [['key', 'a', 'db', 'zero'], '`db` is not a database number: "zero"'],
     [['key', 'a', 'db', '-1'], '`db` is not a database number: "-1"'],
     [['key', 'a', 'db', '5'], 'db 5 is not in redis.databases'],
@@ -39,9 +38,10 @@ describe('outbox entry format', () => {
     expect(parseEntry({ id: '2-0', fields }, rules)).toEqual({ kind: 'malformed', id: '2-0', reason });
   });
 
-  it('captures the valid keys of an entry with an empty `key` field, and counts the bad one', () => {
-    const entry = parseEntry({ id: '2-1', fields: ['key', 'a', 'key', '', 'key', 'b'] }, rules);
-    expect(entry).toEqual({ kind: 'change', id: '2-1', db: 0, keys: ['a', 'b'], emptyKeys: 1 });
+  it('captures the empty key: "" is a valid Redis key', () => {
+    expect(parseEntry({ id: '2-1', fields: ['key', ''] }, rules)).toEqual({ kind: 'change', id: '2-1', db: 0, keys: [''] });
+    const entry = parseEntry({ id: '2-2', fields: ['key', 'a', 'key', '', 'key', 'b'] }, rules);
+    expect(entry).toEqual({ kind: 'change', id: '2-2', db: 0, keys: ['a', '', 'b'] });
   });
 
   it('tells an entry deleted after delivery apart', () => {
