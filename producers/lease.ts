@@ -58,6 +58,8 @@ type LeaseRedis = RedisClient & {
  * write is refused with LeaseLostError once this producer is not the latest lease holder.
  */
 export interface Fence {
+  /** The fencing number this tenure holds; undefined when unfenced or no longer held. */
+  readonly fence: number | undefined;
   /** Throws LeaseLostError unless this is still the latest holder. */
   check(): Promise<void>;
   /** HSET, atomically conditional on the lease (one script in the queue Redis, where the lease lives). */
@@ -67,6 +69,7 @@ export interface Fence {
 /** For runs without a lease (the snapshot command, tests that drive a producer directly). */
 export function unfenced(redis: RedisClient): Fence {
   return {
+    fence: undefined,
     check: () => Promise.resolve(),
     async hset(key, fields) {
       await redis.hset(key, fields);

@@ -125,6 +125,37 @@ export function decodeGroups(reply: unknown): GroupInfo[] {
   });
 }
 
+export interface ConsumerInfo {
+  name: string;
+  pending: number;
+}
+
+/** XINFO CONSUMERS: a flat field/value list per consumer. */
+export function decodeConsumers(reply: unknown): ConsumerInfo[] {
+  return asArray(reply, 'XINFO CONSUMERS').map((c) => {
+    const flat = asArray(c, 'XINFO CONSUMERS');
+    const field = new Map<string, unknown>();
+    for (let i = 0; i + 1 < flat.length; i += 2) field.set(asString(flat[i], 'XINFO CONSUMERS'), flat[i + 1]);
+    return { name: asString(field.get('name'), 'XINFO CONSUMERS'), pending: Number(field.get('pending')) };
+  });
+}
+
+/** The ids of the XPENDING extended form (`[[id, consumer, idle, deliveries], …]`). */
+export function decodePendingIds(reply: unknown): string[] {
+  return asArray(reply, 'XPENDING').map((row) => asString(asArray(row, 'XPENDING')[0], 'XPENDING'));
+}
+
+/**
+ * XCLAIM: the claimed entries. An entry deleted from the stream is left out (Redis 7 also drops
+ * it from the pending list; 6.2 lists it as null, or as [id, null]).
+ */
+export function decodeClaim(reply: unknown): RawEntry[] {
+  return decodeEntryList(
+    asArray(reply, 'XCLAIM').filter((item) => item !== null),
+    'XCLAIM',
+  ).filter((e) => e.fields !== null);
+}
+
 /** The smallest id in a group's pending list, from the XPENDING summary form. */
 export function decodeOldestPending(reply: unknown): string | undefined {
   const [count, smallest] = asArray(reply, 'XPENDING');

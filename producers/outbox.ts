@@ -11,7 +11,10 @@ import type { CaptureProducer } from './create-producer';
 import { unfenced, type Fence } from './lease';
 import {
   decodeAutoClaim,
+  decodeClaim,
+  decodeConsumers,
   decodeGroups,
+  decodePendingIds,
   decodeOldestPending,
   decodeReadGroup,
   minId,
@@ -41,6 +44,12 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return removed`;
 
+/**
+ * How often the lease holder looks for entries that an earlier holder was given and never
+ * acknowledged (one was paused while it held them): a few round trips, so not per batch.
+ */
+const TAKE_OVER_EVERY_MS = 1000;
+
 /** Trimming needs a few round trips; once a second keeps the stream short without adding load per batch. */
 const TRIM_EVERY_MS = 1000;
 /** With `trimMaxLen`, at most this many entries are looked at (and removed) per trim. */
@@ -51,8 +60,10 @@ export interface OutboxStats {
   read: number;
   /** Own pending entries read again (start-up, or after an error) with ID 0. */
   redelivered: number;
-  /** Entries taken over from other consumers with XAUTOCLAIM. */
+  /** Entries taken over from other consumers with XAUTOCLAIM, once idle for claimIdleMs. */
   claimed: number;
+  /** Entries taken over at once from consumers that held the lease under an older fencing number. */
+  takenOver: number;
   acked: number;
   /** Entries without a usable `key` (or with a bad `db`): logged, acknowledged, skipped. */
   malformed: number;
@@ -69,7 +80,7 @@ export interface OutboxStats {
  */
 export class OutboxProducer implements CaptureProducer {
   readonly sink: ChangeSink;
-  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
+  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, takenOver: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
@@ -78,6 +89,10 @@ export class OutboxProducer implements CaptureProducer {
   private readonly rules: EntryRules;
   private readonly reconciler: ReconcileRunner;
   private readonly fence: Fence;
+  /** Under a lease: the earlier holders' consumers are known, and fenced off, so their entries are taken over at once. */
+  private readonly leased: boolean;
+  /** In the queue Redis, beside the lease: consumer name → the fencing number it last led under. */
+  private readonly holdersKey: string;
   private readonly log: Logger;
   /** XREADGROUP with BLOCK holds its connection, so reads get one of their own. */
   private reader: Redis | undefined;
@@ -89,6 +104,7 @@ export class OutboxProducer implements CaptureProducer {
   private markCaughtUp: () => void = () => undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private lastClaim = 0;
+  private lastTakeOver = 0;
   private lastTrim = 0;
 
   constructor(private readonly deps: ProducerDeps) {
@@ -103,6 +119,8 @@ export class OutboxProducer implements CaptureProducer {
     // Entries are acknowledged after each flush, and flush() enqueues held hot keys at once.
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
     this.fence = deps.fence ?? unfenced(deps.queueRedis);
+    this.leased = deps.fence !== undefined;
+    this.holdersKey = `${config.queue.prefix}:outbox:holders:${this.stream}:${this.group}`;
     this.reconciler = new ReconcileRunner(
       { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },
       reconcileSettings(config),
@@ -120,6 +138,7 @@ export class OutboxProducer implements CaptureProducer {
     await this.checkServer();
     this.checkStreamIsNotData();
     const created = await this.ensureGroup(this.settings.startFrom);
+    if (this.leased) await this.registerAsHolder();
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
     this.readerId = Number(await this.reader.client('ID'));
     this.reader.on('ready', () => {
@@ -129,11 +148,16 @@ export class OutboxProducer implements CaptureProducer {
         () => (this.readerId = undefined),
       );
     });
-    // Everything an earlier tenure did not acknowledge is still in the group: its own pending
-    // entries (read from 0), other consumers' (claimed once idle for claimIdleMs), and what nobody was given yet.
+    // Everything an earlier tenure did not acknowledge is still in the group: earlier lease
+    // holders' pending entries (taken over at once), its own (read from 0), other consumers'
+    // (claimed once idle for claimIdleMs), and what nobody was given yet.
     this.log.info(
-      { created, startFrom: this.settings.startFrom },
-      created ? 'reading the outbox stream; new group, reconciling what existed before it' : "reading the outbox stream: resuming from the group's pending and undelivered entries",
+      { created, startFrom: this.settings.startFrom, fence: this.fence.fence },
+      created
+        ? 'reading the outbox stream; new group, reconciling what existed before it'
+        : this.leased
+          ? "reading the outbox stream: taking over earlier lease holders' pending entries, then resuming from the group's pending and undelivered entries (no reconciliation)"
+          : "reading the outbox stream: resuming from the group's pending and undelivered entries (no reconciliation)",
     );
     this.loop = this.run();
     // A new group has seen nothing written before it: index what already exists once. Later
@@ -210,6 +234,10 @@ export class OutboxProducer implements CaptureProducer {
     let failures = 0;
     while (!this.stopping) {
       try {
+        if (this.leased && Date.now() - this.lastTakeOver >= TAKE_OVER_EVERY_MS) {
+          await this.takeOverFromEarlierHolders();
+          this.lastTakeOver = Date.now();
+        }
         if (Date.now() - this.lastClaim >= claimIdleMs / 2) {
           await this.claimAbandoned();
           this.lastClaim = Date.now();
@@ -305,6 +333,62 @@ export class OutboxProducer implements CaptureProducer {
     await this.fence.check();
     await this.redis.xack(this.stream, this.group, ...entries.map((e) => e.id));
     this.stats.acked += entries.length;
+  }
+
+  /**
+   * Records, under the fence, that this consumer reads for the lease holder: once the lease has
+   * gone to a newer holder, that newer one knows this consumer is fenced off (it can neither
+   * enqueue nor acknowledge) and takes its pending entries over without waiting claimIdleMs.
+   * The consumer is created first, so the record never names a consumer missing from the group.
+   */
+  private async registerAsHolder(): Promise<void> {
+    await this.redis.call('XGROUP', 'CREATECONSUMER', this.stream, this.group, this.consumer);
+    await this.fence.hset(this.holdersKey, { [this.consumer]: String(this.fence.fence) });
+  }
+
+  /**
+   * Takes over, with XCLAIM and no idle time, the pending entries of every consumer that led
+   * under an older fencing number: it was replaced, so whatever it holds unacknowledged may
+   * have been dropped when its flush failed. A consumer this lease never recorded (another
+   * deployment sharing the group, a producer run without a lease) may be alive, so its entries
+   * are left to XAUTOCLAIM after claimIdleMs. Checked against the fence first: a replaced
+   * holder, woken from a pause, must not take entries from its successor. Runs at the start of
+   * the tenure and then every TAKE_OVER_EVERY_MS, for entries a replaced holder read after it.
+   */
+  private async takeOverFromEarlierHolders(): Promise<void> {
+    await this.fence.check();
+    const own = this.fence.fence;
+    if (own === undefined) return;
+    const holders = await this.deps.queueRedis.hgetall(this.holdersKey);
+    const consumers = decodeConsumers(await this.redis.xinfo('CONSUMERS', this.stream, this.group));
+    const present = new Set(consumers.map((c) => c.name));
+    // Consumers deleted from the group (idle, nothing pending) have nothing left to take over.
+    const gone = Object.keys(holders).filter((name) => name !== this.consumer && !present.has(name));
+    if (gone.length > 0) await this.deps.queueRedis.hdel(this.holdersKey, ...gone);
+    for (const c of consumers) {
+      const ledUnder = holders[c.name] === undefined ? undefined : Number(holders[c.name]);
+      if (c.name === this.consumer || c.pending === 0 || ledUnder === undefined || !(ledUnder < own)) continue;
+      await this.takeOverFrom(c.name, ledUnder, own);
+    }
+  }
+
+  private async takeOverFrom(consumer: string, ledUnder: number, own: number): Promise<void> {
+    let taken = 0;
+    let deleted = 0;
+    while (!this.stopping) {
+      const ids = decodePendingIds(await this.redis.xpending(this.stream, this.group, '-', '+', this.settings.batch, consumer));
+      if (ids.length === 0) break;
+      const entries = decodeClaim(await this.redis.callBuffer('XCLAIM', this.stream, this.group, this.consumer, 0, ...ids));
+      deleted += ids.length - entries.length;
+      taken += entries.length;
+      this.stats.takenOver += entries.length;
+      if (entries.length > 0) await this.handle(entries);
+    }
+    if (deleted > 0) {
+      this.stats.deleted += deleted;
+      this.log.error({ consumer, count: deleted }, "an earlier lease holder's pending outbox entries were deleted from the stream before they were handled; run a reconciliation");
+    }
+    if (taken > 0) this.log.warn({ consumer, entries: taken, ledUnder, fence: own }, 'took over the pending entries of an earlier lease holder (fenced off: it can no longer enqueue or acknowledge)');
   }
 
   /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs, then forgets those consumers. */
