@@ -124,14 +124,18 @@ export class HandoverFixture<S extends TestServers = TestServers> {
 
   /** Waits until the queue is drained and the index verifies in sync, then asserts 0 missing and 0 stale. */
   async expectNothingMissing(): Promise<void> {
-    const worker = this.worker;
-    if (!worker) throw new Error('no worker started');
-    await waitFor('the queue drained', () => unfinishedJobs(worker.ctx.queue()), (n) => n === 0, 90000, 200);
-    await waitInSync(worker.ctx, 90000);
-    const report = await verifyNow(worker.ctx);
-    expect(report.missing).toEqual([]);
-    expect(report.stale).toEqual([]);
+    if (!this.worker) throw new Error('no worker started');
+    await expectNothingMissing(this.worker);
   }
+}
+
+/** Waits until the queue is drained and the index verifies in sync, then asserts 0 missing and 0 stale. */
+export async function expectNothingMissing(worker: TestPipeline): Promise<void> {
+  await waitFor('the queue drained', () => unfinishedJobs(worker.ctx.queue()), (n) => n === 0, 90000, 200);
+  await waitInSync(worker.ctx, 90000);
+  const report = await verifyNow(worker.ctx);
+  expect(report.missing).toEqual([]);
+  expect(report.stale).toEqual([]);
 }
 
 export interface RestartableQueueServers extends TestServers {
