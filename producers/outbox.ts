@@ -93,6 +93,8 @@ export class OutboxProducer implements CaptureProducer {
   private readonly leased: boolean;
   /** In the queue Redis, beside the lease: consumer name → the fencing number it last led under. */
   private readonly holdersKey: string;
+  /** In the queue Redis: `reconcile` is `owed` from a group's creation until a reconciliation after it completed. */
+  private readonly stateKey: string;
   private readonly log: Logger;
   /** XREADGROUP with BLOCK holds its connection, so reads get one of their own. */
   private reader: Redis | undefined;
@@ -121,6 +123,7 @@ export class OutboxProducer implements CaptureProducer {
     this.fence = deps.fence ?? unfenced(deps.queueRedis);
     this.leased = deps.fence !== undefined;
     this.holdersKey = `${config.queue.prefix}:outbox:holders:${this.stream}:${this.group}`;
+    this.stateKey = `${config.queue.prefix}:outbox:state:${this.stream}:${this.group}`;
     this.reconciler = new ReconcileRunner(
       { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },
       reconcileSettings(config),
@@ -138,6 +141,7 @@ export class OutboxProducer implements CaptureProducer {
     await this.checkServer();
     this.checkStreamIsNotData();
     const created = await this.ensureGroup(this.settings.startFrom);
+    const owed = created || (await this.deps.queueRedis.hget(this.stateKey, 'reconcile')) === 'owed';
     if (this.leased) await this.registerAsHolder();
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
     this.readerId = Number(await this.reader.client('ID'));
@@ -151,18 +155,22 @@ export class OutboxProducer implements CaptureProducer {
     // Everything an earlier tenure did not acknowledge is still in the group: earlier lease
     // holders' pending entries (taken over at once), its own (read from 0), other consumers'
     // (claimed once idle for claimIdleMs), and what nobody was given yet.
+    const resuming = this.leased
+      ? "taking over earlier lease holders' pending entries, then resuming from the group's pending and undelivered entries"
+      : "resuming from the group's pending and undelivered entries";
     this.log.info(
-      { created, startFrom: this.settings.startFrom, fence: this.fence.fence },
+      { created, owed, startFrom: this.settings.startFrom, fence: this.fence.fence },
       created
         ? 'reading the outbox stream; new group, reconciling what existed before it'
-        : this.leased
-          ? "reading the outbox stream: taking over earlier lease holders' pending entries, then resuming from the group's pending and undelivered entries (no reconciliation)"
-          : "reading the outbox stream: resuming from the group's pending and undelivered entries (no reconciliation)",
+        : owed
+          ? `reading the outbox stream: ${resuming}; reconciling, as an earlier tenure that created the group did not finish its reconciliation`
+          : `reading the outbox stream: ${resuming} (no reconciliation)`,
     );
     this.loop = this.run();
     // A new group has seen nothing written before it: index what already exists once. Later
-    // starts resume from the group's own position and need no snapshot.
-    if (created) this.requestReconcile();
+    // starts resume from the group's own position and need no snapshot, unless the tenure
+    // that created the group lost the lease (or died) before that reconciliation completed.
+    if (owed) this.reconcileOwed();
     if (this.settings.reconcileIntervalMs > 0) {
       this.reconcileTimer = setInterval(() => this.requestReconcile(), this.settings.reconcileIntervalMs);
       this.reconcileTimer.unref();
@@ -179,6 +187,23 @@ export class OutboxProducer implements CaptureProducer {
     if (!this.stopping) this.reconciler.request();
   }
 
+  /**
+   * The reconciliation a new group needs; it stays owed (to the next tenure) until a pass
+   * completes, and is cleared under the fence. A pass that fails is retried by the runner
+   * but then no longer clears it: the next tenure reconciles once more, which costs work only.
+   */
+  private reconcileOwed(): void {
+    if (this.stopping) return;
+    const before = this.reconciler.completed;
+    this.reconciler.request();
+    this.reconciler
+      .idle()
+      .then(async () => {
+        if (this.reconciler.completed > before) await this.fence.hset(this.stateKey, { reconcile: 'done' });
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'could not record the reconciliation of the new group as done; the next tenure runs it again'));
+  }
+
   /** Stops reading, finishes the batch in hand (enqueue, then acknowledge), closes the reader. */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -189,7 +214,9 @@ export class OutboxProducer implements CaptureProducer {
     this.markCaughtUp();
     await this.reconciler.stop();
     await this.sink.flush().catch((err: unknown) => {
-      // Only reconciliation keys can be in hand here (entries are flushed before their XACK); the next leader's own reconciliation covers them.
+      // Only reconciliation keys can be in hand here (entries are flushed before their XACK). A
+      // scheduled pass runs again on the next leader's schedule; the pass a new group needs
+      // stays owed (stateKey) and the next leader runs it.
       if (!(err instanceof LeaseLostError)) throw err;
     });
     await closeRedis(this.reader);
@@ -211,13 +238,27 @@ export class OutboxProducer implements CaptureProducer {
     throw new ConfigError(`invalid configuration:\n  - producer.outbox.stream: ${reason}`, [{ field: 'producer.outbox.stream', reason }]);
   }
 
-  /** XGROUP CREATE … MKSTREAM; false when the group already exists. */
+  /**
+   * XGROUP CREATE … MKSTREAM; false when the group already exists. The reconciliation a new
+   * group needs is recorded as owed (under the fence) before the group is created, so a
+   * tenure that dies or loses the lease in between leaves it to the next one.
+   */
   private async ensureGroup(from: '0' | '$'): Promise<boolean> {
+    if (!(await this.groupExists())) await this.fence.hset(this.stateKey, { reconcile: 'owed' });
     try {
       await this.redis.xgroup('CREATE', this.stream, this.group, from, 'MKSTREAM');
       return true;
     } catch (err) {
       if (errorMessage(err).startsWith('BUSYGROUP')) return false;
+      throw err;
+    }
+  }
+
+  private async groupExists(): Promise<boolean> {
+    try {
+      return decodeGroups(await this.redis.xinfo('GROUPS', this.stream)).some((g) => g.name === this.group);
+    } catch (err) {
+      if (/no such key/i.test(errorMessage(err))) return false;
       throw err;
     }
   }
@@ -282,7 +323,7 @@ export class OutboxProducer implements CaptureProducer {
           this.log.warn({ err: errorMessage(err) }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
           const recreated = await this.ensureGroup('0').then(
             (created) => {
-              if (created) this.requestReconcile();
+              if (created) this.reconcileOwed();
               return true;
             },
             () => false,

@@ -1,7 +1,7 @@
 import type { ConfigInput } from '../../shared/config/schema';
-import { HandoverFixture, LEASE, leads, racingProducers, steppedDown } from '../support/handover';
+import { HandoverFixture, killAll, LEASE, leads, racingProducers, steppedDown } from '../support/handover';
 import { GROUP, outboxDrained, pendingCount, startOutboxServers, STREAM, writeWithEntry } from '../support/outbox';
-import { startPipeline, testConfigInput, waitFor } from '../support/pipeline';
+import { getDoc, startPipeline, testConfigInput, waitFor } from '../support/pipeline';
 
 /** Far beyond the test's length: whatever is taken over here was not taken over for being idle. */
 const CLAIM_IDLE_MS = 600000;
@@ -38,7 +38,7 @@ describe('outbox mode: a new lease holder takes over the pending entries of the 
 
     await waitFor('the standby to take over', async () => leads(standby), Boolean, 30000);
     await waitFor('the frozen leader’s entries taken over', () => pendingCount(f.redis, held), (n) => n === 0, 30000, 100);
-    expect(standby.output()).toContain('took over the pending entries of an earlier lease holder');
+    await waitFor('the takeover logged', async () => standby.output(), (o) => o.includes('took over the pending entries of an earlier lease holder'), 10000);
     expect(await pendingCount(f.redis, 'foreign')).toBe(5);
     // Both consumers are on record with the fencing number they led under.
     expect(await f.queueRedis.hgetall(`redis-es-sync:outbox:holders:${STREAM}:${GROUP}`)).toEqual({ [held]: '1', [next]: '2' });
@@ -48,6 +48,21 @@ describe('outbox mode: a new lease holder takes over the pending entries of the 
     await writeWithEntry(f.redis, 'after-the-hand-over');
     await waitFor('everything but the foreign entries acknowledged', () => outboxDrained(f.redis, 5), Boolean, 30000, 200);
     expect(await pendingCount(f.redis, held)).toBe(0);
+    await f.expectNothingMissing();
+  });
+
+  it('a reconciliation the group’s creator did not finish is owed to the next tenure, which runs it', async () => {
+    await killAll(f.children);
+    const state = `redis-es-sync:outbox:state:${STREAM}:${GROUP}`;
+    // The creator's own pass completed while it led.
+    expect(await f.queueRedis.hget(state, 'reconcile')).toBe('done');
+    // As if it had been replaced before that pass completed: a key written before the group, without an entry.
+    await f.redis.set('before-the-group', 'only a reconciliation finds me');
+    await f.queueRedis.hset(state, 'reconcile', 'owed');
+    const [leader] = await racingProducers([input('producer-a'), input('producer-b')], f.children);
+    expect(leader.output()).toContain('reconciling, as an earlier tenure that created the group did not finish its reconciliation');
+    await waitFor('the key found by the reconciliation', () => getDoc(f.worker!.ctx, f.servers.index, 'before-the-group'), (d) => d !== undefined, 30000, 100);
+    await waitFor('the reconciliation recorded as done', () => f.queueRedis.hget(state, 'reconcile'), (v) => v === 'done', 30000, 100);
     await f.expectNothingMissing();
   });
 });
