@@ -169,6 +169,20 @@ export class RedisLease implements Fence {
     }
   }
 
+  /**
+   * Whether the queue Redis keeps what it acknowledged across a restart (`appendonly yes`);
+   * undefined when CONFIG GET is not allowed (managed services often refuse it).
+   */
+  async appendOnly(): Promise<boolean | undefined> {
+    try {
+      const reply = (await this.redis.config('GET', 'appendonly')) as unknown;
+      const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
+      return typeof value === 'string' ? value === 'yes' : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Gives the lease up at once, so a standby need not wait for it to expire. */
   async release(): Promise<void> {
     if (this.fenceValue === undefined) return;
