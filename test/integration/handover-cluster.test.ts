@@ -22,7 +22,8 @@ describe('hand-over in notifications mode on a Redis Cluster source', () => {
   const children: Cli[] = [];
 
   beforeAll(async () => {
-    [cluster, queue] = await Promise.all([startRedisCluster({ masters: 3, replicasPerMaster: 0 }), startRedis()]);
+    // cluster-node-timeout at Redis's default (15 s): nothing here fails over, and the rule is default settings.
+    [cluster, queue] = await Promise.all([startRedisCluster({ masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 15000 }), startRedis()]);
     redis = new Cluster(cluster.urls.map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })));
     queueRedis = new Redis(queue.url);
     input = {
