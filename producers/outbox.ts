@@ -310,7 +310,7 @@ export class OutboxProducer implements CaptureProducer {
         failures = 0;
       } catch (err) {
         if (err instanceof LeaseLostError) {
-          // Not acknowledged: these entries stay pending and the next leader claims them.
+          // Not acknowledged: these entries stay pending under this consumer, which the next leader finds on record and takes over.
           this.log.warn({ err }, 'producer lease lost: reading and acknowledging nothing more');
           this.markCaughtUp();
           return;

@@ -6,8 +6,11 @@ import { ConfigError } from '../../shared/errors';
 import {
   compareIds,
   decodeAutoClaim,
+  decodeClaim,
+  decodeConsumers,
   decodeGroups,
   decodeOldestPending,
+  decodePendingIds,
   decodeReadGroup,
   minId,
   nextId,
@@ -63,6 +66,20 @@ describe('stream replies', () => {
   it('decodes XAUTOCLAIM of Redis 6.2 and 7', () => {
     expect(decodeAutoClaim(['0-0', [['5-0', ['key', 'k']]]])).toEqual({ next: '0-0', entries: [{ id: '5-0', fields: ['key', 'k'] }], deleted: [] });
     expect(decodeAutoClaim(['7-0', [], ['6-0']])).toEqual({ next: '7-0', entries: [], deleted: ['6-0'] });
+  });
+
+  it('decodes XCLAIM, leaving out entries deleted from the stream (null on 6.2, absent on 7)', () => {
+    expect(decodeClaim([['5-0', ['key', 'k']], null, ['6-0', null]])).toEqual([{ id: '5-0', fields: ['key', 'k'] }]);
+    expect(decodeClaim([])).toEqual([]);
+  });
+
+  it('decodes XINFO CONSUMERS and the ids of the XPENDING extended form', () => {
+    expect(decodeConsumers([['name', 'a', 'pending', 3, 'idle', 10, 'inactive', 5], ['name', 'b', 'pending', 0, 'idle', 99]])).toEqual([
+      { name: 'a', pending: 3 },
+      { name: 'b', pending: 0 },
+    ]);
+    expect(decodePendingIds([['1-0', 'a', 10, 1], ['1-1', 'a', 10, 2]])).toEqual(['1-0', '1-1']);
+    expect(() => decodePendingIds('OK')).toThrow('unexpected XPENDING reply');
   });
 
   it('decodes XINFO GROUPS and the XPENDING summary', () => {
