@@ -196,7 +196,7 @@ const OutboxSchema = z
     consumer: z.string().min(1).optional().describe("This producer's consumer name in the group; default `<hostname>-<pid>`. A stable name (a StatefulSet pod name) re-reads its own unacknowledged entries at once on restart."),
     batch: z.number().int().positive().default(500).describe('Entries per `XREADGROUP` / `XAUTOCLAIM`.'),
     blockMs: z.number().int().positive().default(2000).describe('How long one `XREADGROUP` blocks waiting for new entries, in ms.'),
-    claimIdleMs: z.number().int().positive().default(60000).describe('Entries another consumer has held unacknowledged this long (ms) are taken over (`XAUTOCLAIM`).'),
+    claimIdleMs: z.number().int().positive().default(60000).describe('Entries unacknowledged this long (ms) by a consumer that never held this lease are taken over (`XAUTOCLAIM`); an earlier lease holder\'s are taken over at once.'),
     trimMaxLen: z.number().int().positive().optional().describe('Keep about this many entries, acknowledged ones included; unset: trim every acknowledged entry. Unacknowledged entries are never trimmed.'),
     startFrom: z.enum(['0', '$']).default('0').describe('Where a newly created group starts: `0` the whole stream, `$` only entries added from now on.'),
     reconcileIntervalMs: z.number().int().min(0).default(0).describe('Full reconciliation on this schedule, in ms (0: only when the group is created or requested); for expirations and evictions, which write no entry.'),
