@@ -103,8 +103,29 @@ export function connectRedis(target: string | SentinelConfig, opts: RedisConnect
         new Redis({ ...sentinelOptions(target), ...baseOptions(opts), ...(opts.tls && target.tls ? { sentinelTLS: opts.tls } : {}) });
   const label = typeof target === 'string' ? redactUrl(target) : describeEndpoint({ kind: 'sentinel', sentinel: target });
   logErrors(redis, label, opts);
-  if (typeof target !== 'string') followSentinelMaster(redis, target, label, opts);
+  if (typeof target !== 'string') adoptSentinelClient(redis, target, label, opts);
   return redis;
+}
+
+/**
+ * What a Sentinel-followed connection needs beyond ioredis's own handling, also on the
+ * duplicates BullMQ makes of it (a worker's blocking connection, a queue's events reader):
+ * those read and write the same master, so they must follow it as closely.
+ */
+function adoptSentinelClient(redis: Redis, target: SentinelConfig, label: string, opts: RedisConnectOptions): void {
+  followSentinelMaster(redis, target, label, opts);
+  // A connection ended by QUIT (BullMQ closes the duplicates it owns so) leaves its failover
+  // detector's sentinel connections open, which reconnect every minute and keep the process
+  // alive; disconnect() is what closes them.
+  redis.once('end', () => redis.disconnect());
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override?: Partial<RedisOptions>): Redis => {
+    const copy = duplicate(override);
+    const name = `${opts.name}:copy`;
+    logErrors(copy, label, { ...opts, name });
+    adoptSentinelClient(copy, target, label, { ...opts, name });
+    return copy;
+  };
 }
 
 /** How often a Sentinel-followed connection compares its server with the master the sentinels name. */

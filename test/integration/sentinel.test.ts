@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { ConfigInput } from '../../shared/config/schema';
 import { unfinishedJobs } from '../../shared/queue';
+import { missingNotifyFlags } from '../../producers/notify-flags';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { getDoc, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startSentinelGroup, type SentinelGroupHandle, type SentinelGroupOptions } from '../support/redis-sentinel';
@@ -36,7 +37,7 @@ describe('a source and queue followed through Redis Sentinel', () => {
    * sentinel names the new one, and writes the old master acknowledges then are discarded when
    * it is demoted (asynchronous replication), so the change under test might never exist.
    */
-  async function syncAcrossFailover(opts: SentinelGroupOptions & { silenceDetectors?: boolean }): Promise<void> {
+  async function syncAcrossFailover(opts: SentinelGroupOptions & { silenceDetectors?: boolean; configureNotifications?: boolean }): Promise<void> {
     const group = await startSentinelGroup(opts);
     groups.push(group);
     const sentinel = { sentinels: [group.sentinelAddr], name: group.name };
@@ -48,7 +49,7 @@ describe('a source and queue followed through Redis Sentinel', () => {
       queue: { sentinel },
       elasticsearch: { url: esUrl() },
       mapping: { defaultIndex: uniqueIndex('sentinel') },
-      producer: { reconcileIntervalMs: 0 },
+      producer: { reconcileIntervalMs: 0, configureNotifications: opts.configureNotifications ?? false },
       worker: { lockDurationMs: 4000, stalledIntervalMs: 1000, retryBaseMs: 50, retryMaxMs: 1000 },
     };
     await writeKeys(redis, 0);
@@ -72,8 +73,14 @@ describe('a source and queue followed through Redis Sentinel', () => {
     await persist(() => onNewMaster.hset('user:after-failover', { n: 'new' }));
     await waitFor('a change after the failover to be indexed', () => getDoc(pipeline.ctx, input.mapping!.defaultIndex!, 'user:after-failover'), (d) => d !== undefined, 60000, 200);
     await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 60000, 250);
+    // Now that the pipeline has moved (the change above reached the index), a change must
+    // reach it through notifications alone: no reconciliation is pending any more.
+    await persist(() => onNewMaster.hset('user:after-move', { n: 'later' }));
+    await waitFor('a change on the new master, once followed, to be indexed', () => getDoc(pipeline.ctx, input.mapping!.defaultIndex!, 'user:after-move'), (d) => d !== undefined, 60000, 200);
+    expect(missingNotifyFlags(((await onNewMaster.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '')).toEqual([]);
+    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 60000, 250);
     const report = await waitInSync(pipeline.ctx, 60000);
-    expect(report.checked).toBe(KEYS - KEYS / 10 + 1);
+    expect(report.checked).toBe(KEYS - KEYS / 10 + 2);
     expect(pipeline.ctx.source.isCluster).toBe(false);
   }
 
@@ -85,7 +92,9 @@ describe('a source and queue followed through Redis Sentinel', () => {
   // and no +switch-master reaches ioredis's failover detectors: nothing disconnects the
   // producer's subscription, which would hear nothing of the writes on the new master. The
   // comparison of run_ids with the sentinel's view must move it there and reconcile the gap.
+  // And notify-keyspace-events is set by the tool (configureNotifications): CONFIG SET is not
+  // replicated, so the promoted replica publishes nothing until the tool sets it there too.
   it('keeps syncing when the failover detectors miss the failover and the old master stays up', async () => {
-    await syncAcrossFailover({ undemotableMaster: true, silenceDetectors: true });
+    await syncAcrossFailover({ undemotableMaster: true, silenceDetectors: true, notifyKeyspaceEvents: '', configureNotifications: true });
   });
 });

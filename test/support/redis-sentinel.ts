@@ -30,6 +30,8 @@ export interface SentinelGroupOptions {
    * clients can (a partition).
    */
   undemotableMaster?: boolean;
+  /** The data servers' notify-keyspace-events; 'KEA' when omitted, '' for none. */
+  notifyKeyspaceEvents?: string;
 }
 
 async function withClient<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
@@ -52,11 +54,13 @@ async function poll(what: string, check: () => Promise<boolean>, timeoutMs: numb
 
 /**
  * A master, a replica and one sentinel (Debian's redis-server in `--sentinel` mode), with
- * keyspace notifications on both data servers; resolves once the sentinel knows the replica,
+ * keyspace notifications on both data servers unless told otherwise; resolves once the sentinel knows the replica,
  * so a failover can be asked for.
  */
 export async function startSentinelGroup(opts: SentinelGroupOptions = {}): Promise<SentinelGroupHandle> {
   const name = opts.name ?? 'res-master';
+  const notify = opts.notifyKeyspaceEvents ?? 'KEA';
+  const notifyKeyspaceEvents = notify === '' ? undefined : notify;
   const dir = mkdtempSync(join(tmpdir(), 'res-sentinel-'));
   const servers: RedisServerHandle[] = [];
   const stop = async (): Promise<void> => {
@@ -67,9 +71,9 @@ export async function startSentinelGroup(opts: SentinelGroupOptions = {}): Promi
     // --dir: a full sync writes an RDB file even with --save ''; keep it out of the working tree.
     // Sentinel demotes a master with SLAVEOF (in a MULTI, with the CLIENT KILLs that would drop our connections).
     const undemotable = opts.undemotableMaster ? ['--rename-command', 'SLAVEOF', '""'] : [];
-    const master = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--dir', dir, ...undemotable] });
+    const master = await startRedis({ notifyKeyspaceEvents, args: ['--dir', dir, ...undemotable] });
     servers.push(master);
-    const replica = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
+    const replica = await startRedis({ notifyKeyspaceEvents, args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
     servers.push(replica);
     await poll('the replica to sync', () => withClient(replica.port, async (r) => /master_link_status:up/.test(await r.info('replication'))), 20000);
     const conf = join(dir, 'sentinel.conf');
