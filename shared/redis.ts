@@ -114,16 +114,24 @@ export function connectRedis(target: string | SentinelConfig, opts: RedisConnect
  */
 function adoptSentinelClient(redis: Redis, target: SentinelConfig, label: string, opts: RedisConnectOptions): void {
   followSentinelMaster(redis, target, label, opts);
-  // A connection ended by QUIT (BullMQ closes the duplicates it owns so) leaves its failover
-  // detector's sentinel connections open, which reconnect every minute and keep the process
-  // alive; disconnect() is what closes them.
-  redis.once('end', () => redis.disconnect());
   const duplicate = redis.duplicate.bind(redis);
   redis.duplicate = (override?: Partial<RedisOptions>): Redis => {
     const copy = duplicate(override);
     const name = `${opts.name}:copy`;
     logErrors(copy, label, { ...opts, name });
     adoptSentinelClient(copy, target, label, { ...opts, name });
+    // BullMQ closes the duplicates it owns with QUIT alone, which leaves the failover
+    // detector's sentinel connections open (they reconnect every minute, keeping the process
+    // alive); disconnect() closes them. Right after the reply, as closeRedis does: on a socket
+    // already closed, ioredis arms a two-second timer that delays the exit.
+    const quit = copy.quit.bind(copy);
+    copy.quit = (async () => {
+      try {
+        return await quit();
+      } finally {
+        copy.disconnect();
+      }
+    }) as typeof copy.quit;
     return copy;
   };
 }
