@@ -1,6 +1,6 @@
 import { unfinishedJobs, type SyncQueue } from '../shared/queue';
 import { startPipelineProcesses } from './live';
-import { connect, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
+import { connect, itemAt, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
 
 const INDEX = 'bench-backlog';
 
@@ -38,7 +38,8 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     // default 32 MB pub/sub output buffer (and reconcile); here the backlog itself is measured.
     await c.source.config('SET', 'client-output-buffer-limit', 'pubsub 512mb 512mb 0');
     procs = await startPipelineProcesses(env, INDEX, 1, { worker: { concurrency } });
-    const [producer, worker] = procs;
+    // startPipelineProcesses starts the producer, then `workers` (here 1) workers.
+    const [producer, worker] = [itemAt(procs, 0), itemAt(procs, 1)];
     process.kill(env.pids.es, 'SIGSTOP');
     paused = true;
     let producerPeak = 0;

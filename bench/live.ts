@@ -140,11 +140,13 @@ class ProbeTracker {
       const res = await this.es.mget<{ value?: { seq?: string } }>({ index: this.index, ids: keys, _source_includes: ['value.seq'] });
       const now = performance.now();
       res.docs.forEach((d, i) => {
-        const probe = this.pending.get(keys[i]);
+        const key = keys[i];
+        if (key === undefined) return; // mget answers one doc per id asked for
+        const probe = this.pending.get(key);
         const seen = 'found' in d && d.found ? Number(d._source?.value?.seq ?? 0) : 0;
         if (probe && seen >= probe.seq) {
           this.latencies.push(now - probe.sent);
-          this.pending.delete(keys[i]);
+          this.pending.delete(key);
         }
       });
       await sleep(2);

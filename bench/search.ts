@@ -3,7 +3,7 @@ import { getFreePort } from '../test/support/ports';
 import { seededRandom } from '../test/support/random';
 import { seedKeys } from './data';
 import { startPipelineProcesses } from './live';
-import { benchConfig, connect, percentile, resetServers, sleep, startCli, type BenchEnv, type CliProcess, type Connections } from './support';
+import { benchConfig, connect, itemAt, percentile, resetServers, sleep, startCli, type BenchEnv, type CliProcess, type Connections } from './support';
 
 const INDEX = 'bench-search';
 const TERMS = ['red', 'fast', 'quiet', 'bright', 'solid', 'light', 'warm', 'fresh', 'smart', 'bold', 'Lisbon', 'Oslo', 'Lagos', 'Lima', 'Pune', 'Osaka', 'Quito', 'Tunis', 'customer', 'product', 'post', 'shipped', 'likes'];
@@ -113,7 +113,7 @@ function queryMix(count: number): MixQuery[] {
   const random = seededRandom(42);
   for (let i = all.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [all[i], all[j]] = [all[j], all[i]];
+    [all[i], all[j]] = [itemAt(all, j), itemAt(all, i)];
   }
   return all.slice(0, Math.min(count, all.length));
 }
@@ -145,7 +145,7 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
     await Promise.all(
       Array.from({ length: opts.concurrency }, async () => {
         while (performance.now() < until) {
-          const q = mix[pick(cdf, random())];
+          const q = itemAt(mix, pick(cdf, random()));
           const next = await request(q);
           if (q.nextPage && next) await request(q, next);
         }
@@ -193,7 +193,7 @@ function pick(cdf: readonly number[], u: number): number {
   let hi = cdf.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (cdf[mid] < u) lo = mid + 1;
+    if (itemAt(cdf, mid) < u) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -207,7 +207,7 @@ async function naiveBaseline(c: Connections, limit: number): Promise<number> {
     for (const key of page) {
       if (done >= limit) break;
       const [state] = await readKeyStates(c.source, [key]);
-      if (!state.exists) continue;
+      if (!state?.exists) continue;
       const route = router.route(0, key)!;
       await c.es.index({ index: route.index, id: route.id, document: buildDocument(route.shape, 0, key, state) });
       done++;

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { displayKey } from '../shared/bytes';
 import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/errors';
+import { nonEmpty } from '../shared/config/schema';
 import type { Logger } from '../shared/logger';
 import { outboxMalformed } from '../shared/metrics';
 import { isOwnKey } from '../shared/queue';
@@ -96,7 +97,7 @@ export class OutboxProducer implements CaptureProducer {
   constructor(private readonly deps: ProducerDeps) {
     const { config } = deps;
     this.settings = config.producer.outbox;
-    this.streamDb = config.redis.databases[0];
+    this.streamDb = nonEmpty(config.redis.databases, 'redis.databases')[0];
     this.stream = this.settings.stream ?? `${config.queue.prefix}:outbox`;
     this.group = this.settings.group;
     this.consumer = this.settings.consumer ?? `${hostname()}-${process.pid}`;
@@ -221,15 +222,17 @@ export class OutboxProducer implements CaptureProducer {
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
           );
-          if (entries.length === 0) {
+          const first = entries[0];
+          const last = entries.at(-1);
+          if (first === undefined || last === undefined) {
             pendingFrom = undefined;
             this.markCaughtUp();
             continue;
           }
           this.stats.redelivered += entries.length;
-          this.log.info({ entries: entries.length, from: entries[0].id }, 'redelivered own unacknowledged entries');
+          this.log.info({ entries: entries.length, from: first.id }, 'redelivered own unacknowledged entries');
           await this.handle(entries);
-          pendingFrom = entries[entries.length - 1].id;
+          pendingFrom = last.id;
         } else {
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
@@ -327,7 +330,7 @@ export class OutboxProducer implements CaptureProducer {
       }
       if (reply.entries.length > 0) {
         this.stats.claimed += reply.entries.length;
-        this.log.warn({ entries: reply.entries.length, from: reply.entries[0].id }, 'took over entries abandoned by another consumer');
+        this.log.warn({ entries: reply.entries.length, from: reply.entries[0]?.id }, 'took over entries abandoned by another consumer');
         await this.handle(reply.entries);
       }
       start = reply.next;

@@ -1,7 +1,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { displayKey, keyArg } from './bytes';
-import type { ClusterConfig, SentinelConfig } from './config/schema';
+import type { ClusterConfig, NonEmpty, SentinelConfig } from './config/schema';
+import { nonEmpty } from './config/schema';
 import type { Logger } from './logger';
 import { defaultLogger, redactUrl } from './logger';
 
@@ -18,11 +19,11 @@ export interface EndpointConfig {
 export type RedisEndpoint =
   | { kind: 'standalone'; url: string }
   | { kind: 'sentinel'; sentinel: SentinelConfig }
-  | { kind: 'cluster'; nodes: readonly string[] };
+  | { kind: 'cluster'; nodes: NonEmpty<string> };
 
 /** The validated schema guarantees exactly one of the three. */
 export function endpointOf(section: EndpointConfig): RedisEndpoint {
-  if (section.cluster) return { kind: 'cluster', nodes: section.cluster.nodes };
+  if (section.cluster) return { kind: 'cluster', nodes: nonEmpty(section.cluster.nodes, 'cluster.nodes') };
   if (section.sentinel) return { kind: 'sentinel', sentinel: section.sentinel };
   if (section.url) return { kind: 'standalone', url: section.url };
   throw new Error('no Redis endpoint configured (url, cluster or sentinel)');
@@ -110,7 +111,7 @@ export function connectRedis(target: string | SentinelConfig, opts: RedisConnect
  * A Redis Cluster client: routes each command by its key's slot and follows MOVED and ASK
  * redirections, refreshing the slot map on failovers and resharding.
  */
-export function connectCluster(nodes: readonly string[], opts: RedisConnectOptions): Cluster {
+export function connectCluster(nodes: NonEmpty<string>, opts: RedisConnectOptions): Cluster {
   const { retryStrategy: _perNode, db: _db, ...redisOptions } = baseOptions(opts);
   const options: ClusterOptions = {
     // Configured TLS options (in redisOptions) win over the bare `tls: {}` of a rediss:// seed.

@@ -102,29 +102,31 @@ export class BulkIndexer {
   ): Promise<Prepared[]> {
     this.throwIfAborted();
     const firstVersion = await this.deps.counter.allocate(slots.length);
-    const byDb = new Map<number, number[]>();
-    for (const slot of slots) {
-      const db = unique[slot].db;
-      const list = byDb.get(db);
-      if (list) list.push(slot);
-      else byDb.set(db, [slot]);
-    }
+    // Each slot's key and version (allocated in slot order), grouped by database for the reads.
+    const byDb = new Map<number, { slot: number; key: string; version: number }[]>();
+    slots.forEach((slot, i) => {
+      const item = unique[slot];
+      if (item === undefined) throw new Error(`bulk indexer: slot ${slot} is not one of the ${unique.length} items`);
+      const entry = { slot, key: item.key, version: firstVersion + i };
+      const list = byDb.get(item.db);
+      if (list) list.push(entry);
+      else byDb.set(item.db, [entry]);
+    });
     const prepared: Prepared[] = [];
-    const versionOf = new Map(slots.map((slot, i) => [slot, firstVersion + i]));
-    for (const [db, dbSlots] of byDb) {
+    for (const [db, entries] of byDb) {
       const states = await readKeyStates(
         this.deps.source.db(db),
-        dbSlots.map((s) => unique[s].key),
+        entries.map((e) => e.key),
       );
-      dbSlots.forEach((slot, i) => {
-        const { key } = unique[slot];
+      entries.forEach(({ slot, key, version }, i) => {
         const route = this.deps.router.route(db, key);
         if (!route) {
           results[slot] = { ok: true, result: 'skipped' };
           return;
         }
-        const version = versionOf.get(slot) as number;
-        const state = states[i]!;
+        const state = states[i];
+        // readKeyStates answers one state per key, in order.
+        if (state === undefined) throw new Error(`readKeyStates returned ${states.length} states for ${entries.length} keys`);
         let refused = refusedByEs.get(slot);
         if (refused === undefined || !state.exists) {
           try {

@@ -41,7 +41,7 @@ function oneEndpoint(section: { url?: string; cluster?: unknown; sentinel?: unkn
   if (given.length === 0) {
     // Reported like a missing required field, so the loader names the variable that sets it.
     ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, path: ['url'], message: 'is required' });
-  } else if (given.length > 1) {
+  } else if (given[1] !== undefined) {
     ctx.addIssue({ code: 'custom', path: [given[1]], message: `give only one of url, cluster or sentinel (got ${given.join(' and ')})` });
   }
 }
@@ -439,3 +439,16 @@ export const ConfigSchema = z
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** A list the schema validated as non-empty (`.min(1)`); zod 4 infers a plain `T[]` for it. */
+export type NonEmpty<T> = readonly [T, ...T[]];
+
+/**
+ * Types a schema-validated non-empty list as such, so that its first element is a `T` rather
+ * than `T | undefined`. Throws only if called on a list the schema did not validate.
+ */
+export function nonEmpty<T>(items: readonly T[], what: string): NonEmpty<T> {
+  const [first, ...rest] = items;
+  if (first === undefined) throw new Error(`${what} is empty; the configuration schema requires at least one`);
+  return [first, ...rest];
+}

@@ -95,7 +95,7 @@ function compileRule(rule: RuleConfig, i: number, defaultIndex: string, baseDir:
   }
   const idTemplate = rule.id ?? '{key}';
   for (const name of idTemplate.matchAll(/\{([^}]+)\}/g)) {
-    const ref = name[1];
+    const ref = name[1] ?? ''; // the group is not optional: a match always has it
     if (ref === 'key' || ref === 'db' || /^\d+$/.test(ref)) continue;
     if (rule.regex === undefined || !new RegExp(`\\(\\?<${ref}>`).test(rule.regex)) {
       const reason = `id template refers to {${ref}}, which is not {key}, {db}, a group number or a named group of the regex`;

@@ -137,6 +137,7 @@ export class SearchService {
     const route = this.deps.router.route(target.db, target.key);
     if (!route || route.index !== index || route.id !== id) throw gone;
     const [state] = await readKeyStates(this.deps.source.db(target.db), [target.key]);
+    if (state === undefined) throw gone; // one state per key asked for; this only guards the index
     const op = toOperation(route, route.shape, target.db, target.key, state);
     if (op.op !== 'index') throw gone;
     const bytes = Buffer.byteLength(JSON.stringify(op.doc));
@@ -149,8 +150,8 @@ export class SearchService {
   /** Ids that are the key itself (`{key}`, the default) or `{db}:{key}` (the default with several databases). */
   private async keyFromId(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
     const candidates: { db: number; key: string }[] = this.deps.databases.map((db) => ({ db, key: id }));
-    const m = /^(\d+):([\s\S]*)$/.exec(id);
-    if (m && this.deps.databases.includes(Number(m[1]))) candidates.push({ db: Number(m[1]), key: m[2] });
+    const [, db, key] = /^(\d+):([\s\S]*)$/.exec(id) ?? [];
+    if (db !== undefined && key !== undefined && this.deps.databases.includes(Number(db))) candidates.push({ db: Number(db), key });
     for (const c of candidates) {
       const route = this.deps.router.route(c.db, c.key);
       if (route && route.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;

@@ -143,8 +143,11 @@ function reportName(r: KeyRef, databases: readonly number[]): string {
 /** Every key a report names (missing, stale, extra), by database: what a repair enqueues. */
 export function reportKeys(report: VerifyReport, databases: readonly number[]): Map<number, string[]> {
   const byDb = new Map<number, Set<string>>();
+  const [only] = databases;
   for (const name of [...report.missing, ...report.stale, ...report.extra]) {
-    let db = databases[0];
+    // With one database (the usual case) names carry no `db:` prefix; a report only exists for
+    // a configuration, whose redis.databases is never empty, so `only` is set then.
+    let db = only ?? 0;
     let key = name;
     if (databases.length > 1) {
       const colon = name.indexOf(':');
@@ -228,14 +231,14 @@ function checkShaped(route: Route, db: number, key: string, state: KeyState, doc
 async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: boolean): Promise<Verdict[]> {
   if (refs.length === 0) return [];
   const verdicts: Verdict[] = new Array(refs.length).fill('ok');
-  for (const [db, idx] of groupIndexesByDb(refs)) {
+  for (const [db, group] of positionsByDb(refs)) {
     const exists = await existsMany(
       deps.source.db(db),
-      idx.map((i) => refs[i].key),
+      group.map(({ ref }) => ref.key),
     );
-    idx.forEach((i, j) => {
-      const route = deps.router.route(db, refs[i].key);
-      const stillMapped = exists[j] && route?.index === refs[i].index && route.id === refs[i].id;
+    group.forEach(({ ref, i }, j) => {
+      const route = deps.router.route(db, ref.key);
+      const stillMapped = exists[j] === true && route?.index === ref.index && route.id === ref.id;
       if (!stillMapped) verdicts[i] = 'extra';
     });
   }
@@ -244,19 +247,21 @@ async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: bo
     if (flagged.length > 0) {
       const got = await deps.es.mget({ docs: flagged.map(({ r }) => ({ _index: r.index, _id: r.id, _source: false })) });
       got.docs.forEach((d, j) => {
-        if (!(d as { found?: boolean }).found) verdicts[flagged[j].i] = 'ok';
+        const flag = flagged[j]; // mget answers one doc per one asked for, in order
+        if (flag !== undefined && !(d as { found?: boolean }).found) verdicts[flag.i] = 'ok';
       });
     }
   }
   return verdicts;
 }
 
-function groupIndexesByDb(refs: readonly KeyRef[]): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  refs.forEach((r, i) => {
-    const list = out.get(r.db);
-    if (list) list.push(i);
-    else out.set(r.db, [i]);
+/** The refs of each database, each with its position in `refs`. */
+function positionsByDb<R extends KeyRef>(refs: readonly R[]): Map<number, { ref: R; i: number }[]> {
+  const out = new Map<number, { ref: R; i: number }[]>();
+  refs.forEach((ref, i) => {
+    const list = out.get(ref.db);
+    if (list) list.push({ ref, i });
+    else out.set(ref.db, [{ ref, i }]);
   });
   return out;
 }
