@@ -110,7 +110,7 @@ describe('replication across a restart of the queue Redis', () => {
 
   beforeAll(async () => {
     dirs = [await mkdtemp(join(tmpdir(), 'res-repl-')), await mkdtemp(join(tmpdir(), 'res-queue-'))];
-    [source, queue] = await Promise.all([startRedis({ args: ['--dir', dirs[0]] }), startRedis({ args: queueArgs(dirs[1]) })]);
+    [source, queue] = await Promise.all([startRedis({ args: ['--dir', dirs[0]!] }), startRedis({ args: queueArgs(dirs[1]!) })]);
     redis = new Redis(source.url);
     queueRedis = new Redis(queue.url);
     await seedLarge(redis, 2000);
@@ -139,11 +139,11 @@ describe('replication across a restart of the queue Redis', () => {
       await write(i);
       await new Promise((r) => setTimeout(r, 5));
     }
-    queue = await startRedis({ port: queue.port, args: queueArgs(dirs[1]) });
+    queue = await startRedis({ port: queue.port, args: queueArgs(dirs[1]!) });
     for (let i = 1600; i < 3000; i++) await write(i);
 
     await waitFor('a new tenure', () => fenceNumber(queueRedis), (n) => n >= 2, 30000);
-    await waitFor('a producer to capture again', async () => children.map((c) => c.output().split('capture started under the lease').length - 1), (n) => n[0] + n[1] >= 2, 30000);
+    await waitFor('a producer to capture again', async () => children.map((c) => c.output().split('capture started under the lease').length - 1), (n) => n[0]! + n[1]! >= 2, 30000);
     await expectNothingMissing(worker);
   });
 });

@@ -224,7 +224,7 @@ describe('LeasedProducer', () => {
       const thief = new RedisLease(redis, keys, 60_000);
       expect(await thief.acquire()).toBe(2);
       await until('A to step down', () => !a.isLeader);
-      expect(aCaptures[0].stopped).toBe(1);
+      expect(aCaptures[0]!.stopped).toBe(1);
       expect(b.isLeader).toBe(false);
 
       await thief.release();
@@ -258,7 +258,7 @@ describe('LeasedProducer', () => {
       expect(rival.isLeader).toBe(false);
       // Never expired meanwhile: nobody else acquired it.
       expect(await redis.get(keys.fence)).toBe('1');
-      expect(captures[0].stopped).toBe(0);
+      expect(captures[0]!.stopped).toBe(0);
     } finally {
       await slow.stop();
       await rival.stop();
@@ -274,7 +274,7 @@ describe('LeasedProducer', () => {
       await redis.del(keys.lease);
       await new RedisLease(redis, keys, 60_000).acquire();
       await starting;
-      await until('the capture stopped', () => captures[0].stopped === 1);
+      await until('the capture stopped', () => captures[0]!.stopped === 1);
       expect(p.isLeader).toBe(false);
     } finally {
       await p.stop();
@@ -285,7 +285,7 @@ describe('LeasedProducer', () => {
     const captures: FakeCapture[] = [];
     const p = leased(captures, new Error('notifications are off'));
     await expect(p.start()).rejects.toThrow('notifications are off');
-    expect(captures[0].stopped).toBe(1);
+    expect(captures[0]!.stopped).toBe(1);
     expect(await redis.exists(keys.lease)).toBe(0);
   });
 });
