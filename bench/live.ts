@@ -185,10 +185,12 @@ export async function hotKeysScenario(env: BenchEnv, rate: number, durationMs: n
     const ids = Array.from({ length: keys }, (_, k) => `hot:${k}`);
     const values = await c.source.mget(...ids);
     let exact = false;
-    for (const deadline = performance.now() + 10000; !exact && performance.now() < deadline; await sleep(50)) {
+    const deadline = performance.now() + 10000;
+    while (!exact && performance.now() < deadline) {
       await drained(c.queue, 120000, 10);
       const docs = await c.es.mget<{ value?: string }>({ index, ids });
       exact = docs.docs.every((d, k) => 'found' in d && d.found && d._source?.value === values[k]);
+      await sleep(50);
     }
     return { updates, keys, esWrites: (await indexedTotal(c.es, index)) - before, exact };
   } finally {

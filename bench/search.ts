@@ -133,7 +133,7 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
       const started = performance.now();
       const res = q.post
         ? await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(after ? { ...q.post, search_after: after } : q.post) })
-        : await fetch(`${base}?${new URLSearchParams(after ? { ...q.get, search_after: JSON.stringify(after) } : q.get)}`);
+        : await fetch(`${base}?${new URLSearchParams(after ? { ...q.get, search_after: JSON.stringify(after) } : q.get).toString()}`);
       const body = (await res.json()) as { next?: unknown; error?: string };
       latencies.push(performance.now() - started);
       if (res.status !== 200) throw new Error(`search answered ${res.status}: ${body.error ?? ''}`);
@@ -169,13 +169,15 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
 }
 
 async function waitUntilUp(proc: CliProcess, url: string): Promise<void> {
-  for (const deadline = performance.now() + 60_000; performance.now() < deadline; await sleep(50)) {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`serve exited:\n${proc.output()}`);
     const ok = await fetch(url).then(
       (r) => r.ok,
       () => false,
     );
     if (ok) return;
+    await sleep(50);
   }
   throw new Error(`serve did not answer ${url}:\n${proc.output()}`);
 }

@@ -124,11 +124,11 @@ export class OutboxProducer implements CaptureProducer {
     this.checkStreamIsNotData();
     const created = await this.ensureGroup(this.settings.startFrom);
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
-    this.readerId = Number(await this.reader.client('ID'));
+    this.readerId = await this.reader.client('ID');
     this.reader.on('ready', () => {
       // A reconnect gets a new client id; CLIENT UNBLOCK at stop needs the current one.
       this.reader?.client('ID').then(
-        (id) => (this.readerId = Number(id)),
+        (id) => (this.readerId = id),
         () => (this.readerId = undefined),
       );
     });

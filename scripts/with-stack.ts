@@ -12,6 +12,8 @@ import { isAbsolute, resolve } from 'node:path';
 const EXIT_NOT_UP = 2;
 
 const root = resolve(__dirname, '../..');
+// An empty STACK_DIR (`STACK_DIR= npm start`) means the default, as in dev-stack.sh.
+// eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing -- see above
 const stackDir = process.env.STACK_DIR || '.stack';
 const dir = isAbsolute(stackDir) ? stackDir : resolve(root, stackDir);
 const envFile = resolve(dir, 'env');

@@ -169,8 +169,9 @@ export async function checkDependencies(probes: readonly DependencyProbe[], time
     }),
   );
   const failed = results.filter((r): r is DependencyError => r !== undefined);
-  if (failed.length === 1) throw failed[0];
-  if (failed.length > 1) throw new DependenciesError(failed);
+  const [only, ...more] = failed;
+  if (only && more.length === 0) throw only;
+  if (only) throw new DependenciesError(failed);
 }
 
 export interface WaitOptions {

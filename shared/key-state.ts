@@ -111,7 +111,8 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
   const pipeline = client.pipeline();
   for (let i = 0; i < args.length; i += KEYS_PER_CALL) {
     const chunk = args.slice(i, i + KEYS_PER_CALL);
-    (pipeline as unknown as KeyReaderRedis).resEsReadKeysBuffer(chunk.length, ...chunk);
+    // Queued on the pipeline, not sent: its reply (or error) comes back through exec() below.
+    void (pipeline as unknown as KeyReaderRedis).resEsReadKeysBuffer(chunk.length, ...chunk);
   }
   const results = (await pipeline.exec()) ?? [];
   return results.flatMap(([err, replies], c) => {

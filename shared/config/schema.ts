@@ -75,7 +75,7 @@ const BasicAuthSchema = z.object({ username: z.string().min(1), password: z.stri
 const HttpCredentialSchema = z
   .object({ token: z.string().min(1).optional(), basic: BasicAuthSchema.optional() })
   .strict()
-  .refine((c) => c.token !== undefined || c.basic !== undefined, { message: 'give token, basic or both' });
+  .refine((c) => c.token !== undefined || c.basic !== undefined, { error: 'give token, basic or both' });
 
 export type HttpCredential = z.infer<typeof HttpCredentialSchema>;
 export const HTTP_ROLES = ['search', 'viewer', 'operator'] as const;
@@ -157,7 +157,7 @@ export const RuleSchema = z
   })
   .strict()
   .refine((r) => (r.match === undefined) !== (r.regex === undefined), {
-    message: 'give exactly one of `match` (glob) or `regex`',
+    error: 'give exactly one of `match` (glob) or `regex`',
   });
 
 export type RuleConfig = z.infer<typeof RuleSchema>;
@@ -171,7 +171,7 @@ const RedisTlsSchema = z
     rejectUnauthorized: z.boolean().default(true),
   })
   .strict()
-  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together' });
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key go together' });
 
 export type RedisTlsConfig = z.infer<typeof RedisTlsSchema>;
 
@@ -277,7 +277,7 @@ export const ConfigSchema = z
       })
       .strict()
       .refine((e) => (e.username === undefined) === (e.password === undefined), {
-        message: 'username and password go together',
+        error: 'username and password go together',
       }),
     mapping: z
       .object({
@@ -332,7 +332,7 @@ export const ConfigSchema = z
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
-        message: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
+        error: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
         path: ['leaseRenewMs'],
       })
       .prefault({}),
@@ -402,7 +402,7 @@ export const ConfigSchema = z
             maxTotalBytes: z.number().int().positive().default(32 * 1024 * 1024),
           })
           .strict()
-          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { message: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
+          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { error: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
           .prefault({}),
         defaultPageSize: z.number().int().positive().default(20),
         maxPageSize: z.number().int().positive().default(100),

@@ -188,7 +188,7 @@ function hashValue(pairs: readonly FieldPair[]): JsonValue {
 function setValue(members: readonly Buffer[]): JsonValue {
   const values = members.map(bytesValue);
   if (values.every((v): v is string => typeof v === 'string')) return values.sort(compareCodePoints);
-  return [...members].sort(Buffer.compare).map(bytesValue);
+  return [...members].sort((a, b) => Buffer.compare(a, b)).map(bytesValue);
 }
 
 /**

@@ -125,7 +125,7 @@ function canonicalJsonText(text: string): string {
       i++;
       continue;
     }
-    out += text[i];
+    out += text.charAt(i);
     i++;
   }
   return out;

@@ -147,6 +147,9 @@ function loadTransform(path: string, field: string, baseDir: string): TransformF
   const full = isAbsolute(path) ? path : resolve(baseDir, path);
   let mod: unknown;
   try {
+    // A user's transform module, named in the config at run time: only require() can load a path
+    // known at run time synchronously (the router is built synchronously) in this CommonJS build.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
     mod = require(full);
   } catch (err) {
     throw new ConfigError(`${field}: cannot load ${full}: ${(err as Error).message}`, [{ field, reason: (err as Error).message }]);

@@ -135,7 +135,7 @@ export class SearchService {
     const gone = new SearchRequestError(404, `no key maps to ${index}/${id}`);
     if (!target) throw gone;
     const route = this.deps.router.route(target.db, target.key);
-    if (!route || route.index !== index || route.id !== id) throw gone;
+    if (route?.index !== index || route.id !== id) throw gone;
     const [state] = await readKeyStates(this.deps.source.db(target.db), [target.key]);
     if (state === undefined) throw gone; // one state per key asked for; this only guards the index
     const op = toOperation(route, route.shape, target.db, target.key, state);
@@ -154,7 +154,7 @@ export class SearchService {
     if (db !== undefined && key !== undefined && this.deps.databases.includes(Number(db))) candidates.push({ db: Number(db), key });
     for (const c of candidates) {
       const route = this.deps.router.route(c.db, c.key);
-      if (route && route.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;
+      if (route?.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;
     }
     return undefined;
   }

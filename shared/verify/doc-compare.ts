@@ -96,8 +96,8 @@ function itemsDifference(items: readonly Buffer[], value: unknown, ordered: bool
     got.push(b);
   }
   if (got.length !== items.length) return `${got.length} items, Redis has ${items.length}`;
-  const want = ordered ? items : [...items].sort(Buffer.compare);
-  if (!ordered) got.sort(Buffer.compare);
+  const want = ordered ? items : [...items].sort((a, b) => Buffer.compare(a, b));
+  if (!ordered) got.sort((a, b) => Buffer.compare(a, b));
   const i = want.findIndex((b, j) => !b.equals(got[j]!));
   return i < 0 ? undefined : ordered ? `item ${i} differs` : 'the members differ';
 }

@@ -206,7 +206,7 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
 }
 
 function reshapes(shape: DocumentShape): boolean {
-  return Boolean(shape.keep || shape.rename || shape.coerce || shape.transform);
+  return shape.keep !== undefined || shape.rename !== undefined || shape.coerce !== undefined || shape.transform !== undefined;
 }
 
 /** A rule's transform may make no document of a value: absent is then right. */
@@ -230,7 +230,7 @@ function checkShaped(route: Route, db: number, key: string, state: KeyState, doc
  */
 async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: boolean): Promise<Verdict[]> {
   if (refs.length === 0) return [];
-  const verdicts: Verdict[] = new Array(refs.length).fill('ok');
+  const verdicts = new Array<Verdict>(refs.length).fill('ok');
   for (const [db, group] of positionsByDb(refs)) {
     const exists = await existsMany(
       deps.source.db(db),

@@ -104,7 +104,7 @@ async function send(redis: RedisClient, calls: readonly Call[]): Promise<unknown
   if (calls.length === 0) return [];
   // A Cluster routes single commands by slot; a pipeline there must stay within one slot.
   if (redis.isCluster) {
-    return Promise.all(calls.map(([cmd, ...args]) => redis.callBuffer(cmd as string, ...args).catch((err: Error) => err)));
+    return Promise.all(calls.map(([cmd, ...args]) => redis.callBuffer(cmd as string, ...args).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
   }
   const pipeline = redis.pipeline();
   for (const [cmd, ...args] of calls) pipeline.callBuffer(cmd as string, ...args);
