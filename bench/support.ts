@@ -53,8 +53,8 @@ export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] 
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20000);
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   return {
     child,
     output: () => out,

@@ -63,12 +63,12 @@ class ReplyShapeError extends Error {
 }
 
 function asArray(v: unknown, what: string): unknown[] {
-  if (!Array.isArray(v)) throw new ReplyShapeError(`unexpected ${what} reply: ${JSON.stringify(v)?.slice(0, 200)}`);
+  if (!Array.isArray(v)) throw new ReplyShapeError(`unexpected ${what} reply: ${shown(v)}`);
   return v;
 }
 
 function asString(v: unknown, what: string): string {
-  if (typeof v !== 'string') throw new ReplyShapeError(`unexpected ${what} reply: ${JSON.stringify(v)?.slice(0, 200)}`);
+  if (typeof v !== 'string') throw new ReplyShapeError(`unexpected ${what} reply: ${shown(v)}`);
   return v;
 }
 
@@ -160,4 +160,9 @@ const MAX_SEQ = 2n ** 64n - 1n;
 export function nextId(id: string): string {
   const [ms, seq] = parseId(id);
   return seq === MAX_SEQ ? `${ms + 1n}-0` : `${ms}-${seq + 1n}`;
+}
+
+/** A reply for an error message, cut short. JSON.stringify answers undefined for undefined (typed string). */
+function shown(v: unknown): string {
+  return (JSON.stringify(v) as string | undefined)?.slice(0, 200) ?? String(v);
 }

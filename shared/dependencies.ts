@@ -118,7 +118,7 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
   const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError => new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
   if (err instanceof errors.ResponseError) {
     const status = err.statusCode ?? 0;
-    const body = err.body as { error?: { type?: string; reason?: string | null } | string; status?: number } | string | undefined;
+    const body = err.body as { error?: { type?: string; reason?: string | null } | string | null; status?: number } | string | null | undefined;
     const e = typeof body === 'object' && body !== null ? body.error : undefined;
     const what = typeof e === 'object' && e !== null ? `${e.type ?? 'error'}: ${e.reason ?? ''}`.trim() : typeof e === 'string' ? e : typeof body === 'string' && body ? firstLine(body).slice(0, 200) : 'no reason given';
     const detail = `${status} ${what}`;

@@ -74,7 +74,7 @@ export class BulkIndexer {
       return slot;
     });
 
-    const results: (ItemResult | undefined)[] = new Array(unique.length);
+    const results = new Array<ItemResult | undefined>(unique.length);
     // Keys whose document Elasticsearch refused: the next attempt writes their stub instead.
     const refusedByEs = new Map<number, string>();
     let pending = unique.map((_, slot) => slot);

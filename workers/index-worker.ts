@@ -87,6 +87,8 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
       );
     }
     const lagMs = Date.now() - data.t;
+    // Job data comes back from Redis unchecked: a job queued by hand or by an older producer may lack src.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
     if (Number.isFinite(lagMs)) captureToIndexed.observe({ src: data.src ?? 'unknown' }, lagMs / 1000);
     log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, refused: refused.length, lagMs }, 'job indexed');
   };

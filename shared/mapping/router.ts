@@ -154,7 +154,9 @@ function loadTransform(path: string, field: string, baseDir: string): TransformF
   } catch (err) {
     throw new ConfigError(`${field}: cannot load ${full}: ${(err as Error).message}`, [{ field, reason: (err as Error).message }]);
   }
-  const candidates = [mod, (mod as { transform?: unknown })?.transform, (mod as { default?: unknown })?.default];
+  // A module may export anything, null and primitives included.
+  const exported = mod as { transform?: unknown; default?: unknown } | null | undefined;
+  const candidates = [mod, exported?.transform, exported?.default];
   const fn = candidates.find((c): c is TransformFn => typeof c === 'function');
   if (!fn) {
     const reason = `${full} must export a function (module.exports = fn, exports.transform or export default)`;

@@ -123,7 +123,7 @@ export class SearchService {
     const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);
     const next = hits.length === query.size && last?.sort ? (last.sort as SortValue[]) : null;
     // A timed-out search holds what the shards found in time: served, never cached.
-    return { page: { hits, total, next }, complete: !response.timed_out && (response._shards.failed ?? 0) === 0 };
+    return { page: { hits, total, next }, complete: !response.timed_out && response._shards.failed === 0 };
   }
 
   /** The document `index`/`id` maps to, built from the key's current value in Redis; 404 when it is gone. */

@@ -110,9 +110,9 @@ describe('the dashboard in a browser', () => {
     const fromShell: Record<string, string> = { DASHBOARD_PASSWORD: password, HTTP_VIEWER_TOKEN: secret() };
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(compose.services.dashboard.environment)) {
-      const m = /^\/run\/secrets\/(.+)$/.exec(String(value));
+      const m = /^\/run\/secrets\/(.+)$/.exec(value);
       if (!m) {
-        env[name] = String(value);
+        env[name] = value;
         continue;
       }
       // A compose secret is a file under /run/secrets holding the shell variable it names.

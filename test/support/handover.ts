@@ -28,7 +28,7 @@ export async function racingProducers(input: ConfigInput, children: Cli[]): Prom
   await waitFor(
     'one producer to lead and the other to stand by',
     async () => [leads(a), leads(b), standingBy(a), standingBy(b), a.exitCode, b.exitCode],
-    ([la, lb, sa, sb, ea, eb]) => ((la && sb) || (lb && sa)) as boolean || ea !== null || eb !== null,
+    ([la, lb, sa, sb, ea, eb]) => (la === true && sb === true) || (lb === true && sa === true) || ea !== null || eb !== null,
     60000,
   );
   if (a.exitCode !== null || b.exitCode !== null) throw new Error(`a producer exited:\n${a.output()}\n${b.output()}`);

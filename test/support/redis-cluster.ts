@@ -113,7 +113,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     },
     async reshard(fromPort, toPort, slots) {
       const idOf = async (port: number): Promise<string> => {
-        const text = (await withNode(port, (r) => r.cluster('MYID'))) as string;
+        const text = await withNode(port, (r) => r.cluster('MYID'));
         return text.trim();
       };
       await run('redis-cli', [
@@ -130,7 +130,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       for (;;) {
         try {
           const live = await liveNodes();
-          const states = await Promise.all(live.map((p) => withNode(p, (r) => r.cluster('INFO')) as Promise<string>));
+          const states = await Promise.all(live.map((p) => withNode(p, (r) => r.cluster('INFO'))));
           const views = await Promise.all(live.map((p) => mastersSeenBy(p)));
           const agreed = views.every((v) => JSON.stringify(v) === JSON.stringify(views[0]));
           if (states.every((s) => s.includes('cluster_state:ok')) && agreed && views[0]!.length === masters) return;

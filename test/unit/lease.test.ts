@@ -181,8 +181,12 @@ class FakeCapture implements CaptureProducer {
   async stop(): Promise<void> {
     this.stopped++;
   }
-  async idle(): Promise<void> {}
-  requestReconcile(): void {}
+  async idle(): Promise<void> {
+    // nothing in flight in this double
+  }
+  requestReconcile(): void {
+    // the lease tests do not look at reconciliation
+  }
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
