@@ -1,6 +1,6 @@
 import { unfinishedJobs, type SyncQueue } from '../shared/queue';
 import { startPipelineProcesses } from './live';
-import { connect, itemAt, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
+import { connect, itemAt, pidOf, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
 
 const INDEX = 'bench-backlog';
 
@@ -47,8 +47,8 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     let producerPeak = 0;
     let workerPeak = 0;
     const sample = (): void => {
-      producerPeak = Math.max(producerPeak, rssBytes(producer.child.pid!));
-      workerPeak = Math.max(workerPeak, rssBytes(worker.child.pid!));
+      producerPeak = Math.max(producerPeak, rssBytes(pidOf(producer)));
+      workerPeak = Math.max(workerPeak, rssBytes(pidOf(worker)));
     };
     const sampler = setInterval(sample, 100);
     try {

@@ -10,7 +10,7 @@ import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
 import { baselineScenario, profileScenario, snapshotScenario, type BaselineComparison, type SnapshotResult } from './snapshot';
-import type { BenchEnv } from './support';
+import { itemAt, type BenchEnv } from './support';
 
 const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search', 'baseline'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     smoke: Boolean(opts.smoke),
-    load: { before: loadavg()[0]! },
+    load: { before: loadavg()[0] ?? NaN },
   };
   const failures: string[] = [];
   const attempt = async (name: Scenario, run: () => Promise<void>): Promise<void> => {
@@ -171,7 +171,8 @@ async function main(): Promise<void> {
       results.search = await searchScenario(env, { docs: sizes.searchDocs, queries: sizes.searchQueries, concurrency: sizes.searchConcurrency, durationMs: sizes.searchMs });
     });
     await attempt('baseline', async () => {
-      const rev = opts.baseline!;
+      const rev = opts.baseline;
+      if (rev === undefined) throw new Error('scenario baseline needs --baseline <git revision>'); // checked at start
       log(`baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${sizes.baselineKeys}-key snapshot`);
       const build = buildRevision(rev);
       try {
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
     });
   } finally {
     if (startedStack) devStack(['down'], STACK_DIR);
-    results.load.after = loadavg()[0]!;
+    results.load.after = loadavg()[0] ?? NaN;
   }
   writeResults(out, opts.only ?? 'all', render(results, failures));
   log(`results written to ${out}`);
@@ -266,7 +267,7 @@ function render(r: Results, failures: readonly string[]): string {
     const median = (xs: number[]): number => {
       const sorted = [...xs].sort((x, y) => x - y);
       const mid = sorted.length >> 1;
-      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      return sorted.length % 2 ? itemAt(sorted, mid) : (itemAt(sorted, mid - 1) + itemAt(sorted, mid)) / 2;
     };
     lines.push(
       `### Against a baseline revision: ${b.baseline}`,

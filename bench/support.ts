@@ -144,6 +144,13 @@ export async function drained(queue: SyncQueue, timeoutMs: number, everyMs = 20)
   if (first) throw new Error(`jobs failed, e.g. ${first.id}: ${first.failedReason}`);
 }
 
+/** The pid of a started child: spawn() leaves it undefined only when the start failed, which throws earlier. */
+export function pidOf(proc: CliProcess): number {
+  const pid = proc.child.pid;
+  if (pid === undefined) throw new Error(`child process has no pid (it did not start):\n${proc.output()}`);
+  return pid;
+}
+
 /** `items[i]` for an index computed from the array itself (modulo, search, shuffle): a miss is a bug in the bench. */
 export function itemAt<T>(items: readonly T[], i: number): T {
   const item = items[i];

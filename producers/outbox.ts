@@ -207,7 +207,8 @@ export class OutboxProducer implements CaptureProducer {
    * entry whose enqueue or XACK failed is handled again rather than forgotten.
    */
   private async run(): Promise<void> {
-    const reader = this.reader!;
+    const reader = this.reader;
+    if (!reader) throw new Error('outbox: run() before start() opened the reader');
     const { batch, blockMs, claimIdleMs } = this.settings;
     let pendingFrom: string | undefined = '0';
     let failures = 0;

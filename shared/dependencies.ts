@@ -147,7 +147,7 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
 
 /** The first line, without a closing period: the message goes on after it. */
 function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.replace(/\.$/, '');
+  return (s.split('\n', 1)[0] ?? '').replace(/\.$/, '');
 }
 
 /**

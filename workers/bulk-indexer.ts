@@ -196,7 +196,14 @@ export class BulkIndexer {
           return;
         }
         chunk.forEach((p, i) => {
-          const outcome: ItemOutcome = classifyItem(p.op.op, items[i]!);
+          const item = items[i];
+          // Elasticsearch answers one item per action; without one the outcome is unknown, and a
+          // versioned write is safe to send again.
+          if (item === undefined) {
+            retry.push(p.slot);
+            return;
+          }
+          const outcome: ItemOutcome = classifyItem(p.op.op, item);
           if (outcome.kind === 'retry') retry.push(p.slot);
           else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
           else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };

@@ -95,7 +95,11 @@ interface HttpCredentialsInput {
  * to two roles, and the single-credential set-up does not mix with per-role ones.
  */
 function checkHttpCredentials(h: HttpCredentialsInput, ctx: z.RefinementCtx): void {
-  const roles = HTTP_ROLES.filter((r) => h[r] !== undefined);
+  const present = HTTP_ROLES.flatMap((role) => {
+    const c = h[role];
+    return c === undefined ? [] : [{ role, c }];
+  });
+  const roles = present.map((p) => p.role);
   const legacy = h.authToken !== undefined || h.basicAuth !== undefined;
   if (legacy && roles.length > 0) {
     ctx.addIssue({
@@ -106,8 +110,7 @@ function checkHttpCredentials(h: HttpCredentialsInput, ctx: z.RefinementCtx): vo
   }
   const tokens = new Map<string, string>();
   const users = new Map<string, string>();
-  for (const role of roles) {
-    const c = h[role]!;
+  for (const { role, c } of present) {
     if (c.token !== undefined) {
       const other = tokens.get(c.token);
       if (other) ctx.addIssue({ code: 'custom', path: [role, 'token'], message: `is the same as http.${other}.token: each role needs its own` });

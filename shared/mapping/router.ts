@@ -60,6 +60,8 @@ export class KeyRouter {
     }
     const fallback = this.fallback;
     if (!fallback) return undefined;
+    // An empty match (/^/ matches every string): the fallback's template has no groups to fill.
+    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- /^/ never fails to match
     return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, /^/.exec(key)!)), shape: fallback.shape };
   }
 

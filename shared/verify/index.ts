@@ -87,7 +87,8 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
           checked += keys.length;
           opts.progress?.increment(page.length);
           keys.forEach((k, i) => {
-            if (checks[i]!.verdict !== 'ok') suspects.set(refId(k), k);
+            // One check per key; a missing one is treated as suspect and so checked again below.
+            if (checks[i]?.verdict !== 'ok') suspects.set(refId(k), k);
           });
         } while (cursor !== '0');
       }
@@ -117,7 +118,9 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
       const slice = keys.slice(i, i + 500);
       const checks = await checkKeys(deps, db, slice);
       slice.forEach((k, j) => {
-        const { verdict, why } = checks[j]!;
+        const check = checks[j];
+        if (check === undefined) throw new Error(`verify: no check for key ${j} of ${slice.length}`); // checkKeys answers one per key
+        const { verdict, why } = check;
         if (verdict === 'ok') return;
         report[verdict].push(name(k));
         if (why) report.why[name(k)] = why;
@@ -181,18 +184,23 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
   if (keys.length === 0) return [];
   const raws = await readRaw(deps.source.db(db), keys.map((k) => k.bytes));
   const routes = keys.map((k) => deps.router.route(db, k.key));
-  const shaped = keys.map((_, i) => i).filter((i) => routes[i] && reshapes(routes[i]!.shape));
-  const states = shaped.length > 0 ? await readKeyStates(deps.source.db(db), shaped.map((i) => keys[i]!.key)) : [];
-  const stateOf = new Map(shaped.map((i, j) => [i, states[j]!]));
-  const asked = routes.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  const shaped = keys.flatMap((k, i) => {
+    const route = routes[i];
+    return route && reshapes(route.shape) ? [{ i, key: k.key }] : [];
+  });
+  const states = shaped.length > 0 ? await readKeyStates(deps.source.db(db), shaped.map((s) => s.key)) : [];
+  const stateOf = new Map(shaped.map((s, j) => [s.i, states[j]]));
+  const asked = routes.flatMap((route, i) => (route ? [{ i, route }] : []));
   const found =
-    asked.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: asked.map((i) => ({ _index: routes[i]!.index, _id: routes[i]!.id })) })).docs : [];
-  const docOf = new Map(asked.map((i, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> }]));
+    asked.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: asked.map(({ route }) => ({ _index: route.index, _id: route.id })) })).docs : [];
+  const docOf = new Map(asked.map(({ i }, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> } | undefined]));
   return keys.map((k, i): Check => {
     const route = routes[i];
     if (!route) return { verdict: 'ok' };
-    const raw = raws[i]!;
-    const got = docOf.get(i)!;
+    const raw = raws[i];
+    const got = docOf.get(i);
+    // readRaw and mget answer one entry per key asked for, in order.
+    if (raw === undefined || got === undefined) throw new Error(`verify: no ${raw === undefined ? 'read' : 'mget answer'} for key ${i} of ${keys.length}`);
     const doc = got.found ? got._source : undefined;
     if (!raw.exists) return doc ? { verdict: 'extra', why: 'Redis has no such key' } : { verdict: 'ok' };
     if (raw.changing) return { verdict: 'stale', why: 'the key changed type while verify read it' };
