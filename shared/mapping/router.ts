@@ -60,9 +60,8 @@ export class KeyRouter {
     }
     const fallback = this.fallback;
     if (!fallback) return undefined;
-    // An empty match (/^/ matches every string): the fallback's template has no groups to fill.
-    // eslint-disable-next-line @typescript-eslint/no-non-null-assertion -- /^/ never fails to match
-    return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, /^/.exec(key)!)), shape: fallback.shape };
+    // The fallback matched no pattern: its template has no groups to fill (they expand to '').
+    return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, null)), shape: fallback.shape };
   }
 
   /** Whether the rules sync this key at all: route() without building the id, for checks on every key of a job. */
@@ -120,13 +119,13 @@ function compileRule(rule: RuleConfig, i: number, defaultIndex: string, baseDir:
   };
 }
 
-function expandTemplate(template: string, key: string, db: number, m: RegExpExecArray): string {
+function expandTemplate(template: string, key: string, db: number, m: RegExpExecArray | null): string {
   if (template === '{key}') return key;
   return template.replace(/\{([^}]+)\}/g, (_, ref: string) => {
     if (ref === 'key') return key;
     if (ref === 'db') return String(db);
-    if (/^\d+$/.test(ref)) return m[Number(ref)] ?? '';
-    return m.groups?.[ref] ?? '';
+    if (/^\d+$/.test(ref)) return m?.[Number(ref)] ?? '';
+    return m?.groups?.[ref] ?? '';
   });
 }
 
