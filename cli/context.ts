@@ -1,4 +1,5 @@
 import type { AppConfig } from '../shared/config/schema';
+import { nonEmpty } from '../shared/config/schema';
 import { createEsClient, type EsClient } from '../shared/elasticsearch';
 import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/logger';
 import { ensureIndices } from '../shared/mapping/indices';
@@ -86,7 +87,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
   const allProbes: DependencyProbe[] = [
-    redisProbe('source-redis', () => source.db(config.redis.databases[0]!), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
+    redisProbe('source-redis', () => source.db(nonEmpty(config.redis.databases, 'redis.databases')[0]), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
     redisProbe('queue-redis', queueClient, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
     elasticsearchProbe(es, redactUrl(config.elasticsearch.url), credentialsOrigin(config.elasticsearch, sourceOf), sourceOf),
   ];

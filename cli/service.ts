@@ -8,6 +8,7 @@ import { SearchCache } from '../shared/search/cache';
 import { SearchService } from '../shared/search/service';
 import { waitForDependencies } from '../shared/dependencies';
 import { Lifecycle } from '../shared/lifecycle';
+import { nonEmpty } from '../shared/config/schema';
 import { FailureStore } from '../shared/failure-store';
 import type { DependencyName } from '../shared/errors';
 import { onShutdown } from '../shared/shutdown';
@@ -139,7 +140,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
  */
 export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {}): ReadinessCheck[] {
   return [
-    redisCheck('source-redis', () => ctx.source.db(ctx.config.redis.databases[0])),
+    redisCheck('source-redis', () => ctx.source.db(nonEmpty(ctx.config.redis.databases, 'redis.databases')[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
     elasticsearchCheck(ctx.es),
     ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),

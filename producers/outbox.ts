@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { displayKey } from '../shared/bytes';
 import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/errors';
+import { nonEmpty } from '../shared/config/schema';
 import type { Logger } from '../shared/logger';
 import { outboxMalformed } from '../shared/metrics';
 import { isOwnKey } from '../shared/queue';
@@ -112,7 +113,7 @@ export class OutboxProducer implements CaptureProducer {
   constructor(private readonly deps: ProducerDeps) {
     const { config } = deps;
     this.settings = config.producer.outbox;
-    this.streamDb = config.redis.databases[0];
+    this.streamDb = nonEmpty(config.redis.databases, 'redis.databases')[0];
     this.stream = this.settings.stream ?? `${config.queue.prefix}:outbox`;
     this.group = this.settings.group;
     this.consumer = this.settings.consumer ?? `${hostname()}-${process.pid}`;
@@ -144,11 +145,11 @@ export class OutboxProducer implements CaptureProducer {
     const owed = created || (await this.deps.queueRedis.hget(this.stateKey, 'reconcile')) === 'owed';
     if (this.leased) await this.registerAsHolder();
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
-    this.readerId = Number(await this.reader.client('ID'));
+    this.readerId = await this.reader.client('ID');
     this.reader.on('ready', () => {
       // A reconnect gets a new client id; CLIENT UNBLOCK at stop needs the current one.
       this.reader?.client('ID').then(
-        (id) => (this.readerId = Number(id)),
+        (id) => (this.readerId = id),
         () => (this.readerId = undefined),
       );
     });
@@ -269,7 +270,8 @@ export class OutboxProducer implements CaptureProducer {
    * entry whose enqueue or XACK failed is handled again rather than forgotten.
    */
   private async run(): Promise<void> {
-    const reader = this.reader!;
+    const reader = this.reader;
+    if (!reader) throw new Error('outbox: run() before start() opened the reader');
     const { batch, blockMs, claimIdleMs } = this.settings;
     let pendingFrom: string | undefined = '0';
     let failures = 0;
@@ -288,15 +290,17 @@ export class OutboxProducer implements CaptureProducer {
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
           );
-          if (entries.length === 0) {
+          const first = entries[0];
+          const last = entries.at(-1);
+          if (first === undefined || last === undefined) {
             pendingFrom = undefined;
             this.markCaughtUp();
             continue;
           }
           this.stats.redelivered += entries.length;
-          this.log.info({ entries: entries.length, from: entries[0].id }, 'redelivered own unacknowledged entries');
+          this.log.info({ entries: entries.length, from: first.id }, 'redelivered own unacknowledged entries');
           await this.handle(entries);
-          pendingFrom = entries[entries.length - 1].id;
+          pendingFrom = last.id;
         } else {
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
@@ -448,7 +452,7 @@ export class OutboxProducer implements CaptureProducer {
       }
       if (reply.entries.length > 0) {
         this.stats.claimed += reply.entries.length;
-        this.log.warn({ entries: reply.entries.length, from: reply.entries[0].id }, 'took over entries abandoned by another consumer');
+        this.log.warn({ entries: reply.entries.length, from: reply.entries[0]?.id }, 'took over entries abandoned by another consumer');
         await this.handle(reply.entries);
       }
       start = reply.next;

@@ -1,5 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../shared/config/schema';
+import { nonEmpty } from '../shared/config/schema';
 import { LeaseLostError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { KeyRouter } from '../shared/mapping/router';
@@ -53,7 +54,7 @@ export class NotificationProducer {
     );
     this.capture = new MasterNotifications({
       source: deps.source,
-      databases: config.redis.databases,
+      databases: nonEmpty(config.redis.databases, 'redis.databases'),
       sink: this.sink,
       logger: this.log,
       configureNotifications: config.producer.configureNotifications,

@@ -118,7 +118,7 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
   const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError => new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
   if (err instanceof errors.ResponseError) {
     const status = err.statusCode ?? 0;
-    const body = err.body as { error?: { type?: string; reason?: string | null } | string; status?: number } | string | undefined;
+    const body = err.body as { error?: { type?: string; reason?: string | null } | string | null; status?: number } | string | null | undefined;
     const e = typeof body === 'object' && body !== null ? body.error : undefined;
     const what = typeof e === 'object' && e !== null ? `${e.type ?? 'error'}: ${e.reason ?? ''}`.trim() : typeof e === 'string' ? e : typeof body === 'string' && body ? firstLine(body).slice(0, 200) : 'no reason given';
     const detail = `${status} ${what}`;
@@ -147,7 +147,7 @@ export function esError(endpoint: string, err: unknown, credentials: string, sou
 
 /** The first line, without a closing period: the message goes on after it. */
 function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.replace(/\.$/, '');
+  return (s.split('\n', 1)[0] ?? '').replace(/\.$/, '');
 }
 
 /**
@@ -169,8 +169,9 @@ export async function checkDependencies(probes: readonly DependencyProbe[], time
     }),
   );
   const failed = results.filter((r): r is DependencyError => r !== undefined);
-  if (failed.length === 1) throw failed[0];
-  if (failed.length > 1) throw new DependenciesError(failed);
+  const [only, ...more] = failed;
+  if (only && more.length === 0) throw only;
+  if (only) throw new DependenciesError(failed);
 }
 
 export interface WaitOptions {

@@ -186,11 +186,11 @@ export class ReplicationProducer implements CaptureProducer {
         await this.follow(session.link);
       } catch (err) {
         if (err instanceof LeaseLostError) this.onLeaseLost(err);
-        else if (!this.abort.signal.aborted) this.log.warn({ err: errorMessage(err) }, 'replication link lost; reconnecting');
+        else if (!this.stopRequested()) this.log.warn({ err: errorMessage(err) }, 'replication link lost; reconnecting');
       }
       session.link.close();
       session = undefined;
-      if (!this.abort.signal.aborted) await this.sleep(200);
+      if (!this.stopRequested()) await this.sleep(200);
     }
   }
 
@@ -335,7 +335,7 @@ export class ReplicationProducer implements CaptureProducer {
         while (!this.abort.signal.aborted) {
           try {
             await task(this.abort.signal);
-            if (!this.abort.signal.aborted) return;
+            if (!this.stopRequested()) return;
           } catch (err) {
             if (err instanceof LeaseLostError) {
               this.onLeaseLost(err);
@@ -401,6 +401,14 @@ export class ReplicationProducer implements CaptureProducer {
     return this.checkpointing;
   }
 
+
+  /**
+   * The abort signal read through a call: after an `await`, stop() may have aborted it, but a
+   * property read would keep the narrowing of an earlier check (tsc does not forget it across awaits).
+   */
+  private stopRequested(): boolean {
+    return this.abort.signal.aborted;
+  }
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const signal = this.abort.signal;
