@@ -114,6 +114,9 @@ export class ChangeSink {
   flush(): Promise<void> {
     for (const [id, h] of this.held) this.buffer.set(id, h);
     this.held.clear();
+    // Nothing is held any more; its timer would only keep a stopping process alive.
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
     return this.flushBuffer();
   }
 
@@ -206,6 +209,9 @@ export class ChangeSink {
     this.lost ??= err;
     this.buffer.clear();
     this.held.clear();
+    // Nothing is left to flush or release, and a pending timer would keep a stopping process alive.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
     this.releaseTimer = undefined;
   }
