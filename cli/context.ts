@@ -1,17 +1,18 @@
-import type { AppConfig } from '../shared/config/schema';
-import { createEsClient, type EsClient } from '../shared/elasticsearch';
-import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/logger';
-import { ensureIndices } from '../shared/mapping/indices';
-import { KeyRouter } from '../shared/mapping/router';
-import { createQueue, type SyncQueue } from '../shared/queue';
-import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/redis';
-import { createSource } from '../shared/source';
-import { redisTlsOptions } from '../shared/tls';
-import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { createEsClient, type EsClient } from '../shared/sink/elasticsearch';
+import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
+import { ensureIndices } from '../shared/sink/indices';
+import { KeyRouter } from '../shared/core/mapping/router';
+import { createQueue, type SyncQueue } from '../shared/core/queue';
+import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/platform/redis';
+import { createSource } from '../shared/core/source';
+import { redisTlsOptions } from '../shared/platform/tls';
+import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
 import { errors as esErrors } from '@elastic/elasticsearch';
-import { checkDependencies, credentialsOrigin, elasticsearchProbe, esError, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
-import { errorMessage, type DependencyName } from '../shared/errors';
-import { stopAll } from '../shared/lifecycle';
+import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
+import { credentialsOrigin, elasticsearchProbe, esError } from '../shared/sink/es-probe';
+import { errorMessage, type DependencyName } from '../shared/platform/errors';
+import { stopAll } from '../shared/platform/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
 export interface AppContext {

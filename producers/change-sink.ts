@@ -1,11 +1,11 @@
-import type { AppConfig } from '../shared/config/schema';
-import { LeaseLostError } from '../shared/errors';
-import type { RedisClient } from '../shared/redis';
-import type { Logger } from '../shared/logger';
-import type { KeyRouter } from '../shared/mapping/router';
-import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
-import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
-import { VersionCounter, versionKey } from '../shared/versions';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { LeaseLostError } from '../shared/platform/errors';
+import type { RedisClient } from '../shared/platform/redis';
+import type { Logger } from '../shared/platform/logger';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/platform/metrics';
+import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/core/queue';
+import { VersionCounter, versionKey } from '../shared/core/versions';
 
 export interface ChangeSinkSettings {
   prefix: string;

@@ -1,5 +1,5 @@
-import type { Logger } from '../shared/logger';
-import type { SyncQueue } from '../shared/queue';
+import type { Logger } from '../shared/platform/logger';
+import type { SyncQueue } from '../shared/core/queue';
 import type { CaptureProducer } from './create-producer';
 import type { RedisLease } from './lease';
 

@@ -1,6 +1,6 @@
-import { errorMessage, RedisSetupError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { SourceNode, SourceRedis } from '../shared/redis';
+import { errorMessage, RedisSetupError } from '../shared/platform/errors';
+import type { Logger } from '../shared/platform/logger';
+import type { SourceNode, SourceRedis } from '../shared/platform/redis';
 import type { ChangeSink } from './change-sink';
 import { NotificationCapture } from './notifications';
 import { ensureNotifyFlags } from './notify-flags';

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { keyFromBytes } from '../shared/bytes';
-import type { Logger } from '../shared/logger';
-import { flushesDetected, reconciliationGaps } from '../shared/metrics';
-import { closeRedis } from '../shared/redis';
+import { keyFromBytes } from '../shared/core/bytes';
+import type { Logger } from '../shared/platform/logger';
+import { flushesDetected, reconciliationGaps } from '../shared/platform/metrics';
+import { closeRedis } from '../shared/platform/redis';
 import type { ChangeSink } from './change-sink';
 
 export interface NotificationDeps {

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { displayKey } from '../shared/bytes';
-import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import { outboxMalformed } from '../shared/metrics';
-import { isOwnKey } from '../shared/queue';
-import { closeRedis, type RedisClient } from '../shared/redis';
+import { displayKey } from '../shared/core/bytes';
+import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/platform/errors';
+import type { Logger } from '../shared/platform/logger';
+import { outboxMalformed } from '../shared/platform/metrics';
+import { isOwnKey } from '../shared/core/queue';
+import { closeRedis, type RedisClient } from '../shared/platform/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
 import type { CaptureProducer } from './create-producer';
 import { unfenced, type Fence } from './lease';

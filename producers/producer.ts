@@ -1,10 +1,10 @@
 import type { Client } from '@elastic/elasticsearch';
-import type { AppConfig } from '../shared/config/schema';
-import { LeaseLostError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { KeyRouter } from '../shared/mapping/router';
-import type { SyncQueue } from '../shared/queue';
-import type { RedisClient, SourceRedis } from '../shared/redis';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { LeaseLostError } from '../shared/platform/errors';
+import type { Logger } from '../shared/platform/logger';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import type { SyncQueue } from '../shared/core/queue';
+import type { RedisClient, SourceRedis } from '../shared/platform/redis';
 import { createChangeSink, type ChangeSink } from './change-sink';
 import type { Fence } from './lease';
 import { MasterNotifications } from './master-notifications';

@@ -1,9 +1,9 @@
-import { keyFromBytes } from '../shared/bytes';
-import type { Logger } from '../shared/logger';
-import type { Progress } from '../shared/progress';
-import { isOwnKey, type CaptureSource } from '../shared/queue';
-import { countKeys, type RedisClient, type SourceRedis } from '../shared/redis';
-import { topologyHeldStill } from '../shared/redis-cluster';
+import { keyFromBytes } from '../shared/core/bytes';
+import type { Logger } from '../shared/platform/logger';
+import type { Progress } from '../shared/platform/progress';
+import { isOwnKey, type CaptureSource } from '../shared/core/queue';
+import { countKeys, type RedisClient, type SourceRedis } from '../shared/platform/redis';
+import { topologyHeldStill } from '../shared/platform/redis-cluster';
 import type { ChangeSink } from './change-sink';
 import { unfenced, type Fence } from './lease';
 

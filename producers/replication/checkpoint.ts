@@ -1,4 +1,4 @@
-import type { RedisClient } from '../../shared/redis';
+import type { RedisClient } from '../../shared/platform/redis';
 import type { Fence } from '../lease';
 import type { ReplicationPosition } from './replica-link';
 

@@ -1,7 +1,7 @@
-import { keyFromBytes } from '../../shared/bytes';
-import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import { redactUrl } from '../../shared/logger';
+import { keyFromBytes } from '../../shared/core/bytes';
+import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../../shared/platform/errors';
+import type { Logger } from '../../shared/platform/logger';
+import { redactUrl } from '../../shared/platform/logger';
 import { createChangeSink, type ChangeSink } from '../change-sink';
 import type { CaptureProducer } from '../create-producer';
 import { unfenced } from '../lease';

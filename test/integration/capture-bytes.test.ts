@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import type { NotificationProducer } from '../../producers/producer';
-import { keyToBytes } from '../../shared/bytes';
-import type { CaptureSource } from '../../shared/queue';
+import { keyToBytes } from '../../shared/core/bytes';
+import type { CaptureSource } from '../../shared/core/queue';
 import { startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const BINARY = Buffer.from([0x75, 0x3a, 0xff, 0xfe]);

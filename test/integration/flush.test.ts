@@ -2,7 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import type { NotificationProducer } from '../../producers/producer';
 import type { AppContext } from '../../cli/context';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
-import { unfinishedJobs } from '../../shared/queue';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { unfinishedJobs } from '../../shared/core/queue';
 import { burstWithPausedLeader, fenceNumber, killAll, LEASE, racingProducers, steppedDown, type Cli } from '../support/handover';
 import { outboxDrained, startOutboxServers, STREAM } from '../support/outbox';
 import { startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';

@@ -3,9 +3,9 @@ import { buildContext } from '../../cli/context';
 import { createProducer } from '../../producers/create-producer';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import type { OutboxProducer } from '../../producers/outbox';
-import { createLogger } from '../../shared/logger';
-import type { ConfigInput } from '../../shared/config/schema';
-import { inSync } from '../../shared/verify';
+import { createLogger } from '../../shared/platform/logger';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { inSync } from '../../features/maintenance/verify';
 import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers, writeWithEntry } from '../support/outbox';
 import { exited, getDoc, loadedConfig, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 

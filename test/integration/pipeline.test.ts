@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { NotificationProducer } from '../../producers/producer';
 import type { LeasedProducer } from '../../producers/leased-producer';
-import { inSync } from '../../shared/verify';
+import { inSync } from '../../features/maintenance/verify';
 import { getDoc, startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 /** Snapshot and live capture of every Redis type, end to end on real servers. */

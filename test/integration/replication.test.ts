@@ -1,13 +1,13 @@
 import { Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import { ReplicationProducer } from '../../producers/replication/producer';
-import { RedisSetupError } from '../../shared/errors';
+import { RedisSetupError } from '../../shared/platform/errors';
 import { buildContext } from '../../cli/context';
 import { startService } from '../../cli/service';
-import { createLogger } from '../../shared/logger';
+import { createLogger } from '../../shared/platform/logger';
 import { exited, loadedConfig, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { replicationInput, replicationServers } from '../support/replication';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 
 async function syncStats(redis: Redis): Promise<{ full: number; partialOk: number; partialErr: number }> {
   const info = await redis.info('stats');

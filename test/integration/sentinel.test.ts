@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
-import { unfinishedJobs } from '../../shared/queue';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { unfinishedJobs } from '../../shared/core/queue';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { getDoc, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startSentinelGroup, type SentinelGroupHandle } from '../support/redis-sentinel';

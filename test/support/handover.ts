@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { leaseKeys } from '../../producers/lease';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { exited, spawnCli, waitFor } from './pipeline';
 
 export type Cli = ReturnType<typeof spawnCli>;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { FieldPair, KeyState } from '../../shared/key-state';
+import type { FieldPair, KeyState } from '../../shared/core/key-state';
 import type { DecodedValue } from '../../producers/replication/rdb';
 
 /** Far enough ahead that no TTL ends during a test. */

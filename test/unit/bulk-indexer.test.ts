@@ -1,13 +1,14 @@
+import { generationBumper } from '../../features/search/generation';
 import type { ClientOptions } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import nock from 'nock';
-import { ConfigSchema, type ConfigInput } from '../../shared/config/schema';
-import { createEsClient, type EsClient } from '../../shared/elasticsearch';
-import { createLogger } from '../../shared/logger';
-import type { SyncDocument } from '../../shared/mapping/document';
-import { KeyRouter } from '../../shared/mapping/router';
-import { RedisDbPool } from '../../shared/redis';
-import { VersionCounter } from '../../shared/versions';
+import { ConfigSchema, type ConfigInput } from '../../shared/platform/config/schema';
+import { createEsClient, type EsClient } from '../../shared/sink/elasticsearch';
+import { createLogger } from '../../shared/platform/logger';
+import type { SyncDocument } from '../../shared/core/mapping/document';
+import { KeyRouter } from '../../shared/core/mapping/router';
+import { RedisDbPool } from '../../shared/platform/redis';
+import { VersionCounter } from '../../shared/core/versions';
 import { BulkIndexer, ShutdownError, type BulkIndexerDeps, type ItemResult, type WorkItem } from '../../workers/bulk-indexer';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
@@ -376,7 +377,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
 });
 
 describe('BulkIndexer and the search cache generations', () => {
-  const generations = (): BulkIndexerDeps['generations'] => ({ redis: counterRedis, prefix: 'res-test', refreshWindowMs: 60000 });
+  const generations = (): BulkIndexerDeps['afterWrite'] => generationBumper(counterRedis, 'res-test', 60000);
 
   it('bumps each touched index once per answered bulk, never for a failed one', async () => {
     await seed.set('order:1', 'a');
@@ -384,7 +385,7 @@ describe('BulkIndexer and the search cache generations', () => {
     await seed.set('plain', 'c');
     const { scope } = mockBulk([() => [503, esError(503, 'unavailable_shards_exception', 'no shards')], ok]);
     const rules = router({ rules: [{ match: 'order:*', index: 'orders' }] });
-    const results = await indexer({ router: rules, generations: generations() }).index(items('order:1', 'order:2', 'plain'));
+    const results = await indexer({ router: rules, afterWrite: generations() }).index(items('order:1', 'order:2', 'plain'));
     scope.done();
     expect(results).toEqual([indexed, indexed, indexed]);
     expect(await counterRedis.mget('res-test:gen:orders', 'res-test:gen:redis', 'res-test:gen:untouched')).toEqual(['1', '1', null]);
@@ -404,7 +405,7 @@ describe('BulkIndexer and the search cache generations', () => {
         return [200, bulkResponse(lines)];
       },
     ]);
-    const results = await indexer({ generations: generations() }).index(items('k'));
+    const results = await indexer({ afterWrite: generations() }).index(items('k'));
     scope.done();
     expect(results).toEqual([indexed]);
     expect(requests).toHaveLength(2);

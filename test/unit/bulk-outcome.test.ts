@@ -1,4 +1,4 @@
-import { classifyItem, type BulkItemResponse, type ItemOutcome } from '../../workers/bulk-outcome';
+import { classifyItem, type BulkItemResponse, type ItemOutcome } from '../../shared/sink/bulk-outcome';
 
 const mapperError: BulkItemResponse = {
   status: 400,

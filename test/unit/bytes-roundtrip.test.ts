@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { keyFromBytes } from '../../shared/bytes';
-import { decodeReply, type RawReply } from '../../shared/key-state';
-import { buildDocument, compareCodePoints, documentId, MAX_ID_BYTES, type DocumentShape } from '../../shared/mapping/document';
-import { compareDocument, type PresentRaw } from '../../shared/verify/doc-compare';
-import type { RawPair } from '../../shared/verify/raw-read';
+import { keyFromBytes } from '../../shared/core/bytes';
+import { decodeReply, type RawReply } from '../../shared/core/key-state';
+import { buildDocument, compareCodePoints, documentId, MAX_ID_BYTES, type DocumentShape } from '../../shared/core/mapping/document';
+import { compareDocument, type PresentRaw } from '../../features/maintenance/verify/doc-compare';
+import type { RawPair } from '../../features/maintenance/verify/raw-read';
 
 /**
  * Arbitrary bytes of every type through the real mapping, then decoded back by verify's own

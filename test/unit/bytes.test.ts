@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { displayKey, isBinaryKey, keyArg, keyFromBytes, keyToBytes } from '../../shared/bytes';
+import { displayKey, isBinaryKey, keyArg, keyFromBytes, keyToBytes } from '../../shared/core/bytes';
 
 describe('escaped keys', () => {
   it('round-trips every byte string exactly, through JSON too', () => {

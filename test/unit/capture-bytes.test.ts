@@ -1,8 +1,8 @@
 import { decodeAutoClaim, decodeReadGroup, parseEntry } from '../../producers/outbox-entry';
 import { CommandKeys } from '../../producers/replication/command-keys';
 import { ByteReader, chunksOfBuffer, crc64, readRdbKeys } from '../../producers/replication/rdb';
-import { keyFromBytes, keyToBytes } from '../../shared/bytes';
-import type { RedisClient } from '../../shared/redis';
+import { keyFromBytes, keyToBytes } from '../../shared/core/bytes';
+import type { RedisClient } from '../../shared/platform/redis';
 
 /*
  * Every capture path hands on a key name that is not UTF-8 as its escaped string

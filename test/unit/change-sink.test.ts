@@ -1,13 +1,13 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ConfigSchema } from '../../shared/config/schema';
-import { createLogger } from '../../shared/logger';
-import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } from '../../shared/queue';
-import { closeRedis, connectRedis } from '../../shared/redis';
-import { VersionCounter, versionKey } from '../../shared/versions';
+import { ConfigSchema } from '../../shared/platform/config/schema';
+import { createLogger } from '../../shared/platform/logger';
+import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } from '../../shared/core/queue';
+import { closeRedis, connectRedis } from '../../shared/platform/redis';
+import { VersionCounter, versionKey } from '../../shared/core/versions';
 import { ChangeSink, type ChangeSinkSettings } from '../../producers/change-sink';
 import { fencedQueue } from '../../producers/leased-producer';
-import { LeaseLostError } from '../../shared/errors';
+import { LeaseLostError } from '../../shared/platform/errors';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 const PREFIX = 'res-test';

@@ -1,8 +1,8 @@
-import { loadConfig } from '../../shared/config/load';
-import { ConfigError } from '../../shared/errors';
-import { isOwnKey } from '../../shared/queue';
-import { describeEndpoint, endpointOf } from '../../shared/redis';
-import { versionKey } from '../../shared/versions';
+import { loadConfig } from '../../shared/platform/config/load';
+import { ConfigError } from '../../shared/platform/errors';
+import { isOwnKey } from '../../shared/core/queue';
+import { describeEndpoint, endpointOf } from '../../shared/platform/redis';
+import { versionKey } from '../../shared/core/versions';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

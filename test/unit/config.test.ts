@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type ConfigFlags } from '../../shared/config/load';
-import { ConfigError } from '../../shared/errors';
+import { loadConfig, type ConfigFlags } from '../../shared/platform/config/load';
+import { ConfigError } from '../../shared/platform/errors';
 
 const BASE_ENV = { REDIS_URL: 'redis://data.example:6379/0', ELASTICSEARCH_URL: 'http://es.example:9200' };
 

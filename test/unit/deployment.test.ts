@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { configEnvVars, loadConfig } from '../../shared/config/load';
+import { configEnvVars, loadConfig } from '../../shared/platform/config/load';
 
 /**
  * The deployment files (Dockerfile, docker-compose.yml, deploy/kubernetes/) only run commands

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { createLogger } from '../../shared/logger';
-import { createProgress } from '../../shared/progress';
-import { waitUntilDrained, type SyncQueue } from '../../shared/queue';
+import { createLogger } from '../../shared/platform/logger';
+import { createProgress } from '../../cli/progress';
+import { waitUntilDrained, type SyncQueue } from '../../shared/core/queue';
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];

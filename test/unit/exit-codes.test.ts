@@ -1,5 +1,5 @@
-import { ConfigError, DependenciesError, DependencyError, EXIT, RedisSetupError, UsageError, exitCodeOf } from '../../shared/errors';
-import { reasonClass } from '../../shared/failure-store';
+import { ConfigError, DependenciesError, DependencyError, EXIT, RedisSetupError, UsageError, exitCodeOf } from '../../shared/platform/errors';
+import { reasonClass } from '../../shared/core/failure-store';
 
 describe('exit codes and error classes', () => {
   const dep = (code: ConstructorParameters<typeof DependencyError>[0]): DependencyError => new DependencyError(code, 'source-redis', 'redis://127.0.0.1:1', 'x', '');

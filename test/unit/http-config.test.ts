@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config/load';
-import { ConfigError } from '../../shared/errors';
-import { assertSafeExposure, authorized, isLoopbackHost, requirement, rightsOf, type HttpConfig } from '../../shared/http/auth';
-import { matchesFilter, parseReplayFilter } from '../../shared/replay';
-import type { SyncJobData } from '../../shared/queue';
+import { loadConfig } from '../../shared/platform/config/load';
+import { ConfigError } from '../../shared/platform/errors';
+import { assertSafeExposure, authorized, isLoopbackHost, requirement, rightsOf, type HttpConfig } from '../../features/http/auth';
+import { matchesFilter, parseReplayFilter } from '../../features/maintenance/replay';
+import type { SyncJobData } from '../../shared/core/queue';
 
 const BASE_ENV = { REDIS_URL: 'redis://data.example:6379/0', ELASTICSEARCH_URL: 'http://es.example:9200' };
 

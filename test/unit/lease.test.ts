@@ -3,12 +3,12 @@ import { ChangeSink } from '../../producers/change-sink';
 import { leaseKeys, RedisLease } from '../../producers/lease';
 import type { CaptureProducer } from '../../producers/create-producer';
 import { fencedQueue, LeasedProducer } from '../../producers/leased-producer';
-import { ConfigSchema } from '../../shared/config/schema';
-import { LeaseLostError } from '../../shared/errors';
-import { createLogger } from '../../shared/logger';
-import { createQueue, unfinishedJobs } from '../../shared/queue';
-import { closeRedis, connectRedis } from '../../shared/redis';
-import { VersionCounter, versionKey } from '../../shared/versions';
+import { ConfigSchema } from '../../shared/platform/config/schema';
+import { LeaseLostError } from '../../shared/platform/errors';
+import { createLogger } from '../../shared/platform/logger';
+import { createQueue, unfinishedJobs } from '../../shared/core/queue';
+import { closeRedis, connectRedis } from '../../shared/platform/redis';
+import { VersionCounter, versionKey } from '../../shared/core/versions';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 const PREFIX = 'lease-test';

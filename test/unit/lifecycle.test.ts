@@ -1,5 +1,5 @@
-import { Lifecycle, stopAll } from '../../shared/lifecycle';
-import { createLogger } from '../../shared/logger';
+import { Lifecycle, stopAll } from '../../shared/platform/lifecycle';
+import { createLogger } from '../../shared/platform/logger';
 
 const logger = createLogger('silent');
 

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, redactText, redactUrl, routeConsoleToLogger } from '../../shared/logger';
+import { createLogger, redactText, redactUrl, routeConsoleToLogger } from '../../shared/platform/logger';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
   const chunks: string[] = [];

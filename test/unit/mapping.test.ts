@@ -1,5 +1,5 @@
-import { DocumentRejectedError } from '../../shared/errors';
-import { decodeReply, type KeyState, type RawReply } from '../../shared/key-state';
+import { DocumentRejectedError } from '../../shared/platform/errors';
+import { decodeReply, type KeyState, type RawReply } from '../../shared/core/key-state';
 import {
   buildDocument,
   coerce,
@@ -9,7 +9,7 @@ import {
   toOperation,
   type DocumentShape,
   type SyncDocument,
-} from '../../shared/mapping/document';
+} from '../../shared/core/mapping/document';
 
 type Present = Exclude<KeyState, { exists: false }>;
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { RedisSetupError } from '../../shared/errors';
-import { createLogger } from '../../shared/logger';
+import { RedisSetupError } from '../../shared/platform/errors';
+import { createLogger } from '../../shared/platform/logger';
 import { ensureNotifyFlags, missingNotifyFlags, REQUIRED_NOTIFY_FLAGS } from '../../producers/notify-flags';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 

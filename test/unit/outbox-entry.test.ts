@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config/load';
-import { ConfigError } from '../../shared/errors';
+import { loadConfig } from '../../shared/platform/config/load';
+import { ConfigError } from '../../shared/platform/errors';
 import {
   compareIds,
   decodeAutoClaim,

@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from '../../shared/logger';
+import { createLogger, type Logger } from '../../shared/platform/logger';
 import { ByteReader, chunksOfBuffer, crc64, decodeDumpPayload, lzfDecompress, RdbFormatError, readRdb, type RdbRecord } from '../../producers/replication/rdb';
 
 /*

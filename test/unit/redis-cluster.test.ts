@@ -1,4 +1,4 @@
-import { masterAddresses, parseClusterNodes, topologyHeldStill } from '../../shared/redis-cluster';
+import { masterAddresses, parseClusterNodes, topologyHeldStill } from '../../shared/platform/redis-cluster';
 
 // CLUSTER NODES as Redis 7.0 prints it, mid-failover and mid-migration.
 const NODES = [

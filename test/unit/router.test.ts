@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigSchema, type AppConfig, type ConfigInput } from '../../shared/config/schema';
-import { ConfigError } from '../../shared/errors';
-import { buildDocument } from '../../shared/mapping/document';
-import { globToRegExp } from '../../shared/mapping/glob';
-import { KeyRouter } from '../../shared/mapping/router';
+import { ConfigSchema, type AppConfig, type ConfigInput } from '../../shared/platform/config/schema';
+import { ConfigError } from '../../shared/platform/errors';
+import { buildDocument } from '../../shared/core/mapping/document';
+import { globToRegExp } from '../../shared/core/mapping/glob';
+import { KeyRouter } from '../../shared/core/mapping/router';
 
 /** A mapping section as loadConfig would produce it (defaults applied). */
 function mapping(input: ConfigInput['mapping'] = {}): AppConfig['mapping'] {

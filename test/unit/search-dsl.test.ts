@@ -1,6 +1,6 @@
-import { parseSearchBody } from '../../shared/search/body';
-import { MAX_DSL_CLAUSES, MAX_DSL_DEPTH, validateDsl } from '../../shared/search/dsl';
-import { parseSearchQuery, SearchRequestError, searchBody, type SearchSettings } from '../../shared/search/query';
+import { parseSearchBody } from '../../features/search/body';
+import { MAX_DSL_CLAUSES, MAX_DSL_DEPTH, validateDsl } from '../../features/search/dsl';
+import { parseSearchQuery, SearchRequestError, searchBody, type SearchSettings } from '../../features/search/query';
 
 const settings: SearchSettings = { cacheTtlMs: 30000, cache: { maxEntryBytes: 262144, maxTotalBytes: 33554432 }, maxDocumentBytes: 1048576, maxQueryTerms: 64, maxFuzzyTerms: 8, maxConcurrentPerClient: 16, maxConcurrent: 64, defaultPageSize: 20, maxPageSize: 100, maxQueryLength: 1000, timeoutMs: 5000, refreshWindowMs: 1500 };
 

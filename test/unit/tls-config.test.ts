@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config/load';
-import { ConfigError } from '../../shared/errors';
-import { esClientOptions } from '../../shared/elasticsearch';
-import { redisTlsOptions } from '../../shared/tls';
+import { loadConfig } from '../../shared/platform/config/load';
+import { ConfigError } from '../../shared/platform/errors';
+import { esClientOptions } from '../../shared/sink/elasticsearch';
+import { redisTlsOptions } from '../../shared/platform/tls';
 
 const dir = mkdtempSync(join(tmpdir(), 'res-tls-config-'));
 const pem = (name: string, text: string): string => {

@@ -1,4 +1,4 @@
-import { reportKeys, type VerifyReport } from '../../shared/verify';
+import { reportKeys, type VerifyReport } from '../../features/maintenance/verify';
 
 describe('reportKeys', () => {
   const report: VerifyReport = { checked: 9, missing: ['user:1'], stale: ['a:b:c'], extra: ['user:1', 'gone'], refused: [], why: {} };

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { VersionCounter, versionKey } from '../../shared/versions';
+import { VersionCounter, versionKey } from '../../shared/core/versions';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 let server: RedisServerHandle;
