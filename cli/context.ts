@@ -7,6 +7,7 @@ import { createQueue, type SyncQueue } from '../shared/core/queue';
 import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/platform/redis';
 import { createSource } from '../shared/core/source';
 import { redisTlsOptions } from '../shared/platform/tls';
+import { captureConfigIssues } from '../producers/capture/registry';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
 import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
@@ -55,7 +56,7 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
 
 /** The CLI's context: also routes the libraries' console output through its logger. */
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  const ctx = buildContext(loadConfig(flags), logger);
+  const ctx = buildContext(loadConfig(flags, process.env, [captureConfigIssues]), logger);
   routeConsoleToLogger(ctx.logger);
   return ctx;
 }

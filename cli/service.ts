@@ -1,4 +1,5 @@
-import { createProducer, type CaptureProducer } from '../producers/create-producer';
+import { createCapture } from '../producers/capture/registry';
+import type { CaptureProducer } from '../producers/capture/types';
 import { leaseKeys, RedisLease } from '../producers/lease';
 import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
 import { generationBumper } from '../features/search/generation';
@@ -100,7 +101,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
       const producer = new LeasedProducer({
         lease,
         create: () =>
-          createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
+          createCapture({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
         ttlMs: settings.leaseTtlMs,
         renewMs: settings.leaseRenewMs,
         logger: log,

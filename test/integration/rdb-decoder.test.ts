@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ByteReader, chunksOf, decodeDumpPayload, readRdb, readRdbKeys, type RdbKeyRecord, type RdbRecord } from '../../producers/replication/rdb';
+import { ByteReader, chunksOf, decodeDumpPayload, readRdb, readRdbKeys, type RdbKeyRecord, type RdbRecord } from '../../producers/capture/replication/rdb';
 import { readKeyStates } from '../../shared/core/key-state';
 import { asKeyState, FAR_EXPIRY_MS, rdbEncodingFor, withoutTtl, writeEveryEncoding } from '../support/rdb-fixtures';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';

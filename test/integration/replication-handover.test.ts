@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { checkpointKey } from '../../producers/replication/checkpoint';
+import { checkpointKey } from '../../producers/capture/replication/checkpoint';
 import { burstWithPausedLeader, fenceNumber, killAll, LEASE, leads, racingProducers, steppedDown, type Cli } from '../support/handover';
 import { startPipeline, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';

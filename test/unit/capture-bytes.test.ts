@@ -1,6 +1,6 @@
-import { decodeAutoClaim, decodeReadGroup, parseEntry } from '../../producers/outbox-entry';
-import { CommandKeys } from '../../producers/replication/command-keys';
-import { ByteReader, chunksOfBuffer, crc64, readRdbKeys } from '../../producers/replication/rdb';
+import { decodeAutoClaim, decodeReadGroup, parseEntry } from '../../producers/capture/outbox/entry';
+import { CommandKeys } from '../../producers/capture/replication/command-keys';
+import { ByteReader, chunksOfBuffer, crc64, readRdbKeys } from '../../producers/capture/replication/rdb';
 import { keyFromBytes, keyToBytes } from '../../shared/core/bytes';
 import type { RedisClient } from '../../shared/platform/redis';
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { ChangeSink } from '../../producers/change-sink';
 import { leaseKeys, RedisLease } from '../../producers/lease';
-import type { CaptureProducer } from '../../producers/create-producer';
+import type { CaptureProducer } from '../../producers/capture/types';
 import { fencedQueue, LeasedProducer } from '../../producers/leased-producer';
 import { ConfigSchema } from '../../shared/platform/config/schema';
 import { LeaseLostError } from '../../shared/platform/errors';

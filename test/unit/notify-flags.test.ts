@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { RedisSetupError } from '../../shared/platform/errors';
 import { createLogger } from '../../shared/platform/logger';
-import { ensureNotifyFlags, missingNotifyFlags, REQUIRED_NOTIFY_FLAGS } from '../../producers/notify-flags';
+import { ensureNotifyFlags, missingNotifyFlags, REQUIRED_NOTIFY_FLAGS } from '../../producers/capture/notifications/notify-flags';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 describe('missingNotifyFlags', () => {

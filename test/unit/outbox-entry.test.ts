@@ -13,7 +13,7 @@ import {
   nextId,
   parseEntry,
   type EntryRules,
-} from '../../producers/outbox-entry';
+} from '../../producers/capture/outbox/entry';
 
 const rules: EntryRules = { defaultDb: 0, databases: new Set([0, 2]) };
 

@@ -1,5 +1,5 @@
 import { createLogger, type Logger } from '../../shared/platform/logger';
-import { ByteReader, chunksOfBuffer, crc64, decodeDumpPayload, lzfDecompress, RdbFormatError, readRdb, type RdbRecord } from '../../producers/replication/rdb';
+import { ByteReader, chunksOfBuffer, crc64, decodeDumpPayload, lzfDecompress, RdbFormatError, readRdb, type RdbRecord } from '../../producers/capture/replication/rdb';
 
 /*
  * Formats the installed redis-server (7.0) cannot write — Redis 7.2's set listpacks and

@@ -63,7 +63,13 @@ const OVERLAYS: readonly Overlay[] = [
  * then environment (`VAR`, or `VAR_FILE` naming a file that holds the secret), then flags.
  * Throws ConfigError naming every bad field and where its value came from.
  */
-export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+/**
+ * A check over the parsed configuration that a higher layer adds (a capture mode's topology
+ * rules); its issues are reported exactly like the schema's own.
+ */
+export type ConfigCheck = (config: AppConfig) => { path: (string | number)[]; message: string }[];
+
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, checks: readonly ConfigCheck[] = []): LoadedConfig {
   const file = flags.config ?? env.CONFIG;
   const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
   const sources = new Map<string, string>();
@@ -94,7 +100,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};
 
   // reportInput: an issue then tells a missing value (input undefined) from a wrong one; inputs are never printed.
-  const parsed = ConfigSchema.safeParse(raw, { reportInput: true });
+  const schema = checks.length === 0 ? ConfigSchema : ConfigSchema.superRefine((c, ctx) => {
+    for (const check of checks) for (const issue of check(c)) ctx.addIssue({ code: 'custom', ...issue });
+  });
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw toConfigError(parsed.error, sources);
   return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file, sources };
 }

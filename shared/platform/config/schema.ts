@@ -426,16 +426,7 @@ export const ConfigSchema = z
       .strict()
       .prefault({}),
   })
-  .strict()
-  .superRefine((c, ctx) => {
-    // Both read one server: the outbox stream lives on one node, a replica follows one master.
-    if (c.producer.mode === 'replication' && c.redis.url === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['producer', 'mode'], message: 'replication mode needs a standalone source Redis (redis.url), not a Cluster or Sentinel group' });
-    }
-    if (c.producer.mode === 'outbox' && c.redis.cluster !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['producer', 'mode'], message: 'outbox mode needs a standalone or Sentinel source Redis, not a Cluster' });
-    }
-  });
+  .strict();
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { RedisSetupError } from '../shared/platform/errors';
-import type { Logger } from '../shared/platform/logger';
+import { RedisSetupError } from '../../../shared/platform/errors';
+import type { Logger } from '../../../shared/platform/logger';
 
 /**
  * Keyevent notifications (E) for every class of change: generic (g: del, expire, rename…),

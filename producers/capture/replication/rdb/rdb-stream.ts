@@ -1,5 +1,5 @@
-import { keyFromBytes } from '../../../shared/core/bytes';
-import type { Logger } from '../../../shared/platform/logger';
+import { keyFromBytes } from '../../../../shared/core/bytes';
+import type { Logger } from '../../../../shared/platform/logger';
 import type { ByteReader } from './byte-reader';
 import { RdbFormatError } from './errors';
 import { readLength, readLengthBig, readMillisecondTime, readSecondTime, readString } from './primitives';

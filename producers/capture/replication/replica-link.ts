@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { RedisSetupError } from '../../shared/platform/errors';
+import { RedisSetupError } from '../../../shared/platform/errors';
 import { ByteReader, chunksOf } from './rdb';
 
 /** Where a replication session starts: the master's history id and the last byte already applied. */

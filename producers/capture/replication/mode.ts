@@ -1,18 +1,16 @@
-import { keyFromBytes } from '../../shared/core/bytes';
-import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../../shared/platform/errors';
-import type { Logger } from '../../shared/platform/logger';
-import { redactUrl } from '../../shared/platform/logger';
-import { createChangeSink, type ChangeSink } from '../change-sink';
-import type { CaptureProducer } from '../create-producer';
-import { unfenced } from '../lease';
-import type { ProducerDeps } from '../producer';
-import { enqueueVanished, reconcile } from '../reconcile';
-import { deletionGuard } from '../reconcile-runner';
+import { keyFromBytes } from '../../../shared/core/bytes';
+import { LeaseLostError, RedisSetupError, errorMessage } from '../../../shared/platform/errors';
+import type { Logger } from '../../../shared/platform/logger';
+import { redactUrl } from '../../../shared/platform/logger';
+import type { ChangeSink } from '../../change-sink';
+import { enqueueVanished, reconcile } from '../../reconcile';
+import type { CaptureContext, CaptureMode } from '../types';
 import { ReplicationCheckpoint, checkpointKey, type StreamPosition } from './checkpoint';
 import { CommandKeys } from './command-keys';
 import { readCommand } from './command-stream';
 import { RdbFormatError, readRdbKeys } from './rdb';
 import { ReplicaLink, type PsyncOutcome, type ReplicationPosition } from './replica-link';
+import { replicationSource } from './topology';
 
 const ACK_EVERY_MS = 1000;
 const CHECKPOINT_EVERY_MS = 1000;
@@ -41,8 +39,8 @@ interface Session {
  * resynchronization instead. A tenure whose enqueue or checkpoint was refused for a lost lease
  * stops: it saves nothing more.
  */
-export class ReplicationProducer implements CaptureProducer {
-  readonly sink: ChangeSink;
+export class ReplicationMode implements CaptureMode {
+  private readonly sink: ChangeSink;
   private readonly log: Logger;
   private readonly checkpoint: ReplicationCheckpoint;
   private readonly databases: Set<number>;
@@ -70,13 +68,12 @@ export class ReplicationProducer implements CaptureProducer {
   /** The master to replicate: the configuration allows this mode only with a standalone source. */
   private readonly url: string;
 
-  constructor(private readonly deps: ProducerDeps) {
+  constructor(private readonly deps: CaptureContext) {
     const { config } = deps;
-    if (config.redis.url === undefined) throw new ConfigError('producer.mode replication needs redis.url', [{ field: 'producer.mode', reason: 'needs redis.url' }]);
-    this.url = config.redis.url;
-    this.log = deps.logger.child({ component: 'producer', mode: 'replication' });
-    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
-    this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix), deps.fence ?? unfenced(deps.queueRedis));
+    this.url = replicationSource(config);
+    this.log = deps.logger;
+    this.sink = deps.sink;
+    this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix), deps.fence);
     this.databases = new Set(config.redis.databases);
   }
 
@@ -116,25 +113,18 @@ export class ReplicationProducer implements CaptureProducer {
     await this.loop;
     await this.work;
     await this.checkpointing;
-    await this.sink.flush().catch((err: unknown) => {
-      if (!(err instanceof LeaseLostError)) throw err;
-      this.onLeaseLost(err);
-    });
+  }
+
+  /** Once the host's last flush is done, the position it covers is saved (unless work before it failed). */
+  async close({ leaseLost }: { leaseLost?: LeaseLostError }): Promise<void> {
+    if (leaseLost) this.onLeaseLost(leaseLost);
     if (!this.workFailed && !this.leaseLost) await this.saveCheckpoint();
   }
 
+  /** Reconciliations are background work the checkpoint waits for, so this mode runs them itself. */
   requestReconcile(): void {
     this.background('reconciliation', async (signal) => {
-      const { config } = this.deps;
-      await reconcile(this.reconcileDeps(), {
-        databases: config.redis.databases,
-        patterns: config.redis.patterns,
-        scanCount: config.producer.scanCount,
-        batchKeys: config.producer.snapshotBatchKeys,
-        prefix: config.queue.prefix,
-        signal,
-        guard: deletionGuard(config),
-      });
+      await reconcile(this.deps.reconcileDeps, { ...this.deps.reconcileSettings, signal });
     });
   }
 
@@ -243,7 +233,7 @@ export class ReplicationProducer implements CaptureProducer {
     this.log.info({ keys, bytes: reader.consumed - begin, ms: Date.now() - started, replid: position.replid, offset: position.offset }, 'full resynchronization: snapshot enqueued');
     // Documents whose keys the snapshot lacks were deleted while we were away (or the master restarted empty).
     this.background('removal of documents the snapshot lacks', async (signal) => {
-      await enqueueVanished(this.reconcileDeps(), this.deps.config.redis.databases, signal, deletionGuard(this.deps.config));
+      await enqueueVanished(this.deps.reconcileDeps, this.deps.config.redis.databases, signal, this.deps.reconcileSettings.guard);
     });
   }
 
@@ -311,17 +301,8 @@ export class ReplicationProducer implements CaptureProducer {
     const databases = [...new Set(dbs)].filter((d) => this.databases.has(d));
     if (databases.length === 0) return;
     this.log.info({ command, databases }, 'flush replicated; reconciling the databases');
-    const { config } = this.deps;
     this.background(`reconciliation after ${command}`, async (signal) => {
-      await reconcile(this.reconcileDeps(), {
-        databases,
-        patterns: config.redis.patterns,
-        scanCount: config.producer.scanCount,
-        batchKeys: config.producer.snapshotBatchKeys,
-        prefix: config.queue.prefix,
-        signal,
-        guard: deletionGuard(config),
-      });
+      await reconcile(this.deps.reconcileDeps, { ...this.deps.reconcileSettings, databases, signal });
     });
   }
 
@@ -353,11 +334,6 @@ export class ReplicationProducer implements CaptureProducer {
         this.pendingWork--;
       }
     });
-  }
-
-  private reconcileDeps(): Parameters<typeof reconcile>[0] {
-    const { deps } = this;
-    return { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence };
   }
 
   /**

@@ -1,14 +1,12 @@
-import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { displayKey } from '../shared/core/bytes';
-import { ConfigError, LeaseLostError, RedisSetupError, errorMessage } from '../shared/platform/errors';
-import type { Logger } from '../shared/platform/logger';
-import { outboxMalformed } from '../shared/platform/metrics';
-import { isOwnKey } from '../shared/core/queue';
-import { closeRedis, type RedisClient } from '../shared/platform/redis';
-import { createChangeSink, type ChangeSink } from './change-sink';
-import type { CaptureProducer } from './create-producer';
-import { unfenced, type Fence } from './lease';
+import { displayKey } from '../../../shared/core/bytes';
+import { LeaseLostError, errorMessage } from '../../../shared/platform/errors';
+import type { Logger } from '../../../shared/platform/logger';
+import { outboxMalformed } from '../../../shared/platform/metrics';
+import { closeRedis, type RedisClient } from '../../../shared/platform/redis';
+import type { ChangeSink } from '../../change-sink';
+import type { Fence } from '../../lease';
+import type { CaptureContext, CaptureMode } from '../types';
 import {
   decodeAutoClaim,
   decodeGroups,
@@ -19,9 +17,8 @@ import {
   parseEntry,
   type EntryRules,
   type RawEntry,
-} from './outbox-entry';
-import type { ProducerDeps } from './producer';
-import { ReconcileRunner, reconcileSettings } from './reconcile-runner';
+} from './entry';
+import { checkServer, checkStreamIsNotData, outboxNames } from './topology';
 
 /**
  * Deletes the group's consumers that hold nothing and have been idle for ARGV[2] ms (the
@@ -69,16 +66,15 @@ export interface OutboxStats {
  * acknowledges an entry only once the jobs for its keys are in BullMQ: at-least-once,
  * with no gap across crashes or restarts.
  */
-export class OutboxProducer implements CaptureProducer {
-  readonly sink: ChangeSink;
+export class OutboxMode implements CaptureMode {
+  private readonly sink: ChangeSink;
   readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, malformedFields: 0, deleted: 0, trimmed: 0 };
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
-  private readonly settings: ProducerDeps['config']['producer']['outbox'];
+  private readonly settings: CaptureContext['config']['producer']['outbox'];
   private readonly streamDb: number;
   private readonly rules: EntryRules;
-  private readonly reconciler: ReconcileRunner;
   private readonly fence: Fence;
   private readonly log: Logger;
   /** XREADGROUP with BLOCK holds its connection, so reads get one of their own. */
@@ -89,27 +85,19 @@ export class OutboxProducer implements CaptureProducer {
   private wakeUp: (() => void) | undefined;
   private caughtUp!: Promise<void>;
   private markCaughtUp: () => void = () => undefined;
-  private reconcileTimer: NodeJS.Timeout | undefined;
   private lastClaim = 0;
   private lastTrim = 0;
 
-  constructor(private readonly deps: ProducerDeps) {
+  constructor(private readonly deps: CaptureContext) {
     const { config } = deps;
     this.settings = config.producer.outbox;
     this.streamDb = config.redis.databases[0];
-    this.stream = this.settings.stream ?? `${config.queue.prefix}:outbox`;
-    this.group = this.settings.group;
-    this.consumer = this.settings.consumer ?? `${hostname()}-${process.pid}`;
+    ({ stream: this.stream, group: this.group, consumer: this.consumer } = outboxNames(config));
     this.rules = { defaultDb: this.streamDb, databases: new Set(config.redis.databases) };
-    this.log = deps.logger.child({ component: 'producer', mode: 'outbox', stream: this.stream, group: this.group, consumer: this.consumer });
+    this.log = deps.logger;
     // Entries are acknowledged after each flush, and flush() enqueues held hot keys at once.
-    this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
-    this.fence = deps.fence ?? unfenced(deps.queueRedis);
-    this.reconciler = new ReconcileRunner(
-      { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence },
-      reconcileSettings(config),
-      this.log,
-    );
+    this.sink = deps.sink;
+    this.fence = deps.fence;
     this.caughtUp = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
   }
 
@@ -119,8 +107,8 @@ export class OutboxProducer implements CaptureProducer {
   }
 
   async start(): Promise<void> {
-    await this.checkServer();
-    this.checkStreamIsNotData();
+    await checkServer(this.redis);
+    checkStreamIsNotData(this.deps.config, this.deps.router, this.stream, this.streamDb);
     const created = await this.ensureGroup(this.settings.startFrom);
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
     this.readerId = Number(await this.reader.client('ID'));
@@ -140,53 +128,29 @@ export class OutboxProducer implements CaptureProducer {
     this.loop = this.run();
     // A new group has seen nothing written before it: index what already exists once. Later
     // starts resume from the group's own position and need no snapshot.
-    if (created) this.requestReconcile();
-    if (this.settings.reconcileIntervalMs > 0) {
-      this.reconcileTimer = setInterval(() => this.requestReconcile(), this.settings.reconcileIntervalMs);
-      this.reconcileTimer.unref();
-    }
+    if (created) this.deps.requestReconcile();
   }
 
-  /** Resolves once this consumer's own unacknowledged entries are handled and no reconciliation runs. */
+  /** Resolves once this consumer's own unacknowledged entries are handled (the host then waits for reconciliations). */
   async idle(): Promise<void> {
     await this.caughtUp;
-    await this.reconciler.idle();
   }
 
-  requestReconcile(): void {
-    if (!this.stopping) this.reconciler.request();
-  }
-
-  /** Stops reading, finishes the batch in hand (enqueue, then acknowledge), closes the reader. */
+  /** Stops reading and finishes the batch in hand (enqueue, then acknowledge). */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     this.wakeUp?.();
     await this.unblockReader();
     await this.loop;
     this.markCaughtUp();
-    await this.reconciler.stop();
-    await this.sink.flush().catch((err: unknown) => {
-      // Only reconciliation keys can be in hand here (entries are flushed before their XACK); the next leader's own reconciliation covers them.
-      if (!(err instanceof LeaseLostError)) throw err;
-    });
+  }
+
+  /**
+   * The reader is closed only after the host's last flush: only reconciliation keys can be in
+   * hand then (entries are flushed before their XACK).
+   */
+  async close(): Promise<void> {
     await closeRedis(this.reader);
-  }
-
-  private async checkServer(): Promise<void> {
-    const info = await this.redis.info('server');
-    const version = /^redis_version:(\d+)\.(\d+)/m.exec(info);
-    if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
-      throw new RedisSetupError(`producer.mode outbox needs Redis 6.2 or newer (XAUTOCLAIM); the source Redis is ${version[1]}.${version[2]}`);
-    }
-  }
-
-  /** The stream must not be synced as data: verify would flag it and a reconciliation would index it. */
-  private checkStreamIsNotData(): void {
-    const { config } = this.deps;
-    if (isOwnKey(config.queue.prefix, this.stream) || !this.deps.router.route(this.streamDb, this.stream)) return;
-    const reason = `the stream ${this.stream} would itself be indexed as data: name it under queue.prefix ("${config.queue.prefix}:…", the default is "${config.queue.prefix}:outbox") or add a mapping rule { match: "${this.stream}", skip: true }`;
-    throw new ConfigError(`invalid configuration:\n  - producer.outbox.stream: ${reason}`, [{ field: 'producer.outbox.stream', reason }]);
   }
 
   /** XGROUP CREATE … MKSTREAM; false when the group already exists. */
@@ -256,7 +220,7 @@ export class OutboxProducer implements CaptureProducer {
           this.log.warn({ err: errorMessage(err) }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
           const recreated = await this.ensureGroup('0').then(
             (created) => {
-              if (created) this.requestReconcile();
+              if (created) this.deps.requestReconcile();
               return true;
             },
             () => false,

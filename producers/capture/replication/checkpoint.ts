@@ -1,5 +1,5 @@
-import type { RedisClient } from '../../shared/platform/redis';
-import type { Fence } from '../lease';
+import type { RedisClient } from '../../../shared/platform/redis';
+import type { Fence } from '../../lease';
 import type { ReplicationPosition } from './replica-link';
 
 /**

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
-import { keyFromBytes } from '../shared/core/bytes';
-import type { Logger } from '../shared/platform/logger';
-import { flushesDetected, reconciliationGaps } from '../shared/platform/metrics';
-import { closeRedis } from '../shared/platform/redis';
-import type { ChangeSink } from './change-sink';
+import { keyFromBytes } from '../../../shared/core/bytes';
+import type { Logger } from '../../../shared/platform/logger';
+import { flushesDetected, reconciliationGaps } from '../../../shared/platform/metrics';
+import { closeRedis } from '../../../shared/platform/redis';
+import type { ChangeSink } from '../../change-sink';
 
-export interface NotificationDeps {
+export interface SubscriptionDeps {
   /** Opens the subscriber connection (to the one server whose events this follows). */
   connect: () => Redis;
   databases: readonly number[];
@@ -38,7 +38,7 @@ const INVALIDATE = '__redis__:invalidate';
  * rename_from/rename_to, hset, lpush, zadd, xadd, …) marks the key changed. The event name
  * does not matter because the worker reads the key's state when it writes.
  */
-export class NotificationCapture {
+export class NotificationSubscription {
   private sub: Redis | undefined;
   private gaps = 0;
   private disconnectedAt: number | undefined;
@@ -48,7 +48,7 @@ export class NotificationCapture {
   private flushTracking: boolean | undefined;
   readonly eventsByType = new Map<string, number>();
 
-  constructor(private readonly deps: NotificationDeps) {}
+  constructor(private readonly deps: SubscriptionDeps) {}
 
   get gapCount(): number {
     return this.gaps;

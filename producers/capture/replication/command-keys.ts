@@ -1,5 +1,5 @@
-import { keyFromBytes } from '../../shared/core/bytes';
-import type { RedisClient } from '../../shared/platform/redis';
+import { keyFromBytes } from '../../../shared/core/bytes';
+import type { RedisClient } from '../../../shared/platform/redis';
 
 interface KeyPositions {
   first: number;

@@ -1,8 +1,8 @@
-import { errorMessage, RedisSetupError } from '../shared/platform/errors';
-import type { Logger } from '../shared/platform/logger';
-import type { SourceNode, SourceRedis } from '../shared/platform/redis';
-import type { ChangeSink } from './change-sink';
-import { NotificationCapture } from './notifications';
+import { errorMessage, RedisSetupError } from '../../../shared/platform/errors';
+import type { Logger } from '../../../shared/platform/logger';
+import type { SourceNode, SourceRedis } from '../../../shared/platform/redis';
+import type { ChangeSink } from '../../change-sink';
+import { NotificationSubscription } from './subscription';
 import { ensureNotifyFlags } from './notify-flags';
 
 export interface MasterNotificationsDeps {
@@ -16,7 +16,7 @@ export interface MasterNotificationsDeps {
   refreshMs: number;
   /** A subscription came back or a new master was subscribed: what it published before is lost. */
   onGap: () => void;
-  /** See NotificationDeps. */
+  /** See SubscriptionDeps. */
   flushProbePrefix: string;
   /** A master announced a FLUSHDB or FLUSHALL. */
   onFlush: () => void;
@@ -30,7 +30,7 @@ export interface MasterNotificationsDeps {
  * source is one "master" whose connection follows the server itself.
  */
 export class MasterNotifications {
-  private readonly captures = new Map<string, NotificationCapture>();
+  private readonly captures = new Map<string, NotificationSubscription>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private stopped = false;
@@ -114,7 +114,7 @@ export class MasterNotifications {
   private async add(node: SourceNode): Promise<void> {
     const log = node.id ? this.log.child({ node: node.id }) : this.log;
     const checkFlags = (): Promise<void> => ensureNotifyFlags(node.client, this.deps.configureNotifications, log);
-    const capture = new NotificationCapture({
+    const capture = new NotificationSubscription({
       connect: () => this.deps.source.subscriber(node.id, node.id ? `notifications:${node.id}` : 'notifications'),
       databases: this.deps.databases,
       sink: this.deps.sink,

@@ -1,4 +1,4 @@
-import { keyFromBytes } from '../shared/core/bytes';
+import { keyFromBytes } from '../../../shared/core/bytes';
 
 /**
  * The outbox entry format and the shapes of the stream replies that carry it.
