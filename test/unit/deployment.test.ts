@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { createProgram } from '../../cli/program';
 import { configEnvVars, loadConfig } from '../../shared/platform/config/load';
 
 /**
@@ -11,7 +11,6 @@ import { configEnvVars, loadConfig } from '../../shared/platform/config/load';
  * fails here rather than in someone's cluster.
  */
 const ROOT = resolve(__dirname, '../..');
-const CLI = join(ROOT, 'dist/cli/main.js');
 const K8S = join(ROOT, 'deploy/kubernetes');
 
 /** Read by the runtime rather than the config loader, and documented in the Dockerfile. */
@@ -26,12 +25,9 @@ function yamlDocs(path: string): Obj[] {
   });
 }
 
+/** The commands of the program the CLI builds, asked in-process (its help lists the same). */
 function cliCommands(): string[] {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
-  const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', COLUMNS: '200' } });
-  expect(help.status).toBe(0);
-  const section = help.stdout.split(/^Commands:$/m)[1] ?? '';
-  return [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]).filter((c) => c !== 'help');
+  return createProgram({ stdout: () => undefined, stderr: () => undefined, env: {} }).command.commands.map((c) => c.name());
 }
 
 const commands = cliCommands();
