@@ -12,7 +12,7 @@ import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platf
 import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
 import { credentialsOrigin, elasticsearchProbe, esError } from '../shared/sink/es-probe';
-import { errorMessage, type DependencyName } from '../shared/platform/errors';
+import type { DependencyName } from '../shared/platform/errors';
 import { stopAll } from '../shared/platform/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
@@ -47,7 +47,7 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
     await checkDependencies(ctx.probes(needs), ctx.config.dependencies.timeoutMs);
   } catch (err) {
     // The message only: a driver error's own fields can hold what it sent (AUTH and its password).
-    ctx.logger.debug({ err: errorMessage(err) }, 'dependency check failed');
+    ctx.logger.debug({ err }, 'dependency check failed');
     await ctx.close();
     throw err;
   }

@@ -6,6 +6,7 @@ import { countKeys, type RedisClient, type SourceRedis } from '../shared/platfor
 import { topologyHeldStill } from '../shared/platform/redis-cluster';
 import type { ChangeSink } from './change-sink';
 import { unfenced, type Fence } from './lease';
+import { sleep } from '../shared/platform/sleep';
 
 export interface SnapshotOptions {
   databases: readonly number[];
@@ -58,7 +59,7 @@ export async function snapshot(deps: SnapshotDeps, opts: SnapshotOptions): Promi
     if (topologyHeldStill(before, after)) break;
     deps.logger.warn({ pass }, 'the cluster topology changed during the scan (failover or resharding); scanning again');
     resume = false;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
   await deps.queueRedis.del(cursorsKey);
   deps.logger.debug({ keys: result.keys, jobs: result.jobs }, 'snapshot enqueued');

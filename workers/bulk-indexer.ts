@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../shared/platform/config/schema';
 import { describeEsError, isTransientEsError } from '../shared/sink/elasticsearch';
-import { DocumentRejectedError } from '../shared/platform/errors';
+import { DocumentRejectedError, SyncError } from '../shared/platform/errors';
 import { readKeyStates, type KeyState } from '../shared/core/key-state';
 import type { Logger } from '../shared/platform/logger';
 import { refusedDocument, toOperation, type DocOperation } from '../shared/core/mapping/document';
@@ -11,6 +11,7 @@ import type { SourceRedis } from '../shared/platform/redis';
 import type { VersionCounter } from '../shared/core/versions';
 import { classifyItem, type BulkItemResponse, type ItemOutcome } from '../shared/sink/bulk-outcome';
 import { sleep } from '../shared/platform/sleep';
+import { backoffDelay, jittered } from '../shared/platform/retry';
 
 export interface WorkItem {
   db: number;
@@ -50,8 +51,10 @@ interface Prepared {
   refused?: string;
 }
 
-export class ShutdownError extends Error {
+/** A retry given up because the worker stops: the job goes back to the queue. */
+export class ShutdownError extends SyncError {
   override readonly name = 'ShutdownError';
+  readonly code = 'SHUTDOWN';
 }
 
 /**
@@ -91,7 +94,7 @@ export class BulkIndexer {
         prepared = await this.prepare(unique, pending, results, refusedByEs);
       } catch (err) {
         if (err instanceof ShutdownError) throw err;
-        this.deps.logger.warn({ err: (err as Error).message, keys: pending.length }, 'reading keys from redis failed; retrying');
+        this.deps.logger.warn({ err, keys: pending.length }, 'reading keys from redis failed; retrying');
         continue;
       }
       pending = await this.send(prepared, results, refusedByEs);
@@ -191,7 +194,7 @@ export class BulkIndexer {
             for (const p of chunk) results[p.slot] = { ok: false, reason };
             return;
           }
-          this.deps.logger.warn({ err: describeEsError(err), docs: chunk.length }, 'bulk request failed; will retry');
+          this.deps.logger.warn({ err, docs: chunk.length }, 'bulk request failed; will retry');
           for (const p of chunk) retry.push(p.slot);
           return;
         }
@@ -234,10 +237,9 @@ export class BulkIndexer {
 
   private async backoff(attempt: number, count: number): Promise<void> {
     const { retryBaseMs, retryMaxMs } = this.deps.settings;
-    const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt - 1, 20));
-    const jittered = delay / 2 + Math.random() * (delay / 2);
-    this.deps.logger.debug({ attempt, count, delayMs: Math.round(jittered) }, 'retrying bulk items');
-    await sleep(jittered, this.deps.signal);
+    const delay = jittered(backoffDelay({ baseMs: retryBaseMs, maxMs: retryMaxMs, maxDoublings: 20 }, attempt - 1));
+    this.deps.logger.debug({ attempt, count, delayMs: Math.round(delay) }, 'retrying bulk items');
+    await sleep(delay, this.deps.signal);
     this.throwIfAborted();
   }
 

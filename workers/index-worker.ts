@@ -112,9 +112,9 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     // BullMQ emits 'failed' for every failed attempt; only those with no retry left end in the failed set.
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) jobsFailed.inc();
-    log.debug({ jobId: job.id, err: err.message, final }, 'job failed');
+    log.debug({ jobId: job.id, err, final }, 'job failed');
   });
-  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
 
   return {
     worker,

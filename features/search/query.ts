@@ -1,11 +1,13 @@
 import type { AppConfig } from '../../shared/platform/config/schema';
+import { SyncError } from '../../shared/platform/errors';
 
 export type SearchSettings = AppConfig['search'];
 export type SortValue = string | number | boolean | null;
 
 /** A refused request: `status` is the HTTP answer (400 bad query, 404 unknown index or id). */
-export class SearchRequestError extends Error {
+export class SearchRequestError extends SyncError {
   override readonly name = 'SearchRequestError';
+  readonly code = 'SEARCH_REQUEST';
   constructor(
     readonly status: 400 | 404 | 413 | 429,
     message: string,

@@ -3,6 +3,7 @@ import type { Progress } from '../platform/progress';
 import type { RedisClient } from '../platform/redis';
 import type { AppConfig } from '../platform/config/schema';
 import { defaultLogger, type Logger } from '../platform/logger';
+import { sleep } from '../platform/sleep';
 
 /** How a change was seen; kept on the job for logs and the dashboard. */
 export type CaptureSource = 'notification' | 'outbox' | 'replication' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
@@ -103,7 +104,7 @@ export async function waitUntilDrained(queue: SyncQueue, opts: DrainOptions = {}
       movedAt = Date.now();
     }
     previous = left;
-    await new Promise((r) => setTimeout(r, everyMs));
+    await sleep(everyMs);
   }
 }
 

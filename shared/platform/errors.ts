@@ -14,8 +14,33 @@ export const EXIT = {
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/**
+ * The base of every error the tool raises on purpose: a stable `code` that logs (`err.code`),
+ * scripts and alerts can match on, and the underlying error as `cause` (pino serializes the
+ * chain), so a message can stay one readable line.
+ *
+ * Operator-facing codes (they never change meaning; the exit code is `exitCodeOf`):
+ * - `CONFIG_INVALID` (exit 2): the configuration is invalid; `issues` names each field and where its value came from.
+ * - `USAGE` (exit 64): a flag or argument the command cannot use.
+ * - `REDIS_SETUP` (exit 2): Redis is not set up the way the capture mode needs (notification flags, version, replica rights).
+ * - `DEPENDENCIES` (exit 1 or 2): several dependencies failed at once; each is a `DependencyError` in `errors`.
+ * - `REDIS_UNREACHABLE`, `REDIS_TIMEOUT`, `REDIS_ERROR`, `ES_UNREACHABLE`, `ES_TIMEOUT`, `ES_UNAVAILABLE`,
+ *   `ES_ERROR` (exit 1): a dependency is down or failing; long-running roles wait for it.
+ * - `REDIS_AUTH`, `REDIS_PERMISSION`, `REDIS_PROTOCOL`, `REDIS_TLS`, `ES_AUTH`, `ES_FORBIDDEN`, `ES_PROTOCOL`,
+ *   `ES_TLS` (exit 2): credentials, permissions, protocol or certificate are wrong; waiting cannot help.
+ * - `MASS_DELETION_REFUSED` (exit 1): a reconciliation would have deleted more than `producer.deletionGuard` allows.
+ * - `DOCUMENT_REJECTED`: Elasticsearch refused a document for good; the job fails with it (replay after a fix).
+ * - `LEASE_LOST`: this producer no longer holds the lease; logged when a leader steps down.
+ * - `SEARCH_REQUEST`: a search API request was refused (its `status` is the HTTP answer).
+ * - `RDB_FORMAT`, `REPLICATION_STREAM`: the replication stream could not be read; the producer reconnects.
+ * - `SHUTDOWN`: work cut short by a stop; the job goes back to the queue.
+ */
+export abstract class SyncError extends Error {
+  abstract readonly code: string;
+}
+
 /** Raised at start-up when configuration is invalid; the message names the field. */
-export class ConfigError extends Error {
+export class ConfigError extends SyncError {
   override readonly name = 'ConfigError';
   readonly code = 'CONFIG_INVALID';
   constructor(
@@ -28,7 +53,7 @@ export class ConfigError extends Error {
 }
 
 /** A flag or argument the command cannot use; the message names it. */
-export class UsageError extends Error {
+export class UsageError extends SyncError {
   override readonly name = 'UsageError';
   readonly code = 'USAGE';
 }
@@ -42,7 +67,7 @@ export interface ConfigIssue {
 }
 
 /** Raised when Redis is not configured the way a capture mode needs. */
-export class RedisSetupError extends Error {
+export class RedisSetupError extends SyncError {
   override readonly name = 'RedisSetupError';
   readonly code = 'REDIS_SETUP';
 }
@@ -51,7 +76,7 @@ export class RedisSetupError extends Error {
  * Elasticsearch refused a document for a reason retrying cannot fix (mapping conflict,
  * malformed document). The job fails with this reason so it can be inspected and replayed.
  */
-export class DocumentRejectedError extends Error {
+export class DocumentRejectedError extends SyncError {
   override readonly name = 'DocumentRejectedError';
   readonly code = 'DOCUMENT_REJECTED';
 }
@@ -93,7 +118,7 @@ export const DEPENDENCY_LABELS: Record<DependencyName, string> = {
  * operator can act on: which dependency, its endpoint (password masked), what happened, what
  * to check. The driver's error is the `cause` (logged at debug, never printed as a stack).
  */
-export class DependencyError extends Error {
+export class DependencyError extends SyncError {
   override readonly name = 'DependencyError';
   constructor(
     readonly code: DependencyErrorCode,
@@ -114,7 +139,7 @@ export class DependencyError extends Error {
 }
 
 /** Several dependencies failed their start-up check at once; each is named on its own line. */
-export class DependenciesError extends Error {
+export class DependenciesError extends SyncError {
   override readonly name = 'DependenciesError';
   readonly code = 'DEPENDENCIES';
   constructor(readonly errors: readonly DependencyError[]) {
@@ -139,7 +164,7 @@ export function exitCodeOf(err: unknown): ExitCode {
  * Whoever gets it must persist and acknowledge nothing more; the next leader resumes from
  * the last position written under a valid fence, which does not cover what was refused.
  */
-export class LeaseLostError extends Error {
+export class LeaseLostError extends SyncError {
   override readonly name = 'LeaseLostError';
   readonly code = 'LEASE_LOST';
 }
@@ -148,7 +173,7 @@ export class LeaseLostError extends Error {
  * A reconciliation found more vanished documents than `producer.deletionGuard` allows and
  * deleted none: the source is more likely wrong or empty than really this changed.
  */
-export class MassDeletionRefusedError extends Error {
+export class MassDeletionRefusedError extends SyncError {
   override readonly name = 'MassDeletionRefusedError';
   readonly code = 'MASS_DELETION_REFUSED';
   constructor(

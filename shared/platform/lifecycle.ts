@@ -1,4 +1,3 @@
-import { errorMessage } from './errors';
 import type { Logger } from './logger';
 
 /** One part of a process: started in order, stopped in reverse. */
@@ -47,7 +46,7 @@ export async function stopAll(steps: readonly Omit<LifecycleStep, 'start'>[], op
         opts.logger.warn({ step: step.name, ms: bound }, 'stop step did not finish in time: abandoned');
       }
     } catch (err) {
-      opts.logger.warn({ step: step.name, err: errorMessage(err) }, 'stop step failed; stopping the rest');
+      opts.logger.warn({ step: step.name, err }, 'stop step failed; stopping the rest');
     } finally {
       clearTimeout(timer);
     }
@@ -70,7 +69,7 @@ export class Lifecycle {
     try {
       await step.start?.();
     } catch (err) {
-      this.opts.logger.debug({ step: step.name, err: errorMessage(err) }, 'start step failed: stopping what started');
+      this.opts.logger.debug({ step: step.name, err }, 'start step failed: stopping what started');
       await this.stop();
       throw err;
     }

@@ -3,6 +3,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ClusterConfig, SentinelConfig } from './config/schema';
 import type { Logger } from './logger';
 import { defaultLogger, redactUrl } from './logger';
+import { backoffDelay, REDIS_RECONNECT } from './retry';
 
 /** A standalone or Sentinel-followed server (Redis), or a Redis Cluster (Cluster). */
 export type RedisClient = Redis | Cluster;
@@ -56,7 +57,7 @@ function baseOptions(opts: RedisConnectOptions): RedisOptions {
   return {
     connectionName: `redis-es-sync:${opts.name}`,
     enableReadyCheck: true,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 8), 5000),
+    retryStrategy: (times) => backoffDelay(REDIS_RECONNECT, times),
     ...(opts.db !== undefined ? { db: opts.db } : {}),
     ...(opts.forBullmq ? { maxRetriesPerRequest: null } : {}),
     ...(opts.failFast ? { maxRetriesPerRequest: 1 } : {}),
@@ -114,7 +115,7 @@ export function connectCluster(nodes: readonly string[], opts: RedisConnectOptio
   const options: ClusterOptions = {
     // Configured TLS options (in redisOptions) win over the bare `tls: {}` of a rediss:// seed.
     redisOptions: { ...urlAuth(nodes[0]), ...redisOptions },
-    clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 8), 5000),
+    clusterRetryStrategy: (times) => backoffDelay(REDIS_RECONNECT, times),
     slotsRefreshInterval: 5000,
   };
   const cluster = new Cluster(
@@ -158,11 +159,11 @@ function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions)
     if (err.message !== lastError) {
       since = now;
       loggedAt = now;
-      if (/NOPERM/.test(err.message)) log.error({ err: err.message }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
-      else log.warn({ err: err.message }, 'redis connection error');
+      if (/NOPERM/.test(err.message)) log.error({ err }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
+      else log.warn({ err }, 'redis connection error');
     } else if (now - loggedAt >= REPEAT_ERROR_LOG_MS) {
       loggedAt = now;
-      log.warn({ err: err.message, forMs: now - since }, 'redis still unreachable; retrying');
+      log.warn({ err, forMs: now - since }, 'redis still unreachable; retrying');
     }
     lastError = err.message;
   });

@@ -25,7 +25,7 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>, timeoutMs 
         process.exit(0);
       },
       (err: unknown) => {
-        logger.error({ err: (err as Error).message }, 'error while stopping');
+        logger.error({ err }, 'error while stopping');
         process.exit(1);
       },
     );

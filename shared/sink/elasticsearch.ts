@@ -20,7 +20,7 @@ function logEsErrors(client: Client, log: Logger): void {
   client.diagnostic.on('response', (err, result) => {
     if (!err || !log.isLevelEnabled('debug')) return;
     const request = result?.meta.request.params;
-    log.debug({ method: request?.method, path: request?.path, status: result?.statusCode ?? undefined, err: describeEsError(err) }, 'elasticsearch request failed');
+    log.debug({ method: request?.method, path: request?.path, status: result?.statusCode ?? undefined, err }, 'elasticsearch request failed');
   });
 }
 

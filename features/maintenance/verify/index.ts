@@ -11,6 +11,7 @@ import { compareDocument } from './doc-compare';
 import { readRaw } from './raw-read';
 import { isOwnKey } from '../../../shared/core/queue';
 import { countKeys, type SourceRedis } from '../../../shared/platform/redis';
+import { sleep } from '../../../shared/platform/sleep';
 
 export interface VerifyOptions {
   databases: readonly number[];
@@ -109,7 +110,7 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
   }
   opts.progress?.stop();
 
-  if (suspects.size + orphans.size > 0 && opts.settleMs > 0) await new Promise((r) => setTimeout(r, opts.settleMs));
+  if (suspects.size + orphans.size > 0 && opts.settleMs > 0) await sleep(opts.settleMs);
   const report: VerifyReport = { checked, missing: [], stale: [], extra: [], refused: [], why: {} };
   const name = (r: KeyRef): string => reportName(r, opts.databases);
   for (const [db, keys] of groupByDb([...suspects.values()])) {

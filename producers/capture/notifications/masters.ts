@@ -1,4 +1,4 @@
-import { errorMessage, RedisSetupError } from '../../../shared/platform/errors';
+import { RedisSetupError } from '../../../shared/platform/errors';
 import type { Logger } from '../../../shared/platform/logger';
 import type { SourceNode, SourceRedis } from '../../../shared/platform/redis';
 import type { ChangeSink } from '../../change-sink';
@@ -81,7 +81,7 @@ export class MasterNotifications {
   refresh(): void {
     if (this.stopped || this.refreshing || !this.deps.source.isCluster) return;
     this.refreshing = this.refreshOnce()
-      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'could not list the cluster masters; trying again later'))
+      .catch((err: unknown) => this.log.warn({ err }, 'could not list the cluster masters; trying again later'))
       .finally(() => {
         this.refreshing = undefined;
       });
@@ -102,7 +102,7 @@ export class MasterNotifications {
     let subscribed = 0;
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') subscribed++;
-      else this.log.error({ node: added[i].id, err: errorMessage(r.reason) }, 'could not subscribe to a new master; retrying at the next refresh');
+      else this.log.error({ node: added[i].id, err: r.reason }, 'could not subscribe to a new master; retrying at the next refresh');
     });
     if (subscribed > 0 && !this.stopped) {
       this.pastGaps += subscribed;

@@ -136,7 +136,7 @@ export class NotificationSubscription {
       await this.deps.checkFlags();
       await this.subscribe();
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'could not resubscribe to notifications; retrying');
+      log.error({ err }, 'could not resubscribe to notifications; retrying');
       setTimeout(() => void this.resubscribe(), 1000).unref();
       return;
     }

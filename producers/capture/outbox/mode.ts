@@ -19,6 +19,8 @@ import {
   type RawEntry,
 } from './entry';
 import { checkServer, checkStreamIsNotData, outboxNames } from './topology';
+import { backoffDelay, REDIS_LOOP } from '../../../shared/platform/retry';
+import { sleep } from '../../../shared/platform/sleep';
 
 /**
  * Deletes the group's consumers that hold nothing and have been idle for ARGV[2] ms (the
@@ -82,7 +84,8 @@ export class OutboxMode implements CaptureMode {
   private readerId: number | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private wakeUp: (() => void) | undefined;
+  /** Aborted at stop: cuts a backoff short. */
+  private readonly stopped = new AbortController();
   private caughtUp!: Promise<void>;
   private markCaughtUp: () => void = () => undefined;
   private lastClaim = 0;
@@ -139,7 +142,7 @@ export class OutboxMode implements CaptureMode {
   /** Stops reading and finishes the batch in hand (enqueue, then acknowledge). */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wakeUp?.();
+    this.stopped.abort();
     await this.unblockReader();
     await this.loop;
     this.markCaughtUp();
@@ -217,7 +220,7 @@ export class OutboxMode implements CaptureMode {
           // The stream or the group was deleted under us: recreate from the start of
           // whatever the stream holds now, so nothing written since is skipped, and
           // reconcile for the entries that went with the old stream.
-          this.log.warn({ err: errorMessage(err) }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
+          this.log.warn({ err }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
           const recreated = await this.ensureGroup('0').then(
             (created) => {
               if (created) this.deps.requestReconcile();
@@ -228,9 +231,9 @@ export class OutboxMode implements CaptureMode {
           if (recreated) continue;
         }
         failures++;
-        const delay = Math.min(100 * 2 ** Math.min(failures, 7), 10000);
-        this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'outbox read failed');
-        await this.sleep(delay);
+        const delay = backoffDelay(REDIS_LOOP, failures);
+        this.log.warn({ err, retryInMs: delay }, 'outbox read failed');
+        await sleep(delay, this.stopped.signal);
       }
     }
   }
@@ -332,7 +335,7 @@ export class OutboxMode implements CaptureMode {
       this.stats.trimmed += removed;
       if (removed > 0) this.log.debug({ removed, keepFrom }, 'outbox trimmed');
     } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'outbox trim failed; retrying later');
+      this.log.warn({ err }, 'outbox trim failed; retrying later');
     }
   }
 
@@ -342,21 +345,7 @@ export class OutboxMode implements CaptureMode {
     try {
       await this.redis.client('UNBLOCK', this.readerId, 'TIMEOUT');
     } catch (err) {
-      this.log.debug({ err: errorMessage(err) }, 'CLIENT UNBLOCK refused; waiting for the read to time out');
+      this.log.debug({ err }, 'CLIENT UNBLOCK refused; waiting for the read to time out');
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, ms);
-      this.wakeUp = () => {
-        clearTimeout(timer);
-        this.wakeUp = undefined;
-        resolve();
-      };
-    });
   }
 }

@@ -1,7 +1,10 @@
 import type { ByteReader } from './rdb';
+import { SyncError } from '../../../shared/platform/errors';
 
-export class ReplicationStreamError extends Error {
+/** The command stream after the snapshot is not what the replication protocol sends. */
+export class ReplicationStreamError extends SyncError {
   override readonly name = 'ReplicationStreamError';
+  readonly code = 'REPLICATION_STREAM';
 }
 
 const MAX_ARGS = 1024 * 1024;

@@ -1,5 +1,5 @@
 import { keyFromBytes } from '../../../shared/core/bytes';
-import { LeaseLostError, RedisSetupError, errorMessage } from '../../../shared/platform/errors';
+import { LeaseLostError, RedisSetupError } from '../../../shared/platform/errors';
 import type { Logger } from '../../../shared/platform/logger';
 import { redactUrl } from '../../../shared/platform/logger';
 import type { ChangeSink } from '../../change-sink';
@@ -11,11 +11,16 @@ import { readCommand } from './command-stream';
 import { RdbFormatError, readRdbKeys } from './rdb';
 import { ReplicaLink, type PsyncOutcome, type ReplicationPosition } from './replica-link';
 import { replicationSource } from './topology';
+import { backoffDelay, type Backoff } from '../../../shared/platform/retry';
+import { sleep } from '../../../shared/platform/sleep';
 
 const ACK_EVERY_MS = 1000;
 const CHECKPOINT_EVERY_MS = 1000;
 const CONNECT_TIMEOUT_MS = 10_000;
-const RETRY_MAX_MS = 30_000;
+/** Reconnecting as a replica: 400 ms … 30 s. */
+const RECONNECT: Backoff = { baseMs: 200, maxMs: 30_000, maxDoublings: 8 };
+/** A reconciliation the checkpoint waits for: 1 s … 30 s. */
+const BACKGROUND_RETRY: Backoff = { baseMs: 500, maxMs: 30_000, maxDoublings: 6 };
 /** How often a snapshot transfer under way is logged. */
 const PROGRESS_EVERY_MS = 5000;
 
@@ -149,10 +154,10 @@ export class ReplicationMode implements CaptureMode {
           this.log.info({ resync: session.outcome.kind }, 'replication link re-established');
         } catch (err) {
           failures++;
-          const delay = Math.min(200 * 2 ** Math.min(failures, 8), RETRY_MAX_MS);
+          const delay = backoffDelay(RECONNECT, failures);
           const level = err instanceof RedisSetupError ? 'error' : 'warn';
-          this.log[level]({ err: errorMessage(err), retryInMs: delay }, 'cannot reconnect to the source Redis as a replica');
-          await this.sleep(delay);
+          this.log[level]({ err, retryInMs: delay }, 'cannot reconnect to the source Redis as a replica');
+          await sleep(delay, this.abort.signal);
           continue;
         }
       }
@@ -176,11 +181,11 @@ export class ReplicationMode implements CaptureMode {
         await this.follow(session.link);
       } catch (err) {
         if (err instanceof LeaseLostError) this.onLeaseLost(err);
-        else if (!this.abort.signal.aborted) this.log.warn({ err: errorMessage(err) }, 'replication link lost; reconnecting');
+        else if (!this.abort.signal.aborted) this.log.warn({ err }, 'replication link lost; reconnecting');
       }
       session.link.close();
       session = undefined;
-      if (!this.abort.signal.aborted) await this.sleep(200);
+      if (!this.abort.signal.aborted) await sleep(200, this.abort.signal);
     }
   }
 
@@ -323,9 +328,9 @@ export class ReplicationMode implements CaptureMode {
               break;
             }
             failures++;
-            const delay = Math.min(500 * 2 ** Math.min(failures, 6), RETRY_MAX_MS);
-            this.log.warn({ err: errorMessage(err), retryInMs: delay }, `${what} failed; retrying`);
-            await this.sleep(delay);
+            const delay = backoffDelay(BACKGROUND_RETRY, failures);
+            this.log.warn({ err, retryInMs: delay }, `${what} failed; retrying`);
+            await sleep(delay, this.abort.signal);
           }
         }
         // Stopped before it finished: the checkpoint must stay before the change that needed it.
@@ -369,7 +374,7 @@ export class ReplicationMode implements CaptureMode {
         await this.checkpoint.save(position);
       } catch (err) {
         if (err instanceof LeaseLostError) this.onLeaseLost(err);
-        else this.log.warn({ err: errorMessage(err) }, 'saving the replication checkpoint failed; retrying');
+        else this.log.warn({ err }, 'saving the replication checkpoint failed; retrying');
       } finally {
         this.checkpointing = undefined;
       }
@@ -377,16 +382,4 @@ export class ReplicationMode implements CaptureMode {
     return this.checkpointing;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.abort.signal;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
 }
