@@ -22,7 +22,7 @@ export interface ReplayFilter {
  */
 export interface FailureRecord {
   db: number;
-  /** Escaped form (shared/bytes.ts): binary keys survive the round trip. */
+  /** Escaped form (shared/core/bytes.ts): binary keys survive the round trip. */
   key: string;
   /** The index its document would be written to; empty when no rule routes it any more. */
   index: string;

@@ -86,7 +86,7 @@ function withReadCommand(redis: RedisClient): KeyReaderRedis {
 }
 
 /**
- * Reads many keys in one pipelined round trip, as bytes. Keys are escaped (shared/bytes.ts).
+ * Reads many keys in one pipelined round trip, as bytes. Keys are escaped (shared/core/bytes.ts).
  * The client must already be on the right database. A key whose read fails (e.g. a transient
  * error) rejects the whole call. On a Cluster each key is its own command, sent without
  * waiting for the others: a cluster pipeline must stay within one slot, while single commands
@@ -164,7 +164,7 @@ function zsetEntries(flat: readonly Buffer[]): ZsetEntry[] {
 }
 
 /**
- * One EXISTS per escaped key (shared/bytes.ts); a Cluster routes each by the slot of its bytes
+ * One EXISTS per escaped key (shared/core/bytes.ts); a Cluster routes each by the slot of its bytes
  * (a cluster pipeline must stay within one).
  */
 export async function existsMany(redis: RedisClient, keys: readonly string[]): Promise<boolean[]> {

@@ -50,7 +50,7 @@ export async function* scanIndex(
 export const KEY_SOURCE_FIELDS = ['key', 'key_base64', 'db'] as const;
 
 /**
- * The Redis key a document stands for (escaped, shared/bytes.ts), from the fields every synced
+ * The Redis key a document stands for (escaped, shared/core/bytes.ts), from the fields every synced
  * document carries: `key` for a name that is UTF-8 text, `key_base64` for one that is not.
  */
 export function docKey(source: Record<string, unknown>): { db: number; key: string } | undefined {

@@ -36,7 +36,7 @@ export interface VerifyReport {
 
 interface KeyRef {
   db: number;
-  /** Escaped (shared/bytes.ts): what the router and reports use. */
+  /** Escaped (shared/core/bytes.ts): what the router and reports use. */
   key: string;
 }
 

@@ -2,7 +2,7 @@ import type { RedisClient } from '../../../shared/platform/redis';
 
 /**
  * What verify reads from Redis, on its own: plain commands, replies kept as the bytes Redis
- * sent. It shares nothing with the worker's read (shared/key-state.ts), so a bug there (a lossy
+ * sent. It shares nothing with the worker's read (shared/core/key-state.ts), so a bug there (a lossy
  * decode, a dropped field, a reordered entry) shows up as a difference instead of being
  * repeated on both sides of the comparison.
  */

@@ -11,7 +11,7 @@ import { keyFromBytes } from '../../../shared/core/bytes';
 
 /**
  * An entry as a stream reply gives it; `fields` is null when the entry was deleted after
- * delivery. Field names and values are escaped strings (shared/bytes.ts), so a key that is not
+ * delivery. Field names and values are escaped strings (shared/core/bytes.ts), so a key that is not
  * UTF-8 keeps its bytes.
  */
 export interface RawEntry {

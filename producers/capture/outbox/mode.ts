@@ -184,7 +184,7 @@ export class OutboxMode implements CaptureMode {
           this.lastClaim = Date.now();
         }
         if (pendingFrom !== undefined) {
-          // As Buffers, so a key that is not UTF-8 keeps its bytes (outbox-entry.ts decodes them).
+          // As Buffers, so a key that is not UTF-8 keeps its bytes (entry.ts decodes them).
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
           );

@@ -11,7 +11,7 @@ interface KeyPositions {
 
 type CommandInfo = [string, number, string[], number, number, number, ...unknown[]];
 
-/** Keys (escaped strings, shared/bytes.ts) a command of the replication stream touches, or 'unknown' when the server cannot say. */
+/** Keys (escaped strings, shared/core/bytes.ts) a command of the replication stream touches, or 'unknown' when the server cannot say. */
 export type CommandKeysResult = string[] | 'unknown';
 
 /**

@@ -25,7 +25,7 @@ export interface SyncDocument {
 }
 
 export interface TransformContext {
-  /** Escaped (shared/bytes.ts): a name that is not UTF-8 keeps its bytes as U+DC80-U+DCFF. */
+  /** Escaped (shared/core/bytes.ts): a name that is not UTF-8 keeps its bytes as U+DC80-U+DCFF. */
   key: string;
   db: number;
   type: string;

@@ -10,7 +10,7 @@ export interface StreamEntry {
 }
 
 /**
- * A decoded value, in the shapes shared/key-state.ts reads from a live server: sets sorted in
+ * A decoded value, in the shapes shared/core/key-state.ts reads from a live server: sets sorted in
  * byte order, zsets in ZRANGE order, streams in ID order without deleted entries. Scores keep
  * their real value (±Infinity, NaN never occurs in Redis). Module values cannot be decoded
  * without the module; only their module's name is known.
@@ -44,7 +44,7 @@ export type DecodedValue = RdbValue & { rdbType: number; encoding: RdbEncoding }
 export type RdbKeyRecord = DecodedValue & {
   kind: 'key';
   db: number;
-  /** Escaped (shared/bytes.ts): a name that is not UTF-8 keeps its bytes. */
+  /** Escaped (shared/core/bytes.ts): a name that is not UTF-8 keeps its bytes. */
   key: string;
   /** Absolute expiry, milliseconds since the epoch; absent for keys without a TTL. */
   expireAtMs?: number;
@@ -54,7 +54,7 @@ export type RdbKeyRecord = DecodedValue & {
 export interface RdbKeyRef {
   kind: 'key';
   db: number;
-  /** Escaped (shared/bytes.ts): a name that is not UTF-8 keeps its bytes. */
+  /** Escaped (shared/core/bytes.ts): a name that is not UTF-8 keeps its bytes. */
   key: string;
   rdbType: number;
   expireAtMs?: number;

@@ -6,7 +6,7 @@ import type { RedisClient } from '../../../../shared/platform/redis';
 
 /*
  * Every capture path hands on a key name that is not UTF-8 as its escaped string
- * (shared/bytes.ts), which gives the original bytes back; the empty name is a key too.
+ * (shared/core/bytes.ts), which gives the original bytes back; the empty name is a key too.
  */
 
 const BINARY = Buffer.from([0x75, 0x3a, 0xff, 0xfe]);
