@@ -1,6 +1,7 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/platform/logger';
 import { PUBLIC_PATHS, type HttpConfig } from './auth';
+import { errorBody, isOwnErrorBody, sendError } from './error-body';
 
 /** Longest path parameter: a document id is up to 512 bytes, up to three characters each when percent-encoded. */
 const MAX_PARAM_LENGTH = 2048;
@@ -29,20 +30,6 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 /** bull-board's page asks Google for its web fonts; the dashboard loads nothing from outside the process. */
 const EXTERNAL_STYLESHEET = /<link\b[^>]*href="https?:\/\/[^"]*"[^>]*>\s*/gi;
-
-/** Error bodies the surface's own code built, whose message is meant for the caller. */
-const ownErrors = new WeakSet<object>();
-
-/** The one error shape of every answer: `{ "error": "<what went wrong>" }`. */
-export function errorBody(message: string): { error: string } {
-  const body = { error: message };
-  ownErrors.add(body);
-  return body;
-}
-
-export function sendError(reply: FastifyReply, status: number, message: string): FastifyReply {
-  return reply.code(status).send(errorBody(message));
-}
 
 /**
  * A fastify instance with the limits every HTTP surface of the tool needs: header, body and
@@ -73,7 +60,7 @@ export function createHardenedApp(http: HttpConfig, logger: Logger): FastifyInst
 
   app.addHook('preSerialization', async (request, reply, payload: unknown) => {
     if (reply.statusCode < 400 || PUBLIC_PATHS.has(request.routeOptions.url ?? '')) return payload;
-    if (typeof payload === 'object' && payload !== null && ownErrors.has(payload)) return payload;
+    if (typeof payload === 'object' && payload !== null && isOwnErrorBody(payload)) return payload;
     const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { message?: unknown; error?: unknown };
     const text = typeof p.message === 'string' ? p.message : typeof p.error === 'string' ? p.error : '';
     if (reply.statusCode >= 500 || text === '' || /(^|[\s(])\/[\w.-]+\/|\bat \S+ \(/.test(text)) {

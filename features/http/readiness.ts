@@ -1,5 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { RedisClient } from '../../shared/platform/redis';
+import { clusterHealth } from '../../shared/sink/es-probe';
 
 /** One dependency `/readyz` checks; `check` rejects when it is unreachable. */
 export interface ReadinessCheck {
@@ -16,14 +17,9 @@ export function redisCheck(name: string, redis: () => RedisClient): ReadinessChe
   return { name, check: () => redis().ping() };
 }
 
-/**
- * `_cluster/health` rather than `GET /` (client.info / ping): some distributions, like the
- * integ-test build, answer 405 there. Any answer means the cluster is reachable; a red
- * cluster still answers 200 and only the writes to its red indices fail, which the worker
- * retries, so status colour is not readiness.
- */
+/** Elasticsearch answers `_cluster/health` (shared/sink/es-probe.ts says why that call). */
 export function elasticsearchCheck(es: Client): ReadinessCheck {
-  return { name: 'elasticsearch', check: () => es.cluster.health({}, { requestTimeout: CHECK_TIMEOUT_MS, maxRetries: 0 }) };
+  return { name: 'elasticsearch', check: () => clusterHealth(es, CHECK_TIMEOUT_MS) };
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/platform/logger';
 import { parseSearchBody } from '../search/body';
 import { parseSearchQuery, SearchRequestError } from '../search/query';
 import type { SearchService } from '../search/service';
-import { sendError } from './hardening';
+import { sendError } from './error-body';
 
 /** `GET /search/:index`, `POST /search/:index` (restricted query DSL) and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
 export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {

@@ -4,6 +4,16 @@ import { DependencyError, errorMessage, type DependencyErrorCode } from '../plat
 import { firstLine, where, type DependencyProbe, type SourceOf } from '../platform/dependencies';
 
 /**
+ * `_cluster/health` rather than `GET /` (client.info / ping): some distributions, like the
+ * integ-test build, answer 405 there. Any answer means the cluster is reachable; a red
+ * cluster still answers 200 and only the writes to its red indices fail, which the worker
+ * retries, so status colour is not readiness. One try, bounded: a probe must answer quickly.
+ */
+export function clusterHealth(es: Client, timeoutMs: number): Promise<unknown> {
+  return es.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 });
+}
+
+/**
  * Elasticsearch answers `_cluster/health` (the call `/readyz` makes) within `timeoutMs`. A 401
  * names the credentials' origin, never their value.
  */
@@ -13,7 +23,7 @@ export function elasticsearchProbe(es: Client, endpoint: string, credentials: st
     endpoint,
     async check(timeoutMs) {
       try {
-        await es.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 });
+        await clusterHealth(es, timeoutMs);
       } catch (err) {
         throw esError(endpoint, err, credentials, sourceOf, timeoutMs);
       }

@@ -4,9 +4,9 @@ import { isBinaryKey, keyToBytes } from '../bytes';
 import { DocumentRejectedError } from '../../platform/errors';
 import type { FieldPair, KeyState } from '../key-state';
 import type { Coercion } from '../../platform/config/schema';
-import { BASE64_MARKER, isBase64Marker, parseJsonExactly } from './json-text';
+import { BASE64_MARKER, isBase64Marker, parseJsonExactly, type JsonValue } from './json-text';
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
+export type { JsonValue };
 
 /**
  * The document a key becomes (docs/bytes.md). The key is always kept, so verify and reconcile

@@ -1,4 +1,5 @@
-import type { JsonValue } from './document';
+/** A value JSON can carry: what a document's fields hold. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 /**
  * Elasticsearch refuses a document nested deeper than 1000 levels; the value sits one level
