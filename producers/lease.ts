@@ -58,6 +58,8 @@ type LeaseRedis = RedisClient & {
  * write is refused with LeaseLostError once this producer is not the latest lease holder.
  */
 export interface Fence {
+  /** The fencing number this tenure holds; undefined when unfenced or no longer held. */
+  readonly fence: number | undefined;
   /** Throws LeaseLostError unless this is still the latest holder. */
   check(): Promise<void>;
   /** HSET, atomically conditional on the lease (one script in the queue Redis, where the lease lives). */
@@ -67,6 +69,7 @@ export interface Fence {
 /** For runs without a lease (the snapshot command, tests that drive a producer directly). */
 export function unfenced(redis: RedisClient): Fence {
   return {
+    fence: undefined,
     check: () => Promise.resolve(),
     async hset(key, fields) {
       await redis.hset(key, fields);
@@ -163,6 +166,20 @@ export class RedisLease implements Fence {
     if (!ok) {
       if (this.fenceValue === held) this.fenceValue = undefined;
       throw new LeaseLostError(`producer lease lost (fencing number ${held} is no longer the latest): ${key} not written`);
+    }
+  }
+
+  /**
+   * Whether the queue Redis keeps what it acknowledged across a restart (`appendonly yes`);
+   * undefined when CONFIG GET is not allowed (managed services often refuse it).
+   */
+  async appendOnly(): Promise<boolean | undefined> {
+    try {
+      const reply = (await this.redis.config('GET', 'appendonly')) as unknown;
+      const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
+      return typeof value === 'string' ? value === 'yes' : undefined;
+    } catch {
+      return undefined;
     }
   }
 

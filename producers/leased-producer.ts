@@ -24,7 +24,7 @@ interface Tenure {
  * High availability for any capture mode: several producers may run, only the holder of the
  * lease captures. The others poll and take over once it expires (or is released on a
  * graceful stop). A new leader's producer resumes from what its mode persisted under the
- * previous fences (README, "Why a hand-over loses nothing"). A leader that loses the lease
+ * previous fences (docs/handover.md). A leader that loses the lease
  * stops capturing and goes back to standby; enqueues go through `fencedQueue` and position
  * writes through the lease, so even a paused leader that has not noticed yet can neither
  * enqueue nor persist a position.
@@ -61,6 +61,10 @@ export class LeasedProducer implements CaptureProducer {
    * only delays: the standby loop keeps trying.
    */
   async start(): Promise<void> {
+    // README asks for appendonly on the queue Redis; the hand-over argument assumes queued jobs survive its restart.
+    if ((await this.deps.lease.appendOnly()) === false) {
+      this.log.warn('the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (README, "Running it in production")');
+    }
     const asked = Date.now();
     const fence = await this.deps.lease.acquire().catch((err: Error) => {
       this.log.warn({ err }, 'could not ask for the producer lease; trying again');

@@ -37,6 +37,8 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
       fence: deps.fence ?? unfenced(deps.queueRedis),
       sink: this.sink,
       requestReconcile: () => this.requestReconcile(),
+      reconciler: this.reconciler,
+      leased: deps.fence !== undefined,
       reconcileDeps,
       reconcileSettings: settings,
     });

@@ -46,6 +46,10 @@ export interface CaptureContext extends Omit<CaptureDeps, 'fence'> {
   sink: ChangeSink;
   /** Asks the host's reconciler for a full pass (one at a time, a request while one runs runs after it). */
   requestReconcile(): void;
+  /** The host's reconciler, for a mode that must record that a pass it asked for completed. */
+  reconciler: { readonly completed: number; idle(): Promise<void> };
+  /** Whether a lease fences this tenure (`fence` is then the lease's, else plain writes). */
+  leased: boolean;
   /** For a mode that runs reconciliations itself: the same dependencies and settings the host's reconciler has. */
   reconcileDeps: ReconcileDeps;
   reconcileSettings: ReconcileSettings;

@@ -79,7 +79,7 @@ export const captureToIndexed = new Histogram({
 
 export const outboxMalformed = new Counter({
   name: `${PREFIX}outbox_malformed_total`,
-  help: 'Outbox entries skipped as malformed (part=entry), and empty `key` fields skipped in entries whose other keys were captured (part=field)',
+  help: 'Outbox entries skipped as malformed (part=entry): no `key` field, or a `db` that is not one of redis.databases',
   labelNames: ['part'] as const,
   registers: [registry],
 });

@@ -103,7 +103,209 @@ export function connectRedis(target: string | SentinelConfig, opts: RedisConnect
         new Redis({ ...sentinelOptions(target), ...baseOptions(opts), ...(opts.tls && target.tls ? { sentinelTLS: opts.tls } : {}) });
   const label = typeof target === 'string' ? redactUrl(target) : describeEndpoint({ kind: 'sentinel', sentinel: target });
   logErrors(redis, label, opts);
+  if (typeof target !== 'string') adoptSentinelClient(redis, target, label, opts);
   return redis;
+}
+
+/**
+ * What a Sentinel-followed connection needs beyond ioredis's own handling, also on the
+ * duplicates BullMQ makes of it (a worker's blocking connection, a queue's events reader):
+ * those read and write the same master, so they must follow it as closely.
+ */
+function adoptSentinelClient(redis: Redis, target: SentinelConfig, label: string, opts: RedisConnectOptions): void {
+  followSentinelMaster(redis, target, label, opts);
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override?: Partial<RedisOptions>): Redis => {
+    const copy = duplicate(override);
+    const name = `${opts.name}:copy`;
+    logErrors(copy, label, { ...opts, name });
+    adoptSentinelClient(copy, target, label, { ...opts, name });
+    // BullMQ closes the duplicates it owns with QUIT alone, which leaves the failover
+    // detector's sentinel connections open (they reconnect every minute, keeping the process
+    // alive); disconnect() closes them. Right after the reply, as closeRedis does: on a socket
+    // already closed, ioredis arms a two-second timer that delays the exit.
+    const quit = copy.quit.bind(copy);
+    copy.quit = (async () => {
+      try {
+        return await quit();
+      } finally {
+        copy.disconnect();
+      }
+    }) as typeof copy.quit;
+    return copy;
+  };
+}
+
+/** How often a Sentinel-followed connection compares its server with the master the sentinels name. */
+const MASTER_CHECK_MS = 1000;
+/** Connections checking within this long of each other share one SENTINEL MASTER reply. */
+const MASTER_VIEW_TTL_MS = 500;
+/** A sentinel slower than this to answer is skipped for the next one. */
+const SENTINEL_PROBE_TIMEOUT_MS = 2000;
+
+/** The master as a sentinel knows it: its run_id and how long ago it read the master's INFO. */
+interface MasterView {
+  runId: string;
+  infoAgeMs: number;
+}
+
+/**
+ * One connection to one of the sentinels (the next one after a failure) asking SENTINEL
+ * MASTER, shared by every connection of the process that follows the same group.
+ */
+class SentinelProbe {
+  refs = 0;
+  private client: Redis | undefined;
+  private next = 0;
+  private cached: { at: number; view: Promise<MasterView | undefined> } | undefined;
+
+  constructor(
+    private readonly sentinel: SentinelConfig,
+    private readonly tls: ConnectionOptions | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  master(): Promise<MasterView | undefined> {
+    const now = Date.now();
+    if (!this.cached || now - this.cached.at >= MASTER_VIEW_TTL_MS) this.cached = { at: now, view: this.ask() };
+    return this.cached.view;
+  }
+
+  close(): void {
+    this.client?.disconnect();
+    this.client = undefined;
+  }
+
+  private async ask(): Promise<MasterView | undefined> {
+    const client = (this.client ??= this.open());
+    try {
+      const reply = (await client.call('SENTINEL', 'MASTER', this.sentinel.name)) as string[];
+      const fields = new Map<string, string>();
+      for (let i = 0; i + 1 < reply.length; i += 2) fields.set(reply[i], reply[i + 1]);
+      const runId = fields.get('runid') ?? '';
+      const infoAgeMs = Number(fields.get('info-refresh'));
+      // Right after a failover a sentinel has not read the new master's INFO yet (no run_id): nothing to compare.
+      return runId && Number.isFinite(infoAgeMs) ? { runId, infoAgeMs } : undefined;
+    } catch (err) {
+      // This sentinel is down or slow: the check is only a safety net, so it waits for the next round and another sentinel.
+      this.log.debug({ err, sentinel: this.sentinel.sentinels[this.next] }, 'sentinel did not say which server is the master');
+      this.close();
+      this.next = (this.next + 1) % this.sentinel.sentinels.length;
+      return undefined;
+    }
+  }
+
+  private open(): Redis {
+    const s = this.sentinel;
+    const client = new Redis({
+      ...parseHostPort(s.sentinels[this.next]),
+      connectionName: 'redis-es-sync:sentinel-probe',
+      // A failed sentinel is replaced by the next one in ask(), not retried.
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+      connectTimeout: SENTINEL_PROBE_TIMEOUT_MS,
+      commandTimeout: SENTINEL_PROBE_TIMEOUT_MS,
+      ...(s.sentinelPassword ? { password: s.sentinelPassword } : {}),
+      ...(s.tls ? { tls: this.tls ?? {} } : {}),
+    });
+    client.on('error', () => undefined);
+    return client;
+  }
+}
+
+const probes = new Map<string, SentinelProbe>();
+
+function acquireProbe(s: SentinelConfig, tls: ConnectionOptions | undefined, log: Logger): { probe: SentinelProbe; release: () => void } {
+  const key = `${s.name}@${s.sentinels.join(',')}`;
+  let probe = probes.get(key);
+  if (!probe) {
+    probe = new SentinelProbe(s, tls, log);
+    probes.set(key, probe);
+  }
+  probe.refs++;
+  const p = probe;
+  let released = false;
+  return {
+    probe: p,
+    release: () => {
+      if (released) return;
+      released = true;
+      // Its socket would keep the process alive after every client is closed.
+      if (--p.refs === 0 && probes.get(key) === p) {
+        probes.delete(key);
+        p.close();
+      }
+    },
+  };
+}
+
+/**
+ * ioredis's failover detector moves a connection to the new master when a sentinel publishes
+ * +switch-master, but it can miss that message: its sentinel connections reconnect only a
+ * minute after they drop, they subscribe only after the connection to the master is up (a
+ * failover in between goes unseen), and an old master that the sentinels cannot demote keeps
+ * answering as a master, so the ready check passes on it. A connection left there reads stale
+ * data, and a notification subscription there hears none of the writes that now go to the new
+ * master, with no disconnect to tell the producer that it has a gap to reconcile. So every
+ * Sentinel-followed connection also compares the run_id of its server (read when it becomes
+ * ready) with the master's run_id as the sentinels report it, and on a difference reconnects;
+ * ioredis then resolves the master again, and a subscriber sees a disconnect, hence a gap that
+ * is reconciled.
+ *
+ * run_id rather than host:port: a sentinel may announce a hostname where the socket shows an
+ * address, and that would never match. The sentinel's run_id is compared only when it read
+ * the master's INFO after this connection became ready: after a restart of the master (new
+ * run_id, same address) the sentinel reports the old run_id until its next INFO, up to ten
+ * seconds, and acting on that would reconnect for nothing.
+ */
+function followSentinelMaster(redis: Redis, s: SentinelConfig, label: string, opts: RedisConnectOptions): void {
+  const log = (opts.logger ?? defaultLogger()).child({ redis: label, connection: opts.name });
+  const { probe, release } = acquireProbe(s, opts.tls, log);
+  let epoch = 0;
+  let server: { runId: string; readyAt: number } | undefined;
+  let checking = false;
+  redis.on('ready', () => {
+    const mine = ++epoch;
+    server = undefined;
+    const readyAt = Date.now();
+    // Sent from the ready event, before any caller's SUBSCRIBE: a subscribed connection may not run INFO.
+    redis.info('server').then(
+      (text) => {
+        const runId = /^run_id:(\w+)/m.exec(text)?.[1];
+        if (mine === epoch && runId) server = { runId, readyAt };
+      },
+      (err: unknown) => log.debug({ err }, 'could not read the run_id of the server: this connection is not checked against the sentinels'),
+    );
+  });
+  redis.on('close', () => {
+    epoch++;
+    server = undefined;
+  });
+  const check = async (): Promise<void> => {
+    const mine = server;
+    if (!mine || redis.status !== 'ready') return;
+    const view = await probe.master();
+    if (!view || mine !== server || view.runId === mine.runId) return;
+    if (view.infoAgeMs >= Date.now() - mine.readyAt) return;
+    log.warn({ server: mine.runId, master: view.runId }, 'connected to a server that is not the master the sentinels name: reconnecting to the master');
+    server = undefined;
+    redis.disconnect(true);
+  };
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    check()
+      .catch((err: unknown) => log.debug({ err }, 'master check failed'))
+      .finally(() => {
+        checking = false;
+      });
+  }, MASTER_CHECK_MS);
+  timer.unref();
+  redis.once('end', () => {
+    clearInterval(timer);
+    release();
+  });
 }
 
 /**

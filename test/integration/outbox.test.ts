@@ -86,6 +86,14 @@ describe('outbox mode: what an application writes', () => {
     expect(await pendingCount(redis)).toBe(0);
   });
 
+  it('captures the empty key, a valid Redis key, beside the other keys of its entry', async () => {
+    const before = outboxOf(pipeline!).mode.stats.malformed;
+    await redis.multi().set('', 'the empty key').set('beside-empty', 'ok').xadd(STREAM, '*', 'key', '', 'key', 'beside-empty').exec();
+    await eventually('the empty key indexed', () => doc('0:'), (d) => d !== undefined);
+    expect(await doc('0:beside-empty')).toBeDefined();
+    expect(outboxOf(pipeline!).mode.stats.malformed).toBe(before);
+  });
+
   it('acknowledges an entry only once its job is in the queue', async () => {
     const queueRedis = new Redis(servers.queue.url);
     try {

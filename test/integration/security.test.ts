@@ -143,18 +143,18 @@ describe('secrets', () => {
   });
 });
 
-/** The ACL users README documents, on a real redis-server. */
-describe('least-privilege Redis ACL users (README)', () => {
+/** The ACL users docs/security.md documents, on a real redis-server. */
+describe('least-privilege Redis ACL users (docs/security.md)', () => {
   let servers: TestServers;
   let admin: Redis;
   let queueAdmin: Redis;
   const pipelines: TestPipeline[] = [];
 
   const readmeAcl = (user: string): string[] => {
-    const line = readFileSync(join(REPO, 'README.md'), 'utf8')
+    const line = readFileSync(join(REPO, 'docs/security.md'), 'utf8')
       .split('\n')
       .find((l) => l.startsWith(`ACL SETUSER ${user} `));
-    if (!line) throw new Error(`README has no "ACL SETUSER ${user}" line`);
+    if (!line) throw new Error(`docs/security.md has no "ACL SETUSER ${user}" line`);
     return line
       .split(' ')
       .slice(3)

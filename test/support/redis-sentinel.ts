@@ -14,7 +14,24 @@ export interface SentinelGroupHandle {
   masterPort(): Promise<number>;
   /** SENTINEL FAILOVER, then waits until the sentinel announces another master. */
   failover(timeoutMs?: number): Promise<number>;
+  /**
+   * Drops every pub/sub connection to the sentinel: ioredis's failover detectors are among
+   * them, and they come back only after a minute, so a failover now goes unannounced to them.
+   */
+  silenceFailoverDetectors(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface SentinelGroupOptions {
+  name?: string;
+  /**
+   * The first master refuses SLAVEOF, so after a failover the sentinel cannot demote it and it
+   * stays a writable master, as an old master does when the sentinels cannot reach it but
+   * clients can (a partition).
+   */
+  undemotableMaster?: boolean;
+  /** The data servers' notify-keyspace-events; 'KEA' when omitted, '' for none. */
+  notifyKeyspaceEvents?: string;
 }
 
 async function withClient<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
@@ -37,10 +54,13 @@ async function poll(what: string, check: () => Promise<boolean>, timeoutMs: numb
 
 /**
  * A master, a replica and one sentinel (Debian's redis-server in `--sentinel` mode), with
- * keyspace notifications on both data servers; resolves once the sentinel knows the replica,
+ * keyspace notifications on both data servers unless told otherwise; resolves once the sentinel knows the replica,
  * so a failover can be asked for.
  */
-export async function startSentinelGroup(name = 'res-master'): Promise<SentinelGroupHandle> {
+export async function startSentinelGroup(opts: SentinelGroupOptions = {}): Promise<SentinelGroupHandle> {
+  const name = opts.name ?? 'res-master';
+  const notify = opts.notifyKeyspaceEvents ?? 'KEA';
+  const notifyKeyspaceEvents = notify === '' ? undefined : notify;
   const dir = mkdtempSync(join(tmpdir(), 'res-sentinel-'));
   const servers: RedisServerHandle[] = [];
   const stop = async (): Promise<void> => {
@@ -49,9 +69,11 @@ export async function startSentinelGroup(name = 'res-master'): Promise<SentinelG
   };
   try {
     // --dir: a full sync writes an RDB file even with --save ''; keep it out of the working tree.
-    const master = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--dir', dir] });
+    // Sentinel demotes a master with SLAVEOF (in a MULTI, with the CLIENT KILLs that would drop our connections).
+    const undemotable = opts.undemotableMaster ? ['--rename-command', 'SLAVEOF', '""'] : [];
+    const master = await startRedis({ notifyKeyspaceEvents, args: ['--dir', dir, ...undemotable] });
     servers.push(master);
-    const replica = await startRedis({ notifyKeyspaceEvents: 'KEA', args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
+    const replica = await startRedis({ notifyKeyspaceEvents, args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
     servers.push(replica);
     await poll('the replica to sync', () => withClient(replica.port, async (r) => /master_link_status:up/.test(await r.info('replication'))), 20000);
     const conf = join(dir, 'sentinel.conf');
@@ -85,6 +107,9 @@ export async function startSentinelGroup(name = 'res-master'): Promise<SentinelG
         await poll('the sentinel to announce the new master', async () => (after = await masterPort()) !== before, timeoutMs);
         await poll('the new master to take writes', () => withClient(after, async (r) => /role:master/.test(await r.info('replication'))), timeoutMs);
         return after;
+      },
+      async silenceFailoverDetectors() {
+        await withClient(sentinel.port, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
       },
       stop,
     };

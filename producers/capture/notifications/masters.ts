@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { RedisSetupError } from '../../../shared/platform/errors';
 import type { Logger } from '../../../shared/platform/logger';
 import type { SourceNode, SourceRedis } from '../../../shared/platform/redis';
@@ -113,7 +114,7 @@ export class MasterNotifications {
 
   private async add(node: SourceNode): Promise<void> {
     const log = node.id ? this.log.child({ node: node.id }) : this.log;
-    const checkFlags = (): Promise<void> => ensureNotifyFlags(node.client, this.deps.configureNotifications, log);
+    const checkFlags = (conn: Redis): Promise<void> => ensureNotifyFlags(conn, this.deps.configureNotifications, log);
     const capture = new NotificationSubscription({
       connect: () => this.deps.source.subscriber(node.id, node.id ? `notifications:${node.id}` : 'notifications'),
       databases: this.deps.databases,
@@ -129,7 +130,8 @@ export class MasterNotifications {
       },
     });
     try {
-      await checkFlags();
+      // Before opening the subscriber, so a cluster master without the flags is named; the subscriber checks its own server again.
+      await checkFlags(node.client);
     } catch (err) {
       // In a cluster, say which master lacks the flags.
       if (err instanceof RedisSetupError && node.id) throw new RedisSetupError(`cluster master ${node.id}: ${err.message}`);

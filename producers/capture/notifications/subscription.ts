@@ -16,8 +16,11 @@ export interface SubscriptionDeps {
    * what was published meanwhile, so the caller reconciles.
    */
   onGap: (info: { gap: number; disconnectedMs: number }) => void;
-  /** Checked again after every reconnect (the server may have restarted with other flags). */
-  checkFlags: () => Promise<void>;
+  /**
+   * Run on the subscriber connection itself before every subscribe (the server may have
+   * restarted with other flags, or be a promoted replica: CONFIG SET is not replicated).
+   */
+  checkFlags: (conn: Redis) => Promise<void>;
   /** Told when the subscription drops (a cluster master may have failed over). */
   onDisconnect?: () => void;
   /**
@@ -100,6 +103,10 @@ export class NotificationSubscription {
   private async subscribe(): Promise<void> {
     const sub = this.sub;
     if (!sub) return;
+    // On this connection, not another one to "the same" server: after a Sentinel failover the
+    // pool's connections may not have moved yet, and flags set on the old master would leave
+    // the new one publishing nothing.
+    await this.deps.checkFlags(sub);
     await this.trackFlushes(sub);
     await sub.psubscribe(...this.deps.databases.map((db) => `__keyevent@${db}__:*`));
   }
@@ -133,7 +140,6 @@ export class NotificationSubscription {
   private async resubscribe(): Promise<void> {
     const log = this.deps.logger;
     try {
-      await this.deps.checkFlags();
       await this.subscribe();
     } catch (err) {
       log.error({ err }, 'could not resubscribe to notifications; retrying');

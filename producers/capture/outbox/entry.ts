@@ -20,8 +20,7 @@ export interface RawEntry {
 }
 
 export type OutboxEntry =
-  /** `emptyKeys`: how many `key` fields were empty and skipped (the entry's other keys still count). */
-  | { kind: 'change'; id: string; db: number; keys: string[]; emptyKeys?: number }
+  | { kind: 'change'; id: string; db: number; keys: string[] }
   | { kind: 'malformed'; id: string; reason: string }
   /** Delivered once, then deleted from the stream (XDEL, or trimmed by someone else): its keys are unknown. */
   | { kind: 'deleted'; id: string };
@@ -42,9 +41,8 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
     if (fields[i] === 'key') keys.push(fields[i + 1]);
     else if (fields[i] === 'db') dbs.push(fields[i + 1]);
   }
+  // The empty string is a key like any other (`SET "" v` is valid), so every `key` field counts.
   if (keys.length === 0) return { kind: 'malformed', id, reason: 'no `key` field' };
-  const valid = keys.filter((k) => k !== '');
-  if (valid.length === 0) return { kind: 'malformed', id, reason: 'empty `key`' };
   if (dbs.length > 1) return { kind: 'malformed', id, reason: 'more than one `db` field' };
   let db = rules.defaultDb;
   if (dbs.length === 1) {
@@ -52,7 +50,7 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
     db = Number(dbs[0]);
     if (!rules.databases.has(db)) return { kind: 'malformed', id, reason: `db ${db} is not in redis.databases` };
   }
-  return { kind: 'change', id, db, keys: valid, ...(valid.length < keys.length ? { emptyKeys: keys.length - valid.length } : {}) };
+  return { kind: 'change', id, db, keys };
 }
 
 class ReplyShapeError extends Error {
@@ -125,6 +123,37 @@ export function decodeGroups(reply: unknown): GroupInfo[] {
       lastDeliveredId: asString(field.get('last-delivered-id'), 'XINFO GROUPS'),
     };
   });
+}
+
+export interface ConsumerInfo {
+  name: string;
+  pending: number;
+}
+
+/** XINFO CONSUMERS: a flat field/value list per consumer. */
+export function decodeConsumers(reply: unknown): ConsumerInfo[] {
+  return asArray(reply, 'XINFO CONSUMERS').map((c) => {
+    const flat = asArray(c, 'XINFO CONSUMERS');
+    const field = new Map<string, unknown>();
+    for (let i = 0; i + 1 < flat.length; i += 2) field.set(asString(flat[i], 'XINFO CONSUMERS'), flat[i + 1]);
+    return { name: asString(field.get('name'), 'XINFO CONSUMERS'), pending: Number(field.get('pending')) };
+  });
+}
+
+/** The ids of the XPENDING extended form (`[[id, consumer, idle, deliveries], …]`). */
+export function decodePendingIds(reply: unknown): string[] {
+  return asArray(reply, 'XPENDING').map((row) => asString(asArray(row, 'XPENDING')[0], 'XPENDING'));
+}
+
+/**
+ * XCLAIM: the claimed entries. An entry deleted from the stream is left out (Redis 7 also drops
+ * it from the pending list; 6.2 lists it as null, or as [id, null]).
+ */
+export function decodeClaim(reply: unknown): RawEntry[] {
+  return decodeEntryList(
+    asArray(reply, 'XCLAIM').filter((item) => item !== null),
+    'XCLAIM',
+  ).filter((e) => e.fields !== null);
 }
 
 /** The smallest id in a group's pending list, from the XPENDING summary form. */

@@ -9,7 +9,10 @@ import type { Fence } from '../../lease';
 import type { CaptureContext, CaptureMode } from '../types';
 import {
   decodeAutoClaim,
+  decodeClaim,
+  decodeConsumers,
   decodeGroups,
+  decodePendingIds,
   decodeOldestPending,
   decodeReadGroup,
   minId,
@@ -40,6 +43,12 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
 end
 return removed`;
 
+/**
+ * How often the lease holder looks for entries that an earlier holder was given and never
+ * acknowledged (one was paused while it held them): a few round trips, so not per batch.
+ */
+const TAKE_OVER_EVERY_MS = 1000;
+
 /** Trimming needs a few round trips; once a second keeps the stream short without adding load per batch. */
 const TRIM_EVERY_MS = 1000;
 /** With `trimMaxLen`, at most this many entries are looked at (and removed) per trim. */
@@ -50,13 +59,13 @@ export interface OutboxStats {
   read: number;
   /** Own pending entries read again (start-up, or after an error) with ID 0. */
   redelivered: number;
-  /** Entries taken over from other consumers with XAUTOCLAIM. */
+  /** Entries taken over from other consumers with XAUTOCLAIM, once idle for claimIdleMs. */
   claimed: number;
+  /** Entries taken over at once from consumers that held the lease under an older fencing number. */
+  takenOver: number;
   acked: number;
   /** Entries without a usable `key` (or with a bad `db`): logged, acknowledged, skipped. */
   malformed: number;
-  /** Empty `key` fields of entries whose other keys were captured. */
-  malformedFields: number;
   /** Entries deleted from the stream before they were acknowledged: their change may be lost until a reconciliation. */
   deleted: number;
   trimmed: number;
@@ -70,7 +79,7 @@ export interface OutboxStats {
  */
 export class OutboxMode implements CaptureMode {
   private readonly sink: ChangeSink;
-  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, acked: 0, malformed: 0, malformedFields: 0, deleted: 0, trimmed: 0 };
+  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, takenOver: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
@@ -78,6 +87,12 @@ export class OutboxMode implements CaptureMode {
   private readonly streamDb: number;
   private readonly rules: EntryRules;
   private readonly fence: Fence;
+  /** Under a lease: the earlier holders' consumers are known, and fenced off, so their entries are taken over at once. */
+  private readonly leased: boolean;
+  /** In the queue Redis, beside the lease: consumer name → the fencing number it last led under. */
+  private readonly holdersKey: string;
+  /** In the queue Redis: `reconcile` is `owed` from a group's creation until a reconciliation after it completed. */
+  private readonly stateKey: string;
   private readonly log: Logger;
   /** XREADGROUP with BLOCK holds its connection, so reads get one of their own. */
   private reader: Redis | undefined;
@@ -89,6 +104,7 @@ export class OutboxMode implements CaptureMode {
   private caughtUp!: Promise<void>;
   private markCaughtUp: () => void = () => undefined;
   private lastClaim = 0;
+  private lastTakeOver = 0;
   private lastTrim = 0;
 
   constructor(private readonly deps: CaptureContext) {
@@ -101,6 +117,9 @@ export class OutboxMode implements CaptureMode {
     // Entries are acknowledged after each flush, and flush() enqueues held hot keys at once.
     this.sink = deps.sink;
     this.fence = deps.fence;
+    this.leased = deps.leased;
+    this.holdersKey = `${config.queue.prefix}:outbox:holders:${this.stream}:${this.group}`;
+    this.stateKey = `${config.queue.prefix}:outbox:state:${this.stream}:${this.group}`;
     this.caughtUp = new Promise<void>((resolve) => (this.markCaughtUp = resolve));
   }
 
@@ -113,6 +132,8 @@ export class OutboxMode implements CaptureMode {
     await checkServer(this.redis);
     checkStreamIsNotData(this.deps.config, this.deps.router, this.stream, this.streamDb);
     const created = await this.ensureGroup(this.settings.startFrom);
+    const owed = created || (await this.deps.queueRedis.hget(this.stateKey, 'reconcile')) === 'owed';
+    if (this.leased) await this.registerAsHolder();
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
     this.readerId = Number(await this.reader.client('ID'));
     this.reader.on('ready', () => {
@@ -122,21 +143,49 @@ export class OutboxMode implements CaptureMode {
         () => (this.readerId = undefined),
       );
     });
-    // Everything an earlier tenure did not acknowledge is still in the group: its own pending
-    // entries (read from 0), other consumers' (claimed once idle for claimIdleMs), and what nobody was given yet.
+    // Everything an earlier tenure did not acknowledge is still in the group: earlier lease
+    // holders' pending entries (taken over at once), its own (read from 0), other consumers'
+    // (claimed once idle for claimIdleMs), and what nobody was given yet.
+    const resuming = this.leased
+      ? "taking over earlier lease holders' pending entries, then resuming from the group's pending and undelivered entries"
+      : "resuming from the group's pending and undelivered entries";
     this.log.info(
-      { created, startFrom: this.settings.startFrom },
-      created ? 'reading the outbox stream; new group, reconciling what existed before it' : "reading the outbox stream: resuming from the group's pending and undelivered entries",
+      { created, owed, startFrom: this.settings.startFrom, fence: this.fence.fence },
+      created
+        ? 'reading the outbox stream; new group, reconciling what existed before it'
+        : owed
+          ? `reading the outbox stream: ${resuming}; reconciling, as an earlier tenure that created the group did not finish its reconciliation`
+          : `reading the outbox stream: ${resuming} (no reconciliation)`,
     );
     this.loop = this.run();
     // A new group has seen nothing written before it: index what already exists once. Later
-    // starts resume from the group's own position and need no snapshot.
-    if (created) this.deps.requestReconcile();
+    // starts resume from the group's own position and need no snapshot, unless the tenure
+    // that created the group lost the lease (or died) before that reconciliation completed.
+    if (owed) this.reconcileOwed();
   }
 
   /** Resolves once this consumer's own unacknowledged entries are handled (the host then waits for reconciliations). */
   async idle(): Promise<void> {
     await this.caughtUp;
+  }
+
+  /**
+   * The reconciliation a new group needs; it stays owed (to the next tenure) until a pass
+   * completes, and is cleared under the fence. A pass that fails is retried by the host's
+   * reconciler but then no longer clears it: the next tenure reconciles once more, which costs
+   * work only.
+   */
+  private reconcileOwed(): void {
+    if (this.stopping) return;
+    const { reconciler } = this.deps;
+    const before = reconciler.completed;
+    this.deps.requestReconcile();
+    reconciler
+      .idle()
+      .then(async () => {
+        if (reconciler.completed > before) await this.fence.hset(this.stateKey, { reconcile: 'done' });
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'could not record the reconciliation of the new group as done; the next tenure runs it again'));
   }
 
   /** Stops reading and finishes the batch in hand (enqueue, then acknowledge). */
@@ -150,19 +199,35 @@ export class OutboxMode implements CaptureMode {
 
   /**
    * The reader is closed only after the host's last flush: only reconciliation keys can be in
-   * hand then (entries are flushed before their XACK).
+   * hand then (entries are flushed before their XACK). Should that flush have been refused for
+   * a lost lease, a scheduled pass runs again on the next leader's schedule, and the pass a new
+   * group needs stays owed (stateKey) for the next leader.
    */
   async close(): Promise<void> {
     await closeRedis(this.reader);
   }
 
-  /** XGROUP CREATE … MKSTREAM; false when the group already exists. */
+  /**
+   * XGROUP CREATE … MKSTREAM; false when the group already exists. The reconciliation a new
+   * group needs is recorded as owed (under the fence) before the group is created, so a
+   * tenure that dies or loses the lease in between leaves it to the next one.
+   */
   private async ensureGroup(from: '0' | '$'): Promise<boolean> {
+    if (!(await this.groupExists())) await this.fence.hset(this.stateKey, { reconcile: 'owed' });
     try {
       await this.redis.xgroup('CREATE', this.stream, this.group, from, 'MKSTREAM');
       return true;
     } catch (err) {
       if (errorMessage(err).startsWith('BUSYGROUP')) return false;
+      throw err;
+    }
+  }
+
+  private async groupExists(): Promise<boolean> {
+    try {
+      return decodeGroups(await this.redis.xinfo('GROUPS', this.stream)).some((g) => g.name === this.group);
+    } catch (err) {
+      if (/no such key/i.test(errorMessage(err))) return false;
       throw err;
     }
   }
@@ -179,6 +244,10 @@ export class OutboxMode implements CaptureMode {
     let failures = 0;
     while (!this.stopping) {
       try {
+        if (this.leased && Date.now() - this.lastTakeOver >= TAKE_OVER_EVERY_MS) {
+          await this.takeOverFromEarlierHolders();
+          this.lastTakeOver = Date.now();
+        }
         if (Date.now() - this.lastClaim >= claimIdleMs / 2) {
           await this.claimAbandoned();
           this.lastClaim = Date.now();
@@ -210,7 +279,7 @@ export class OutboxMode implements CaptureMode {
         failures = 0;
       } catch (err) {
         if (err instanceof LeaseLostError) {
-          // Not acknowledged: these entries stay pending and the next leader claims them.
+          // Not acknowledged: these entries stay pending under this consumer, which the next leader finds on record and takes over.
           this.log.warn({ err }, 'producer lease lost: reading and acknowledging nothing more');
           this.markCaughtUp();
           return;
@@ -223,7 +292,7 @@ export class OutboxMode implements CaptureMode {
           this.log.warn({ err }, 'outbox stream or group missing; recreating the group from 0 and reconciling');
           const recreated = await this.ensureGroup('0').then(
             (created) => {
-              if (created) this.deps.requestReconcile();
+              if (created) this.reconcileOwed();
               return true;
             },
             () => false,
@@ -261,11 +330,6 @@ export class OutboxMode implements CaptureMode {
       this.stats.read++;
       if (entry.kind === 'change') {
         for (const key of entry.keys) this.sink.capture(entry.db, key, 'outbox');
-        if (entry.emptyKeys !== undefined) {
-          this.stats.malformedFields += entry.emptyKeys;
-          outboxMalformed.inc({ part: 'field' }, entry.emptyKeys);
-          this.log.warn({ id: entry.id, emptyKeys: entry.emptyKeys, fields: raw.fields?.slice(0, 10).map(displayKey) }, 'outbox entry with an empty `key` field: its other keys captured');
-        }
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
         outboxMalformed.inc({ part: 'entry' });
@@ -279,6 +343,65 @@ export class OutboxMode implements CaptureMode {
     await this.fence.check();
     await this.redis.xack(this.stream, this.group, ...entries.map((e) => e.id));
     this.stats.acked += entries.length;
+  }
+
+  /**
+   * Records, under the fence, that this consumer reads for the lease holder: once the lease has
+   * gone to a newer holder, that newer one knows this consumer is fenced off (it can neither
+   * enqueue nor acknowledge) and takes its pending entries over without waiting claimIdleMs.
+   * The consumer is created first, so the record never names a consumer missing from the group.
+   */
+  private async registerAsHolder(): Promise<void> {
+    await this.redis.call('XGROUP', 'CREATECONSUMER', this.stream, this.group, this.consumer);
+    await this.fence.hset(this.holdersKey, { [this.consumer]: String(this.fence.fence) });
+  }
+
+  /**
+   * Takes over, with XCLAIM and no idle time, the pending entries of every consumer that led
+   * under an older fencing number: it was replaced, so whatever it holds unacknowledged may
+   * have been dropped when its flush failed. A consumer this lease never recorded (another
+   * deployment sharing the group, a producer run without a lease) may be alive, so its entries
+   * are left to XAUTOCLAIM after claimIdleMs. Checked against the fence first: a replaced
+   * holder, woken from a pause, must not take entries from its successor. Runs at the start of
+   * the tenure and then every TAKE_OVER_EVERY_MS, for entries a replaced holder read after it.
+   */
+  private async takeOverFromEarlierHolders(): Promise<void> {
+    await this.fence.check();
+    const own = this.fence.fence;
+    if (own === undefined) return;
+    const holders = await this.deps.queueRedis.hgetall(this.holdersKey);
+    const consumers = decodeConsumers(await this.redis.xinfo('CONSUMERS', this.stream, this.group));
+    const present = new Set(consumers.map((c) => c.name));
+    // Consumers deleted from the group (idle, nothing pending) have nothing left to take over.
+    const gone = Object.keys(holders).filter((name) => name !== this.consumer && !present.has(name));
+    if (gone.length > 0) await this.deps.queueRedis.hdel(this.holdersKey, ...gone);
+    for (const c of consumers) {
+      const ledUnder = holders[c.name] === undefined ? undefined : Number(holders[c.name]);
+      if (c.name === this.consumer || c.pending === 0 || ledUnder === undefined || !(ledUnder < own)) continue;
+      await this.takeOverFrom(c.name, ledUnder, own);
+    }
+  }
+
+  private async takeOverFrom(consumer: string, ledUnder: number, own: number): Promise<void> {
+    let taken = 0;
+    let deleted = 0;
+    while (!this.stopping) {
+      const ids = decodePendingIds(await this.redis.xpending(this.stream, this.group, '-', '+', this.settings.batch, consumer));
+      if (ids.length === 0) break;
+      const entries = decodeClaim(await this.redis.callBuffer('XCLAIM', this.stream, this.group, this.consumer, 0, ...ids));
+      // An id XCLAIM left out was acknowledged meanwhile (by the old holder, after a flush that
+      // succeeded) or deleted from the stream; only the second loses a change.
+      const claimed = new Set(entries.map((e) => e.id));
+      for (const id of ids) if (!claimed.has(id) && (await this.redis.xrange(this.stream, id, id)).length === 0) deleted++;
+      taken += entries.length;
+      this.stats.takenOver += entries.length;
+      if (entries.length > 0) await this.handle(entries);
+    }
+    if (deleted > 0) {
+      this.stats.deleted += deleted;
+      this.log.error({ consumer, count: deleted }, "an earlier lease holder's pending outbox entries were deleted from the stream before they were handled; run a reconciliation");
+    }
+    if (taken > 0) this.log.warn({ consumer, entries: taken, ledUnder, fence: own }, 'took over the pending entries of an earlier lease holder (fenced off: it can no longer enqueue or acknowledge)');
   }
 
   /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs, then forgets those consumers. */

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ChangeSink } from '../../../producers/change-sink';
 import { leaseKeys, RedisLease } from '../../../producers/lease';
@@ -39,6 +42,20 @@ describe('RedisLease', () => {
     await expect(b.check()).rejects.toBeInstanceOf(LeaseLostError);
     expect(await a.renew()).toBe(true);
     expect(await b.renew()).toBe(false);
+  });
+
+  it('tells whether the queue Redis keeps what it acknowledged across a restart (appendonly)', async () => {
+    expect(await new RedisLease(redis, keys, 60_000).appendOnly()).toBe(false);
+    const dir = await mkdtemp(join(tmpdir(), 'res-lease-aof-'));
+    const persistent = await startRedis({ args: ['--dir', dir, '--appendonly', 'yes'] });
+    const client = new Redis(persistent.url);
+    try {
+      expect(await new RedisLease(client, keys, 60_000).appendOnly()).toBe(true);
+    } finally {
+      client.disconnect();
+      await persistent.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a holder whose lease expired and was taken cannot renew, check or release it', async () => {

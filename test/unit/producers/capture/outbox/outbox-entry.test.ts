@@ -6,8 +6,11 @@ import { ConfigError } from '../../../../../shared/platform/errors';
 import {
   compareIds,
   decodeAutoClaim,
+  decodeClaim,
+  decodeConsumers,
   decodeGroups,
   decodeOldestPending,
+  decodePendingIds,
   decodeReadGroup,
   minId,
   nextId,
@@ -30,7 +33,6 @@ describe('outbox entry format', () => {
   it.each([
     [['value', 'x'], 'no `key` field'],
     [[], 'no `key` field'],
-    [['key', ''], 'empty `key`'],
     [['key', 'a', 'db', 'zero'], '`db` is not a database number: "zero"'],
     [['key', 'a', 'db', '-1'], '`db` is not a database number: "-1"'],
     [['key', 'a', 'db', '5'], 'db 5 is not in redis.databases'],
@@ -39,9 +41,10 @@ describe('outbox entry format', () => {
     expect(parseEntry({ id: '2-0', fields }, rules)).toEqual({ kind: 'malformed', id: '2-0', reason });
   });
 
-  it('captures the valid keys of an entry with an empty `key` field, and counts the bad one', () => {
-    const entry = parseEntry({ id: '2-1', fields: ['key', 'a', 'key', '', 'key', 'b'] }, rules);
-    expect(entry).toEqual({ kind: 'change', id: '2-1', db: 0, keys: ['a', 'b'], emptyKeys: 1 });
+  it('captures the empty key: "" is a valid Redis key', () => {
+    expect(parseEntry({ id: '2-1', fields: ['key', ''] }, rules)).toEqual({ kind: 'change', id: '2-1', db: 0, keys: [''] });
+    const entry = parseEntry({ id: '2-2', fields: ['key', 'a', 'key', '', 'key', 'b'] }, rules);
+    expect(entry).toEqual({ kind: 'change', id: '2-2', db: 0, keys: ['a', '', 'b'] });
   });
 
   it('tells an entry deleted after delivery apart', () => {
@@ -63,6 +66,20 @@ describe('stream replies', () => {
   it('decodes XAUTOCLAIM of Redis 6.2 and 7', () => {
     expect(decodeAutoClaim(['0-0', [['5-0', ['key', 'k']]]])).toEqual({ next: '0-0', entries: [{ id: '5-0', fields: ['key', 'k'] }], deleted: [] });
     expect(decodeAutoClaim(['7-0', [], ['6-0']])).toEqual({ next: '7-0', entries: [], deleted: ['6-0'] });
+  });
+
+  it('decodes XCLAIM, leaving out entries deleted from the stream (null on 6.2, absent on 7)', () => {
+    expect(decodeClaim([['5-0', ['key', 'k']], null, ['6-0', null]])).toEqual([{ id: '5-0', fields: ['key', 'k'] }]);
+    expect(decodeClaim([])).toEqual([]);
+  });
+
+  it('decodes XINFO CONSUMERS and the ids of the XPENDING extended form', () => {
+    expect(decodeConsumers([['name', 'a', 'pending', 3, 'idle', 10, 'inactive', 5], ['name', 'b', 'pending', 0, 'idle', 99]])).toEqual([
+      { name: 'a', pending: 3 },
+      { name: 'b', pending: 0 },
+    ]);
+    expect(decodePendingIds([['1-0', 'a', 10, 1], ['1-1', 'a', 10, 2]])).toEqual(['1-0', '1-1']);
+    expect(() => decodePendingIds('OK')).toThrow('unexpected XPENDING reply');
   });
 
   it('decodes XINFO GROUPS and the XPENDING summary', () => {
