@@ -154,14 +154,17 @@ export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {
  * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
  */
 export async function startContextHttp(ctx: AppContext, port: number, opts: { indexes?: boolean } = {}): Promise<HttpSurface> {
-  const { startHttpSurface } = await import('../features/http/server');
+  const [{ startHttpSurface }, { searchRoutes }, { failureRoutes }] = await Promise.all([
+    import('../features/http/server'),
+    import('../features/search/routes'),
+    import('../features/maintenance/failure-routes'),
+  ]);
   return startHttpSurface({
     http: { ...ctx.config.http, port },
     queue: ctx.queue(),
     readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
-    search: searchService(ctx),
-    failures: new FailureStore(ctx.queueRedis, ctx.config.queue.prefix),
+    routes: [searchRoutes(searchService(ctx), ctx.logger), failureRoutes(new FailureStore(ctx.queueRedis, ctx.config.queue.prefix))],
   });
 }
 

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, HttpRole } from '../../shared/platform/config/schema';
 import { ConfigError } from '../../shared/platform/errors';
-import { sendError } from './error-body';
+import { sendError } from '../../shared/platform/http-errors';
 
 export type HttpConfig = AppConfig['http'];
 

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/platform/logger';
 import { PUBLIC_PATHS, type HttpConfig } from './auth';
-import { errorBody, isOwnErrorBody, sendError } from './error-body';
+import { errorBody, isOwnErrorBody, sendError } from '../../shared/platform/http-errors';
 
 /** Longest path parameter: a document id is up to 512 bytes, up to three characters each when percent-encoded. */
 const MAX_PARAM_LENGTH = 2048;

@@ -6,12 +6,19 @@ import type { Logger } from '../../shared/platform/logger';
 import { enableDefaultMetrics, registry, watchQueueDepth, watchQueuePaused } from '../../shared/platform/metrics';
 import type { SyncQueue } from '../../shared/core/queue';
 import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, operatorsAllowed, type HttpConfig } from './auth';
-import type { SearchService } from '../search/service';
 import { createHardenedApp } from './hardening';
 import { runChecks, type ReadinessCheck } from './readiness';
-import { registerSearchRoutes } from './search-routes';
-import type { FailureStore } from '../../shared/core/failure-store';
-import { registerFailureRoutes } from './failure-routes';
+
+/**
+ * The routes of a feature the surface serves (the search API, /failures), registered behind
+ * the same hardening and credentials as everything else. The CLI builds them, so this layer
+ * serves features without importing them.
+ */
+export interface RouteSet {
+  register(app: FastifyInstance): void;
+  /** A page the dashboard links to beside the queues. */
+  dashboardLink?: { text: string; url: string };
+}
 
 export interface HttpSurfaceDeps {
   http: HttpConfig;
@@ -19,10 +26,8 @@ export interface HttpSurfaceDeps {
   queue: SyncQueue;
   readiness: readonly ReadinessCheck[];
   logger: Logger;
-  /** Serves /search and /doc when given. */
-  search?: SearchService;
-  /** Serves /failures (the per-key failure store) when given. */
-  failures?: FailureStore;
+  /** Served after the surface's own routes, in this order. */
+  routes?: readonly RouteSet[];
 }
 
 export interface HttpSurface {
@@ -64,8 +69,9 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
     return reply.header('content-type', registry.contentType).send(body);
   });
 
-  if (deps.search) registerSearchRoutes(app, deps.search, deps.logger);
-  if (deps.failures) registerFailureRoutes(app, deps.failures);
+  const routes = deps.routes ?? [];
+  for (const set of routes) set.register(app);
+  const miscLinks = routes.flatMap((set) => (set.dashboardLink ? [set.dashboardLink] : []));
 
   const board = new FastifyAdapter();
   board.setBasePath(DASHBOARD_PATH);
@@ -73,7 +79,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
     // Without anyone who may act on jobs, the dashboard shows no action buttons at all.
     queues: [new BullMQAdapter(deps.queue, { readOnlyMode: !operatorsAllowed(http) })],
     serverAdapter: board,
-    options: { uiConfig: { boardTitle: 'redis-es-sync', ...(deps.failures ? { miscLinks: [{ text: 'Refused keys', url: '/failures' }] } : {}) } },
+    options: { uiConfig: { boardTitle: 'redis-es-sync', ...(miscLinks.length > 0 ? { miscLinks } : {}) } },
   });
   await app.register(board.registerPlugin(), { prefix: DASHBOARD_PATH });
 
@@ -84,7 +90,8 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
 
 export interface SearchSurfaceDeps {
   http: HttpConfig;
-  search: SearchService;
+  /** The search API's routes (features/search/routes.ts). */
+  search: RouteSet;
   /** What /readyz checks: the search API's own dependencies. */
   readiness: readonly ReadinessCheck[];
   logger: Logger;
@@ -100,7 +107,7 @@ export async function startSearchSurface(deps: SearchSurfaceDeps): Promise<HttpS
   app.addHook('onRequest', authHook(http));
   app.get('/healthz', async () => ({ status: 'ok' }));
   registerReadiness(app, deps.readiness, () => draining, log);
-  registerSearchRoutes(app, deps.search, deps.logger);
+  deps.search.register(app);
   const surface = await listen(app, http, () => undefined);
   log.info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
   return drainable(surface, () => (draining = true));

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { displayKey } from '../../shared/core/bytes';
 import { errorMessage } from '../../shared/platform/errors';
 import type { FailureStore } from '../../shared/core/failure-store';
-import { parseReplayFilter, type ReplayFilter } from '../maintenance/replay';
+import { parseReplayFilter, type ReplayFilter } from './replay';
 
 interface FailuresQuery {
   reason?: string;
@@ -14,6 +14,11 @@ interface FailuresQuery {
 
 /** Most records one answer lists; the counts cover all of them. */
 const MAX_LIMIT = 1000;
+
+/** The failure store's page as a route set for the HTTP surface, linked from the dashboard. */
+export function failureRoutes(store: FailureStore): { register(app: FastifyInstance): void; dashboardLink: { text: string; url: string } } {
+  return { register: (app) => registerFailureRoutes(app, store), dashboardLink: { text: 'Refused keys', url: '/failures' } };
+}
 
 /**
  * GET /failures: the failure store, filtered like `replay` (reason, pattern, since, until),

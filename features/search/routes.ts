@@ -1,12 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../shared/platform/logger';
-import { parseSearchBody } from '../search/body';
-import { parseSearchQuery, SearchRequestError } from '../search/query';
-import type { SearchService } from '../search/service';
-import { sendError } from './error-body';
+import { parseSearchBody } from './body';
+import { parseSearchQuery, SearchRequestError } from './query';
+import type { SearchService } from './service';
+import { sendError } from '../../shared/platform/http-errors';
 
 /** `GET /search/:index`, `POST /search/:index` (restricted query DSL) and `GET /doc/:index/:id`; auth is the surface's own onRequest hook. */
+/** The search API as a route set for the HTTP surface. */
+export function searchRoutes(search: SearchService, logger: Logger): { register(app: FastifyInstance): void } {
+  return { register: (app) => registerSearchRoutes(app, search, logger) };
+}
+
 export function registerSearchRoutes(app: FastifyInstance, search: SearchService, logger: Logger): void {
   const log = logger.child({ component: 'search' });
   const limiter = new ClientLimiter(search.settings.maxConcurrentPerClient, search.settings.maxConcurrent);

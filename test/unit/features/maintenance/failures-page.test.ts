@@ -1,4 +1,4 @@
-import { failuresPage } from '../../../../features/http/failure-routes';
+import { failuresPage } from '../../../../features/maintenance/failure-routes';
 
 describe('the failure store page', () => {
   it('escapes every key and reason, so a key cannot inject markup into the dashboard', () => {
