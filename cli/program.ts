@@ -4,7 +4,15 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { errors as esErrors } from '@elastic/elasticsearch';
 import type { ConfigFlags } from '../shared/platform/config/load';
 import { describeEsError } from '../shared/sink/elasticsearch';
-import { ConfigError, DependenciesError, DependencyError, EXIT, RedisSetupError, UsageError, exitCodeOf } from '../shared/platform/errors';
+import {
+  ConfigError,
+  DependenciesError,
+  DependencyError,
+  EXIT,
+  RedisSetupError,
+  UsageError,
+  exitCodeOf,
+} from '../shared/platform/errors';
 import { createLogger, redactText } from '../shared/platform/logger';
 import { reconcileCommand } from './commands/reconcile';
 import { dashboardCommand } from './commands/dashboard';
@@ -18,7 +26,10 @@ import { verifyCommand, type VerifyFlags } from './commands/verify';
 function version(): string {
   for (const up of ['..', '../..']) {
     try {
-      const pkg = JSON.parse(readFileSync(resolve(__dirname, up, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(resolve(__dirname, up, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'redis-es-sync' && pkg.version) return pkg.version;
     } catch {
       // not there: try one level up
@@ -30,7 +41,8 @@ function version(): string {
 /** A whole number ≥ `min` for a numeric flag; commander reports anything else as a usage error. */
 function count(min = 0): (value: string) => number {
   return (value) => {
-    if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new InvalidArgumentError(`must be a whole number${min > 0 ? ` ≥ ${min}` : ''}.`);
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min)
+      throw new InvalidArgumentError(`must be a whole number${min > 0 ? ` ≥ ${min}` : ''}.`);
     return Number(value);
   };
 }
@@ -62,7 +74,9 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
   /** Set by a command whose outcome is an exit code (verify). */
   let actionCode: number | undefined;
   const program = new Command('redis-es-sync')
-    .description('Keeps Elasticsearch in sync with Redis: producers capture changes, BullMQ carries them, workers bulk-index them.')
+    .description(
+      'Keeps Elasticsearch in sync with Redis: producers capture changes, BullMQ carries them, workers bulk-index them.',
+    )
     .version(version(), '-V, --version', 'print the version and exit')
     .addOption(new Option('-c, --config <file>', 'mapping rules and settings (YAML or JSON)').env('CONFIG'))
     .option('--redis-url <url>', 'source Redis (env REDIS_URL)')
@@ -126,7 +140,10 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     .command('reconcile')
     .description('enqueue every key and every document whose key is gone, once (repairs what capture missed)')
     .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
-    .option('--allow-mass-deletion', 'delete vanished documents even past producer.deletionGuard (after checking the source is the right one)')
+    .option(
+      '--allow-mass-deletion',
+      'delete vanished documents even past producer.deletionGuard (after checking the source is the right one)',
+    )
     .action((opts: { wait?: boolean; allowMassDeletion?: boolean }) => reconcileCommand(flags(), opts));
 
   program
@@ -143,7 +160,7 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     .command('replay')
     .description('enqueue again the refused keys (failure store) and retry the failed jobs matching every given filter')
     .option('--reason <regex>', 'failure reason matches this regular expression')
-    .option('--pattern <glob>', 'the key (or one of the job\'s keys) matches this glob')
+    .option('--pattern <glob>', "the key (or one of the job's keys) matches this glob")
     .option('--since <time>', 'last refused (failed) at or after this ISO 8601 time')
     .option('--until <time>', 'last refused (failed) at or before this ISO 8601 time')
     .option('--dry-run', 'list and count the matching keys and jobs without replaying them')
@@ -163,7 +180,10 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
   program
     .command('resync')
     .description('enqueue every key matching a pattern again (a snapshot of a subset)')
-    .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] = []) => [...prev, p])
+    .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] = []) => [
+      ...prev,
+      p,
+    ])
     .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
     .action((opts: { pattern: string[]; wait?: boolean }) =>
       snapshotCommand(flags(), { restart: true, wait: opts.wait, patterns: opts.pattern, src: 'resync' }),
@@ -171,15 +191,23 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
 
   program
     .command('dashboard')
-    .description('serve only the HTTP surface: bull-board at /queues, /metrics, /healthz, /readyz (port 3000 unless set)')
+    .description(
+      'serve only the HTTP surface: bull-board at /queues, /metrics, /healthz, /readyz (port 3000 unless set)',
+    )
     .action(() => dashboardCommand(flags()));
 
   program
     .command('serve')
-    .description('serve only the search API: GET /search/:index, GET /doc/:index/:id, /healthz and /readyz (port 3000 unless set)')
+    .description(
+      'serve only the search API: GET /search/:index, GET /doc/:index/:id, /healthz and /readyz (port 3000 unless set)',
+    )
     .action(() => serveCommand(flags()));
 
-  for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError().configureOutput({ writeOut: (text) => io.stdout(text), writeErr: (text) => io.stderr(text) });
+  for (const cmd of program.commands)
+    cmd
+      .exitOverride()
+      .showHelpAfterError()
+      .configureOutput({ writeOut: (text) => io.stdout(text), writeErr: (text) => io.stderr(text) });
 
   /** Stack traces only when asked for: an expected failure is one readable line. */
   function debugWanted(): boolean {
@@ -195,7 +223,13 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     const code = exitCodeOf(err);
     let message: string;
     let expected = true;
-    if (err instanceof DependenciesError || err instanceof DependencyError || err instanceof ConfigError || err instanceof RedisSetupError || err instanceof UsageError) {
+    if (
+      err instanceof DependenciesError ||
+      err instanceof DependencyError ||
+      err instanceof ConfigError ||
+      err instanceof RedisSetupError ||
+      err instanceof UsageError
+    ) {
       message = err.message;
     } else if (err instanceof esErrors.ResponseError && err.statusCode === 401) {
       message = `Elasticsearch refused the credentials (${describeEsError(err).trim()}): check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD`;
@@ -211,7 +245,8 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     for (const line of redactText(message).split('\n')) io.stderr(`redis-es-sync: ${line}\n`);
     if (err instanceof UsageError) io.stderr(`\n${current.helpInformation()}`);
     // The details (stack, cause) as a JSON line through the redacting logger, never raw.
-    if (err instanceof Error && (!expected || debugWanted())) createLogger(io.env.LOG_LEVEL ?? 'info').fatal({ err }, 'stopped by an error');
+    if (err instanceof Error && (!expected || debugWanted()))
+      createLogger(io.env.LOG_LEVEL ?? 'info').fatal({ err }, 'stopped by an error');
     if (!expected) io.stderr('redis-es-sync: an unexpected error; please report it with the stack logged above\n');
     return code;
   }

@@ -28,7 +28,15 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
     const { config } = deps;
     this.log = deps.logger.child({ component: 'producer', mode: plugin.name, ...plugin.logBindings?.(config) });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
-    const reconcileDeps: ReconcileDeps = { es: deps.es, router: deps.router, source: deps.source, queueRedis: deps.queueRedis, sink: this.sink, logger: this.log, fence: deps.fence };
+    const reconcileDeps: ReconcileDeps = {
+      es: deps.es,
+      router: deps.router,
+      source: deps.source,
+      queueRedis: deps.queueRedis,
+      sink: this.sink,
+      logger: this.log,
+      fence: deps.fence,
+    };
     const settings = reconcileSettings(config);
     this.reconciler = new ReconcileRunner(reconcileDeps, settings, this.log);
     this.mode = plugin.create({

@@ -9,7 +9,7 @@ import type { CaptureDeps, CaptureModeName, CapturePlugin, ConfigIssue } from '.
  * Every capture mode, the only place that names them all. Keyed by `producer.mode`'s values,
  * so a mode the schema allows but nobody registered fails to compile.
  */
-const MODES: { readonly [N in CaptureModeName]: CapturePlugin } = {
+const MODES: Readonly<Record<CaptureModeName, CapturePlugin>> = {
   notifications,
   outbox,
   replication,

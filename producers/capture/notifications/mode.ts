@@ -43,7 +43,10 @@ export class NotificationMode implements CaptureMode {
     const { config } = this.ctx;
     await this.masters.start();
     // Pub/sub keeps nothing for us: whatever an earlier tenure (or process) had not enqueued is found by reconciling.
-    this.log.info({ databases: config.redis.databases, ...(this.ctx.source.isCluster ? { masters: this.masters.masters } : {}) }, 'capturing keyspace notifications; reconciling to cover what came before');
+    this.log.info(
+      { databases: config.redis.databases, ...(this.ctx.source.isCluster ? { masters: this.masters.masters } : {}) },
+      'capturing keyspace notifications; reconciling to cover what came before',
+    );
     this.ctx.requestReconcile();
   }
 

@@ -19,7 +19,9 @@ export function outboxNames(config: AppConfig): { stream: string; group: string;
 /** The stream lives on one node, so a Cluster, whose keys spread over masters, is out. */
 export function outboxConfigIssues(config: AppConfig): ConfigIssue[] {
   if (config.redis.cluster === undefined) return [];
-  return [{ path: ['producer', 'mode'], message: 'outbox mode needs a standalone or Sentinel source Redis, not a Cluster' }];
+  return [
+    { path: ['producer', 'mode'], message: 'outbox mode needs a standalone or Sentinel source Redis, not a Cluster' },
+  ];
 }
 
 /** XAUTOCLAIM, which takes over a dead consumer's entries, came with Redis 6.2. */
@@ -27,7 +29,9 @@ export async function checkServer(redis: RedisClient): Promise<void> {
   const info = await redis.info('server');
   const version = /^redis_version:(\d+)\.(\d+)/m.exec(info);
   if (version && (Number(version[1]) < 6 || (Number(version[1]) === 6 && Number(version[2]) < 2))) {
-    throw new RedisSetupError(`producer.mode outbox needs Redis 6.2 or newer (XAUTOCLAIM); the source Redis is ${version[1]}.${version[2]}`);
+    throw new RedisSetupError(
+      `producer.mode outbox needs Redis 6.2 or newer (XAUTOCLAIM); the source Redis is ${version[1]}.${version[2]}`,
+    );
   }
 }
 
@@ -35,5 +39,7 @@ export async function checkServer(redis: RedisClient): Promise<void> {
 export function checkStreamIsNotData(config: AppConfig, router: KeyRouter, stream: string, streamDb: number): void {
   if (isOwnKey(config.queue.prefix, stream) || !router.route(streamDb, stream)) return;
   const reason = `the stream ${stream} would itself be indexed as data: name it under queue.prefix ("${config.queue.prefix}:…", the default is "${config.queue.prefix}:outbox") or add a mapping rule { match: "${stream}", skip: true }`;
-  throw new ConfigError(`invalid configuration:\n  - producer.outbox.stream: ${reason}`, [{ field: 'producer.outbox.stream', reason }]);
+  throw new ConfigError(`invalid configuration:\n  - producer.outbox.stream: ${reason}`, [
+    { field: 'producer.outbox.stream', reason },
+  ]);
 }

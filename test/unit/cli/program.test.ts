@@ -5,7 +5,12 @@ import { createProgram, type ProgramIo } from '../../../cli/program';
 import { EXIT } from '../../../shared/platform/errors';
 
 /** A program whose output is collected instead of printed. */
-function program(env: NodeJS.ProcessEnv = {}): { io: ProgramIo; out: () => string; err: () => string; run: (...args: string[]) => Promise<{ exitCode: number | undefined; failed: boolean }> } {
+function program(env: NodeJS.ProcessEnv = {}): {
+  io: ProgramIo;
+  out: () => string;
+  err: () => string;
+  run: (...args: string[]) => Promise<{ exitCode: number | undefined; failed: boolean }>;
+} {
   let out = '';
   let err = '';
   const io: ProgramIo = { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env };
@@ -27,8 +32,22 @@ function configFile(yaml: string): string {
 
 describe('createProgram, run in-process', () => {
   it('builds the program without parsing: every command is there, nothing ran', () => {
-    const names = createProgram({ stdout: () => undefined, stderr: () => undefined, env: {} }).command.commands.map((c) => c.name());
-    expect(names).toEqual(['run', 'producer', 'worker', 'snapshot', 'reconcile', 'verify', 'replay', 'failures', 'resync', 'dashboard', 'serve']);
+    const names = createProgram({ stdout: () => undefined, stderr: () => undefined, env: {} }).command.commands.map(
+      (c) => c.name(),
+    );
+    expect(names).toEqual([
+      'run',
+      'producer',
+      'worker',
+      'snapshot',
+      'reconcile',
+      'verify',
+      'replay',
+      'failures',
+      'resync',
+      'dashboard',
+      'serve',
+    ]);
   });
 
   it('prints the help with the exit codes and ends with 0', async () => {

@@ -30,21 +30,30 @@ class RecordingMode implements CaptureMode {
   }
 }
 
-const config = ConfigSchema.parse({ redis: { url: 'redis://source.example:6379' }, queue: { url: 'redis://queue.example:6379' }, elasticsearch: { url: 'http://es.example:9200' } });
+const config = ConfigSchema.parse({
+  redis: { url: 'redis://source.example:6379' },
+  queue: { url: 'redis://queue.example:6379' },
+  elasticsearch: { url: 'http://es.example:9200' },
+});
 // Nothing here reaches a server: the sink is flushed empty and the mode runs its own reconciliations.
 const deps = {
   config,
   source: {} as SourceRedis,
   // The version counter registers its script at construction; nothing calls it.
   queueRedis: { defineCommand: () => undefined } as unknown as RedisClient,
-  queue: {} as SyncQueue,
-  es: {} as Client,
+  // Neither is used: the host only hands them to the mode, and this mode ignores them.
+  queue: {} as unknown as SyncQueue,
+  es: {} as unknown as Client,
   router: KeyRouter.fromConfig(config.mapping, process.cwd(), config.redis.databases),
   logger: createLogger('silent'),
 };
 
 function host(everyMs = 0): CaptureHost<RecordingMode> {
-  const plugin: CapturePlugin<RecordingMode> = { name: 'notifications', reconcileEveryMs: () => everyMs, create: (ctx) => new RecordingMode(ctx) };
+  const plugin: CapturePlugin<RecordingMode> = {
+    name: 'notifications',
+    reconcileEveryMs: () => everyMs,
+    create: (ctx) => new RecordingMode(ctx),
+  };
   return new CaptureHost(plugin, deps);
 }
 
@@ -53,7 +62,10 @@ describe('CaptureHost', () => {
     const h = host();
     expect(h.mode.ctx.sink).toBe(h.sink);
     expect(h.mode.ctx.fence).toBeDefined();
-    expect(h.mode.ctx.reconcileSettings).toMatchObject({ databases: config.redis.databases, prefix: config.queue.prefix });
+    expect(h.mode.ctx.reconcileSettings).toMatchObject({
+      databases: config.redis.databases,
+      prefix: config.queue.prefix,
+    });
   });
 
   it('stops in order: the mode stops learning, the sink is flushed, then the mode closes', async () => {

@@ -2,7 +2,8 @@ import { captureConfigIssues } from '../../../../producers/capture/registry';
 import { ConfigSchema, type ConfigInput } from '../../../../shared/platform/config/schema';
 
 const base = { queue: { url: 'redis://queue.example:6379' }, elasticsearch: { url: 'http://es.example:9200' } };
-const issues = (input: Partial<ConfigInput>): string[] => captureConfigIssues(ConfigSchema.parse({ ...base, ...input })).map((i) => `${i.path.join('.')}: ${i.message}`);
+const issues = (input: Partial<ConfigInput>): string[] =>
+  captureConfigIssues(ConfigSchema.parse({ ...base, ...input })).map((i) => `${i.path.join('.')}: ${i.message}`);
 
 describe("the capture modes' own configuration checks", () => {
   it('accept every mode on a standalone source', () => {
@@ -18,8 +19,12 @@ describe("the capture modes' own configuration checks", () => {
     ]);
     expect(issues({ redis: sentinel, producer: { mode: 'outbox' } })).toEqual([]);
     const cluster = { cluster: { nodes: ['redis://10.0.0.1:7000'] } };
-    expect(issues({ redis: cluster, queue: { url: 'redis://queue.example:6379', prefix: '{res}' }, producer: { mode: 'outbox' } })).toEqual([
-      'producer.mode: outbox mode needs a standalone or Sentinel source Redis, not a Cluster',
-    ]);
+    expect(
+      issues({
+        redis: cluster,
+        queue: { url: 'redis://queue.example:6379', prefix: '{res}' },
+        producer: { mode: 'outbox' },
+      }),
+    ).toEqual(['producer.mode: outbox mode needs a standalone or Sentinel source Redis, not a Cluster']);
   });
 });
