@@ -16,7 +16,7 @@
 ############################
 # Build stage
 ############################
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 
 WORKDIR /app
 
@@ -31,7 +31,7 @@ RUN npm run build \
 ############################
 # Runtime stage
 ############################
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 
 ENV NODE_ENV=production
 

@@ -1,6 +1,6 @@
 import { unfinishedJobs, type SyncQueue } from '../shared/core/queue';
 import { startPipelineProcesses } from './live';
-import { connect, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
+import { connect, itemAt, pidOf, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
 
 const INDEX = 'bench-backlog';
 
@@ -19,6 +19,8 @@ async function queuedKeys(queue: SyncQueue): Promise<number> {
   let keys = 0;
   for (let from = 0; ; from += 1000) {
     const jobs = await queue.getJobs(['waiting', 'active', 'prioritized', 'delayed'], from, from + 999);
+    // A job that completes between BullMQ's listing and its load comes back as undefined (typed Job).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
     for (const job of jobs) keys += job?.data.keys.length ?? 0;
     if (jobs.length < 1000) return keys;
   }
@@ -38,14 +40,15 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     // default 32 MB pub/sub output buffer (and reconcile); here the backlog itself is measured.
     await c.source.config('SET', 'client-output-buffer-limit', 'pubsub 512mb 512mb 0');
     procs = await startPipelineProcesses(env, INDEX, 1, { worker: { concurrency } });
-    const [producer, worker] = procs;
+    // startPipelineProcesses starts the producer, then `workers` (here 1) workers.
+    const [producer, worker] = [itemAt(procs, 0), itemAt(procs, 1)];
     process.kill(env.pids.es, 'SIGSTOP');
     paused = true;
     let producerPeak = 0;
     let workerPeak = 0;
     const sample = (): void => {
-      producerPeak = Math.max(producerPeak, rssBytes(producer.child.pid!));
-      workerPeak = Math.max(workerPeak, rssBytes(worker.child.pid!));
+      producerPeak = Math.max(producerPeak, rssBytes(pidOf(producer)));
+      workerPeak = Math.max(workerPeak, rssBytes(pidOf(worker)));
     };
     const sampler = setInterval(sample, 100);
     try {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { PresentKeyState } from '../shared/core/key-state';
+import { itemAt } from './support';
 
 type Pipeline = ReturnType<Redis['pipeline']>;
 
@@ -40,8 +41,8 @@ const WORDS = ['red', 'fast', 'quiet', 'bright', 'solid', 'light', 'warm', 'fres
  * (catalog items), 10% each of small lists, sets and sorted sets.
  */
 export function sampleKey(i: number): SampleKey {
-  const city = CITIES[i % CITIES.length];
-  const word = WORDS[i % WORDS.length];
+  const city = itemAt(CITIES, i % CITIES.length);
+  const word = itemAt(WORDS, i % WORDS.length);
   switch (i % 10) {
     case 0:
     case 1:

@@ -140,11 +140,13 @@ class ProbeTracker {
       const res = await this.es.mget<{ value?: { seq?: string } }>({ index: this.index, ids: keys, _source_includes: ['value.seq'] });
       const now = performance.now();
       res.docs.forEach((d, i) => {
-        const probe = this.pending.get(keys[i]);
+        const key = keys[i];
+        if (key === undefined) return; // mget answers one doc per id asked for
+        const probe = this.pending.get(key);
         const seen = 'found' in d && d.found ? Number(d._source?.value?.seq ?? 0) : 0;
         if (probe && seen >= probe.seq) {
           this.latencies.push(now - probe.sent);
-          this.pending.delete(keys[i]);
+          this.pending.delete(key);
         }
       });
       await sleep(2);
@@ -183,10 +185,12 @@ export async function hotKeysScenario(env: BenchEnv, rate: number, durationMs: n
     const ids = Array.from({ length: keys }, (_, k) => `hot:${k}`);
     const values = await c.source.mget(...ids);
     let exact = false;
-    for (const deadline = performance.now() + 10000; !exact && performance.now() < deadline; await sleep(50)) {
+    const deadline = performance.now() + 10000;
+    while (!exact && performance.now() < deadline) {
       await drained(c.queue, 120000, 10);
       const docs = await c.es.mget<{ value?: string }>({ index, ids });
       exact = docs.docs.every((d, k) => 'found' in d && d.found && d._source?.value === values[k]);
+      await sleep(50);
     }
     return { updates, keys, esWrites: (await indexedTotal(c.es, index)) - before, exact };
   } finally {

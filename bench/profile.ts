@@ -38,8 +38,8 @@ export function summarizeProfile(dir: string, top = 12): ProfileShare[] {
 
 function placeOf(frame: ProfileNode['callFrame'] | undefined): string {
   if (!frame) return '(unknown)';
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url);
-  if (pkg) return pkg[1];
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(frame.url)?.[1];
+  if (pkg !== undefined) return pkg;
   const own = /\/dist\/(.+)\.js$/.exec(frame.url);
   if (own) return `${own[1]}.ts`;
   if (frame.url.startsWith('node:')) return 'node internals';

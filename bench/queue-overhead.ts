@@ -88,6 +88,6 @@ function parseInfo(text: string): Record<string, string> {
 
 function parseCommandStats(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]] = Number(m[2]);
+  for (const [, command, calls] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (command !== undefined) out[command] = Number(calls);
   return out;
 }

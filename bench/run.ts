@@ -10,7 +10,7 @@ import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
 import { baselineScenario, profileScenario, snapshotScenario, type BaselineComparison, type SnapshotResult } from './snapshot';
-import type { BenchEnv } from './support';
+import { itemAt, type BenchEnv } from './support';
 
 const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search', 'baseline'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -115,9 +115,9 @@ async function main(): Promise<void> {
   const output = devStack(['up'], STACK_DIR, { ES_HEAP: opts.smoke ? '768m' : '2g', ES_PORT: 'auto', REDIS_PORT: 'auto', QUEUE_REDIS_PORT: 'auto' });
   const vars = readStackEnv(STACK_DIR);
   const env: BenchEnv = {
-    sourceUrl: vars.REDIS_URL,
-    queueUrl: vars.QUEUE_REDIS_URL,
-    esUrl: vars.ELASTICSEARCH_URL,
+    sourceUrl: stackVar(vars, 'REDIS_URL'),
+    queueUrl: stackVar(vars, 'QUEUE_REDIS_URL'),
+    esUrl: stackVar(vars, 'ELASTICSEARCH_URL'),
     pids: { es: pidOf('elasticsearch/es.pid'), source: pidOf('redis/redis.pid'), queue: pidOf('queue-redis/redis.pid') },
   };
   log(`stack ${STACK_DIR}: ${JSON.stringify(env)}${/starting/.test(output) ? ' (started)' : ''}`);
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     smoke: Boolean(opts.smoke),
-    load: { before: loadavg()[0]! },
+    load: { before: loadavg()[0] ?? NaN },
   };
   const failures: string[] = [];
   const attempt = async (name: Scenario, run: () => Promise<void>): Promise<void> => {
@@ -171,7 +171,8 @@ async function main(): Promise<void> {
       results.search = await searchScenario(env, { docs: sizes.searchDocs, queries: sizes.searchQueries, concurrency: sizes.searchConcurrency, durationMs: sizes.searchMs });
     });
     await attempt('baseline', async () => {
-      const rev = opts.baseline!;
+      const rev = opts.baseline;
+      if (rev === undefined) throw new Error('scenario baseline needs --baseline <git revision>'); // checked at start
       log(`baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${sizes.baselineKeys}-key snapshot`);
       const build = buildRevision(rev);
       try {
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
     });
   } finally {
     if (startedStack) devStack(['down'], STACK_DIR);
-    results.load.after = loadavg()[0]!;
+    results.load.after = loadavg()[0] ?? NaN;
   }
   writeResults(out, opts.only ?? 'all', render(results, failures));
   log(`results written to ${out}`);
@@ -241,6 +242,13 @@ function writeResults(file: string, scenarios: string, generated: string): void 
 const n = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const mib = (bytes: number): string => `${n(bytes / 2 ** 20)} MiB`;
 
+/** A variable dev-stack.sh writes to the stack's env file after `up`. */
+function stackVar(vars: Readonly<Record<string, string>>, name: string): string {
+  const value = vars[name];
+  if (value === undefined) throw new Error(`${STACK_DIR}/env has no ${name} after dev-stack.sh up`);
+  return value;
+}
+
 function render(r: Results, failures: readonly string[]): string {
   const load = `load average ${n(r.load.before, 2)} before, ${n(r.load.after ?? NaN, 2)} after`;
   const lines: string[] = [`Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine} (${load})${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`, ''];
@@ -249,16 +257,17 @@ function render(r: Results, failures: readonly string[]): string {
     for (const s of r.snapshot) {
       lines.push(`| ${n(s.keys)} | ${n(s.pipelineKeysPerSec)} | ${n(s.bulkHelperDocsPerSec)} | ${n((100 * s.pipelineKeysPerSec) / s.bulkHelperDocsPerSec)} % | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(s.pipelineKeysPerSec / s.naiveKeysPerSec, 1)} × |`);
     }
-    const last = r.snapshot[r.snapshot.length - 1];
+    const last = r.snapshot.at(-1);
     const cpu = (m: Record<string, number>): string => Object.entries(m).map(([name, us]) => `${name} ${n(us, 1)}`).join(', ');
-    lines.push('', `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`, '');
+    // An empty snapshot list (no run finished) has no last run to show the CPU split of.
+    if (last) lines.push('', `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`, '');
   }
   if (r.baseline) {
     const b = r.baseline;
     const median = (xs: number[]): number => {
       const sorted = [...xs].sort((x, y) => x - y);
       const mid = sorted.length >> 1;
-      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      return sorted.length % 2 ? itemAt(sorted, mid) : (itemAt(sorted, mid - 1) + itemAt(sorted, mid)) / 2;
     };
     lines.push(
       `### Against a baseline revision: ${b.baseline}`,

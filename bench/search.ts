@@ -3,7 +3,7 @@ import { getFreePort } from '../test/support/ports';
 import { seededRandom } from '../test/support/random';
 import { seedKeys } from './data';
 import { startPipelineProcesses } from './live';
-import { benchConfig, connect, percentile, resetServers, sleep, startCli, type BenchEnv, type CliProcess, type Connections } from './support';
+import { benchConfig, connect, itemAt, percentile, resetServers, sleep, startCli, type BenchEnv, type CliProcess, type Connections } from './support';
 
 const INDEX = 'bench-search';
 const TERMS = ['red', 'fast', 'quiet', 'bright', 'solid', 'light', 'warm', 'fresh', 'smart', 'bold', 'Lisbon', 'Oslo', 'Lagos', 'Lima', 'Pune', 'Osaka', 'Quito', 'Tunis', 'customer', 'product', 'post', 'shipped', 'likes'];
@@ -113,7 +113,7 @@ function queryMix(count: number): MixQuery[] {
   const random = seededRandom(42);
   for (let i = all.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [all[i], all[j]] = [all[j], all[i]];
+    [all[i], all[j]] = [itemAt(all, j), itemAt(all, i)];
   }
   return all.slice(0, Math.min(count, all.length));
 }
@@ -133,7 +133,7 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
       const started = performance.now();
       const res = q.post
         ? await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(after ? { ...q.post, search_after: after } : q.post) })
-        : await fetch(`${base}?${new URLSearchParams(after ? { ...q.get, search_after: JSON.stringify(after) } : q.get)}`);
+        : await fetch(`${base}?${new URLSearchParams(after ? { ...q.get, search_after: JSON.stringify(after) } : q.get).toString()}`);
       const body = (await res.json()) as { next?: unknown; error?: string };
       latencies.push(performance.now() - started);
       if (res.status !== 200) throw new Error(`search answered ${res.status}: ${body.error ?? ''}`);
@@ -145,7 +145,7 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
     await Promise.all(
       Array.from({ length: opts.concurrency }, async () => {
         while (performance.now() < until) {
-          const q = mix[pick(cdf, random())];
+          const q = itemAt(mix, pick(cdf, random()));
           const next = await request(q);
           if (q.nextPage && next) await request(q, next);
         }
@@ -169,13 +169,15 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
 }
 
 async function waitUntilUp(proc: CliProcess, url: string): Promise<void> {
-  for (const deadline = performance.now() + 60_000; performance.now() < deadline; await sleep(50)) {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`serve exited:\n${proc.output()}`);
     const ok = await fetch(url).then(
       (r) => r.ok,
       () => false,
     );
     if (ok) return;
+    await sleep(50);
   }
   throw new Error(`serve did not answer ${url}:\n${proc.output()}`);
 }
@@ -193,7 +195,7 @@ function pick(cdf: readonly number[], u: number): number {
   let hi = cdf.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (cdf[mid] < u) lo = mid + 1;
+    if (itemAt(cdf, mid) < u) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -53,8 +53,8 @@ export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] 
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20000);
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   return {
     child,
     output: () => out,
@@ -80,8 +80,9 @@ export async function waitForOutput(proc: CliProcess, text: string, timeoutMs = 
 /** CPU seconds (user + system) a process has used so far (Linux /proc), or 0 when it is gone. */
 export function cpuSeconds(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    // After the `(comm) ` field; a process that is gone throws (caught below).
+    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+    return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
   } catch {
     return 0;
   }
@@ -90,7 +91,7 @@ export function cpuSeconds(pid: number): number {
 /** CPU seconds each named process uses between the call and the returned function's call. */
 export function cpuMeter(pids: Record<string, number>): () => Record<string, number> {
   const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-  return () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - start[name]]));
+  return () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - (start[name] ?? 0)]));
 }
 
 /** Resident memory of a process in bytes (Linux /proc), or 0 when it is gone. */
@@ -139,7 +140,22 @@ export async function drained(queue: SyncQueue, timeoutMs: number, everyMs = 20)
     await sleep(everyMs);
   }
   const failed = await queue.getFailed(0, 0);
-  if (failed.length > 0) throw new Error(`jobs failed, e.g. ${failed[0].id}: ${failed[0].failedReason}`);
+  const [first] = failed;
+  if (first) throw new Error(`jobs failed, e.g. ${first.id}: ${first.failedReason}`);
+}
+
+/** The pid of a started child: spawn() leaves it undefined only when the start failed, which throws earlier. */
+export function pidOf(proc: CliProcess): number {
+  const pid = proc.child.pid;
+  if (pid === undefined) throw new Error(`child process has no pid (it did not start):\n${proc.output()}`);
+  return pid;
+}
+
+/** `items[i]` for an index computed from the array itself (modulo, search, shuffle): a miss is a bug in the bench. */
+export function itemAt<T>(items: readonly T[], i: number): T {
+  const item = items[i];
+  if (item === undefined) throw new Error(`index ${i} is outside the ${items.length} items`);
+  return item;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -148,7 +164,7 @@ export function sleep(ms: number): Promise<void> {
 
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  return itemAt(sorted, Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)));
 }
 
 /** Starts from an empty source, an empty queue and none of the scenario's indices. */

@@ -9,6 +9,7 @@ import { createSource } from '../shared/core/source';
 import { redisTlsOptions } from '../shared/platform/tls';
 import { captureConfigIssues } from '../producers/capture/registry';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
+import { nonEmpty } from '../shared/platform/config/schema';
 import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
 import { credentialsOrigin, elasticsearchProbe, esError } from '../shared/sink/es-probe';
@@ -88,7 +89,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
   const allProbes: DependencyProbe[] = [
-    redisProbe('source-redis', () => source.db(config.redis.databases[0]!), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
+    redisProbe('source-redis', () => source.db(nonEmpty(config.redis.databases, 'redis.databases')[0]), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
     redisProbe('queue-redis', queueClient, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
     elasticsearchProbe(es, redactUrl(config.elasticsearch.url), credentialsOrigin(config.elasticsearch, sourceOf), sourceOf),
   ];

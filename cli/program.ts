@@ -180,8 +180,8 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
   program
     .command('resync')
     .description('enqueue every key matching a pattern again (a snapshot of a subset)')
-    .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] = []) => [
-      ...prev,
+    .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] | undefined) => [
+      ...(prev ?? []),
       p,
     ])
     .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')

@@ -7,6 +7,8 @@ import type { Progress } from '../shared/platform/progress';
  * long snapshot always shows that it moves.
  */
 export function createProgress(label: string, logger: Logger, opts: { tty?: boolean; logEveryMs?: number } = {}): Progress {
+  // @types/node types isTTY as boolean, but a stderr that is a pipe or file has no isTTY at all.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- see above
   const tty = opts.tty ?? Boolean(process.stderr.isTTY);
   let done = 0;
   let total = 0;

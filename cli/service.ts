@@ -13,6 +13,7 @@ import { Lifecycle } from '../shared/platform/lifecycle';
 import { FailureStore } from '../shared/core/failure-store';
 import type { DependencyName } from '../shared/platform/errors';
 import { onShutdown } from '../shared/platform/shutdown';
+import { nonEmpty } from '../shared/platform/config/schema';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -142,7 +143,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
  */
 export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {}): ReadinessCheck[] {
   return [
-    redisCheck('source-redis', () => ctx.source.db(ctx.config.redis.databases[0])),
+    redisCheck('source-redis', () => ctx.source.db(nonEmpty(ctx.config.redis.databases, 'redis.databases')[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
     elasticsearchCheck(ctx.es),
     ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),

@@ -142,7 +142,7 @@ export class ChangeSink {
 
   private scheduleFlush(): void {
     if (this.buffer.size >= this.settings.batch) this.flushInBackground();
-    else if (!this.timer) this.timer = setTimeout(() => this.flushInBackground(), this.settings.flushMs);
+    else this.timer ??= setTimeout(() => this.flushInBackground(), this.settings.flushMs);
   }
 
   private scheduleRelease(): void {

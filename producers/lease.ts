@@ -134,7 +134,7 @@ export class RedisLease implements Fence {
     const got = await this.redis.resEsLeaseAcquire(this.keys.lease, this.keys.fence, token, this.ttlMs);
     if (got === null) return undefined;
     this.tenureToken = token;
-    this.fenceValue = Number(got);
+    this.fenceValue = got;
     return this.fenceValue;
   }
 

@@ -66,7 +66,7 @@ export class LeasedProducer implements CaptureProducer {
       this.log.warn('the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (README, "Running it in production")');
     }
     const asked = Date.now();
-    const fence = await this.deps.lease.acquire().catch((err: Error) => {
+    const fence = await this.deps.lease.acquire().catch((err: unknown) => {
       this.log.warn({ err }, 'could not ask for the producer lease; trying again');
       return null;
     });
@@ -98,7 +98,7 @@ export class LeasedProducer implements CaptureProducer {
     }
     if (!tenure || this.tenure !== tenure) return;
     this.tenure = undefined;
-    await this.deps.lease.release().catch((err: Error) => this.log.warn({ err }, 'could not release the lease; it expires by itself'));
+    await this.deps.lease.release().catch((err: unknown) => this.log.warn({ err }, 'could not release the lease; it expires by itself'));
     this.log.info({ fence: tenure.fence }, 'producer lease released');
   }
 

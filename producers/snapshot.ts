@@ -73,7 +73,7 @@ async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: s
     for (const node of await deps.source.masters(db)) {
       for (const pattern of opts.patterns) {
         const field = `${node.id ? `${node.id}/` : ''}${db}:${pattern}`;
-        let cursor = (resume && (await deps.queueRedis.hget(cursorsKey, field))) || '0';
+        let cursor = (resume ? await deps.queueRedis.hget(cursorsKey, field) : null) ?? '0';
         if (cursor === 'done') continue;
         do {
           if (opts.signal?.aborted) return false;

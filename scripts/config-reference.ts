@@ -24,7 +24,7 @@ const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && 
 
 /** A JSON Schema node's type, as a reader of the reference wants it. */
 function typeOf(s: Json): string {
-  if (s.const !== undefined) return `\`${String(s.const)}\``;
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (Array.isArray(s.enum)) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (Array.isArray(s.anyOf)) return s.anyOf.filter(isObj).map(typeOf).join(' \\| ');
   if (Array.isArray(s.allOf)) return s.allOf.filter(isObj).map(typeOf).join(' & ');

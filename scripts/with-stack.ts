@@ -12,6 +12,8 @@ import { isAbsolute, resolve } from 'node:path';
 const EXIT_NOT_UP = 2;
 
 const root = resolve(__dirname, '../..');
+// An empty STACK_DIR (`STACK_DIR= npm start`) means the default, as in dev-stack.sh.
+// eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing -- see above
 const stackDir = process.env.STACK_DIR || '.stack';
 const dir = isAbsolute(stackDir) ? stackDir : resolve(root, stackDir);
 const envFile = resolve(dir, 'env');
@@ -33,8 +35,8 @@ if (!existsSync(envFile)) {
 
 const env: NodeJS.ProcessEnv = { ...process.env };
 for (const line of readFileSync(envFile, 'utf8').split('\n')) {
-  const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-  if (m && env[m[1]!] === undefined) env[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+  const [, name, value] = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line) ?? [];
+  if (name !== undefined && value !== undefined && env[name] === undefined) env[name] = value.replace(/^(['"])(.*)\1$/, '$2');
 }
 const child = spawn(process.execPath, [resolve(root, script), ...args], { env, stdio: 'inherit' });
 // Signals reach the child through the terminal's process group; pass on an explicit kill too.

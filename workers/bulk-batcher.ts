@@ -64,7 +64,13 @@ export class BulkBatcher {
       this.inflight++;
       this.indexFn(batch.map((w) => w.item))
         .then(
-          (results) => batch.forEach((w, i) => w.resolve(results[i])),
+          (results) =>
+            batch.forEach((w, i) => {
+              const result = results[i];
+              // indexFn answers one result per item; a short answer is a bug there, not a success here.
+              if (result === undefined) w.reject(new Error(`bulk index returned ${results.length} results for ${batch.length} items`));
+              else w.resolve(result);
+            }),
           (err: unknown) => batch.forEach((w) => w.reject(err)),
         )
         .finally(() => {

@@ -83,7 +83,7 @@ export class BulkIndexer {
       return slot;
     });
 
-    const results: (ItemResult | undefined)[] = new Array(unique.length);
+    const results = new Array<ItemResult | undefined>(unique.length);
     // Keys whose document Elasticsearch refused: the next attempt writes their stub instead.
     const refusedByEs = new Map<number, string>();
     let pending = unique.map((_, slot) => slot);
@@ -111,29 +111,31 @@ export class BulkIndexer {
   ): Promise<Prepared[]> {
     this.throwIfAborted();
     const firstVersion = await this.deps.counter.allocate(slots.length);
-    const byDb = new Map<number, number[]>();
-    for (const slot of slots) {
-      const db = unique[slot].db;
-      const list = byDb.get(db);
-      if (list) list.push(slot);
-      else byDb.set(db, [slot]);
-    }
+    // Each slot's key and version (allocated in slot order), grouped by database for the reads.
+    const byDb = new Map<number, { slot: number; key: string; version: number }[]>();
+    slots.forEach((slot, i) => {
+      const item = unique[slot];
+      if (item === undefined) throw new Error(`bulk indexer: slot ${slot} is not one of the ${unique.length} items`);
+      const entry = { slot, key: item.key, version: firstVersion + i };
+      const list = byDb.get(item.db);
+      if (list) list.push(entry);
+      else byDb.set(item.db, [entry]);
+    });
     const prepared: Prepared[] = [];
-    const versionOf = new Map(slots.map((slot, i) => [slot, firstVersion + i]));
-    for (const [db, dbSlots] of byDb) {
+    for (const [db, entries] of byDb) {
       const states = await readKeyStates(
         this.deps.source.db(db),
-        dbSlots.map((s) => unique[s].key),
+        entries.map((e) => e.key),
       );
-      dbSlots.forEach((slot, i) => {
-        const { key } = unique[slot];
+      entries.forEach(({ slot, key, version }, i) => {
         const route = this.deps.router.route(db, key);
         if (!route) {
           results[slot] = { ok: true, result: 'skipped' };
           return;
         }
-        const version = versionOf.get(slot) as number;
-        const state = states[i]!;
+        const state = states[i];
+        // readKeyStates answers one state per key, in order.
+        if (state === undefined) throw new Error(`readKeyStates returned ${states.length} states for ${entries.length} keys`);
         let refused = refusedByEs.get(slot);
         if (refused === undefined || !state.exists) {
           try {
@@ -203,7 +205,14 @@ export class BulkIndexer {
           return;
         }
         chunk.forEach((p, i) => {
-          const outcome: ItemOutcome = classifyItem(p.op.op, items[i]!);
+          const item = items[i];
+          // Elasticsearch answers one item per action; without one the outcome is unknown, and a
+          // versioned write is safe to send again.
+          if (item === undefined) {
+            retry.push(p.slot);
+            return;
+          }
+          const outcome: ItemOutcome = classifyItem(p.op.op, item);
           if (outcome.kind === 'retry') retry.push(p.slot);
           else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
           else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };

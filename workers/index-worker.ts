@@ -72,7 +72,8 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     const refused: Refusal[] = [];
     const indexed: { db: number; key: string }[] = [];
     results.forEach((r, i) => {
-      const key = data.keys[i]!;
+      const key = data.keys[i];
+      if (key === undefined) return; // the batcher answers one result per key submitted
       if (!r.ok) refused.push({ db: data.db, key, index: deps.router.route(data.db, key)?.index ?? '', reason: r.reason });
       // A 409 means another write, newer than this one, decided the key's state: that write's worker owns its record.
       else if (r.result !== 'already-newer') indexed.push({ db: data.db, key });
@@ -84,11 +85,13 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     if (refused.length > 0) {
       for (const r of refused) keysRefused.inc({ class: reasonClass(r.reason) });
       log.warn(
-        { jobId: job.id, db: data.db, refused: refused.length, keys: refused.slice(0, REFUSED_LOGGED).map((r) => displayKey(r.key)), reason: refused[0]!.reason },
+        { jobId: job.id, db: data.db, refused: refused.length, keys: refused.slice(0, REFUSED_LOGGED).map((r) => displayKey(r.key)), reason: refused[0]?.reason },
         'keys refused; recorded in the failure store (redis-es-sync failures)',
       );
     }
     const lagMs = Date.now() - data.t;
+    // Job data comes back from Redis unchecked: a job queued by hand or by an older producer may lack src.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
     if (Number.isFinite(lagMs)) captureToIndexed.observe({ src: data.src ?? 'unknown' }, lagMs / 1000);
     log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, refused: refused.length, lagMs }, 'job indexed');
   };

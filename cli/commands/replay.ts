@@ -44,9 +44,12 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
       dryRun: opts.dryRun,
       onMatch: (job) => {
         if (listed++ >= opts.list) return;
+        // Job data and failedReason come back from Redis unchecked; a hand-made job may lack either.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
         const jobKeys = job.data.keys ?? [];
         const first = displayKey(jobKeys[0] ?? '');
         const shown = jobKeys.length > 1 ? `${first} (+${jobKeys.length - 1} keys)` : first;
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see the comment above
         const reason = (job.failedReason ?? '').split('\n', 1)[0];
         process.stdout.write(`job ${job.id}\t${new Date(job.finishedOn ?? 0).toISOString()}\t${shown}\t${reason}\n`);
       },

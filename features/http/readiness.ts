@@ -8,7 +8,8 @@ export interface ReadinessCheck {
   check(): Promise<unknown>;
 }
 
-export type CheckResults = Record<string, 'ok' | string>;
+/** Per check: `ok`, or why it failed. */
+export type CheckResults = Record<string, string>;
 
 /** A check that answers slower than this counts as down: probes must answer quickly. */
 const CHECK_TIMEOUT_MS = 2000;

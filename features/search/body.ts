@@ -8,7 +8,7 @@ const BODY_FIELDS = ['query', 'filter', 'sort', 'size', 'search_after'];
  * means what the GET parameters mean and goes through the same checks.
  */
 export function parseSearchBody(body: unknown, settings: SearchSettings): SearchQuery {
-  if (body === undefined || body === null) body = {};
+  body ??= {};
   if (typeof body !== 'object' || Array.isArray(body)) throw new SearchRequestError(400, 'the body must be a JSON object');
   const fields = body as Record<string, unknown>;
   for (const name of Object.keys(fields)) {

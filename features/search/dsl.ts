@@ -60,10 +60,10 @@ class DslWalker {
   clause(value: unknown, path: string, depth: number): Obj {
     if (!isObj(value)) return refuse(path, 'must be an object naming one clause');
     const names = Object.keys(value);
-    if (names.length !== 1) return refuse(path, `must name exactly one clause (got ${names.length})`);
+    const [type] = names;
+    if (type === undefined || names.length !== 1) return refuse(path, `must name exactly one clause (got ${names.length})`);
     if (depth > MAX_DSL_DEPTH) return refuse(path, `nested deeper than ${MAX_DSL_DEPTH} levels`);
     if (++this.clauses > MAX_DSL_CLAUSES) return refuse(path, `more than ${MAX_DSL_CLAUSES} clauses in one query`);
-    const [type] = names;
     const body = value[type];
     const at = `${path}.${type}`;
     switch (type) {
@@ -153,7 +153,7 @@ function keys(body: unknown, path: string, allowed: Record<string, Check>, requi
   const out: Obj = {};
   for (const name of Object.keys(body).sort()) {
     const check = allowed[name];
-    if (!check) refuse(`${path}.${name}`, 'not allowed');
+    if (!check) return refuse(`${path}.${name}`, 'not allowed');
     out[name] = check(body[name], `${path}.${name}`);
   }
   return out;
@@ -163,8 +163,8 @@ function keys(body: unknown, path: string, allowed: Record<string, Check>, requi
 function oneField(body: unknown, path: string): { name: string; at: string; value: unknown } {
   if (!isObj(body)) return refuse(path, 'must be an object naming one field');
   const names = Object.keys(body);
-  if (names.length !== 1) return refuse(path, `must name exactly one field (got ${names.length})`);
   const [name] = names;
+  if (name === undefined || names.length !== 1) return refuse(path, `must name exactly one field (got ${names.length})`);
   const at = `${path}.${name}`;
   field(name, at);
   return { name, at, value: body[name] };
@@ -239,7 +239,9 @@ function regexpPattern(v: unknown, path: string): string {
 /** A field clause with caps added to its options (the short form `{ field: value }` becomes the long one). */
 function capped(clause: Obj, caps: Obj): Obj {
   const [name] = Object.keys(clause);
-  const v = clause[name];
+  // No field, nothing to cap (callers pass one-field clauses); an Obj's values are never undefined.
+  const v = name === undefined ? undefined : clause[name];
+  if (name === undefined || v === undefined) return clause;
   return { [name]: { ...(isObj(v) ? v : { value: v }), ...caps } };
 }
 

@@ -83,7 +83,7 @@ export function checkRegexp(pattern: string, path: string): void {
 export function checkQueryString(q: string, settings: SearchSettings, label: string, budget: QueryBudget = new QueryBudget(settings)): void {
   if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `${label} is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
   if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, `${label}: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index`);
-  for (const m of q.matchAll(REGEX_TERM)) checkRegexp(m[1], label);
+  for (const [, regexp] of q.matchAll(REGEX_TERM)) if (regexp !== undefined) checkRegexp(regexp, label);
   budget.addText(q.replace(REGEX_TERM, ' '), label);
 }
 
@@ -124,9 +124,9 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
   const sortParam = one('sort');
   if (sortParam !== undefined) {
     for (const part of sortParam.split(',')) {
-      const m = /^([^:]+)(?::(asc|desc))?$/.exec(part.trim());
-      if (!m || !FIELD.test(m[1])) throw new SearchRequestError(400, `sort: ${JSON.stringify(part)} is not field, field:asc or field:desc`);
-      sort.push({ field: m[1], order: (m[2] as 'asc' | 'desc' | undefined) ?? 'asc' });
+      const [, field, order] = /^([^:]+)(?::(asc|desc))?$/.exec(part.trim()) ?? [];
+      if (field === undefined || !FIELD.test(field)) throw new SearchRequestError(400, `sort: ${JSON.stringify(part)} is not field, field:asc or field:desc`);
+      sort.push({ field, order: (order as 'asc' | 'desc' | undefined) ?? 'asc' });
     }
   }
 

@@ -37,6 +37,7 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
     try {
       const query = parseSearchQuery(request.query, search.settings);
       const { page, cache } = await search.search(request.params.index, query);
+      // eslint-disable-next-line @typescript-eslint/return-await -- send() returns the reply itself, a thenable that settles once the response is written; fastify wants it returned, not awaited, and nothing after send() can throw into this catch.
       return reply.header('x-cache', cache).send(page);
     } catch (err) {
       return fail(reply, err);
@@ -47,6 +48,7 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
     try {
       const query = parseSearchBody(request.body, search.settings);
       const { page, cache } = await search.search(request.params.index, query);
+      // eslint-disable-next-line @typescript-eslint/return-await -- send() returns the reply itself, a thenable that settles once the response is written; fastify wants it returned, not awaited, and nothing after send() can throw into this catch.
       return reply.header('x-cache', cache).send(page);
     } catch (err) {
       return fail(reply, err);

@@ -123,7 +123,7 @@ export class SearchService {
     const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);
     const next = hits.length === query.size && last?.sort ? (last.sort as SortValue[]) : null;
     // A timed-out search holds what the shards found in time: served, never cached.
-    return { page: { hits, total, next }, complete: !response.timed_out && (response._shards.failed ?? 0) === 0 };
+    return { page: { hits, total, next }, complete: !response.timed_out && response._shards.failed === 0 };
   }
 
   /** The document `index`/`id` maps to, built from the key's current value in Redis; 404 when it is gone. */
@@ -135,8 +135,9 @@ export class SearchService {
     const gone = new SearchRequestError(404, `no key maps to ${index}/${id}`);
     if (!target) throw gone;
     const route = this.deps.router.route(target.db, target.key);
-    if (!route || route.index !== index || route.id !== id) throw gone;
+    if (route?.index !== index || route.id !== id) throw gone;
     const [state] = await readKeyStates(this.deps.source.db(target.db), [target.key]);
+    if (state === undefined) throw gone; // one state per key asked for; this only guards the index
     const op = toOperation(route, route.shape, target.db, target.key, state);
     if (op.op !== 'index') throw gone;
     const bytes = Buffer.byteLength(JSON.stringify(op.doc));
@@ -149,11 +150,11 @@ export class SearchService {
   /** Ids that are the key itself (`{key}`, the default) or `{db}:{key}` (the default with several databases). */
   private async keyFromId(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
     const candidates: { db: number; key: string }[] = this.deps.databases.map((db) => ({ db, key: id }));
-    const m = /^(\d+):([\s\S]*)$/.exec(id);
-    if (m && this.deps.databases.includes(Number(m[1]))) candidates.push({ db: Number(m[1]), key: m[2] });
+    const [, db, key] = /^(\d+):([\s\S]*)$/.exec(id) ?? [];
+    if (db !== undefined && key !== undefined && this.deps.databases.includes(Number(db))) candidates.push({ db: Number(db), key });
     for (const c of candidates) {
       const route = this.deps.router.route(c.db, c.key);
-      if (route && route.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;
+      if (route?.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;
     }
     return undefined;
   }

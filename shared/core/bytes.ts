@@ -28,7 +28,7 @@ export function keyFromBytes(buf: Buffer): string {
       out += buf.toString('utf8', i, i + n);
       i += n;
     } else {
-      out += String.fromCharCode(0xdc00 + buf[i]!);
+      out += String.fromCharCode(0xdc00 + buf.readUInt8(i));
       i += 1;
     }
   }
@@ -50,7 +50,7 @@ export function keyToBytes(key: string): Buffer {
   const parts: Buffer[] = [];
   let text = '';
   for (const ch of key) {
-    const cp = ch.codePointAt(0)!;
+    const cp = ch.codePointAt(0) ?? 0; // one code point of the string: never empty
     if (cp >= 0xdc80 && cp <= 0xdcff) {
       if (text) parts.push(Buffer.from(text, 'utf8'));
       text = '';
@@ -81,7 +81,7 @@ export function displayKey(key: string): string {
   if (!ESCAPED.test(key)) return key;
   let out = '';
   for (const ch of key) {
-    const cp = ch.codePointAt(0)!;
+    const cp = ch.codePointAt(0) ?? 0; // one code point of the string: never empty
     out += cp >= 0xdc80 && cp <= 0xdcff ? `\\x${(cp - 0xdc00).toString(16).padStart(2, '0')}` : ch;
   }
   return out;
@@ -92,7 +92,7 @@ export function displayKey(key: string): string {
  * start one (strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF).
  */
 function validSequenceLength(buf: Buffer, i: number): number {
-  const b0 = buf[i]!;
+  const b0 = buf.readUInt8(i); // callers stay below buf.length
   if (b0 < 0x80) return 1;
   const cont = (j: number, lo = 0x80, hi = 0xbf): boolean => {
     const b = buf[i + j];

@@ -85,8 +85,8 @@ return 1
  * refused for. Bounded, so it can label a metric.
  */
 export function reasonClass(reason: string): string {
-  const es = /\b\d{3} ([a-z_]+_exception)\b/.exec(reason);
-  if (es) return es[1]!;
+  const es = /\b\d{3} ([a-z_]+_exception)\b/.exec(reason)?.[1];
+  if (es !== undefined) return es;
   if (/over worker\.maxDocumentBytes/.test(reason)) return 'too_large';
   if (/^bulk request rejected/.test(reason)) return 'bulk_rejected';
   if (/^transform failed/.test(reason)) return 'transform';
@@ -137,8 +137,10 @@ export class FailureStore {
     do {
       const [next, flat] = await this.redis.hscan(this.key, cursor, 'COUNT', pageSize);
       cursor = next;
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const rec = parseRecord(flat[i]!, flat[i + 1]!);
+      for (let i = 1; i < flat.length; i += 2) {
+        const [field, value] = [flat[i - 1], flat[i]];
+        if (field === undefined || value === undefined) continue; // not reached: i - 1 and i are in range
+        const rec = parseRecord(field, value);
         if (rec) yield rec;
       }
     } while (cursor !== '0');

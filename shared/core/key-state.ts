@@ -95,28 +95,29 @@ function withReadCommand(redis: RedisClient): KeyReaderRedis {
 export async function readKeyStates(redis: RedisClient, keys: readonly string[]): Promise<KeyState[]> {
   if (keys.length === 0) return [];
   const client = withReadCommand(redis);
-  const args = keyArgs(keys);
   if (client.isCluster) {
     return Promise.all(
-      args.map(async (arg, i) => {
+      keys.map(async (key) => {
         try {
-          const [reply] = await client.resEsReadKeysBuffer(1, arg);
+          const [reply] = await client.resEsReadKeysBuffer(1, keyArg(key));
           return decodeReply(reply as RawReply);
         } catch (err) {
-          throw new Error(`reading ${JSON.stringify(displayKey(keys[i]!))}: ${(err as Error).message}`, { cause: err });
+          throw new Error(`reading ${JSON.stringify(displayKey(key))}: ${(err as Error).message}`, { cause: err });
         }
       }),
     );
   }
+  const args = keyArgs(keys);
   const pipeline = client.pipeline();
   for (let i = 0; i < args.length; i += KEYS_PER_CALL) {
     const chunk = args.slice(i, i + KEYS_PER_CALL);
-    (pipeline as unknown as KeyReaderRedis).resEsReadKeysBuffer(chunk.length, ...chunk);
+    // Queued on the pipeline, not sent: its reply (or error) comes back through exec() below.
+    void (pipeline as unknown as KeyReaderRedis).resEsReadKeysBuffer(chunk.length, ...chunk);
   }
   const results = (await pipeline.exec()) ?? [];
   return results.flatMap(([err, replies], c) => {
     if (err) {
-      const first = keys[c * KEYS_PER_CALL]!;
+      const first = keys[c * KEYS_PER_CALL] ?? ''; // call c read keys from c * KEYS_PER_CALL on
       throw new Error(`reading ${Math.min(KEYS_PER_CALL, keys.length - c * KEYS_PER_CALL)} keys from ${JSON.stringify(displayKey(first))}: ${err.message}`, { cause: err });
     }
     return (replies as RawReply[]).map(decodeReply);
@@ -153,13 +154,19 @@ export function decodeReply(reply: RawReply): KeyState {
 
 function toPairs(flat: readonly Buffer[]): FieldPair[] {
   const out: FieldPair[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ name: flat[i]!, value: flat[i + 1]! });
+  for (let i = 1; i < flat.length; i += 2) {
+    const [name, value] = [flat[i - 1], flat[i]];
+    if (name !== undefined && value !== undefined) out.push({ name, value }); // both in range: i < length
+  }
   return out;
 }
 
 function zsetEntries(flat: readonly Buffer[]): ZsetEntry[] {
   const out: ZsetEntry[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: flat[i]!, score: flat[i + 1]!.toString('latin1') });
+  for (let i = 1; i < flat.length; i += 2) {
+    const [member, score] = [flat[i - 1], flat[i]];
+    if (member !== undefined && score !== undefined) out.push({ member, score: score.toString('latin1') }); // both in range
+  }
   return out;
 }
 

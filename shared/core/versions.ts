@@ -37,7 +37,7 @@ export class VersionCounter {
   async allocate(count: number): Promise<number> {
     if (count < 1) throw new RangeError('count must be at least 1');
     const floor = String(this.now() * 1000);
-    const last = Number(await this.redis.resEsAllocateVersions(this.key, floor, count));
+    const last = await this.redis.resEsAllocateVersions(this.key, floor, count);
     return last - count + 1;
   }
 }

@@ -88,7 +88,7 @@ export function redisError(name: DependencyName, endpoint: string, err: Error, c
 
 /** The first line, without a closing period: the message goes on after it. */
 export function firstLine(s: string): string {
-  return s.split('\n', 1)[0]!.replace(/\.$/, '');
+  return (s.split('\n', 1)[0] ?? '').replace(/\.$/, '');
 }
 
 /**
@@ -110,8 +110,9 @@ export async function checkDependencies(probes: readonly DependencyProbe[], time
     }),
   );
   const failed = results.filter((r): r is DependencyError => r !== undefined);
-  if (failed.length === 1) throw failed[0];
-  if (failed.length > 1) throw new DependenciesError(failed);
+  const [only, ...more] = failed;
+  if (only && more.length === 0) throw only;
+  if (only) throw new DependenciesError(failed);
 }
 
 export interface WaitOptions {

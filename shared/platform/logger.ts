@@ -50,7 +50,9 @@ export function serializeError(err: unknown, depth = 0): SerializedError | strin
     return redactText(String(message));
   }
   const e = err as Error & { code?: unknown; statusCode?: unknown; command?: unknown; cause?: unknown; errors?: unknown };
-  const out: SerializedError = { type: e.constructor?.name ?? e.name, message: redactText(e.message) };
+  // An error made with Object.create(null) (or across realms oddly) has no constructor.
+  const ctor = e.constructor as { name?: string } | undefined;
+  const out: SerializedError = { type: ctor?.name ?? e.name, message: redactText(e.message) };
   if (e.stack) out.stack = redactText(e.stack);
   if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
   if (typeof e.statusCode === 'number') out.statusCode = e.statusCode;

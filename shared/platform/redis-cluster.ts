@@ -23,9 +23,9 @@ interface NodeLine {
 export function parseClusterNodes(text: string): NodeLine[] {
   const out: NodeLine[] = [];
   for (const line of text.split('\n')) {
-    const f = line.trim().split(' ');
-    if (f.length < 8) continue;
-    out.push({ id: f[0], addr: f[1].split('@')[0], flags: f[2].split(','), epoch: f[6], slots: f.slice(8) });
+    const [id, addr, flags, , , , epoch, link, ...slots] = line.trim().split(' ');
+    if (id === undefined || addr === undefined || flags === undefined || epoch === undefined || link === undefined) continue;
+    out.push({ id, addr: addr.split('@')[0] ?? addr, flags: flags.split(','), epoch, slots });
   }
   return out;
 }
@@ -54,7 +54,7 @@ export class ClusterSource implements SourceRedis {
   private readonly nodes = new Map<string, Redis>();
 
   constructor(
-    private readonly seeds: readonly string[],
+    private readonly seeds: readonly [string, ...string[]],
     private readonly name: string,
     private readonly logger?: Logger,
     private readonly tls?: ConnectionOptions,

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { ClusterConfig, SentinelConfig } from './config/schema';
+import type { ClusterConfig, NonEmpty, SentinelConfig } from './config/schema';
+import { nonEmpty } from './config/schema';
 import type { Logger } from './logger';
 import { defaultLogger, redactUrl } from './logger';
 import { backoffDelay, REDIS_RECONNECT } from './retry';
@@ -18,11 +19,11 @@ export interface EndpointConfig {
 export type RedisEndpoint =
   | { kind: 'standalone'; url: string }
   | { kind: 'sentinel'; sentinel: SentinelConfig }
-  | { kind: 'cluster'; nodes: readonly string[] };
+  | { kind: 'cluster'; nodes: NonEmpty<string> };
 
 /** The validated schema guarantees exactly one of the three. */
 export function endpointOf(section: EndpointConfig): RedisEndpoint {
-  if (section.cluster) return { kind: 'cluster', nodes: section.cluster.nodes };
+  if (section.cluster) return { kind: 'cluster', nodes: nonEmpty(section.cluster.nodes, 'cluster.nodes') };
   if (section.sentinel) return { kind: 'sentinel', sentinel: section.sentinel };
   if (section.url) return { kind: 'standalone', url: section.url };
   throw new Error('no Redis endpoint configured (url, cluster or sentinel)');
@@ -157,13 +158,21 @@ class SentinelProbe {
   refs = 0;
   private client: Redis | undefined;
   private next = 0;
+  private readonly sentinels: NonEmpty<string>;
   private cached: { at: number; view: Promise<MasterView | undefined> } | undefined;
 
   constructor(
     private readonly sentinel: SentinelConfig,
     private readonly tls: ConnectionOptions | undefined,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sentinels = nonEmpty(sentinel.sentinels, 'redis.sentinel.sentinels');
+  }
+
+  /** The sentinel asked now; `next` stays below the list's length, the fallback only satisfies the type. */
+  private current(): string {
+    return this.sentinels[this.next] ?? this.sentinels[0];
+  }
 
   master(): Promise<MasterView | undefined> {
     const now = Date.now();
@@ -181,16 +190,19 @@ class SentinelProbe {
     try {
       const reply = (await client.call('SENTINEL', 'MASTER', this.sentinel.name)) as string[];
       const fields = new Map<string, string>();
-      for (let i = 0; i + 1 < reply.length; i += 2) fields.set(reply[i], reply[i + 1]);
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        const [name, value] = [reply[i], reply[i + 1]];
+        if (name !== undefined && value !== undefined) fields.set(name, value);
+      }
       const runId = fields.get('runid') ?? '';
       const infoAgeMs = Number(fields.get('info-refresh'));
       // Right after a failover a sentinel has not read the new master's INFO yet (no run_id): nothing to compare.
       return runId && Number.isFinite(infoAgeMs) ? { runId, infoAgeMs } : undefined;
     } catch (err) {
       // This sentinel is down or slow: the check is only a safety net, so it waits for the next round and another sentinel.
-      this.log.debug({ err, sentinel: this.sentinel.sentinels[this.next] }, 'sentinel did not say which server is the master');
+      this.log.debug({ err, sentinel: this.current() }, 'sentinel did not say which server is the master');
       this.close();
-      this.next = (this.next + 1) % this.sentinel.sentinels.length;
+      this.next = (this.next + 1) % this.sentinels.length;
       return undefined;
     }
   }
@@ -198,7 +210,7 @@ class SentinelProbe {
   private open(): Redis {
     const s = this.sentinel;
     const client = new Redis({
-      ...parseHostPort(s.sentinels[this.next]),
+      ...parseHostPort(this.current()),
       connectionName: 'redis-es-sync:sentinel-probe',
       // A failed sentinel is replaced by the next one in ask(), not retried.
       retryStrategy: () => null,
@@ -312,7 +324,7 @@ function followSentinelMaster(redis: Redis, s: SentinelConfig, label: string, op
  * A Redis Cluster client: routes each command by its key's slot and follows MOVED and ASK
  * redirections, refreshing the slot map on failovers and resharding.
  */
-export function connectCluster(nodes: readonly string[], opts: RedisConnectOptions): Cluster {
+export function connectCluster(nodes: NonEmpty<string>, opts: RedisConnectOptions): Cluster {
   const { retryStrategy: _perNode, db: _db, ...redisOptions } = baseOptions(opts);
   const options: ClusterOptions = {
     // Configured TLS options (in redisOptions) win over the bare `tls: {}` of a rediss:// seed.

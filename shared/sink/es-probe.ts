@@ -59,7 +59,7 @@ export function esError(
   if (err instanceof errors.ResponseError) {
     const status = err.statusCode ?? 0;
     const body = err.body as
-      { error?: { type?: string; reason?: string | null } | string; status?: number } | string | undefined;
+      { error?: { type?: string; reason?: string | null } | string | null; status?: number } | string | null | undefined;
     const e = typeof body === 'object' && body !== null ? body.error : undefined;
     const what =
       typeof e === 'object' && e !== null

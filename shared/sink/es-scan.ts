@@ -37,9 +37,10 @@ export async function* scanIndex(
       });
       if (page.pit_id) pitId = page.pit_id;
       const hits = page.hits.hits;
-      if (hits.length === 0) return;
+      const last = hits.at(-1);
+      if (last === undefined) return;
       yield hits.map((h) => ({ index: h._index, id: h._id ?? '', source: (h._source ?? {}) as Record<string, unknown> }));
-      after = hits[hits.length - 1].sort as (string | number | boolean | null)[];
+      after = last.sort as (string | number | boolean | null)[];
     }
   } finally {
     await es.closePointInTime({ id: pitId }).catch(() => undefined);

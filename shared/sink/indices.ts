@@ -52,7 +52,7 @@ export async function ensureIndices(es: Client, router: KeyRouter, mapping: AppC
       await es.indices.create({ index, ...indexBody(index, mapping) });
       logger.info({ index }, 'created index');
     } catch (err) {
-      const type = err instanceof errors.ResponseError ? (err.body as { error?: { type?: string } })?.error?.type : undefined;
+      const type = err instanceof errors.ResponseError ? (err.body as { error?: { type?: string } } | null | undefined)?.error?.type : undefined;
       if (type !== 'resource_already_exists_exception') throw err;
     }
   }

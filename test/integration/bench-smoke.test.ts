@@ -11,7 +11,7 @@ import { REPO_ROOT } from '../support/dev-stack';
 describe('the benchmark harness (smoke sizes)', () => {
   let running: ChildProcess | undefined;
   afterAll(() => {
-    if (running && running.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
+    if (running?.exitCode === null && running.signalCode === null) running.kill('SIGKILL');
   });
 
   it('runs every scenario and writes a report of each', async () => {

@@ -35,7 +35,7 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
     const jobs = await pipeline!.ctx.queue().getJobs(['waiting', 'prioritized', 'delayed', 'active']);
     return jobs.filter((j) => j.data.src === src).flatMap((j) => j.data.keys.map(keyToBytes));
   }
-  const sorted = (keys: Buffer[]): Buffer[] => [...keys].sort(Buffer.compare);
+  const sorted = (keys: Buffer[]): Buffer[] => [...keys].sort((a, b) => Buffer.compare(a, b));
 
   it('the initial SCAN enqueues every key with its exact bytes', async () => {
     const producer = (pipeline!.service.producer as LeasedProducer).current as CaptureHost<NotificationMode>;

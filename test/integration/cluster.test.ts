@@ -15,7 +15,7 @@ const TYPES = ['str', 'hash', 'list', 'set', 'zset', 'stream'] as const;
 
 /** Writes key `i` of the mixed keyspace: its type follows from its number. */
 function write(redis: Cluster, i: number, round: number): Promise<unknown> {
-  const type = TYPES[i % TYPES.length];
+  const type = TYPES[i % TYPES.length]!;
   const key = `${type}:${i}`;
   const v = `v${round}-${i}`;
   switch (type) {
@@ -67,9 +67,9 @@ async function runOps(redis: Cluster, from: number, to: number): Promise<void> {
 async function replicaToPromote(redis: Cluster): Promise<{ master: number; replica: number }> {
   const queueSlot = (await redis.cluster('KEYSLOT', PREFIX)) as number;
   const slots = await redis.cluster('SLOTS');
-  const queueMaster = slots.find(([from, to]) => queueSlot >= from && queueSlot <= to)![2][1];
-  const other = slots.find((s) => s[2][1] !== queueMaster && s.length > 3)!;
-  return { master: other[2][1], replica: other[3][1] };
+  const queueMaster = slots.find(([from, to]) => queueSlot >= from && queueSlot <= to)![2]![1];
+  const other = slots.find((s) => s[2]![1]! !== queueMaster && s.length > 3)!;
+  return { master: other[2]![1]!, replica: other[3]![1]! };
 }
 
 describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same cluster', () => {
@@ -158,7 +158,7 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
 
   it('keeps keys correct while resharding moves their slots to another master', async () => {
     const [from, to] = await cluster.masterPorts();
-    const reshard = cluster.reshard(from, to, 600);
+    const reshard = cluster.reshard(from!, to!, 600);
     // Writes race the migration: reads of the keys being moved follow ASK redirections.
     let op = 100000;
     let moving = true;
@@ -180,7 +180,7 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
   });
 
   it('refuses a master without the notification flags, naming it, unless allowed to set them', async () => {
-    const [port] = await cluster.masterPorts();
+    const port = (await cluster.masterPorts())[0]!;
     const node = new Redis(port, '127.0.0.1');
     try {
       await node.config('SET', 'notify-keyspace-events', '');
@@ -192,7 +192,7 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
       const lenient = await startPipeline({ ...strict, producer: { ...strict.producer, configureNotifications: true } }, { producer: true, worker: false });
       await lenient.stop();
       const [, flags] = (await node.config('GET', 'notify-keyspace-events')) as string[];
-      expect(flags.length).toBeGreaterThan(0);
+      expect(flags!.length).toBeGreaterThan(0);
     } finally {
       await node.config('SET', 'notify-keyspace-events', 'KEA');
       node.disconnect();

@@ -110,14 +110,14 @@ describe('the dashboard in a browser', () => {
     const fromShell: Record<string, string> = { DASHBOARD_PASSWORD: password, HTTP_VIEWER_TOKEN: secret() };
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(compose.services.dashboard.environment)) {
-      const m = /^\/run\/secrets\/(.+)$/.exec(String(value));
+      const m = /^\/run\/secrets\/(.+)$/.exec(value);
       if (!m) {
-        env[name] = String(value);
+        env[name] = value;
         continue;
       }
       // A compose secret is a file under /run/secrets holding the shell variable it names.
-      const file = join(secretFiles, m[1]);
-      writeFileSync(file, fromShell[compose.secrets[m[1]].environment]);
+      const file = join(secretFiles, m[1]!);
+      writeFileSync(file, fromShell[compose.secrets[m[1]!]!.environment]!);
       env[name] = file;
     }
     await shippedDashboard(env, password);
@@ -126,14 +126,14 @@ describe('the dashboard in a browser', () => {
   it('opens the dashboard of deploy/kubernetes the same way, through its Secret', async () => {
     const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/kubernetes/secret.yaml'), 'utf8')).map((d) => d.toJS() as { metadata: { name: string }; stringData: Record<string, string> });
     const secretData = docs.find((d) => d.metadata.name === 'redis-es-sync-secrets')!.stringData;
-    const deployment = parseAllDocuments(readFileSync(join(REPO, 'deploy/kubernetes/dashboard.yaml'), 'utf8'))[0].toJS() as {
+    const deployment = parseAllDocuments(readFileSync(join(REPO, 'deploy/kubernetes/dashboard.yaml'), 'utf8'))[0]!.toJS() as {
       spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
     };
     const password = secret();
     // Every CHANGE-ME replaced, as the Secret asks.
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(secretData)) env[name] = value === 'CHANGE-ME' ? (name === 'HTTP_OPERATOR_PASSWORD' ? password : secret()) : value;
-    for (const e of deployment.spec.template.spec.containers[0].env) if (e.value !== undefined && e.name !== 'CONFIG') env[e.name] = e.value;
+    for (const e of deployment.spec.template.spec.containers[0]!.env) if (e.value !== undefined && e.name !== 'CONFIG') env[e.name] = e.value;
     expect(env.HTTP_OPERATOR_USERNAME).toBe('ops');
     await shippedDashboard(env, password);
   });

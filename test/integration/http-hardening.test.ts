@@ -35,7 +35,7 @@ describe('a hardened HTTP surface', () => {
     await servers?.stop();
   });
 
-  const get = (path: string, token = TOKEN, init: RequestInit = {}): Promise<Response> => fetch(`${base}${path}`, { ...init, headers: { ...bearer(token), ...(init.headers ?? {}) } });
+  const get = (path: string, token = TOKEN, init: RequestInit = {}): Promise<Response> => fetch(`${base}${path}`, { ...init, headers: { ...bearer(token), ...Object.fromEntries(new Headers(init.headers).entries()) } });
 
   it('reads every valid key through /doc: long ids, and the empty key by its id', async () => {
     const long = await get(`/doc/${servers.index}/${encodeURIComponent(longKey)}`);

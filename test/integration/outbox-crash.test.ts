@@ -18,37 +18,37 @@ function write(redis: Redis, rnd: () => number, i: number): Promise<unknown> {
   switch (Math.floor(rnd() * 8)) {
     case 0:
       keys = [`str:${n}`];
-      m.set(keys[0], `v${i}`);
+      m.set(keys[0]!, `v${i}`);
       break;
     case 1:
       keys = [`hash:${n}`];
-      m.hset(keys[0], `f${i % 5}`, String(i));
+      m.hset(keys[0]!, `f${i % 5}`, String(i));
       break;
     case 2:
       keys = [`list:${n}`];
-      m.rpush(keys[0], String(i)).ltrim(keys[0], -5, -1);
+      m.rpush(keys[0]!, String(i)).ltrim(keys[0]!, -5, -1);
       break;
     case 3:
       keys = [`set:${n}`];
-      m.sadd(keys[0], String(i % 13));
+      m.sadd(keys[0]!, String(i % 13));
       break;
     case 4:
       keys = [`zset:${n}`];
-      m.zadd(keys[0], i, `m${i % 7}`);
+      m.zadd(keys[0]!, i, `m${i % 7}`);
       break;
     case 5:
       keys = [`str:${n}`, `hash:${n}`];
-      m.set(keys[0], `pair ${i}`).hset(keys[1], 'pair', String(i));
+      m.set(keys[0]!, `pair ${i}`).hset(keys[1]!, 'pair', String(i));
       break;
     case 6: {
       const type = ['str', 'hash', 'list', 'set', 'zset'][n % 5];
       keys = [`${type}:${n}`];
-      m.del(keys[0]);
+      m.del(keys[0]!);
       break;
     }
     default:
       keys = [`json:${n}`];
-      m.set(keys[0], JSON.stringify({ i, even: i % 2 === 0 }));
+      m.set(keys[0]!, JSON.stringify({ i, even: i % 2 === 0 }));
   }
   m.xadd(STREAM, '*', ...keys.flatMap((k) => ['key', k]));
   return m.exec();

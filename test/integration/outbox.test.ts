@@ -102,7 +102,7 @@ describe('outbox mode: what an application writes', () => {
       const [, [, id]] = (await redis.multi().set('while-paused', '1').xadd(STREAM, '*', 'key', 'while-paused').exec()) as [unknown, [unknown, string]];
       await eventually('the entry delivered', async () => {
         const groups = (await redis.xinfo('GROUPS', STREAM)) as unknown[][];
-        return groups[0][groups[0].indexOf('last-delivered-id') + 1];
+        return groups[0]![groups[0]!.indexOf('last-delivered-id') + 1];
       }, (last) => last === id);
       const pending = (await redis.xpending(STREAM, GROUP, '-', '+', 10)) as [string, string][];
       expect(pending.map(([p]) => p)).toEqual([id]);
@@ -181,7 +181,7 @@ describe('outbox mode: entries other consumers left behind', () => {
     const held = [await write('held:1'), await write('held:2'), await write('held:3')];
     await readAs('dead', 3);
     // One of them was deleted from the stream meanwhile: its change cannot be known any more.
-    await redis.xdel(STREAM, held[2]);
+    await redis.xdel(STREAM, held[2]!);
     const fresh = [await write('fresh:1'), await write('fresh:2')];
 
     const base = testConfigInput(servers, { producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000 } } });

@@ -119,7 +119,7 @@ describe('the search API', () => {
         expect((await search(`q=tick${i}`)).total).toBe(0);
         expect(await cacheHits()).toBeGreaterThan(hits);
         await redis.set('clock', `tick${i}`);
-        await waitFor(`tick${i} in the answer`, () => search(`q=tick${i}`), (p) => p.total === 1 && p.hits[0].key === 'clock');
+        await waitFor(`tick${i} in the answer`, () => search(`q=tick${i}`), (p) => p.total === 1 && p.hits[0]!.key === 'clock');
         await waitFor(`tick${i - 1} gone from the answer`, () => search(`q=tick${i - 1}`), (p) => p.total === 0);
       }
     } finally {

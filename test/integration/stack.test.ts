@@ -5,7 +5,7 @@ import { getFreePort } from '../support/ports';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 /** Resolves 'refused' when nothing listens on the port, 'connected' otherwise. */
-function probe(port: number): Promise<'connected' | 'refused' | string> {
+function probe(port: number): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' });
     socket.setTimeout(2000, () => {
@@ -92,7 +92,7 @@ describe('startRedis()', () => {
 
     const [, flags] = (await client.config('GET', 'notify-keyspace-events')) as [string, string];
     // Redis normalises the flag string ('KEA' is reported as 'AKE').
-    expect([...flags].sort().join('')).toBe([...'KEA'].sort().join(''));
+    expect(Array.from(flags).sort().join('')).toBe(Array.from('KEA').sort().join(''));
 
     const [, save] = (await client.config('GET', 'save')) as [string, string];
     expect(save).toBe('');

@@ -35,7 +35,7 @@ export async function racingProducers(input: ConfigInput | readonly [ConfigInput
   await waitFor(
     'one producer to lead and the other to stand by',
     async () => [leads(a), leads(b), standingBy(a), standingBy(b), a.exitCode, b.exitCode],
-    ([la, lb, sa, sb, ea, eb]) => ((la && sb) || (lb && sa)) as boolean || ea !== null || eb !== null,
+    ([la, lb, sa, sb, ea, eb]) => (la === true && sb === true) || (lb === true && sa === true) || ea !== null || eb !== null,
     60000,
   );
   if (a.exitCode !== null || b.exitCode !== null) throw new Error(`a producer exited:\n${a.output()}\n${b.output()}`);
@@ -149,10 +149,11 @@ export interface RestartableQueueServers extends TestServers {
  * server writes its AOF out before it exits).
  */
 export async function restartableQueueServers(indexPrefix: string, opts: { notify: boolean }): Promise<RestartableQueueServers> {
-  const dirs = [await mkdtemp(join(tmpdir(), 'res-source-')), await mkdtemp(join(tmpdir(), 'res-queue-'))];
-  const queueArgs = ['--dir', dirs[1], '--appendonly', 'yes'];
+  const [sourceDir, queueDir] = [await mkdtemp(join(tmpdir(), 'res-source-')), await mkdtemp(join(tmpdir(), 'res-queue-'))];
+  const dirs = [sourceDir, queueDir];
+  const queueArgs = ['--dir', queueDir, '--appendonly', 'yes'];
   const [source, firstQueue] = await Promise.all([
-    startRedis({ notifyKeyspaceEvents: opts.notify ? 'KEA' : undefined, args: ['--dir', dirs[0]] }),
+    startRedis({ notifyKeyspaceEvents: opts.notify ? 'KEA' : undefined, args: ['--dir', sourceDir] }),
     startRedis({ args: queueArgs }),
   ]);
   let queue: RedisServerHandle = firstQueue;

@@ -21,7 +21,7 @@ export function startOutboxServers(indexPrefix: string): Promise<TestServers> {
 /** Unacknowledged entries of the group, or of one consumer. */
 export async function pendingCount(redis: Redis, consumer?: string): Promise<number> {
   const [count, , , consumers] = (await redis.xpending(STREAM, GROUP)) as [number, string | null, string | null, [string, string][] | null];
-  if (consumer === undefined) return Number(count);
+  if (consumer === undefined) return count;
   return Number((consumers ?? []).find(([name]) => name === consumer)?.[1] ?? 0);
 }
 

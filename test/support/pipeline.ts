@@ -99,8 +99,8 @@ export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
 
 /** Waits until verify finds Redis and Elasticsearch identical. */
 export async function waitInSync(ctx: AppContext, timeoutMs = 60000): Promise<VerifyReport> {
-  return waitFor('Elasticsearch to match Redis', () => verifyNow(ctx), inSync, timeoutMs, 250).catch((err: Error) => {
-    throw new Error(`${err.message}`);
+  return waitFor('Elasticsearch to match Redis', () => verifyNow(ctx), inSync, timeoutMs, 250).catch((err: unknown) => {
+    throw new Error(err instanceof Error ? err.message : String(err));
   });
 }
 

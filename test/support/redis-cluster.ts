@@ -94,8 +94,8 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     return text
       .split('\n')
       .map((l) => l.split(' '))
-      .filter((f) => f.length > 8 && f[2].split(',').includes('master') && !f[2].split(',').includes('fail'))
-      .map((f) => Number(f[1].split('@')[0].split(':')[1]))
+      .filter((f) => f.length > 8 && f[2]!.split(',').includes('master') && !f[2]!.split(',').includes('fail'))
+      .map((f) => Number(f[1]!.split('@')[0]!.split(':')[1]))
       .sort((a, b) => a - b);
   };
 
@@ -108,11 +108,12 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     },
     async masterPorts() {
       const [first] = await liveNodes();
+      if (first === undefined) throw new Error('no cluster node answers');
       return mastersSeenBy(first);
     },
     async reshard(fromPort, toPort, slots) {
       const idOf = async (port: number): Promise<string> => {
-        const text = (await withNode(port, (r) => r.cluster('MYID'))) as string;
+        const text = await withNode(port, (r) => r.cluster('MYID'));
         return text.trim();
       };
       await run('redis-cli', [
@@ -129,10 +130,10 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       for (;;) {
         try {
           const live = await liveNodes();
-          const states = await Promise.all(live.map((p) => withNode(p, (r) => r.cluster('INFO')) as Promise<string>));
+          const states = await Promise.all(live.map((p) => withNode(p, (r) => r.cluster('INFO'))));
           const views = await Promise.all(live.map((p) => mastersSeenBy(p)));
           const agreed = views.every((v) => JSON.stringify(v) === JSON.stringify(views[0]));
-          if (states.every((s) => s.includes('cluster_state:ok')) && agreed && views[0].length === masters) return;
+          if (states.every((s) => s.includes('cluster_state:ok')) && agreed && views[0]!.length === masters) return;
         } catch {
           // a node mid-failover; look again
         }

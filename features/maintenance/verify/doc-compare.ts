@@ -96,9 +96,13 @@ function itemsDifference(items: readonly Buffer[], value: unknown, ordered: bool
     got.push(b);
   }
   if (got.length !== items.length) return `${got.length} items, Redis has ${items.length}`;
-  const want = ordered ? items : [...items].sort(Buffer.compare);
-  if (!ordered) got.sort(Buffer.compare);
-  const i = want.findIndex((b, j) => !b.equals(got[j]!));
+  const want = ordered ? items : [...items].sort((a, b) => Buffer.compare(a, b));
+  if (!ordered) got.sort((a, b) => Buffer.compare(a, b));
+  // Same lengths (checked above): a missing element cannot happen and would count as a difference.
+  const i = want.findIndex((b, j) => {
+    const other = got[j];
+    return other === undefined || !b.equals(other);
+  });
   return i < 0 ? undefined : ordered ? `item ${i} differs` : 'the members differ';
 }
 
@@ -129,7 +133,11 @@ function pairsDifference(want: readonly RawPair[], got: RawPair[], ordered: bool
   const byName = (a: RawPair, b: RawPair): number => Buffer.compare(a[0], b[0]) || Buffer.compare(a[1], b[1]);
   const w = ordered ? want : [...want].sort(byName);
   const g = ordered ? got : [...got].sort(byName);
-  const i = w.findIndex(([name, v], j) => !name.equals(g[j]![0]) || !v.equals(g[j]![1]));
+  // Same lengths (checked above): a missing pair cannot happen and would count as a difference.
+  const i = w.findIndex(([name, v], j) => {
+    const other = g[j];
+    return other === undefined || !name.equals(other[0]) || !v.equals(other[1]);
+  });
   return i < 0 ? undefined : ordered ? `field ${i} differs` : 'the fields differ';
 }
 
@@ -162,7 +170,8 @@ function streamDifference(entries: readonly { id: string; fields: RawPair[] }[],
   if (value.length !== entries.length) return `${value.length} entries, Redis has ${entries.length}`;
   for (const [i, e] of (value as unknown[]).entries()) {
     const { id, fields } = (e ?? {}) as { id?: unknown; fields?: unknown };
-    const want = entries[i]!;
+    const want = entries[i];
+    if (want === undefined) return `entry ${i}: Redis has none`; // not reached: lengths are equal
     if (id !== want.id) return `entry ${i}: id ${JSON.stringify(id)}, Redis has ${want.id}`;
     const got = pairsOf(fields);
     if (!got) return `entry ${i}: fields are not an object or a list of pairs`;

@@ -88,7 +88,8 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
           checked += keys.length;
           opts.progress?.increment(page.length);
           keys.forEach((k, i) => {
-            if (checks[i]!.verdict !== 'ok') suspects.set(refId(k), k);
+            // One check per key; a missing one is treated as suspect and so checked again below.
+            if (checks[i]?.verdict !== 'ok') suspects.set(refId(k), k);
           });
         } while (cursor !== '0');
       }
@@ -118,7 +119,9 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
       const slice = keys.slice(i, i + 500);
       const checks = await checkKeys(deps, db, slice);
       slice.forEach((k, j) => {
-        const { verdict, why } = checks[j]!;
+        const check = checks[j];
+        if (check === undefined) throw new Error(`verify: no check for key ${j} of ${slice.length}`); // checkKeys answers one per key
+        const { verdict, why } = check;
         if (verdict === 'ok') return;
         report[verdict].push(name(k));
         if (why) report.why[name(k)] = why;
@@ -144,8 +147,11 @@ function reportName(r: KeyRef, databases: readonly number[]): string {
 /** Every key a report names (missing, stale, extra), by database: what a repair enqueues. */
 export function reportKeys(report: VerifyReport, databases: readonly number[]): Map<number, string[]> {
   const byDb = new Map<number, Set<string>>();
+  const [only] = databases;
   for (const name of [...report.missing, ...report.stale, ...report.extra]) {
-    let db = databases[0];
+    // With one database (the usual case) names carry no `db:` prefix; a report only exists for
+    // a configuration, whose redis.databases is never empty, so `only` is set then.
+    let db = only ?? 0;
     let key = name;
     if (databases.length > 1) {
       const colon = name.indexOf(':');
@@ -179,18 +185,23 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
   if (keys.length === 0) return [];
   const raws = await readRaw(deps.source.db(db), keys.map((k) => k.bytes));
   const routes = keys.map((k) => deps.router.route(db, k.key));
-  const shaped = keys.map((_, i) => i).filter((i) => routes[i] && reshapes(routes[i]!.shape));
-  const states = shaped.length > 0 ? await readKeyStates(deps.source.db(db), shaped.map((i) => keys[i]!.key)) : [];
-  const stateOf = new Map(shaped.map((i, j) => [i, states[j]!]));
-  const asked = routes.map((r, i) => (r ? i : -1)).filter((i) => i >= 0);
+  const shaped = keys.flatMap((k, i) => {
+    const route = routes[i];
+    return route && reshapes(route.shape) ? [{ i, key: k.key }] : [];
+  });
+  const states = shaped.length > 0 ? await readKeyStates(deps.source.db(db), shaped.map((s) => s.key)) : [];
+  const stateOf = new Map(shaped.map((s, j) => [s.i, states[j]]));
+  const asked = routes.flatMap((route, i) => (route ? [{ i, route }] : []));
   const found =
-    asked.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: asked.map((i) => ({ _index: routes[i]!.index, _id: routes[i]!.id })) })).docs : [];
-  const docOf = new Map(asked.map((i, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> }]));
+    asked.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: asked.map(({ route }) => ({ _index: route.index, _id: route.id })) })).docs : [];
+  const docOf = new Map(asked.map(({ i }, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> } | undefined]));
   return keys.map((k, i): Check => {
     const route = routes[i];
     if (!route) return { verdict: 'ok' };
-    const raw = raws[i]!;
-    const got = docOf.get(i)!;
+    const raw = raws[i];
+    const got = docOf.get(i);
+    // readRaw and mget answer one entry per key asked for, in order.
+    if (raw === undefined || got === undefined) throw new Error(`verify: no ${raw === undefined ? 'read' : 'mget answer'} for key ${i} of ${keys.length}`);
     const doc = got.found ? got._source : undefined;
     if (!raw.exists) return doc ? { verdict: 'extra', why: 'Redis has no such key' } : { verdict: 'ok' };
     if (raw.changing) return { verdict: 'stale', why: 'the key changed type while verify read it' };
@@ -204,7 +215,7 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
 }
 
 function reshapes(shape: DocumentShape): boolean {
-  return Boolean(shape.keep || shape.rename || shape.coerce || shape.transform);
+  return shape.keep !== undefined || shape.rename !== undefined || shape.coerce !== undefined || shape.transform !== undefined;
 }
 
 /** A rule's transform may make no document of a value: absent is then right. */
@@ -228,15 +239,15 @@ function checkShaped(route: Route, db: number, key: string, state: KeyState, doc
  */
 async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: boolean): Promise<Verdict[]> {
   if (refs.length === 0) return [];
-  const verdicts: Verdict[] = new Array(refs.length).fill('ok');
-  for (const [db, idx] of groupIndexesByDb(refs)) {
+  const verdicts = new Array<Verdict>(refs.length).fill('ok');
+  for (const [db, group] of positionsByDb(refs)) {
     const exists = await existsMany(
       deps.source.db(db),
-      idx.map((i) => refs[i].key),
+      group.map(({ ref }) => ref.key),
     );
-    idx.forEach((i, j) => {
-      const route = deps.router.route(db, refs[i].key);
-      const stillMapped = exists[j] && route?.index === refs[i].index && route.id === refs[i].id;
+    group.forEach(({ ref, i }, j) => {
+      const route = deps.router.route(db, ref.key);
+      const stillMapped = exists[j] === true && route?.index === ref.index && route.id === ref.id;
       if (!stillMapped) verdicts[i] = 'extra';
     });
   }
@@ -245,19 +256,21 @@ async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: bo
     if (flagged.length > 0) {
       const got = await deps.es.mget({ docs: flagged.map(({ r }) => ({ _index: r.index, _id: r.id, _source: false })) });
       got.docs.forEach((d, j) => {
-        if (!(d as { found?: boolean }).found) verdicts[flagged[j].i] = 'ok';
+        const flag = flagged[j]; // mget answers one doc per one asked for, in order
+        if (flag !== undefined && !(d as { found?: boolean }).found) verdicts[flag.i] = 'ok';
       });
     }
   }
   return verdicts;
 }
 
-function groupIndexesByDb(refs: readonly KeyRef[]): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  refs.forEach((r, i) => {
-    const list = out.get(r.db);
-    if (list) list.push(i);
-    else out.set(r.db, [i]);
+/** The refs of each database, each with its position in `refs`. */
+function positionsByDb<R extends KeyRef>(refs: readonly R[]): Map<number, { ref: R; i: number }[]> {
+  const out = new Map<number, { ref: R; i: number }[]>();
+  refs.forEach((ref, i) => {
+    const list = out.get(ref.db);
+    if (list) list.push({ ref, i });
+    else out.set(ref.db, [{ ref, i }]);
   });
   return out;
 }

@@ -34,7 +34,7 @@ class Reader {
   }
 
   skipSpace(): void {
-    while (this.at < this.text.length && ' \t\n\r'.includes(this.text[this.at]!)) this.at++;
+    while (this.at < this.text.length && ' \t\n\r'.includes(this.text.charAt(this.at))) this.at++;
   }
 
   compareValue(value: unknown, path: string): string | undefined {
@@ -101,10 +101,11 @@ class Reader {
     this.skipSpace();
     if (this.text[this.at] === ']') {
       this.at++;
-      return why ?? (items!.length === 0 ? undefined : `${path}: the value has ${items!.length} items, the text none`);
+      if (why !== undefined || items === undefined) return why; // why is set whenever items is not
+      return items.length === 0 ? undefined : `${path}: the value has ${items.length} items, the text none`;
     }
     for (;;) {
-      const inner = this.compareValue(why ? undefined : items![n], `${path}[${n}]`);
+      const inner = this.compareValue(why ? undefined : items?.[n], `${path}[${n}]`);
       why ??= inner;
       n++;
       this.skipSpace();
@@ -112,7 +113,8 @@ class Reader {
       if (sep === ']') break;
       if (sep !== ',') throw new NotJson(`expected , or ] at offset ${this.at - 1}`);
     }
-    return why ?? (n === items!.length ? undefined : `${path}: the value has ${items!.length} items, the text ${n}`);
+    if (why !== undefined || items === undefined) return why;
+    return n === items.length ? undefined : `${path}: the value has ${items.length} items, the text ${n}`;
   }
 
   private expect(ch: string): void {

@@ -50,12 +50,14 @@ export async function readRaw(redis: RedisClient, keys: readonly Buffer[]): Prom
   const plan: { type: string; at: number }[] = [];
   types.forEach((t, i) => {
     if (t instanceof Error) throw new Error(`TYPE: ${t.message}`, { cause: t });
+    const key = keys[i];
+    if (key === undefined) throw new Error(`TYPE: ${types.length} replies for ${keys.length} keys`);
     const type = t.toString('latin1');
     plan.push({ type, at: calls.length });
     if (type === 'none') return;
     const read = READS[type];
-    if (read) calls.push(read(keys[i]!));
-    calls.push(['PTTL', keys[i]!]);
+    if (read) calls.push(read(key));
+    calls.push(['PTTL', key]);
   });
   const replies = await send(redis, calls);
   return plan.map(({ type, at }): RawState => {
@@ -95,7 +97,10 @@ function rawValue(type: string, reply: unknown): RawValue {
 
 function pairs(flat: readonly Buffer[]): RawPair[] {
   const out: RawPair[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  for (let i = 1; i < flat.length; i += 2) {
+    const [name, value] = [flat[i - 1], flat[i]];
+    if (name !== undefined && value !== undefined) out.push([name, value]); // both in range: i < length
+  }
   return out;
 }
 
@@ -104,7 +109,7 @@ async function send(redis: RedisClient, calls: readonly Call[]): Promise<unknown
   if (calls.length === 0) return [];
   // A Cluster routes single commands by slot; a pipeline there must stay within one slot.
   if (redis.isCluster) {
-    return Promise.all(calls.map(([cmd, ...args]) => redis.callBuffer(cmd as string, ...args).catch((err: Error) => err)));
+    return Promise.all(calls.map(([cmd, ...args]) => redis.callBuffer(cmd as string, ...args).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
   }
   const pipeline = redis.pipeline();
   for (const [cmd, ...args] of calls) pipeline.callBuffer(cmd as string, ...args);

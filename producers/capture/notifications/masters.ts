@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { NonEmpty } from '../../../shared/platform/config/schema';
 import { RedisSetupError } from '../../../shared/platform/errors';
 import type { Logger } from '../../../shared/platform/logger';
 import type { SourceNode, SourceRedis } from '../../../shared/platform/redis';
@@ -8,7 +9,8 @@ import { ensureNotifyFlags } from './notify-flags';
 
 export interface MasterNotificationsDeps {
   source: SourceRedis;
-  databases: readonly number[];
+  /** Non-empty (config schema): masters are looked up through the first. */
+  databases: NonEmpty<number>;
   sink: ChangeSink;
   logger: Logger;
   /** Set notify-keyspace-events on a master that lacks flags, instead of failing. */
@@ -103,7 +105,7 @@ export class MasterNotifications {
     let subscribed = 0;
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') subscribed++;
-      else this.log.error({ node: added[i].id, err: r.reason }, 'could not subscribe to a new master; retrying at the next refresh');
+      else this.log.error({ node: added[i]?.id, err: r.reason }, 'could not subscribe to a new master; retrying at the next refresh');
     });
     if (subscribed > 0 && !this.stopped) {
       this.pastGaps += subscribed;

@@ -1,3 +1,4 @@
+import { nonEmpty } from '../../../shared/platform/config/schema';
 import type { Logger } from '../../../shared/platform/logger';
 import type { CaptureContext, CaptureMode } from '../types';
 import { MasterNotifications } from './masters';
@@ -24,7 +25,7 @@ export class NotificationMode implements CaptureMode {
     this.log = ctx.logger;
     this.masters = new MasterNotifications({
       source: ctx.source,
-      databases: config.redis.databases,
+      databases: nonEmpty(config.redis.databases, 'redis.databases'),
       sink: ctx.sink,
       logger: this.log,
       configureNotifications: config.producer.configureNotifications,

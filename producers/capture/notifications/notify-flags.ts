@@ -14,7 +14,7 @@ const ALIAS_A = 'g$lshzxetd';
 
 export function missingNotifyFlags(current: string): string[] {
   const have = new Set(current.replace(/A/g, ALIAS_A));
-  return [...REQUIRED_NOTIFY_FLAGS].filter((f) => !have.has(f));
+  return Array.from(REQUIRED_NOTIFY_FLAGS).filter((f) => !have.has(f));
 }
 
 /**

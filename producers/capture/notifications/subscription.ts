@@ -156,9 +156,9 @@ export class NotificationSubscription {
 
   private onEvent(channel: string, key: string): void {
     const m = CHANNEL.exec(channel);
-    if (!m) return;
-    const event = m[2];
+    const [, db, event] = m ?? [];
+    if (db === undefined || event === undefined) return;
     this.eventsByType.set(event, (this.eventsByType.get(event) ?? 0) + 1);
-    this.deps.sink.capture(Number(m[1]), key, 'notification');
+    this.deps.sink.capture(Number(db), key, 'notification');
   }
 }

@@ -38,16 +38,19 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
   const keys: string[] = [];
   const dbs: string[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'key') keys.push(fields[i + 1]);
-    else if (fields[i] === 'db') dbs.push(fields[i + 1]);
+    const [name, value] = [fields[i], fields[i + 1]];
+    if (value === undefined) break; // unreachable: the loop bound keeps i + 1 in range
+    if (name === 'key') keys.push(value);
+    else if (name === 'db') dbs.push(value);
   }
   // The empty string is a key like any other (`SET "" v` is valid), so every `key` field counts.
   if (keys.length === 0) return { kind: 'malformed', id, reason: 'no `key` field' };
   if (dbs.length > 1) return { kind: 'malformed', id, reason: 'more than one `db` field' };
   let db = rules.defaultDb;
-  if (dbs.length === 1) {
-    if (!/^\d+$/.test(dbs[0])) return { kind: 'malformed', id, reason: `\`db\` is not a database number: ${JSON.stringify(dbs[0].slice(0, 40))}` };
-    db = Number(dbs[0]);
+  const [dbField] = dbs;
+  if (dbField !== undefined) {
+    if (!/^\d+$/.test(dbField)) return { kind: 'malformed', id, reason: `\`db\` is not a database number: ${JSON.stringify(dbField.slice(0, 40))}` };
+    db = Number(dbField);
     if (!rules.databases.has(db)) return { kind: 'malformed', id, reason: `db ${db} is not in redis.databases` };
   }
   return { kind: 'change', id, db, keys };
@@ -58,12 +61,12 @@ class ReplyShapeError extends Error {
 }
 
 function asArray(v: unknown, what: string): unknown[] {
-  if (!Array.isArray(v)) throw new ReplyShapeError(`unexpected ${what} reply: ${JSON.stringify(v)?.slice(0, 200)}`);
+  if (!Array.isArray(v)) throw new ReplyShapeError(`unexpected ${what} reply: ${shown(v)}`);
   return v;
 }
 
 function asString(v: unknown, what: string): string {
-  if (typeof v !== 'string') throw new ReplyShapeError(`unexpected ${what} reply: ${JSON.stringify(v)?.slice(0, 200)}`);
+  if (typeof v !== 'string') throw new ReplyShapeError(`unexpected ${what} reply: ${shown(v)}`);
   return v;
 }
 
@@ -164,9 +167,9 @@ export function decodeOldestPending(reply: unknown): string | undefined {
 
 /** Stream ids are `<ms>-<seq>`, both unsigned 64-bit: compared as numbers, not strings. */
 function parseId(id: string): [bigint, bigint] {
-  const m = /^(\d+)-(\d+)$/.exec(id);
-  if (!m) throw new ReplyShapeError(`not a stream id: ${id}`);
-  return [BigInt(m[1]), BigInt(m[2])];
+  const [, ms, seq] = /^(\d+)-(\d+)$/.exec(id) ?? [];
+  if (ms === undefined || seq === undefined) throw new ReplyShapeError(`not a stream id: ${id}`);
+  return [BigInt(ms), BigInt(seq)];
 }
 
 export function compareIds(a: string, b: string): number {
@@ -186,4 +189,9 @@ const MAX_SEQ = 2n ** 64n - 1n;
 export function nextId(id: string): string {
   const [ms, seq] = parseId(id);
   return seq === MAX_SEQ ? `${ms + 1n}-0` : `${ms}-${seq + 1n}`;
+}
+
+/** A reply for an error message, cut short. JSON.stringify answers undefined for undefined (typed string). */
+function shown(v: unknown): string {
+  return (JSON.stringify(v) as string | undefined)?.slice(0, 200) ?? String(v);
 }

@@ -7,6 +7,7 @@ import { closeRedis, type RedisClient } from '../../../shared/platform/redis';
 import type { ChangeSink } from '../../change-sink';
 import type { Fence } from '../../lease';
 import type { CaptureContext, CaptureMode } from '../types';
+import { nonEmpty } from '../../../shared/platform/config/schema';
 import {
   decodeAutoClaim,
   decodeClaim,
@@ -110,7 +111,7 @@ export class OutboxMode implements CaptureMode {
   constructor(private readonly deps: CaptureContext) {
     const { config } = deps;
     this.settings = config.producer.outbox;
-    this.streamDb = config.redis.databases[0];
+    this.streamDb = nonEmpty(config.redis.databases, 'redis.databases')[0];
     ({ stream: this.stream, group: this.group, consumer: this.consumer } = outboxNames(config));
     this.rules = { defaultDb: this.streamDb, databases: new Set(config.redis.databases) };
     this.log = deps.logger;
@@ -135,11 +136,11 @@ export class OutboxMode implements CaptureMode {
     const owed = created || (await this.deps.queueRedis.hget(this.stateKey, 'reconcile')) === 'owed';
     if (this.leased) await this.registerAsHolder();
     this.reader = this.deps.source.subscriber('', 'outbox-reader', this.streamDb);
-    this.readerId = Number(await this.reader.client('ID'));
+    this.readerId = await this.reader.client('ID');
     this.reader.on('ready', () => {
       // A reconnect gets a new client id; CLIENT UNBLOCK at stop needs the current one.
       this.reader?.client('ID').then(
-        (id) => (this.readerId = Number(id)),
+        (id) => (this.readerId = id),
         () => (this.readerId = undefined),
       );
     });
@@ -238,7 +239,8 @@ export class OutboxMode implements CaptureMode {
    * entry whose enqueue or XACK failed is handled again rather than forgotten.
    */
   private async run(): Promise<void> {
-    const reader = this.reader!;
+    const reader = this.reader;
+    if (!reader) throw new Error('outbox: run() before start() opened the reader');
     const { batch, blockMs, claimIdleMs } = this.settings;
     let pendingFrom: string | undefined = '0';
     let failures = 0;
@@ -257,15 +259,17 @@ export class OutboxMode implements CaptureMode {
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
           );
-          if (entries.length === 0) {
+          const first = entries[0];
+          const last = entries.at(-1);
+          if (first === undefined || last === undefined) {
             pendingFrom = undefined;
             this.markCaughtUp();
             continue;
           }
           this.stats.redelivered += entries.length;
-          this.log.info({ entries: entries.length, from: entries[0].id }, 'redelivered own unacknowledged entries');
+          this.log.info({ entries: entries.length, from: first.id }, 'redelivered own unacknowledged entries');
           await this.handle(entries);
-          pendingFrom = entries[entries.length - 1].id;
+          pendingFrom = last.id;
         } else {
           const entries = decodeReadGroup(
             await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
@@ -417,7 +421,7 @@ export class OutboxMode implements CaptureMode {
       }
       if (reply.entries.length > 0) {
         this.stats.claimed += reply.entries.length;
-        this.log.warn({ entries: reply.entries.length, from: reply.entries[0].id }, 'took over entries abandoned by another consumer');
+        this.log.warn({ entries: reply.entries.length, from: reply.entries[0]?.id }, 'took over entries abandoned by another consumer');
         await this.handle(reply.entries);
       }
       start = reply.next;

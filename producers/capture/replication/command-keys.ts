@@ -30,7 +30,7 @@ export class CommandKeys {
     const table = new Map<string, KeyPositions>();
     const add = (info: CommandInfo): void => {
       const [name, , flags, first, last, step] = info;
-      table.set(String(name).toLowerCase(), { first, last, step, movable: flags.includes('movablekeys') });
+      table.set(name.toLowerCase(), { first, last, step, movable: flags.includes('movablekeys') });
       const subcommands = info[9];
       if (Array.isArray(subcommands)) for (const sub of subcommands as CommandInfo[]) add(sub);
     };

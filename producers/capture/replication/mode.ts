@@ -181,11 +181,11 @@ export class ReplicationMode implements CaptureMode {
         await this.follow(session.link);
       } catch (err) {
         if (err instanceof LeaseLostError) this.onLeaseLost(err);
-        else if (!this.abort.signal.aborted) this.log.warn({ err }, 'replication link lost; reconnecting');
+        else if (!this.stopRequested()) this.log.warn({ err }, 'replication link lost; reconnecting');
       }
       session.link.close();
       session = undefined;
-      if (!this.abort.signal.aborted) await sleep(200, this.abort.signal);
+      if (!this.stopRequested()) await sleep(200, this.abort.signal);
     }
   }
 
@@ -321,7 +321,7 @@ export class ReplicationMode implements CaptureMode {
         while (!this.abort.signal.aborted) {
           try {
             await task(this.abort.signal);
-            if (!this.abort.signal.aborted) return;
+            if (!this.stopRequested()) return;
           } catch (err) {
             if (err instanceof LeaseLostError) {
               this.onLeaseLost(err);
@@ -382,4 +382,11 @@ export class ReplicationMode implements CaptureMode {
     return this.checkpointing;
   }
 
+  /**
+   * The abort signal read through a call: after an `await`, stop() may have aborted it, but a
+   * property read would keep the narrowing of an earlier check (tsc does not forget it across awaits).
+   */
+  private stopRequested(): boolean {
+    return this.abort.signal.aborted;
+  }
 }

@@ -188,7 +188,7 @@ function hashValue(pairs: readonly FieldPair[]): JsonValue {
 function setValue(members: readonly Buffer[]): JsonValue {
   const values = members.map(bytesValue);
   if (values.every((v): v is string => typeof v === 'string')) return values.sort(compareCodePoints);
-  return [...members].sort(Buffer.compare).map(bytesValue);
+  return [...members].sort((a, b) => Buffer.compare(a, b)).map(bytesValue);
 }
 
 /**
@@ -291,17 +291,23 @@ function shapeFields(value: JsonValue, shape: DocumentShape): JsonValue {
   let obj = value as Record<string, JsonValue>;
   if (shape.keep) {
     const kept: Record<string, JsonValue> = {};
-    for (const f of shape.keep) if (Object.hasOwn(obj, f)) setField(kept, f, obj[f]!);
+    for (const f of shape.keep) {
+      const v = Object.hasOwn(obj, f) ? obj[f] : undefined;
+      if (v !== undefined) setField(kept, f, v);
+    }
     obj = kept;
   }
   if (shape.coerce) {
     const coerced: Record<string, JsonValue> = {};
-    for (const [f, v] of Object.entries(obj)) setField(coerced, f, Object.hasOwn(shape.coerce, f) ? coerce(f, v, shape.coerce[f]!) : v);
+    for (const [f, v] of Object.entries(obj)) {
+      const how = Object.hasOwn(shape.coerce, f) ? shape.coerce[f] : undefined;
+      setField(coerced, f, how === undefined ? v : coerce(f, v, how));
+    }
     obj = coerced;
   }
   if (shape.rename) {
     const renamed: Record<string, JsonValue> = {};
-    for (const [f, v] of Object.entries(obj)) setField(renamed, Object.hasOwn(shape.rename, f) ? shape.rename[f]! : f, v);
+    for (const [f, v] of Object.entries(obj)) setField(renamed, (Object.hasOwn(shape.rename, f) ? shape.rename[f] : undefined) ?? f, v);
     obj = renamed;
   }
   return obj;

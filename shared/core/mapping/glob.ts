@@ -6,14 +6,14 @@
 export function globToRegExp(glob: string): RegExp {
   let out = '^';
   for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
+    const c = glob.charAt(i);
     if (c === '*') {
       while (glob[i + 1] === '*') i++;
       out += '(.*)';
     } else if (c === '?') {
       out += '(.)';
     } else if (c === '\\' && i + 1 < glob.length) {
-      out += escapeRegExp(glob[++i]);
+      out += escapeRegExp(glob.charAt(++i));
     } else if (c === '[') {
       const end = findClassEnd(glob, i);
       if (end < 0) {

@@ -105,7 +105,8 @@ function countKeys(v: JsonValue): number {
     for (const x of v) keys += countKeys(x);
     return keys;
   }
-  for (const k in v) keys += 1 + countKeys(v[k]!);
+  // A parsed JSON object: its own enumerable keys are all of them.
+  for (const x of Object.values(v)) keys += 1 + countKeys(x);
   return keys;
 }
 
@@ -126,7 +127,7 @@ function canonicalJsonText(text: string): string {
       i++;
       continue;
     }
-    out += text[i];
+    out += text.charAt(i);
     i++;
   }
   return out;

@@ -60,7 +60,8 @@ export class KeyRouter {
     }
     const fallback = this.fallback;
     if (!fallback) return undefined;
-    return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, /^/.exec(key)!)), shape: fallback.shape };
+    // The fallback matched no pattern: its template has no groups to fill (they expand to '').
+    return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, null)), shape: fallback.shape };
   }
 
   /** Whether the rules sync this key at all: route() without building the id, for checks on every key of a job. */
@@ -95,7 +96,7 @@ function compileRule(rule: RuleConfig, i: number, defaultIndex: string, baseDir:
   }
   const idTemplate = rule.id ?? '{key}';
   for (const name of idTemplate.matchAll(/\{([^}]+)\}/g)) {
-    const ref = name[1];
+    const ref = name[1] ?? ''; // the group is not optional: a match always has it
     if (ref === 'key' || ref === 'db' || /^\d+$/.test(ref)) continue;
     if (rule.regex === undefined || !new RegExp(`\\(\\?<${ref}>`).test(rule.regex)) {
       const reason = `id template refers to {${ref}}, which is not {key}, {db}, a group number or a named group of the regex`;
@@ -118,13 +119,13 @@ function compileRule(rule: RuleConfig, i: number, defaultIndex: string, baseDir:
   };
 }
 
-function expandTemplate(template: string, key: string, db: number, m: RegExpExecArray): string {
+function expandTemplate(template: string, key: string, db: number, m: RegExpExecArray | null): string {
   if (template === '{key}') return key;
   return template.replace(/\{([^}]+)\}/g, (_, ref: string) => {
     if (ref === 'key') return key;
     if (ref === 'db') return String(db);
-    if (/^\d+$/.test(ref)) return m[Number(ref)] ?? '';
-    return m.groups?.[ref] ?? '';
+    if (/^\d+$/.test(ref)) return m?.[Number(ref)] ?? '';
+    return m?.groups?.[ref] ?? '';
   });
 }
 
@@ -147,11 +148,16 @@ function loadTransform(path: string, field: string, baseDir: string): TransformF
   const full = isAbsolute(path) ? path : resolve(baseDir, path);
   let mod: unknown;
   try {
+    // A user's transform module, named in the config at run time: only require() can load a path
+    // known at run time synchronously (the router is built synchronously) in this CommonJS build.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
     mod = require(full);
   } catch (err) {
     throw new ConfigError(`${field}: cannot load ${full}: ${(err as Error).message}`, [{ field, reason: (err as Error).message }]);
   }
-  const candidates = [mod, (mod as { transform?: unknown })?.transform, (mod as { default?: unknown })?.default];
+  // A module may export anything, null and primitives included.
+  const exported = mod as { transform?: unknown; default?: unknown } | null | undefined;
+  const candidates = [mod, exported?.transform, exported?.default];
   const fn = candidates.find((c): c is TransformFn => typeof c === 'function');
   if (!fn) {
     const reason = `${full} must export a function (module.exports = fn, exports.transform or export default)`;

@@ -150,13 +150,15 @@ function envValue(env: NodeJS.ProcessEnv, name: string): { name: string; value: 
 }
 
 function setPath(target: Record<string, unknown>, path: Path, value: unknown): void {
+  const leaf = path.at(-1);
+  if (leaf === undefined) throw new Error('setPath: empty path');
   let node = target;
   for (const part of path.slice(0, -1)) {
     const next = node[part];
     if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
     node = node[part] as Record<string, unknown>;
   }
-  node[path[path.length - 1]] = value;
+  node[leaf] = value;
 }
 
 function toConfigError(error: z.ZodError, sources: Map<string, string>): ConfigError {

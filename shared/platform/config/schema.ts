@@ -39,7 +39,7 @@ function oneEndpoint(section: { url?: string; cluster?: unknown; sentinel?: unkn
   if (given.length === 0) {
     // Reported like a missing required field, so the loader names the variable that sets it.
     ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, path: ['url'], message: 'is required' });
-  } else if (given.length > 1) {
+  } else if (given[1] !== undefined) {
     ctx.addIssue({ code: 'custom', path: [given[1]], message: `give only one of url, cluster or sentinel (got ${given.join(' and ')})` });
   }
 }
@@ -81,7 +81,7 @@ const HttpCredentialSchema = z
     basic: BasicAuthSchema.optional().describe('Basic credentials `{ username, password }`; browsers prompt for them.'),
   })
   .strict()
-  .refine((c) => c.token !== undefined || c.basic !== undefined, { message: 'give token, basic or both' });
+  .refine((c) => c.token !== undefined || c.basic !== undefined, { error: 'give token, basic or both' });
 
 export type HttpCredential = z.infer<typeof HttpCredentialSchema>;
 export const HTTP_ROLES = ['search', 'viewer', 'operator'] as const;
@@ -101,7 +101,11 @@ interface HttpCredentialsInput {
  * to two roles, and the single-credential set-up does not mix with per-role ones.
  */
 function checkHttpCredentials(h: HttpCredentialsInput, ctx: z.RefinementCtx): void {
-  const roles = HTTP_ROLES.filter((r) => h[r] !== undefined);
+  const present = HTTP_ROLES.flatMap((role) => {
+    const c = h[role];
+    return c === undefined ? [] : [{ role, c }];
+  });
+  const roles = present.map((p) => p.role);
   const legacy = h.authToken !== undefined || h.basicAuth !== undefined;
   if (legacy && roles.length > 0) {
     ctx.addIssue({
@@ -112,8 +116,7 @@ function checkHttpCredentials(h: HttpCredentialsInput, ctx: z.RefinementCtx): vo
   }
   const tokens = new Map<string, string>();
   const users = new Map<string, string>();
-  for (const role of roles) {
-    const c = h[role]!;
+  for (const { role, c } of present) {
     if (c.token !== undefined) {
       const other = tokens.get(c.token);
       if (other) ctx.addIssue({ code: 'custom', path: [role, 'token'], message: `is the same as http.${other}.token: each role needs its own` });
@@ -163,7 +166,7 @@ export const RuleSchema = z
   })
   .strict()
   .refine((r) => (r.match === undefined) !== (r.regex === undefined), {
-    message: 'give exactly one of `match` (glob) or `regex`',
+    error: 'give exactly one of `match` (glob) or `regex`',
   });
 
 export type RuleConfig = z.infer<typeof RuleSchema>;
@@ -177,7 +180,7 @@ const RedisTlsSchema = z
     rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate; `false` only for tests.'),
   })
   .strict()
-  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together' });
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { error: 'cert and key go together' });
 
 export type RedisTlsConfig = z.infer<typeof RedisTlsSchema>;
 
@@ -277,7 +280,7 @@ export const ConfigSchema = z
       })
       .strict()
       .refine((e) => (e.username === undefined) === (e.password === undefined), {
-        message: 'username and password go together',
+        error: 'username and password go together',
       })
       .describe('The Elasticsearch the documents go to.'),
     mapping: z
@@ -359,7 +362,7 @@ export const ConfigSchema = z
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
-        message: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
+        error: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
         path: ['leaseRenewMs'],
       })
       .prefault({})
@@ -465,7 +468,7 @@ export const ConfigSchema = z
               .describe('All cached answers together (32 MiB); past it new answers are not cached until old ones expire.'),
           })
           .strict()
-          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { message: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
+          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { error: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
           .prefault({})
           .describe('Where and how much the search cache stores.'),
         defaultPageSize: z.number().int().positive().default(20).describe('`size` when not given.'),
@@ -514,3 +517,16 @@ export const ConfigSchema = z
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;
+
+/** A list the schema validated as non-empty (`.min(1)`); zod 4 infers a plain `T[]` for it. */
+export type NonEmpty<T> = readonly [T, ...T[]];
+
+/**
+ * Types a schema-validated non-empty list as such, so that its first element is a `T` rather
+ * than `T | undefined`. Throws only if called on a list the schema did not validate.
+ */
+export function nonEmpty<T>(items: readonly T[], what: string): NonEmpty<T> {
+  const [first, ...rest] = items;
+  if (first === undefined) throw new Error(`${what} is empty; the configuration schema requires at least one`);
+  return [first, ...rest];
+}

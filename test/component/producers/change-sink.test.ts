@@ -69,9 +69,9 @@ describe('ChangeSink', () => {
     await sink.flush();
     const jobs = await jobsOf(queue);
     expect(jobs).toHaveLength(1);
-    expect(jobs[0].name).toBe(CHANGE_JOB);
-    expect(jobs[0].data).toMatchObject({ db: 2, keys: ['user:1'], src: 'notification' });
-    expect(jobs[0].data.t).toBeLessThanOrEqual(Date.now());
+    expect(jobs[0]!.name).toBe(CHANGE_JOB);
+    expect(jobs[0]!.data).toMatchObject({ db: 2, keys: ['user:1'], src: 'notification' });
+    expect(jobs[0]!.data.t).toBeLessThanOrEqual(Date.now());
     expect(sink.enqueued).toBe(1);
     expect(sink.buffered).toBe(0);
   });
@@ -135,8 +135,8 @@ describe('ChangeSink', () => {
     expect(jobs.map((j) => j.data.keys)).toEqual([['a', 'b', 'c'], ['d']]);
     // keys[i] was captured as v + i: a, b, c consecutive, d after them.
     const [abc, d] = jobs.map((j) => j.data.v);
-    expect(d).toBeGreaterThanOrEqual(abc + 3);
-    expect(jobs[1].data.src).toBe('reconcile');
+    expect(d).toBeGreaterThanOrEqual(abc! + 3);
+    expect(jobs[1]!.data.src).toBe('reconcile');
     expect(abc).toBeGreaterThan((Date.now() - 60_000) * 1000);
   });
 
@@ -161,10 +161,10 @@ describe('ChangeSink', () => {
     expect(count).toBe(3);
     const jobs = await jobsOf(queue);
     expect(jobs).toHaveLength(1);
-    expect(jobs[0].name).toBe(BATCH_JOB);
-    expect(jobs[0].data).toMatchObject({ db: 3, keys: ['x', 'y', 'w'], src: 'snapshot' });
+    expect(jobs[0]!.name).toBe(BATCH_JOB);
+    expect(jobs[0]!.data).toMatchObject({ db: 3, keys: ['x', 'y', 'w'], src: 'snapshot' });
     // keys[i] was captured as v + i: the block of three is reserved, the next version follows it.
-    expect(await counter.allocate(1)).toBe(jobs[0].data.v + 3);
+    expect(await counter.allocate(1)).toBe(jobs[0]!.data.v + 3);
     expect(sink.enqueued).toBe(3);
   });
 
@@ -172,7 +172,7 @@ describe('ChangeSink', () => {
     const full = setup({ batch: 3, flushMs: 60_000 });
     ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k));
     await waitFor(async () => (await jobsOf(full.queue)).length === 1);
-    expect((await jobsOf(full.queue))[0].data.keys).toEqual(['a', 'b', 'c']);
+    expect((await jobsOf(full.queue))[0]!.data.keys).toEqual(['a', 'b', 'c']);
 
     const timed = setup({ batch: 100, flushMs: 5 });
     timed.sink.capture(0, 'later');
@@ -234,8 +234,8 @@ describe('ChangeSink', () => {
     release();
     await waitFor(() => seen.length === 2);
     await waitFor(async () => (await queue.getJobCounts('completed')).completed === 2);
-    expect(seen[1].keys).toEqual(['hot']);
-    expect(seen[1].v).toBeGreaterThan(seen[0].v);
+    expect(seen[1]!.keys).toEqual(['hot']);
+    expect(seen[1]!.v).toBeGreaterThan(seen[0]!.v);
     // Exactly one follow-up, however many changes came in meanwhile.
     await new Promise((r) => setTimeout(r, 50));
     expect(seen).toHaveLength(2);

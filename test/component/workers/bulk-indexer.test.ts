@@ -97,7 +97,7 @@ function parseBulk(body: nock.Body): BulkLine[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   const lines: BulkLine[] = [];
   for (let i = 0; i < raw.length; i++) {
-    const [action, meta] = Object.entries(raw[i])[0] as [string, BulkMeta];
+    const [action, meta] = Object.entries(raw[i]!)[0] as [string, BulkMeta];
     if (action === 'index') lines.push({ action, meta, doc: raw[++i] as unknown as SyncDocument });
     else if (action === 'delete') lines.push({ action, meta });
     else throw new Error(`unexpected bulk action ${action}`);
@@ -116,7 +116,7 @@ function bulkResponse(lines: readonly BulkLine[], answer: (line: BulkLine) => It
     const a = answer(line);
     return { [line.action]: { _index: line.meta._index, _id: line.meta._id, _version: line.meta.version, ...a } };
   });
-  return { took: 1, errors: items.some((_, i) => answer(lines[i]).status >= 300), items };
+  return { took: 1, errors: items.some((_, i) => answer(lines[i]!).status >= 300), items };
 }
 
 function okAnswer(line: BulkLine): ItemAnswer {
@@ -158,7 +158,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     scope.done();
     expect(results).toEqual([indexed, indexed, indexed, { ok: true, result: 'deleted' }]);
     expect(requests).toHaveLength(1);
-    const [lines] = requests;
+    const lines = requests[0]!;
     expect(lines.map((l) => [l.action, l.meta._index, l.meta._id])).toEqual([
       ['index', 'redis', 's'],
       ['index', 'redis', 'h'],
@@ -171,10 +171,10 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
       expect(line.meta.version).toBeGreaterThan(before);
     }
     // One block of consecutive versions per attempt.
-    expect(lines.map((l) => l.meta.version - lines[0].meta.version)).toEqual([0, 1, 2, 3]);
-    expect(lines[0].doc).toEqual({ key: 's', db: 0, type: 'string', value: 'text', content: 'text' });
-    expect(lines[1].doc).toMatchObject({ type: 'hash', value: { a: '1' } });
-    expect(lines[2].doc).toMatchObject({ type: 'list', value: ['x', 'y'] });
+    expect(lines.map((l) => l.meta.version - lines[0]!.meta.version)).toEqual([0, 1, 2, 3]);
+    expect(lines[0]!.doc).toEqual({ key: 's', db: 0, type: 'string', value: 'text', content: 'text' });
+    expect(lines[1]!.doc).toMatchObject({ type: 'hash', value: { a: '1' } });
+    expect(lines[2]!.doc).toMatchObject({ type: 'list', value: ['x', 'y'] });
   });
 
   it('429 on the whole request: retries, re-reading Redis, with a higher version', async () => {
@@ -191,9 +191,9 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     scope.done();
     expect(results).toEqual([indexed]);
     expect(requests).toHaveLength(2);
-    expect(requests[0][0].doc?.value).toBe('first');
-    expect(requests[1][0].doc?.value).toBe('second');
-    expect(requests[1][0].meta.version).toBeGreaterThan(requests[0][0].meta.version);
+    expect(requests[0]![0]!.doc?.value).toBe('first');
+    expect(requests[1]![0]!.doc?.value).toBe('second');
+    expect(requests[1]![0]!.meta.version).toBeGreaterThan(requests[0]![0]!.meta.version);
   });
 
   it('503 then success', async () => {
@@ -246,7 +246,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
       'p:gone': { status: 404 },
     };
     const { requests, scope } = mockBulk([
-      (lines) => [200, bulkResponse(lines, (l) => statuses[l.meta._id])],
+      (lines) => [200, bulkResponse(lines, (l) => statuses[l.meta._id]!)],
       ok,
     ]);
     const results = await indexer().index(items('p:ok', 'p:busy', 'p:bad', 'p:old', 'p:gone'));
@@ -259,13 +259,13 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
       { ok: true, result: 'already-absent' },
     ]);
     expect(requests).toHaveLength(2);
-    expect(requests[0].map((l) => `${l.action}:${l.meta._id}`)).toEqual(['index:p:ok', 'index:p:busy', 'index:p:bad', 'index:p:old', 'delete:p:gone']);
-    expect(requests[1].map((l) => l.meta._id)).toEqual(['p:busy', 'p:bad']);
-    const firstBusy = requests[0].find((l) => l.meta._id === 'p:busy');
-    expect(requests[1][0].meta.version).toBeGreaterThan(firstBusy?.meta.version ?? Infinity);
+    expect(requests[0]!.map((l) => `${l.action}:${l.meta._id}`)).toEqual(['index:p:ok', 'index:p:busy', 'index:p:bad', 'index:p:old', 'delete:p:gone']);
+    expect(requests[1]!.map((l) => l.meta._id)).toEqual(['p:busy', 'p:bad']);
+    const firstBusy = requests[0]!.find((l) => l.meta._id === 'p:busy');
+    expect(requests[1]![0]!.meta.version).toBeGreaterThan(firstBusy?.meta.version ?? Infinity);
     // The refused document's old version must not stay searchable: a stub without the value
     // takes its place, saying why.
-    const stub = requests[1][1];
+    const stub = requests[1]![1]!;
     expect(stub.action).toBe('index');
     expect(stub.doc).toEqual({ db: 0, key: 'p:bad', type: 'string', refused: '400 mapper_parsing_exception: failed to parse field [value] of type [long]' });
   });
@@ -294,11 +294,11 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(results).toEqual(keys.map(() => indexed));
     expect(requests).toHaveLength(4);
     expect(requests.map((r) => r.length)).toEqual([1, 1, 1, 1]);
-    expect(requests.map((r) => r[0].meta._id).sort()).toEqual(keys);
+    expect(requests.map((r) => r[0]!.meta._id).sort()).toEqual(keys);
 
     // A limit that fits two documents makes two requests of two.
     const lineBytes = Buffer.byteLength(
-      `${JSON.stringify({ index: { _index: 'redis', _id: 'k1', version: requests[0][0].meta.version, version_type: 'external' } })}\n${JSON.stringify(requests[0][0].doc)}`,
+      `${JSON.stringify({ index: { _index: 'redis', _id: 'k1', version: requests[0]![0]!.meta.version, version_type: 'external' } })}\n${JSON.stringify(requests[0]![0]!.doc)}`,
     );
     const pairs = mockBulk([ok, ok]);
     await indexer({}, { bulkMaxBytes: 2 * (lineBytes + 1) + 10 }).index(items(...keys));
@@ -317,8 +317,8 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(results[2]).toEqual(indexed);
     expect(results[1]).toEqual({ ok: false, reason: expect.stringMatching(/^document is \d+ bytes, over worker.maxDocumentBytes \(2000\); not sent$/) as unknown });
     expect(requests).toHaveLength(1);
-    expect(requests[0].map((l) => l.meta._id)).toEqual(['small', 'huge', 'other']);
-    const stub = requests[0][1].doc;
+    expect(requests[0]!.map((l) => l.meta._id)).toEqual(['small', 'huge', 'other']);
+    const stub = requests[0]![1]!.doc;
     expect(stub?.value).toBeUndefined();
     expect(stub?.refused).toMatch(/over worker.maxDocumentBytes/);
   });
@@ -329,7 +329,7 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     const { requests, scope } = mockBulk([ok]);
     const results = await indexer().index([...items('dup', 'other', 'dup'), { db: 1, key: 'dup' }]);
     scope.done();
-    expect(requests[0].map((l) => `${l.action}:${l.meta._id}`)).toEqual(['index:dup', 'index:other', 'delete:dup']);
+    expect(requests[0]!.map((l) => `${l.action}:${l.meta._id}`)).toEqual(['index:dup', 'index:other', 'delete:dup']);
     expect(results).toEqual([indexed, indexed, indexed, { ok: true, result: 'deleted' }]);
   });
 
@@ -346,11 +346,11 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     expect(results[1]).toEqual({ ok: false, reason: expect.stringContaining('not valid JSON') });
     expect(results[2]).toEqual({ ok: true, result: 'skipped' });
     expect(requests).toHaveLength(1);
-    expect(requests[0].map((l) => [l.meta._index, l.meta._id, l.doc?.value])).toEqual([
+    expect(requests[0]!.map((l) => [l.meta._index, l.meta._id, l.doc?.value])).toEqual([
       ['json', 'j:good', { n: 1 }],
       ['json', 'j:bad', undefined],
     ]);
-    expect(requests[0][1].doc?.refused).toContain('not valid JSON');
+    expect(requests[0]![1]!.doc?.refused).toContain('not valid JSON');
   });
 
   it('an aborted signal stops before anything is read or sent', async () => {

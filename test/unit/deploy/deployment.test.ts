@@ -62,8 +62,9 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  const [compose] = yamlDocs(join(ROOT, 'docker-compose.yml'));
-  const services = compose.services as Record<string, Obj>;
+  const compose = yamlDocs(join(ROOT, 'docker-compose.yml'))[0]!;
+  // Services the tests name exist (the first test fails otherwise), so lookups are typed as present.
+  const services = compose.services as Record<string, Obj> & Record<'producer' | 'worker' | 'dashboard' | 'queue-redis', Obj>;
   const ours = Object.entries(services).filter(([, s]) => s.build !== undefined || String(s.image).startsWith('redis-es-sync'));
 
   it('runs producer, worker and dashboard from the image, with real commands and known variables', () => {
@@ -73,14 +74,14 @@ describe('docker-compose.yml', () => {
       dashboard: 'dashboard',
     });
     for (const [name, s] of ours) {
-      expect({ name, command: commands.includes((s.command as string[])[0]) }).toEqual({ name, command: true });
+      expect({ name, command: commands.includes((s.command as string[])[0]!) }).toEqual({ name, command: true });
       for (const key of Object.keys(s.environment as Obj)) expect({ service: name, env: key, known: envNames.has(key) }).toEqual({ service: name, env: key, known: true });
     }
   });
 
   it('checks producer and worker health on /healthz of HTTP_PORT', () => {
     for (const name of ['producer', 'worker', 'dashboard']) {
-      const s = services[name];
+      const s = services[name]!;
       const env = s.environment as Obj;
       const test = ((s.healthcheck as Obj).test as string[]).join(' ');
       expect(test).toContain(`http://127.0.0.1:${String(env.HTTP_PORT)}/healthz`);
@@ -106,7 +107,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('keeps the queue Redis persistent and never evicting', () => {
-    expect(services['queue-redis'].command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']));
+    expect(services['queue-redis']!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']));
   });
 });
 
@@ -145,7 +146,7 @@ describe('deploy/kubernetes', () => {
   });
 
   it('runs producer, worker and dashboard with real commands, known variables and existing references', () => {
-    expect(deployments.map((d) => podSpec(d).containers[0].args?.[0]).sort()).toEqual(['dashboard', 'producer', 'worker']);
+    expect(deployments.map((d) => podSpec(d).containers[0]!.args?.[0]).sort()).toEqual(['dashboard', 'producer', 'worker']);
     for (const d of deployments) {
       const spec = podSpec(d);
       for (const c of spec.containers) {
@@ -172,7 +173,7 @@ describe('deploy/kubernetes', () => {
 
   it('probes /healthz (liveness) and /readyz (readiness) on the HTTP_PORT the container serves', () => {
     for (const d of deployments) {
-      const c = podSpec(d).containers[0];
+      const c = podSpec(d).containers[0]!;
       const port = Number(c.env?.find((e) => e.name === 'HTTP_PORT')?.value);
       expect(port).toBeGreaterThan(0);
       expect(c.env?.find((e) => e.name === 'HTTP_HOST')?.value).toBe('0.0.0.0');
@@ -185,7 +186,7 @@ describe('deploy/kubernetes', () => {
   });
 
   it('ships a ConfigMap config file the loader accepts', () => {
-    const text = (named('ConfigMap', 'redis-es-sync-config')?.data as Record<string, string>)['sync.yml'];
+    const text = (named('ConfigMap', 'redis-es-sync-config')?.data as Record<string, string>)['sync.yml']!;
     const file = join(mkdtempSync(join(tmpdir(), 'res-k8s-')), 'sync.yml');
     writeFileSync(file, text);
     const { config } = loadConfig({ config: file }, { REDIS_URL: 'redis://r:6379', ELASTICSEARCH_URL: 'http://es:9200' });
@@ -196,11 +197,11 @@ describe('deploy/kubernetes', () => {
     expect((deployment('producer').spec as Obj).replicas).toBe(1);
     const scaled = byKind('ScaledObject');
     expect(scaled).toHaveLength(1);
-    const spec = scaled[0].spec as Obj;
+    const spec = scaled[0]!.spec as Obj;
     expect((spec.scaleTargetRef as Obj).name).toBe('redis-es-sync-worker');
-    const configText = (named('ConfigMap', 'redis-es-sync-config')?.data as Record<string, string>)['sync.yml'];
-    const queue = (parseAllDocuments(configText)[0].toJS() as { queue: { prefix: string; name: string } }).queue;
-    const trigger = (spec.triggers as Obj[])[0];
+    const configText = (named('ConfigMap', 'redis-es-sync-config')?.data as Record<string, string>)['sync.yml']!;
+    const queue = (parseAllDocuments(configText)[0]!.toJS() as { queue: { prefix: string; name: string } }).queue;
+    const trigger = (spec.triggers as Obj[])[0]!;
     expect(trigger.type).toBe('redis');
     expect((trigger.metadata as Obj).listName).toBe(`${queue.prefix}:${queue.name}:wait`);
     const auth = named('TriggerAuthentication', ((trigger.authenticationRef as Obj).name as string) ?? '');

@@ -57,9 +57,9 @@ describe('BulkBatcher', () => {
     expect(index.calls).toHaveLength(0);
     const p2 = batcher.submit(items('b', 1));
     expect(index.calls).toHaveLength(1);
-    expect(index.calls[0].items.map((i) => i.key)).toEqual(['a0', 'a1', 'b0']);
+    expect(index.calls[0]!.items.map((i) => i.key)).toEqual(['a0', 'a1', 'b0']);
     expect(batcher.pending).toBe(0);
-    index.calls[0].resolve();
+    index.calls[0]!.resolve();
     await expect(p1).resolves.toEqual(echo(items('a', 2)));
     await expect(p2).resolves.toEqual(echo(items('b', 1)));
   });
@@ -86,8 +86,8 @@ describe('BulkBatcher', () => {
     // The timer started with the first item; the second one does not push it back.
     jest.advanceTimersByTime(1);
     expect(index.calls).toHaveLength(1);
-    expect(index.calls[0].items.map((i) => i.key)).toEqual(['a0', 'b0']);
-    index.calls[0].resolve();
+    expect(index.calls[0]!.items.map((i) => i.key)).toEqual(['a0', 'b0']);
+    index.calls[0]!.resolve();
     await expect(p).resolves.toEqual(echo(items('a', 1)));
   });
 
@@ -112,21 +112,21 @@ describe('BulkBatcher', () => {
     expect(index.calls).toHaveLength(2);
     expect(batcher.pending).toBe(3);
 
-    index.calls[0].resolve();
+    index.calls[0]!.resolve();
     await first;
     await tick();
     // One slot freed: the next batch (up to maxDocs) goes out at once.
     expect(index.calls).toHaveLength(3);
-    expect(index.calls[2].items.map((i) => i.key)).toEqual(['c0', 'd0']);
+    expect(index.calls[2]!.items.map((i) => i.key)).toEqual(['c0', 'd0']);
     expect(batcher.pending).toBe(1);
 
-    index.calls[1].resolve();
+    index.calls[1]!.resolve();
     await second;
     await tick();
     expect(index.calls).toHaveLength(4);
-    expect(index.calls[3].items.map((i) => i.key)).toEqual(['e0']);
-    index.calls[2].resolve();
-    index.calls[3].resolve();
+    expect(index.calls[3]!.items.map((i) => i.key)).toEqual(['e0']);
+    index.calls[2]!.resolve();
+    index.calls[3]!.resolve();
     await expect(Promise.all(late)).resolves.toEqual([echo(items('c', 1)), echo(items('d', 1)), echo(items('e', 1))]);
     expect(index.maxConcurrent()).toBe(2);
   });
@@ -139,13 +139,13 @@ describe('BulkBatcher', () => {
     const singles = ['x', 'y', 'z'].map((key) => batcher.submit([{ db: 0, key }]));
     jest.advanceTimersByTime(50);
     expect(index.calls).toHaveLength(1);
-    index.calls[0].resolve();
+    index.calls[0]!.resolve();
     await busy;
     await tick();
     expect(index.calls).toHaveLength(2);
-    expect(index.calls[1].items.map((i) => i.key)).toEqual(['x', 'y', 'z']);
-    index.calls[1].resolve();
-    await expect(Promise.all(singles)).resolves.toEqual([['x'], ['y'], ['z']].map((k) => echo([{ db: 0, key: k[0] }])));
+    expect(index.calls[1]!.items.map((i) => i.key)).toEqual(['x', 'y', 'z']);
+    index.calls[1]!.resolve();
+    await expect(Promise.all(singles)).resolves.toEqual([['x'], ['y'], ['z']].map((k) => echo([{ db: 0, key: k[0]! }])));
   });
 
   it('never exceeds maxInflight under many concurrent submitters', async () => {
@@ -184,7 +184,7 @@ describe('BulkBatcher', () => {
       { db: 0, key: 'v' },
     ]);
     expect(index.calls).toHaveLength(1);
-    index.calls[0].resolve([
+    index.calls[0]!.resolve([
       { ok: true, result: 'indexed' },
       { ok: true, result: 'deleted' },
       { ok: false, reason: 'mapper' },
@@ -208,15 +208,15 @@ describe('BulkBatcher', () => {
     const a = batcher.submit(items('a', 2));
     const b = batcher.submit(items('b', 2));
     expect(index.calls).toHaveLength(2);
-    index.calls[0].reject(new Error('es exploded'));
-    index.calls[1].resolve();
+    index.calls[0]!.reject(new Error('es exploded'));
+    index.calls[1]!.resolve();
     await expect(a).rejects.toThrow('es exploded');
     await expect(b).resolves.toEqual(echo(items('b', 2)));
 
     // The batcher keeps working after a failed batch.
     const c = batcher.submit(items('c', 2));
     expect(index.calls).toHaveLength(3);
-    index.calls[2].resolve();
+    index.calls[2]!.resolve();
     await expect(c).resolves.toEqual(echo(items('c', 2)));
   });
 
@@ -234,13 +234,13 @@ describe('BulkBatcher', () => {
     await tick();
     expect(drained).toBe(false);
 
-    index.calls[0].resolve();
+    index.calls[0]!.resolve();
     await inflight;
     await tick();
     expect(index.calls).toHaveLength(2);
     expect(drained).toBe(false);
 
-    index.calls[1].resolve();
+    index.calls[1]!.resolve();
     await drain;
     expect(drained).toBe(true);
     await expect(waiting).resolves.toEqual(echo(items('b', 1)));
@@ -261,7 +261,7 @@ describe('BulkBatcher', () => {
     const p = batcher.submit(items('a', 3));
     const drain = batcher.drain();
     expect(index.calls).toHaveLength(1);
-    index.calls[0].resolve();
+    index.calls[0]!.resolve();
     await drain;
     await expect(p).resolves.toEqual(echo(items('a', 3)));
   });

@@ -31,8 +31,8 @@ export class Crc64 {
   update(bytes: Uint8Array): void {
     let hi = this.hi;
     let lo = this.lo;
-    for (let i = 0; i < bytes.length; i++) {
-      const idx = (lo ^ (bytes[i] as number)) & 0xff;
+    for (const byte of bytes) {
+      const idx = (lo ^ byte) & 0xff;
       lo = (((lo >>> 8) | ((hi & 0xff) << 24)) ^ (TABLE_LO[idx] as number)) >>> 0;
       hi = ((hi >>> 8) ^ (TABLE_HI[idx] as number)) >>> 0;
     }

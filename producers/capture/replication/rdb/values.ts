@@ -360,7 +360,7 @@ async function readStream(r: ByteReader, t: number): Promise<StreamEntry[]> {
 /** The 64-bit module id packs a 9-character name (6 bits each) and a 10-bit encoding version. */
 export function moduleIdName(id: bigint): { moduleName: string; moduleVersion: number } {
   let name = '';
-  for (let j = 0; j < 9; j++) name += MODULE_NAME_CHARSET[Number((id >> BigInt(64 - 6 * (j + 1))) & 63n)];
+  for (let j = 0; j < 9; j++) name += MODULE_NAME_CHARSET.charAt(Number((id >> BigInt(64 - 6 * (j + 1))) & 63n));
   return { moduleName: name, moduleVersion: Number(id & 1023n) };
 }
 

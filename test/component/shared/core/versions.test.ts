@@ -50,7 +50,7 @@ describe('VersionCounter', () => {
     // A still clock: the wall-clock floor cannot jump the counter mid-test, so blocks must tile.
     const now = Date.now();
     const counters = [client(), client(), client()].map((c) => new VersionCounter(c, key, () => now));
-    const firsts = await Promise.all(Array.from({ length: 20 }, (_, i) => counters[i % 3].allocate(50)));
+    const firsts = await Promise.all(Array.from({ length: 20 }, (_, i) => counters[i % 3]!.allocate(50)));
     const all = new Set<number>();
     for (const first of firsts) for (let v = first; v < first + 50; v++) all.add(v);
     expect(all.size).toBe(1000);
@@ -58,7 +58,7 @@ describe('VersionCounter', () => {
     // Blocks tile one contiguous range.
     const sorted = [...firsts].sort((x, y) => x - y);
     sorted.forEach((first, i) => {
-      if (i > 0) expect(first).toBe(sorted[i - 1] + 50);
+      if (i > 0) expect(first).toBe(sorted[i - 1]! + 50);
     });
   });
 

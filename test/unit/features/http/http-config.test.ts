@@ -172,7 +172,7 @@ describe('http roles', () => {
       ['PUT', '/queues/api/queues/pause'],
       ['PATCH', '/queues/api/queues/:queueName/:jobId/update-data'],
       ['DELETE', '/queues/api/some-future-route'],
-    ]) {
+    ] as const) {
       expect({ route, need: requirement(method, route) }).toEqual({ route, need: { kind: 'right', right: 'operate', destructive: true } });
     }
   });

@@ -125,7 +125,7 @@ describe('the cost of a search', () => {
     });
     expect(validateDsl({ regexp: { key: 'fr[a-z]+t' } }, settings)).toEqual({ regexp: { key: { value: 'fr[a-z]+t', max_determinized_states: 2000 } } });
     const body = searchBody(parseSearchQuery({ q: 'aple~' }, settings), 5000) as { query: { bool: { must: { query_string: Record<string, unknown> }[] } } };
-    expect(body.query.bool.must[0].query_string).toMatchObject({ fuzzy_max_expansions: 10, fuzzy_prefix_length: 1, max_determinized_states: 2000, allow_leading_wildcard: false });
+    expect(body.query.bool.must[0]!.query_string).toMatchObject({ fuzzy_max_expansions: 10, fuzzy_prefix_length: 1, max_determinized_states: 2000, allow_leading_wildcard: false });
   });
 
   it('applies one rule to every regular expression: q, a body query_string and a regexp clause', () => {

@@ -61,7 +61,7 @@ describe('createLogger redaction', () => {
     const lines = out.lines();
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ msg: 'shown', keys: 4, connection: 'source', password: '[redacted]', level: 40 });
-    expect(typeof lines[0].time).toBe('string');
+    expect(typeof lines[0]!.time).toBe('string');
   });
 });
 
@@ -96,8 +96,8 @@ describe('errors in log lines', () => {
     logger.warn(new Error('at redis://u:top-secret-url@host:6379 nothing'));
     expect(out.text()).not.toMatch(/top-secret/);
     const [a, b] = out.lines();
-    expect(a.err).toMatchObject({ type: 'Error', message: 'lease check failed', cause: { message: 'WRONGPASS invalid username-password pair', code: 'WRONGPASS', command: 'auth' } });
-    expect(b.error).toMatchObject({ statusCode: 401, message: 'security_exception' });
+    expect(a!.err).toMatchObject({ type: 'Error', message: 'lease check failed', cause: { message: 'WRONGPASS invalid username-password pair', code: 'WRONGPASS', command: 'auth' } });
+    expect(b!.error).toMatchObject({ statusCode: 401, message: 'security_exception' });
   });
 
   it('masks passwords of URLs inside any text', () => {

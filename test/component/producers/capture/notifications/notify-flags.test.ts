@@ -6,16 +6,16 @@ import { startRedis, type RedisServerHandle } from '../../../../support/redis-se
 
 describe('missingNotifyFlags', () => {
   it.each([
-    ['', [...'Eg$lshzxet']],
+    ['', Array.from('Eg$lshzxet')],
     ['AKE', []],
     ['KEA', []],
     ['AE', []],
     ['EA', []],
-    ['Ex', [...'g$lshzet']],
+    ['Ex', Array.from('g$lshzet')],
     ['KA', ['E']],
     ['Kg$lshzxet', ['E']],
     ['Eg$lshzxet', []],
-    ['E$h', [...'glszxet']],
+    ['E$h', Array.from('glszxet')],
   ])('%j → %j', (current, missing) => {
     expect(missingNotifyFlags(current)).toEqual(missing);
   });
@@ -51,7 +51,7 @@ describe('ensureNotifyFlags (real redis-server)', () => {
     expect(err).toBeInstanceOf(RedisSetupError);
     expect((err as Error).message).toContain('missing flags "g$lshzet"');
     expect((err as Error).message).toContain('notify-keyspace-events is "');
-    expect(missingNotifyFlags(await current())).toEqual([...'g$lshzet']);
+    expect(missingNotifyFlags(await current())).toEqual(Array.from('g$lshzet'));
   });
 
   it('throws with every flag named when notifications are off', async () => {

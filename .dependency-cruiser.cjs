@@ -1,0 +1,138 @@
+// Import boundaries and cycles (issue 11). `npm run deps:check` runs this; `npm test` runs that.
+//
+// The layers, low to high; each imports only from layers below it (and from its own):
+//   shared/platform  config, logger, errors, redis connections, lifecycle, retry, metrics, tls
+//   shared/core      the job contract (queue.ts), bytes, key-state, versions, mapping, source
+//   shared/sink      Elasticsearch specifics
+//   features/        search, http, maintenance (verify, replay, repair): only shared/*
+//   producers/, workers/   only shared/*; never each other, never features/
+//   cli/, bench/, scripts/ on top: anything. test/: anything.
+//
+// Paths are regular expressions on the target layout. A folder that does not exist yet makes its
+// rule match nothing, so the rules hold during the move and bite as soon as files land there.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment:
+        'An import cycle means neither module can be understood, tested or loaded without the other (and CommonJS ' +
+        'hands one of them a half-initialised module). Move the shared piece down a layer or invert the dependency.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'producers-not-workers',
+      severity: 'error',
+      comment: 'Producers and workers run as separate processes and meet only through the job contract in shared/.',
+      from: { path: '^producers/' },
+      to: { path: '^workers/' },
+    },
+    {
+      name: 'workers-not-producers',
+      severity: 'error',
+      comment: 'Producers and workers run as separate processes and meet only through the job contract in shared/.',
+      from: { path: '^workers/' },
+      to: { path: '^producers/' },
+    },
+    {
+      name: 'capture-and-index-not-features',
+      severity: 'error',
+      comment:
+        'The pipeline (producers, workers) must not depend on features (search, HTTP, maintenance); a feature that ' +
+        'needs to react to a write gets an injected hook instead (e.g. the worker\'s after-write hook for the search cache).',
+      from: { path: '^(producers|workers)/' },
+      to: { path: '^features/' },
+    },
+    {
+      name: 'features-only-shared',
+      severity: 'error',
+      comment: 'Features build on shared/ only; they must not reach into the pipeline or the entry points.',
+      from: { path: '^features/' },
+      to: { path: '^(producers|workers|cli|bench|scripts)/' },
+    },
+    {
+      name: 'shared-not-up',
+      severity: 'error',
+      comment: 'shared/ is the bottom of the house: it never imports a feature, the pipeline or an entry point.',
+      from: { path: '^shared/' },
+      to: { path: '^(producers|workers|features|cli|bench|scripts|test)/' },
+    },
+    {
+      name: 'platform-not-core-or-sink',
+      severity: 'error',
+      comment: 'shared/platform knows nothing of the product: no job contract, mapping or Elasticsearch specifics.',
+      from: { path: '^shared/platform/' },
+      to: { path: '^shared/(core|sink)/' },
+    },
+    {
+      name: 'core-not-sink',
+      severity: 'error',
+      comment: 'shared/core is the product\'s contract, independent of where documents are written (shared/sink).',
+      from: { path: '^shared/core/' },
+      to: { path: '^shared/sink/' },
+    },
+    {
+      name: 'product-not-test',
+      severity: 'error',
+      comment: 'Shipped code must not load test helpers (test/ is not in the Docker image).',
+      from: { path: '^(shared|features|producers|workers|cli)/' },
+      to: { path: '^test/' },
+    },
+    {
+      name: 'product-not-dev-dependencies',
+      severity: 'error',
+      comment:
+        'The Docker image prunes devDependencies (npm prune --omit=dev): shipped code that imports one fails at run ' +
+        'time in production only. Type-only imports are erased and allowed.',
+      from: { path: '^(shared|features|producers|workers|cli)/' },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'declared-packages-only',
+      severity: 'error',
+      comment:
+        'A package that is only installed as somebody else\'s dependency can vanish or change major with any ' +
+        'upgrade: declare it in package.json.',
+      from: {},
+      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'resolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve to a file or package is a broken build waiting for a code path.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+    {
+      name: 'no-orphans',
+      severity: 'error',
+      comment:
+        'A module nothing imports and that imports nothing of ours is dead code or a forgotten entry point. Entry ' +
+        'points (tests, scripts/ run by npm scripts, config files, examples) are exempt.',
+      from: {
+        orphan: true,
+        pathNot: ['(^|/)\\.[^/]+\\.(c|m)?js$', '\\.d\\.ts$', '(^|/)[^/]+\\.config\\.(c|m)?js$', '^examples/', '^scripts/', '\\.test\\.ts$'],
+      },
+      to: {},
+    },
+  ],
+  options: {
+    // Build output, installed packages and local stacks are not source.
+    exclude: { path: '^(dist|coverage|node_modules|\\.cache|\\.stack[^/]*)/' },
+    doNotFollow: { path: 'node_modules' },
+    // Type-only imports count: a layer violation through a type is still a violation, and the
+    // known producers cycle (create-producer.ts <-> outbox.ts) runs through one.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['main', 'types', 'typings'],
+    },
+    reporterOptions: {
+      text: { highlightFocused: true },
+    },
+  },
+};
