@@ -3,7 +3,7 @@ import { CaptureHost } from './host';
 import { notifications } from './notifications/plugin';
 import { outbox } from './outbox/plugin';
 import { replication } from './replication/plugin';
-import type { CaptureDeps, CaptureModeName, CapturePlugin, ConfigIssue } from './types';
+import type { CaptureDeps, CaptureModeName, CapturePlugin, TopologyIssue } from './types';
 
 /**
  * Every capture mode, the only place that names them all. Keyed by `producer.mode`'s values,
@@ -21,6 +21,6 @@ export function createCapture(deps: CaptureDeps): CaptureHost {
 }
 
 /** What the configured mode finds wrong with the configured source (before anything connects). */
-export function captureConfigIssues(config: AppConfig): ConfigIssue[] {
+export function captureConfigIssues(config: AppConfig): TopologyIssue[] {
   return MODES[config.producer.mode].checkConfig?.(config) ?? [];
 }

@@ -81,7 +81,7 @@ export interface CaptureMode {
 }
 
 /** A configuration problem a mode finds in a parsed configuration (reported like a schema issue). */
-export interface ConfigIssue {
+export interface TopologyIssue {
   path: (string | number)[];
   message: string;
 }
@@ -93,7 +93,7 @@ export interface CapturePlugin<M extends CaptureMode = CaptureMode> {
   reconcileEveryMs(config: AppConfig): number;
   /** Extra bindings on the tenure's log lines (sink and reconciliation included). */
   logBindings?(config: AppConfig): Record<string, unknown>;
-  /** Sources this mode cannot capture from, found before anything connects (`config check` time). */
-  checkConfig?(config: AppConfig): ConfigIssue[];
+  /** Sources this mode cannot capture from, found when the configuration is loaded, before anything connects. */
+  checkConfig?(config: AppConfig): TopologyIssue[];
   create(ctx: CaptureContext): M;
 }

@@ -4,7 +4,7 @@ import { ConfigError, RedisSetupError } from '../../../shared/platform/errors';
 import type { KeyRouter } from '../../../shared/core/mapping/router';
 import { isOwnKey } from '../../../shared/core/queue';
 import type { RedisClient } from '../../../shared/platform/redis';
-import type { ConfigIssue } from '../types';
+import type { TopologyIssue } from '../types';
 
 /** The stream, group and consumer this process reads as, with their defaults filled in. */
 export function outboxNames(config: AppConfig): { stream: string; group: string; consumer: string } {
@@ -17,7 +17,7 @@ export function outboxNames(config: AppConfig): { stream: string; group: string;
 }
 
 /** The stream lives on one node, so a Cluster, whose keys spread over masters, is out. */
-export function outboxConfigIssues(config: AppConfig): ConfigIssue[] {
+export function outboxConfigIssues(config: AppConfig): TopologyIssue[] {
   if (config.redis.cluster === undefined) return [];
   return [
     { path: ['producer', 'mode'], message: 'outbox mode needs a standalone or Sentinel source Redis, not a Cluster' },

@@ -1,9 +1,9 @@
 import type { AppConfig } from '../../../shared/platform/config/schema';
 import { ConfigError } from '../../../shared/platform/errors';
-import type { ConfigIssue } from '../types';
+import type { TopologyIssue } from '../types';
 
 /** A replica follows one master: a Cluster or a Sentinel group has no single one to follow. */
-export function replicationConfigIssues(config: AppConfig): ConfigIssue[] {
+export function replicationConfigIssues(config: AppConfig): TopologyIssue[] {
   if (config.redis.url !== undefined) return [];
   return [
     {
