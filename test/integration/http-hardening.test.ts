@@ -116,7 +116,9 @@ describe('a hardened HTTP surface', () => {
     } finally {
       for (const s of sockets) s.destroy();
     }
-    await waitFor('connections released', async () => (await fetch(`${base}/healthz`)).status, (s) => s === 200);
+    // Until the server has seen the sockets close, a request may still be turned away (or land on a
+    // pooled keep-alive connection the server closed): that is a "not yet", not a failure.
+    await waitFor('connections released', () => fetch(`${base}/healthz`).then((r) => r.status, () => 0), (s) => s === 200);
   });
 
   it('serve answers /readyz', async () => {
