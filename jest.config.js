@@ -1,15 +1,26 @@
 /**
- * Jest + ts-jest. Test files are transpiled one by one (ts.transpileModule via
- * `isolatedModules: true`, no type information) for speed; type checking is
- * `npm run typecheck` (tsc --noEmit), which `npm test` runs first.
+ * Jest + ts-jest, in three projects by what a test needs on the machine:
  *
- * ts-jest 29.4's own `isolatedModules` option is deprecated (it warns), so the
- * flag is passed as a tsconfig override instead; everything else comes from
- * tsconfig.json.
+ * - `unit` (test/unit): nothing at all, no server, no global set-up; runs in seconds.
+ * - `component` (test/component): real redis-server instances the tests start themselves
+ *   (test/support/redis-server.ts), never Elasticsearch.
+ * - `integration` (test/integration): the global Elasticsearch set-up (test/support/global-setup.ts)
+ *   and often the built CLI in dist/.
+ *
+ * `npm test` runs all three; `npm run test:unit` (and :component, :integration) one of them.
+ * Under test/unit and test/component, a test's folder mirrors the source folder it tests.
+ *
+ * Test files are transpiled one by one (ts.transpileModule via `isolatedModules: true`, no type
+ * information) for speed; type checking is `npm run typecheck` (tsc --noEmit), which `npm test`
+ * runs first. ts-jest 29.4's own `isolatedModules` option is deprecated (it warns), so the flag
+ * is passed as a tsconfig override instead; everything else comes from tsconfig.json.
  *
  * @type {import('jest').Config}
  */
-module.exports = {
+const TIMEOUT_MS = 120000;
+
+/** @type {import('jest').Config} */
+const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   transform: {
@@ -20,9 +31,21 @@ module.exports = {
     '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
   },
   transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
-  roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-  testTimeout: 120000,
+  testTimeout: TIMEOUT_MS,
+};
+
+module.exports = {
+  testTimeout: TIMEOUT_MS,
+  projects: [
+    { ...common, displayName: 'unit', roots: ['<rootDir>/test/unit'] },
+    { ...common, displayName: 'component', roots: ['<rootDir>/test/component'] },
+    {
+      ...common,
+      displayName: 'integration',
+      roots: ['<rootDir>/test/integration'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
+  ],
 };

@@ -1,4 +1,4 @@
-import { unfinishedJobs, type SyncQueue } from '../shared/queue';
+import { unfinishedJobs, type SyncQueue } from '../shared/core/queue';
 import { startPipelineProcesses } from './live';
 import { connect, itemAt, pidOf, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
 

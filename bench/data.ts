@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { PresentKeyState } from '../shared/key-state';
+import type { PresentKeyState } from '../shared/core/key-state';
 import { itemAt } from './support';
 
 type Pipeline = ReturnType<Redis['pipeline']>;

@@ -1,4 +1,4 @@
-import { unfinishedJobs } from '../shared/queue';
+import { unfinishedJobs } from '../shared/core/queue';
 import { startPipelineProcesses } from './live';
 import { connect, drained, resetServers, sleep, type BenchEnv, type CliProcess } from './support';
 

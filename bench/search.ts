@@ -1,4 +1,4 @@
-import { settlingKey } from '../shared/search/generation';
+import { settlingKey } from '../features/search/generation';
 import { getFreePort } from '../test/support/ports';
 import { seededRandom } from '../test/support/random';
 import { seedKeys } from './data';

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
-import { ConfigSchema, type ConfigInput } from '../shared/config/schema';
+import { ConfigSchema, type ConfigInput } from '../shared/platform/config/schema';
 import { REPO_ROOT } from '../test/support/dev-stack';
-import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/queue';
+import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/core/queue';
 
 /** Where the benchmark's servers are, and their processes: to pause Elasticsearch and to count CPU time. */
 export interface BenchEnv {

@@ -1,18 +1,20 @@
-import type { AppConfig } from '../shared/config/schema';
-import { nonEmpty } from '../shared/config/schema';
-import { createEsClient, type EsClient } from '../shared/elasticsearch';
-import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/logger';
-import { ensureIndices } from '../shared/mapping/indices';
-import { KeyRouter } from '../shared/mapping/router';
-import { createQueue, type SyncQueue } from '../shared/queue';
-import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/redis';
-import { createSource } from '../shared/source';
-import { redisTlsOptions } from '../shared/tls';
-import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/config/load';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { createEsClient, type EsClient } from '../shared/sink/elasticsearch';
+import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
+import { ensureIndices } from '../shared/sink/indices';
+import { KeyRouter } from '../shared/core/mapping/router';
+import { createQueue, type SyncQueue } from '../shared/core/queue';
+import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/platform/redis';
+import { createSource } from '../shared/core/source';
+import { redisTlsOptions } from '../shared/platform/tls';
+import { captureConfigIssues } from '../producers/capture/registry';
+import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
+import { nonEmpty } from '../shared/platform/config/schema';
 import { errors as esErrors } from '@elastic/elasticsearch';
-import { checkDependencies, credentialsOrigin, elasticsearchProbe, esError, redisProbe, type DependencyProbe, type SourceOf } from '../shared/dependencies';
-import { errorMessage, type DependencyName } from '../shared/errors';
-import { stopAll } from '../shared/lifecycle';
+import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
+import { credentialsOrigin, elasticsearchProbe, esError } from '../shared/sink/es-probe';
+import type { DependencyName } from '../shared/platform/errors';
+import { stopAll } from '../shared/platform/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
 export interface AppContext {
@@ -46,7 +48,7 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
     await checkDependencies(ctx.probes(needs), ctx.config.dependencies.timeoutMs);
   } catch (err) {
     // The message only: a driver error's own fields can hold what it sent (AUTH and its password).
-    ctx.logger.debug({ err: errorMessage(err) }, 'dependency check failed');
+    ctx.logger.debug({ err }, 'dependency check failed');
     await ctx.close();
     throw err;
   }
@@ -55,7 +57,7 @@ export async function openContext(flags: ConfigFlags, needs: readonly Dependency
 
 /** The CLI's context: also routes the libraries' console output through its logger. */
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  const ctx = buildContext(loadConfig(flags), logger);
+  const ctx = buildContext(loadConfig(flags, process.env, [captureConfigIssues]), logger);
   routeConsoleToLogger(ctx.logger);
   return ctx;
 }

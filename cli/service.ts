@@ -1,17 +1,19 @@
-import { createProducer, type CaptureProducer } from '../producers/create-producer';
+import { createCapture } from '../producers/capture/registry';
+import type { CaptureProducer } from '../producers/capture/types';
 import { leaseKeys, RedisLease } from '../producers/lease';
 import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
+import { generationBumper } from '../features/search/generation';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
-import type { HttpSurface } from '../shared/http/server';
-import { elasticsearchCheck, queueNotPausedCheck, redisCheck, type ReadinessCheck } from '../shared/http/readiness';
-import { SearchCache } from '../shared/search/cache';
-import { SearchService } from '../shared/search/service';
-import { waitForDependencies } from '../shared/dependencies';
-import { Lifecycle } from '../shared/lifecycle';
-import { nonEmpty } from '../shared/config/schema';
-import { FailureStore } from '../shared/failure-store';
-import type { DependencyName } from '../shared/errors';
-import { onShutdown } from '../shared/shutdown';
+import type { HttpSurface } from '../features/http/server';
+import { elasticsearchCheck, queueNotPausedCheck, redisCheck, type ReadinessCheck } from '../features/http/readiness';
+import { SearchCache } from '../features/search/cache';
+import { SearchService } from '../features/search/service';
+import { waitForDependencies } from '../shared/platform/dependencies';
+import { Lifecycle } from '../shared/platform/lifecycle';
+import { FailureStore } from '../shared/core/failure-store';
+import type { DependencyName } from '../shared/platform/errors';
+import { onShutdown } from '../shared/platform/shutdown';
+import { nonEmpty } from '../shared/platform/config/schema';
 import { prepareIndices, type AppContext } from './context';
 
 export interface ServiceParts {
@@ -85,6 +87,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
             bullConnection: ctx.bullConnection(),
             router: ctx.router,
             logger: log,
+            afterWrite: generationBumper(ctx.queueRedis, ctx.config.queue.prefix, ctx.config.search.refreshWindowMs),
           });
           log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
         },
@@ -99,7 +102,7 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
       const producer = new LeasedProducer({
         lease,
         create: () =>
-          createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
+          createCapture({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
         ttlMs: settings.leaseTtlMs,
         renewMs: settings.leaseRenewMs,
         logger: log,
@@ -152,14 +155,17 @@ export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {
  * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
  */
 export async function startContextHttp(ctx: AppContext, port: number, opts: { indexes?: boolean } = {}): Promise<HttpSurface> {
-  const { startHttpSurface } = await import('../shared/http/server');
+  const [{ startHttpSurface }, { searchRoutes }, { failureRoutes }] = await Promise.all([
+    import('../features/http/server'),
+    import('../features/search/routes'),
+    import('../features/maintenance/failure-routes'),
+  ]);
   return startHttpSurface({
     http: { ...ctx.config.http, port },
     queue: ctx.queue(),
     readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
-    search: searchService(ctx),
-    failures: new FailureStore(ctx.queueRedis, ctx.config.queue.prefix),
+    routes: [searchRoutes(searchService(ctx), ctx.logger), failureRoutes(new FailureStore(ctx.queueRedis, ctx.config.queue.prefix))],
   });
 }
 

@@ -1,11 +1,13 @@
-import type { AppConfig } from '../shared/config/schema';
-import { LeaseLostError } from '../shared/errors';
-import type { RedisClient } from '../shared/redis';
-import type { Logger } from '../shared/logger';
-import type { KeyRouter } from '../shared/mapping/router';
-import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/metrics';
-import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/queue';
-import { VersionCounter, versionKey } from '../shared/versions';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { LeaseLostError } from '../shared/platform/errors';
+import type { RedisClient } from '../shared/platform/redis';
+import type { Logger } from '../shared/platform/logger';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/platform/metrics';
+import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/core/queue';
+import { VersionCounter, versionKey } from '../shared/core/versions';
+import { backoffDelay, REDIS_LOOP } from '../shared/platform/retry';
+import { sleep } from '../shared/platform/sleep';
 
 export interface ChangeSinkSettings {
   prefix: string;
@@ -197,9 +199,9 @@ export class ChangeSink {
         // Put them back (a newer capture of the same key keeps its slot; either is fine) and retry.
         for (const c of batch) if (!this.buffer.has(idOf(c.db, c.key))) this.buffer.set(idOf(c.db, c.key), c);
         this.failures++;
-        const delay = Math.min(100 * 2 ** Math.min(this.failures, 7), 10000);
+        const delay = backoffDelay(REDIS_LOOP, this.failures);
         this.logger.warn({ err, buffered: this.buffer.size, retryInMs: delay }, 'enqueue failed; changes kept in memory');
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
       }
     }
   }

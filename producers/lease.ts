@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { RedisClient } from '../shared/redis';
-import { LeaseLostError } from '../shared/errors';
+import type { RedisClient } from '../shared/platform/redis';
+import { LeaseLostError } from '../shared/platform/errors';
 
 // Take the lease only when nobody holds it; every acquisition gets the next fencing number,
 // so a leader that was paused past its lease can tell it has been replaced.

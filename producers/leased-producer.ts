@@ -1,6 +1,6 @@
-import type { Logger } from '../shared/logger';
-import type { SyncQueue } from '../shared/queue';
-import type { CaptureProducer } from './create-producer';
+import type { Logger } from '../shared/platform/logger';
+import type { SyncQueue } from '../shared/core/queue';
+import type { CaptureProducer } from './capture/types';
 import type { RedisLease } from './lease';
 
 export interface LeasedProducerDeps {

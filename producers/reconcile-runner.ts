@@ -1,6 +1,6 @@
-import type { AppConfig } from '../shared/config/schema';
-import { LeaseLostError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { LeaseLostError } from '../shared/platform/errors';
+import type { Logger } from '../shared/platform/logger';
 import { reconcile, type DeletionGuard, type ReconcileDeps, type ReconcileOptions } from './reconcile';
 
 export type ReconcileSettings = Omit<ReconcileOptions, 'signal' | 'progress'>;

@@ -1,9 +1,10 @@
 import type { Client } from '@elastic/elasticsearch';
-import { docKey, scanIndex } from '../shared/es-scan';
-import type { Logger } from '../shared/logger';
-import { deletionsRefused, reconciliations } from '../shared/metrics';
-import type { KeyRouter } from '../shared/mapping/router';
-import { existsMany, type SourceRedis } from '../shared/redis';
+import { docKey, scanIndex } from '../shared/sink/es-scan';
+import type { Logger } from '../shared/platform/logger';
+import { deletionsRefused, reconciliations } from '../shared/platform/metrics';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import { existsMany } from '../shared/core/key-state';
+import type { SourceRedis } from '../shared/platform/redis';
 import type { ChangeSink } from './change-sink';
 import { snapshot, type SnapshotDeps, type SnapshotOptions } from './snapshot';
 

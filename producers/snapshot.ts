@@ -1,11 +1,12 @@
-import { keyFromBytes } from '../shared/bytes';
-import type { Logger } from '../shared/logger';
-import type { Progress } from '../shared/progress';
-import { isOwnKey, type CaptureSource } from '../shared/queue';
-import { countKeys, type RedisClient, type SourceRedis } from '../shared/redis';
-import { topologyHeldStill } from '../shared/redis-cluster';
+import { keyFromBytes } from '../shared/core/bytes';
+import type { Logger } from '../shared/platform/logger';
+import type { Progress } from '../shared/platform/progress';
+import { isOwnKey, type CaptureSource } from '../shared/core/queue';
+import { countKeys, type RedisClient, type SourceRedis } from '../shared/platform/redis';
+import { topologyHeldStill } from '../shared/platform/redis-cluster';
 import type { ChangeSink } from './change-sink';
 import { unfenced, type Fence } from './lease';
+import { sleep } from '../shared/platform/sleep';
 
 export interface SnapshotOptions {
   databases: readonly number[];
@@ -58,7 +59,7 @@ export async function snapshot(deps: SnapshotDeps, opts: SnapshotOptions): Promi
     if (topologyHeldStill(before, after)) break;
     deps.logger.warn({ pass }, 'the cluster topology changed during the scan (failover or resharding); scanning again');
     resume = false;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
   await deps.queueRedis.del(cursorsKey);
   deps.logger.debug({ keys: result.keys, jobs: result.jobs }, 'snapshot enqueued');

@@ -1,17 +1,17 @@
 import type { Client } from '@elastic/elasticsearch';
-import type { AppConfig } from '../shared/config/schema';
-import { describeEsError, isTransientEsError } from '../shared/elasticsearch';
-import { DocumentRejectedError } from '../shared/errors';
-import { readKeyStates, type KeyState } from '../shared/key-state';
-import { bumpGenerations } from '../shared/search/generation';
-import type { Logger } from '../shared/logger';
-import { refusedDocument, toOperation, type DocOperation } from '../shared/mapping/document';
-import type { KeyRouter } from '../shared/mapping/router';
-import { bulkDocuments, bulkDuration } from '../shared/metrics';
-import type { RedisClient, SourceRedis } from '../shared/redis';
-import type { VersionCounter } from '../shared/versions';
-import { classifyItem, type BulkItemResponse, type ItemOutcome } from './bulk-outcome';
-import { sleep } from '../shared/sleep';
+import type { AppConfig } from '../shared/platform/config/schema';
+import { describeEsError, isTransientEsError } from '../shared/sink/elasticsearch';
+import { DocumentRejectedError, SyncError } from '../shared/platform/errors';
+import { readKeyStates, type KeyState } from '../shared/core/key-state';
+import type { Logger } from '../shared/platform/logger';
+import { refusedDocument, toOperation, type DocOperation } from '../shared/core/mapping/document';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import { bulkDocuments, bulkDuration } from '../shared/platform/metrics';
+import type { SourceRedis } from '../shared/platform/redis';
+import type { VersionCounter } from '../shared/core/versions';
+import { classifyItem, type BulkItemResponse, type ItemOutcome } from '../shared/sink/bulk-outcome';
+import { sleep } from '../shared/platform/sleep';
+import { backoffDelay, jittered } from '../shared/platform/retry';
 
 export interface WorkItem {
   db: number;
@@ -22,6 +22,9 @@ export type ItemResult =
   | { ok: true; result: 'indexed' | 'deleted' | 'already-newer' | 'already-absent' | 'skipped' }
   | { ok: false; reason: string };
 
+/** What must happen once Elasticsearch has answered a bulk that touched these indices. */
+export type AfterWrite = (indices: readonly string[]) => Promise<void>;
+
 export interface BulkIndexerDeps {
   es: Client;
   source: SourceRedis;
@@ -29,8 +32,12 @@ export interface BulkIndexerDeps {
   router: KeyRouter;
   settings: Pick<AppConfig['worker'], 'bulkMaxBytes' | 'maxDocumentBytes' | 'retryBaseMs' | 'retryMaxMs'>;
   logger: Logger;
-  /** Where the per-index generation counters live that invalidate the search cache. */
-  generations?: { redis: RedisClient; prefix: string; refreshWindowMs: number };
+  /**
+   * Runs after every answered bulk with the indices it touched, before its items count as
+   * done; a rejection sends the chunk again. The CLI wires the search cache's generation bump
+   * here, so the worker need not know the search feature exists.
+   */
+  afterWrite?: AfterWrite;
   /** Aborted on shutdown: pending retries give up so jobs can go back to the queue. */
   signal?: AbortSignal;
 }
@@ -44,8 +51,10 @@ interface Prepared {
   refused?: string;
 }
 
-export class ShutdownError extends Error {
+/** A retry given up because the worker stops: the job goes back to the queue. */
+export class ShutdownError extends SyncError {
   override readonly name = 'ShutdownError';
+  readonly code = 'SHUTDOWN';
 }
 
 /**
@@ -85,7 +94,7 @@ export class BulkIndexer {
         prepared = await this.prepare(unique, pending, results, refusedByEs);
       } catch (err) {
         if (err instanceof ShutdownError) throw err;
-        this.deps.logger.warn({ err: (err as Error).message, keys: pending.length }, 'reading keys from redis failed; retrying');
+        this.deps.logger.warn({ err, keys: pending.length }, 'reading keys from redis failed; retrying');
         continue;
       }
       pending = await this.send(prepared, results, refusedByEs);
@@ -187,11 +196,11 @@ export class BulkIndexer {
             for (const p of chunk) results[p.slot] = { ok: false, reason };
             return;
           }
-          this.deps.logger.warn({ err: describeEsError(err), docs: chunk.length }, 'bulk request failed; will retry');
+          this.deps.logger.warn({ err, docs: chunk.length }, 'bulk request failed; will retry');
           for (const p of chunk) retry.push(p.slot);
           return;
         }
-        if (!(await this.bumpGenerations(chunk))) {
+        if (!(await this.runAfterWrite(chunk))) {
           for (const p of chunk) retry.push(p.slot);
           return;
         }
@@ -219,28 +228,27 @@ export class BulkIndexer {
   }
 
   /**
-   * Whether the indices the chunk touched had their generation bumped. Until they have, a
-   * cached search answer could outlive this change, so the chunk is not done: it is sent
-   * again, and bumped again, on the next attempt.
+   * Whether the after-write hook succeeded for the chunk. Until it has (the search cache's
+   * generations, say), a cached answer could outlive this change, so the chunk is not done:
+   * it is sent again, and the hook runs again, on the next attempt.
    */
-  private async bumpGenerations(chunk: readonly Prepared[]): Promise<boolean> {
-    const gen = this.deps.generations;
-    if (!gen) return true;
+  private async runAfterWrite(chunk: readonly Prepared[]): Promise<boolean> {
+    const afterWrite = this.deps.afterWrite;
+    if (!afterWrite) return true;
     try {
-      await bumpGenerations(gen.redis, gen.prefix, chunk.map((p) => p.op.index), gen.refreshWindowMs);
+      await afterWrite(chunk.map((p) => p.op.index));
       return true;
     } catch (err) {
-      this.deps.logger.warn({ err: (err as Error).message, docs: chunk.length }, 'bumping index generations failed; will retry');
+      this.deps.logger.warn({ err, docs: chunk.length }, 'after-write hook (search cache generations) failed; will retry');
       return false;
     }
   }
 
   private async backoff(attempt: number, count: number): Promise<void> {
     const { retryBaseMs, retryMaxMs } = this.deps.settings;
-    const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(attempt - 1, 20));
-    const jittered = delay / 2 + Math.random() * (delay / 2);
-    this.deps.logger.debug({ attempt, count, delayMs: Math.round(jittered) }, 'retrying bulk items');
-    await sleep(jittered, this.deps.signal);
+    const delay = jittered(backoffDelay({ baseMs: retryBaseMs, maxMs: retryMaxMs, maxDoublings: 20 }, attempt - 1));
+    this.deps.logger.debug({ attempt, count, delayMs: Math.round(delay) }, 'retrying bulk items');
+    await sleep(delay, this.deps.signal);
     this.throwIfAborted();
   }
 

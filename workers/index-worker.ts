@@ -1,17 +1,17 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { AppConfig } from '../shared/config/schema';
-import type { EsClient } from '../shared/elasticsearch';
-import type { Logger } from '../shared/logger';
-import { displayKey } from '../shared/bytes';
-import { FailureStore, reasonClass, type Refusal } from '../shared/failure-store';
-import { captureToIndexed, jobsCompleted, jobsFailed, jobsRefused, jobsRetried, keysRefused } from '../shared/metrics';
-import type { KeyRouter } from '../shared/mapping/router';
-import type { SyncJobData } from '../shared/queue';
-import type { RedisClient, SourceRedis } from '../shared/redis';
-import { VersionCounter, versionKey } from '../shared/versions';
+import type { AppConfig } from '../shared/platform/config/schema';
+import type { EsClient } from '../shared/sink/elasticsearch';
+import type { Logger } from '../shared/platform/logger';
+import { displayKey } from '../shared/core/bytes';
+import { FailureStore, reasonClass, type Refusal } from '../shared/core/failure-store';
+import { captureToIndexed, jobsCompleted, jobsFailed, jobsRefused, jobsRetried, keysRefused } from '../shared/platform/metrics';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import type { SyncJobData } from '../shared/core/queue';
+import type { RedisClient, SourceRedis } from '../shared/platform/redis';
+import { VersionCounter, versionKey } from '../shared/core/versions';
 import { BulkBatcher } from './bulk-batcher';
-import { BulkIndexer } from './bulk-indexer';
+import { BulkIndexer, type AfterWrite } from './bulk-indexer';
 import { jobRefusal } from './job-guard';
 
 export interface IndexWorkerDeps {
@@ -24,6 +24,8 @@ export interface IndexWorkerDeps {
   bullConnection: RedisClient;
   router: KeyRouter;
   logger: Logger;
+  /** Runs after each answered bulk (the CLI invalidates the search cache here). */
+  afterWrite?: AfterWrite;
 }
 
 export interface IndexWorker {
@@ -45,7 +47,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     counter: new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
     router: deps.router,
     settings: config.worker,
-    generations: { redis: deps.queueRedis, prefix: config.queue.prefix, refreshWindowMs: config.search.refreshWindowMs },
+    afterWrite: deps.afterWrite,
     logger: log,
     signal: abort.signal,
   });
@@ -113,9 +115,9 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     // BullMQ emits 'failed' for every failed attempt; only those with no retry left end in the failed set.
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     if (final) jobsFailed.inc();
-    log.debug({ jobId: job.id, err: err.message, final }, 'job failed');
+    log.debug({ jobId: job.id, err, final }, 'job failed');
   });
-  worker.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
 
   return {
     worker,

@@ -1,6 +1,6 @@
-import { displayKey } from '../shared/bytes';
-import type { KeyRouter } from '../shared/mapping/router';
-import { isOwnKey, type SyncJobData } from '../shared/queue';
+import { displayKey } from '../shared/core/bytes';
+import type { KeyRouter } from '../shared/core/mapping/router';
+import { isOwnKey, type SyncJobData } from '../shared/core/queue';
 
 /** Keys named in a refusal before it says "and N more". */
 const KEYS_SHOWN = 5;

@@ -1,4 +1,4 @@
-import type { ConfigFlags } from '../../shared/config/load';
+import type { ConfigFlags } from '../../shared/platform/config/load';
 import { createContext } from '../context';
 import { runSurface, startContextHttp } from '../service';
 

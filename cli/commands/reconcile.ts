@@ -1,10 +1,10 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { reconcile } from '../../producers/reconcile';
 import { reconcileSettings } from '../../producers/reconcile-runner';
-import { createProgress } from '../../shared/progress';
-import { waitUntilDrained } from '../../shared/queue';
-import type { ConfigFlags } from '../../shared/config/load';
-import { MassDeletionRefusedError } from '../../shared/errors';
+import { createProgress } from '../progress';
+import { waitUntilDrained } from '../../shared/core/queue';
+import type { ConfigFlags } from '../../shared/platform/config/load';
+import { MassDeletionRefusedError } from '../../shared/platform/errors';
 import { openContext, prepareIndices } from '../context';
 
 /**

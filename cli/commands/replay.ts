@@ -1,8 +1,8 @@
 import { createChangeSink } from '../../producers/change-sink';
-import { displayKey } from '../../shared/bytes';
-import type { ConfigFlags } from '../../shared/config/load';
-import { FailureStore, type FailureRecord } from '../../shared/failure-store';
-import { parseReplayFilter, replayFailed, replayRefused, type ReplayFilterFlags } from '../../shared/replay';
+import { displayKey } from '../../shared/core/bytes';
+import type { ConfigFlags } from '../../shared/platform/config/load';
+import { FailureStore, type FailureRecord } from '../../shared/core/failure-store';
+import { parseReplayFilter, replayFailed, replayRefused, type ReplayFilterFlags } from '../../features/maintenance/replay';
 import { openContext } from '../context';
 
 export interface ReplayFlags extends ReplayFilterFlags {

@@ -1,5 +1,5 @@
-import type { ConfigFlags } from '../../shared/config/load';
-import { onShutdown } from '../../shared/shutdown';
+import type { ConfigFlags } from '../../shared/platform/config/load';
+import { onShutdown } from '../../shared/platform/shutdown';
 import { createContext } from '../context';
 import { startService, type ServiceParts } from '../service';
 

@@ -1,8 +1,8 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { snapshot } from '../../producers/snapshot';
-import { createProgress } from '../../shared/progress';
-import { waitUntilDrained } from '../../shared/queue';
-import type { ConfigFlags } from '../../shared/config/load';
+import { createProgress } from '../progress';
+import { waitUntilDrained } from '../../shared/core/queue';
+import type { ConfigFlags } from '../../shared/platform/config/load';
 import { openContext, prepareIndices } from '../context';
 
 export interface SnapshotFlags {

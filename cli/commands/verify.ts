@@ -1,8 +1,8 @@
 import { createChangeSink } from '../../producers/change-sink';
-import { displayKey } from '../../shared/bytes';
-import type { ConfigFlags } from '../../shared/config/load';
-import { createProgress } from '../../shared/progress';
-import { formatReport, inSync, reportKeys, verify, type VerifyReport } from '../../shared/verify';
+import { displayKey } from '../../shared/core/bytes';
+import type { ConfigFlags } from '../../shared/platform/config/load';
+import { createProgress } from '../progress';
+import { formatReport, inSync, reportKeys, verify, type VerifyReport } from '../../features/maintenance/verify';
 import { openContext, type AppContext } from '../context';
 
 export interface VerifyFlags {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { AppContext } from '../../cli/context';
-import { keyFromBytes } from '../../shared/bytes';
-import { inSync, type VerifyReport } from '../../shared/verify';
+import { keyFromBytes } from '../../shared/core/bytes';
+import { inSync, type VerifyReport } from '../../features/maintenance/verify';
 import { BIG_JSON, DEEP_JSON, EMPTY_KEY, byteCases, writeCases } from '../support/byte-cases';
 import { getDoc, startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
-import type { NotificationProducer } from '../../producers/producer';
-import { keyToBytes } from '../../shared/bytes';
-import type { CaptureSource } from '../../shared/queue';
+import type { CaptureHost } from '../../producers/capture/host';
+import type { NotificationMode } from '../../producers/capture/notifications/mode';
+import { keyToBytes } from '../../shared/core/bytes';
+import type { CaptureSource } from '../../shared/core/queue';
 import { startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const BINARY = Buffer.from([0x75, 0x3a, 0xff, 0xfe]);
@@ -37,7 +38,7 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
   const sorted = (keys: Buffer[]): Buffer[] => [...keys].sort((a, b) => Buffer.compare(a, b));
 
   it('the initial SCAN enqueues every key with its exact bytes', async () => {
-    const producer = (pipeline!.service.producer as LeasedProducer).current as NotificationProducer;
+    const producer = (pipeline!.service.producer as LeasedProducer).current as CaptureHost<NotificationMode>;
     await producer.idle();
     expect(sorted(await queued('reconcile'))).toEqual(sorted([BINARY, EMPTY, Buffer.from('text')]));
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { esUrl } from '../support/elasticsearch';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 
 /** The `redis-es-sync` binary as a user runs it: exit codes, output, signals. */

@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
-import { unfinishedJobs } from '../../shared/queue';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { unfinishedJobs } from '../../shared/core/queue';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { exited, formatReport, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';

@@ -9,7 +9,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { esUrl } from '../support/elasticsearch';
 import { exited, getDoc, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';
-import { failuresKey } from '../../shared/failure-store';
+import { failuresKey } from '../../shared/core/failure-store';
 
 const REPO = resolve(__dirname, '../..');
 

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { registry } from '../../shared/metrics';
+import { registry } from '../../shared/platform/metrics';
 import { metricValue } from '../support/http';
 import { exited, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
-import { FailureStore, type FailureRecord } from '../../shared/failure-store';
-import { keysRefused } from '../../shared/metrics';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { FailureStore, type FailureRecord } from '../../shared/core/failure-store';
+import { keysRefused } from '../../shared/platform/metrics';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 
 /** Refused keys are kept once per key, beside the jobs, and leave the store once they index fine. */

@@ -1,8 +1,9 @@
 import { Cluster, Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
-import type { NotificationProducer } from '../../producers/producer';
+import type { CaptureHost } from '../../producers/capture/host';
+import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import type { AppContext } from '../../cli/context';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
@@ -29,8 +30,8 @@ async function docIds(ctx: AppContext, index: string): Promise<string[]> {
   return r.hits.hits.map((h) => h._id ?? '').sort();
 }
 
-function notificationProducer(pipeline: TestPipeline): NotificationProducer {
-  return (pipeline.service.producer as LeasedProducer).current as NotificationProducer;
+function notificationProducer(pipeline: TestPipeline): CaptureHost<NotificationMode> {
+  return (pipeline.service.producer as LeasedProducer).current as CaptureHost<NotificationMode>;
 }
 
 describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
@@ -60,21 +61,21 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
       await writeAndIndex(20);
       const producer = notificationProducer(pipeline!);
       await producer.idle();
-      const [gaps, reconciliations] = [producer.gaps, producer.reconciliations];
+      const [gaps, reconciliations] = [producer.mode.gaps, producer.reconciliations];
       const started = Date.now();
       await (command === 'FLUSHDB' ? redis.flushdb() : redis.flushall());
       await waitFor(`${command} to empty the index`, () => docCount(pipeline!.ctx, servers.index), (c) => c === 0, WITHIN_MS);
       expect(Date.now() - started).toBeLessThan(WITHIN_MS);
-      expect(producer.gaps).toBe(gaps);
+      expect(producer.mode.gaps).toBe(gaps);
       await producer.idle();
       expect(producer.reconciliations).toBe(reconciliations + 1);
     });
 
     it('after the subscription reconnected (a new client id to redirect to)', async () => {
       const producer = notificationProducer(pipeline!);
-      const gaps = producer.gaps;
+      const gaps = producer.mode.gaps;
       await redis.client('KILL', 'TYPE', 'pubsub');
-      await waitFor('the gap to be closed', async () => producer.gaps, (g) => g > gaps, 10000);
+      await waitFor('the gap to be closed', async () => producer.mode.gaps, (g) => g > gaps, 10000);
       await producer.idle();
       await writeAndIndex(5);
       await redis.flushdb();
@@ -133,12 +134,12 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
         expect(held.length).toBeGreaterThan(0);
         const producer = notificationProducer(pipeline!);
         await producer.idle();
-        const gaps = producer.gaps;
+        const gaps = producer.mode.gaps;
         await master.flushall();
         const kept = keys.filter((k) => !held.includes(k)).sort();
         await waitFor('the flushed keys’ documents to go', () => docIds(pipeline!.ctx, index), (ids) => ids.length === kept.length, WITHIN_MS);
         expect(await docIds(pipeline!.ctx, index)).toEqual(kept);
-        expect(producer.gaps).toBe(gaps);
+        expect(producer.mode.gaps).toBe(gaps);
       } finally {
         master.disconnect();
       }

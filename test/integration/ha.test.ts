@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { leaseKeys } from '../../producers/lease';
-import type { ConfigInput } from '../../shared/config/schema';
-import { unfinishedJobs } from '../../shared/queue';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { unfinishedJobs } from '../../shared/core/queue';
 import { exited, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 type Cli = ReturnType<typeof spawnCli>;

@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { burstWithPausedLeader, expectNothingMissing, fenceNumber, killAll, LEASE, racingProducers, steppedDown, type Cli } from '../support/handover';
 import { startPipeline, waitFor, type TestPipeline } from '../support/pipeline';

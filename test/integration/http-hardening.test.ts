@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import { documentId } from '../../shared/mapping/document';
+import { documentId } from '../../shared/core/mapping/document';
 import { bearer } from '../support/http';
 import { exited, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';

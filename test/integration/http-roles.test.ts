@@ -1,6 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { SyncJobData } from '../../shared/queue';
+import type { SyncJobData } from '../../shared/core/queue';
 import { bearer, metricValue } from '../support/http';
 import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';
@@ -118,7 +118,7 @@ describe('HTTP roles and a worker that trusts no job', () => {
       expect(await getDoc(pipeline.ctx, servers.index, 'secret:1')).toBeUndefined();
       expect(await getDoc(pipeline.ctx, servers.index, '5:secret:1')).toBeUndefined();
       expect(await getDoc(pipeline.ctx, servers.index, 'hidden:1')).toBeUndefined();
-      const metrics = await (await import('../../shared/metrics')).registry.metrics();
+      const metrics = await (await import('../../shared/platform/metrics')).registry.metrics();
       expect(metricValue(metrics, 'redis_es_sync_jobs_refused_total')).toBeGreaterThanOrEqual(3);
     } finally {
       await queue.close();

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { buildContext } from '../../cli/context';
 import { startContextHttp } from '../../cli/service';
-import { ConfigError } from '../../shared/errors';
-import { createLogger } from '../../shared/logger';
+import { ConfigError } from '../../shared/platform/errors';
+import { createLogger } from '../../shared/platform/logger';
 import { startEsGate } from '../support/es-gate';
 import { basic, bearer, metricValue } from '../support/http';
 import { exited, loadedConfig, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestServers } from '../support/pipeline';

@@ -24,8 +24,8 @@ describe('the lifecycle of run', () => {
     const script = `
       const { buildContext } = require(${JSON.stringify(`${DIST}/cli/context.js`)});
       const { startService } = require(${JSON.stringify(`${DIST}/cli/service.js`)});
-      const { ConfigSchema } = require(${JSON.stringify(`${DIST}/shared/config/schema.js`)});
-      const { createLogger } = require(${JSON.stringify(`${DIST}/shared/logger.js`)});
+      const { ConfigSchema } = require(${JSON.stringify(`${DIST}/shared/platform/config/schema.js`)});
+      const { createLogger } = require(${JSON.stringify(`${DIST}/shared/platform/logger.js`)});
       const input = ${JSON.stringify(input)};
       const ctx = buildContext({ config: ConfigSchema.parse(input), baseDir: process.cwd() }, createLogger('info'));
       startService(ctx, { producer: true, worker: true }).then(

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { unfinishedJobs } from '../../shared/queue';
+import { unfinishedJobs } from '../../shared/core/queue';
 import { testElasticsearch } from '../support/elasticsearch';
 import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
-import { unfinishedJobs } from '../../shared/queue';
-import type { ConfigInput } from '../../shared/config/schema';
+import { unfinishedJobs } from '../../shared/core/queue';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
 import { exited, spawnCli, startPipeline, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { seededRandom } from '../support/random';

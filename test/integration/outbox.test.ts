@@ -1,19 +1,20 @@
 import { Redis } from 'ioredis';
 import { buildContext } from '../../cli/context';
-import { createProducer } from '../../producers/create-producer';
+import { createCapture } from '../../producers/capture/registry';
+import type { CaptureHost } from '../../producers/capture/host';
 import type { LeasedProducer } from '../../producers/leased-producer';
-import type { OutboxProducer } from '../../producers/outbox';
-import { createLogger } from '../../shared/logger';
-import type { ConfigInput } from '../../shared/config/schema';
-import { inSync } from '../../shared/verify';
+import type { OutboxMode } from '../../producers/capture/outbox/mode';
+import { createLogger } from '../../shared/platform/logger';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { inSync } from '../../features/maintenance/verify';
 import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers, writeWithEntry } from '../support/outbox';
 import { exited, getDoc, loadedConfig, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 30000, 50);
 
 /** The outbox producer of the lease holder (the test's only producer leads at once). */
-function outboxOf(pipeline: TestPipeline): OutboxProducer {
-  return (pipeline.service.producer as LeasedProducer).current as OutboxProducer;
+function outboxOf(pipeline: TestPipeline): CaptureHost<OutboxMode> {
+  return (pipeline.service.producer as LeasedProducer).current as CaptureHost<OutboxMode>;
 }
 
 describe('outbox mode: what an application writes', () => {
@@ -73,7 +74,7 @@ describe('outbox mode: what an application writes', () => {
 
   it('acknowledges, counts and skips malformed entries without holding up the stream', async () => {
     const producer = outboxOf(pipeline!);
-    const before = producer.stats.malformed;
+    const before = producer.mode.stats.malformed;
     await redis.xadd(STREAM, '*', 'value', 'no key here');
     await redis.xadd(STREAM, '*', 'key', 'ghost', 'db', '7');
     await redis.xadd(STREAM, '*', 'key', 'x', 'db', 'one');
@@ -81,16 +82,16 @@ describe('outbox mode: what an application writes', () => {
 
     await eventually('the entry after the malformed ones', () => doc('0:after-malformed'), (d) => d !== undefined);
     await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
-    expect(producer.stats.malformed - before).toBe(3);
+    expect(producer.mode.stats.malformed - before).toBe(3);
     expect(await pendingCount(redis)).toBe(0);
   });
 
   it('captures the empty key, a valid Redis key, beside the other keys of its entry', async () => {
-    const before = outboxOf(pipeline!).stats.malformed;
+    const before = outboxOf(pipeline!).mode.stats.malformed;
     await redis.multi().set('', 'the empty key').set('beside-empty', 'ok').xadd(STREAM, '*', 'key', '', 'key', 'beside-empty').exec();
     await eventually('the empty key indexed', () => doc('0:'), (d) => d !== undefined);
     expect(await doc('0:beside-empty')).toBeDefined();
-    expect(outboxOf(pipeline!).stats.malformed).toBe(before);
+    expect(outboxOf(pipeline!).mode.stats.malformed).toBe(before);
   });
 
   it('acknowledges an entry only once its job is in the queue', async () => {
@@ -123,7 +124,7 @@ describe('outbox mode: what an application writes', () => {
   it('trims what the group acknowledged', async () => {
     await redis.multi().set('trim-me', '1').xadd(STREAM, '*', 'key', 'trim-me').exec();
     await eventually('the acknowledged entries trimmed away', () => redis.xlen(STREAM), (n) => n === 0);
-    expect(outboxOf(pipeline!).stats.trimmed).toBeGreaterThan(0);
+    expect(outboxOf(pipeline!).mode.stats.trimmed).toBeGreaterThan(0);
   });
 
   it('misses a change written without an entry until a requested reconciliation repairs it', async () => {
@@ -186,22 +187,22 @@ describe('outbox mode: entries other consumers left behind', () => {
     const base = testConfigInput(servers, { producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000 } } });
     pipeline = await startPipeline(base);
     const first = outboxOf(pipeline);
-    await eventually('the fresh entries handled', () => Promise.resolve(first.stats.acked), (n) => n === 2);
+    await eventually('the fresh entries handled', () => Promise.resolve(first.mode.stats.acked), (n) => n === 2);
     // Trimming removes what the dead consumer acknowledged, and keeps what it still holds.
     await eventually('the acknowledged entries trimmed', () => redis.xrange(STREAM, '-', '+'), (e) => e.length === 4);
     expect((await redis.xrange(STREAM, '-', '+')).map(([id]) => id)).toEqual([held[0], held[1], ...fresh]);
     const stillHeld = (await redis.xpending(STREAM, GROUP, '-', '+', 10, 'dead')) as [string, string][];
     expect(stillHeld.map(([id]) => id)).toEqual(expect.arrayContaining([held[0], held[1]]));
     expect(await getDoc(pipeline.ctx, servers.index, 'held:1')).toBeUndefined();
-    expect(first.stats.claimed).toBe(0);
+    expect(first.mode.stats.claimed).toBe(0);
     await pipeline.stop();
 
     // A producer that waits only briefly before it decides a consumer is dead takes them over.
     pipeline = await startPipeline({ ...base, producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 100 } } });
     const second = outboxOf(pipeline);
-    await eventually('the held entries claimed', () => Promise.resolve(second.stats.claimed), (n) => n === 2);
+    await eventually('the held entries claimed', () => Promise.resolve(second.mode.stats.claimed), (n) => n === 2);
     // Redis 7 drops a deleted entry from the pending list on the first XAUTOCLAIM that passes it, idle or not.
-    expect(first.stats.deleted + second.stats.deleted).toBe(1);
+    expect(first.mode.stats.deleted + second.mode.stats.deleted).toBe(1);
     await eventually('the outbox drained and trimmed', () => redis.xlen(STREAM), (n) => n === 0);
     expect(await pendingCount(redis)).toBe(0);
     // The dead consumer, holding nothing any more, is removed from the group.
@@ -271,7 +272,7 @@ describe('outbox mode: the stream is not data', () => {
   async function startWith(input: ConfigInput): Promise<void> {
     const ctx = buildContext(loadedConfig(input), createLogger('silent'));
     try {
-      const producer = createProducer({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: ctx.queue(), es: ctx.es, router: ctx.router, logger: ctx.logger });
+      const producer = createCapture({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: ctx.queue(), es: ctx.es, router: ctx.router, logger: ctx.logger });
       await producer.start();
       await producer.stop();
     } finally {
@@ -322,6 +323,6 @@ describe('outbox mode: a new group from $', () => {
     await outboxOf(pipeline).idle();
     await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
     await waitInSync(pipeline.ctx);
-    expect(outboxOf(pipeline).stats.read).toBe(1);
+    expect(outboxOf(pipeline).mode.stats.read).toBe(1);
   });
 });

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
-import type { NotificationProducer } from '../../producers/producer';
+import type { CaptureHost } from '../../producers/capture/host';
+import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import type { LeasedProducer } from '../../producers/leased-producer';
-import { inSync } from '../../shared/verify';
+import { inSync } from '../../features/maintenance/verify';
 import { getDoc, startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 /** Snapshot and live capture of every Redis type, end to end on real servers. */
@@ -105,16 +106,16 @@ describe('Redis → BullMQ → Elasticsearch', () => {
   });
 
   it('reconciliation repairs what notifications cannot see (FLUSHDB, a lost subscription)', async () => {
-    const producer = (pipeline!.service.producer as LeasedProducer).current as NotificationProducer;
+    const producer = (pipeline!.service.producer as LeasedProducer).current as CaptureHost<NotificationMode>;
     await redis.set('before-flush', '1');
     await eventually('before-flush', () => doc('before-flush'), (d) => d !== undefined);
     await redis.flushdb(); // publishes no keyspace event
     await redis.set('after-flush', '2');
     // Drop the pub/sub connection: the producer must notice the gap and reconcile.
-    const gapsBefore = producer.gaps;
+    const gapsBefore = producer.mode.gaps;
     await redis.client('KILL', 'TYPE', 'pubsub');
     await redis.set('during-gap', '3');
-    await eventually('gap counted', async () => producer.gaps, (g) => g > gapsBefore);
+    await eventually('gap counted', async () => producer.mode.gaps, (g) => g > gapsBefore);
     await eventually('flushed docs gone', () => doc('before-flush'), (d) => d === undefined);
     await eventually('ghost removed too', () => doc('ghost'), (d) => d === undefined);
     await eventually('during-gap indexed', () => doc('during-gap'), (d) => d?.value === '3');

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
-import { unfinishedJobs } from '../../shared/queue';
+import { unfinishedJobs } from '../../shared/core/queue';
 
 const HOT_KEYS = 6;
 const UPDATES_PER_KEY = 300;

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
-import { FailureStore } from '../../shared/failure-store';
-import { unfinishedJobs } from '../../shared/queue';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { FailureStore } from '../../shared/core/failure-store';
+import { unfinishedJobs } from '../../shared/core/queue';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, verifyNow, type TestPipeline, type TestServers } from '../support/pipeline';
 import { metricValue } from '../support/http';
 import { getFreePort } from '../support/ports';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { checkpointKey } from '../../producers/replication/checkpoint';
+import { checkpointKey } from '../../producers/capture/replication/checkpoint';
 import {
   burstAcrossQueueRestart,
   burstWithPausedLeader,

@@ -1,13 +1,14 @@
 import { Redis } from 'ioredis';
 import type { LeasedProducer } from '../../producers/leased-producer';
-import { ReplicationProducer } from '../../producers/replication/producer';
-import { RedisSetupError } from '../../shared/errors';
+import type { CaptureHost } from '../../producers/capture/host';
+import type { ReplicationMode } from '../../producers/capture/replication/mode';
+import { RedisSetupError } from '../../shared/platform/errors';
 import { buildContext } from '../../cli/context';
 import { startService } from '../../cli/service';
-import { createLogger } from '../../shared/logger';
+import { createLogger } from '../../shared/platform/logger';
 import { exited, loadedConfig, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { replicationInput, replicationServers } from '../support/replication';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 
 async function syncStats(redis: Redis): Promise<{ full: number; partialOk: number; partialErr: number }> {
   const info = await redis.info('stats');
@@ -16,8 +17,8 @@ async function syncStats(redis: Redis): Promise<{ full: number; partialOk: numbe
 }
 
 /** The replication producer of the lease holder (the test's only producer leads at once). */
-function producerOf(p: TestPipeline): ReplicationProducer {
-  return (p.service.producer as LeasedProducer).current as ReplicationProducer;
+function producerOf(p: TestPipeline): CaptureHost<ReplicationMode> {
+  return (p.service.producer as LeasedProducer).current as CaptureHost<ReplicationMode>;
 }
 
 async function seed(redis: Redis, n: number): Promise<void> {
@@ -54,7 +55,7 @@ describe('replication producer', () => {
     it('indexes the snapshot, then every kind of replicated write, flushes and swaps included', async () => {
       pipeline = await startPipeline(replicationInput(servers));
       await producerOf(pipeline).idle();
-      expect(producerOf(pipeline).fullResyncs).toBe(1);
+      expect(producerOf(pipeline).mode.fullResyncs).toBe(1);
       await waitInSync(pipeline.ctx);
 
       // Writes of every kind: plain, transactional, expiring, moving between databases.
@@ -73,7 +74,7 @@ describe('replication producer', () => {
       await waitFor('the short-lived key to expire', () => redis.exists('short-lived'), (n) => n === 0);
       await waitInSync(pipeline.ctx);
       // Every key came from the stream itself, none from a fallback reconciliation.
-      expect([...producerOf(pipeline).unknownCommands]).toEqual([]);
+      expect([...producerOf(pipeline).mode.unknownCommands]).toEqual([]);
 
       await redis.select(1);
       await redis.flushdb();
@@ -83,7 +84,7 @@ describe('replication producer', () => {
 
       await redis.swapdb(0, 1);
       await waitInSync(pipeline.ctx);
-      expect(producerOf(pipeline).fullResyncs).toBe(1);
+      expect(producerOf(pipeline).mode.fullResyncs).toBe(1);
     });
 
     it('a dropped link is re-established with a partial resync, without losing the writes in between', async () => {
@@ -92,9 +93,9 @@ describe('replication producer', () => {
       await redis.client('KILL', 'TYPE', 'replica');
       await redis.set('written-while-reconnecting', 'z');
       await redis.del('user:9');
-      await waitFor('the producer to continue', async () => producer.partialResyncs, (n) => n === 1);
+      await waitFor('the producer to continue', async () => producer.mode.partialResyncs, (n) => n === 1);
       expect(await syncStats(redis)).toEqual({ ...before, partialOk: before.partialOk + 1 });
-      expect(producer.fullResyncs).toBe(1);
+      expect(producer.mode.fullResyncs).toBe(1);
       await waitInSync(pipeline!.ctx);
     });
   });

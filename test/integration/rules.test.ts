@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { createChangeSink } from '../../producers/change-sink';
-import { FailureStore } from '../../shared/failure-store';
-import { unfinishedJobs } from '../../shared/queue';
-import { replayRefused } from '../../shared/replay';
+import { FailureStore } from '../../shared/core/failure-store';
+import { unfinishedJobs } from '../../shared/core/queue';
+import { replayRefused } from '../../features/maintenance/replay';
 import { uniqueIndex } from '../support/elasticsearch';
 import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 

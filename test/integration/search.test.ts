@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { generationKey, settlingKey } from '../../shared/search/generation';
+import { generationKey, settlingKey } from '../../features/search/generation';
 import { bearer, metricValue } from '../support/http';
 import { exited, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
-import type { ConfigInput } from '../../shared/config/schema';
+import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';

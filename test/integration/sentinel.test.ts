@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/config/schema';
-import { unfinishedJobs } from '../../shared/queue';
-import { missingNotifyFlags } from '../../producers/notify-flags';
+import type { ConfigInput } from '../../shared/platform/config/schema';
+import { unfinishedJobs } from '../../shared/core/queue';
+import { missingNotifyFlags } from '../../producers/capture/notifications/notify-flags';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { getDoc, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startSentinelGroup, type SentinelGroupHandle, type SentinelGroupOptions } from '../support/redis-sentinel';

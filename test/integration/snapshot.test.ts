@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { ChangeSink } from '../../producers/change-sink';
 import { snapshot } from '../../producers/snapshot';
-import type { Progress } from '../../shared/progress';
-import { unfinishedJobs } from '../../shared/queue';
-import { VersionCounter, versionKey } from '../../shared/versions';
+import type { Progress } from '../../shared/platform/progress';
+import { unfinishedJobs } from '../../shared/core/queue';
+import { VersionCounter, versionKey } from '../../shared/core/versions';
 import { startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 
 const KEYS = 5000;

@@ -5,10 +5,10 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { buildContext, type AppContext } from '../../cli/context';
 import { startService, type RunningService, type ServiceParts } from '../../cli/service';
-import type { LoadedConfig } from '../../shared/config/load';
-import { ConfigSchema, type ConfigInput } from '../../shared/config/schema';
-import { createLogger } from '../../shared/logger';
-import { formatReport, inSync, verify, type VerifyReport } from '../../shared/verify';
+import type { LoadedConfig } from '../../shared/platform/config/load';
+import { ConfigSchema, type ConfigInput } from '../../shared/platform/config/schema';
+import { createLogger } from '../../shared/platform/logger';
+import { formatReport, inSync, verify, type VerifyReport } from '../../features/maintenance/verify';
 import { esUrl, uniqueIndex } from './elasticsearch';
 import { startRedis, type RedisServerHandle } from './redis-server';
 

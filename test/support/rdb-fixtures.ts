@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { FieldPair, KeyState } from '../../shared/key-state';
-import type { DecodedValue } from '../../producers/replication/rdb';
+import type { FieldPair, KeyState } from '../../shared/core/key-state';
+import type { DecodedValue } from '../../producers/capture/replication/rdb';
 
 /** Far enough ahead that no TTL ends during a test. */
 export const FAR_EXPIRY_MS = Date.now() + 24 * 3600 * 1000;

@@ -1,0 +1,12 @@
+import type { CapturePlugin } from '../types';
+import { OutboxMode } from './mode';
+import { outboxConfigIssues, outboxNames } from './topology';
+
+/** A Redis Streams outbox the application writes beside its data: at-least-once, no gap across restarts. */
+export const outbox: CapturePlugin<OutboxMode> = {
+  name: 'outbox',
+  reconcileEveryMs: (config) => config.producer.outbox.reconcileIntervalMs,
+  logBindings: (config) => outboxNames(config),
+  checkConfig: outboxConfigIssues,
+  create: (ctx) => new OutboxMode(ctx),
+};

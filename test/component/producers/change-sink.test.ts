@@ -1,0 +1,244 @@
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ConfigSchema } from '../../../shared/platform/config/schema';
+import { createLogger } from '../../../shared/platform/logger';
+import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } from '../../../shared/core/queue';
+import { closeRedis, connectRedis } from '../../../shared/platform/redis';
+import { VersionCounter, versionKey } from '../../../shared/core/versions';
+import { ChangeSink, type ChangeSinkSettings } from '../../../producers/change-sink';
+import { fencedQueue } from '../../../producers/leased-producer';
+import { LeaseLostError } from '../../../shared/platform/errors';
+import { startRedis, type RedisServerHandle } from '../../support/redis-server';
+
+const PREFIX = 'res-test';
+const logger = createLogger('silent');
+
+let server: RedisServerHandle;
+let connection: Redis;
+const queues: SyncQueue[] = [];
+const workers: Worker<SyncJobData, void, string>[] = [];
+const extraConnections: Redis[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+  connection = connectRedis(server.url, { name: 'change-sink-test', forBullmq: true });
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.close(true)));
+  await Promise.all(queues.map((q) => q.close()));
+  await closeRedis(connection, ...extraConnections);
+  await server?.stop();
+});
+
+let queueCount = 0;
+
+/** A queue of the test's own (same Redis, same prefix, different name) and a sink writing to it. */
+function setup(settings: Partial<ChangeSinkSettings> = {}, now: () => number = Date.now): { queue: SyncQueue; sink: ChangeSink; counter: VersionCounter } {
+  const config = ConfigSchema.parse({
+    redis: { url: server.url },
+    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}` },
+    elasticsearch: { url: 'http://es.test:9200' },
+  });
+  const queue = createQueue(config, connection);
+  queues.push(queue);
+  const counter = new VersionCounter(connection, versionKey(PREFIX), now);
+  const sink = new ChangeSink(queue, counter, { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0, ...settings }, logger);
+  return { queue, sink, counter };
+}
+
+async function jobsOf(queue: SyncQueue): Promise<Job<SyncJobData, void, string>[]> {
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
+  return jobs.sort((a, b) => a.data.v - b.data.v);
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 4000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('ChangeSink', () => {
+  it('coalesces repeated captures of a key before a flush into one job', async () => {
+    const { queue, sink } = setup();
+    for (let i = 0; i < 50; i++) sink.capture(2, 'user:1');
+    expect(sink.buffered).toBe(1);
+    expect(sink.captured).toBe(50);
+    await sink.flush();
+    const jobs = await jobsOf(queue);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]!.name).toBe(CHANGE_JOB);
+    expect(jobs[0]!.data).toMatchObject({ db: 2, keys: ['user:1'], src: 'notification' });
+    expect(jobs[0]!.data.t).toBeLessThanOrEqual(Date.now());
+    expect(sink.enqueued).toBe(1);
+    expect(sink.buffered).toBe(0);
+  });
+
+  it('puts the keys of one flush in one job per database', async () => {
+    const { queue, sink } = setup();
+    sink.capture(0, 'a');
+    sink.capture(1, 'a');
+    sink.capture(0, 'b');
+    sink.capture(0, 'c', 'reconcile');
+    await sink.flush();
+    const jobs = await jobsOf(queue);
+    expect(jobs.map((j) => [j.data.db, j.data.src, j.data.keys])).toEqual([
+      [0, 'notification', ['a', 'b']],
+      [0, 'reconcile', ['c']],
+      // The same key in another database is another document, so it is in another job.
+      [1, 'notification', ['a']],
+    ]);
+    expect(jobs.every((j) => j.name === CHANGE_JOB)).toBe(true);
+  });
+
+  it('holds a hot key until its window ends, then enqueues its last change once', async () => {
+    const { queue, sink } = setup({ hotKeyWindowMs: 300, flushMs: 1 });
+    sink.capture(0, 'hot');
+    sink.capture(0, 'cold');
+    await waitFor(async () => (await jobsOf(queue)).length === 1);
+    const enqueuedAt = Date.now();
+    // Changed again and again right after its job was enqueued: held, not a job per change.
+    for (let i = 0; i < 20; i++) sink.capture(0, 'hot');
+    sink.capture(0, 'other');
+    await waitFor(async () => (await jobsOf(queue)).length === 2);
+    expect(sink.buffered).toBe(1);
+    await waitFor(async () => (await jobsOf(queue)).length === 3, 2000);
+    const jobs = await jobsOf(queue);
+    expect(jobs.map((j) => j.data.keys)).toEqual([['hot', 'cold'], ['other'], ['hot']]);
+    expect(Date.now() - enqueuedAt).toBeGreaterThanOrEqual(250);
+    expect(sink.buffered).toBe(0);
+    expect(sink.captured).toBe(23);
+  });
+
+  it('flush() enqueues held hot keys at once, so stopping loses none', async () => {
+    const { queue, sink } = setup({ hotKeyWindowMs: 60_000 });
+    sink.capture(0, 'hot');
+    await sink.flush();
+    sink.capture(0, 'hot');
+    expect(sink.buffered).toBe(1);
+    await sink.flush();
+    expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([['hot'], ['hot']]);
+    expect(sink.buffered).toBe(0);
+  });
+
+  it('gives jobs increasing versions, consecutive within a flush', async () => {
+    const { queue, sink } = setup();
+    sink.capture(0, 'a');
+    sink.capture(0, 'b');
+    sink.capture(0, 'c');
+    await sink.flush();
+    sink.capture(0, 'd', 'reconcile');
+    await sink.flush();
+    const jobs = await jobsOf(queue);
+    expect(jobs.map((j) => j.data.keys)).toEqual([['a', 'b', 'c'], ['d']]);
+    // keys[i] was captured as v + i: a, b, c consecutive, d after them.
+    const [abc, d] = jobs.map((j) => j.data.v);
+    expect(d).toBeGreaterThanOrEqual(abc! + 3);
+    expect(jobs[1]!.data.src).toBe('reconcile');
+    expect(abc).toBeGreaterThan((Date.now() - 60_000) * 1000);
+  });
+
+  it('ignores keys under the queue prefix', async () => {
+    const { queue, sink } = setup();
+    sink.capture(0, `${PREFIX}:changes:1`);
+    sink.capture(0, `${PREFIX}:version`);
+    expect(sink.buffered).toBe(0);
+    expect(sink.captured).toBe(0);
+    expect(await sink.enqueueKeys(0, [`${PREFIX}:x`], 'snapshot')).toBe(0);
+    // Only the prefix followed by ':' is ours.
+    sink.capture(0, `${PREFIX}x`);
+    await sink.flush();
+    expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([[`${PREFIX}x`]]);
+  });
+
+  it('enqueueKeys makes one batch job with consecutive versions', async () => {
+    // A clock that stands still, so the wall-clock floor cannot move the counter between calls.
+    const frozen = Date.now();
+    const { queue, sink, counter } = setup({}, () => frozen);
+    const count = await sink.enqueueKeys(3, ['x', 'y', `${PREFIX}:z`, 'w'], 'snapshot');
+    expect(count).toBe(3);
+    const jobs = await jobsOf(queue);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]!.name).toBe(BATCH_JOB);
+    expect(jobs[0]!.data).toMatchObject({ db: 3, keys: ['x', 'y', 'w'], src: 'snapshot' });
+    // keys[i] was captured as v + i: the block of three is reserved, the next version follows it.
+    expect(await counter.allocate(1)).toBe(jobs[0]!.data.v + 3);
+    expect(sink.enqueued).toBe(3);
+  });
+
+  it('flushes by itself when the batch is full or flushMs has passed', async () => {
+    const full = setup({ batch: 3, flushMs: 60_000 });
+    ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k));
+    await waitFor(async () => (await jobsOf(full.queue)).length === 1);
+    expect((await jobsOf(full.queue))[0]!.data.keys).toEqual(['a', 'b', 'c']);
+
+    const timed = setup({ batch: 100, flushMs: 5 });
+    timed.sink.capture(0, 'later');
+    expect(timed.sink.buffered).toBe(1);
+    await waitFor(async () => (await jobsOf(timed.queue)).length === 1);
+    expect(timed.sink.buffered).toBe(0);
+  });
+
+  it('a lease lost in a flush nobody awaited fails the next flush, so no caller takes the drop for done', async () => {
+    const { queue, counter } = setup();
+    let held = true;
+    const fenced = fencedQueue(queue, async () => {
+      if (!held) throw new LeaseLostError('producer lease lost (test)');
+    });
+    const sink = new ChangeSink(fenced, counter, { prefix: PREFIX, batch: 2, flushMs: 60_000, hotKeyWindowMs: 0 }, logger);
+    sink.capture(0, 'a');
+    await sink.flush();
+    held = false;
+    // A full batch flushes by itself, in the background: refused there.
+    sink.capture(0, 'b');
+    sink.capture(0, 'c');
+    await waitFor(() => sink.leaseLost);
+    expect(sink.buffered).toBe(0);
+    const err: unknown = await sink.flush().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LeaseLostError);
+    expect((err as LeaseLostError).code).toBe('LEASE_LOST');
+    expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([['a']]);
+  });
+
+  it('a change captured while its key is being processed becomes one follow-up job', async () => {
+    const { queue, sink } = setup({ hotKeyWindowMs: 200, flushMs: 1 });
+    const seen: SyncJobData[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const workerConnection = connectRedis(server.url, { name: 'change-sink-worker', forBullmq: true });
+    extraConnections.push(workerConnection);
+    const worker = new Worker<SyncJobData, void, string>(
+      queue.name,
+      async (job) => {
+        seen.push(job.data);
+        if (seen.length === 1) await gate;
+      },
+      { connection: workerConnection, prefix: PREFIX },
+    );
+    workers.push(worker);
+
+    sink.capture(0, 'hot');
+    await sink.flush();
+    await waitFor(() => seen.length === 1);
+    expect(await queue.getJobCounts('active')).toEqual({ active: 1 });
+
+    // Changed again while the first job is active: held for the hot-key window, then one job.
+    sink.capture(0, 'hot');
+    sink.capture(0, 'hot');
+    await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 1);
+
+    release();
+    await waitFor(() => seen.length === 2);
+    await waitFor(async () => (await queue.getJobCounts('completed')).completed === 2);
+    expect(seen[1]!.keys).toEqual(['hot']);
+    expect(seen[1]!.v).toBeGreaterThan(seen[0]!.v);
+    // Exactly one follow-up, however many changes came in meanwhile.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toHaveLength(2);
+    await worker.close();
+  });
+});

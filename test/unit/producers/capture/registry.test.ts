@@ -1,0 +1,30 @@
+import { captureConfigIssues } from '../../../../producers/capture/registry';
+import { ConfigSchema, type ConfigInput } from '../../../../shared/platform/config/schema';
+
+const base = { queue: { url: 'redis://queue.example:6379' }, elasticsearch: { url: 'http://es.example:9200' } };
+const issues = (input: Partial<ConfigInput>): string[] =>
+  captureConfigIssues(ConfigSchema.parse({ ...base, ...input })).map((i) => `${i.path.join('.')}: ${i.message}`);
+
+describe("the capture modes' own configuration checks", () => {
+  it('accept every mode on a standalone source', () => {
+    for (const mode of ConfigSchema.shape.producer.unwrap().shape.mode.unwrap().options) {
+      expect(issues({ redis: { url: 'redis://source.example:6379' }, producer: { mode } })).toEqual([]);
+    }
+  });
+
+  it('refuse a replica of a Sentinel group and an outbox on a Cluster', () => {
+    const sentinel = { sentinel: { name: 'mymaster', sentinels: ['s1.example:26379'] } };
+    expect(issues({ redis: sentinel, producer: { mode: 'replication' } })).toEqual([
+      'producer.mode: replication mode needs a standalone source Redis (redis.url), not a Cluster or Sentinel group',
+    ]);
+    expect(issues({ redis: sentinel, producer: { mode: 'outbox' } })).toEqual([]);
+    const cluster = { cluster: { nodes: ['redis://10.0.0.1:7000'] } };
+    expect(
+      issues({
+        redis: cluster,
+        queue: { url: 'redis://queue.example:6379', prefix: '{res}' },
+        producer: { mode: 'outbox' },
+      }),
+    ).toEqual(['producer.mode: outbox mode needs a standalone or Sentinel source Redis, not a Cluster']);
+  });
+});
