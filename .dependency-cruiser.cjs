@@ -41,7 +41,7 @@ module.exports = {
       severity: 'error',
       comment:
         'The pipeline (producers, workers) must not depend on features (search, HTTP, maintenance); a feature that ' +
-        'needs to react to a write gets an injected hook instead (e.g. the worker\'s after-write hook for the search cache).',
+        "needs to react to a write gets an injected hook instead (e.g. the worker's after-write hook for the search cache).",
       from: { path: '^(producers|workers)/' },
       to: { path: '^features/' },
     },
@@ -69,7 +69,7 @@ module.exports = {
     {
       name: 'core-not-sink',
       severity: 'error',
-      comment: 'shared/core is the product\'s contract, independent of where documents are written (shared/sink).',
+      comment: "shared/core is the product's contract, independent of where documents are written (shared/sink).",
       from: { path: '^shared/core/' },
       to: { path: '^shared/sink/' },
     },
@@ -93,7 +93,7 @@ module.exports = {
       name: 'declared-packages-only',
       severity: 'error',
       comment:
-        'A package that is only installed as somebody else\'s dependency can vanish or change major with any ' +
+        "A package that is only installed as somebody else's dependency can vanish or change major with any " +
         'upgrade: declare it in package.json.',
       from: {},
       to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
@@ -113,7 +113,14 @@ module.exports = {
         'points (tests, scripts/ run by npm scripts, config files, examples) are exempt.',
       from: {
         orphan: true,
-        pathNot: ['(^|/)\\.[^/]+\\.(c|m)?js$', '\\.d\\.ts$', '(^|/)[^/]+\\.config\\.(c|m)?js$', '^examples/', '^scripts/', '\\.test\\.ts$'],
+        pathNot: [
+          '(^|/)\\.[^/]+\\.(c|m)?js$',
+          '\\.d\\.ts$',
+          '(^|/)[^/]+\\.config\\.(c|m)?js$',
+          '^examples/',
+          '^scripts/',
+          '\\.test\\.ts$',
+        ],
       },
       to: {},
     },

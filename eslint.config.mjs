@@ -50,10 +50,7 @@ export default tseslint.config(
       // Numbers and booleans in template literals are how this code builds log lines, keys and
       // index names; forcing String(n) everywhere adds noise without catching bugs. Objects,
       // arrays, null/undefined and unknown stay forbidden (they print as [object Object] / "undefined").
-      '@typescript-eslint/restrict-template-expressions': [
-        'error',
-        { allowNumber: true, allowBoolean: true },
-      ],
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       // `() => this.flush()` handed to a timer or event emitter is idiomatic and returns nothing
       // anyone reads; void in a condition, an assignment or a value-returning function is still reported.
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
@@ -93,7 +90,13 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: {
-      globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' },
+      globals: {
+        module: 'writable',
+        require: 'readonly',
+        __dirname: 'readonly',
+        process: 'readonly',
+        console: 'readonly',
+      },
     },
     rules: {
       // CommonJS files must use require(); that is what they are.

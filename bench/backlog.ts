@@ -54,7 +54,8 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     try {
       for (let i = 0; i < changes; i += 5000) {
         const pipe = c.source.pipeline();
-        for (let j = i; j < Math.min(i + 5000, changes); j++) pipe.hset(`backlog:${j}`, 'n', String(j), 'note', 'queued while Elasticsearch is paused');
+        for (let j = i; j < Math.min(i + 5000, changes); j++)
+          pipe.hset(`backlog:${j}`, 'n', String(j), 'note', 'queued while Elasticsearch is paused');
         await pipe.exec();
       }
       // Jobs carry many keys each: the backlog is complete once every changed key is in one.
@@ -71,7 +72,14 @@ export async function memoryScenario(env: BenchEnv, changes: number, concurrency
     const info = await c.queueRedis.info('memory');
     const queueRedisBytes = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
     const jobs = await unfinishedJobs(c.queue);
-    return { changes: await queuedKeys(c.queue), jobs, producerPeakRss: producerPeak, workerPeakRss: workerPeak, queueRedisBytes, concurrency };
+    return {
+      changes: await queuedKeys(c.queue),
+      jobs,
+      producerPeakRss: producerPeak,
+      workerPeakRss: workerPeak,
+      queueRedisBytes,
+      concurrency,
+    };
   } finally {
     if (paused) process.kill(env.pids.es, 'SIGCONT');
     // The backlog is dropped, not drained: what is measured is the wait, not the catch-up.

@@ -23,12 +23,20 @@ export function sampleState({ state }: SampleKey): PresentKeyState {
     case 'string':
       return { exists: true, type: 'string', value: b(state.value) };
     case 'hash':
-      return { exists: true, type: 'hash', value: Object.entries(state.value).map(([name, value]) => ({ name: b(name), value: b(value) })) };
+      return {
+        exists: true,
+        type: 'hash',
+        value: Object.entries(state.value).map(([name, value]) => ({ name: b(name), value: b(value) })),
+      };
     case 'list':
     case 'set':
       return { exists: true, type: state.type, value: state.value.map(b) };
     case 'zset':
-      return { exists: true, type: 'zset', value: state.value.map((e) => ({ member: b(e.member), score: String(e.score) })) };
+      return {
+        exists: true,
+        type: 'zset',
+        value: state.value.map((e) => ({ member: b(e.member), score: String(e.score) })),
+      };
   }
 }
 
@@ -84,15 +92,23 @@ export function sampleKey(i: number): SampleKey {
         },
       };
     case 7:
-      return { key: `feed:${i}`, state: { type: 'list', value: Array.from({ length: 5 }, (_, j) => `post ${i}-${j}`) } };
+      return {
+        key: `feed:${i}`,
+        state: { type: 'list', value: Array.from({ length: 5 }, (_, j) => `post ${i}-${j}`) },
+      };
     case 8:
-      return { key: `tags:${i}`, state: { type: 'set', value: [`t${i % 50}`, city.toLowerCase(), word, 'all'].sort() } };
+      return {
+        key: `tags:${i}`,
+        state: { type: 'set', value: [`t${i % 50}`, city.toLowerCase(), word, 'all'].sort() },
+      };
     default:
       return {
         key: `board:${i}`,
         state: {
           type: 'zset',
-          value: ['ada', 'bob', 'cy', 'dee', 'eve'].map((member, j) => ({ member, score: (i * (j + 1)) % 1000 })).sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : 1)),
+          value: ['ada', 'bob', 'cy', 'dee', 'eve']
+            .map((member, j) => ({ member, score: (i * (j + 1)) % 1000 }))
+            .sort((a, b) => a.score - b.score || (a.member < b.member ? -1 : 1)),
         },
       };
   }

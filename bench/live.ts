@@ -1,6 +1,18 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
-import { benchConfig, connect, drained, percentile, resetServers, sleep, startCli, waitForOutput, type BenchEnv, type CliProcess, type Connections } from './support';
+import {
+  benchConfig,
+  connect,
+  drained,
+  percentile,
+  resetServers,
+  sleep,
+  startCli,
+  waitForOutput,
+  type BenchEnv,
+  type CliProcess,
+  type Connections,
+} from './support';
 
 const INDEX = 'bench-live';
 
@@ -50,7 +62,12 @@ export async function liveScenario(env: BenchEnv, opts: LiveOptions): Promise<Li
 }
 
 /** A producer and `workers` worker processes, started and ready. */
-export async function startPipelineProcesses(env: BenchEnv, index: string, workers: number, extra: Parameters<typeof benchConfig>[2] = {}): Promise<CliProcess[]> {
+export async function startPipelineProcesses(
+  env: BenchEnv,
+  index: string,
+  workers: number,
+  extra: Parameters<typeof benchConfig>[2] = {},
+): Promise<CliProcess[]> {
   const input = benchConfig(env, index, extra);
   const procs = Array.from({ length: workers }, () => startCli(input, ['worker']));
   await Promise.all(procs.map((p) => waitForOutput(p, 'worker started')));
@@ -59,7 +76,13 @@ export async function startPipelineProcesses(env: BenchEnv, index: string, worke
   return [producer, ...procs];
 }
 
-async function runStep(c: Connections, index: string, workers: number, rate: number, opts: LiveOptions): Promise<LiveStep> {
+async function runStep(
+  c: Connections,
+  index: string,
+  workers: number,
+  rate: number,
+  opts: LiveOptions,
+): Promise<LiveStep> {
   const probes = new ProbeTracker(c.es, index);
   const probing = probes.run();
   const load = await generateLoad(c.source, rate, opts.durationMs, opts.keyspace, probes);
@@ -85,7 +108,13 @@ async function runStep(c: Connections, index: string, workers: number, rate: num
 }
 
 /** HSETs at `rate` per second (0: as fast as possible) on random keys; every 50th is a probe. */
-async function generateLoad(redis: Redis, rate: number, durationMs: number, keyspace: number, probes: ProbeTracker): Promise<{ changes: number; seconds: number }> {
+async function generateLoad(
+  redis: Redis,
+  rate: number,
+  durationMs: number,
+  keyspace: number,
+  probes: ProbeTracker,
+): Promise<{ changes: number; seconds: number }> {
   let seq = 0;
   const started = performance.now();
   for (let now = started; now - started < durationMs; now = performance.now()) {
@@ -135,9 +164,14 @@ class ProbeTracker {
         await sleep(2);
         continue;
       }
-      if (performance.now() > this.deadline) throw new Error(`${this.pending.size} sampled changes never became visible`);
+      if (performance.now() > this.deadline)
+        throw new Error(`${this.pending.size} sampled changes never became visible`);
       const keys = [...this.pending.keys()].slice(0, 500);
-      const res = await this.es.mget<{ value?: { seq?: string } }>({ index: this.index, ids: keys, _source_includes: ['value.seq'] });
+      const res = await this.es.mget<{ value?: { seq?: string } }>({
+        index: this.index,
+        ids: keys,
+        _source_includes: ['value.seq'],
+      });
       const now = performance.now();
       res.docs.forEach((d, i) => {
         const key = keys[i];
@@ -162,7 +196,12 @@ export interface HotKeysResult {
 }
 
 /** `rate` updates per second spread over a few keys: how many Elasticsearch writes they cost. */
-export async function hotKeysScenario(env: BenchEnv, rate: number, durationMs: number, keys = 10): Promise<HotKeysResult> {
+export async function hotKeysScenario(
+  env: BenchEnv,
+  rate: number,
+  durationMs: number,
+  keys = 10,
+): Promise<HotKeysResult> {
   const c = connect(env);
   const index = `${INDEX}-hot`;
   let procs: CliProcess[] = [];

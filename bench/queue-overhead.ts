@@ -26,7 +26,7 @@ export async function queueOverheadScenario(env: BenchEnv, changes: number, rate
     await sleep(500);
     await c.queueRedis.config('RESETSTAT');
     const started = performance.now();
-    for (let sent = 0; sent < changes; ) {
+    for (let sent = 0; sent < changes;) {
       const due = Math.min(changes, Math.floor((rate * (performance.now() - started)) / 1000)) - sent;
       if (due > 0) {
         const pipe = c.source.pipeline();
@@ -44,7 +44,8 @@ export async function queueOverheadScenario(env: BenchEnv, changes: number, rate
     const perPoll = await commandsOfOnePoll(c);
     const stats = parseInfo(await c.queueRedis.info('stats'));
     const cmdstats = parseCommandStats(await c.queueRedis.info('commandstats'));
-    for (const [cmd, calls] of Object.entries(perPoll)) cmdstats[cmd] = Math.max(0, (cmdstats[cmd] ?? 0) - calls * (polls + 1));
+    for (const [cmd, calls] of Object.entries(perPoll))
+      cmdstats[cmd] = Math.max(0, (cmdstats[cmd] ?? 0) - calls * (polls + 1));
     delete cmdstats.info;
     delete cmdstats.config;
     const total = Object.values(cmdstats).reduce((a, b) => a + b, 0);
@@ -88,6 +89,7 @@ function parseInfo(text: string): Record<string, string> {
 
 function parseCommandStats(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [, command, calls] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (command !== undefined) out[command] = Number(calls);
+  for (const [, command, calls] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+    if (command !== undefined) out[command] = Number(calls);
   return out;
 }

@@ -9,7 +9,13 @@ import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
-import { baselineScenario, profileScenario, snapshotScenario, type BaselineComparison, type SnapshotResult } from './snapshot';
+import {
+  baselineScenario,
+  profileScenario,
+  snapshotScenario,
+  type BaselineComparison,
+  type SnapshotResult,
+} from './snapshot';
 import { itemAt, type BenchEnv } from './support';
 
 const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search', 'baseline'] as const;
@@ -105,22 +111,33 @@ async function main(): Promise<void> {
   // The baseline scenario needs a revision to compare with: without one it is not run.
   const only = (opts.only?.split(',') ?? SCENARIOS.filter((s) => s !== 'baseline' || opts.baseline)) as Scenario[];
   if (only.includes('baseline') && !opts.baseline) throw new Error('scenario baseline needs --baseline <git revision>');
-  for (const s of only) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
+  for (const s of only)
+    if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
   const sizes = opts.smoke ? SMOKE : FULL;
-  const out = opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
+  const out =
+    opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
 
   // A stack someone keeps warm stays up afterwards; one this run starts is stopped.
   const startedStack = !stackStatus().includes('elasticsearch: running');
   // Ports the OS assigns: the bench stack must not collide with a dev or test stack started beside it.
-  const output = devStack(['up'], STACK_DIR, { ES_HEAP: opts.smoke ? '768m' : '2g', ES_PORT: 'auto', REDIS_PORT: 'auto', QUEUE_REDIS_PORT: 'auto' });
+  const output = devStack(['up'], STACK_DIR, {
+    ES_HEAP: opts.smoke ? '768m' : '2g',
+    ES_PORT: 'auto',
+    REDIS_PORT: 'auto',
+    QUEUE_REDIS_PORT: 'auto',
+  });
   const vars = readStackEnv(STACK_DIR);
   const env: BenchEnv = {
     sourceUrl: stackVar(vars, 'REDIS_URL'),
     queueUrl: stackVar(vars, 'QUEUE_REDIS_URL'),
     esUrl: stackVar(vars, 'ELASTICSEARCH_URL'),
-    pids: { es: pidOf('elasticsearch/es.pid'), source: pidOf('redis/redis.pid'), queue: pidOf('queue-redis/redis.pid') },
+    pids: {
+      es: pidOf('elasticsearch/es.pid'),
+      source: pidOf('redis/redis.pid'),
+      queue: pidOf('queue-redis/redis.pid'),
+    },
   };
-  log(`stack ${STACK_DIR}: ${JSON.stringify(env)}${/starting/.test(output) ? ' (started)' : ''}`);
+  log(`stack ${STACK_DIR}: ${JSON.stringify(env)}${output.includes('starting') ? ' (started)' : ''}`);
 
   const results: Results = {
     date: new Date().toISOString(),
@@ -152,7 +169,12 @@ async function main(): Promise<void> {
     });
     await attempt('live', async () => {
       log(`live: rates ${sizes.liveRates.join(', ')} with ${sizes.liveWorkers.join(' and ')} worker processes`);
-      results.live = await liveScenario(env, { rates: sizes.liveRates, workerCounts: sizes.liveWorkers, durationMs: sizes.liveMs, keyspace: sizes.liveKeyspace });
+      results.live = await liveScenario(env, {
+        rates: sizes.liveRates,
+        workerCounts: sizes.liveWorkers,
+        durationMs: sizes.liveMs,
+        keyspace: sizes.liveKeyspace,
+      });
     });
     await attempt('hot', async () => {
       log(`hot keys: ${sizes.hotRate}/s to 10 keys`);
@@ -167,16 +189,30 @@ async function main(): Promise<void> {
       results.overhead = await queueOverheadScenario(env, sizes.overheadChanges);
     });
     await attempt('search', async () => {
-      log(`search: ${sizes.searchDocs} documents, ${sizes.searchQueries} distinct queries, concurrency ${sizes.searchConcurrency}, without and with the cache`);
-      results.search = await searchScenario(env, { docs: sizes.searchDocs, queries: sizes.searchQueries, concurrency: sizes.searchConcurrency, durationMs: sizes.searchMs });
+      log(
+        `search: ${sizes.searchDocs} documents, ${sizes.searchQueries} distinct queries, concurrency ${sizes.searchConcurrency}, without and with the cache`,
+      );
+      results.search = await searchScenario(env, {
+        docs: sizes.searchDocs,
+        queries: sizes.searchQueries,
+        concurrency: sizes.searchConcurrency,
+        durationMs: sizes.searchMs,
+      });
     });
     await attempt('baseline', async () => {
       const rev = opts.baseline;
       if (rev === undefined) throw new Error('scenario baseline needs --baseline <git revision>'); // checked at start
-      log(`baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${sizes.baselineKeys}-key snapshot`);
+      log(
+        `baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${sizes.baselineKeys}-key snapshot`,
+      );
       const build = buildRevision(rev);
       try {
-        results.baseline = await baselineScenario(env, sizes.baselineKeys, { name: build.name, cli: build.cli }, sizes.baselineRounds);
+        results.baseline = await baselineScenario(
+          env,
+          sizes.baselineKeys,
+          { name: build.name, cli: build.cli },
+          sizes.baselineRounds,
+        );
       } finally {
         build.remove();
       }
@@ -192,7 +228,8 @@ async function main(): Promise<void> {
 
 /** Another revision, checked out beside this one and built with this checkout's packages. */
 function buildRevision(rev: string): { name: string; cli: string; remove(): void } {
-  const git = (...args: string[]): string => execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
   const commit = git('rev-parse', '--short', rev);
   const dir = mkdtempSync(join(tmpdir(), 'res-bench-baseline-'));
   git('worktree', 'add', '--detach', dir, commit);
@@ -202,7 +239,11 @@ function buildRevision(rev: string): { name: string; cli: string; remove(): void
   };
   try {
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
-    execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')], { stdio: 'inherit' });
+    execFileSync(
+      process.execPath,
+      [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.build.json')],
+      { stdio: 'inherit' },
+    );
   } catch (err) {
     remove();
     throw err;
@@ -235,11 +276,17 @@ function writeResults(file: string, scenarios: string, generated: string): void 
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const from = old.indexOf(begin);
   const to = old.indexOf(end);
-  const text = from >= 0 && to > from ? `${old.slice(0, from)}${block}${old.slice(to + end.length)}` : `${old}${old ? '\n' : ''}${block}\n`;
+  const text =
+    from >= 0 && to > from
+      ? `${old.slice(0, from)}${block}${old.slice(to + end.length)}`
+      : `${old}${old ? '\n' : ''}${block}\n`;
   writeFileSync(file, text);
 }
 
-const n = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const n = (x: number, digits = 0): string =>
+  Number.isFinite(x)
+    ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '–';
 const mib = (bytes: number): string => `${n(bytes / 2 ** 20)} MiB`;
 
 /** A variable dev-stack.sh writes to the stack's env file after `up`. */
@@ -251,16 +298,34 @@ function stackVar(vars: Readonly<Record<string, string>>, name: string): string 
 
 function render(r: Results, failures: readonly string[]): string {
   const load = `load average ${n(r.load.before, 2)} before, ${n(r.load.after ?? NaN, 2)} after`;
-  const lines: string[] = [`Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine} (${load})${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`, ''];
+  const lines: string[] = [
+    `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine} (${load})${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`,
+    '',
+  ];
   if (r.snapshot) {
-    lines.push('### Snapshot throughput', '', '| keys | redis-es-sync (keys/s) | (a) bulk helper, no Redis/queue (docs/s) | ratio to (a) | (b) SCAN + one request per key (keys/s, first N keys) | ratio to (b) |', '| ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(
+      '### Snapshot throughput',
+      '',
+      '| keys | redis-es-sync (keys/s) | (a) bulk helper, no Redis/queue (docs/s) | ratio to (a) | (b) SCAN + one request per key (keys/s, first N keys) | ratio to (b) |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
     for (const s of r.snapshot) {
-      lines.push(`| ${n(s.keys)} | ${n(s.pipelineKeysPerSec)} | ${n(s.bulkHelperDocsPerSec)} | ${n((100 * s.pipelineKeysPerSec) / s.bulkHelperDocsPerSec)} % | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(s.pipelineKeysPerSec / s.naiveKeysPerSec, 1)} × |`);
+      lines.push(
+        `| ${n(s.keys)} | ${n(s.pipelineKeysPerSec)} | ${n(s.bulkHelperDocsPerSec)} | ${n((100 * s.pipelineKeysPerSec) / s.bulkHelperDocsPerSec)} % | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(s.pipelineKeysPerSec / s.naiveKeysPerSec, 1)} × |`,
+      );
     }
     const last = r.snapshot.at(-1);
-    const cpu = (m: Record<string, number>): string => Object.entries(m).map(([name, us]) => `${name} ${n(us, 1)}`).join(', ');
+    const cpu = (m: Record<string, number>): string =>
+      Object.entries(m)
+        .map(([name, us]) => `${name} ${n(us, 1)}`)
+        .join(', ');
     // An empty snapshot list (no run finished) has no last run to show the CPU split of.
-    if (last) lines.push('', `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`, '');
+    if (last)
+      lines.push(
+        '',
+        `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`,
+        '',
+      );
   }
   if (r.baseline) {
     const b = r.baseline;
@@ -278,10 +343,20 @@ function render(r: Results, failures: readonly string[]): string {
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     const row = (label: string, f: (g: (x: (typeof b.rounds)[number]) => number) => number): string =>
-      `| ${label} | ${n(f((x) => x.current))} | ${n(f((x) => x.baseline))} | ${n(f((x) => x.bulkHelper))} | ${n(f((x) => (100 * x.current) / x.bulkHelper))} % | ${n(f((x) => (100 * x.baseline) / x.bulkHelper))} % | ${n(f((x) => x.current / x.baseline), 3)} | ${n(f((x) => x.currentCpuUs), 1)} | ${n(f((x) => x.baselineCpuUs), 1)} |`;
+      `| ${label} | ${n(f((x) => x.current))} | ${n(f((x) => x.baseline))} | ${n(f((x) => x.bulkHelper))} | ${n(f((x) => (100 * x.current) / x.bulkHelper))} % | ${n(f((x) => (100 * x.baseline) / x.bulkHelper))} % | ${n(
+        f((x) => x.current / x.baseline),
+        3,
+      )} | ${n(
+        f((x) => x.currentCpuUs),
+        1,
+      )} | ${n(
+        f((x) => x.baselineCpuUs),
+        1,
+      )} |`;
     b.rounds.forEach((x, i) => lines.push(row(String(i + 1), (g) => g(x))));
     const processes = Object.keys(b.rounds[0]?.currentByProcess ?? {});
-    const byProcess = (side: 'currentByProcess' | 'baselineByProcess'): string => processes.map((p) => `${p} ${n(median(b.rounds.map((x) => x[side][p] ?? 0)), 1)}`).join(', ');
+    const byProcess = (side: 'currentByProcess' | 'baselineByProcess'): string =>
+      processes.map((p) => `${p} ${n(median(b.rounds.map((x) => x[side][p] ?? 0)), 1)}`).join(', ');
     lines.push(
       row('median', (g) => median(b.rounds.map(g))),
       '',
@@ -291,27 +366,58 @@ function render(r: Results, failures: readonly string[]): string {
     );
   }
   if (r.profile) {
-    lines.push('### Where the worker spends its time (snapshot, CPU profile)', '', '| where (self time) | share |', '| --- | ---: |');
+    lines.push(
+      '### Where the worker spends its time (snapshot, CPU profile)',
+      '',
+      '| where (self time) | share |',
+      '| --- | ---: |',
+    );
     for (const p of r.profile) lines.push(`| ${p.where} | ${n(p.percent, 1)} % |`);
     lines.push('');
   }
   if (r.live) {
-    lines.push('### Live changes: capture-to-indexed latency', '', '| worker processes | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |', '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |');
+    lines.push(
+      '### Live changes: capture-to-indexed latency',
+      '',
+      '| worker processes | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
+    );
     for (const s of r.live) {
-      lines.push(`| ${s.workers} | ${s.targetRate === 0 ? 'max' : n(s.targetRate)} | ${n(s.achievedRate)} | ${n(s.probes)} | ${n(s.p50)} | ${n(s.p95)} | ${n(s.p99)} | ${n(s.drainMs)} | ${s.keptUp ? 'yes' : 'no'} |`);
+      lines.push(
+        `| ${s.workers} | ${s.targetRate === 0 ? 'max' : n(s.targetRate)} | ${n(s.achievedRate)} | ${n(s.probes)} | ${n(s.p50)} | ${n(s.p95)} | ${n(s.p99)} | ${n(s.drainMs)} | ${s.keptUp ? 'yes' : 'no'} |`,
+      );
     }
     lines.push('');
   }
   if (r.hot) {
-    lines.push('### Hot keys', '', `${n(r.hot.updates)} updates to ${r.hot.keys} keys cost ${n(r.hot.esWrites)} Elasticsearch writes (${n((100 * r.hot.esWrites) / r.hot.updates, 1)} %); final state exact: ${r.hot.exact ? 'yes' : 'NO'}.`, '');
+    lines.push(
+      '### Hot keys',
+      '',
+      `${n(r.hot.updates)} updates to ${r.hot.keys} keys cost ${n(r.hot.esWrites)} Elasticsearch writes (${n((100 * r.hot.esWrites) / r.hot.updates, 1)} %); final state exact: ${r.hot.exact ? 'yes' : 'NO'}.`,
+      '',
+    );
   }
   if (r.memory) {
     const m = r.memory;
-    lines.push('### Memory with a backlog, Elasticsearch paused', '', `| changes queued | in jobs | producer peak RSS | worker peak RSS (concurrency ${n(m.concurrency)}) | queue Redis used_memory |`, '| ---: | ---: | ---: | ---: | ---: |', `| ${n(m.changes)} | ${n(m.jobs)} | ${mib(m.producerPeakRss)} | ${mib(m.workerPeakRss)} | ${mib(m.queueRedisBytes)} |`, '');
+    lines.push(
+      '### Memory with a backlog, Elasticsearch paused',
+      '',
+      `| changes queued | in jobs | producer peak RSS | worker peak RSS (concurrency ${n(m.concurrency)}) | queue Redis used_memory |`,
+      '| ---: | ---: | ---: | ---: | ---: |',
+      `| ${n(m.changes)} | ${n(m.jobs)} | ${mib(m.producerPeakRss)} | ${mib(m.workerPeakRss)} | ${mib(m.queueRedisBytes)} |`,
+      '',
+    );
   }
   if (r.overhead) {
     const o = r.overhead;
-    lines.push('### Queue overhead per change', '', `${n(o.commandsPerChange, 1)} commands, ${n(o.bytesInPerChange)} bytes in and ${n(o.bytesOutPerChange)} bytes out at the queue Redis per change (${n(o.changes)} changes on distinct keys):`, '', '| command | calls per change |', '| --- | ---: |');
+    lines.push(
+      '### Queue overhead per change',
+      '',
+      `${n(o.commandsPerChange, 1)} commands, ${n(o.bytesInPerChange)} bytes in and ${n(o.bytesOutPerChange)} bytes out at the queue Redis per change (${n(o.changes)} changes on distinct keys):`,
+      '',
+      '| command | calls per change |',
+      '| --- | ---: |',
+    );
     for (const c of o.byCommand) lines.push(`| ${c.command} | ${n(c.perChange, 2)} |`);
     lines.push('');
   }
@@ -326,7 +432,9 @@ function render(r: Results, failures: readonly string[]): string {
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const run of s.runs) {
-      lines.push(`| ${run.mode === 'cached' ? 'on' : 'off'} (TTL ${n(run.cacheTtlMs)} ms) | ${n(run.requests)} | ${n(run.perSecond)} | ${n(run.p50, 1)} | ${n(run.p95, 1)} | ${n(run.p99, 1)} | ${n(100 * run.hitRatio, 1)} % |`);
+      lines.push(
+        `| ${run.mode === 'cached' ? 'on' : 'off'} (TTL ${n(run.cacheTtlMs)} ms) | ${n(run.requests)} | ${n(run.perSecond)} | ${n(run.p50, 1)} | ${n(run.p95, 1)} | ${n(run.p99, 1)} | ${n(100 * run.hitRatio, 1)} % |`,
+      );
     }
     lines.push('');
   }

@@ -3,10 +3,45 @@ import { getFreePort } from '../test/support/ports';
 import { seededRandom } from '../test/support/random';
 import { seedKeys } from './data';
 import { startPipelineProcesses } from './live';
-import { benchConfig, connect, itemAt, percentile, resetServers, sleep, startCli, type BenchEnv, type CliProcess, type Connections } from './support';
+import {
+  benchConfig,
+  connect,
+  itemAt,
+  percentile,
+  resetServers,
+  sleep,
+  startCli,
+  type BenchEnv,
+  type CliProcess,
+  type Connections,
+} from './support';
 
 const INDEX = 'bench-search';
-const TERMS = ['red', 'fast', 'quiet', 'bright', 'solid', 'light', 'warm', 'fresh', 'smart', 'bold', 'Lisbon', 'Oslo', 'Lagos', 'Lima', 'Pune', 'Osaka', 'Quito', 'Tunis', 'customer', 'product', 'post', 'shipped', 'likes'];
+const TERMS = [
+  'red',
+  'fast',
+  'quiet',
+  'bright',
+  'solid',
+  'light',
+  'warm',
+  'fresh',
+  'smart',
+  'bold',
+  'Lisbon',
+  'Oslo',
+  'Lagos',
+  'Lima',
+  'Pune',
+  'Osaka',
+  'Quito',
+  'Tunis',
+  'customer',
+  'product',
+  'post',
+  'shipped',
+  'likes',
+];
 const TYPES = [undefined, 'hash', 'string', 'list', 'set', 'zset'];
 const SORTS = [undefined, 'key:asc', 'key:desc'];
 const SIZES = [10, 20];
@@ -105,9 +140,19 @@ function queryMix(count: number): MixQuery[] {
           const nextPage = n % 3 === 0;
           if (n % 4 === 0) {
             const filter = type ? [{ term: { type } }] : [];
-            all.push({ post: { query: { bool: { must: [{ match: { content: term } }], filter } }, size, ...(sort ? { sort } : {}) }, nextPage });
+            all.push({
+              post: {
+                query: { bool: { must: [{ match: { content: term } }], filter } },
+                size,
+                ...(sort ? { sort } : {}),
+              },
+              nextPage,
+            });
           } else {
-            all.push({ get: { q: term, size: String(size), ...(type ? { 'filter.type': type } : {}), ...(sort ? { sort } : {}) }, nextPage });
+            all.push({
+              get: { q: term, size: String(size), ...(type ? { 'filter.type': type } : {}), ...(sort ? { sort } : {}) },
+              nextPage,
+            });
           }
         }
   const random = seededRandom(42);
@@ -118,10 +163,22 @@ function queryMix(count: number): MixQuery[] {
   return all.slice(0, Math.min(count, all.length));
 }
 
-async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun['mode'], cacheTtlMs: number, opts: SearchOptions): Promise<SearchRun> {
+async function measure(
+  env: BenchEnv,
+  mix: readonly MixQuery[],
+  mode: SearchRun['mode'],
+  cacheTtlMs: number,
+  opts: SearchOptions,
+): Promise<SearchRun> {
   const port = await getFreePort();
   // All the bench clients share one address: the per-client limit must not be what it measures.
-  const serve: CliProcess = startCli(benchConfig(env, INDEX, { http: { port }, search: { cacheTtlMs, maxConcurrentPerClient: opts.concurrency * 2, maxConcurrent: opts.concurrency * 2 } }), ['serve']);
+  const serve: CliProcess = startCli(
+    benchConfig(env, INDEX, {
+      http: { port },
+      search: { cacheTtlMs, maxConcurrentPerClient: opts.concurrency * 2, maxConcurrent: opts.concurrency * 2 },
+    }),
+    ['serve'],
+  );
   try {
     await waitUntilUp(serve, `http://127.0.0.1:${port}/healthz`);
     const base = `http://127.0.0.1:${port}/search/${INDEX}`;
@@ -132,8 +189,14 @@ async function measure(env: BenchEnv, mix: readonly MixQuery[], mode: SearchRun[
     const request = async (q: MixQuery, after?: unknown): Promise<unknown> => {
       const started = performance.now();
       const res = q.post
-        ? await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(after ? { ...q.post, search_after: after } : q.post) })
-        : await fetch(`${base}?${new URLSearchParams(after ? { ...q.get, search_after: JSON.stringify(after) } : q.get).toString()}`);
+        ? await fetch(base, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(after ? { ...q.post, search_after: after } : q.post),
+          })
+        : await fetch(
+            `${base}?${new URLSearchParams(after ? { ...q.get, search_after: JSON.stringify(after) } : q.get).toString()}`,
+          );
       const body = (await res.json()) as { next?: unknown; error?: string };
       latencies.push(performance.now() - started);
       if (res.status !== 200) throw new Error(`search answered ${res.status}: ${body.error ?? ''}`);
@@ -200,4 +263,3 @@ function pick(cdf: readonly number[], u: number): number {
   }
   return lo;
 }
-

@@ -13,7 +13,18 @@ import { RedisDbPool } from '../shared/platform/redis';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { sampleKey, sampleState, seedKeys } from './data';
 import { summarizeProfile, type ProfileShare } from './profile';
-import { benchConfig, connect, cpuMeter, drained, pidOf, resetServers, startCli, waitForOutput, type BenchEnv, type Connections } from './support';
+import {
+  benchConfig,
+  connect,
+  cpuMeter,
+  drained,
+  pidOf,
+  resetServers,
+  startCli,
+  waitForOutput,
+  type BenchEnv,
+  type Connections,
+} from './support';
 
 export interface SnapshotResult {
   keys: number;
@@ -38,17 +49,34 @@ export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: n
   try {
     await resetServers(c, `${INDEX}-*`);
     await seedKeys(c.source, 0, keys);
-    const mapping = ConfigSchema.parse({ redis: { url: env.sourceUrl }, elasticsearch: { url: env.esUrl }, queue: { url: env.queueUrl }, mapping: { defaultIndex: INDEX } }).mapping;
+    const mapping = ConfigSchema.parse({
+      redis: { url: env.sourceUrl },
+      elasticsearch: { url: env.esUrl },
+      queue: { url: env.queueUrl },
+      mapping: { defaultIndex: INDEX },
+    }).mapping;
     for (const name of ['pipeline', 'bulk', 'naive']) {
       const body = indexBody(INDEX, mapping);
-      await c.es.indices.create({ index: `${INDEX}-${name}`, settings: { ...body.settings, number_of_replicas: 0 }, mappings: body.mappings });
+      await c.es.indices.create({
+        index: `${INDEX}-${name}`,
+        settings: { ...body.settings, number_of_replicas: 0 },
+        mappings: body.mappings,
+      });
     }
     const bulkMeter = cpuMeter({ elasticsearch: env.pids.es, harness: process.pid });
     const bulkHelperDocsPerSec = await bulkHelperBaseline(c, keys);
     const bulkHelperCpuUsPerKey = perKey(bulkMeter(), keys);
     const pipeline = await pipelineRun(env, c, keys);
     const naiveKeysPerSec = await naiveBaseline(c, naiveKeys);
-    return { keys, pipelineKeysPerSec: pipeline.keysPerSec, bulkHelperDocsPerSec, naiveKeysPerSec, naiveKeys, pipelineCpuUsPerKey: pipeline.cpuUsPerKey, bulkHelperCpuUsPerKey };
+    return {
+      keys,
+      pipelineKeysPerSec: pipeline.keysPerSec,
+      bulkHelperDocsPerSec,
+      naiveKeysPerSec,
+      naiveKeys,
+      pipelineCpuUsPerKey: pipeline.cpuUsPerKey,
+      bulkHelperCpuUsPerKey,
+    };
   } finally {
     await c.close();
   }
@@ -107,7 +135,15 @@ export interface BaselineComparison {
    * and the CPU µs per key of each build's own processes (worker, source Redis, queue Redis,
    * snapshot producer), the figure a busy machine moves least.
    */
-  rounds: { current: number; baseline: number; bulkHelper: number; currentCpuUs: number; baselineCpuUs: number; currentByProcess: Record<string, number>; baselineByProcess: Record<string, number> }[];
+  rounds: {
+    current: number;
+    baseline: number;
+    bulkHelper: number;
+    currentCpuUs: number;
+    baselineCpuUs: number;
+    currentByProcess: Record<string, number>;
+    baselineByProcess: Record<string, number>;
+  }[];
 }
 
 /**
@@ -115,22 +151,40 @@ export interface BaselineComparison {
  * (each round: the bulk helper, then both builds, their order swapped every round), so a drift
  * in the machine's speed hits both alike; BENCHMARKS.md quotes the median of each round's ratios.
  */
-export async function baselineScenario(env: BenchEnv, keys: number, baseline: { name: string; cli: string }, rounds: number): Promise<BaselineComparison> {
+export async function baselineScenario(
+  env: BenchEnv,
+  keys: number,
+  baseline: { name: string; cli: string },
+  rounds: number,
+): Promise<BaselineComparison> {
   const c = connect(env);
   try {
     await resetServers(c, `${INDEX}-*`);
     await seedKeys(c.source, 0, keys);
-    const mapping = ConfigSchema.parse({ redis: { url: env.sourceUrl }, elasticsearch: { url: env.esUrl }, queue: { url: env.queueUrl }, mapping: { defaultIndex: INDEX } }).mapping;
+    const mapping = ConfigSchema.parse({
+      redis: { url: env.sourceUrl },
+      elasticsearch: { url: env.esUrl },
+      queue: { url: env.queueUrl },
+      mapping: { defaultIndex: INDEX },
+    }).mapping;
     const fresh = async (name: string): Promise<void> => {
       await c.es.indices.delete({ index: `${INDEX}-${name}` }, { ignore: [404] });
       const body = indexBody(INDEX, mapping);
-      await c.es.indices.create({ index: `${INDEX}-${name}`, settings: { ...body.settings, number_of_replicas: 0 }, mappings: body.mappings });
+      await c.es.indices.create({
+        index: `${INDEX}-${name}`,
+        settings: { ...body.settings, number_of_replicas: 0 },
+        mappings: body.mappings,
+      });
     };
     const out: BaselineComparison = { keys, baseline: baseline.name, rounds: [] };
     for (let r = 0; r < rounds; r++) {
       await fresh('bulk');
       const bulkHelper = await bulkHelperBaseline(c, keys);
-      type Run = { keysPerSec: number; cpuUs: number; byProcess: Record<string, number> };
+      interface Run {
+        keysPerSec: number;
+        cpuUs: number;
+        byProcess: Record<string, number>;
+      }
       const run = async (cli?: string): Promise<Run> => {
         await fresh('pipeline');
         const { keysPerSec, cpuUsPerKey } = await pipelineRun(env, c, keys, [], cli);
@@ -177,12 +231,31 @@ async function pipelineRun(
   try {
     await waitForOutput(worker, 'worker started');
     const log = createLogger('warn');
-    const sink = new ChangeSink(c.queue, new VersionCounter(c.queueRedis, versionKey('redis-es-sync')), { prefix: 'redis-es-sync', batch: 500, flushMs: 2, hotKeyWindowMs: 0 }, log);
-    const meter = cpuMeter({ elasticsearch: env.pids.es, worker: pidOf(worker), 'source redis': env.pids.source, 'queue redis': env.pids.queue, 'snapshot producer': process.pid });
+    const sink = new ChangeSink(
+      c.queue,
+      new VersionCounter(c.queueRedis, versionKey('redis-es-sync')),
+      { prefix: 'redis-es-sync', batch: 500, flushMs: 2, hotKeyWindowMs: 0 },
+      log,
+    );
+    const meter = cpuMeter({
+      elasticsearch: env.pids.es,
+      worker: pidOf(worker),
+      'source redis': env.pids.source,
+      'queue redis': env.pids.queue,
+      'snapshot producer': process.pid,
+    });
     const started = performance.now();
     const result = await snapshot(
       { source, queueRedis: c.queueRedis, sink, logger: log },
-      { databases: [0], patterns: ['*'], scanCount: 1000, batchKeys: 500, prefix: 'redis-es-sync', resume: false, src: 'snapshot' },
+      {
+        databases: [0],
+        patterns: ['*'],
+        scanCount: 1000,
+        batchKeys: 500,
+        prefix: 'redis-es-sync',
+        resume: false,
+        src: 'snapshot',
+      },
     );
     await drained(c.queue, 30 * 60_000);
     const seconds = (performance.now() - started) / 1000;

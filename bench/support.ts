@@ -48,7 +48,10 @@ export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] 
   const file = join(mkdtempSync(join(tmpdir(), 'res-bench-')), 'config.yml');
   writeFileSync(file, stringify(input));
   // Only the file configures it: variables such as ELASTICSEARCH_URL in our own environment would win over it.
-  const child = spawn(process.execPath, [...nodeArgs, cli, '--config', file, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, cli, '--config', file, ...args], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20000);
@@ -71,7 +74,8 @@ export function startCli(input: ConfigInput, args: string[], nodeArgs: string[] 
 export async function waitForOutput(proc: CliProcess, text: string, timeoutMs = 60000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!proc.output().includes(text)) {
-    if (proc.child.exitCode !== null) throw new Error(`process exited before printing ${JSON.stringify(text)}:\n${proc.output()}`);
+    if (proc.child.exitCode !== null)
+      throw new Error(`process exited before printing ${JSON.stringify(text)}:\n${proc.output()}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${JSON.stringify(text)}:\n${proc.output()}`);
     await sleep(20);
   }
@@ -91,7 +95,8 @@ export function cpuSeconds(pid: number): number {
 /** CPU seconds each named process uses between the call and the returned function's call. */
 export function cpuMeter(pids: Record<string, number>): () => Record<string, number> {
   const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
-  return () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - (start[name] ?? 0)]));
+  return () =>
+    Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) - (start[name] ?? 0)]));
 }
 
 /** Resident memory of a process in bytes (Linux /proc), or 0 when it is gone. */
@@ -116,7 +121,11 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
   const source = new Redis(env.sourceUrl);
   const queueRedis = new Redis(env.queueUrl, { maxRetriesPerRequest: null });
   const es = new Client({ node: env.esUrl, requestTimeout: 120000 });
-  const config = ConfigSchema.parse({ redis: { url: env.sourceUrl }, queue: { url: env.queueUrl, name: queueName, prefix }, elasticsearch: { url: env.esUrl } });
+  const config = ConfigSchema.parse({
+    redis: { url: env.sourceUrl },
+    queue: { url: env.queueUrl, name: queueName, prefix },
+    elasticsearch: { url: env.esUrl },
+  });
   const queue = createQueue(config, queueRedis);
   return {
     source,
@@ -171,5 +180,10 @@ export function percentile(sorted: readonly number[], p: number): number {
 export async function resetServers(c: Connections, indexPattern: string): Promise<void> {
   await c.source.flushall();
   await c.queueRedis.flushall();
-  await c.es.indices.delete({ index: indexPattern, allow_no_indices: true, ignore_unavailable: true, expand_wildcards: 'all' });
+  await c.es.indices.delete({
+    index: indexPattern,
+    allow_no_indices: true,
+    ignore_unavailable: true,
+    expand_wildcards: 'all',
+  });
 }

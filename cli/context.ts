@@ -4,7 +4,14 @@ import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../s
 import { ensureIndices } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
 import { createQueue, type SyncQueue } from '../shared/core/queue';
-import { closeRedis, connectEndpoint, describeEndpoint, endpointOf, type RedisClient, type SourceRedis } from '../shared/platform/redis';
+import {
+  closeRedis,
+  connectEndpoint,
+  describeEndpoint,
+  endpointOf,
+  type RedisClient,
+  type SourceRedis,
+} from '../shared/platform/redis';
 import { createSource } from '../shared/core/source';
 import { redisTlsOptions } from '../shared/platform/tls';
 import { captureConfigIssues } from '../producers/capture/registry';
@@ -42,7 +49,11 @@ export interface AppContext {
  * must connect and answer within `dependencies.timeoutMs`, or the command stops with a message
  * naming it (the context is closed first, so nothing keeps the process alive).
  */
-export async function openContext(flags: ConfigFlags, needs: readonly DependencyName[], logger?: Logger): Promise<AppContext> {
+export async function openContext(
+  flags: ConfigFlags,
+  needs: readonly DependencyName[],
+  logger?: Logger,
+): Promise<AppContext> {
   const ctx = createContext(flags, logger);
   try {
     await checkDependencies(ctx.probes(needs), ctx.config.dependencies.timeoutMs);
@@ -82,16 +93,34 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
   // Opened on first use: verify never needs it, and a down queue Redis should not warn there.
   let queueRedis: RedisClient | undefined;
-  const queueClient = (): RedisClient => (queueRedis ??= connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls }));
+  const queueClient = (): RedisClient =>
+    (queueRedis ??= connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls }));
   let bull: RedisClient | undefined;
   let queue: SyncQueue | undefined;
   let queueConnection: RedisClient | undefined;
   let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
   const allProbes: DependencyProbe[] = [
-    redisProbe('source-redis', () => source.db(nonEmpty(config.redis.databases, 'redis.databases')[0]), describeEndpoint(sourceEndpoint), endpointField('redis', config.redis), sourceOf),
-    redisProbe('queue-redis', queueClient, describeEndpoint(queueEndpoint), endpointField('queue', config.queue), sourceOf),
-    elasticsearchProbe(es, redactUrl(config.elasticsearch.url), credentialsOrigin(config.elasticsearch, sourceOf), sourceOf),
+    redisProbe(
+      'source-redis',
+      () => source.db(nonEmpty(config.redis.databases, 'redis.databases')[0]),
+      describeEndpoint(sourceEndpoint),
+      endpointField('redis', config.redis),
+      sourceOf,
+    ),
+    redisProbe(
+      'queue-redis',
+      queueClient,
+      describeEndpoint(queueEndpoint),
+      endpointField('queue', config.queue),
+      sourceOf,
+    ),
+    elasticsearchProbe(
+      es,
+      redactUrl(config.elasticsearch.url),
+      credentialsOrigin(config.elasticsearch, sourceOf),
+      sourceOf,
+    ),
   ];
   let closing: Promise<void> | undefined;
   return {
@@ -109,7 +138,12 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     },
     queue() {
       if (!queue) {
-        queueConnection = connectEndpoint(queueEndpoint, { name: 'queue-producer', forBullmq: true, logger: log, tls: queueTls });
+        queueConnection = connectEndpoint(queueEndpoint, {
+          name: 'queue-producer',
+          forBullmq: true,
+          logger: log,
+          tls: queueTls,
+        });
         queue = createQueue(config, queueConnection, log);
       }
       return queue;
@@ -118,7 +152,10 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
       const url = config.search.cache.url;
       if (!url) return queueClient();
       // A cache that is slow or gone must not hold searches: one reconnect, then the search goes to Elasticsearch.
-      cacheRedis ??= connectEndpoint({ kind: 'standalone', url }, { name: 'search-cache', failFast: true, logger: log });
+      cacheRedis ??= connectEndpoint(
+        { kind: 'standalone', url },
+        { name: 'search-cache', failFast: true, logger: log },
+      );
       return cacheRedis;
     },
     probes(needs) {
@@ -159,6 +196,13 @@ export async function prepareIndices(ctx: AppContext): Promise<void> {
     await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
   } catch (err) {
     if (!(err instanceof esErrors.ElasticsearchClientError)) throw err;
-    throw esError(redactUrl(ctx.config.elasticsearch.url), err, credentialsOrigin(ctx.config.elasticsearch, ctx.sourceOf), ctx.sourceOf, ctx.config.elasticsearch.requestTimeoutMs, 'creating the missing indices');
+    throw esError(
+      redactUrl(ctx.config.elasticsearch.url),
+      err,
+      credentialsOrigin(ctx.config.elasticsearch, ctx.sourceOf),
+      ctx.sourceOf,
+      ctx.config.elasticsearch.requestTimeoutMs,
+      'creating the missing indices',
+    );
   }
 }

@@ -180,10 +180,11 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
   program
     .command('resync')
     .description('enqueue every key matching a pattern again (a snapshot of a subset)')
-    .requiredOption('--pattern <glob>', 'SCAN MATCH pattern; repeat for several', (p: string, prev: string[] | undefined) => [
-      ...(prev ?? []),
-      p,
-    ])
+    .requiredOption(
+      '--pattern <glob>',
+      'SCAN MATCH pattern; repeat for several',
+      (p: string, prev: string[] | undefined) => [...(prev ?? []), p],
+    )
     .option('--wait', 'wait until the queue is drained, showing its progress (needs a running worker)')
     .action((opts: { pattern: string[]; wait?: boolean }) =>
       snapshotCommand(flags(), { restart: true, wait: opts.wait, patterns: opts.pattern, src: 'resync' }),

@@ -6,7 +6,11 @@ import type { Progress } from '../shared/platform/progress';
  * A progress bar on a terminal, periodic log lines otherwise (containers, CI, pipes), so a
  * long snapshot always shows that it moves.
  */
-export function createProgress(label: string, logger: Logger, opts: { tty?: boolean; logEveryMs?: number } = {}): Progress {
+export function createProgress(
+  label: string,
+  logger: Logger,
+  opts: { tty?: boolean; logEveryMs?: number } = {},
+): Progress {
   // @types/node types isTTY as boolean, but a stderr that is a pipe or file has no isTTY at all.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- see above
   const tty = opts.tty ?? Boolean(process.stderr.isTTY);
@@ -15,7 +19,11 @@ export function createProgress(label: string, logger: Logger, opts: { tty?: bool
   const started = Date.now();
   if (tty) {
     const bar = new SingleBar(
-      { format: `${label} [{bar}] {percentage}% | {value}/{total} | {rate}/s | eta {eta_formatted}`, stream: process.stderr, hideCursor: true },
+      {
+        format: `${label} [{bar}] {percentage}% | {value}/{total} | {rate}/s | eta {eta_formatted}`,
+        stream: process.stderr,
+        hideCursor: true,
+      },
       Presets.shades_classic,
     );
     bar.start(0, 0, { rate: 0 });
@@ -42,7 +50,10 @@ export function createProgress(label: string, logger: Logger, opts: { tty?: bool
     const rate = done / seconds;
     // Unknown until something moved: an ETA from a rate of 0 would be infinite.
     const eta = !final && rate > 0 && all > done ? { etaSeconds: Math.round((all - done) / rate) } : {};
-    log.info({ done, total: all, perSecond: Math.round(rate), ...eta }, final ? `${label} finished` : `${label} in progress`);
+    log.info(
+      { done, total: all, perSecond: Math.round(rate), ...eta },
+      final ? `${label} finished` : `${label} in progress`,
+    );
   };
   const timer = setInterval(() => report(false), every);
   timer.unref();

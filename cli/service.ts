@@ -50,8 +50,14 @@ export interface StartOptions {
  * start leaves nothing running. `stop` (memoized) stops in reverse order too: producer first,
  * so the last captured changes are queued before the worker drains.
  */
-export async function startService(ctx: AppContext, parts: ServiceParts, opts: StartOptions = {}): Promise<RunningService> {
-  const log = ctx.logger.child({ command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker' });
+export async function startService(
+  ctx: AppContext,
+  parts: ServiceParts,
+  opts: StartOptions = {},
+): Promise<RunningService> {
+  const log = ctx.logger.child({
+    command: parts.producer && parts.worker ? 'run' : parts.producer ? 'producer' : 'worker',
+  });
   const life = new Lifecycle({ logger: log, stepTimeoutMs: STOP_STEP_MS, deadlineMs: STOP_DEADLINE_MS });
   const running: Omit<RunningService, 'stop'> = {};
   await life.add({ name: 'connections', stop: () => ctx.close(), always: true, stopTimeoutMs: () => CLOSE_MS });
@@ -71,7 +77,13 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
     }
     await life.add({
       name: 'dependencies',
-      start: () => waitForDependencies(ctx.probes(), { timeoutMs: ctx.config.dependencies.timeoutMs, logEveryMs: ctx.config.dependencies.waitLogEveryMs, logger: log, signal: opts.signal }),
+      start: () =>
+        waitForDependencies(ctx.probes(), {
+          timeoutMs: ctx.config.dependencies.timeoutMs,
+          logEveryMs: ctx.config.dependencies.waitLogEveryMs,
+          logger: log,
+          signal: opts.signal,
+        }),
       stop: async () => undefined,
     });
     await life.add({ name: 'indices', start: () => prepareIndices(ctx), stop: async () => undefined });
@@ -89,7 +101,10 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
             logger: log,
             afterWrite: generationBumper(ctx.queueRedis, ctx.config.queue.prefix, ctx.config.search.refreshWindowMs),
           });
-          log.info({ concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs }, 'worker started');
+          log.info(
+            { concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs },
+            'worker started',
+          );
         },
         stop: async () => running.worker?.close(),
         stopTimeoutMs: drainBound,
@@ -102,7 +117,16 @@ export async function startService(ctx: AppContext, parts: ServiceParts, opts: S
       const producer = new LeasedProducer({
         lease,
         create: () =>
-          createCapture({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: fenced, fence: lease, es: ctx.es, router: ctx.router, logger: log }),
+          createCapture({
+            config: ctx.config,
+            source: ctx.source,
+            queueRedis: ctx.queueRedis,
+            queue: fenced,
+            fence: lease,
+            es: ctx.es,
+            router: ctx.router,
+            logger: log,
+          }),
         ttlMs: settings.leaseTtlMs,
         renewMs: settings.leaseRenewMs,
         logger: log,
@@ -154,7 +178,11 @@ export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {
  * The HTTP surface (dashboard, metrics, probes) for this context's queue and dependencies.
  * fastify and bull-board are loaded only when it is served, so plain workers start quickly.
  */
-export async function startContextHttp(ctx: AppContext, port: number, opts: { indexes?: boolean } = {}): Promise<HttpSurface> {
+export async function startContextHttp(
+  ctx: AppContext,
+  port: number,
+  opts: { indexes?: boolean } = {},
+): Promise<HttpSurface> {
   const [{ startHttpSurface }, { searchRoutes }, { failureRoutes }] = await Promise.all([
     import('../features/http/server'),
     import('../features/search/routes'),
@@ -165,7 +193,10 @@ export async function startContextHttp(ctx: AppContext, port: number, opts: { in
     queue: ctx.queue(),
     readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
-    routes: [searchRoutes(searchService(ctx), ctx.logger), failureRoutes(new FailureStore(ctx.queueRedis, ctx.config.queue.prefix))],
+    routes: [
+      searchRoutes(searchService(ctx), ctx.logger),
+      failureRoutes(new FailureStore(ctx.queueRedis, ctx.config.queue.prefix)),
+    ],
   });
 }
 
@@ -176,7 +207,12 @@ export function searchService(ctx: AppContext): SearchService {
     es: ctx.es,
     source: ctx.source,
     queueRedis: ctx.queueRedis,
-    cache: new SearchCache(ctx.searchCacheRedis(), ctx.config.queue.prefix, { ttlMs: search.cacheTtlMs, ...search.cache }, ctx.logger.child({ component: 'search-cache' })),
+    cache: new SearchCache(
+      ctx.searchCacheRedis(),
+      ctx.config.queue.prefix,
+      { ttlMs: search.cacheTtlMs, ...search.cache },
+      ctx.logger.child({ component: 'search-cache' }),
+    ),
     prefix: ctx.config.queue.prefix,
     router: ctx.router,
     databases: ctx.config.redis.databases,
@@ -190,7 +226,12 @@ export function searchService(ctx: AppContext): SearchService {
  * (so /healthz and /readyz answer), then waits for the dependencies it needs, logging what it
  * waits for; what waiting cannot fix (a wrong password) stops it. SIGTERM stops it at any point.
  */
-export async function runSurface(ctx: AppContext, command: string, needs: readonly DependencyName[], start: () => Promise<Pick<HttpSurface, 'close'> & { drain?(): void }>): Promise<void> {
+export async function runSurface(
+  ctx: AppContext,
+  command: string,
+  needs: readonly DependencyName[],
+  start: () => Promise<Pick<HttpSurface, 'close'> & { drain?(): void }>,
+): Promise<void> {
   const log = ctx.logger.child({ command });
   const life = new Lifecycle({ logger: log, stepTimeoutMs: STOP_STEP_MS, deadlineMs: STOP_DEADLINE_MS });
   const abort = new AbortController();
@@ -211,7 +252,13 @@ export async function runSurface(ctx: AppContext, command: string, needs: readon
     });
     await life.add({
       name: 'dependencies',
-      start: () => waitForDependencies(ctx.probes(needs), { timeoutMs: ctx.config.dependencies.timeoutMs, logEveryMs: ctx.config.dependencies.waitLogEveryMs, logger: log, signal: abort.signal }),
+      start: () =>
+        waitForDependencies(ctx.probes(needs), {
+          timeoutMs: ctx.config.dependencies.timeoutMs,
+          logEveryMs: ctx.config.dependencies.waitLogEveryMs,
+          logger: log,
+          signal: abort.signal,
+        }),
       stop: async () => undefined,
     });
   } catch (err) {

@@ -4,7 +4,14 @@ import type { RedisClient } from '../shared/platform/redis';
 import type { Logger } from '../shared/platform/logger';
 import type { KeyRouter } from '../shared/core/mapping/router';
 import { changesCaptured, jobsEnqueued, keysEnqueued } from '../shared/platform/metrics';
-import { BATCH_JOB, CHANGE_JOB, isOwnKey, type CaptureSource, type SyncJobData, type SyncQueue } from '../shared/core/queue';
+import {
+  BATCH_JOB,
+  CHANGE_JOB,
+  isOwnKey,
+  type CaptureSource,
+  type SyncJobData,
+  type SyncQueue,
+} from '../shared/core/queue';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { backoffDelay, REDIS_LOOP } from '../shared/platform/retry';
 import { sleep } from '../shared/platform/sleep';
@@ -152,17 +159,20 @@ export class ChangeSink {
     if (this.releaseTimer) return;
     let next = Infinity;
     for (const h of this.held.values()) next = Math.min(next, h.due);
-    this.releaseTimer = setTimeout(() => {
-      this.releaseTimer = undefined;
-      const now = Date.now();
-      for (const [id, h] of this.held) {
-        if (h.due > now) continue;
-        this.held.delete(id);
-        this.buffer.set(id, h);
-      }
-      if (this.buffer.size > 0) this.flushInBackground();
-      if (this.held.size > 0) this.scheduleRelease();
-    }, Math.max(0, next - Date.now()));
+    this.releaseTimer = setTimeout(
+      () => {
+        this.releaseTimer = undefined;
+        const now = Date.now();
+        for (const [id, h] of this.held) {
+          if (h.due > now) continue;
+          this.held.delete(id);
+          this.buffer.set(id, h);
+        }
+        if (this.buffer.size > 0) this.flushInBackground();
+        if (this.held.size > 0) this.scheduleRelease();
+      },
+      Math.max(0, next - Date.now()),
+    );
   }
 
   private async flushOnce(): Promise<void> {
@@ -177,7 +187,9 @@ export class ChangeSink {
     }
     while (this.buffer.size > 0) {
       // Grouped so each job's keys have consecutive versions.
-      const batch = takeFirst(this.buffer, this.settings.batch).sort((a, b) => a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0));
+      const batch = takeFirst(this.buffer, this.settings.batch).sort(
+        (a, b) => a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0),
+      );
       try {
         const first = await this.counter.allocate(batch.length);
         const jobs = toJobs(batch, first);
@@ -200,14 +212,20 @@ export class ChangeSink {
         for (const c of batch) if (!this.buffer.has(idOf(c.db, c.key))) this.buffer.set(idOf(c.db, c.key), c);
         this.failures++;
         const delay = backoffDelay(REDIS_LOOP, this.failures);
-        this.logger.warn({ err, buffered: this.buffer.size, retryInMs: delay }, 'enqueue failed; changes kept in memory');
+        this.logger.warn(
+          { err, buffered: this.buffer.size, retryInMs: delay },
+          'enqueue failed; changes kept in memory',
+        );
         await sleep(delay);
       }
     }
   }
 
   private loseLease(err: LeaseLostError, inHand: number): void {
-    this.logger.warn({ err, dropped: inHand + this.buffered }, 'not the producer lease holder any more: dropping captured changes; nothing past them is acknowledged or checkpointed');
+    this.logger.warn(
+      { err, dropped: inHand + this.buffered },
+      'not the producer lease holder any more: dropping captured changes; nothing past them is acknowledged or checkpointed',
+    );
     this.lost ??= err;
     this.buffer.clear();
     this.held.clear();
@@ -237,7 +255,13 @@ export class ChangeSink {
 }
 
 /** The sink a configuration describes, with versions from the counter in the queue Redis. */
-export function createChangeSink(config: AppConfig, queue: SyncQueue, queueRedis: RedisClient, logger: Logger, router: KeyRouter): ChangeSink {
+export function createChangeSink(
+  config: AppConfig,
+  queue: SyncQueue,
+  queueRedis: RedisClient,
+  logger: Logger,
+  router: KeyRouter,
+): ChangeSink {
   const { prefix } = config.queue;
   const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs } = config.producer;
   const databases = config.redis.databases;

@@ -50,7 +50,14 @@ type LeaseRedis = RedisClient & {
   resEsLeaseRenew(lease: string, token: string, ttlMs: number): Promise<number>;
   resEsLeaseCheck(lease: string, fence: string, token: string, fenceValue: string): Promise<number>;
   resEsLeaseRelease(lease: string, token: string): Promise<number>;
-  resEsFencedHset(lease: string, fence: string, key: string, token: string, fenceValue: string, ...fieldsAndValues: string[]): Promise<number>;
+  resEsFencedHset(
+    lease: string,
+    fence: string,
+    key: string,
+    token: string,
+    fenceValue: string,
+    ...fieldsAndValues: string[]
+  ): Promise<number>;
 };
 
 /**
@@ -162,10 +169,14 @@ export class RedisLease implements Fence {
     const held = this.fenceValue;
     if (held === undefined) throw new LeaseLostError('producer lease not held');
     const flat = Object.entries(fields).flat();
-    const ok = (await this.redis.resEsFencedHset(this.keys.lease, this.keys.fence, key, this.token, String(held), ...flat)) === 1;
+    const ok =
+      (await this.redis.resEsFencedHset(this.keys.lease, this.keys.fence, key, this.token, String(held), ...flat)) ===
+      1;
     if (!ok) {
       if (this.fenceValue === held) this.fenceValue = undefined;
-      throw new LeaseLostError(`producer lease lost (fencing number ${held} is no longer the latest): ${key} not written`);
+      throw new LeaseLostError(
+        `producer lease lost (fencing number ${held} is no longer the latest): ${key} not written`,
+      );
     }
   }
 
@@ -175,7 +186,7 @@ export class RedisLease implements Fence {
    */
   async appendOnly(): Promise<boolean | undefined> {
     try {
-      const reply = (await this.redis.config('GET', 'appendonly')) as unknown;
+      const reply = await this.redis.config('GET', 'appendonly');
       const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
       return typeof value === 'string' ? value === 'yes' : undefined;
     } catch {

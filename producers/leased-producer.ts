@@ -63,7 +63,9 @@ export class LeasedProducer implements CaptureProducer {
   async start(): Promise<void> {
     // README asks for appendonly on the queue Redis; the hand-over argument assumes queued jobs survive its restart.
     if ((await this.deps.lease.appendOnly()) === false) {
-      this.log.warn('the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (README, "Running it in production")');
+      this.log.warn(
+        'the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (README, "Running it in production")',
+      );
     }
     const asked = Date.now();
     const fence = await this.deps.lease.acquire().catch((err: unknown) => {
@@ -98,7 +100,9 @@ export class LeasedProducer implements CaptureProducer {
     }
     if (!tenure || this.tenure !== tenure) return;
     this.tenure = undefined;
-    await this.deps.lease.release().catch((err: unknown) => this.log.warn({ err }, 'could not release the lease; it expires by itself'));
+    await this.deps.lease
+      .release()
+      .catch((err: unknown) => this.log.warn({ err }, 'could not release the lease; it expires by itself'));
     this.log.info({ fence: tenure.fence }, 'producer lease released');
   }
 
@@ -154,7 +158,9 @@ export class LeasedProducer implements CaptureProducer {
       await this.deps.lease.release();
       return;
     }
-    this.lead(fence, asked).catch((err: unknown) => this.log.error({ err, fence }, 'could not start capturing; back to standby, trying again'));
+    this.lead(fence, asked).catch((err: unknown) =>
+      this.log.error({ err, fence }, 'could not start capturing; back to standby, trying again'),
+    );
   }
 
   private async lead(fence: number, asked: number): Promise<void> {

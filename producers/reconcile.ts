@@ -128,7 +128,8 @@ export async function enqueueVanished(
     }
     deletionsRefused.set({ index }, 0);
     for (const [db, keys] of held) {
-      for (let i = 0; i < keys.length; i += DELETE_BATCH) enqueued += await deps.sink.enqueueKeys(db, keys.slice(i, i + DELETE_BATCH), 'reconcile');
+      for (let i = 0; i < keys.length; i += DELETE_BATCH)
+        enqueued += await deps.sink.enqueueKeys(db, keys.slice(i, i + DELETE_BATCH), 'reconcile');
     }
   }
   return { enqueued, aborted: false, refused };

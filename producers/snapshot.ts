@@ -67,7 +67,13 @@ export async function snapshot(deps: SnapshotDeps, opts: SnapshotOptions): Promi
 }
 
 /** One SCAN of every master; false when aborted. */
-async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: string, resume: boolean, result: SnapshotResult): Promise<boolean> {
+async function scanPass(
+  deps: SnapshotDeps,
+  opts: SnapshotOptions,
+  cursorsKey: string,
+  resume: boolean,
+  result: SnapshotResult,
+): Promise<boolean> {
   if (opts.progress) opts.progress.setTotal(await countKeys(deps.source, opts.databases));
   for (const db of opts.databases) {
     for (const node of await deps.source.masters(db)) {
@@ -87,7 +93,9 @@ async function scanPass(deps: SnapshotDeps, opts: SnapshotOptions, cursorsKey: s
           }
           opts.progress?.increment(page.length);
           cursor = next;
-          await (deps.fence ?? unfenced(deps.queueRedis)).hset(cursorsKey, { [field]: cursor === '0' ? 'done' : cursor });
+          await (deps.fence ?? unfenced(deps.queueRedis)).hset(cursorsKey, {
+            [field]: cursor === '0' ? 'done' : cursor,
+          });
         } while (cursor !== '0');
       }
     }

@@ -124,7 +124,8 @@ bytes. A field without a default is unset unless given.
 /** docs/configuration.md as it must be. */
 export function renderConfigReference(): string {
   const rows = configFields().map(
-    (f) => `| \`${f.path}\` | ${cell(f.type)} | ${f.default === undefined ? '' : `\`${cell(f.default)}\``} | ${cell(f.description ?? '')} |`,
+    (f) =>
+      `| \`${f.path}\` | ${cell(f.type)} | ${f.default === undefined ? '' : `\`${cell(f.default)}\``} | ${cell(f.description ?? '')} |`,
   );
   return `${INTRO}\n| field | type | default | description |\n| --- | --- | --- | --- |\n${rows.join('\n')}\n`;
 }
@@ -152,7 +153,11 @@ if (require.main === module) {
   const text = renderConfigReference();
   if (process.argv.includes('--check')) {
     const same = existsSync(target) && readFileSync(target, 'utf8') === text;
-    process.stdout.write(same ? `${CONFIG_REFERENCE_PATH} is up to date\n` : `${CONFIG_REFERENCE_PATH} is out of date: run npm run docs:config\n`);
+    process.stdout.write(
+      same
+        ? `${CONFIG_REFERENCE_PATH} is up to date\n`
+        : `${CONFIG_REFERENCE_PATH} is out of date: run npm run docs:config\n`,
+    );
     process.exit(same ? 0 : 1);
   }
   writeFileSync(target, text);

@@ -9,7 +9,8 @@ async function main(): Promise<void> {
   const url = process.env.REDIS_URL;
   if (!url) throw new Error('REDIS_URL is not set (start the stack: npm run stack up)');
   const total = Number(process.argv[2] ?? 10000);
-  if (!Number.isSafeInteger(total) || total < 1) throw new Error(`key count must be a positive integer, got ${process.argv[2]}`);
+  if (!Number.isSafeInteger(total) || total < 1)
+    throw new Error(`key count must be a positive integer, got ${process.argv[2]}`);
   const redis = new Redis(url);
   const started = Date.now();
   try {
@@ -32,11 +33,26 @@ function writeKey(pipe: Pipeline, i: number): void {
     case 1:
     case 2:
     case 3:
-      pipe.hset(`user:${i}`, { name: `User ${i}`, email: `user${i}@example.com`, city: CITIES[i % CITIES.length], visits: String(i % 97), plan: i % 3 ? 'free' : 'pro', created: String(1_700_000_000 + i) });
+      pipe.hset(`user:${i}`, {
+        name: `User ${i}`,
+        email: `user${i}@example.com`,
+        city: CITIES[i % CITIES.length],
+        visits: String(i % 97),
+        plan: i % 3 ? 'free' : 'pro',
+        created: String(1_700_000_000 + i),
+      });
       return;
     case 4:
     case 5:
-      pipe.set(`product:${i}`, JSON.stringify({ sku: `SKU-${i}`, title: `Product ${i}`, price: (i % 500) + 0.99, tags: ['demo', CITIES[i % CITIES.length]] }));
+      pipe.set(
+        `product:${i}`,
+        JSON.stringify({
+          sku: `SKU-${i}`,
+          title: `Product ${i}`,
+          price: (i % 500) + 0.99,
+          tags: ['demo', CITIES[i % CITIES.length]],
+        }),
+      );
       return;
     case 6:
       pipe.set(`session:${i}`, `token-${i}`, 'EX', 3600);

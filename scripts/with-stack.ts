@@ -36,7 +36,8 @@ if (!existsSync(envFile)) {
 const env: NodeJS.ProcessEnv = { ...process.env };
 for (const line of readFileSync(envFile, 'utf8').split('\n')) {
   const [, name, value] = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line) ?? [];
-  if (name !== undefined && value !== undefined && env[name] === undefined) env[name] = value.replace(/^(['"])(.*)\1$/, '$2');
+  if (name !== undefined && value !== undefined && env[name] === undefined)
+    env[name] = value.replace(/^(['"])(.*)\1$/, '$2');
 }
 const child = spawn(process.execPath, [resolve(root, script), ...args], { env, stdio: 'inherit' });
 // Signals reach the child through the terminal's process group; pass on an explicit kill too.

@@ -68,7 +68,8 @@ export class BulkBatcher {
             batch.forEach((w, i) => {
               const result = results[i];
               // indexFn answers one result per item; a short answer is a bug there, not a success here.
-              if (result === undefined) w.reject(new Error(`bulk index returned ${results.length} results for ${batch.length} items`));
+              if (result === undefined)
+                w.reject(new Error(`bulk index returned ${results.length} results for ${batch.length} items`));
               else w.resolve(result);
             }),
           (err: unknown) => batch.forEach((w) => w.reject(err)),

@@ -135,7 +135,8 @@ export class BulkIndexer {
         }
         const state = states[i];
         // readKeyStates answers one state per key, in order.
-        if (state === undefined) throw new Error(`readKeyStates returned ${states.length} states for ${entries.length} keys`);
+        if (state === undefined)
+          throw new Error(`readKeyStates returned ${states.length} states for ${entries.length} keys`);
         let refused = refusedByEs.get(slot);
         if (refused === undefined || !state.exists) {
           try {
@@ -164,9 +165,22 @@ export class BulkIndexer {
    * why (or a delete, when even the stub is too big), so its old document stops answering
    * with a value Redis no longer holds. The key is still reported as refused.
    */
-  private stub(slot: number, route: { index: string; id: string }, db: number, key: string, state: KeyState, version: number, refused: string): Prepared {
+  private stub(
+    slot: number,
+    route: { index: string; id: string },
+    db: number,
+    key: string,
+    state: KeyState,
+    version: number,
+    refused: string,
+  ): Prepared {
     const type = state.exists ? (state.type === 'unsupported' ? state.redisType : state.type) : 'none';
-    let op: DocOperation = { op: 'index', index: route.index, id: route.id, doc: refusedDocument(db, key, type, refused) };
+    let op: DocOperation = {
+      op: 'index',
+      index: route.index,
+      id: route.id,
+      doc: refusedDocument(db, key, type, refused),
+    };
     let lines = bulkLines(op, version);
     if (Buffer.byteLength(lines) > this.deps.settings.maxDocumentBytes) {
       op = { op: 'delete', index: route.index, id: route.id };
@@ -176,7 +190,11 @@ export class BulkIndexer {
   }
 
   /** Sends in chunks under bulkMaxBytes; returns the slots to try again. */
-  private async send(prepared: readonly Prepared[], results: (ItemResult | undefined)[], refusedByEs: Map<number, string>): Promise<number[]> {
+  private async send(
+    prepared: readonly Prepared[],
+    results: (ItemResult | undefined)[],
+    refusedByEs: Map<number, string>,
+  ): Promise<number[]> {
     const retry: number[] = [];
     await Promise.all(
       chunkByBytes(prepared, this.deps.settings.bulkMaxBytes).map(async (chunk) => {
@@ -185,7 +203,10 @@ export class BulkIndexer {
         const timer = bulkDuration.startTimer();
         try {
           // Only each item's status and error are read; the rest of the answer is not worth parsing.
-          const response = await this.deps.es.bulk({ operations: chunk.map((p) => p.lines) as never[], filter_path: BULK_FILTER }, { signal: this.deps.signal });
+          const response = await this.deps.es.bulk(
+            { operations: chunk.map((p) => p.lines) as never[], filter_path: BULK_FILTER },
+            { signal: this.deps.signal },
+          );
           timer({ outcome: 'ok' });
           items = response.items.map((entry) => Object.values(entry)[0] as BulkItemResponse);
         } catch (err) {
@@ -239,7 +260,10 @@ export class BulkIndexer {
       await afterWrite(chunk.map((p) => p.op.index));
       return true;
     } catch (err) {
-      this.deps.logger.warn({ err, docs: chunk.length }, 'after-write hook (search cache generations) failed; will retry');
+      this.deps.logger.warn(
+        { err, docs: chunk.length },
+        'after-write hook (search cache generations) failed; will retry',
+      );
       return false;
     }
   }
@@ -261,7 +285,9 @@ const BULK_FILTER = 'items.*.status,items.*.error';
 
 export function bulkLines(op: DocOperation, version: number): string {
   const meta = { _index: op.index, _id: op.id, version, version_type: 'external' };
-  return op.op === 'index' ? `${JSON.stringify({ index: meta })}\n${JSON.stringify(op.doc)}` : JSON.stringify({ delete: meta });
+  return op.op === 'index'
+    ? `${JSON.stringify({ index: meta })}\n${JSON.stringify(op.doc)}`
+    : JSON.stringify({ delete: meta });
 }
 
 function chunkByBytes(prepared: readonly Prepared[], maxBytes: number): Prepared[][] {

@@ -5,7 +5,14 @@ import type { EsClient } from '../shared/sink/elasticsearch';
 import type { Logger } from '../shared/platform/logger';
 import { displayKey } from '../shared/core/bytes';
 import { FailureStore, reasonClass, type Refusal } from '../shared/core/failure-store';
-import { captureToIndexed, jobsCompleted, jobsFailed, jobsRefused, jobsRetried, keysRefused } from '../shared/platform/metrics';
+import {
+  captureToIndexed,
+  jobsCompleted,
+  jobsFailed,
+  jobsRefused,
+  jobsRetried,
+  keysRefused,
+} from '../shared/platform/metrics';
 import type { KeyRouter } from '../shared/core/mapping/router';
 import type { SyncJobData } from '../shared/core/queue';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
@@ -29,7 +36,7 @@ export interface IndexWorkerDeps {
 }
 
 export interface IndexWorker {
-  worker: Worker<SyncJobData, void, string>;
+  worker: Worker<SyncJobData, void>;
   /** Stops taking jobs, finishes the active ones, closes the BullMQ worker. */
   close(): Promise<void>;
 }
@@ -59,7 +66,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
 
   const failures = new FailureStore(deps.queueRedis, config.queue.prefix);
 
-  const processor = async (job: Job<SyncJobData, void, string>): Promise<void> => {
+  const processor = async (job: Job<SyncJobData, void>): Promise<void> => {
     const data = checkJobData(job.data);
     const refusal = jobRefusal(data, config.redis.databases, deps.router, config.queue.prefix);
     if (refusal) {
@@ -74,7 +81,8 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     results.forEach((r, i) => {
       const key = data.keys[i];
       if (key === undefined) return; // the batcher answers one result per key submitted
-      if (!r.ok) refused.push({ db: data.db, key, index: deps.router.route(data.db, key)?.index ?? '', reason: r.reason });
+      if (!r.ok)
+        refused.push({ db: data.db, key, index: deps.router.route(data.db, key)?.index ?? '', reason: r.reason });
       // A 409 means another write, newer than this one, decided the key's state: that write's worker owns its record.
       else if (r.result !== 'already-newer') indexed.push({ db: data.db, key });
     });
@@ -85,7 +93,13 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     if (refused.length > 0) {
       for (const r of refused) keysRefused.inc({ class: reasonClass(r.reason) });
       log.warn(
-        { jobId: job.id, db: data.db, refused: refused.length, keys: refused.slice(0, REFUSED_LOGGED).map((r) => displayKey(r.key)), reason: refused[0]?.reason },
+        {
+          jobId: job.id,
+          db: data.db,
+          refused: refused.length,
+          keys: refused.slice(0, REFUSED_LOGGED).map((r) => displayKey(r.key)),
+          reason: refused[0]?.reason,
+        },
         'keys refused; recorded in the failure store (redis-es-sync failures)',
       );
     }

@@ -12,7 +12,12 @@ const KEYS_SHOWN = 5;
  * database or for keys the rules skip would otherwise copy data nobody chose to expose into
  * an index. Checked before anything is read.
  */
-export function jobRefusal(data: SyncJobData, databases: readonly number[], router: KeyRouter, prefix: string): string | undefined {
+export function jobRefusal(
+  data: SyncJobData,
+  databases: readonly number[],
+  router: KeyRouter,
+  prefix: string,
+): string | undefined {
   if (!databases.includes(data.db)) {
     return `refused: database ${data.db} is not synced (redis.databases: [${databases.join(', ')}]); nothing was read`;
   }

@@ -9,5 +9,7 @@ export const DASHBOARD_DEFAULT_PORT = 3000;
 export async function dashboardCommand(flags: ConfigFlags): Promise<void> {
   const ctx = createContext(flags);
   // The queue is what it shows; Elasticsearch and the source only feed /readyz.
-  await runSurface(ctx, 'dashboard', ['queue-redis'], () => startContextHttp(ctx, ctx.config.http.port || DASHBOARD_DEFAULT_PORT));
+  await runSurface(ctx, 'dashboard', ['queue-redis'], () =>
+    startContextHttp(ctx, ctx.config.http.port || DASHBOARD_DEFAULT_PORT),
+  );
 }

@@ -12,7 +12,10 @@ import { openContext, prepareIndices } from '../context';
  * document whose key is gone is enqueued through the versioned path. The repair for changes
  * no capture saw (in outbox mode: writes without an entry, expirations, evictions).
  */
-export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolean; allowMassDeletion?: boolean }): Promise<void> {
+export async function reconcileCommand(
+  flags: ConfigFlags,
+  opts: { wait?: boolean; allowMassDeletion?: boolean },
+): Promise<void> {
   const ctx = await openContext(flags, ['source-redis', 'queue-redis', 'elasticsearch']);
   const { config } = ctx;
   const log = ctx.logger.child({ command: 'reconcile' });
@@ -27,7 +30,10 @@ export async function reconcileCommand(flags: ConfigFlags, opts: { wait?: boolea
       { ...reconcileSettings(config), ...(opts.allowMassDeletion ? { guard: undefined } : {}) },
     );
     if (result.refused.length > 0) throw new MassDeletionRefusedError(result.refused);
-    log.info({ enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started }, 'reconciliation enqueued');
+    log.info(
+      { enqueued: result.enqueued, vanished: result.vanished, ms: Date.now() - started },
+      'reconciliation enqueued',
+    );
     if (opts.wait) {
       const drain = createProgress('reconcile: queue drain (jobs)', log);
       try {

@@ -2,7 +2,12 @@ import { createChangeSink } from '../../producers/change-sink';
 import { displayKey } from '../../shared/core/bytes';
 import type { ConfigFlags } from '../../shared/platform/config/load';
 import { FailureStore, type FailureRecord } from '../../shared/core/failure-store';
-import { parseReplayFilter, replayFailed, replayRefused, type ReplayFilterFlags } from '../../features/maintenance/replay';
+import {
+  parseReplayFilter,
+  replayFailed,
+  replayRefused,
+  type ReplayFilterFlags,
+} from '../../features/maintenance/replay';
 import { openContext } from '../context';
 
 export interface ReplayFlags extends ReplayFilterFlags {
@@ -17,7 +22,16 @@ export interface FailuresFlags extends ReplayFilterFlags {
 /** One line per refused key: db, key, index, reason class, attempts, first and last seen, reason. */
 export function formatRecord(rec: FailureRecord): string {
   const iso = (ms: number): string => new Date(ms).toISOString();
-  return [rec.db, displayKey(rec.key), rec.index || '-', rec.reasonClass, rec.attempts, iso(rec.firstSeen), iso(rec.lastSeen), rec.reason.split('\n', 1)[0]].join('\t');
+  return [
+    rec.db,
+    displayKey(rec.key),
+    rec.index || '-',
+    rec.reasonClass,
+    rec.attempts,
+    iso(rec.firstSeen),
+    iso(rec.lastSeen),
+    rec.reason.split('\n', 1)[0],
+  ].join('\t');
 }
 
 /**
@@ -58,7 +72,9 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
     const keyCount = opts.dryRun ? keys.matched : keys.enqueued;
     const jobCount = opts.dryRun ? jobs.matched : jobs.retried;
     const skipped = jobs.skipped > 0 ? ` (${jobs.skipped} no longer failed)` : '';
-    process.stdout.write(`${verb} ${keyCount} of ${keys.scanned} refused keys and ${jobCount} of ${jobs.scanned} failed jobs${skipped}\n`);
+    process.stdout.write(
+      `${verb} ${keyCount} of ${keys.scanned} refused keys and ${jobCount} of ${jobs.scanned} failed jobs${skipped}\n`,
+    );
   } finally {
     await ctx.close();
   }

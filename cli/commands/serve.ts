@@ -7,7 +7,10 @@ import { DASHBOARD_DEFAULT_PORT } from './dashboard';
 export async function serveCommand(flags: ConfigFlags): Promise<void> {
   const ctx = createContext(flags);
   await runSurface(ctx, 'serve', ['source-redis', 'queue-redis', 'elasticsearch'], async () => {
-    const [{ startSearchSurface }, { searchRoutes }] = await Promise.all([import('../../features/http/server'), import('../../features/search/routes')]);
+    const [{ startSearchSurface }, { searchRoutes }] = await Promise.all([
+      import('../../features/http/server'),
+      import('../../features/search/routes'),
+    ]);
     return startSearchSurface({
       http: { ...ctx.config.http, port: ctx.config.http.port || DASHBOARD_DEFAULT_PORT },
       search: searchRoutes(searchService(ctx), ctx.logger),

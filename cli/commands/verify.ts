@@ -17,7 +17,10 @@ export interface VerifyFlags {
  * out of sync. Refused keys are not out of sync: their stub is what the tool promises.
  */
 export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Promise<number> {
-  const ctx = await openContext(flags, opts.repair ? ['source-redis', 'elasticsearch', 'queue-redis'] : ['source-redis', 'elasticsearch']);
+  const ctx = await openContext(
+    flags,
+    opts.repair ? ['source-redis', 'elasticsearch', 'queue-redis'] : ['source-redis', 'elasticsearch'],
+  );
   const { config } = ctx;
   try {
     const report = await verify(

@@ -30,7 +30,8 @@ interface Credential {
 /** Every configured credential with the role it stands for. */
 export function credentials(http: HttpConfig): Credential[] {
   const list: Credential[] = [];
-  if (http.authToken !== undefined || http.basicAuth !== undefined) list.push({ role: 'all', token: http.authToken, basic: http.basicAuth });
+  if (http.authToken !== undefined || http.basicAuth !== undefined)
+    list.push({ role: 'all', token: http.authToken, basic: http.basicAuth });
   for (const role of ['search', 'viewer', 'operator'] as const) {
     const c = http[role];
     if (c) list.push({ role, token: c.token, basic: c.basic });
@@ -50,7 +51,9 @@ export function operatorsAllowed(http: HttpConfig): boolean {
 
 /** For the start-up log line: which roles accept which schemes, never the values. */
 export function authSchemes(http: HttpConfig): string {
-  const list = credentials(http).map((c) => `${c.role}:${[c.token !== undefined ? 'bearer' : '', c.basic ? 'basic' : ''].filter(Boolean).join('+')}`);
+  const list = credentials(http).map(
+    (c) => `${c.role}:${[c.token !== undefined ? 'bearer' : '', c.basic ? 'basic' : ''].filter(Boolean).join('+')}`,
+  );
   return list.length > 0 ? list.join(' ') : 'none';
 }
 
@@ -75,7 +78,10 @@ export function assertSafeExposure(http: HttpConfig): void {
     throw new ConfigError(`invalid configuration:\n  - ${field}: ${reason}`, [{ field, reason }]);
   };
   if (!authConfigured(http)) {
-    fail('http.host', `serving on non-loopback host ${http.host} needs credentials: http.search, http.viewer, http.operator (HTTP_SEARCH_TOKEN, HTTP_VIEWER_TOKEN, HTTP_OPERATOR_TOKEN…) or http.authToken (HTTP_AUTH_TOKEN)`);
+    fail(
+      'http.host',
+      `serving on non-loopback host ${http.host} needs credentials: http.search, http.viewer, http.operator (HTTP_SEARCH_TOKEN, HTTP_VIEWER_TOKEN, HTTP_OPERATOR_TOKEN…) or http.authToken (HTTP_AUTH_TOKEN)`,
+    );
   }
   const secrets: [string, string | undefined][] = [
     ['http.authToken', http.authToken],
@@ -87,7 +93,10 @@ export function assertSafeExposure(http: HttpConfig): void {
   ];
   for (const [field, secret] of secrets) {
     if (secret !== undefined && (secret.length < MIN_SECRET_LENGTH || new Set(secret).size < 4)) {
-      fail(field, `is too weak to serve on non-loopback host ${http.host}: at least ${MIN_SECRET_LENGTH} characters, not one repeated (openssl rand -hex 24)`);
+      fail(
+        field,
+        `is too weak to serve on non-loopback host ${http.host}: at least ${MIN_SECRET_LENGTH} characters, not one repeated (openssl rand -hex 24)`,
+      );
     }
   }
 }
@@ -135,7 +144,8 @@ export function authorized(header: string | undefined, http: HttpConfig): boolea
 }
 
 /** What a route needs: nothing (probes), any valid credential (unknown paths), or a right. */
-export type Requirement = { kind: 'public' } | { kind: 'any' } | { kind: 'right'; right: HttpRight; destructive: boolean };
+export type Requirement =
+  { kind: 'public' } | { kind: 'any' } | { kind: 'right'; right: HttpRight; destructive: boolean };
 
 export const DASHBOARD_PATH = '/queues';
 
@@ -164,7 +174,8 @@ export function requirement(method: string, route: string | undefined): Requirem
   if (PUBLIC_PATHS.has(route)) return { kind: 'public' };
   // The failure store names keys and reasons: for the people who watch the sync, not for search clients.
   if (route === '/metrics' || route === '/failures') return { kind: 'right', right: 'view', destructive: false };
-  if (route.startsWith('/search/') || route.startsWith('/doc/')) return { kind: 'right', right: 'search', destructive: false };
+  if (route.startsWith('/search/') || route.startsWith('/doc/'))
+    return { kind: 'right', right: 'search', destructive: false };
   if (route === DASHBOARD_PATH || route.startsWith(`${DASHBOARD_PATH}/`)) {
     if (method === 'GET' || method === 'HEAD') return { kind: 'right', right: 'view', destructive: false };
     const destructive = !OPERATOR_ACTIONS.has(`${method} ${route}`);
@@ -180,7 +191,9 @@ const ROLE_OF_RIGHT: Record<HttpRight, HttpRole> = { search: 'search', view: 'vi
  * right, 403 for destructive queue actions unless `http.allowDestructiveQueueActions`.
  * Without any credential configured (loopback only) every right is open but the destructive ones.
  */
-export function authHook(http: HttpConfig): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+export function authHook(
+  http: HttpConfig,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   const configured = authConfigured(http);
   // Basic auth makes browsers prompt for credentials; a token-only set-up asks for a bearer token.
   const anyBasic = credentials(http).some((c) => c.basic !== undefined);
@@ -191,10 +204,15 @@ export function authHook(http: HttpConfig): (request: FastifyRequest, reply: Fas
     if (configured) {
       const rights = rightsOf(request.headers.authorization, http);
       if (rights.size === 0) return sendError(reply.header('www-authenticate', challenge), 401, 'unauthorized');
-      if (need.kind === 'right' && !rights.has(need.right)) return sendError(reply, 403, `forbidden: needs the ${ROLE_OF_RIGHT[need.right]} role`);
+      if (need.kind === 'right' && !rights.has(need.right))
+        return sendError(reply, 403, `forbidden: needs the ${ROLE_OF_RIGHT[need.right]} role`);
     }
     if (need.kind === 'right' && need.destructive && !http.allowDestructiveQueueActions) {
-      return sendError(reply, 403, 'forbidden: destructive queue actions are disabled (http.allowDestructiveQueueActions)');
+      return sendError(
+        reply,
+        403,
+        'forbidden: destructive queue actions are disabled (http.allowDestructiveQueueActions)',
+      );
     }
     return undefined;
   };

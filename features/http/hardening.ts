@@ -61,10 +61,17 @@ export function createHardenedApp(http: HttpConfig, logger: Logger): FastifyInst
   app.addHook('preSerialization', async (request, reply, payload: unknown) => {
     if (reply.statusCode < 400 || PUBLIC_PATHS.has(request.routeOptions.url ?? '')) return payload;
     if (typeof payload === 'object' && payload !== null && isOwnErrorBody(payload)) return payload;
-    const p = (typeof payload === 'object' && payload !== null ? payload : {}) as { message?: unknown; error?: unknown };
+    const p = (typeof payload === 'object' && payload !== null ? payload : {}) as {
+      message?: unknown;
+      error?: unknown;
+    };
     const text = typeof p.message === 'string' ? p.message : typeof p.error === 'string' ? p.error : '';
     if (reply.statusCode >= 500 || text === '' || /(^|[\s(])\/[\w.-]+\/|\bat \S+ \(/.test(text)) {
-      if (reply.statusCode >= 500) logger.warn({ status: reply.statusCode, path: request.routeOptions.url, detail: text }, 'http error answer replaced');
+      if (reply.statusCode >= 500)
+        logger.warn(
+          { status: reply.statusCode, path: request.routeOptions.url, detail: text },
+          'http error answer replaced',
+        );
       return errorBody(reply.statusCode >= 500 ? 'internal error' : 'bad request');
     }
     return errorBody(text);

@@ -31,7 +31,8 @@ export function queueNotPausedCheck(queue: { isPaused(): Promise<boolean> }): Re
   return {
     name: 'queue',
     check: async () => {
-      if (await queue.isPaused()) throw new Error('the queue is paused: workers take no job (resume it on the dashboard or with BullMQ)');
+      if (await queue.isPaused())
+        throw new Error('the queue is paused: workers take no job (resume it on the dashboard or with BullMQ)');
     },
   };
 }

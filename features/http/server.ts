@@ -84,7 +84,10 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   await app.register(board.registerPlugin(), { prefix: DASHBOARD_PATH });
 
   const surface = await listen(app, http, unwatch);
-  log.info({ url: surface.url, dashboard: `${surface.url}${DASHBOARD_PATH}`, auth: authSchemes(http) }, 'http surface listening');
+  log.info(
+    { url: surface.url, dashboard: `${surface.url}${DASHBOARD_PATH}`, auth: authSchemes(http) },
+    'http surface listening',
+  );
   return drainable(surface, () => (draining = true));
 }
 
@@ -126,7 +129,12 @@ function drainable(surface: Omit<HttpSurface, 'drain'>, startDraining: () => voi
 }
 
 /** `/readyz`: 503 while draining or while a dependency is down; the reasons go to the log only, the probe is public. */
-function registerReadiness(app: FastifyInstance, readiness: readonly ReadinessCheck[], draining: () => boolean, log: Logger): void {
+function registerReadiness(
+  app: FastifyInstance,
+  readiness: readonly ReadinessCheck[],
+  draining: () => boolean,
+  log: Logger,
+): void {
   let lastFailures = '';
   app.get('/readyz', async (_request, reply) => {
     if (draining()) return reply.code(503).send({ status: 'draining' });
@@ -138,12 +146,18 @@ function registerReadiness(app: FastifyInstance, readiness: readonly ReadinessCh
       else log.info('ready');
       lastFailures = summary;
     }
-    const checks = Object.fromEntries(Object.entries(result.checks).map(([name, r]) => [name, r === 'ok' ? 'ok' : 'down']));
+    const checks = Object.fromEntries(
+      Object.entries(result.checks).map(([name, r]) => [name, r === 'ok' ? 'ok' : 'down']),
+    );
     return reply.code(result.ok ? 200 : 503).send({ status: result.ok ? 'ready' : 'unavailable', checks });
   });
 }
 
-async function listen(app: FastifyInstance, http: HttpConfig, unwatch: () => void): Promise<Omit<HttpSurface, 'drain'>> {
+async function listen(
+  app: FastifyInstance,
+  http: HttpConfig,
+  unwatch: () => void,
+): Promise<Omit<HttpSurface, 'drain'>> {
   try {
     await app.listen({ port: http.port, host: http.host });
   } catch (err) {

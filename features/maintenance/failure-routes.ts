@@ -16,8 +16,14 @@ interface FailuresQuery {
 const MAX_LIMIT = 1000;
 
 /** The failure store's page as a route set for the HTTP surface, linked from the dashboard. */
-export function failureRoutes(store: FailureStore): { register(app: FastifyInstance): void; dashboardLink: { text: string; url: string } } {
-  return { register: (app) => registerFailureRoutes(app, store), dashboardLink: { text: 'Refused keys', url: '/failures' } };
+export function failureRoutes(store: FailureStore): {
+  register(app: FastifyInstance): void;
+  dashboardLink: { text: string; url: string };
+} {
+  return {
+    register: (app) => registerFailureRoutes(app, store),
+    dashboardLink: { text: 'Refused keys', url: '/failures' },
+  };
 }
 
 /**
@@ -35,21 +41,40 @@ export function registerFailureRoutes(app: FastifyInstance, store: FailureStore)
       return reply.code(400).send({ error: errorMessage(err).replace(/^invalid arguments:\s*-\s*/, '') });
     }
     const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIMIT) return reply.code(400).send({ error: `limit: must be a whole number from 0 to ${MAX_LIMIT}` });
+    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIMIT)
+      return reply.code(400).send({ error: `limit: must be a whole number from 0 to ${MAX_LIMIT}` });
     const records = (await store.matching(filter)).sort((a, b) => b.lastSeen - a.lastSeen);
     const byClass: Record<string, number> = {};
     for (const r of records) byClass[r.reasonClass] = (byClass[r.reasonClass] ?? 0) + 1;
     const answer = {
       count: records.length,
       byClass,
-      records: records.slice(0, limit).map((r) => ({ ...r, key: displayKey(r.key), firstSeen: new Date(r.firstSeen).toISOString(), lastSeen: new Date(r.lastSeen).toISOString() })),
+      records: records.slice(0, limit).map((r) => ({
+        ...r,
+        key: displayKey(r.key),
+        firstSeen: new Date(r.firstSeen).toISOString(),
+        lastSeen: new Date(r.lastSeen).toISOString(),
+      })),
     };
     if (!wantsHtml(request.headers.accept)) return answer;
     return reply.type('text/html; charset=utf-8').send(failuresPage(answer));
   });
 }
 
-export type FailuresAnswer = { count: number; byClass: Record<string, number>; records: { db: number; key: string; index: string; reasonClass: string; attempts: number; firstSeen: string; lastSeen: string; reason: string }[] };
+export interface FailuresAnswer {
+  count: number;
+  byClass: Record<string, number>;
+  records: {
+    db: number;
+    key: string;
+    index: string;
+    reasonClass: string;
+    attempts: number;
+    firstSeen: string;
+    lastSeen: string;
+    reason: string;
+  }[];
+}
 
 /** A browser asks for HTML first; scripts and curl get JSON. */
 function wantsHtml(accept: string | undefined): boolean {
@@ -63,9 +88,15 @@ export function failuresPage(a: FailuresAnswer): string {
   const classes = Object.entries(a.byClass)
     .map(([c, n]) => `${escapeHtml(c)} ${n}`)
     .join(', ');
-  const head = ['db', 'key', 'index', 'class', 'attempts', 'first seen', 'last seen', 'reason'].map((h) => `<th>${h}</th>`).join('');
+  const head = ['db', 'key', 'index', 'class', 'attempts', 'first seen', 'last seen', 'reason']
+    .map((h) => `<th>${h}</th>`)
+    .join('');
   const rows = a.records
-    .map((r) => [String(r.db), r.key, r.index, r.reasonClass, String(r.attempts), r.firstSeen, r.lastSeen, r.reason].map((v) => `<td>${escapeHtml(v)}</td>`).join(''))
+    .map((r) =>
+      [String(r.db), r.key, r.index, r.reasonClass, String(r.attempts), r.firstSeen, r.lastSeen, r.reason]
+        .map((v) => `<td>${escapeHtml(v)}</td>`)
+        .join(''),
+    )
     .map((cells) => `<tr>${cells}</tr>`)
     .join('\n');
   return `<!doctype html>

@@ -1,7 +1,12 @@
 import type { Job } from 'bullmq';
 import { UsageError } from '../../shared/platform/errors';
 import { globToRegExp } from '../../shared/core/mapping/glob';
-import { matchesRecord, type FailureRecord, type FailureStore, type ReplayFilter } from '../../shared/core/failure-store';
+import {
+  matchesRecord,
+  type FailureRecord,
+  type FailureStore,
+  type ReplayFilter,
+} from '../../shared/core/failure-store';
 
 export type { ReplayFilter };
 import type { SyncJobData, SyncQueue } from '../../shared/core/queue';
@@ -28,7 +33,7 @@ export interface ReplayOptions {
   /** Failed jobs read per page. */
   pageSize?: number;
   /** Called for each matching job, before it is retried (or instead, with dryRun). */
-  onMatch?: (job: Job<SyncJobData, void, string>) => void;
+  onMatch?: (job: Job<SyncJobData, void>) => void;
 }
 
 /** Builds the filter from command-line values; a bad value is a UsageError naming the flag. */
@@ -46,7 +51,8 @@ export function parseReplayFilter(flags: ReplayFilterFlags): ReplayFilter {
     const value = flags[name];
     if (value === undefined) continue;
     const ms = Date.parse(value);
-    if (Number.isNaN(ms)) throw flagError(`--${name}`, `is not a date/time (use ISO 8601, e.g. 2026-11-26T14:00:00Z): ${value}`);
+    if (Number.isNaN(ms))
+      throw flagError(`--${name}`, `is not a date/time (use ISO 8601, e.g. 2026-11-26T14:00:00Z): ${value}`);
     filter[name] = ms;
   }
   return filter;
@@ -56,7 +62,10 @@ function flagError(flag: string, reason: string): UsageError {
   return new UsageError(`invalid arguments:\n  - ${flag}: ${reason}`);
 }
 
-export function matchesFilter(job: Pick<Job<SyncJobData, void, string>, 'failedReason' | 'finishedOn' | 'data'>, filter: ReplayFilter): boolean {
+export function matchesFilter(
+  job: Pick<Job<SyncJobData, void>, 'failedReason' | 'finishedOn' | 'data'>,
+  filter: ReplayFilter,
+): boolean {
   // BullMQ types failedReason as string, but a job that failed without a message has none.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
   if (filter.reason && !filter.reason.test(job.failedReason ?? '')) return false;
@@ -83,7 +92,11 @@ export function matchesFilter(job: Pick<Job<SyncJobData, void, string>, 'failedR
  * retried afterwards, because each retry shrinks the failed set that is being paged through;
  * memory grows with the matches, not with the failed set.
  */
-export async function replayFailed(queue: SyncQueue, filter: ReplayFilter, opts: ReplayOptions = {}): Promise<ReplayResult> {
+export async function replayFailed(
+  queue: SyncQueue,
+  filter: ReplayFilter,
+  opts: ReplayOptions = {},
+): Promise<ReplayResult> {
   const pageSize = opts.pageSize ?? 500;
   const result: ReplayResult = { scanned: 0, matched: 0, retried: 0, skipped: 0 };
   // A failure arriving while paging shifts the pages: a job may be seen twice, never missed.
@@ -141,7 +154,11 @@ export interface RefusedReplayDeps {
  * each once its key indexes fine, or updates it (attempts + 1) when the key is refused again,
  * so a replay that did not help is visible as such.
  */
-export async function replayRefused(deps: RefusedReplayDeps, filter: ReplayFilter, opts: { dryRun?: boolean; batch?: number; onMatch?: (rec: FailureRecord) => void } = {}): Promise<RefusedReplayResult> {
+export async function replayRefused(
+  deps: RefusedReplayDeps,
+  filter: ReplayFilter,
+  opts: { dryRun?: boolean; batch?: number; onMatch?: (rec: FailureRecord) => void } = {},
+): Promise<RefusedReplayResult> {
   const batch = opts.batch ?? 500;
   const result: RefusedReplayResult = { scanned: 0, matched: 0, enqueued: 0 };
   const byDb = new Map<number, string[]>();

@@ -83,7 +83,18 @@ export class SearchCache {
     if (!this.enabled) return 'error';
     if (Buffer.byteLength(value) > this.settings.maxEntryBytes) return 'too-large';
     try {
-      const stored = await this.redis.eval(STORE, 4, key, this.indexKey, this.sizesKey, this.totalKey, value, this.settings.ttlMs, Date.now(), this.settings.maxTotalBytes);
+      const stored = await this.redis.eval(
+        STORE,
+        4,
+        key,
+        this.indexKey,
+        this.sizesKey,
+        this.totalKey,
+        value,
+        this.settings.ttlMs,
+        Date.now(),
+        this.settings.maxTotalBytes,
+      );
       return stored === 1 ? 'stored' : 'full';
     } catch (err) {
       this.failed(err);

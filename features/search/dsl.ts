@@ -19,7 +19,7 @@ export const MAX_PATTERN_LENGTH = MAX_REGEX_LENGTH;
 export const MAX_TERMS = 100;
 
 type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
-type Obj = { [key: string]: Json };
+type Obj = Record<string, Json>;
 
 const FIELD = /^[A-Za-z0-9_@][A-Za-z0-9_.@-]*(\^\d+(\.\d+)?)?$/;
 const BOOL_OCCURRENCES = ['must', 'should', 'filter', 'must_not'] as const;
@@ -61,7 +61,8 @@ class DslWalker {
     if (!isObj(value)) return refuse(path, 'must be an object naming one clause');
     const names = Object.keys(value);
     const [type] = names;
-    if (type === undefined || names.length !== 1) return refuse(path, `must name exactly one clause (got ${names.length})`);
+    if (type === undefined || names.length !== 1)
+      return refuse(path, `must name exactly one clause (got ${names.length})`);
     if (depth > MAX_DSL_DEPTH) return refuse(path, `nested deeper than ${MAX_DSL_DEPTH} levels`);
     if (++this.clauses > MAX_DSL_CLAUSES) return refuse(path, `more than ${MAX_DSL_CLAUSES} clauses in one query`);
     const body = value[type];
@@ -72,15 +73,26 @@ class DslWalker {
       case 'match':
         return { match: this.match(body, at) };
       case 'match_phrase':
-        return { match_phrase: fieldClause(body, at, 'query', (v, p) => str(this.text(at)(v, p), p), { slop: numberOpt }) };
+        return {
+          match_phrase: fieldClause(body, at, 'query', (v, p) => str(this.text(at)(v, p), p), { slop: numberOpt }),
+        };
       case 'term':
         return { term: fieldClause(body, at, 'value', (v, p) => scalar(v, p), { case_insensitive: boolOpt }) };
       case 'prefix':
-        return { prefix: fieldClause(body, at, 'value', (v, p) => pattern(v, p, false), { case_insensitive: boolOpt }) };
+        return {
+          prefix: fieldClause(body, at, 'value', (v, p) => pattern(v, p, false), { case_insensitive: boolOpt }),
+        };
       case 'wildcard':
-        return { wildcard: fieldClause(body, at, 'value', (v, p) => pattern(v, p, true), { case_insensitive: boolOpt }) };
+        return {
+          wildcard: fieldClause(body, at, 'value', (v, p) => pattern(v, p, true), { case_insensitive: boolOpt }),
+        };
       case 'regexp':
-        return { regexp: capped(fieldClause(body, at, 'value', (v, p) => regexpPattern(v, p), { case_insensitive: boolOpt }), { max_determinized_states: MAX_DETERMINIZED_STATES }) };
+        return {
+          regexp: capped(
+            fieldClause(body, at, 'value', (v, p) => regexpPattern(v, p), { case_insensitive: boolOpt }),
+            { max_determinized_states: MAX_DETERMINIZED_STATES },
+          ),
+        };
       case 'terms':
         return { terms: terms(body, at) };
       case 'range':
@@ -89,12 +101,29 @@ class DslWalker {
         return { exists: keys(body, at, { field: (v, p) => field(v, p) }, ['field']) };
       case 'multi_match':
         return {
-          multi_match: keys(body, at, { query: (v, p) => str(this.text(at)(v, p), p), fields: fields, type: oneOf(MATCH_TYPES), operator: oneOf(['and', 'or', 'AND', 'OR']), boost: numberOpt }, ['query']),
+          multi_match: keys(
+            body,
+            at,
+            {
+              query: (v, p) => str(this.text(at)(v, p), p),
+              fields: fields,
+              type: oneOf(MATCH_TYPES),
+              operator: oneOf(['and', 'or', 'AND', 'OR']),
+              boost: numberOpt,
+            },
+            ['query'],
+          ),
         };
       case 'query_string':
         return { query_string: { ...this.queryString(body, at), ...QUERY_STRING_CAPS } };
       case 'simple_query_string':
-        return { simple_query_string: { ...this.queryString(body, at), fuzzy_max_expansions: FUZZY_MAX_EXPANSIONS, fuzzy_prefix_length: FUZZY_PREFIX_LENGTH } };
+        return {
+          simple_query_string: {
+            ...this.queryString(body, at),
+            fuzzy_max_expansions: FUZZY_MAX_EXPANSIONS,
+            fuzzy_prefix_length: FUZZY_PREFIX_LENGTH,
+          },
+        };
       default:
         return refuse(at, 'not allowed');
     }
@@ -105,8 +134,23 @@ class DslWalker {
     const { name, at, value } = oneField(body, path);
     if (!isObj(value)) return { [name]: this.text(at)(value, at) };
     const fuzzy = value.fuzziness !== undefined && value.fuzziness !== 0 && value.fuzziness !== '0';
-    const checked = keys(value, at, { query: this.text(at, fuzzy), boost: numberOpt, operator: oneOf(['and', 'or', 'AND', 'OR']), fuzziness: fuzzinessOpt, minimum_should_match: scalarOpt }, ['query']);
-    return { [name]: fuzzy ? { ...checked, max_expansions: FUZZY_MAX_EXPANSIONS, prefix_length: FUZZY_PREFIX_LENGTH } : checked };
+    const checked = keys(
+      value,
+      at,
+      {
+        query: this.text(at, fuzzy),
+        boost: numberOpt,
+        operator: oneOf(['and', 'or', 'AND', 'OR']),
+        fuzziness: fuzzinessOpt,
+        minimum_should_match: scalarOpt,
+      },
+      ['query'],
+    );
+    return {
+      [name]: fuzzy
+        ? { ...checked, max_expansions: FUZZY_MAX_EXPANSIONS, prefix_length: FUZZY_PREFIX_LENGTH }
+        : checked,
+    };
   }
 
   private bool(body: unknown, path: string, depth: number): Obj {
@@ -115,7 +159,9 @@ class DslWalker {
     for (const name of Object.keys(body).sort()) {
       const v = body[name];
       if ((BOOL_OCCURRENCES as readonly string[]).includes(name)) {
-        out[name] = Array.isArray(v) ? v.map((c, i) => this.clause(c, `${path}.${name}[${i}]`, depth + 1)) : this.clause(v, `${path}.${name}`, depth + 1);
+        out[name] = Array.isArray(v)
+          ? v.map((c, i) => this.clause(c, `${path}.${name}[${i}]`, depth + 1))
+          : this.clause(v, `${path}.${name}`, depth + 1);
       } else if (name === 'minimum_should_match' || name === 'boost') {
         out[name] = scalar(v, `${path}.${name}`);
       } else {
@@ -164,7 +210,8 @@ function oneField(body: unknown, path: string): { name: string; at: string; valu
   if (!isObj(body)) return refuse(path, 'must be an object naming one field');
   const names = Object.keys(body);
   const [name] = names;
-  if (name === undefined || names.length !== 1) return refuse(path, `must name exactly one field (got ${names.length})`);
+  if (name === undefined || names.length !== 1)
+    return refuse(path, `must name exactly one field (got ${names.length})`);
   const at = `${path}.${name}`;
   field(name, at);
   return { name, at, value: body[name] };
@@ -198,7 +245,12 @@ function terms(body: unknown, path: string): Obj {
 
 function range(body: unknown, path: string): Obj {
   const { name, at, value } = oneField(body, path);
-  const bounds = keys(value, at, { gt: scalarOpt, gte: scalarOpt, lt: scalarOpt, lte: scalarOpt, format: (v, p) => str(v, p), boost: numberOpt }, []);
+  const bounds = keys(
+    value,
+    at,
+    { gt: scalarOpt, gte: scalarOpt, lt: scalarOpt, lte: scalarOpt, format: (v, p) => str(v, p), boost: numberOpt },
+    [],
+  );
   if (!['gt', 'gte', 'lt', 'lte'].some((b) => b in bounds)) refuse(at, 'needs one of gt, gte, lt, lte');
   return { [name]: bounds };
 }
@@ -213,7 +265,10 @@ function str(v: unknown, path: string): string {
   return v;
 }
 /** Edit distances Elasticsearch allows: AUTO, or 0 to 2 as a number or a string. */
-const fuzzinessOpt: Check = (v, p) => (['AUTO', '0', '1', '2', 0, 1, 2].includes(v as string | number) ? (v as string | number) : refuse(p, 'must be one of AUTO, 0, 1, 2'));
+const fuzzinessOpt: Check = (v, p) =>
+  ['AUTO', '0', '1', '2', 0, 1, 2].includes(v as string | number)
+    ? (v as string | number)
+    : refuse(p, 'must be one of AUTO, 0, 1, 2');
 const numberOpt: Check = (v, p) => (typeof v === 'number' && Number.isFinite(v) ? v : refuse(p, 'must be a number'));
 const boolOpt: Check = (v, p) => (typeof v === 'boolean' ? v : refuse(p, 'must be true or false'));
 const oneOf =
@@ -225,7 +280,8 @@ function field(v: unknown, path: string): string {
   return v;
 }
 const fields: Check = (v, p) => {
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_TERMS) return refuse(p, `must be an array of 1 to ${MAX_TERMS} field names`);
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_TERMS)
+    return refuse(p, `must be an array of 1 to ${MAX_TERMS} field names`);
   return v.map((f, i) => field(f, `${p}[${i}]`));
 };
 
@@ -249,8 +305,10 @@ function capped(clause: Obj, caps: Obj): Obj {
 function pattern(v: unknown, path: string, wildcards: boolean): string {
   const s = str(v, path);
   if (s.length === 0) refuse(path, 'must not be empty');
-  if (s.length > MAX_PATTERN_LENGTH) refuse(path, `patterns are limited to ${MAX_PATTERN_LENGTH} characters (got ${s.length})`);
+  if (s.length > MAX_PATTERN_LENGTH)
+    refuse(path, `patterns are limited to ${MAX_PATTERN_LENGTH} characters (got ${s.length})`);
   // A leading * or ? (or `.` in a regexp) makes Elasticsearch walk every term of the index.
-  if (wildcards && /^[*?.]/.test(s)) refuse(path, 'leading wildcards are not allowed: they scan every term of the index');
+  if (wildcards && /^[*?.]/.test(s))
+    refuse(path, 'leading wildcards are not allowed: they scan every term of the index');
   return s;
 }

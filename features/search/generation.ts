@@ -18,7 +18,12 @@ export function settlingKey(prefix: string, index: string): string {
 }
 
 /** One INCR (and settling marker) per index, in one round trip. */
-export async function bumpGenerations(redis: RedisClient, prefix: string, indices: Iterable<string>, refreshWindowMs: number): Promise<void> {
+export async function bumpGenerations(
+  redis: RedisClient,
+  prefix: string,
+  indices: Iterable<string>,
+  refreshWindowMs: number,
+): Promise<void> {
   const pipeline = redis.pipeline();
   let count = 0;
   for (const index of new Set(indices)) {
@@ -33,6 +38,10 @@ export async function bumpGenerations(redis: RedisClient, prefix: string, indice
 }
 
 /** The worker's after-write hook: answers cached before a bulk are never served after it. */
-export function generationBumper(redis: RedisClient, prefix: string, refreshWindowMs: number): (indices: readonly string[]) => Promise<void> {
+export function generationBumper(
+  redis: RedisClient,
+  prefix: string,
+  refreshWindowMs: number,
+): (indices: readonly string[]) => Promise<void> {
   return (indices) => bumpGenerations(redis, prefix, indices, refreshWindowMs);
 }

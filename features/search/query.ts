@@ -59,9 +59,17 @@ export class QueryBudget {
   addText(text: string, path: string, fuzzyAll = false): void {
     const words = (text.match(QUERY_WORDS) ?? []).filter((w) => !OPERATORS.has(w)).length;
     this.terms += words;
-    if (this.terms > this.settings.maxQueryTerms) throw new SearchRequestError(400, `${path}: more than ${this.settings.maxQueryTerms} terms in one search (search.maxQueryTerms)`);
+    if (this.terms > this.settings.maxQueryTerms)
+      throw new SearchRequestError(
+        400,
+        `${path}: more than ${this.settings.maxQueryTerms} terms in one search (search.maxQueryTerms)`,
+      );
     this.fuzzy += fuzzyAll ? words : (text.match(FUZZY_MARK) ?? []).length;
-    if (this.fuzzy > this.settings.maxFuzzyTerms) throw new SearchRequestError(400, `${path}: more than ${this.settings.maxFuzzyTerms} fuzzy terms in one search (search.maxFuzzyTerms)`);
+    if (this.fuzzy > this.settings.maxFuzzyTerms)
+      throw new SearchRequestError(
+        400,
+        `${path}: more than ${this.settings.maxFuzzyTerms} fuzzy terms in one search (search.maxFuzzyTerms)`,
+      );
   }
 }
 
@@ -72,17 +80,37 @@ export class QueryBudget {
  */
 export function checkRegexp(pattern: string, path: string): void {
   if (pattern.length === 0) throw new SearchRequestError(400, `${path}: must not be empty`);
-  if (pattern.length > MAX_REGEX_LENGTH) throw new SearchRequestError(400, `${path}: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${pattern.length})`);
-  if (/^[*?.]/.test(pattern)) throw new SearchRequestError(400, `${path}: leading wildcards are not allowed: they scan every term of the index`);
+  if (pattern.length > MAX_REGEX_LENGTH)
+    throw new SearchRequestError(
+      400,
+      `${path}: regular expressions are limited to ${MAX_REGEX_LENGTH} characters (got ${pattern.length})`,
+    );
+  if (/^[*?.]/.test(pattern))
+    throw new SearchRequestError(400, `${path}: leading wildcards are not allowed: they scan every term of the index`);
   const repeats = (pattern.replace(/\\./g, '').match(/[*+?]|\{\d*,?\d*\}/g) ?? []).length;
-  if (repeats > MAX_REGEX_REPEATS) throw new SearchRequestError(400, `${path}: more than ${MAX_REGEX_REPEATS} repetitions in one regular expression`);
-  if (/[*+}]\)[*+?{]/.test(pattern.replace(/\\./g, ''))) throw new SearchRequestError(400, `${path}: nested repetitions are not allowed`);
+  if (repeats > MAX_REGEX_REPEATS)
+    throw new SearchRequestError(400, `${path}: more than ${MAX_REGEX_REPEATS} repetitions in one regular expression`);
+  if (/[*+}]\)[*+?{]/.test(pattern.replace(/\\./g, '')))
+    throw new SearchRequestError(400, `${path}: nested repetitions are not allowed`);
 }
 
 /** Refuses query_string syntax that is too long, starts a term with a wildcard, holds a costly regular expression or too many (fuzzy) terms. */
-export function checkQueryString(q: string, settings: SearchSettings, label: string, budget: QueryBudget = new QueryBudget(settings)): void {
-  if (q.length > settings.maxQueryLength) throw new SearchRequestError(400, `${label} is ${q.length} characters, over the limit of ${settings.maxQueryLength}`);
-  if (LEADING_WILDCARD.test(q)) throw new SearchRequestError(400, `${label}: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index`);
+export function checkQueryString(
+  q: string,
+  settings: SearchSettings,
+  label: string,
+  budget: QueryBudget = new QueryBudget(settings),
+): void {
+  if (q.length > settings.maxQueryLength)
+    throw new SearchRequestError(
+      400,
+      `${label} is ${q.length} characters, over the limit of ${settings.maxQueryLength}`,
+    );
+  if (LEADING_WILDCARD.test(q))
+    throw new SearchRequestError(
+      400,
+      `${label}: leading wildcards (*foo, ?foo) are not allowed: they scan every term of the index`,
+    );
   for (const [, regexp] of q.matchAll(REGEX_TERM)) if (regexp !== undefined) checkRegexp(regexp, label);
   budget.addText(q.replace(REGEX_TERM, ' '), label);
 }
@@ -110,7 +138,11 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
   const filters: [string, string][] = [];
   for (const [name, value] of Object.entries(params)) {
     if (!name.startsWith('filter.')) {
-      if (!['q', 'sort', 'size', 'search_after'].includes(name)) throw new SearchRequestError(400, `unknown parameter ${name} (expected q, filter.<field>, sort, size, search_after)`);
+      if (!['q', 'sort', 'size', 'search_after'].includes(name))
+        throw new SearchRequestError(
+          400,
+          `unknown parameter ${name} (expected q, filter.<field>, sort, size, search_after)`,
+        );
       continue;
     }
     const field = name.slice('filter.'.length);
@@ -125,7 +157,8 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
   if (sortParam !== undefined) {
     for (const part of sortParam.split(',')) {
       const [, field, order] = /^([^:]+)(?::(asc|desc))?$/.exec(part.trim()) ?? [];
-      if (field === undefined || !FIELD.test(field)) throw new SearchRequestError(400, `sort: ${JSON.stringify(part)} is not field, field:asc or field:desc`);
+      if (field === undefined || !FIELD.test(field))
+        throw new SearchRequestError(400, `sort: ${JSON.stringify(part)} is not field, field:asc or field:desc`);
       sort.push({ field, order: (order as 'asc' | 'desc' | undefined) ?? 'asc' });
     }
   }
@@ -135,7 +168,8 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
   if (sizeParam !== undefined) {
     size = Number(sizeParam);
     if (!/^\d+$/.test(sizeParam) || size < 1) throw new SearchRequestError(400, 'size must be a positive integer');
-    if (size > settings.maxPageSize) throw new SearchRequestError(400, `size ${size} is over the maximum page size of ${settings.maxPageSize}`);
+    if (size > settings.maxPageSize)
+      throw new SearchRequestError(400, `size ${size} is over the maximum page size of ${settings.maxPageSize}`);
   }
 
   let searchAfter: SortValue[] | undefined;
@@ -162,7 +196,11 @@ export function parseSearchQuery(params: Record<string, unknown>, settings: Sear
  * unique, so search_after pages neither repeat nor skip documents.
  */
 export function searchBody(query: SearchQuery, timeoutMs: number): Record<string, unknown> {
-  const must = query.dsl ? [query.dsl] : query.q ? [{ query_string: { query: query.q, ...QUERY_STRING_CAPS } }] : [{ match_all: {} }];
+  const must = query.dsl
+    ? [query.dsl]
+    : query.q
+      ? [{ query_string: { query: query.q, ...QUERY_STRING_CAPS } }]
+      : [{ match_all: {} }];
   const filter = query.filters.map(([field, value]) => ({ term: { [field]: value } }));
   const sort: Record<string, unknown>[] = query.sort.map((s) => ({ [s.field]: { order: s.order } }));
   if (query.sort.length === 0) sort.push({ _score: { order: 'desc' } });

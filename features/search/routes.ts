@@ -17,13 +17,23 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
   const limiter = new ClientLimiter(search.settings.maxConcurrentPerClient, search.settings.maxConcurrent);
   // One client's expensive searches must not take every Elasticsearch thread from the others.
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.routeOptions.url?.startsWith('/search/') && !request.routeOptions.url?.startsWith('/doc/')) return undefined;
+    if (!request.routeOptions.url?.startsWith('/search/') && !request.routeOptions.url?.startsWith('/doc/'))
+      return undefined;
     const client = clientOf(request);
     const refused = limiter.enter(client);
     if (refused === 'client') {
-      return sendError(reply.header('retry-after', '1'), 429, `more than ${search.settings.maxConcurrentPerClient} searches in flight from this client (search.maxConcurrentPerClient)`);
+      return sendError(
+        reply.header('retry-after', '1'),
+        429,
+        `more than ${search.settings.maxConcurrentPerClient} searches in flight from this client (search.maxConcurrentPerClient)`,
+      );
     }
-    if (refused === 'all') return sendError(reply.header('retry-after', '1'), 429, `more than ${search.settings.maxConcurrent} searches in flight (search.maxConcurrent)`);
+    if (refused === 'all')
+      return sendError(
+        reply.header('retry-after', '1'),
+        429,
+        `more than ${search.settings.maxConcurrent} searches in flight (search.maxConcurrent)`,
+      );
     reply.raw.once('close', () => limiter.leave(client));
     return undefined;
   });
@@ -33,16 +43,19 @@ export function registerSearchRoutes(app: FastifyInstance, search: SearchService
     return sendError(reply, 503, 'search unavailable, try again');
   };
 
-  app.get<{ Params: { index: string }; Querystring: Record<string, unknown> }>('/search/:index', async (request, reply) => {
-    try {
-      const query = parseSearchQuery(request.query, search.settings);
-      const { page, cache } = await search.search(request.params.index, query);
-      // eslint-disable-next-line @typescript-eslint/return-await -- send() returns the reply itself, a thenable that settles once the response is written; fastify wants it returned, not awaited, and nothing after send() can throw into this catch.
-      return reply.header('x-cache', cache).send(page);
-    } catch (err) {
-      return fail(reply, err);
-    }
-  });
+  app.get<{ Params: { index: string }; Querystring: Record<string, unknown> }>(
+    '/search/:index',
+    async (request, reply) => {
+      try {
+        const query = parseSearchQuery(request.query, search.settings);
+        const { page, cache } = await search.search(request.params.index, query);
+        // eslint-disable-next-line @typescript-eslint/return-await -- send() returns the reply itself, a thenable that settles once the response is written; fastify wants it returned, not awaited, and nothing after send() can throw into this catch.
+        return reply.header('x-cache', cache).send(page);
+      } catch (err) {
+        return fail(reply, err);
+      }
+    },
+  );
 
   app.post<{ Params: { index: string }; Body: unknown }>('/search/:index', async (request, reply) => {
     try {

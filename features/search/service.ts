@@ -69,7 +69,8 @@ export class SearchService {
 
   /** Only the indices the mapping writes to may be read through this API. */
   checkIndex(index: string): void {
-    if (!this.deps.router.indices().includes(index)) throw new SearchRequestError(404, `index ${JSON.stringify(index)} is not one this service syncs`);
+    if (!this.deps.router.indices().includes(index))
+      throw new SearchRequestError(404, `index ${JSON.stringify(index)} is not one this service syncs`);
   }
 
   /** A page, and whether the cache answered it (the `x-cache` header of the HTTP answer). */
@@ -93,7 +94,8 @@ export class SearchService {
     }
     searchCache.inc({ result: 'miss' });
     const { page, complete } = await this.query(index, query);
-    if (this.deps.cache.enabled && complete && settling === null) await this.deps.cache.set(cacheKey, JSON.stringify(page));
+    if (this.deps.cache.enabled && complete && settling === null)
+      await this.deps.cache.set(cacheKey, JSON.stringify(page));
     timer({ cache: 'miss' });
     return { page, cache: 'miss' };
   }
@@ -116,7 +118,8 @@ export class SearchService {
     const hits = response.hits.hits.map((h) => {
       const src = h._source as HitSource;
       const hit: SearchHit = { id: h._id as string, db: src.db, type: src.type, score: h._score ?? null };
-      for (const f of ['key', 'key_base64', 'value', 'ttl_ms', 'refused'] as const) if (src[f] !== undefined) Object.assign(hit, { [f]: src[f] });
+      for (const f of ['key', 'key_base64', 'value', 'ttl_ms', 'refused'] as const)
+        if (src[f] !== undefined) Object.assign(hit, { [f]: src[f] });
       return hit;
     });
     const last = response.hits.hits.at(-1);
@@ -130,7 +133,11 @@ export class SearchService {
   async document(index: string, id: string): Promise<{ index: string; id: string; doc: SyncDocument }> {
     this.checkIndex(index);
     // No document has an empty id: the empty key's is `sha256:` + the hash of nothing (documentId).
-    if (id === '') throw new SearchRequestError(404, `no key maps to an empty id in ${index}; the empty key's id is ${documentId('')}`);
+    if (id === '')
+      throw new SearchRequestError(
+        404,
+        `no key maps to an empty id in ${index}; the empty key's id is ${documentId('')}`,
+      );
     const target = (await this.keyFromId(index, id)) ?? (await this.keyFromIndex(index, id));
     const gone = new SearchRequestError(404, `no key maps to ${index}/${id}`);
     if (!target) throw gone;
@@ -142,7 +149,10 @@ export class SearchService {
     if (op.op !== 'index') throw gone;
     const bytes = Buffer.byteLength(JSON.stringify(op.doc));
     if (bytes > this.deps.settings.maxDocumentBytes) {
-      throw new SearchRequestError(413, `the document is ${bytes} bytes, over search.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); search for its fields instead`);
+      throw new SearchRequestError(
+        413,
+        `the document is ${bytes} bytes, over search.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); search for its fields instead`,
+      );
     }
     return { index, id, doc: op.doc };
   }
@@ -151,10 +161,12 @@ export class SearchService {
   private async keyFromId(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
     const candidates: { db: number; key: string }[] = this.deps.databases.map((db) => ({ db, key: id }));
     const [, db, key] = /^(\d+):([\s\S]*)$/.exec(id) ?? [];
-    if (db !== undefined && key !== undefined && this.deps.databases.includes(Number(db))) candidates.push({ db: Number(db), key });
+    if (db !== undefined && key !== undefined && this.deps.databases.includes(Number(db)))
+      candidates.push({ db: Number(db), key });
     for (const c of candidates) {
       const route = this.deps.router.route(c.db, c.key);
-      if (route?.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1) return c;
+      if (route?.index === index && route.id === id && (await this.deps.source.db(c.db).exists(keyArg(c.key))) === 1)
+        return c;
     }
     return undefined;
   }
@@ -162,7 +174,10 @@ export class SearchService {
   /** Other id templates cannot be reversed: the indexed document names its key. */
   private async keyFromIndex(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
     try {
-      const found = await this.deps.es.get<Record<string, unknown>>({ index, id, _source: [...KEY_SOURCE_FIELDS] }, { requestTimeout: this.deps.settings.timeoutMs });
+      const found = await this.deps.es.get<Record<string, unknown>>(
+        { index, id, _source: [...KEY_SOURCE_FIELDS] },
+        { requestTimeout: this.deps.settings.timeoutMs },
+      );
       // docKey is the one place that knows how a document names its key (binary keys included).
       return found._source ? docKey(found._source) : undefined;
     } catch (err) {

@@ -87,11 +87,11 @@ return 1
 export function reasonClass(reason: string): string {
   const es = /\b\d{3} ([a-z_]+_exception)\b/.exec(reason)?.[1];
   if (es !== undefined) return es;
-  if (/over worker\.maxDocumentBytes/.test(reason)) return 'too_large';
-  if (/^bulk request rejected/.test(reason)) return 'bulk_rejected';
-  if (/^transform failed/.test(reason)) return 'transform';
-  if (/\(rule has json: true\)/.test(reason)) return 'not_json';
-  if (/cannot coerce/.test(reason)) return 'coerce';
+  if (reason.includes('over worker.maxDocumentBytes')) return 'too_large';
+  if (reason.startsWith('bulk request rejected')) return 'bulk_rejected';
+  if (reason.startsWith('transform failed')) return 'transform';
+  if (reason.includes('(rule has json: true)')) return 'not_json';
+  if (reason.includes('cannot coerce')) return 'coerce';
   return 'other';
 }
 
@@ -110,7 +110,11 @@ export class FailureStore {
    * Records `refused` and forgets `indexed` in one round trip (the worker calls it once per
    * job). A key indexed fine is removed whatever it was refused for before.
    */
-  async update(refused: readonly Refusal[], indexed: readonly { db: number; key: string }[], now = Date.now()): Promise<void> {
+  async update(
+    refused: readonly Refusal[],
+    indexed: readonly { db: number; key: string }[],
+    now = Date.now(),
+  ): Promise<void> {
     if (refused.length === 0 && indexed.length === 0) return;
     // The common case, on every job: one command, not a MULTI of one.
     if (refused.length === 0) {

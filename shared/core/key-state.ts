@@ -39,9 +39,7 @@ export type PresentKeyState = {
 
 /** What a key holds at one instant; `exists: false` means its document must go. */
 export type KeyState =
-  | { exists: false }
-  | PresentKeyState
-  | { exists: true; type: 'unsupported'; redisType: string; ttlMs?: number };
+  { exists: false } | PresentKeyState | { exists: true; type: 'unsupported'; redisType: string; ttlMs?: number };
 
 // Each key is read atomically: TYPE, the type's read and PTTL cannot straddle a concurrent
 // change. Many keys go in one call, since a script call costs the server far more than the
@@ -118,7 +116,10 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
   return results.flatMap(([err, replies], c) => {
     if (err) {
       const first = keys[c * KEYS_PER_CALL] ?? ''; // call c read keys from c * KEYS_PER_CALL on
-      throw new Error(`reading ${Math.min(KEYS_PER_CALL, keys.length - c * KEYS_PER_CALL)} keys from ${JSON.stringify(displayKey(first))}: ${err.message}`, { cause: err });
+      throw new Error(
+        `reading ${Math.min(KEYS_PER_CALL, keys.length - c * KEYS_PER_CALL)} keys from ${JSON.stringify(displayKey(first))}: ${err.message}`,
+        { cause: err },
+      );
     }
     return (replies as RawReply[]).map(decodeReply);
   });
@@ -145,7 +146,10 @@ export function decodeReply(reply: RawReply): KeyState {
       return withTtl({
         exists: true,
         type,
-        value: (raw as [Buffer, Buffer[]][]).map(([id, fields]) => ({ id: id.toString('latin1'), fields: toPairs(fields) })),
+        value: (raw as [Buffer, Buffer[]][]).map(([id, fields]) => ({
+          id: id.toString('latin1'),
+          fields: toPairs(fields),
+        })),
       });
     default:
       return withTtl({ exists: true, type: 'unsupported', redisType: type });

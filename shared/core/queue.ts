@@ -6,7 +6,8 @@ import { defaultLogger, type Logger } from '../platform/logger';
 import { sleep } from '../platform/sleep';
 
 /** How a change was seen; kept on the job for logs and the dashboard. */
-export type CaptureSource = 'notification' | 'outbox' | 'replication' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
+export type CaptureSource =
+  'notification' | 'outbox' | 'replication' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
 
 /**
  * A job names keys, never values: the worker reads each key's state when it writes, so a
@@ -27,7 +28,7 @@ export const CHANGE_JOB = 'change';
 /** Many keys from a snapshot or reconciliation pass. */
 export const BATCH_JOB = 'batch';
 
-export type SyncQueue = Queue<SyncJobData, void, string>;
+export type SyncQueue = Queue<SyncJobData, void>;
 
 export function createQueue(config: AppConfig, connection: RedisClient, logger: Logger = defaultLogger()): SyncQueue {
   const queue = new Queue<SyncJobData, void, string>(config.queue.name, {
@@ -45,7 +46,10 @@ export function createQueue(config: AppConfig, connection: RedisClient, logger: 
  * (`AUTH <password>`). Each one the tool creates goes through this instead; the message
  * only, once per change, as ioredis repeats it on every reconnect attempt.
  */
-export function logBullErrors(emitter: { on(event: 'error', listener: (err: Error) => void): unknown }, log: Logger): void {
+export function logBullErrors(
+  emitter: { on(event: 'error', listener: (err: Error) => void): unknown },
+  log: Logger,
+): void {
   let last = '';
   let lastAt = 0;
   emitter.on('error', (err: Error) => {
@@ -100,7 +104,10 @@ export async function waitUntilDrained(queue: SyncQueue, opts: DrainOptions = {}
     opts.progress?.setTotal(done + left);
     if (left === 0) return;
     if (Date.now() - movedAt >= stallWarnMs) {
-      opts.logger?.warn({ unfinished: left, forMs: Date.now() - movedAt }, 'the queue is not draining: is a worker running (redis-es-sync worker or run)?');
+      opts.logger?.warn(
+        { unfinished: left, forMs: Date.now() - movedAt },
+        'the queue is not draining: is a worker running (redis-es-sync worker or run)?',
+      );
       movedAt = Date.now();
     }
     previous = left;

@@ -4,7 +4,12 @@ import { RedisDbPool, type RedisEndpoint, type SourceRedis } from '../platform/r
 import { ClusterSource } from '../platform/redis-cluster';
 
 /** The source Redis for its configured topology: standalone URL, Sentinel group or Cluster. */
-export function createSource(endpoint: RedisEndpoint, name: string, logger?: Logger, tls?: ConnectionOptions): SourceRedis {
+export function createSource(
+  endpoint: RedisEndpoint,
+  name: string,
+  logger?: Logger,
+  tls?: ConnectionOptions,
+): SourceRedis {
   switch (endpoint.kind) {
     case 'standalone':
       return new RedisDbPool(endpoint.url, name, logger, tls);

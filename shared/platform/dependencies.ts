@@ -1,4 +1,11 @@
-import { DependenciesError, DependencyError, DEPENDENCY_LABELS, errorMessage, type DependencyErrorCode, type DependencyName } from './errors';
+import {
+  DependenciesError,
+  DependencyError,
+  DEPENDENCY_LABELS,
+  errorMessage,
+  type DependencyErrorCode,
+  type DependencyName,
+} from './errors';
 import type { Logger } from './logger';
 import { dependencyUp } from './metrics';
 import type { RedisClient } from './redis';
@@ -21,7 +28,13 @@ export type SourceOf = (field: string) => string | undefined;
  * wrong password, not Redis at all) fails the check at once: ioredis would otherwise retry
  * it forever and queue the command behind the retries.
  */
-export function redisProbe(name: DependencyName, client: () => RedisClient, endpoint: string, configField: string, sourceOf: SourceOf): DependencyProbe {
+export function redisProbe(
+  name: DependencyName,
+  client: () => RedisClient,
+  endpoint: string,
+  configField: string,
+  sourceOf: SourceOf,
+): DependencyProbe {
   return {
     name,
     endpoint,
@@ -44,13 +57,24 @@ export function redisProbe(name: DependencyName, client: () => RedisClient, endp
           const detail = connected
             ? `accepted the connection but did not answer within ${timeoutMs} ms (tried: INFO)`
             : `no connection within ${timeoutMs} ms (tried: connect, INFO)`;
-          done(new DependencyError('REDIS_TIMEOUT', name, endpoint, detail, `check that a Redis server listens there and is not overloaded (${where(configField, sourceOf)})`));
+          done(
+            new DependencyError(
+              'REDIS_TIMEOUT',
+              name,
+              endpoint,
+              detail,
+              `check that a Redis server listens there and is not overloaded (${where(configField, sourceOf)})`,
+            ),
+          );
         }, timeoutMs);
         redis.on('error', onError);
         // INFO, not PING: every role's ACL in the README grants it (ioredis's ready check sends it too).
         redis.info('server').then(
           () => done(),
-          (err: unknown) => done(redisError(name, endpoint, err instanceof Error ? err : new Error(String(err)), configField, sourceOf)),
+          (err: unknown) =>
+            done(
+              redisError(name, endpoint, err instanceof Error ? err : new Error(String(err)), configField, sourceOf),
+            ),
         );
       });
     },
@@ -64,25 +88,61 @@ export function where(field: string, sourceOf: SourceOf): string {
 }
 
 /** What an ioredis error means for an operator. */
-export function redisError(name: DependencyName, endpoint: string, err: Error, configField: string, sourceOf: SourceOf): DependencyError {
+export function redisError(
+  name: DependencyName,
+  endpoint: string,
+  err: Error,
+  configField: string,
+  sourceOf: SourceOf,
+): DependencyError {
   const msg = err.message;
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const at = where(configField, sourceOf);
-  const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError => new DependencyError(c, name, endpoint, detail, hint, { cause: err });
+  const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError =>
+    new DependencyError(c, name, endpoint, detail, hint, { cause: err });
   if (/^(NOAUTH|WRONGPASS)/.test(msg) || /invalid password|invalid username-password/i.test(msg)) {
-    return make('REDIS_AUTH', `authentication failed: ${firstLine(msg)}`, `check the user and password in the URL (${at})`);
+    return make(
+      'REDIS_AUTH',
+      `authentication failed: ${firstLine(msg)}`,
+      `check the user and password in the URL (${at})`,
+    );
   }
-  if (/^NOPERM/.test(msg)) return make('REDIS_PERMISSION', `permission denied: ${firstLine(msg)}`, 'grant the user the commands README "Redis ACL" lists for this role');
+  if (msg.startsWith('NOPERM'))
+    return make(
+      'REDIS_PERMISSION',
+      `permission denied: ${firstLine(msg)}`,
+      'grant the user the commands README "Redis ACL" lists for this role',
+    );
   if (/Protocol error/i.test(msg)) {
-    return make('REDIS_PROTOCOL', 'answered, but not in the Redis protocol (is this the port of another service, e.g. HTTP?)', `check the host and port (${at})`);
+    return make(
+      'REDIS_PROTOCOL',
+      'answered, but not in the Redis protocol (is this the port of another service, e.g. HTTP?)',
+      `check the host and port (${at})`,
+    );
   }
-  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(msg)) return make('REDIS_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Redis runs there (${at})`);
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN/.test(msg)) return make('REDIS_UNREACHABLE', `host not found (${code || 'ENOTFOUND'})`, `check the host name (${at})`);
-  if (code === 'ETIMEDOUT' || /ETIMEDOUT/.test(msg)) return make('REDIS_UNREACHABLE', 'connection timed out (ETIMEDOUT)', `check the address and the network path (${at})`);
+  if (code === 'ECONNREFUSED' || msg.includes('ECONNREFUSED'))
+    return make('REDIS_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Redis runs there (${at})`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN/.test(msg))
+    return make('REDIS_UNREACHABLE', `host not found (${code || 'ENOTFOUND'})`, `check the host name (${at})`);
+  if (code === 'ETIMEDOUT' || msg.includes('ETIMEDOUT'))
+    return make(
+      'REDIS_UNREACHABLE',
+      'connection timed out (ETIMEDOUT)',
+      `check the address and the network path (${at})`,
+    );
   if (/certificate|SSL|TLS|wrong version number/i.test(msg) || /^ERR_SSL|CERT|DEPTH_ZERO/.test(code)) {
-    return make('REDIS_TLS', `TLS failed: ${firstLine(msg)}`, 'check rediss:// against the server and redis.tls / queue.tls (CA, certificate)');
+    return make(
+      'REDIS_TLS',
+      `TLS failed: ${firstLine(msg)}`,
+      'check rediss:// against the server and redis.tls / queue.tls (CA, certificate)',
+    );
   }
-  if (code === 'ECONNRESET' || /ECONNRESET|Connection is closed/.test(msg)) return make('REDIS_UNREACHABLE', `connection lost (${firstLine(msg)})`, `check that Redis runs there and accepts this client (${at})`);
+  if (code === 'ECONNRESET' || /ECONNRESET|Connection is closed/.test(msg))
+    return make(
+      'REDIS_UNREACHABLE',
+      `connection lost (${firstLine(msg)})`,
+      `check that Redis runs there and accepts this client (${at})`,
+    );
   return make('REDIS_ERROR', firstLine(msg), `check the server (${at})`);
 }
 
@@ -105,7 +165,14 @@ export async function checkDependencies(probes: readonly DependencyProbe[], time
       } catch (err) {
         dependencyUp.set({ dependency: p.name }, 0);
         if (err instanceof DependencyError) return err;
-        return new DependencyError(p.name === 'elasticsearch' ? 'ES_ERROR' : 'REDIS_ERROR', p.name, p.endpoint, errorMessage(err), '', { cause: err });
+        return new DependencyError(
+          p.name === 'elasticsearch' ? 'ES_ERROR' : 'REDIS_ERROR',
+          p.name,
+          p.endpoint,
+          errorMessage(err),
+          '',
+          { cause: err },
+        );
       }
     }),
   );
@@ -142,7 +209,11 @@ export async function waitForDependencies(probes: readonly DependencyProbe[], op
       const list = err instanceof DependenciesError ? err.errors : [err as DependencyError];
       if (list.some((e) => e.permanent) || opts.signal?.aborted) throw err;
       if (Date.now() - lastLog >= opts.logEveryMs) {
-        for (const e of list) opts.logger.warn({ dependency: e.dependency, endpoint: e.endpoint, code: e.code }, `waiting for ${DEPENDENCY_LABELS[e.dependency]}: ${e.message}`);
+        for (const e of list)
+          opts.logger.warn(
+            { dependency: e.dependency, endpoint: e.endpoint, code: e.code },
+            `waiting for ${DEPENDENCY_LABELS[e.dependency]}: ${e.message}`,
+          );
         lastLog = Date.now();
       }
       waited = true;

@@ -105,7 +105,16 @@ export type DependencyErrorCode =
   | 'ES_TLS'
   | 'ES_ERROR';
 
-const PERMANENT: ReadonlySet<DependencyErrorCode> = new Set(['REDIS_AUTH', 'REDIS_PERMISSION', 'REDIS_PROTOCOL', 'REDIS_TLS', 'ES_AUTH', 'ES_FORBIDDEN', 'ES_PROTOCOL', 'ES_TLS']);
+const PERMANENT: ReadonlySet<DependencyErrorCode> = new Set([
+  'REDIS_AUTH',
+  'REDIS_PERMISSION',
+  'REDIS_PROTOCOL',
+  'REDIS_TLS',
+  'ES_AUTH',
+  'ES_FORBIDDEN',
+  'ES_PROTOCOL',
+  'ES_TLS',
+]);
 
 export const DEPENDENCY_LABELS: Record<DependencyName, string> = {
   'source-redis': 'source Redis',
@@ -155,7 +164,8 @@ export class DependenciesError extends SyncError {
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof UsageError) return EXIT.usage;
   if (err instanceof ConfigError || err instanceof RedisSetupError) return EXIT.config;
-  if (err instanceof DependencyError || err instanceof DependenciesError) return err.permanent ? EXIT.config : EXIT.failure;
+  if (err instanceof DependencyError || err instanceof DependenciesError)
+    return err.permanent ? EXIT.config : EXIT.failure;
   return EXIT.failure;
 }
 
@@ -176,9 +186,7 @@ export class LeaseLostError extends SyncError {
 export class MassDeletionRefusedError extends SyncError {
   override readonly name = 'MassDeletionRefusedError';
   readonly code = 'MASS_DELETION_REFUSED';
-  constructor(
-    readonly refusals: readonly { index: string; documents: number; atLeast: number; limit: number }[],
-  ) {
+  constructor(readonly refusals: readonly { index: string; documents: number; atLeast: number; limit: number }[]) {
     super(
       `refused to delete documents: ${refusals.map((r) => `index ${r.index}: at least ${r.atLeast} of ${r.documents} documents have no key, over the limit of ${r.limit}`).join('; ')}. ` +
         'Check that the source Redis is the right one and holds its data; to delete them anyway run reconcile --allow-mass-deletion',

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 
 /** Error bodies the surface's own code built, whose message is meant for the caller. */
-const ownErrors = new WeakSet<object>();
+const ownErrors = new WeakSet();
 
 /** The one error shape of every answer: `{ "error": "<what went wrong>" }`. */
 export function errorBody(message: string): { error: string } {

@@ -46,10 +46,16 @@ const MAX_CAUSE_DEPTH = 4;
 export function serializeError(err: unknown, depth = 0): SerializedError | string {
   if (!(err instanceof Error)) {
     // Not an error: only its message, never a dump that could hold whatever the thrower attached.
-    const message = typeof err === 'object' && err !== null && 'message' in err ? (err as { message: unknown }).message : err;
+    const message = typeof err === 'object' && err !== null && 'message' in err ? err.message : err;
     return redactText(String(message));
   }
-  const e = err as Error & { code?: unknown; statusCode?: unknown; command?: unknown; cause?: unknown; errors?: unknown };
+  const e = err as Error & {
+    code?: unknown;
+    statusCode?: unknown;
+    command?: unknown;
+    cause?: unknown;
+    errors?: unknown;
+  };
   // An error made with Object.create(null) (or across realms oddly) has no constructor.
   const ctor = e.constructor as { name?: string } | undefined;
   const out: SerializedError = { type: ctor?.name ?? e.name, message: redactText(e.message) };
@@ -86,7 +92,7 @@ export function createLogger(
         const redacted = (args as unknown[]).map((a) => (typeof a === 'string' ? redactText(a) : a));
         // pino would take a bare error's own message as the line's message, unredacted.
         if (first instanceof Error && typeof second !== 'string') redacted.splice(1, 0, redactText(first.message));
-        return method.apply(this, redacted as Parameters<typeof method>);
+        method.apply(this, redacted as Parameters<typeof method>);
       },
     },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -50,7 +50,7 @@ export const jobsRefused = new Counter({
 
 export const jobsRetried = new Counter({
   name: `${PREFIX}jobs_retried_total`,
-  help: 'Job runs that were not the job\'s first: automatic retries, stalled jobs taken over, replays',
+  help: "Job runs that were not the job's first: automatic retries, stalled jobs taken over, replays",
   registers: [registry],
 });
 

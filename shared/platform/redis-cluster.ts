@@ -24,7 +24,8 @@ export function parseClusterNodes(text: string): NodeLine[] {
   const out: NodeLine[] = [];
   for (const line of text.split('\n')) {
     const [id, addr, flags, , , , epoch, link, ...slots] = line.trim().split(' ');
-    if (id === undefined || addr === undefined || flags === undefined || epoch === undefined || link === undefined) continue;
+    if (id === undefined || addr === undefined || flags === undefined || epoch === undefined || link === undefined)
+      continue;
     out.push({ id, addr: addr.split('@')[0] ?? addr, flags: flags.split(','), epoch, slots });
   }
   return out;
@@ -37,7 +38,10 @@ export function parseClusterNodes(text: string): NodeLine[] {
  */
 export function masterAddresses(text: string): string[] {
   return parseClusterNodes(text)
-    .filter((n) => n.flags.includes('master') && !n.flags.some((fl) => fl === 'fail' || fl === 'noaddr' || fl === 'handshake'))
+    .filter(
+      (n) =>
+        n.flags.includes('master') && !n.flags.some((fl) => fl === 'fail' || fl === 'noaddr' || fl === 'handshake'),
+    )
     .map((n) => n.addr)
     .filter((addr) => !addr.startsWith(':'))
     .sort();
@@ -84,7 +88,9 @@ export class ClusterSource implements SourceRedis {
     const masters = await this.masters(0);
     const lines = await Promise.all(
       masters.map(async (m) => {
-        const mine = parseClusterNodes((await m.client.cluster('NODES')) as string).find((n) => n.flags.includes('myself'));
+        const mine = parseClusterNodes((await m.client.cluster('NODES')) as string).find((n) =>
+          n.flags.includes('myself'),
+        );
         if (!mine) throw new Error(`CLUSTER NODES on ${m.id} has no myself line`);
         return `${m.id} ${mine.flags.includes('master') ? 'master' : 'replica'} ${mine.epoch} ${mine.slots.join(' ')}`;
       }),
@@ -107,7 +113,12 @@ export class ClusterSource implements SourceRedis {
     let client = this.nodes.get(addr);
     if (!client) {
       // Fail fast: a master that died makes the scan fail and be retried on the new topology.
-      client = connectRedis(this.urlOf(addr), { name: `${this.name}:${addr}`, logger: this.logger, failFast: true, tls: this.tls });
+      client = connectRedis(this.urlOf(addr), {
+        name: `${this.name}:${addr}`,
+        logger: this.logger,
+        failFast: true,
+        tls: this.tls,
+      });
       this.nodes.set(addr, client);
     }
     return client;

@@ -101,8 +101,13 @@ export function connectRedis(target: string | SentinelConfig, opts: RedisConnect
     typeof target === 'string'
       ? new Redis(target, baseOptions(opts))
       : // Configured TLS options win over the bare `tls: {}` a TLS sentinel group implies.
-        new Redis({ ...sentinelOptions(target), ...baseOptions(opts), ...(opts.tls && target.tls ? { sentinelTLS: opts.tls } : {}) });
-  const label = typeof target === 'string' ? redactUrl(target) : describeEndpoint({ kind: 'sentinel', sentinel: target });
+        new Redis({
+          ...sentinelOptions(target),
+          ...baseOptions(opts),
+          ...(opts.tls && target.tls ? { sentinelTLS: opts.tls } : {}),
+        });
+  const label =
+    typeof target === 'string' ? redactUrl(target) : describeEndpoint({ kind: 'sentinel', sentinel: target });
   logErrors(redis, label, opts);
   if (typeof target !== 'string') adoptSentinelClient(redis, target, label, opts);
   return redis;
@@ -126,13 +131,13 @@ function adoptSentinelClient(redis: Redis, target: SentinelConfig, label: string
     // alive); disconnect() closes them. Right after the reply, as closeRedis does: on a socket
     // already closed, ioredis arms a two-second timer that delays the exit.
     const quit = copy.quit.bind(copy);
-    copy.quit = (async () => {
+    copy.quit = async () => {
       try {
         return await quit();
       } finally {
         copy.disconnect();
       }
-    }) as typeof copy.quit;
+    };
     return copy;
   };
 }
@@ -228,7 +233,11 @@ class SentinelProbe {
 
 const probes = new Map<string, SentinelProbe>();
 
-function acquireProbe(s: SentinelConfig, tls: ConnectionOptions | undefined, log: Logger): { probe: SentinelProbe; release: () => void } {
+function acquireProbe(
+  s: SentinelConfig,
+  tls: ConnectionOptions | undefined,
+  log: Logger,
+): { probe: SentinelProbe; release: () => void } {
   const key = `${s.name}@${s.sentinels.join(',')}`;
   let probe = probes.get(key);
   if (!probe) {
@@ -287,7 +296,11 @@ function followSentinelMaster(redis: Redis, s: SentinelConfig, label: string, op
         const runId = /^run_id:(\w+)/m.exec(text)?.[1];
         if (mine === epoch && runId) server = { runId, readyAt };
       },
-      (err: unknown) => log.debug({ err }, 'could not read the run_id of the server: this connection is not checked against the sentinels'),
+      (err: unknown) =>
+        log.debug(
+          { err },
+          'could not read the run_id of the server: this connection is not checked against the sentinels',
+        ),
     );
   });
   redis.on('close', () => {
@@ -300,7 +313,10 @@ function followSentinelMaster(redis: Redis, s: SentinelConfig, label: string, op
     const view = await probe.master();
     if (!view || mine !== server || view.runId === mine.runId) return;
     if (view.infoAgeMs >= Date.now() - mine.readyAt) return;
-    log.warn({ server: mine.runId, master: view.runId }, 'connected to a server that is not the master the sentinels name: reconnecting to the master');
+    log.warn(
+      { server: mine.runId, master: view.runId },
+      'connected to a server that is not the master the sentinels name: reconnecting to the master',
+    );
     server = undefined;
     redis.disconnect(true);
   };
@@ -373,7 +389,8 @@ function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions)
     if (err.message !== lastError) {
       since = now;
       loggedAt = now;
-      if (/NOPERM/.test(err.message)) log.error({ err }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
+      if (err.message.includes('NOPERM'))
+        log.error({ err }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
       else log.warn({ err }, 'redis connection error');
     } else if (now - loggedAt >= REPEAT_ERROR_LOG_MS) {
       loggedAt = now;

@@ -20,7 +20,10 @@ function logEsErrors(client: Client, log: Logger): void {
   client.diagnostic.on('response', (err, result) => {
     if (!err || !log.isLevelEnabled('debug')) return;
     const request = result?.meta.request.params;
-    log.debug({ method: request?.method, path: request?.path, status: result?.statusCode ?? undefined, err }, 'elasticsearch request failed');
+    log.debug(
+      { method: request?.method, path: request?.path, status: result?.statusCode ?? undefined, err },
+      'elasticsearch request failed',
+    );
   });
 }
 
@@ -36,7 +39,10 @@ export function esClientOptions(config: AppConfig['elasticsearch']): ClientOptio
   else if (config.username && config.password) options.auth = { username: config.username, password: config.password };
   const tls = config.tls;
   if (tls) {
-    options.tls = { rejectUnauthorized: tls.rejectUnauthorized, ...(tls.ca ? { ca: readPem(tls.ca, 'elasticsearch.tls.ca') } : {}) };
+    options.tls = {
+      rejectUnauthorized: tls.rejectUnauthorized,
+      ...(tls.ca ? { ca: readPem(tls.ca, 'elasticsearch.tls.ca') } : {}),
+    };
     if (tls.caFingerprint) options.caFingerprint = tls.caFingerprint;
   }
   return options;

@@ -59,7 +59,10 @@ export function esError(
   if (err instanceof errors.ResponseError) {
     const status = err.statusCode ?? 0;
     const body = err.body as
-      { error?: { type?: string; reason?: string | null } | string | null; status?: number } | string | null | undefined;
+      | { error?: { type?: string; reason?: string | null } | string | null; status?: number }
+      | string
+      | null
+      | undefined;
     const e = typeof body === 'object' && body !== null ? body.error : undefined;
     const what =
       typeof e === 'object' && e !== null
@@ -99,7 +102,7 @@ export function esError(
   }
   if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError) {
     const msg = err.message;
-    if (/ECONNREFUSED/.test(msg))
+    if (msg.includes('ECONNREFUSED'))
       return make('ES_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Elasticsearch runs there (${at})`);
     if (/ENOTFOUND|EAI_AGAIN/.test(msg))
       return make('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`);

@@ -39,7 +39,11 @@ export async function* scanIndex(
       const hits = page.hits.hits;
       const last = hits.at(-1);
       if (last === undefined) return;
-      yield hits.map((h) => ({ index: h._index, id: h._id ?? '', source: (h._source ?? {}) as Record<string, unknown> }));
+      yield hits.map((h) => ({
+        index: h._index,
+        id: h._id ?? '',
+        source: (h._source ?? {}) as Record<string, unknown>,
+      }));
       after = last.sort as (string | number | boolean | null)[];
     }
   } finally {

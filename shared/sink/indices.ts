@@ -35,7 +35,10 @@ export const DEFAULT_INDEX_MAPPINGS = {
   },
 };
 
-export function indexBody(index: string, mapping: AppConfig['mapping']): { settings: Record<string, unknown>; mappings: Record<string, unknown> } {
+export function indexBody(
+  index: string,
+  mapping: AppConfig['mapping'],
+): { settings: Record<string, unknown>; mappings: Record<string, unknown> } {
   const defined = mapping.indices[index];
   const settings = { 'index.gc_deletes': GC_DELETES, ...(defined?.settings ?? {}) };
   if (defined?.mappings) return { settings, mappings: defined.mappings };
@@ -45,14 +48,22 @@ export function indexBody(index: string, mapping: AppConfig['mapping']): { setti
 }
 
 /** Creates every index the rules write to that does not exist yet. Safe to race between pods. */
-export async function ensureIndices(es: Client, router: KeyRouter, mapping: AppConfig['mapping'], logger: Logger): Promise<void> {
+export async function ensureIndices(
+  es: Client,
+  router: KeyRouter,
+  mapping: AppConfig['mapping'],
+  logger: Logger,
+): Promise<void> {
   for (const index of router.indices()) {
     if (await es.indices.exists({ index })) continue;
     try {
       await es.indices.create({ index, ...indexBody(index, mapping) });
       logger.info({ index }, 'created index');
     } catch (err) {
-      const type = err instanceof errors.ResponseError ? (err.body as { error?: { type?: string } } | null | undefined)?.error?.type : undefined;
+      const type =
+        err instanceof errors.ResponseError
+          ? (err.body as { error?: { type?: string } } | null | undefined)?.error?.type
+          : undefined;
       if (type !== 'resource_already_exists_exception') throw err;
     }
   }

@@ -16,7 +16,9 @@ describe('the benchmark harness (smoke sizes)', () => {
 
   it('runs every scenario and writes a report of each', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'res-bench-smoke-')), 'smoke.md');
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -38,8 +40,12 @@ describe('the benchmark harness (smoke sizes)', () => {
     expect(row('Memory with a backlog')).toMatch(/\| 3,000 \| [\d,]+ \| \d+ MiB \| \d+ MiB \| \d+ MiB \|/);
     expect(row('Queue overhead per change')).toMatch(/\| evalsha \| [\d.]+ \|/);
     const search = row('Search API');
-    expect(search).toMatch(/^\| off \(TTL 1 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m);
-    expect(search).toMatch(/^\| on \(TTL 600,000 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m);
+    expect(search).toMatch(
+      /^\| off \(TTL 1 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m,
+    );
+    expect(search).toMatch(
+      /^\| on \(TTL 600,000 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m,
+    );
     // Starting its own Elasticsearch and seven scenarios on a busy 2-core machine takes a while.
   }, 600_000);
 });

@@ -5,7 +5,16 @@ import type { ConfigInput } from '../../shared/platform/config/schema';
 import { EMPTY_KEY, byteCases, writeCases, type ByteCase } from '../support/byte-cases';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { STREAM, startOutboxServers } from '../support/outbox';
-import { getDoc, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  getDoc,
+  startPipeline,
+  testConfigInput,
+  verifyNow,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
 import { replicationInput, replicationServers } from '../support/replication';
 
@@ -32,14 +41,29 @@ async function expectInSyncThenCorruptionCaught(ctx: AppContext, db: number, gro
 }
 
 /** A value that outgrows maxDocumentBytes after it was indexed: its document becomes a stub. */
-async function grow(redis: Redis | Cluster, ctx: AppContext, db: number, after?: (key: Buffer) => Promise<unknown>): Promise<void> {
+async function grow(
+  redis: Redis | Cluster,
+  ctx: AppContext,
+  db: number,
+  after?: (key: Buffer) => Promise<unknown>,
+): Promise<void> {
   await redis.set('live:grow', 'small');
   await after?.(Buffer.from('live:grow'));
   const { index, id } = ctx.router.route(db, 'live:grow')!;
-  await waitFor('grow indexed', () => getDoc(ctx, index, id), (d) => d?.value === 'small', 30000);
+  await waitFor(
+    'grow indexed',
+    () => getDoc(ctx, index, id),
+    (d) => d?.value === 'small',
+    30000,
+  );
   await redis.set('live:grow', 'x'.repeat(MAX_DOC + 1));
   await after?.(Buffer.from('live:grow'));
-  await waitFor('its stub', () => getDoc(ctx, index, id), (d) => typeof d?.refused === 'string' && d.value === undefined, 30000);
+  await waitFor(
+    'its stub',
+    () => getDoc(ctx, index, id),
+    (d) => typeof d?.refused === 'string' && d.value === undefined,
+    30000,
+  );
 }
 
 describe('outbox mode', () => {
@@ -97,7 +121,12 @@ describe('replication mode', () => {
     await expectInSyncThenCorruptionCaught(pipeline.ctx, 0, '0:live:grow');
 
     await redis.flushdb();
-    const report = await waitFor('the flushed documents to go', () => verifyNow(pipeline!.ctx), (r) => r.extra.length === 0 && r.checked === 0, 30000);
+    const report = await waitFor(
+      'the flushed documents to go',
+      () => verifyNow(pipeline!.ctx),
+      (r) => r.extra.length === 0 && r.checked === 0,
+      30000,
+    );
     expect(report.stale.concat(report.missing)).toEqual([]);
   });
 });
@@ -128,7 +157,13 @@ describe('a 3-master Cluster in notifications mode', () => {
       elasticsearch: { url: esUrl() },
       mapping: { defaultIndex: uniqueIndex('bytes-cluster') },
       producer: { reconcileIntervalMs: 0, topologyRefreshMs: 500 },
-      worker: { lockDurationMs: 4000, stalledIntervalMs: 1000, retryBaseMs: 50, retryMaxMs: 1000, maxDocumentBytes: MAX_DOC },
+      worker: {
+        lockDurationMs: 4000,
+        stalledIntervalMs: 1000,
+        retryBaseMs: 50,
+        retryMaxMs: 1000,
+        maxDocumentBytes: MAX_DOC,
+      },
     };
     pipeline = await startPipeline(input);
     await writeCases(redis, byteCases('live:'));

@@ -4,7 +4,14 @@ import type { CaptureHost } from '../../producers/capture/host';
 import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import { keyToBytes } from '../../shared/core/bytes';
 import type { CaptureSource } from '../../shared/core/queue';
-import { startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 const BINARY = Buffer.from([0x75, 0x3a, 0xff, 0xfe]);
 const EMPTY = Buffer.alloc(0);
@@ -48,7 +55,12 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
     await redis.set(EMPTY, 'after');
     await redis.del(Buffer.from([0xc3, 0x28])); // no such key: no event
     await redis.set(Buffer.from([0xc3, 0x28]), 'after');
-    const keys = await waitFor('the notifications to be enqueued', () => queued('notification'), (k) => k.length >= 3, 10000);
+    const keys = await waitFor(
+      'the notifications to be enqueued',
+      () => queued('notification'),
+      (k) => k.length >= 3,
+      10000,
+    );
     expect(sorted(keys)).toEqual(sorted([BINARY, EMPTY, Buffer.from([0xc3, 0x28])]));
   });
 });

@@ -5,7 +5,17 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { esUrl } from '../support/elasticsearch';
 import type { ConfigInput } from '../../shared/platform/config/schema';
-import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 /** The `redis-es-sync` binary as a user runs it: exit codes, output, signals. */
 describe('the redis-es-sync CLI', () => {
@@ -99,7 +109,10 @@ describe('the redis-es-sync CLI', () => {
     const cli = resolve(__dirname, '../../dist/cli/main.js');
     const launch = (stackDir: string, args: string[]): Promise<{ code: number | null; output: string }> =>
       new Promise((done) => {
-        const child = spawn(process.execPath, [script, cli, ...args], { env: { PATH: process.env.PATH ?? '', STACK_DIR: stackDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [script, cli, ...args], {
+          env: { PATH: process.env.PATH ?? '', STACK_DIR: stackDir },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let output = '';
         child.stdout.on('data', (d: Buffer) => (output += d.toString()));
         child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -109,7 +122,10 @@ describe('the redis-es-sync CLI', () => {
     expect(missing.code).toBe(2);
     expect(missing.output).toContain('the local stack is not up');
     expect(missing.output).toContain('npm run stack up');
-    writeFileSync(join(dir, 'env'), `REDIS_URL=${servers.source.url}\nQUEUE_REDIS_URL=${servers.queue.url}\nELASTICSEARCH_URL=${esUrl()}\nLOG_LEVEL=silent\n`);
+    writeFileSync(
+      join(dir, 'env'),
+      `REDIS_URL=${servers.source.url}\nQUEUE_REDIS_URL=${servers.queue.url}\nELASTICSEARCH_URL=${esUrl()}\nLOG_LEVEL=silent\n`,
+    );
     const failures = await launch(dir, ['failures']);
     expect(failures).toMatchObject({ code: 0, output: expect.stringContaining('0 refused keys') as unknown });
   });
@@ -119,9 +135,19 @@ describe('the redis-es-sync CLI', () => {
     await worker?.stop();
     worker = await startPipeline(testConfigInput(servers), { producer: false, worker: false });
     const child = spawnCli({ ...testConfigInput(servers), logLevel: 'info' }, ['run']);
-    await waitFor('run to capture changes', async () => child.output(), (o) => o.includes('capturing keyspace notifications'), 30000);
+    await waitFor(
+      'run to capture changes',
+      async () => child.output(),
+      (o) => o.includes('capturing keyspace notifications'),
+      30000,
+    );
     await redis.set('doc:late', 'y');
-    await waitFor('doc:late indexed', () => getDoc(worker!.ctx, servers.index, 'doc:late'), (d) => d?.value === 'y', 20000);
+    await waitFor(
+      'doc:late indexed',
+      () => getDoc(worker!.ctx, servers.index, 'doc:late'),
+      (d) => d?.value === 'y',
+      20000,
+    );
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(0);
     expect(child.output()).toMatch(/shutting down: draining/);

@@ -2,7 +2,15 @@ import { Cluster, Redis } from 'ioredis';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
-import { exited, formatReport, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
+import {
+  exited,
+  formatReport,
+  spawnCli,
+  startPipeline,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+} from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
 import { persist } from '../support/persist';
 
@@ -54,7 +62,6 @@ async function liveOp(redis: Cluster, op: number): Promise<void> {
   }
 }
 
-
 async function runOps(redis: Cluster, from: number, to: number): Promise<void> {
   for (let op = from; op < to; op += 200) {
     const ops: Promise<void>[] = [];
@@ -65,11 +72,11 @@ async function runOps(redis: Cluster, from: number, to: number): Promise<void> {
 
 /** Port of the replica of a master that does not hold the queue's slot (the queue stays put). */
 async function replicaToPromote(redis: Cluster): Promise<{ master: number; replica: number }> {
-  const queueSlot = (await redis.cluster('KEYSLOT', PREFIX)) as number;
+  const queueSlot = await redis.cluster('KEYSLOT', PREFIX);
   const slots = await redis.cluster('SLOTS');
   const queueMaster = slots.find(([from, to]) => queueSlot >= from && queueSlot <= to)![2]![1];
-  const other = slots.find((s) => s[2]![1]! !== queueMaster && s.length > 3)!;
-  return { master: other[2]![1]!, replica: other[3]![1]! };
+  const other = slots.find((s) => s[2]![1] !== queueMaster && s.length > 3)!;
+  return { master: other[2]![1], replica: other[3]![1] };
 }
 
 describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same cluster', () => {
@@ -103,7 +110,12 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
 
   async function respawnProducer(): Promise<void> {
     producer = spawnCli(input, ['producer']);
-    await waitFor('the producer to subscribe on every master', async () => producer!.output(), (o) => /capturing keyspace notifications/.test(o) || producer!.exitCode !== null, 30000);
+    await waitFor(
+      'the producer to subscribe on every master',
+      async () => producer!.output(),
+      (o) => o.includes('capturing keyspace notifications') || producer!.exitCode !== null,
+      30000,
+    );
     expect(producer.exitCode).toBeNull();
   }
 
@@ -137,7 +149,12 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     })();
     await runOps(redis, LIVE_OPS / 2, LIVE_OPS);
     await failover;
-    await waitFor('the replica to be promoted', () => cluster.role(replica), (r) => r === 'master', 30000);
+    await waitFor(
+      'the replica to be promoted',
+      () => cluster.role(replica),
+      (r) => r === 'master',
+      30000,
+    );
     expect(await cluster.role(master)).toBe('replica');
     await cluster.waitHealthy();
     // Writes on the new master must be seen live, through the subscription the producer
@@ -145,7 +162,13 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     await runOps(redis, LIVE_OPS, LIVE_OPS + 2000);
 
     const queue = worker.ctx.queue();
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 120000, 250);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      120000,
+      250,
+    );
     const report = await waitInSync(worker.ctx, 120000);
     expect(report.checked).toBeGreaterThan(SEEDED / 2);
     expect(producer!.output()).toMatch(/new masters subscribed/);
@@ -173,7 +196,13 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     await runOps(redis, op, op + 3000);
 
     const queue = worker!.ctx.queue();
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 120000, 250);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      120000,
+      250,
+    );
     const report = await waitInSync(worker!.ctx, 120000);
     expect(report.checked).toBeGreaterThan(SEEDED / 2);
     process.stdout.write(`after resharding: ${formatReport(report)}\n`);
@@ -185,11 +214,19 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     try {
       await node.config('SET', 'notify-keyspace-events', '');
       // A queue prefix of its own: the producer of the tests above still holds theirs' lease.
-      const strict = { ...input, logLevel: 'silent' as const, mapping: { defaultIndex: uniqueIndex('cluster-flags') }, queue: { ...input.queue, prefix: '{res-flags}' } };
+      const strict = {
+        ...input,
+        logLevel: 'silent' as const,
+        mapping: { defaultIndex: uniqueIndex('cluster-flags') },
+        queue: { ...input.queue, prefix: '{res-flags}' },
+      };
       await expect(startPipeline(strict, { producer: true, worker: false })).rejects.toThrow(
         new RegExp(`cluster master 127\\.0\\.0\\.1:${port}: the source Redis does not publish the keyspace events`),
       );
-      const lenient = await startPipeline({ ...strict, producer: { ...strict.producer, configureNotifications: true } }, { producer: true, worker: false });
+      const lenient = await startPipeline(
+        { ...strict, producer: { ...strict.producer, configureNotifications: true } },
+        { producer: true, worker: false },
+      );
       await lenient.stop();
       const [, flags] = (await node.config('GET', 'notify-keyspace-events')) as string[];
       expect(flags!.length).toBeGreaterThan(0);

@@ -1,6 +1,16 @@
 import { Redis } from 'ioredis';
 import { unfinishedJobs } from '../../shared/core/queue';
-import { exited, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 const KEYS = 20000;
 
@@ -25,7 +35,7 @@ describe('a worker killed mid-batch', () => {
   afterAll(async () => {
     victim?.kill('SIGKILL');
     survivor?.kill('SIGKILL');
-    await Promise.all([victim, survivor].filter((c) => c !== undefined).map((c) => exited(c!)));
+    await Promise.all([victim, survivor].filter((c) => c !== undefined).map((c) => exited(c)));
     await producer?.stop();
     redis.disconnect();
     await servers.stop();
@@ -38,7 +48,13 @@ describe('a worker killed mid-batch', () => {
     const queue = producer.ctx.queue();
 
     // Kill it while it holds active jobs and part of the data is indexed.
-    const active = await waitFor('the victim to hold active jobs', () => queue.getActiveCount(), (n) => n > 0, 60000, 20);
+    const active = await waitFor(
+      'the victim to hold active jobs',
+      () => queue.getActiveCount(),
+      (n) => n > 0,
+      60000,
+      20,
+    );
     victim.kill('SIGKILL');
     await exited(victim);
     const orphaned = await queue.getActive();
@@ -51,7 +67,13 @@ describe('a worker killed mid-batch', () => {
     await redis.del('item:2');
 
     survivor = spawnCli(input, ['worker']);
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 120000, 250);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      120000,
+      250,
+    );
     for (const job of orphaned) {
       const state = await queue.getJobState(job.id!);
       // Completed, or already removed by the completed-jobs retention: not stuck, not failed.

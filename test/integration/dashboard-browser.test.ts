@@ -7,7 +7,16 @@ import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parse, parseAllDocuments } from 'yaml';
 import { esUrl } from '../support/elasticsearch';
-import { exited, getDoc, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { getFreePort } from '../support/ports';
 import { failuresKey } from '../../shared/core/failure-store';
 
@@ -26,19 +35,31 @@ describe('the dashboard in a browser', () => {
   const credentials = { username: 'ops', password: 'dashboard-pw-4e1b9c' };
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
     servers = await startServers('browser');
     redis = new Redis(servers.source.url);
     const port = await getFreePort();
     base = `http://127.0.0.1:${port}`;
     // attempts: 1, so the job the test breaks goes to failed at once.
     pipeline = await startPipeline(
-      testConfigInput(servers, { http: { port, operator: { basic: credentials } }, producer: { enqueueBatch: 1 }, queue: { url: servers.queue.url, attempts: 1 } }),
+      testConfigInput(servers, {
+        http: { port, operator: { basic: credentials } },
+        producer: { enqueueBatch: 1 },
+        queue: { url: servers.queue.url, attempts: 1 },
+      }),
     );
     await pipeline.service.producer!.idle();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   });
 
@@ -68,7 +89,14 @@ describe('the dashboard in a browser', () => {
   async function shippedDashboard(env: Record<string, string>, password: string): Promise<void> {
     const port = await getFreePort();
     const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'dashboard'], {
-      env: { PATH: process.env.PATH ?? '', ...env, REDIS_URL: servers.source.url, QUEUE_REDIS_URL: servers.queue.url, ELASTICSEARCH_URL: esUrl(), HTTP_PORT: String(port) },
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...env,
+        REDIS_URL: servers.source.url,
+        QUEUE_REDIS_URL: servers.queue.url,
+        ELASTICSEARCH_URL: esUrl(),
+        HTTP_PORT: String(port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -76,7 +104,12 @@ describe('the dashboard in a browser', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const origin = `http://127.0.0.1:${port}`;
     try {
-      await waitFor('the dashboard to listen', async () => out, (o) => o.includes('http surface listening') || child.exitCode !== null, 20000);
+      await waitFor(
+        'the dashboard to listen',
+        async () => out,
+        (o) => o.includes('http surface listening') || child.exitCode !== null,
+        20000,
+      );
       expect(child.exitCode).toBeNull();
       // What makes a browser ask for the user and password instead of showing {"error":"unauthorized"}.
       const bare = await fetch(`${origin}/queues`);
@@ -87,7 +120,10 @@ describe('the dashboard in a browser', () => {
       const seen = watch(page, origin);
       try {
         await page.goto(`${origin}/queues`);
-        await page.getByRole('link', { name: /changes/ }).first().waitFor({ timeout: 20000 });
+        await page
+          .getByRole('link', { name: /changes/ })
+          .first()
+          .waitFor({ timeout: 20000 });
       } finally {
         await context.close();
       }
@@ -124,16 +160,22 @@ describe('the dashboard in a browser', () => {
   });
 
   it('opens the dashboard of deploy/kubernetes the same way, through its Secret', async () => {
-    const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/kubernetes/secret.yaml'), 'utf8')).map((d) => d.toJS() as { metadata: { name: string }; stringData: Record<string, string> });
+    const docs = parseAllDocuments(readFileSync(join(REPO, 'deploy/kubernetes/secret.yaml'), 'utf8')).map(
+      (d) => d.toJS() as { metadata: { name: string }; stringData: Record<string, string> },
+    );
     const secretData = docs.find((d) => d.metadata.name === 'redis-es-sync-secrets')!.stringData;
-    const deployment = parseAllDocuments(readFileSync(join(REPO, 'deploy/kubernetes/dashboard.yaml'), 'utf8'))[0]!.toJS() as {
+    const deployment = parseAllDocuments(
+      readFileSync(join(REPO, 'deploy/kubernetes/dashboard.yaml'), 'utf8'),
+    )[0]!.toJS() as {
       spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
     };
     const password = secret();
     // Every CHANGE-ME replaced, as the Secret asks.
     const env: Record<string, string> = {};
-    for (const [name, value] of Object.entries(secretData)) env[name] = value === 'CHANGE-ME' ? (name === 'HTTP_OPERATOR_PASSWORD' ? password : secret()) : value;
-    for (const e of deployment.spec.template.spec.containers[0]!.env) if (e.value !== undefined && e.name !== 'CONFIG') env[e.name] = e.value;
+    for (const [name, value] of Object.entries(secretData))
+      env[name] = value === 'CHANGE-ME' ? (name === 'HTTP_OPERATOR_PASSWORD' ? password : secret()) : value;
+    for (const e of deployment.spec.template.spec.containers[0]!.env)
+      if (e.value !== undefined && e.name !== 'CONFIG') env[e.name] = e.value;
     expect(env.HTTP_OPERATOR_USERNAME).toBe('ops');
     await shippedDashboard(env, password);
   });
@@ -146,18 +188,29 @@ describe('the dashboard in a browser', () => {
     const storeKey = failuresKey(pipeline.ctx.config.queue.prefix);
     await queueRedis.set(storeKey, 'not a hash');
     await redis.hset('order:7', { total: '12.5' });
-    await waitFor('order:7 to fail', () => queue.getFailedCount(), (n) => n === 1, 20000);
+    await waitFor(
+      'order:7 to fail',
+      () => queue.getFailedCount(),
+      (n) => n === 1,
+      20000,
+    );
 
     const context = await browser.newContext({ httpCredentials: credentials, viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const seen = watch(page, base);
     try {
       await page.goto(`${base}/queues`);
-      await page.getByRole('link', { name: /changes/ }).first().waitFor({ timeout: 20000 });
+      await page
+        .getByRole('link', { name: /changes/ })
+        .first()
+        .waitFor({ timeout: 20000 });
 
       await page.goto(`${base}/queues/queue/changes?status=failed`);
       // The job's failure reason, as the queue Redis gave it.
-      await page.getByText(/WRONGTYPE/).first().waitFor({ timeout: 20000 });
+      await page
+        .getByText(/WRONGTYPE/)
+        .first()
+        .waitFor({ timeout: 20000 });
       await page.screenshot({ path: `${SCREENSHOT_DIR}/redis-es-sync-dashboard-failed.png`, fullPage: true });
 
       await queueRedis.del(storeKey);
@@ -170,9 +223,17 @@ describe('the dashboard in a browser', () => {
       await expect(confirm.textContent()).resolves.toContain('retry this job');
       await confirm.getByRole('button', { name: 'Confirm' }).click();
       // Its write had gone through; the retry completes the job's bookkeeping.
-      await waitFor('the retried job to complete', () => queue.getFailedCount(), (n) => n === 0, 20000);
+      await waitFor(
+        'the retried job to complete',
+        () => queue.getFailedCount(),
+        (n) => n === 0,
+        20000,
+      );
       expect(await getDoc(pipeline.ctx, servers.index, 'order:7')).toBeDefined();
-      await page.getByText(/WRONGTYPE/).first().waitFor({ state: 'detached', timeout: 20000 });
+      await page
+        .getByText(/WRONGTYPE/)
+        .first()
+        .waitFor({ state: 'detached', timeout: 20000 });
       await page.screenshot({ path: `${SCREENSHOT_DIR}/redis-es-sync-dashboard-retried.png`, fullPage: true });
     } finally {
       await context.close();

@@ -1,7 +1,16 @@
 import { Redis } from 'ioredis';
 import { registry } from '../../shared/platform/metrics';
 import { metricValue } from '../support/http';
-import { exited, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 /** A producer pointed at an empty or wrong source must not empty the index. */
@@ -37,7 +46,11 @@ describe('the mass-deletion guard', () => {
     const input = testConfigInput(servers, { producer: { deletionGuard: guard } });
     const first = await startPipeline(input);
     await first.service.producer!.idle();
-    await waitFor('300 documents', () => count(first), (n) => n === 300);
+    await waitFor(
+      '300 documents',
+      () => count(first),
+      (n) => n === 300,
+    );
     await first.stop();
 
     // 50 keys deleted while no producer ran: within max(100, 20% of 300), so the next start deletes them.
@@ -45,7 +58,11 @@ describe('the mass-deletion guard', () => {
     const second = await startPipeline(input);
     pipelines.push(second);
     await second.service.producer!.idle();
-    await waitFor('250 documents', () => count(second), (n) => n === 250);
+    await waitFor(
+      '250 documents',
+      () => count(second),
+      (n) => n === 250,
+    );
     await second.stop();
     pipelines.pop();
 
@@ -62,12 +79,18 @@ describe('the mass-deletion guard', () => {
     // The one-off command refuses as well, saying why and what to do.
     const refused = spawnCli(wrong, ['reconcile']);
     expect(await exited(refused)).toBe(1);
-    expect(refused.output()).toMatch(/refused to delete documents: index \S+: at least \d+ of 250 documents have no key, over the limit of 100.*--allow-mass-deletion/);
+    expect(refused.output()).toMatch(
+      /refused to delete documents: index \S+: at least \d+ of 250 documents have no key, over the limit of 100.*--allow-mass-deletion/,
+    );
     expect(await count(third)).toBe(250);
 
     // The operator's explicit go-ahead.
     const allowed = spawnCli(wrong, ['reconcile', '--allow-mass-deletion', '--wait']);
     expect(await exited(allowed)).toBe(0);
-    await waitFor('the index emptied', () => count(third), (n) => n === 0);
+    await waitFor(
+      'the index emptied',
+      () => count(third),
+      (n) => n === 0,
+    );
   });
 });

@@ -82,7 +82,11 @@ describe('failing fast with a readable message', () => {
       dependencies: { timeoutMs: 1500 },
     });
 
-  async function runCli(input: ConfigInput, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string; ms: number }> {
+  async function runCli(
+    input: ConfigInput,
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; output: string; ms: number }> {
     const started = Date.now();
     const child = spawnCli(input, args, { env });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
@@ -91,7 +95,12 @@ describe('failing fast with a readable message', () => {
     return { code, output: child.output(), ms: Date.now() - started };
   }
 
-  function expectReadable(r: { code: number | null; output: string; ms: number }, code: number, endpoint: RegExp, detail: RegExp): void {
+  function expectReadable(
+    r: { code: number | null; output: string; ms: number },
+    code: number,
+    endpoint: RegExp,
+    detail: RegExp,
+  ): void {
     expect({ code: r.code, output: r.output }).toMatchObject({ code });
     expect(r.ms).toBeLessThan(BOUND_MS);
     expect(r.output).toMatch(endpoint);
@@ -102,11 +111,36 @@ describe('failing fast with a readable message', () => {
   }
 
   const redisCases = () => [
-    { name: 'a port that accepts and never answers', url: `redis://127.0.0.1:${silentPort}`, code: 1, detail: /accepted the connection but did not answer within 1500 ms/ },
-    { name: 'a port that speaks another protocol', url: `redis://127.0.0.1:${httpPort}`, code: 2, detail: /not in the Redis protocol/ },
-    { name: 'a refused port', url: `redis://127.0.0.1:${refusedPort}`, code: 1, detail: /connection refused \(ECONNREFUSED\)/ },
-    { name: 'a wrong password', url: `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}`, code: 2, detail: /authentication failed: WRONGPASS/ },
-    { name: 'no password where one is required', url: `redis://127.0.0.1:${secured.port}`, code: 2, detail: /authentication failed: NOAUTH/ },
+    {
+      name: 'a port that accepts and never answers',
+      url: `redis://127.0.0.1:${silentPort}`,
+      code: 1,
+      detail: /accepted the connection but did not answer within 1500 ms/,
+    },
+    {
+      name: 'a port that speaks another protocol',
+      url: `redis://127.0.0.1:${httpPort}`,
+      code: 2,
+      detail: /not in the Redis protocol/,
+    },
+    {
+      name: 'a refused port',
+      url: `redis://127.0.0.1:${refusedPort}`,
+      code: 1,
+      detail: /connection refused \(ECONNREFUSED\)/,
+    },
+    {
+      name: 'a wrong password',
+      url: `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}`,
+      code: 2,
+      detail: /authentication failed: WRONGPASS/,
+    },
+    {
+      name: 'no password where one is required',
+      url: `redis://127.0.0.1:${secured.port}`,
+      code: 2,
+      detail: /authentication failed: NOAUTH/,
+    },
   ];
 
   it('names a broken source Redis for verify, snapshot and reconcile', async () => {
@@ -115,7 +149,9 @@ describe('failing fast with a readable message', () => {
         const port = new URL(c.url).port;
         const r = await runCli(base({ source: c.url }), args);
         expectReadable(r, c.code, new RegExp(`source Redis redis://[^ ]*127\\.0\\.0\\.1:${port}`), c.detail);
-        expect({ case: c.name, args, hint: r.output }).toMatchObject({ hint: expect.stringMatching(/redis\.url/) as unknown });
+        expect({ case: c.name, args, hint: r.output }).toMatchObject({
+          hint: expect.stringMatching(/redis\.url/) as unknown,
+        });
       }
     }
   });
@@ -134,16 +170,42 @@ describe('failing fast with a readable message', () => {
     const fake = `http://127.0.0.1:${httpPort}`;
     const cases = [
       {
-        answer: { status: 401, body: { error: { type: 'security_exception', reason: 'unable to authenticate with provided credentials and anonymous access is not allowed for this request' }, status: 401 } },
+        answer: {
+          status: 401,
+          body: {
+            error: {
+              type: 'security_exception',
+              reason:
+                'unable to authenticate with provided credentials and anonymous access is not allowed for this request',
+            },
+            status: 401,
+          },
+        },
         code: 2,
         detail: /401 security_exception: unable to authenticate .* \(credentials from ELASTICSEARCH_API_KEY_FILE\)/,
       },
       {
-        answer: { status: 403, body: { error: { type: 'security_exception', reason: 'action [cluster:monitor/health] is unauthorized for API key id [x]' }, status: 403 } },
+        answer: {
+          status: 403,
+          body: {
+            error: {
+              type: 'security_exception',
+              reason: 'action [cluster:monitor/health] is unauthorized for API key id [x]',
+            },
+            status: 403,
+          },
+        },
         code: 2,
         detail: /403 security_exception: action \[cluster:monitor\/health\] is unauthorized/,
       },
-      { answer: { status: 503, body: { error: { type: 'master_not_discovered_exception', reason: null }, status: 503 } }, code: 1, detail: /503 master_not_discovered_exception/ },
+      {
+        answer: {
+          status: 503,
+          body: { error: { type: 'master_not_discovered_exception', reason: null }, status: 503 },
+        },
+        code: 1,
+        detail: /503 master_not_discovered_exception/,
+      },
     ];
     for (const c of cases) {
       esAnswer = c.answer;
@@ -162,20 +224,46 @@ describe('failing fast with a readable message', () => {
   });
 
   it('run stops at once on what waiting cannot fix', async () => {
-    esAnswer = { status: 401, body: { error: { type: 'security_exception', reason: 'unable to authenticate' }, status: 401 } };
-    const es401 = await runCli(base({ es: `http://127.0.0.1:${httpPort}` }), ['run'], { ELASTICSEARCH_API_KEY_FILE: keyFile });
+    esAnswer = {
+      status: 401,
+      body: { error: { type: 'security_exception', reason: 'unable to authenticate' }, status: 401 },
+    };
+    const es401 = await runCli(base({ es: `http://127.0.0.1:${httpPort}` }), ['run'], {
+      ELASTICSEARCH_API_KEY_FILE: keyFile,
+    });
     expectReadable(es401, 2, /Elasticsearch http:\/\/127\.0\.0\.1/, /401 security_exception/);
     const wrongPass = await runCli(base({ source: `redis://:nope-${PASSWORD}@127.0.0.1:${secured.port}` }), ['run']);
-    expectReadable(wrongPass, 2, new RegExp(`source Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`), /WRONGPASS/);
+    expectReadable(
+      wrongPass,
+      2,
+      new RegExp(`source Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`),
+      /WRONGPASS/,
+    );
     // With the HTTP surface on, BullMQ's queue opens first: its errors must not print the AUTH either.
-    const wrongQueue = await runCli({ ...base({ queue: `redis://:nope-${PASSWORD}@127.0.0.1:${secured.port}` }), http: { port: await getFreePort() } }, ['run']);
-    expectReadable(wrongQueue, 2, new RegExp(`queue Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`), /WRONGPASS/);
+    const wrongQueue = await runCli(
+      {
+        ...base({ queue: `redis://:nope-${PASSWORD}@127.0.0.1:${secured.port}` }),
+        http: { port: await getFreePort() },
+      },
+      ['run'],
+    );
+    expectReadable(
+      wrongQueue,
+      2,
+      new RegExp(`queue Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`),
+      /WRONGPASS/,
+    );
   });
 
   it('run says at once what it waits for, keeps waiting, and stops promptly on SIGTERM', async () => {
     const child = spawnCli(base({ source: `redis://127.0.0.1:${refusedPort}` }), ['run']);
     const started = Date.now();
-    await waitFor('the waiting message', async () => child.output(), (o) => /waiting for source Redis/.test(o), BOUND_MS);
+    await waitFor(
+      'the waiting message',
+      async () => child.output(),
+      (o) => o.includes('waiting for source Redis'),
+      BOUND_MS,
+    );
     expect(Date.now() - started).toBeLessThan(BOUND_MS);
     expect(child.output()).toContain(`127.0.0.1:${refusedPort}`);
     expect(child.exitCode).toBeNull();
@@ -186,34 +274,63 @@ describe('failing fast with a readable message', () => {
   });
 
   it('dashboard and serve stop on a wrong password and wait, saying so, for a dependency that is down', async () => {
-    const wrong = await runCli({ ...base({ queue: `redis://:bad-${PASSWORD}@127.0.0.1:${secured.port}` }), http: { port: await getFreePort() } }, ['dashboard']);
+    const wrong = await runCli(
+      { ...base({ queue: `redis://:bad-${PASSWORD}@127.0.0.1:${secured.port}` }), http: { port: await getFreePort() } },
+      ['dashboard'],
+    );
     expectReadable(wrong, 2, new RegExp(`queue Redis redis://:\\*\\*\\*@127\\.0\\.0\\.1:${secured.port}`), /WRONGPASS/);
     const port = await getFreePort();
     const child = spawnCli({ ...base({ es: `http://127.0.0.1:${refusedPort}` }), http: { port } }, ['serve']);
-    await waitFor('serve to say what it waits for', async () => child.output(), (o) => /waiting for Elasticsearch/.test(o), BOUND_MS);
+    await waitFor(
+      'serve to say what it waits for',
+      async () => child.output(),
+      (o) => o.includes('waiting for Elasticsearch'),
+      BOUND_MS,
+    );
     // It listens meanwhile: the liveness probe answers.
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     child.kill('SIGTERM');
     expect(await exited(child)).toBe(0);
   });
 
-  it('names a refused index creation like a failed check (403 with the credentials\' origin, exit 2)', async () => {
+  it("names a refused index creation like a failed check (403 with the credentials' origin, exit 2)", async () => {
     esRoutes = (method, url) => {
       if (url.startsWith('/_cluster/health')) return { status: 200, body: { cluster_name: 'fake', status: 'green' } };
       if (method === 'HEAD') return { status: 404, body: {} };
-      if (method === 'PUT') return { status: 403, body: { error: { type: 'security_exception', reason: 'action [indices:admin/create] is unauthorized for API key id [k1]' }, status: 403 } };
+      if (method === 'PUT')
+        return {
+          status: 403,
+          body: {
+            error: {
+              type: 'security_exception',
+              reason: 'action [indices:admin/create] is unauthorized for API key id [k1]',
+            },
+            status: 403,
+          },
+        };
       return undefined;
     };
     try {
-      const r = await runCli(base({ es: `http://127.0.0.1:${httpPort}` }), ['snapshot'], { ELASTICSEARCH_API_KEY_FILE: keyFile });
-      expectReadable(r, 2, new RegExp(`Elasticsearch http://127\\.0\\.0\\.1:${httpPort}`), /403 security_exception: action \[indices:admin\/create\] is unauthorized .*\(credentials from ELASTICSEARCH_API_KEY_FILE\)/);
+      const r = await runCli(base({ es: `http://127.0.0.1:${httpPort}` }), ['snapshot'], {
+        ELASTICSEARCH_API_KEY_FILE: keyFile,
+      });
+      expectReadable(
+        r,
+        2,
+        new RegExp(`Elasticsearch http://127\\.0\\.0\\.1:${httpPort}`),
+        /403 security_exception: action \[indices:admin\/create\] is unauthorized .*\(credentials from ELASTICSEARCH_API_KEY_FILE\)/,
+      );
     } finally {
       esRoutes = undefined;
     }
   });
 
   it('keeps secrets out even at trace level, where the stack and cause are printed', async () => {
-    const r = await runCli(base({ source: `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}` }), ['--log-level', 'trace', 'verify'], { ELASTICSEARCH_API_KEY_FILE: keyFile });
+    const r = await runCli(
+      base({ source: `redis://:wrong-${PASSWORD}@127.0.0.1:${secured.port}` }),
+      ['--log-level', 'trace', 'verify'],
+      { ELASTICSEARCH_API_KEY_FILE: keyFile },
+    );
     expect(r.code).toBe(2);
     expect(r.output).toMatch(/authentication failed: WRONGPASS/);
     // The stack and its cause go out as one JSON line through the redacting logger.

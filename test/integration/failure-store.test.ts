@@ -2,7 +2,17 @@ import { Redis } from 'ioredis';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { FailureStore, type FailureRecord } from '../../shared/core/failure-store';
 import { keysRefused } from '../../shared/platform/metrics';
-import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 /** Refused keys are kept once per key, beside the jobs, and leave the store once they index fine. */
 describe('the per-key failure store', () => {
@@ -26,7 +36,9 @@ describe('the per-key failure store', () => {
   beforeAll(async () => {
     servers = await startServers('failstore', { notify: false });
     redis = new Redis(servers.source.url);
-    input = testConfigInput(servers, { mapping: { defaultIndex: servers.index, rules: [{ match: 'json:*', json: true }] } });
+    input = testConfigInput(servers, {
+      mapping: { defaultIndex: servers.index, rules: [{ match: 'json:*', json: true }] },
+    });
     // Only a worker: every enqueue below comes from the commands the test runs.
     pipeline = await startPipeline(input, { producer: false, worker: true });
     store = new FailureStore(pipeline.ctx.queueRedis, pipeline.ctx.config.queue.prefix);
@@ -42,7 +54,9 @@ describe('the per-key failure store', () => {
     await redis.set('json:1', 'not json');
     await redis.set('json:2', '{broken');
     for (let i = 0; i < 3; i++) await redis.set(`ok:${i}`, JSON.stringify({ i }));
-    const refusedBefore = (await keysRefused.get()).values.filter((v) => v.labels.class === 'not_json').reduce((n, v) => n + v.value, 0);
+    const refusedBefore = (await keysRefused.get()).values
+      .filter((v) => v.labels.class === 'not_json')
+      .reduce((n, v) => n + v.value, 0);
 
     for (let i = 0; i < 5; i++) {
       const r = await cli(['reconcile', '--wait']);
@@ -59,7 +73,9 @@ describe('the per-key failure store', () => {
     // The keys that shared their jobs completed normally; no job failed for the refusals.
     expect((await getDoc(pipeline.ctx, servers.index, 'ok:1'))?.value).toEqual({ i: 1 });
     expect(await pipeline.ctx.queue().getFailedCount()).toBe(0);
-    const refusedAfter = (await keysRefused.get()).values.filter((v) => v.labels.class === 'not_json').reduce((n, v) => n + v.value, 0);
+    const refusedAfter = (await keysRefused.get()).values
+      .filter((v) => v.labels.class === 'not_json')
+      .reduce((n, v) => n + v.value, 0);
     expect(refusedAfter - refusedBefore).toBe(10);
 
     const listed = await cli(['failures']);
@@ -124,17 +140,48 @@ describe('the per-key failure store', () => {
     const a = { db: 1, key: 'k:a', index: 'i', reason: '400 document_parsing_exception: first' };
     // Two workers refusing the same key at once: both attempts count.
     await Promise.all([own.update([a], [], 1000), own.update([a], [], 1000)]);
-    await own.update([{ ...a, reason: '403 cluster_block_exception: later' }, { db: 1, key: 'k:b', index: 'i', reason: 'transform failed: x' }], [], 2000);
+    await own.update(
+      [
+        { ...a, reason: '403 cluster_block_exception: later' },
+        { db: 1, key: 'k:b', index: 'i', reason: 'transform failed: x' },
+      ],
+      [],
+      2000,
+    );
     const recs = await own.matching({});
     expect(recs.sort((x, y) => x.key.localeCompare(y.key))).toEqual([
-      { db: 1, key: 'k:a', index: 'i', reason: '403 cluster_block_exception: later', reasonClass: 'cluster_block_exception', firstSeen: 1000, lastSeen: 2000, attempts: 3 },
-      { db: 1, key: 'k:b', index: 'i', reason: 'transform failed: x', reasonClass: 'transform', firstSeen: 2000, lastSeen: 2000, attempts: 1 },
+      {
+        db: 1,
+        key: 'k:a',
+        index: 'i',
+        reason: '403 cluster_block_exception: later',
+        reasonClass: 'cluster_block_exception',
+        firstSeen: 1000,
+        lastSeen: 2000,
+        attempts: 3,
+      },
+      {
+        db: 1,
+        key: 'k:b',
+        index: 'i',
+        reason: 'transform failed: x',
+        reasonClass: 'transform',
+        firstSeen: 2000,
+        lastSeen: 2000,
+        attempts: 1,
+      },
     ]);
     expect(await own.matching({ since: 1500, reason: /transform/ })).toHaveLength(1);
     // The same key in another database is another record.
     await own.update([], [{ db: 0, key: 'k:a' }]);
     expect(await own.count()).toBe(2);
-    await own.update([], [{ db: 1, key: 'k:a' }, { db: 1, key: 'k:b' }]);
+    await own.update(
+      [],
+      [
+        { db: 1, key: 'k:a' },
+        { db: 1, key: 'k:b' },
+      ],
+    );
     expect(await own.count()).toBe(0);
   });
 });

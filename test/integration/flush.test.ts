@@ -5,7 +5,14 @@ import type { NotificationMode } from '../../producers/capture/notifications/mod
 import type { AppContext } from '../../cli/context';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
-import { startPipeline, startServers, testConfigInput, waitFor, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
 
@@ -54,7 +61,12 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
 
     async function writeAndIndex(n: number): Promise<void> {
       for (let i = 0; i < n; i++) await redis.set(`k:${i}`, String(i));
-      await waitFor('the keys to be indexed', () => docCount(pipeline!.ctx, servers.index), (c) => c === n, 20000);
+      await waitFor(
+        'the keys to be indexed',
+        () => docCount(pipeline!.ctx, servers.index),
+        (c) => c === n,
+        20000,
+      );
     }
 
     it.each(['FLUSHDB', 'FLUSHALL'] as const)('%s deletes the documents', async (command) => {
@@ -64,7 +76,12 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
       const [gaps, reconciliations] = [producer.mode.gaps, producer.reconciliations];
       const started = Date.now();
       await (command === 'FLUSHDB' ? redis.flushdb() : redis.flushall());
-      await waitFor(`${command} to empty the index`, () => docCount(pipeline!.ctx, servers.index), (c) => c === 0, WITHIN_MS);
+      await waitFor(
+        `${command} to empty the index`,
+        () => docCount(pipeline!.ctx, servers.index),
+        (c) => c === 0,
+        WITHIN_MS,
+      );
       expect(Date.now() - started).toBeLessThan(WITHIN_MS);
       expect(producer.mode.gaps).toBe(gaps);
       await producer.idle();
@@ -75,11 +92,21 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
       const producer = notificationProducer(pipeline!);
       const gaps = producer.mode.gaps;
       await redis.client('KILL', 'TYPE', 'pubsub');
-      await waitFor('the gap to be closed', async () => producer.mode.gaps, (g) => g > gaps, 10000);
+      await waitFor(
+        'the gap to be closed',
+        async () => producer.mode.gaps,
+        (g) => g > gaps,
+        10000,
+      );
       await producer.idle();
       await writeAndIndex(5);
       await redis.flushdb();
-      await waitFor('FLUSHDB to empty the index', () => docCount(pipeline!.ctx, servers.index), (c) => c === 0, WITHIN_MS);
+      await waitFor(
+        'FLUSHDB to empty the index',
+        () => docCount(pipeline!.ctx, servers.index),
+        (c) => c === 0,
+        WITHIN_MS,
+      );
     });
 
     it('ordinary writes are not announced', async () => {
@@ -124,20 +151,32 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
     it('FLUSHALL on one master deletes the documents of its keys, and only those', async () => {
       const keys = Array.from({ length: 30 }, (_, i) => `c:${i}`);
       for (const k of keys) await redis.set(k, k);
-      await waitFor('the keys to be indexed', () => docCount(pipeline!.ctx, index), (c) => c === keys.length, 20000);
+      await waitFor(
+        'the keys to be indexed',
+        () => docCount(pipeline!.ctx, index),
+        (c) => c === keys.length,
+        20000,
+      );
       const [port] = await cluster.masterPorts();
       const master = new Redis(port!);
       try {
-        const slots = await Promise.all(keys.map(async (k) => [k, (await redis.cluster('KEYSLOT', k)) as number] as const));
+        const slots = await Promise.all(keys.map(async (k) => [k, await redis.cluster('KEYSLOT', k)] as const));
         const ranges = await master.cluster('SLOTS');
-        const held = slots.filter(([, s]) => ranges.some(([from, to, owner]) => owner?.[1] === port && s >= from && s <= to)).map(([k]) => k);
+        const held = slots
+          .filter(([, s]) => ranges.some(([from, to, owner]) => owner?.[1] === port && s >= from && s <= to))
+          .map(([k]) => k);
         expect(held.length).toBeGreaterThan(0);
         const producer = notificationProducer(pipeline!);
         await producer.idle();
         const gaps = producer.mode.gaps;
         await master.flushall();
         const kept = keys.filter((k) => !held.includes(k)).sort();
-        await waitFor('the flushed keys’ documents to go', () => docIds(pipeline!.ctx, index), (ids) => ids.length === kept.length, WITHIN_MS);
+        await waitFor(
+          'the flushed keys’ documents to go',
+          () => docIds(pipeline!.ctx, index),
+          (ids) => ids.length === kept.length,
+          WITHIN_MS,
+        );
         expect(await docIds(pipeline!.ctx, index)).toEqual(kept);
         expect(producer.mode.gaps).toBe(gaps);
       } finally {

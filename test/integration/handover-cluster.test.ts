@@ -1,7 +1,16 @@
 import { Cluster, Redis } from 'ioredis';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
-import { burstWithPausedLeader, expectNothingMissing, fenceNumber, killAll, LEASE, racingProducers, steppedDown, type Cli } from '../support/handover';
+import {
+  burstWithPausedLeader,
+  expectNothingMissing,
+  fenceNumber,
+  killAll,
+  LEASE,
+  racingProducers,
+  steppedDown,
+  type Cli,
+} from '../support/handover';
 import { startPipeline, waitFor, type TestPipeline } from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
@@ -23,7 +32,10 @@ describe('hand-over in notifications mode on a Redis Cluster source', () => {
 
   beforeAll(async () => {
     // cluster-node-timeout at Redis's default (15 s): nothing here fails over, and the rule is default settings.
-    [cluster, queue] = await Promise.all([startRedisCluster({ masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 15000 }), startRedis()]);
+    [cluster, queue] = await Promise.all([
+      startRedisCluster({ masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 15000 }),
+      startRedis(),
+    ]);
     redis = new Cluster(cluster.urls.map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })));
     queueRedis = new Redis(queue.url);
     input = {

@@ -38,11 +38,18 @@ describe.each([
     const gone = `user:${(i * 13) % 300}`;
     const seq = `seq:${i % 3000}`;
     if (!outbox) {
-      const p = f.redis.pipeline().hset(user, { n: String(i) }).set(seq, String(i));
+      const p = f.redis
+        .pipeline()
+        .hset(user, { n: String(i) })
+        .set(seq, String(i));
       if (i % 7 === 0) p.del(gone);
       return p.exec();
     }
-    const m = f.redis.multi().hset(user, { n: String(i) }).set(seq, String(i)).xadd(STREAM, '*', 'key', user, 'key', seq);
+    const m = f.redis
+      .multi()
+      .hset(user, { n: String(i) })
+      .set(seq, String(i))
+      .xadd(STREAM, '*', 'key', user, 'key', seq);
     if (i % 7 === 0) m.del(gone).xadd(STREAM, '*', 'key', gone);
     return m.exec();
   };
@@ -63,7 +70,9 @@ describe.each([
     // Woken with the lease gone, it enqueued and acknowledged nothing more, and stays standby.
     expect(leader.exitCode).toBeNull();
     // The takeover says what it does: notifications reconcile, the outbox resumes from its pending entries.
-    expect(standby.output()).toContain(outbox ? "taking over earlier lease holders' pending entries" : 'reconciling to cover what came before');
+    expect(standby.output()).toContain(
+      outbox ? "taking over earlier lease holders' pending entries" : 'reconciling to cover what came before',
+    );
     if (outbox) expect(standby.output()).not.toContain('reconciling');
 
     await drained();

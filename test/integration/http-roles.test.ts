@@ -2,7 +2,15 @@ import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { SyncJobData } from '../../shared/core/queue';
 import { bearer, metricValue } from '../support/http';
-import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestServers } from '../support/pipeline';
+import {
+  getDoc,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestServers,
+} from '../support/pipeline';
 import { getFreePort } from '../support/ports';
 
 const TOKENS = { search: 'search-token-3f9a0c', viewer: 'viewer-token-b71e22', operator: 'operator-token-5d08e4' };
@@ -23,8 +31,15 @@ describe('HTTP roles and a worker that trusts no job', () => {
   });
 
   const call = async (base: string, method: string, path: string, token?: string, body?: unknown): Promise<number> => {
-    const headers: Record<string, string> = { ...(token ? bearer(token) : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
-    const res = await fetch(`${base}${path}`, { method, headers, body: body !== undefined ? JSON.stringify(body) : undefined });
+    const headers: Record<string, string> = {
+      ...(token ? bearer(token) : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    };
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
     await res.arrayBuffer();
     return res.status;
   };
@@ -32,7 +47,12 @@ describe('HTTP roles and a worker that trusts no job', () => {
   it('gives search clients, viewers and operators only their own rights; destructive actions stay off', async () => {
     const port = await getFreePort();
     const input = testConfigInput(servers, {
-      http: { port, search: { token: TOKENS.search }, viewer: { token: TOKENS.viewer }, operator: { token: TOKENS.operator } },
+      http: {
+        port,
+        search: { token: TOKENS.search },
+        viewer: { token: TOKENS.viewer },
+        operator: { token: TOKENS.operator },
+      },
     });
     const pipeline = await startPipeline(input);
     const base = `http://127.0.0.1:${port}`;
@@ -69,9 +89,13 @@ describe('HTTP roles and a worker that trusts no job', () => {
         ['GET', '/readyz', undefined, 200],
       ];
       const got = [];
-      for (const [method, path, role] of matrix) got.push({ method, path, role, status: await call(base, method, path, role && TOKENS[role]) });
+      for (const [method, path, role] of matrix)
+        got.push({ method, path, role, status: await call(base, method, path, role && TOKENS[role]) });
       expect(got).toEqual(matrix.map(([method, path, role, expected]) => ({ method, path, role, status: expected })));
-      const added = await call(base, 'POST', '/queues/api/queues/changes/add', TOKENS.operator, { name: 'change', data: { db: 0, keys: ['fruit:1'], v: 1, t: 0, src: 'replay' } });
+      const added = await call(base, 'POST', '/queues/api/queues/changes/add', TOKENS.operator, {
+        name: 'change',
+        data: { db: 0, keys: ['fruit:1'], v: 1, t: 0, src: 'replay' },
+      });
       expect(added).toBe(403);
       expect(await pipeline.ctx.queue().isPaused()).toBe(false);
     } finally {
@@ -80,7 +104,9 @@ describe('HTTP roles and a worker that trusts no job', () => {
   });
 
   it('fails a job for a database or keys the configuration does not sync, reading nothing', async () => {
-    const input = testConfigInput(servers, { mapping: { defaultIndex: servers.index, rules: [{ match: 'hidden:*', skip: true }] } });
+    const input = testConfigInput(servers, {
+      mapping: { defaultIndex: servers.index, rules: [{ match: 'hidden:*', skip: true }] },
+    });
     const pipeline = await startPipeline(input);
     const db5 = new Redis(servers.source.url, { db: 5 });
     const queueConnection = new Redis(servers.queue.url, { maxRetriesPerRequest: null });
@@ -90,7 +116,7 @@ describe('HTTP roles and a worker that trusts no job', () => {
       await redis.set('hidden:1', 'skipped-secret-value');
       await waitInSync(pipeline.ctx);
       const stats = async (): Promise<number> => {
-        const info = (await redis.info('stats')) as string;
+        const info = await redis.info('stats');
         const n = (name: string): number => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? 0);
         return n('keyspace_hits') + n('keyspace_misses');
       };
@@ -98,11 +124,22 @@ describe('HTTP roles and a worker that trusts no job', () => {
       const forged = [
         await queue.add('change', { db: 5, keys: ['secret:1'], v: 1, t: Date.now(), src: 'replay' }),
         await queue.add('change', { db: 0, keys: ['hidden:1'], v: 2, t: Date.now(), src: 'replay' }),
-        await queue.add('change', { db: 0, keys: ['fruit:2', 'redis-es-sync:version'], v: 3, t: Date.now(), src: 'replay' }),
+        await queue.add('change', {
+          db: 0,
+          keys: ['fruit:2', 'redis-es-sync:version'],
+          v: 3,
+          t: Date.now(),
+          src: 'replay',
+        }),
       ];
       const finished = await Promise.all(
         forged.map((job) =>
-          waitFor(`job ${job.id} to fail`, async () => Job.fromId<SyncJobData>(queue, job.id!), (j) => j?.failedReason !== undefined && j.failedReason !== '', 20000),
+          waitFor(
+            `job ${job.id} to fail`,
+            async () => Job.fromId<SyncJobData>(queue, job.id!),
+            (j) => j?.failedReason !== undefined && j.failedReason !== '',
+            20000,
+          ),
         ),
       );
       expect(finished.map((j) => j?.failedReason)).toEqual([
@@ -112,9 +149,11 @@ describe('HTTP roles and a worker that trusts no job', () => {
       ]);
       expect(await stats()).toBe(readsBefore);
       // No connection of the tool ever selected database 5.
-      const clients = ((await redis.client('LIST')) as string).split('\n').filter((l) => l.includes('name=redis-es-sync'));
+      const clients = ((await redis.client('LIST')) as string)
+        .split('\n')
+        .filter((l) => l.includes('name=redis-es-sync'));
       expect(clients.length).toBeGreaterThan(0);
-      expect(clients.filter((l) => / db=5 /.test(l))).toEqual([]);
+      expect(clients.filter((l) => l.includes(' db=5 '))).toEqual([]);
       expect(await getDoc(pipeline.ctx, servers.index, 'secret:1')).toBeUndefined();
       expect(await getDoc(pipeline.ctx, servers.index, '5:secret:1')).toBeUndefined();
       expect(await getDoc(pipeline.ctx, servers.index, 'hidden:1')).toBeUndefined();
@@ -131,7 +170,12 @@ describe('HTTP roles and a worker that trusts no job', () => {
   it('with destructive actions enabled, an operator may pause: /readyz and the metric show it', async () => {
     const port = await getFreePort();
     const input = testConfigInput(servers, {
-      http: { port, viewer: { token: TOKENS.viewer }, operator: { token: TOKENS.operator }, allowDestructiveQueueActions: true },
+      http: {
+        port,
+        viewer: { token: TOKENS.viewer },
+        operator: { token: TOKENS.operator },
+        allowDestructiveQueueActions: true,
+      },
     });
     const pipeline = await startPipeline(input, { producer: false, worker: true });
     const base = `http://127.0.0.1:${port}`;
@@ -141,7 +185,10 @@ describe('HTTP roles and a worker that trusts no job', () => {
       expect(await call(base, 'PUT', '/queues/api/queues/changes/pause', TOKENS.operator)).toBe(200);
       const ready = await fetch(`${base}/readyz`);
       expect(ready.status).toBe(503);
-      expect(await ready.json()).toEqual({ status: 'unavailable', checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'ok', queue: 'down' } });
+      expect(await ready.json()).toEqual({
+        status: 'unavailable',
+        checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'ok', queue: 'down' },
+      });
       const metrics = await (await fetch(`${base}/metrics`, { headers: bearer(TOKENS.viewer) })).text();
       expect(metricValue(metrics, 'redis_es_sync_queue_paused')).toBe(1);
       expect(await call(base, 'PUT', '/queues/api/queues/changes/resume', TOKENS.operator)).toBe(200);

@@ -5,7 +5,17 @@ import { ConfigError } from '../../shared/platform/errors';
 import { createLogger } from '../../shared/platform/logger';
 import { startEsGate } from '../support/es-gate';
 import { basic, bearer, metricValue } from '../support/http';
-import { exited, loadedConfig, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  loadedConfig,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestServers,
+} from '../support/pipeline';
 import { getFreePort } from '../support/ports';
 
 /** The operator's HTTP surface on real servers: metrics after traffic, probes, auth. */
@@ -35,7 +45,11 @@ describe('the HTTP surface', () => {
       await waitInSync(pipeline.ctx);
 
       const scrape = async (): Promise<string> => (await fetch(`${base}/metrics`)).text();
-      const text = await waitFor('the last jobs counted', scrape, (t) => (metricValue(t, 'redis_es_sync_jobs_completed_total') ?? 0) >= 1);
+      const text = await waitFor(
+        'the last jobs counted',
+        scrape,
+        (t) => (metricValue(t, 'redis_es_sync_jobs_completed_total') ?? 0) >= 1,
+      );
       expect(metricValue(text, 'redis_es_sync_changes_captured_total', { mode: 'notifications' })).toBe(50);
       const enqueued = metricValue(text, 'redis_es_sync_jobs_enqueued_total', { src: 'notification' }) ?? 0;
       // Changes to one key may fold into one job; never more jobs than changes.
@@ -45,8 +59,12 @@ describe('the HTTP surface', () => {
       const docs = metricValue(text, 'redis_es_sync_bulk_documents_sum') ?? 0;
       expect(docs).toBeGreaterThanOrEqual(50);
       expect(metricValue(text, 'redis_es_sync_bulk_documents_count')).toBeGreaterThanOrEqual(1);
-      expect(metricValue(text, 'redis_es_sync_bulk_request_duration_seconds_count', { outcome: 'ok' })).toBeGreaterThanOrEqual(1);
-      expect(metricValue(text, 'redis_es_sync_capture_to_indexed_seconds_count', { src: 'notification' })).toBeGreaterThanOrEqual(1);
+      expect(
+        metricValue(text, 'redis_es_sync_bulk_request_duration_seconds_count', { outcome: 'ok' }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(
+        metricValue(text, 'redis_es_sync_capture_to_indexed_seconds_count', { src: 'notification' }),
+      ).toBeGreaterThanOrEqual(1);
       expect(metricValue(text, 'redis_es_sync_reconciliations_total')).toBe(1);
       expect(metricValue(text, 'redis_es_sync_reconciliation_gaps_total')).toBe(0);
       expect(metricValue(text, 'redis_es_sync_queue_jobs', { state: 'failed' })).toBe(0);
@@ -57,7 +75,10 @@ describe('the HTTP surface', () => {
       expect(health.status).toBe(200);
       const ready = await fetch(`${base}/readyz`);
       expect(ready.status).toBe(200);
-      expect(await ready.json()).toEqual({ status: 'ready', checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'ok', queue: 'ok' } });
+      expect(await ready.json()).toEqual({
+        status: 'ready',
+        checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'ok', queue: 'ok' },
+      });
     } finally {
       await pipeline.stop();
     }
@@ -65,7 +86,10 @@ describe('the HTTP surface', () => {
 
   it('asks for the bearer token everywhere but on the probes', async () => {
     const port = await getFreePort();
-    const pipeline = await startPipeline(testConfigInput(servers, { http: { port, authToken: 'sesame-token' } }), { producer: false, worker: false });
+    const pipeline = await startPipeline(testConfigInput(servers, { http: { port, authToken: 'sesame-token' } }), {
+      producer: false,
+      worker: false,
+    });
     const base = `http://127.0.0.1:${port}`;
     try {
       for (const path of ['/metrics', '/queues', '/queues/api/queues']) {
@@ -75,7 +99,9 @@ describe('the HTTP surface', () => {
         expect((await fetch(`${base}${path}`, { headers: bearer('wrong-token') })).status).toBe(401);
         expect((await fetch(`${base}${path}`, { headers: bearer('sesame-token') })).status).toBe(200);
       }
-      const queues = (await (await fetch(`${base}/queues/api/queues`, { headers: bearer('sesame-token') })).json()) as { queues: { name: string }[] };
+      const queues = (await (await fetch(`${base}/queues/api/queues`, { headers: bearer('sesame-token') })).json()) as {
+        queues: { name: string }[];
+      };
       expect(queues.queues.map((q) => q.name)).toEqual(['changes']);
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
@@ -104,7 +130,10 @@ describe('the HTTP surface', () => {
   });
 
   it('refuses to serve beyond loopback without credentials', async () => {
-    const ctx = buildContext(loadedConfig(testConfigInput(servers, { http: { port: await getFreePort(), host: '0.0.0.0' } })), createLogger('silent'));
+    const ctx = buildContext(
+      loadedConfig(testConfigInput(servers, { http: { port: await getFreePort(), host: '0.0.0.0' } })),
+      createLogger('silent'),
+    );
     try {
       const err = await startContextHttp(ctx, ctx.config.http.port).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
@@ -114,7 +143,9 @@ describe('the HTTP surface', () => {
     }
     const cli = spawnCli(testConfigInput(servers), ['--http-host', '0.0.0.0', 'dashboard']);
     expect(await exited(cli)).toBe(2);
-    expect(cli.output()).toMatch(/http\.host: serving on non-loopback host 0\.0\.0\.0 needs credentials: http\.search, http\.viewer, http\.operator/);
+    expect(cli.output()).toMatch(
+      /http\.host: serving on non-loopback host 0\.0\.0\.0 needs credentials: http\.search, http\.viewer, http\.operator/,
+    );
   });
 
   it('is not ready while Elasticsearch is unreachable', async () => {
@@ -125,7 +156,10 @@ describe('the HTTP surface', () => {
     try {
       const ready = await fetch(`${http.url}/readyz`);
       expect(ready.status).toBe(503);
-      expect(await ready.json()).toEqual({ status: 'unavailable', checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'down' } });
+      expect(await ready.json()).toEqual({
+        status: 'unavailable',
+        checks: { 'source-redis': 'ok', 'queue-redis': 'ok', elasticsearch: 'down' },
+      });
       expect((await fetch(`${http.url}/healthz`)).status).toBe(200);
     } finally {
       await http.close();
@@ -137,12 +171,18 @@ describe('the HTTP surface', () => {
     const gate = await startEsGate();
     const port = await getFreePort();
     const base = `http://127.0.0.1:${port}`;
-    const pipeline = await startPipeline(testConfigInput(servers, { elasticsearch: { url: gate.url }, http: { port } }));
+    const pipeline = await startPipeline(
+      testConfigInput(servers, { elasticsearch: { url: gate.url }, http: { port } }),
+    );
     try {
       await pipeline.service.producer!.idle();
       gate.hold();
       await redis.set('drain:1', 'in flight');
-      await waitFor('a bulk request in flight', async () => gate.held(), (n) => n > 0);
+      await waitFor(
+        'a bulk request in flight',
+        async () => gate.held(),
+        (n) => n > 0,
+      );
       expect((await fetch(`${base}/readyz`)).status).toBe(200);
 
       // The worker cannot finish draining until the held bulk is answered.
@@ -164,7 +204,12 @@ describe('the HTTP surface', () => {
     const port = await getFreePort();
     const cli = spawnCli({ ...testConfigInput(servers), logLevel: 'info' }, ['--http-port', String(port), 'dashboard']);
     try {
-      await waitFor('the dashboard to listen', async () => cli.output(), (o) => o.includes('http surface listening') || cli.exitCode !== null, 20000);
+      await waitFor(
+        'the dashboard to listen',
+        async () => cli.output(),
+        (o) => o.includes('http surface listening') || cli.exitCode !== null,
+        20000,
+      );
       const page = await fetch(`http://127.0.0.1:${port}/queues`);
       expect(page.status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);

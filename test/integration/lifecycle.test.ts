@@ -33,7 +33,10 @@ describe('the lifecycle of run', () => {
         (err) => console.log('START FAILED ' + err.code + ': ' + err.message),
       );
     `;
-    const child = spawn(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -58,8 +61,20 @@ describe('the lifecycle of run', () => {
   });
 
   it('a signal while run waits for a dependency stops it promptly, with exit 0', async () => {
-    const child = spawnCli({ ...testConfigInput(servers), logLevel: 'info', elasticsearch: { url: `http://127.0.0.1:${await getFreePort()}` } }, ['run']);
-    await waitFor('run to wait for Elasticsearch', async () => child.output(), (o) => /waiting for Elasticsearch/.test(o), 15000);
+    const child = spawnCli(
+      {
+        ...testConfigInput(servers),
+        logLevel: 'info',
+        elasticsearch: { url: `http://127.0.0.1:${await getFreePort()}` },
+      },
+      ['run'],
+    );
+    await waitFor(
+      'run to wait for Elasticsearch',
+      async () => child.output(),
+      (o) => o.includes('waiting for Elasticsearch'),
+      15000,
+    );
     child.kill('SIGINT');
     expect(await exited(child)).toBe(0);
     expect(child.output()).toMatch(/"msg":"stopped"/);
@@ -79,18 +94,34 @@ describe('stopping run with a dependency down', () => {
 
   it('exits within a bound on SIGTERM while the queue Redis is down', async () => {
     const child = spawnCli({ ...testConfigInput(servers), logLevel: 'info' }, ['run']);
-    await waitFor('run to capture changes', async () => child.output(), (o) => o.includes('capturing keyspace notifications'), 30000);
+    await waitFor(
+      'run to capture changes',
+      async () => child.output(),
+      (o) => o.includes('capturing keyspace notifications'),
+      30000,
+    );
     await servers.queue.stop();
-    await waitFor('the worker to see the queue Redis go', async () => child.output(), (o) => /ECONNREFUSED/.test(o), 15000);
+    await waitFor(
+      'the worker to see the queue Redis go',
+      async () => child.output(),
+      (o) => o.includes('ECONNREFUSED'),
+      15000,
+    );
     const stopAt = Date.now();
     child.kill('SIGTERM');
     const code = await exited(child);
     const ms = Date.now() - stopAt;
-    if (process.env.SHOW_STOP) process.stdout.write(child.output().split('\n').filter((l) => /step|stop|shutting|drain|lease|closed/.test(l)).join('\n'));
+    if (process.env.SHOW_STOP)
+      process.stdout.write(
+        child
+          .output()
+          .split('\n')
+          .filter((l) => /step|stop|shutting|drain|lease|closed/.test(l))
+          .join('\n'),
+      );
     // Loose: the old shutdown waited out its 30 s deadline here.
     expect(ms).toBeLessThan(15000);
     expect(code).toBe(0);
     expect(child.output()).toMatch(/"msg":"stopped"/);
   });
 });
-

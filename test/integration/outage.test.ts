@@ -1,7 +1,16 @@
 import { Redis } from 'ioredis';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { testElasticsearch } from '../support/elasticsearch';
-import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  getDoc,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 const KEYS = 2000;
 
@@ -43,13 +52,24 @@ describe('Elasticsearch stopped for a while and started again', () => {
     await redis.set('created-during-outage', 'yes');
     const queue = ctx.queue();
     // The changes are queued and being retried, not failed.
-    await waitFor('changes queued during the outage', () => unfinishedJobs(queue), (n) => n > 0, 10000);
+    await waitFor(
+      'changes queued during the outage',
+      () => unfinishedJobs(queue),
+      (n) => n > 0,
+      10000,
+    );
     await new Promise((r) => setTimeout(r, 3000));
     expect(await queue.getFailedCount()).toBe(0);
 
     testElasticsearch('up');
     esDown = false;
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 120000, 250);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      120000,
+      250,
+    );
     const report = await waitInSync(ctx, 60000);
     expect(report.checked).toBe(KEYS - KEYS / 50 + 1);
     expect(await queue.getFailedCount()).toBe(0);

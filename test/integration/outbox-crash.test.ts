@@ -2,13 +2,21 @@ import { Redis } from 'ioredis';
 import { unfinishedJobs } from '../../shared/core/queue';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
-import { exited, spawnCli, startPipeline, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  spawnCli,
+  startPipeline,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { seededRandom } from '../support/random';
 
 const WRITES = 40000;
 const KEYS_PER_TYPE = 800;
 const IN_FLIGHT = 200;
-
 
 /** One application write of a mixed workload: the data change and its outbox entry in one MULTI. */
 function write(redis: Redis, rnd: () => number, i: number): Promise<unknown> {
@@ -86,7 +94,13 @@ describe('outbox producer killed mid-workload', () => {
     worker = await startPipeline({ ...input, logLevel: 'silent' }, { producer: false, worker: true });
     const first = spawnCli(input, ['producer']);
     children.push(first);
-    await waitFor('the group', () => redis.exists(STREAM), (n) => n === 1, 30000, 50);
+    await waitFor(
+      'the group',
+      () => redis.exists(STREAM),
+      (n) => n === 1,
+      30000,
+      50,
+    );
 
     const rnd = seededRandom(42);
     let written = 0;
@@ -118,8 +132,20 @@ describe('outbox producer killed mid-workload', () => {
     children.push(second);
     await writeUpTo(WRITES);
 
-    await waitFor('the outbox drained', () => outboxDrained(redis), (d) => d, 60000, 100);
-    await waitFor('the queue drained', () => unfinishedJobs(worker!.ctx.queue()), (n) => n === 0, 60000, 100);
+    await waitFor(
+      'the outbox drained',
+      () => outboxDrained(redis),
+      (d) => d,
+      60000,
+      100,
+    );
+    await waitFor(
+      'the queue drained',
+      () => unfinishedJobs(worker!.ctx.queue()),
+      (n) => n === 0,
+      60000,
+      100,
+    );
     await waitInSync(worker.ctx, 60000);
 
     const redelivered = second

@@ -8,9 +8,22 @@ import { createLogger } from '../../shared/platform/logger';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { inSync } from '../../features/maintenance/verify';
 import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers, writeWithEntry } from '../support/outbox';
-import { exited, getDoc, loadedConfig, spawnCli, startPipeline, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  loadedConfig,
+  spawnCli,
+  startPipeline,
+  testConfigInput,
+  verifyNow,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
-const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 30000, 50);
+const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> =>
+  waitFor(what, probe, check, 30000, 50);
 
 /** The outbox producer of the lease holder (the test's only producer leads at once). */
 function outboxOf(pipeline: TestPipeline): CaptureHost<OutboxMode> {
@@ -60,7 +73,11 @@ describe('outbox mode: what an application writes', () => {
       STREAM,
     );
 
-    await eventually('the documents', () => doc('1:other-db'), (d) => d !== undefined);
+    await eventually(
+      'the documents',
+      () => doc('1:other-db'),
+      (d) => d !== undefined,
+    );
     expect((await doc('0:user:1'))?.value).toEqual({ name: 'Ada' });
     expect((await doc('0:lua:1'))?.value).toBe('from a script');
     expect((await doc('0:a'))?.value).toBe('1');
@@ -68,7 +85,11 @@ describe('outbox mode: what an application writes', () => {
     expect((await doc('0:before'))?.value).toEqual({ was: 'here' });
 
     await redis.multi().del('user:1').xadd(STREAM, '*', 'key', 'user:1').exec();
-    await eventually('the delete', () => doc('0:user:1'), (d) => d === undefined);
+    await eventually(
+      'the delete',
+      () => doc('0:user:1'),
+      (d) => d === undefined,
+    );
     await waitInSync(pipeline!.ctx);
   });
 
@@ -80,16 +101,33 @@ describe('outbox mode: what an application writes', () => {
     await redis.xadd(STREAM, '*', 'key', 'x', 'db', 'one');
     await redis.multi().set('after-malformed', 'ok').xadd(STREAM, '*', 'key', 'after-malformed').exec();
 
-    await eventually('the entry after the malformed ones', () => doc('0:after-malformed'), (d) => d !== undefined);
-    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
+    await eventually(
+      'the entry after the malformed ones',
+      () => doc('0:after-malformed'),
+      (d) => d !== undefined,
+    );
+    await eventually(
+      'the outbox drained',
+      () => outboxDrained(redis),
+      (d) => d,
+    );
     expect(producer.mode.stats.malformed - before).toBe(3);
     expect(await pendingCount(redis)).toBe(0);
   });
 
   it('captures the empty key, a valid Redis key, beside the other keys of its entry', async () => {
     const before = outboxOf(pipeline!).mode.stats.malformed;
-    await redis.multi().set('', 'the empty key').set('beside-empty', 'ok').xadd(STREAM, '*', 'key', '', 'key', 'beside-empty').exec();
-    await eventually('the empty key indexed', () => doc('0:'), (d) => d !== undefined);
+    await redis
+      .multi()
+      .set('', 'the empty key')
+      .set('beside-empty', 'ok')
+      .xadd(STREAM, '*', 'key', '', 'key', 'beside-empty')
+      .exec();
+    await eventually(
+      'the empty key indexed',
+      () => doc('0:'),
+      (d) => d !== undefined,
+    );
     expect(await doc('0:beside-empty')).toBeDefined();
     expect(outboxOf(pipeline!).mode.stats.malformed).toBe(before);
   });
@@ -99,38 +137,70 @@ describe('outbox mode: what an application writes', () => {
     try {
       // Writes to the queue Redis hang: the producer can read the entry but not enqueue it.
       await queueRedis.call('CLIENT', 'PAUSE', '600000', 'WRITE');
-      const [, [, id]] = (await redis.multi().set('while-paused', '1').xadd(STREAM, '*', 'key', 'while-paused').exec()) as [unknown, [unknown, string]];
-      await eventually('the entry delivered', async () => {
-        const groups = (await redis.xinfo('GROUPS', STREAM)) as unknown[][];
-        return groups[0]![groups[0]!.indexOf('last-delivered-id') + 1];
-      }, (last) => last === id);
+      const [, [, id]] = (await redis
+        .multi()
+        .set('while-paused', '1')
+        .xadd(STREAM, '*', 'key', 'while-paused')
+        .exec()) as [unknown, [unknown, string]];
+      await eventually(
+        'the entry delivered',
+        async () => {
+          const groups = (await redis.xinfo('GROUPS', STREAM)) as unknown[][];
+          return groups[0]![groups[0]!.indexOf('last-delivered-id') + 1];
+        },
+        (last) => last === id,
+      );
       const pending = (await redis.xpending(STREAM, GROUP, '-', '+', 10)) as [string, string][];
       expect(pending.map(([p]) => p)).toEqual([id]);
     } finally {
       await queueRedis.call('CLIENT', 'UNPAUSE');
       queueRedis.disconnect();
     }
-    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
-    await eventually('the document', () => doc('0:while-paused'), (d) => d !== undefined);
+    await eventually(
+      'the outbox drained',
+      () => outboxDrained(redis),
+      (d) => d,
+    );
+    await eventually(
+      'the document',
+      () => doc('0:while-paused'),
+      (d) => d !== undefined,
+    );
   });
 
   it('recreates its group when the stream is deleted, and reads the new stream from its start', async () => {
     await redis.del(STREAM);
     await redis.multi().set('after-delete', '1').xadd(STREAM, '*', 'key', 'after-delete').exec();
-    await eventually('the change written after the delete', () => doc('0:after-delete'), (d) => d !== undefined);
-    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
+    await eventually(
+      'the change written after the delete',
+      () => doc('0:after-delete'),
+      (d) => d !== undefined,
+    );
+    await eventually(
+      'the outbox drained',
+      () => outboxDrained(redis),
+      (d) => d,
+    );
   });
 
   it('trims what the group acknowledged', async () => {
     await redis.multi().set('trim-me', '1').xadd(STREAM, '*', 'key', 'trim-me').exec();
-    await eventually('the acknowledged entries trimmed away', () => redis.xlen(STREAM), (n) => n === 0);
+    await eventually(
+      'the acknowledged entries trimmed away',
+      () => redis.xlen(STREAM),
+      (n) => n === 0,
+    );
     expect(outboxOf(pipeline!).mode.stats.trimmed).toBeGreaterThan(0);
   });
 
   it('misses a change written without an entry until a requested reconciliation repairs it', async () => {
     await redis.set('untracked', 'written without an entry');
     await redis.multi().set('tracked', 'y').xadd(STREAM, '*', 'key', 'tracked').exec();
-    await eventually('the tracked change', () => doc('0:tracked'), (d) => d !== undefined);
+    await eventually(
+      'the tracked change',
+      () => doc('0:tracked'),
+      (d) => d !== undefined,
+    );
     const report = await verifyNow(pipeline!.ctx);
     expect(report.missing).toEqual(['0:untracked']);
 
@@ -144,7 +214,10 @@ describe('outbox mode: what an application writes', () => {
     await redis.del('tracked');
     await redis.hset('untracked-hash', { n: '1' });
     const before = await verifyNow(pipeline!.ctx);
-    expect({ missing: before.missing, extra: before.extra }).toEqual({ missing: ['0:untracked-hash'], extra: ['0:tracked'] });
+    expect({ missing: before.missing, extra: before.extra }).toEqual({
+      missing: ['0:untracked-hash'],
+      extra: ['0:tracked'],
+    });
 
     const cli = spawnCli(input, ['reconcile', '--wait']);
     expect(await exited(cli)).toBe(0);
@@ -184,12 +257,22 @@ describe('outbox mode: entries other consumers left behind', () => {
     await redis.xdel(STREAM, held[2]!);
     const fresh = [await write('fresh:1'), await write('fresh:2')];
 
-    const base = testConfigInput(servers, { producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000 } } });
+    const base = testConfigInput(servers, {
+      producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000 } },
+    });
     pipeline = await startPipeline(base);
     const first = outboxOf(pipeline);
-    await eventually('the fresh entries handled', () => Promise.resolve(first.mode.stats.acked), (n) => n === 2);
+    await eventually(
+      'the fresh entries handled',
+      () => Promise.resolve(first.mode.stats.acked),
+      (n) => n === 2,
+    );
     // Trimming removes what the dead consumer acknowledged, and keeps what it still holds.
-    await eventually('the acknowledged entries trimmed', () => redis.xrange(STREAM, '-', '+'), (e) => e.length === 4);
+    await eventually(
+      'the acknowledged entries trimmed',
+      () => redis.xrange(STREAM, '-', '+'),
+      (e) => e.length === 4,
+    );
     expect((await redis.xrange(STREAM, '-', '+')).map(([id]) => id)).toEqual([held[0], held[1], ...fresh]);
     const stillHeld = (await redis.xpending(STREAM, GROUP, '-', '+', 10, 'dead')) as [string, string][];
     expect(stillHeld.map(([id]) => id)).toEqual(expect.arrayContaining([held[0], held[1]]));
@@ -198,12 +281,23 @@ describe('outbox mode: entries other consumers left behind', () => {
     await pipeline.stop();
 
     // A producer that waits only briefly before it decides a consumer is dead takes them over.
-    pipeline = await startPipeline({ ...base, producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 100 } } });
+    pipeline = await startPipeline({
+      ...base,
+      producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 100 } },
+    });
     const second = outboxOf(pipeline);
-    await eventually('the held entries claimed', () => Promise.resolve(second.mode.stats.claimed), (n) => n === 2);
+    await eventually(
+      'the held entries claimed',
+      () => Promise.resolve(second.mode.stats.claimed),
+      (n) => n === 2,
+    );
     // Redis 7 drops a deleted entry from the pending list on the first XAUTOCLAIM that passes it, idle or not.
     expect(first.mode.stats.deleted + second.mode.stats.deleted).toBe(1);
-    await eventually('the outbox drained and trimmed', () => redis.xlen(STREAM), (n) => n === 0);
+    await eventually(
+      'the outbox drained and trimmed',
+      () => redis.xlen(STREAM),
+      (n) => n === 0,
+    );
     expect(await pendingCount(redis)).toBe(0);
     // The dead consumer, holding nothing any more, is removed from the group.
     const consumers = async (): Promise<string[]> =>
@@ -237,11 +331,17 @@ describe('outbox mode: trimming to a length', () => {
   const write = (key: string): Promise<string> => writeWithEntry(redis, key, key);
 
   it('keeps about trimMaxLen entries, and never an unacknowledged one', async () => {
-    const input = testConfigInput(servers, { producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000, trimMaxLen: 3 } } });
+    const input = testConfigInput(servers, {
+      producer: { mode: 'outbox', outbox: { consumer: 'live', blockMs: 200, claimIdleMs: 3_600_000, trimMaxLen: 3 } },
+    });
     const first: string[] = [];
     for (let i = 0; i < 6; i++) first.push(await write(`k:${i}`));
     pipeline = await startPipeline(input);
-    await eventually('the stream trimmed to 3', async () => (await redis.xrange(STREAM, '-', '+')).map(([id]) => id), (ids) => ids.length === 3);
+    await eventually(
+      'the stream trimmed to 3',
+      async () => (await redis.xrange(STREAM, '-', '+')).map(([id]) => id),
+      (ids) => ids.length === 3,
+    );
     expect((await redis.xrange(STREAM, '-', '+')).map(([id]) => id)).toEqual(first.slice(3));
     await pipeline.stop();
     pipeline = undefined;
@@ -252,8 +352,16 @@ describe('outbox mode: trimming to a length', () => {
     const later: string[] = [];
     for (let i = 0; i < 5; i++) later.push(await write(`later:${i}`));
     pipeline = await startPipeline(input);
-    await eventually('the entries before the held one trimmed', async () => (await redis.xrange(STREAM, '-', '+')).map(([id]) => id), (ids) => ids[0] === held);
-    await eventually('the later entries handled', () => outboxDrained(redis, 1), (d) => d);
+    await eventually(
+      'the entries before the held one trimmed',
+      async () => (await redis.xrange(STREAM, '-', '+')).map(([id]) => id),
+      (ids) => ids[0] === held,
+    );
+    await eventually(
+      'the later entries handled',
+      () => outboxDrained(redis, 1),
+      (d) => d,
+    );
     expect((await redis.xrange(STREAM, '-', '+')).map(([id]) => id)).toEqual([held, ...later]);
   });
 });
@@ -272,7 +380,15 @@ describe('outbox mode: the stream is not data', () => {
   async function startWith(input: ConfigInput): Promise<void> {
     const ctx = buildContext(loadedConfig(input), createLogger('silent'));
     try {
-      const producer = createCapture({ config: ctx.config, source: ctx.source, queueRedis: ctx.queueRedis, queue: ctx.queue(), es: ctx.es, router: ctx.router, logger: ctx.logger });
+      const producer = createCapture({
+        config: ctx.config,
+        source: ctx.source,
+        queueRedis: ctx.queueRedis,
+        queue: ctx.queue(),
+        es: ctx.es,
+        router: ctx.router,
+        logger: ctx.logger,
+      });
       await producer.start();
       await producer.stop();
     } finally {
@@ -318,10 +434,16 @@ describe('outbox mode: a new group from $', () => {
 
   it('skips the entries already in the stream, and indexes their keys by the first reconciliation', async () => {
     await redis.multi().set('old', 'before the group').xadd(STREAM, '*', 'key', 'old').exec();
-    pipeline = await startPipeline(testConfigInput(servers, { producer: { mode: 'outbox', outbox: { startFrom: '$', blockMs: 200 } } }));
+    pipeline = await startPipeline(
+      testConfigInput(servers, { producer: { mode: 'outbox', outbox: { startFrom: '$', blockMs: 200 } } }),
+    );
     await redis.multi().set('new', 'after the group').xadd(STREAM, '*', 'key', 'new').exec();
     await outboxOf(pipeline).idle();
-    await eventually('the outbox drained', () => outboxDrained(redis), (d) => d);
+    await eventually(
+      'the outbox drained',
+      () => outboxDrained(redis),
+      (d) => d,
+    );
     await waitInSync(pipeline.ctx);
     expect(outboxOf(pipeline).mode.stats.read).toBe(1);
   });

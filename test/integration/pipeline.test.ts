@@ -3,7 +3,17 @@ import type { CaptureHost } from '../../producers/capture/host';
 import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import { inSync } from '../../features/maintenance/verify';
-import { getDoc, startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  getDoc,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  verifyNow,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 /** Snapshot and live capture of every Redis type, end to end on real servers. */
 describe('Redis → BullMQ → Elasticsearch', () => {
@@ -36,7 +46,8 @@ describe('Redis → BullMQ → Elasticsearch', () => {
   });
 
   const doc = (id: string): Promise<Record<string, unknown> | undefined> => getDoc(pipeline!.ctx, index, id);
-  const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> => waitFor(what, probe, check, 20000);
+  const eventually = <T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean): Promise<T> =>
+    waitFor(what, probe, check, 20000);
 
   it('indexes every existing key in the default mapping', async () => {
     await waitInSync(pipeline!.ctx);
@@ -73,18 +84,66 @@ describe('Redis → BullMQ → Elasticsearch', () => {
     await redis.set('short', 'lived', 'PX', 200);
     await redis.persist('ttl');
 
-    await eventually('str updated', () => doc('str'), (d) => d?.value === 'updated');
-    await eventually('new indexed', () => doc('new'), (d) => d?.value === 'fresh');
-    await eventually('list deleted', () => doc('list'), (d) => d === undefined);
-    await eventually('hash fields', () => doc('hash'), (d) => JSON.stringify(d?.value) === JSON.stringify({ b: '2', c: '3' }));
-    await eventually('list2', () => doc('list2'), (d) => JSON.stringify(d?.value) === '["o","p"]');
-    await eventually('set member removed', () => doc('set'), (d) => JSON.stringify(d?.value) === '["a","c"]');
-    await eventually('zset reordered', () => doc('zset'), (d) => (d?.value as { member: string }[] | undefined)?.[2]?.member === 'one');
-    await eventually('stream appended', () => doc('stream'), (d) => (d?.value as unknown[] | undefined)?.length === 2);
-    await eventually('rename source gone', () => doc('json'), (d) => d === undefined);
-    await eventually('rename target', () => doc('json-renamed'), (d) => (d?.value as { name?: string } | undefined)?.name === 'alice');
-    await eventually('ttl removed by PERSIST', () => doc('ttl'), (d) => d !== undefined && d.ttl_ms === undefined);
-    await eventually('short-lived key indexed then expired', () => doc('short'), (d) => d === undefined);
+    await eventually(
+      'str updated',
+      () => doc('str'),
+      (d) => d?.value === 'updated',
+    );
+    await eventually(
+      'new indexed',
+      () => doc('new'),
+      (d) => d?.value === 'fresh',
+    );
+    await eventually(
+      'list deleted',
+      () => doc('list'),
+      (d) => d === undefined,
+    );
+    await eventually(
+      'hash fields',
+      () => doc('hash'),
+      (d) => JSON.stringify(d?.value) === JSON.stringify({ b: '2', c: '3' }),
+    );
+    await eventually(
+      'list2',
+      () => doc('list2'),
+      (d) => JSON.stringify(d?.value) === '["o","p"]',
+    );
+    await eventually(
+      'set member removed',
+      () => doc('set'),
+      (d) => JSON.stringify(d?.value) === '["a","c"]',
+    );
+    await eventually(
+      'zset reordered',
+      () => doc('zset'),
+      (d) => (d?.value as { member: string }[] | undefined)?.[2]?.member === 'one',
+    );
+    await eventually(
+      'stream appended',
+      () => doc('stream'),
+      (d) => (d?.value as unknown[] | undefined)?.length === 2,
+    );
+    await eventually(
+      'rename source gone',
+      () => doc('json'),
+      (d) => d === undefined,
+    );
+    await eventually(
+      'rename target',
+      () => doc('json-renamed'),
+      (d) => (d?.value as { name?: string } | undefined)?.name === 'alice',
+    );
+    await eventually(
+      'ttl removed by PERSIST',
+      () => doc('ttl'),
+      (d) => d !== undefined && d.ttl_ms === undefined,
+    );
+    await eventually(
+      'short-lived key indexed then expired',
+      () => doc('short'),
+      (d) => d === undefined,
+    );
     expect(await redis.exists('short')).toBe(0);
     expect(inSync(await verifyNow(pipeline!.ctx))).toBe(true);
   });
@@ -93,11 +152,22 @@ describe('Redis → BullMQ → Elasticsearch', () => {
     await waitInSync(pipeline!.ctx);
     const { es } = pipeline!.ctx;
     // Stale: overwrite with a higher external version so the tool's own writes lose.
-    await es.index({ index, id: 'str', version: Number.MAX_SAFE_INTEGER, version_type: 'external', document: { key: 'str', db: 0, type: 'string', value: 'tampered' } });
+    await es.index({
+      index,
+      id: 'str',
+      version: Number.MAX_SAFE_INTEGER,
+      version_type: 'external',
+      document: { key: 'str', db: 0, type: 'string', value: 'tampered' },
+    });
     // Missing: a document removed directly (versioned delete so the pipeline does not re-add it by chance).
     await es.delete({ index, id: 'new' });
     // Extra: a document for a key Redis never had.
-    await es.index({ index, id: 'ghost', document: { key: 'ghost', db: 0, type: 'string', value: 'boo' }, refresh: true });
+    await es.index({
+      index,
+      id: 'ghost',
+      document: { key: 'ghost', db: 0, type: 'string', value: 'boo' },
+      refresh: true,
+    });
     const report = await verifyNow(pipeline!.ctx);
     expect(report.stale).toEqual(['str']);
     expect(report.missing).toEqual(['new']);
@@ -108,17 +178,37 @@ describe('Redis → BullMQ → Elasticsearch', () => {
   it('reconciliation repairs what notifications cannot see (FLUSHDB, a lost subscription)', async () => {
     const producer = (pipeline!.service.producer as LeasedProducer).current as CaptureHost<NotificationMode>;
     await redis.set('before-flush', '1');
-    await eventually('before-flush', () => doc('before-flush'), (d) => d !== undefined);
+    await eventually(
+      'before-flush',
+      () => doc('before-flush'),
+      (d) => d !== undefined,
+    );
     await redis.flushdb(); // publishes no keyspace event
     await redis.set('after-flush', '2');
     // Drop the pub/sub connection: the producer must notice the gap and reconcile.
     const gapsBefore = producer.mode.gaps;
     await redis.client('KILL', 'TYPE', 'pubsub');
     await redis.set('during-gap', '3');
-    await eventually('gap counted', async () => producer.mode.gaps, (g) => g > gapsBefore);
-    await eventually('flushed docs gone', () => doc('before-flush'), (d) => d === undefined);
-    await eventually('ghost removed too', () => doc('ghost'), (d) => d === undefined);
-    await eventually('during-gap indexed', () => doc('during-gap'), (d) => d?.value === '3');
+    await eventually(
+      'gap counted',
+      async () => producer.mode.gaps,
+      (g) => g > gapsBefore,
+    );
+    await eventually(
+      'flushed docs gone',
+      () => doc('before-flush'),
+      (d) => d === undefined,
+    );
+    await eventually(
+      'ghost removed too',
+      () => doc('ghost'),
+      (d) => d === undefined,
+    );
+    await eventually(
+      'during-gap indexed',
+      () => doc('during-gap'),
+      (d) => d?.value === '3',
+    );
     // The tampered doc carries a version higher than the counter can reach, so it stays
     // until removed; everything else matches.
     await pipeline!.ctx.es.delete({ index, id: 'str' }, { ignore: [404] });

@@ -1,5 +1,16 @@
 import { Redis } from 'ioredis';
-import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { unfinishedJobs } from '../../shared/core/queue';
 
 const HOT_KEYS = 6;
@@ -20,10 +31,18 @@ describe('four workers racing on hot keys', () => {
     servers = await startServers('race');
     redis = new Redis(servers.source.url);
     // No hot-key window: every change races its own job.
-    const input = testConfigInput(servers, { worker: { concurrency: 50, bulkMaxDocs: 20, flushMs: 2 }, producer: { hotKeyWindowMs: 0 } });
+    const input = testConfigInput(servers, {
+      worker: { concurrency: 50, bulkMaxDocs: 20, flushMs: 2 },
+      producer: { hotKeyWindowMs: 0 },
+    });
     producer = await startPipeline(input, { producer: true, worker: false });
     for (let i = 0; i < 4; i++) workers.push(spawnCli(input, ['worker']));
-    await waitFor('four workers', () => producer.ctx.queue().getWorkersCount(), (n) => n >= 4, 30000);
+    await waitFor(
+      'four workers',
+      () => producer.ctx.queue().getWorkersCount(),
+      (n) => n >= 4,
+      30000,
+    );
   });
 
   afterAll(async () => {
@@ -49,7 +68,13 @@ describe('four workers racing on hot keys', () => {
     });
     await Promise.all(writers);
     await redis.set('hot:last', 'end');
-    await waitFor('queue drained', () => unfinishedJobs(producer.ctx.queue()), (n) => n === 0, 60000, 200);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(producer.ctx.queue()),
+      (n) => n === 0,
+      60000,
+      200,
+    );
     await producer.service.producer!.idle();
     await waitInSync(producer.ctx, 60000);
     for (let k = 0; k < HOT_KEYS; k++) {

@@ -2,7 +2,19 @@ import { Redis } from 'ioredis';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { FailureStore } from '../../shared/core/failure-store';
 import { unfinishedJobs } from '../../shared/core/queue';
-import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, verifyNow, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  verifyNow,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { metricValue } from '../support/http';
 import { getFreePort } from '../support/ports';
 
@@ -60,19 +72,27 @@ describe('replay, resync and verify --repair', () => {
     await redis.set('json:1', 'not json');
     await waitFor('four refused keys', refusedKeys, (k) => k.length === 4, 20000);
     const reasons = Object.fromEntries((await store.matching({})).map((r) => [r.key, r]));
-    expect(reasons['a:1']!.reason).toMatch(/^403 cluster_block_exception: index \[.*\] blocked by: \[FORBIDDEN\/8\/index write \(api\)\]/);
+    expect(reasons['a:1']!.reason).toMatch(
+      /^403 cluster_block_exception: index \[.*\] blocked by: \[FORBIDDEN\/8\/index write \(api\)\]/,
+    );
     expect(reasons['a:1']!.reasonClass).toBe('cluster_block_exception');
     expect(reasons['json:1']!.reason).toMatch(/value is not valid JSON/);
 
     // The dashboard's view of the store: counts by class, most recent first, filtered like replay.
-    const listed = (await (await fetch(`http://127.0.0.1:${port}/failures?pattern=a:*`)).json()) as { count: number; byClass: Record<string, number>; records: { key: string; attempts: number; lastSeen: string }[] };
+    const listed = (await (await fetch(`http://127.0.0.1:${port}/failures?pattern=a:*`)).json()) as {
+      count: number;
+      byClass: Record<string, number>;
+      records: { key: string; attempts: number; lastSeen: string }[];
+    };
     expect(listed.count).toBe(2);
     expect(listed.byClass).toEqual({ cluster_block_exception: 2 });
     expect(listed.records.map((r) => r.key).sort()).toEqual(['a:1', 'a:2']);
     expect(listed.records[0]!.lastSeen).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect((await fetch(`http://127.0.0.1:${port}/failures?since=whenever`)).status).toBe(400);
     // In a browser: a page of its own.
-    const page = await fetch(`http://127.0.0.1:${port}/failures?pattern=a:*`, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    const page = await fetch(`http://127.0.0.1:${port}/failures?pattern=a:*`, {
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    });
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     const html = await page.text();
     expect(html).toContain('Refused keys: 2');
@@ -87,14 +107,24 @@ describe('replay, resync and verify --repair', () => {
     await blockWrites(false);
     const byPattern = await cli(['replay', '--reason', 'cluster_block', '--pattern', 'a:*']);
     expect(byPattern.output).toContain('replayed 2 of 4 refused keys');
-    await waitFor('a:1 and a:2 indexed', async () => [await getDoc(pipeline.ctx, servers.index, 'a:1'), await getDoc(pipeline.ctx, servers.index, 'a:2')], (d) => d.every((x) => x?.value !== undefined), 20000);
+    await waitFor(
+      'a:1 and a:2 indexed',
+      async () => [await getDoc(pipeline.ctx, servers.index, 'a:1'), await getDoc(pipeline.ctx, servers.index, 'a:2')],
+      (d) => d.every((x) => x?.value !== undefined),
+      20000,
+    );
     await waitFor('a:1 and a:2 to leave the store', refusedKeys, (k) => k.join() === 'b:1,json:1', 20000);
 
     const tooEarly = await cli(['replay', '--until', before]);
     expect(tooEarly.output).toContain('replayed 0 of 2 refused keys');
     const byTime = await cli(['replay', '--since', before, '--reason', '403']);
     expect(byTime.output).toContain('replayed 1 of 2 refused keys');
-    await waitFor('b:1 indexed', () => getDoc(pipeline.ctx, servers.index, 'b:1'), (d) => d?.value === 'three', 20000);
+    await waitFor(
+      'b:1 indexed',
+      () => getDoc(pipeline.ctx, servers.index, 'b:1'),
+      (d) => d?.value === 'three',
+      20000,
+    );
     await waitFor('b:1 to leave the store', refusedKeys, (k) => k.join() === 'json:1', 20000);
 
     // Refusals are counted per key and class; no job failed for them.
@@ -114,13 +144,26 @@ describe('replay, resync and verify --repair', () => {
     await pipeline.ctx.queueRedis.rename(store.key, `${store.key}:aside`);
     await pipeline.ctx.queueRedis.set(store.key, 'not a hash');
     await redis.set('c:1', 'from the dashboard');
-    const job = await waitFor('c:1 to fail', async () => (await queue.getFailed()).find((j) => j.data.keys[0] === 'c:1'), (j) => j !== undefined, 20000);
+    const job = await waitFor(
+      'c:1 to fail',
+      async () => (await queue.getFailed()).find((j) => j.data.keys[0] === 'c:1'),
+      (j) => j !== undefined,
+      20000,
+    );
     expect(job!.failedReason).toMatch(/WRONGTYPE/);
     await pipeline.ctx.queueRedis.rename(`${store.key}:aside`, store.key);
     // What bull-board's "Retry" button sends.
-    const res = await fetch(`http://127.0.0.1:${port}/queues/api/queues/changes/${encodeURIComponent(job!.id!)}/retry`, { method: 'PUT' });
+    const res = await fetch(
+      `http://127.0.0.1:${port}/queues/api/queues/changes/${encodeURIComponent(job!.id!)}/retry`,
+      { method: 'PUT' },
+    );
     expect(res.status).toBe(204);
-    await waitFor('the retried job to complete', () => queue.getFailedCount(), (n) => n === 0, 20000);
+    await waitFor(
+      'the retried job to complete',
+      () => queue.getFailedCount(),
+      (n) => n === 0,
+      20000,
+    );
     expect((await getDoc(pipeline.ctx, servers.index, 'c:1'))?.value).toBe('from the dashboard');
     expect(await refusedKeys()).toEqual(['json:1']);
   });
@@ -132,9 +175,17 @@ describe('replay, resync and verify --repair', () => {
     await waitFor('json:1 to leave the store', refusedKeys, (k) => k.length === 0, 20000);
     const { es } = pipeline.ctx;
     // Behind the tool's back, in Elasticsearch only: no change event will follow these.
-    await es.index({ index: servers.index, id: 'a:1', document: { key: 'a:1', db: 0, type: 'string', value: 'tampered', content: 'tampered' } });
+    await es.index({
+      index: servers.index,
+      id: 'a:1',
+      document: { key: 'a:1', db: 0, type: 'string', value: 'tampered', content: 'tampered' },
+    });
     await es.delete({ index: servers.index, id: 'a:2' });
-    await es.index({ index: servers.index, id: 'ghost', document: { key: 'ghost', db: 0, type: 'string', value: 'boo', content: 'boo' } });
+    await es.index({
+      index: servers.index,
+      id: 'ghost',
+      document: { key: 'ghost', db: 0, type: 'string', value: 'boo', content: 'boo' },
+    });
 
     const repaired = await cli(['verify', '--settle-ms', '0', '--repair']);
     expect(repaired.code).toBe(1);
@@ -157,7 +208,12 @@ describe('replay, resync and verify --repair', () => {
     const resync = await cli(['--log-level', 'info', 'resync', '--pattern', 'b:*', '--wait']);
     expect(resync.code).toBe(0);
     expect(resync.output).toMatch(/"keys":1,.*"msg":"resync enqueued"/);
-    await waitFor('queue drained', () => unfinishedJobs(pipeline.ctx.queue()), (n) => n === 0, 20000);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(pipeline.ctx.queue()),
+      (n) => n === 0,
+      20000,
+    );
     expect((await getDoc(pipeline.ctx, servers.index, 'b:1'))?.value).toBe('three');
     expect(await getDoc(pipeline.ctx, servers.index, 'a:1')).toBeUndefined();
     const report = await verifyNow(pipeline.ctx);

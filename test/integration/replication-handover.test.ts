@@ -28,14 +28,20 @@ async function seedLarge(redis: Redis, keys: number): Promise<void> {
 const round =
   (redis: Redis) =>
   (i: number): Promise<unknown> => {
-    const p = redis.pipeline().hset(`user:${i % 300}`, { n: String(i) }).set(`seq:${i % 3000}`, String(i));
+    const p = redis
+      .pipeline()
+      .hset(`user:${i % 300}`, { n: String(i) })
+      .set(`seq:${i % 3000}`, String(i));
     if (i % 7 === 0) p.del(`user:${(i * 13) % 300}`);
     if (i % 11 === 0) p.del(`big:${i % 20000}`);
     return p.exec();
   };
 
 describe('replication hand-over, on the source’s default replication settings', () => {
-  const f = new HandoverFixture(() => replicationServers('repl-handover'), (redis) => seedLarge(redis, 20000));
+  const f = new HandoverFixture(
+    () => replicationServers('repl-handover'),
+    (redis) => seedLarge(redis, 20000),
+  );
   const input = () => replicationInput(f.servers, { producer: { ...LEASE } });
 
   it('keeps the lease through a full resync longer than its TTL; a leader killed during the RDB transfer is replaced', async () => {
@@ -43,16 +49,32 @@ describe('replication hand-over, on the source’s default replication settings'
     const [leader, standby] = await racingProducers(input(), f.children);
     expect(await fenceNumber(f.queueRedis)).toBe(1);
     // PSYNC alone waited out repl-diskless-sync-delay (5 s), far past the 1.5 s TTL: still the first tenure.
-    await waitFor('the snapshot transfer to begin', async () => leader.output(), (o) => o.includes('receiving the snapshot'), 30000, 20);
+    await waitFor(
+      'the snapshot transfer to begin',
+      async () => leader.output(),
+      (o) => o.includes('receiving the snapshot'),
+      30000,
+      20,
+    );
     expect(leader.output()).not.toContain('snapshot enqueued');
     expect(await fenceNumber(f.queueRedis)).toBe(1);
     leader.kill('SIGKILL');
 
     await waitFor('the standby to take over', async () => leads(standby), Boolean, 30000);
-    await waitFor('its snapshot enqueued', async () => standby.output(), (o) => o.includes('full resynchronization: snapshot enqueued'), 60000);
+    await waitFor(
+      'its snapshot enqueued',
+      async () => standby.output(),
+      (o) => o.includes('full resynchronization: snapshot enqueued'),
+      60000,
+    );
     // Its own long start did not cost it the lease either.
     expect(await fenceNumber(f.queueRedis)).toBe(2);
-    const done = JSON.parse(standby.output().split('\n').find((l) => l.includes('snapshot enqueued')) ?? '{}') as { bytes?: number; keys?: number };
+    const done = JSON.parse(
+      standby
+        .output()
+        .split('\n')
+        .find((l) => l.includes('snapshot enqueued')) ?? '{}',
+    ) as { bytes?: number; keys?: number };
     // LZF shrinks the repeated values: what travelled is the compressed RDB.
     expect(done.bytes).toBeGreaterThan(0);
     expect(done.keys).toBeGreaterThanOrEqual(20000);
@@ -64,8 +86,18 @@ describe('replication hand-over, on the source’s default replication settings'
     await killAll(f.children);
     const [leader, standby] = await racingProducers(input(), f.children);
     const before = await fenceNumber(f.queueRedis);
-    await waitFor('the leader to follow the stream', async () => leader.output(), (o) => o.includes('"resync":"continue"') || o.includes('snapshot enqueued'), 60000);
-    await waitFor('a checkpoint', () => f.queueRedis.hget(checkpointKey('redis-es-sync'), 'offset'), (o) => o !== null, 30000);
+    await waitFor(
+      'the leader to follow the stream',
+      async () => leader.output(),
+      (o) => o.includes('"resync":"continue"') || o.includes('snapshot enqueued'),
+      60000,
+    );
+    await waitFor(
+      'a checkpoint',
+      () => f.queueRedis.hget(checkpointKey('redis-es-sync'), 'offset'),
+      (o) => o !== null,
+      30000,
+    );
 
     await burstWithPausedLeader({ rounds: 3000, pauseAt: 1000, round: round(f.redis), leader, standby });
     expect(await fenceNumber(f.queueRedis)).toBe(before + 1);
@@ -77,14 +109,27 @@ describe('replication hand-over, on the source’s default replication settings'
 });
 
 describe('replication across a restart of the queue Redis', () => {
-  const f = new HandoverFixture(() => restartableQueueServers('repl-queue-restart', { notify: false }), (redis) => seedLarge(redis, 2000));
+  const f = new HandoverFixture(
+    () => restartableQueueServers('repl-queue-restart', { notify: false }),
+    (redis) => seedLarge(redis, 2000),
+  );
 
   it('the lease lost while the queue Redis was down: the next tenure resumes from a checkpoint that skips nothing', async () => {
     const input = replicationInput(f.servers, { producer: { ...LEASE } });
     f.worker = await startPipeline(input, { producer: false, worker: true });
     const [leader] = await racingProducers(input, f.children);
-    await waitFor('the snapshot enqueued', async () => leader.output(), (o) => o.includes('snapshot enqueued'), 60000);
-    await burstAcrossQueueRestart({ servers: f.servers, queueRedis: f.queueRedis, round: round(f.redis), children: f.children });
+    await waitFor(
+      'the snapshot enqueued',
+      async () => leader.output(),
+      (o) => o.includes('snapshot enqueued'),
+      60000,
+    );
+    await burstAcrossQueueRestart({
+      servers: f.servers,
+      queueRedis: f.queueRedis,
+      round: round(f.redis),
+      children: f.children,
+    });
     await f.expectNothingMissing();
   });
 });

@@ -6,7 +6,16 @@ import { RedisSetupError } from '../../shared/platform/errors';
 import { buildContext } from '../../cli/context';
 import { startService } from '../../cli/service';
 import { createLogger } from '../../shared/platform/logger';
-import { exited, loadedConfig, spawnCli, startPipeline, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  loadedConfig,
+  spawnCli,
+  startPipeline,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { replicationInput, replicationServers } from '../support/replication';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 
@@ -70,8 +79,18 @@ describe('replication producer', () => {
       await redis.restore('restored', 0, await redis.dumpBuffer('user:12'));
       await redis.xadd('events', '*', 'kind', 'created');
       await redis.xgroup('CREATE', 'events', 'readers', '0');
-      await redis.eval("redis.call('SET', KEYS[1], ARGV[1]); redis.call('DEL', KEYS[2])", 2, 'from-script', 'user:6', 'scripted');
-      await waitFor('the short-lived key to expire', () => redis.exists('short-lived'), (n) => n === 0);
+      await redis.eval(
+        "redis.call('SET', KEYS[1], ARGV[1]); redis.call('DEL', KEYS[2])",
+        2,
+        'from-script',
+        'user:6',
+        'scripted',
+      );
+      await waitFor(
+        'the short-lived key to expire',
+        () => redis.exists('short-lived'),
+        (n) => n === 0,
+      );
       await waitInSync(pipeline.ctx);
       // Every key came from the stream itself, none from a fallback reconciliation.
       expect([...producerOf(pipeline).mode.unknownCommands]).toEqual([]);
@@ -93,7 +112,11 @@ describe('replication producer', () => {
       await redis.client('KILL', 'TYPE', 'replica');
       await redis.set('written-while-reconnecting', 'z');
       await redis.del('user:9');
-      await waitFor('the producer to continue', async () => producer.mode.partialResyncs, (n) => n === 1);
+      await waitFor(
+        'the producer to continue',
+        async () => producer.mode.partialResyncs,
+        (n) => n === 1,
+      );
       expect(await syncStats(redis)).toEqual({ ...before, partialOk: before.partialOk + 1 });
       expect(producer.mode.fullResyncs).toBe(1);
       await waitInSync(pipeline!.ctx);
@@ -151,7 +174,12 @@ describe('replication producer', () => {
 
     async function startProducerCli(input: ConfigInput): Promise<ReturnType<typeof spawnCli>> {
       const child = spawnCli({ ...input, logLevel: 'info' }, ['producer']);
-      await waitFor('the producer to replicate', async () => child.output(), (out) => /replicating from the source Redis/.test(out) || child.exitCode !== null, 30000);
+      await waitFor(
+        'the producer to replicate',
+        async () => child.output(),
+        (out) => out.includes('replicating from the source Redis') || child.exitCode !== null,
+        30000,
+      );
       return child;
     }
 
@@ -185,7 +213,8 @@ describe('replication producer', () => {
       // SELECT while it stays on database 1, so the producer must remember it.
       const db1 = new Redis(servers.source.url, { db: 1 });
       await db1.set('db1:before-kill', 'a');
-      const offset = async (): Promise<number> => Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1]);
+      const offset = async (): Promise<number> =>
+        Number(/master_repl_offset:(\d+)/.exec(await redis.info('replication'))?.[1]);
       const target = await offset();
       await waitFor('a checkpoint covering everything so far', checkpointed, (o) => o >= target);
       cli.kill('SIGKILL');

@@ -8,7 +8,16 @@ import { FailureStore } from '../../shared/core/failure-store';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { replayRefused } from '../../features/maintenance/replay';
 import { uniqueIndex } from '../support/elasticsearch';
-import { getDoc, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  getDoc,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 const EXAMPLE = resolve(__dirname, '../../examples/sync.example.yml');
 
@@ -56,7 +65,17 @@ describe('mapping rules and rejected documents', () => {
     redis = new Redis(servers.source.url);
     const example = exampleConfig(servers);
     index = example.index;
-    await redis.set('user:1', JSON.stringify({ first: 'Ada', last: 'Lovelace', email: 'ada@example.com', age: '36', created_at: '1815-12-10', secret: 'dropped' }));
+    await redis.set(
+      'user:1',
+      JSON.stringify({
+        first: 'Ada',
+        last: 'Lovelace',
+        email: 'ada@example.com',
+        age: '36',
+        created_at: '1815-12-10',
+        secret: 'dropped',
+      }),
+    );
     await redis.set('session:1', 'never indexed');
     await redis.hset('order:eu:42', { total: '9.5', paid: 'yes', placed: '2024-01-01' });
     await redis.hset('customer:7', { first: 'Grace', last: 'Hopper' });
@@ -79,11 +98,21 @@ describe('mapping rules and rejected documents', () => {
       key: 'user:1',
       db: 0,
       type: 'string',
-      value: { first_name: 'Ada', last_name: 'Lovelace', email: 'ada@example.com', age: 36, created_at: '1815-12-10T00:00:00.000Z' },
+      value: {
+        first_name: 'Ada',
+        last_name: 'Lovelace',
+        email: 'ada@example.com',
+        age: 36,
+        created_at: '1815-12-10T00:00:00.000Z',
+      },
     });
     const mapping = await ctx.es.indices.getMapping({ index: index('users') });
     expect(JSON.stringify(mapping)).toContain('"age":{"type":"integer"}');
-    expect((await getDoc(ctx, index('orders'), '0:eu-42'))?.value).toEqual({ total: 9.5, paid: true, placed: '2024-01-01' });
+    expect((await getDoc(ctx, index('orders'), '0:eu-42'))?.value).toEqual({
+      total: 9.5,
+      paid: true,
+      placed: '2024-01-01',
+    });
     const customer = await getDoc(ctx, index('customers'), '0:7');
     expect(customer?.value).toEqual({ first: 'Grace', last: 'Hopper', full_name: 'Grace Hopper' });
     expect(customer?.origin).toBe('db0/customer:7');
@@ -104,9 +133,15 @@ describe('mapping rules and rejected documents', () => {
     // Refused by the rule itself: `coerce: { age: integer }`.
     pipe.set('user:2', JSON.stringify({ first: 'Bad', age: 'old' }));
     await pipe.exec();
-    const refused = async (): Promise<Record<string, string>> => Object.fromEntries((await store.matching({})).map((r) => [r.key, r.reason]));
+    const refused = async (): Promise<Record<string, string>> =>
+      Object.fromEntries((await store.matching({})).map((r) => [r.key, r.reason]));
     await waitFor('the refusals', refused, (r) => 'order:eu:45' in r && 'user:2' in r, 20000);
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 20000);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      20000,
+    );
     const reasons = await refused();
     expect(Object.keys(reasons).sort()).toEqual(['order:eu:45', 'user:2']);
     expect(reasons['order:eu:45']).toMatch(/^400 (document_parsing_exception|mapper_parsing_exception).*placed/);
@@ -115,7 +150,12 @@ describe('mapping rules and rejected documents', () => {
     expect((await getDoc(ctx, index('orders'), '0:eu-46'))?.value).toMatchObject({ total: 3 });
     // Its old value must not stay searchable: a stub without the value says why.
     const stub = await getDoc(ctx, index('orders'), '0:eu-45');
-    expect(stub).toEqual({ db: 0, key: 'order:eu:45', type: 'hash', refused: expect.stringMatching(/failed to parse field \[value.placed\]/) as unknown });
+    expect(stub).toEqual({
+      db: 0,
+      key: 'order:eu:45',
+      type: 'hash',
+      refused: expect.stringMatching(/failed to parse field \[value.placed\]/) as unknown,
+    });
   });
 
   it('indexes a refused document once the cause is fixed and its key is replayed', async () => {
@@ -125,13 +165,39 @@ describe('mapping rules and rejected documents', () => {
     // An index that refuses writes (403 cluster_block_exception), as an operator might leave it.
     await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': true } });
     await redis.hset('order:eu:50', { total: '5', paid: 'yes', placed: '2024-03-03' });
-    const rec = await waitFor('order:eu:50 refused', async () => (await store.matching({})).find((r) => r.key === 'order:eu:50'), (r) => r !== undefined, 20000);
+    const rec = await waitFor(
+      'order:eu:50 refused',
+      async () => (await store.matching({})).find((r) => r.key === 'order:eu:50'),
+      (r) => r !== undefined,
+      20000,
+    );
     expect(rec!.reason).toMatch(/cluster_block_exception/);
     expect(rec!.index).toBe(orders);
 
     await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
-    await replayRefused({ store, enqueue: (db, keys) => createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(db, keys, 'replay') }, { pattern: /^order:eu:50$/ });
-    await waitFor('replayed order indexed', () => getDoc(ctx, orders, '0:eu-50'), (d) => d?.value !== undefined, 20000);
-    await waitFor('order:eu:50 to leave the store', async () => (await store.matching({})).map((r) => r.key), (k) => !k.includes('order:eu:50'), 20000);
+    await replayRefused(
+      {
+        store,
+        enqueue: (db, keys) =>
+          createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(
+            db,
+            keys,
+            'replay',
+          ),
+      },
+      { pattern: /^order:eu:50$/ },
+    );
+    await waitFor(
+      'replayed order indexed',
+      () => getDoc(ctx, orders, '0:eu-50'),
+      (d) => d?.value !== undefined,
+      20000,
+    );
+    await waitFor(
+      'order:eu:50 to leave the store',
+      async () => (await store.matching({})).map((r) => r.key),
+      (k) => !k.includes('order:eu:50'),
+      20000,
+    );
   });
 });

@@ -45,7 +45,9 @@ describe('a flooded search cache', () => {
     for (let i = 0; i < requests; i++) {
       const size = 51 + (i % 50);
       const sort = ['key:asc', 'key:desc', 'db:asc,key:asc', 'type:asc,key:desc'][Math.floor(i / 50) % 4];
-      urls.push(`${base}/search/${index}?q=${encodeURIComponent(`apple word${i}`)}&size=${size}&sort=${sort}&filter.type=hash`);
+      urls.push(
+        `${base}/search/${index}?q=${encodeURIComponent(`apple word${i}`)}&size=${size}&sort=${sort}&filter.type=hash`,
+      );
     }
     for (let i = 0; i < urls.length; i += 8) {
       const answers = await Promise.all(urls.slice(i, i + 8).map(async (u) => (await fetch(u)).status));
@@ -70,7 +72,12 @@ describe('a flooded search cache', () => {
     const cap = 2 * 1024 * 1024;
     const input = testConfigInput(servers(index), {
       http: { port },
-      search: { cacheTtlMs: 600_000, refreshWindowMs: 0, maxPageSize: 100, cache: { maxEntryBytes: 512 * 1024, maxTotalBytes: cap } },
+      search: {
+        cacheTtlMs: 600_000,
+        refreshWindowMs: 0,
+        maxPageSize: 100,
+        cache: { maxEntryBytes: 512 * 1024, maxTotalBytes: cap },
+      },
     });
     let pipeline: TestPipeline | undefined;
     try {
@@ -94,7 +101,7 @@ describe('a flooded search cache', () => {
       await pipe.exec();
       const report = await waitInSync(pipeline.ctx, 120_000);
       expect(report.checked).toBe(800);
-      const used = Number(/used_memory:(\d+)/.exec((await queueAdmin.info('memory')) as string)?.[1]);
+      const used = Number(/used_memory:(\d+)/.exec(await queueAdmin.info('memory'))?.[1]);
       expect(used).toBeLessThan(MAXMEMORY / 2);
       // A cache hit still works.
       const again = await fetch(`${base}/search/${index}?q=apple&size=5`);
@@ -109,7 +116,12 @@ describe('a flooded search cache', () => {
     const port = await getFreePort();
     const input = testConfigInput(servers(index), {
       http: { port },
-      search: { cacheTtlMs: 600_000, refreshWindowMs: 0, maxPageSize: 100, cache: { url: cacheServer.url, maxEntryBytes: 512 * 1024, maxTotalBytes: 4 * 1024 * 1024 } },
+      search: {
+        cacheTtlMs: 600_000,
+        refreshWindowMs: 0,
+        maxPageSize: 100,
+        cache: { url: cacheServer.url, maxEntryBytes: 512 * 1024, maxTotalBytes: 4 * 1024 * 1024 },
+      },
     });
     await queueAdmin.flushall();
     let pipeline: TestPipeline | undefined;

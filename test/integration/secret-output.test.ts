@@ -20,7 +20,11 @@ function start(command: string, env: Record<string, string>, prefix: string): Ru
   const dir = mkdtempSync(join(tmpdir(), 'res-secret-out-'));
   writeFileSync(
     join(dir, 'sync.yml'),
-    stringify({ queue: { prefix }, mapping: { defaultIndex: uniqueIndex('secret-out') }, producer: { reconcileIntervalMs: 0, leaseTtlMs: 1000, leaseRenewMs: 200 } }),
+    stringify({
+      queue: { prefix },
+      mapping: { defaultIndex: uniqueIndex('secret-out') },
+      producer: { reconcileIntervalMs: 0, leaseTtlMs: 1000, leaseRenewMs: 200 },
+    }),
   );
   const child = spawn(process.execPath, [CLI, command], {
     env: { PATH: process.env.PATH ?? '', CONFIG: join(dir, 'sync.yml'), LOG_LEVEL: 'trace', ...env },
@@ -58,7 +62,12 @@ function nonJsonLines(out: string): string[] {
 
 /** The secret itself and the encodings a client might send it in. */
 function forms(user: string, secret: string): string[] {
-  return [secret, Buffer.from(`${user}:${secret}`).toString('base64'), Buffer.from(secret).toString('base64'), encodeURIComponent(secret)];
+  return [
+    secret,
+    Buffer.from(`${user}:${secret}`).toString('base64'),
+    Buffer.from(secret).toString('base64'),
+    encodeURIComponent(secret),
+  ];
 }
 
 describe('wrong credentials never print a secret, and every line is JSON', () => {
@@ -80,8 +89,17 @@ describe('wrong credentials never print a secret, and every line is JSON', () =>
       if (req.headers.authorization) esAuthSeen++;
       req.resume();
       const reason = `unable to authenticate user [elastic] for REST request [${req.url ?? ''}]`;
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="security", charset="UTF-8"', 'x-elastic-product': 'Elasticsearch' });
-      res.end(JSON.stringify({ error: { root_cause: [{ type: 'security_exception', reason }], type: 'security_exception', reason }, status: 401 }));
+      res.writeHead(401, {
+        'content-type': 'application/json',
+        'www-authenticate': 'Basic realm="security", charset="UTF-8"',
+        'x-elastic-product': 'Elasticsearch',
+      });
+      res.end(
+        JSON.stringify({
+          error: { root_cause: [{ type: 'security_exception', reason }], type: 'security_exception', reason },
+          status: 401,
+        }),
+      );
     });
     await new Promise<void>((r) => fakeEs.listen(0, '127.0.0.1', () => r()));
     const address = fakeEs.address();
@@ -101,37 +119,88 @@ describe('wrong credentials never print a secret, and every line is JSON', () =>
     const goodQueue = `redis://sync:${rightPassword}@127.0.0.1:${servers.queue.port}`;
     const runs: Record<string, { run: Run; secret: string; user: string; evidence: RegExp }> = {
       'run, wrong source password': {
-        run: start('run', { REDIS_URL: `redis://sync:${sourceSecret}@127.0.0.1:${servers.source.port}`, QUEUE_REDIS_URL: goodQueue, ELASTICSEARCH_URL: esUrl() }, 'so-src'),
+        run: start(
+          'run',
+          {
+            REDIS_URL: `redis://sync:${sourceSecret}@127.0.0.1:${servers.source.port}`,
+            QUEUE_REDIS_URL: goodQueue,
+            ELASTICSEARCH_URL: esUrl(),
+          },
+          'so-src',
+        ),
         secret: sourceSecret,
         user: 'sync',
         evidence: /WRONGPASS/,
       },
       'run, wrong queue password': {
-        run: start('run', { REDIS_URL: goodSource, QUEUE_REDIS_URL: `redis://sync:${queueSecret}@127.0.0.1:${servers.queue.port}`, ELASTICSEARCH_URL: esUrl() }, 'so-q1'),
+        run: start(
+          'run',
+          {
+            REDIS_URL: goodSource,
+            QUEUE_REDIS_URL: `redis://sync:${queueSecret}@127.0.0.1:${servers.queue.port}`,
+            ELASTICSEARCH_URL: esUrl(),
+          },
+          'so-q1',
+        ),
         secret: queueSecret,
         user: 'sync',
         evidence: /WRONGPASS/,
       },
       'producer, wrong queue password': {
-        run: start('producer', { REDIS_URL: goodSource, QUEUE_REDIS_URL: `redis://sync:${queueSecret}@127.0.0.1:${servers.queue.port}`, ELASTICSEARCH_URL: esUrl() }, 'so-q2'),
+        run: start(
+          'producer',
+          {
+            REDIS_URL: goodSource,
+            QUEUE_REDIS_URL: `redis://sync:${queueSecret}@127.0.0.1:${servers.queue.port}`,
+            ELASTICSEARCH_URL: esUrl(),
+          },
+          'so-q2',
+        ),
         secret: queueSecret,
         user: 'sync',
         evidence: /WRONGPASS/,
       },
       'run, wrong Elasticsearch password': {
-        run: start('run', { REDIS_URL: goodSource, QUEUE_REDIS_URL: goodQueue, ELASTICSEARCH_URL: fakeEsUrl, ELASTICSEARCH_USERNAME: 'elastic', ELASTICSEARCH_PASSWORD: esSecret }, 'so-es'),
+        run: start(
+          'run',
+          {
+            REDIS_URL: goodSource,
+            QUEUE_REDIS_URL: goodQueue,
+            ELASTICSEARCH_URL: fakeEsUrl,
+            ELASTICSEARCH_USERNAME: 'elastic',
+            ELASTICSEARCH_PASSWORD: esSecret,
+          },
+          'so-es',
+        ),
         secret: esSecret,
         user: 'elastic',
         evidence: /"status":401/,
       },
       'run, wrong Elasticsearch API key': {
-        run: start('run', { REDIS_URL: goodSource, QUEUE_REDIS_URL: goodQueue, ELASTICSEARCH_URL: fakeEsUrl, ELASTICSEARCH_API_KEY: esSecret }, 'so-es3'),
+        run: start(
+          'run',
+          {
+            REDIS_URL: goodSource,
+            QUEUE_REDIS_URL: goodQueue,
+            ELASTICSEARCH_URL: fakeEsUrl,
+            ELASTICSEARCH_API_KEY: esSecret,
+          },
+          'so-es3',
+        ),
         secret: esSecret,
         user: 'elastic',
         evidence: /"status":401/,
       },
       'run, Elasticsearch credentials in the URL': {
-        run: start('run', { REDIS_URL: goodSource, QUEUE_REDIS_URL: goodQueue, ELASTICSEARCH_URL: fakeEsUrl.replace('//', `//elastic:${esSecret}@`) }, 'so-es2'),
+        run: start(
+          'run',
+          {
+            REDIS_URL: goodSource,
+            QUEUE_REDIS_URL: goodQueue,
+            ELASTICSEARCH_URL: fakeEsUrl.replace('//', `//elastic:${esSecret}@`),
+          },
+          'so-es2',
+        ),
         secret: esSecret,
         user: 'elastic',
         evidence: /"status":401/,
@@ -139,7 +208,12 @@ describe('wrong credentials never print a secret, and every line is JSON', () =>
     };
     try {
       for (const [name, r] of Object.entries(runs)) {
-        await waitFor(`${name}: the refusal to be logged`, async () => r.run.out(), (o) => r.evidence.test(o), 30000);
+        await waitFor(
+          `${name}: the refusal to be logged`,
+          async () => r.run.out(),
+          (o) => r.evidence.test(o),
+          30000,
+        );
       }
       // Let the clients retry a few times: every reconnect is another chance to print the command.
       await new Promise((r) => setTimeout(r, 3000));
@@ -149,7 +223,8 @@ describe('wrong credentials never print a secret, and every line is JSON', () =>
     expect(esAuthSeen).toBeGreaterThan(0);
     for (const [name, r] of Object.entries(runs)) {
       const out = r.run.out();
-      for (const form of forms(r.user, r.secret)) expect({ name, leaked: out.includes(form) }).toEqual({ name, leaked: false });
+      for (const form of forms(r.user, r.secret))
+        expect({ name, leaked: out.includes(form) }).toEqual({ name, leaked: false });
       expect({ name, nonJson: nonJsonLines(out) }).toEqual({ name, nonJson: [] });
     }
   });

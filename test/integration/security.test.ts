@@ -6,7 +6,18 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import type { ConfigInput } from '../../shared/platform/config/schema';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
-import { exited, getDoc, spawnCli, startPipeline, startServers, testConfigInput, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  exited,
+  getDoc,
+  spawnCli,
+  startPipeline,
+  startServers,
+  testConfigInput,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 import { getFreePort } from '../support/ports';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 import { makeTestCerts, redisTlsArgs, type TestCerts } from '../support/tls';
@@ -50,7 +61,11 @@ describe('Redis over TLS with client certificates', () => {
     await plain.hset('user:1', { name: 'Ada' });
     pipeline = await startPipeline(input);
     await plain.set('user:2', 'live');
-    await waitFor('user:2 indexed', () => getDoc(pipeline!.ctx, index, 'user:2'), (d) => d?.value === 'live');
+    await waitFor(
+      'user:2 indexed',
+      () => getDoc(pipeline!.ctx, index, 'user:2'),
+      (d) => d?.value === 'live',
+    );
     const report = await waitInSync(pipeline.ctx);
     expect(report.checked).toBe(2);
     // Every connection of the tool came in on the TLS port.
@@ -61,7 +76,12 @@ describe('Redis over TLS with client certificates', () => {
 
   it('refuses a server whose CA it does not trust, and the server refuses a client without a certificate', async () => {
     const attempt = async (tls: Record<string, unknown>): Promise<string> => {
-      const r = new Redis(`rediss://localhost:${tlsPorts.source}`, { tls, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      const r = new Redis(`rediss://localhost:${tlsPorts.source}`, {
+        tls,
+        lazyConnect: true,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+      });
       let first: string | undefined;
       r.on('error', (err: Error) => (first ??= err.message));
       try {
@@ -74,7 +94,9 @@ describe('Redis over TLS with client certificates', () => {
         r.disconnect();
       }
     };
-    expect(await attempt({ cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) })).toMatch(/self[- ]signed|unable to verify/i);
+    expect(await attempt({ cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) })).toMatch(
+      /self[- ]signed|unable to verify/i,
+    );
     expect(await attempt({ ca: readFileSync(certs.ca) })).not.toBe('connected');
   });
 });
@@ -97,11 +119,15 @@ describe('secrets', () => {
     const redisPassword = 'redis-pw-7f3a9c1e55';
     const apiKey = 'es-api-key-b81d04e2aa';
     const queueAdmin = new Redis(servers.queue.url);
-    for (const r of [admin, queueAdmin]) await r.call('ACL', 'SETUSER', 'sync', 'on', `>${redisPassword}`, '~*', '&*', '+@all');
+    for (const r of [admin, queueAdmin])
+      await r.call('ACL', 'SETUSER', 'sync', 'on', `>${redisPassword}`, '~*', '&*', '+@all');
     queueAdmin.disconnect();
     const dir = mkdtempSync(join(tmpdir(), 'res-secrets-'));
     const index = uniqueIndex('secrets');
-    writeFileSync(join(dir, 'sync.yml'), stringify({ mapping: { defaultIndex: index }, producer: { reconcileIntervalMs: 0 } }));
+    writeFileSync(
+      join(dir, 'sync.yml'),
+      stringify({ mapping: { defaultIndex: index }, producer: { reconcileIntervalMs: 0 } }),
+    );
     writeFileSync(join(dir, 'es-key'), `${apiKey}\n`);
     const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'run'], {
       env: {
@@ -119,15 +145,35 @@ describe('secrets', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await waitFor('capture to start', async () => out, (o) => o.includes('capturing keyspace notifications'), 30000);
+      await waitFor(
+        'capture to start',
+        async () => out,
+        (o) => o.includes('capturing keyspace notifications'),
+        30000,
+      );
       // Connection errors are logged with the URL they concern: make the tool's reconnects fail for a while.
       await admin.call('ACL', 'SETUSER', 'sync', 'off');
       await admin.client('KILL', 'USER', 'sync');
-      await waitFor('the failing reconnect to be logged', async () => out, (o) => o.includes('redis connection error'), 30000);
+      await waitFor(
+        'the failing reconnect to be logged',
+        async () => out,
+        (o) => o.includes('redis connection error'),
+        30000,
+      );
       await admin.call('ACL', 'SETUSER', 'sync', 'on');
-      await waitFor('the reconnect to be logged', async () => out, (o) => o.includes('redis connection ready again'), 30000);
+      await waitFor(
+        'the reconnect to be logged',
+        async () => out,
+        (o) => o.includes('redis connection ready again'),
+        30000,
+      );
       await admin.set('secret-test', 'v');
-      await waitFor('the change to be indexed', async () => out, (o) => o.includes('job indexed'), 30000);
+      await waitFor(
+        'the change to be indexed',
+        async () => out,
+        (o) => o.includes('job indexed'),
+        30000,
+      );
       child.kill('SIGTERM');
       expect(await exited(child)).toBe(0);
     } finally {
@@ -181,12 +227,29 @@ describe('least-privilege Redis ACL users (docs/security.md)', () => {
 
   it('producer, worker and queue work with exactly the documented rights', async () => {
     const pipe = admin.pipeline();
-    pipe.set('s', 'v').hset('h', { f: 'v' }).rpush('l', 'a', 'b').sadd('st', 'x').zadd('z', 1, 'm').xadd('x', '*', 'f', 'v').pexpire('h', 600000);
+    pipe
+      .set('s', 'v')
+      .hset('h', { f: 'v' })
+      .rpush('l', 'a', 'b')
+      .sadd('st', 'x')
+      .zadd('z', 1, 'm')
+      .xadd('x', '*', 'f', 'v')
+      .pexpire('h', 600000);
     await pipe.exec();
     const base = testConfigInput(servers);
     const queue = { url: urlOf(servers.queue, 'res-queue') };
-    pipelines.push(await startPipeline({ ...base, redis: { url: urlOf(servers.source, 'res-worker') }, queue }, { producer: false, worker: true }));
-    pipelines.push(await startPipeline({ ...base, redis: { url: urlOf(servers.source, 'res-producer') }, queue }, { producer: true, worker: false }));
+    pipelines.push(
+      await startPipeline(
+        { ...base, redis: { url: urlOf(servers.source, 'res-worker') }, queue },
+        { producer: false, worker: true },
+      ),
+    );
+    pipelines.push(
+      await startPipeline(
+        { ...base, redis: { url: urlOf(servers.source, 'res-producer') }, queue },
+        { producer: true, worker: false },
+      ),
+    );
     await admin.set('live', '1');
     await admin.del('s');
     // verify reads as an unrestricted user: it needs SCAN, which the worker does not.
@@ -203,8 +266,17 @@ describe('least-privilege Redis ACL users (docs/security.md)', () => {
     await admin.call('ACL', 'SETUSER', 'res-producer-short', ...rules);
     // A prefix of its own: the producer of the test above still holds the default lease.
     const base = testConfigInput(servers);
-    const child = spawnCli({ ...base, redis: { url: urlOf(servers.source, 'res-producer-short') }, queue: { url: servers.queue.url, prefix: 'acl-short' } }, ['producer']);
+    const child = spawnCli(
+      {
+        ...base,
+        redis: { url: urlOf(servers.source, 'res-producer-short') },
+        queue: { url: servers.queue.url, prefix: 'acl-short' },
+      },
+      ['producer'],
+    );
     expect(await exited(child)).toBe(2);
-    expect(child.output()).toMatch(/source Redis user may not read notify-keyspace-events \(NOPERM.*config\|get.*\): grant it \+config\|get/);
+    expect(child.output()).toMatch(
+      /source Redis user may not read notify-keyspace-events \(NOPERM.*config\|get.*\): grant it \+config\|get/,
+    );
   });
 });

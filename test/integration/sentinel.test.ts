@@ -37,11 +37,17 @@ describe('a source and queue followed through Redis Sentinel', () => {
    * sentinel names the new one, and writes the old master acknowledges then are discarded when
    * it is demoted (asynchronous replication), so the change under test might never exist.
    */
-  async function syncAcrossFailover(opts: SentinelGroupOptions & { silenceDetectors?: boolean; configureNotifications?: boolean }): Promise<void> {
+  async function syncAcrossFailover(
+    opts: SentinelGroupOptions & { silenceDetectors?: boolean; configureNotifications?: boolean },
+  ): Promise<void> {
     const group = await startSentinelGroup(opts);
     groups.push(group);
     const sentinel = { sentinels: [group.sentinelAddr], name: group.name };
-    const redis = new Redis({ sentinels: [{ host: '127.0.0.1', port: Number(group.sentinelAddr.split(':')[1]) }], name: group.name, failoverDetector: true });
+    const redis = new Redis({
+      sentinels: [{ host: '127.0.0.1', port: Number(group.sentinelAddr.split(':')[1]) }],
+      name: group.name,
+      failoverDetector: true,
+    });
     clients.push(redis);
     const input: ConfigInput = {
       logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
@@ -57,7 +63,13 @@ describe('a source and queue followed through Redis Sentinel', () => {
     pipelines.push(pipeline);
     await writeKeys(redis, 1);
     const queue = pipeline.ctx.queue();
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 60000, 250);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      60000,
+      250,
+    );
     await waitInSync(pipeline.ctx, 60000);
 
     const oldMaster = await group.masterPort();
@@ -71,14 +83,40 @@ describe('a source and queue followed through Redis Sentinel', () => {
     clients.push(onNewMaster);
     await writeKeys(onNewMaster, 2);
     await persist(() => onNewMaster.hset('user:after-failover', { n: 'new' }));
-    await waitFor('a change after the failover to be indexed', () => getDoc(pipeline.ctx, input.mapping!.defaultIndex!, 'user:after-failover'), (d) => d !== undefined, 60000, 200);
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 60000, 250);
+    await waitFor(
+      'a change after the failover to be indexed',
+      () => getDoc(pipeline.ctx, input.mapping!.defaultIndex!, 'user:after-failover'),
+      (d) => d !== undefined,
+      60000,
+      200,
+    );
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      60000,
+      250,
+    );
     // Now that the pipeline has moved (the change above reached the index), a change must
     // reach it through notifications alone: no reconciliation is pending any more.
     await persist(() => onNewMaster.hset('user:after-move', { n: 'later' }));
-    await waitFor('a change on the new master, once followed, to be indexed', () => getDoc(pipeline.ctx, input.mapping!.defaultIndex!, 'user:after-move'), (d) => d !== undefined, 60000, 200);
-    expect(missingNotifyFlags(((await onNewMaster.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '')).toEqual([]);
-    await waitFor('queue drained', () => unfinishedJobs(queue), (n) => n === 0, 60000, 250);
+    await waitFor(
+      'a change on the new master, once followed, to be indexed',
+      () => getDoc(pipeline.ctx, input.mapping!.defaultIndex!, 'user:after-move'),
+      (d) => d !== undefined,
+      60000,
+      200,
+    );
+    expect(
+      missingNotifyFlags(((await onNewMaster.config('GET', 'notify-keyspace-events')) as string[])[1] ?? ''),
+    ).toEqual([]);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(queue),
+      (n) => n === 0,
+      60000,
+      250,
+    );
     const report = await waitInSync(pipeline.ctx, 60000);
     expect(report.checked).toBe(KEYS - KEYS / 10 + 2);
     expect(pipeline.ctx.source.isCluster).toBe(false);
@@ -95,6 +133,11 @@ describe('a source and queue followed through Redis Sentinel', () => {
   // And notify-keyspace-events is set by the tool (configureNotifications): CONFIG SET is not
   // replicated, so the promoted replica publishes nothing until the tool sets it there too.
   it('keeps syncing when the failover detectors miss the failover and the old master stays up', async () => {
-    await syncAcrossFailover({ undemotableMaster: true, silenceDetectors: true, notifyKeyspaceEvents: '', configureNotifications: true });
+    await syncAcrossFailover({
+      undemotableMaster: true,
+      silenceDetectors: true,
+      notifyKeyspaceEvents: '',
+      configureNotifications: true,
+    });
   });
 });

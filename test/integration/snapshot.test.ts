@@ -4,7 +4,16 @@ import { snapshot } from '../../producers/snapshot';
 import type { Progress } from '../../shared/platform/progress';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { VersionCounter, versionKey } from '../../shared/core/versions';
-import { startPipeline, startServers, testConfigInput, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
+import {
+  startPipeline,
+  startServers,
+  testConfigInput,
+  verifyNow,
+  waitFor,
+  waitInSync,
+  type TestPipeline,
+  type TestServers,
+} from '../support/pipeline';
 
 const KEYS = 5000;
 
@@ -31,7 +40,12 @@ describe('snapshot', () => {
     pipeline = await startPipeline(testConfigInput(servers), { producer: false, worker: false });
     const { ctx } = pipeline;
     const queue = ctx.queue();
-    const sink = new ChangeSink(queue, new VersionCounter(ctx.queueRedis, versionKey(ctx.config.queue.prefix)), { prefix: ctx.config.queue.prefix, batch: 500, flushMs: 2, hotKeyWindowMs: 0 }, ctx.logger);
+    const sink = new ChangeSink(
+      queue,
+      new VersionCounter(ctx.queueRedis, versionKey(ctx.config.queue.prefix)),
+      { prefix: ctx.config.queue.prefix, batch: 500, flushMs: 2, hotKeyWindowMs: 0 },
+      ctx.logger,
+    );
     const abort = new AbortController();
     let seen = 0;
     const stopAfterTwoPages: Progress = {
@@ -42,13 +56,26 @@ describe('snapshot', () => {
       },
       stop: () => undefined,
     };
-    const opts = { databases: [0], patterns: ['*'], scanCount: 1000, batchKeys: 500, prefix: ctx.config.queue.prefix, src: 'snapshot' as const };
-    const first = await snapshot({ source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: ctx.logger }, { ...opts, resume: true, progress: stopAfterTwoPages, signal: abort.signal });
+    const opts = {
+      databases: [0],
+      patterns: ['*'],
+      scanCount: 1000,
+      batchKeys: 500,
+      prefix: ctx.config.queue.prefix,
+      src: 'snapshot' as const,
+    };
+    const first = await snapshot(
+      { source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: ctx.logger },
+      { ...opts, resume: true, progress: stopAfterTwoPages, signal: abort.signal },
+    );
     expect(first.aborted).toBe(true);
     expect(first.keys).toBeGreaterThan(0);
     expect(first.keys).toBeLessThan(KEYS);
 
-    const second = await snapshot({ source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: ctx.logger }, { ...opts, resume: true });
+    const second = await snapshot(
+      { source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: ctx.logger },
+      { ...opts, resume: true },
+    );
     expect(second.aborted).toBe(false);
     expect(second.keys).toBeLessThan(KEYS);
 
@@ -69,7 +96,13 @@ describe('snapshot', () => {
     pipeline = await startPipeline({ ...input, queue: { url: servers.source.url } });
     const { ctx } = pipeline;
     await redis.set('k:live', 'x');
-    await waitFor('queue drained', () => unfinishedJobs(ctx.queue()), (n) => n === 0, 60000, 200);
+    await waitFor(
+      'queue drained',
+      () => unfinishedJobs(ctx.queue()),
+      (n) => n === 0,
+      60000,
+      200,
+    );
     const report = await waitInSync(ctx);
     expect(report.checked).toBe(KEYS + 1);
     expect(await redis.exists(`${ctx.config.queue.prefix}:version`)).toBe(1);

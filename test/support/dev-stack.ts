@@ -12,7 +12,12 @@ export const TEST_STACK_DIR = '.stack-test';
  * Runs `scripts/dev-stack.sh <args>` for the stack in `stackDir` (relative to the repository)
  * and returns what it printed; throws with that output when it fails.
  */
-export function devStack(args: readonly string[], stackDir: string, env: Record<string, string> = {}, timeoutMs = 10 * 60_000): string {
+export function devStack(
+  args: readonly string[],
+  stackDir: string,
+  env: Record<string, string> = {},
+  timeoutMs = 10 * 60_000,
+): string {
   const result = spawnSync('bash', [STACK_SCRIPT, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, STACK_DIR: stackDir },
@@ -22,7 +27,9 @@ export function devStack(args: readonly string[], stackDir: string, env: Record<
   });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   if (result.error !== undefined || result.status !== 0) {
-    throw new Error(`STACK_DIR=${stackDir} scripts/dev-stack.sh ${args.join(' ')} failed (${result.error?.message ?? `exit ${String(result.status)}`}):\n${output}`);
+    throw new Error(
+      `STACK_DIR=${stackDir} scripts/dev-stack.sh ${args.join(' ')} failed (${result.error?.message ?? `exit ${String(result.status)}`}):\n${output}`,
+    );
   }
   return output;
 }

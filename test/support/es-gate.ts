@@ -26,7 +26,13 @@ export async function startEsGate(): Promise<EsGate> {
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse): void => {
     const upstream = httpRequest(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: target.host },
+      },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);

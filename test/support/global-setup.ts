@@ -18,7 +18,9 @@ export default function globalSetup(): void {
   }
 
   const started = Date.now();
-  process.stderr.write(`\n[global-setup] starting Elasticsearch: STACK_DIR=${TEST_STACK_DIR} bash scripts/dev-stack.sh up es\n`);
+  process.stderr.write(
+    `\n[global-setup] starting Elasticsearch: STACK_DIR=${TEST_STACK_DIR} bash scripts/dev-stack.sh up es\n`,
+  );
   // A port the OS picks, never the well-known 9200: two stacks started at once must not collide.
   const output = devStack(['up', 'es'], TEST_STACK_DIR, { ES_PORT: 'auto' });
   const url = readStackEnv(TEST_STACK_DIR).ELASTICSEARCH_URL;
@@ -27,6 +29,6 @@ export default function globalSetup(): void {
   }
   process.env.ELASTICSEARCH_URL = url;
   // Only stop in teardown what this run started; a stack someone kept warm stays up.
-  globalThis.__REDIS_ES_SYNC_TEST_STACK_STARTED__ = !/Elasticsearch already running/.test(output);
+  globalThis.__REDIS_ES_SYNC_TEST_STACK_STARTED__ = !output.includes('Elasticsearch already running');
   process.stderr.write(`[global-setup] ELASTICSEARCH_URL=${url} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
 }

@@ -26,8 +26,13 @@ export async function fenceNumber(queueRedis: Redis): Promise<number> {
  * Two producer processes started at the same moment, racing for the lease; resolves once one
  * leads and the other stands by, as [leader, standby].
  */
-export async function racingProducers(input: ConfigInput | readonly [ConfigInput, ConfigInput], children: Cli[]): Promise<[Cli, Cli]> {
-  const [inA, inB] = Array.isArray(input) ? (input as readonly [ConfigInput, ConfigInput]) : [input as ConfigInput, input as ConfigInput];
+export async function racingProducers(
+  input: ConfigInput | readonly [ConfigInput, ConfigInput],
+  children: Cli[],
+): Promise<[Cli, Cli]> {
+  const [inA, inB] = Array.isArray(input)
+    ? (input as readonly [ConfigInput, ConfigInput])
+    : [input as ConfigInput, input as ConfigInput];
   const a = spawnCli({ ...inA, logLevel: 'info' }, ['producer']);
   const b = spawnCli({ ...inB, logLevel: 'info' }, ['producer']);
   children.push(a, b);
@@ -35,7 +40,8 @@ export async function racingProducers(input: ConfigInput | readonly [ConfigInput
   await waitFor(
     'one producer to lead and the other to stand by',
     async () => [leads(a), leads(b), standingBy(a), standingBy(b), a.exitCode, b.exitCode],
-    ([la, lb, sa, sb, ea, eb]) => (la === true && sb === true) || (lb === true && sa === true) || ea !== null || eb !== null,
+    ([la, lb, sa, sb, ea, eb]) =>
+      (la === true && sb === true) || (lb === true && sa === true) || ea !== null || eb !== null,
     60000,
   );
   if (a.exitCode !== null || b.exitCode !== null) throw new Error(`a producer exited:\n${a.output()}\n${b.output()}`);
@@ -131,7 +137,13 @@ export class HandoverFixture<S extends TestServers = TestServers> {
 
 /** Waits until the queue is drained and the index verifies in sync, then asserts 0 missing and 0 stale. */
 export async function expectNothingMissing(worker: TestPipeline): Promise<void> {
-  await waitFor('the queue drained', () => unfinishedJobs(worker.ctx.queue()), (n) => n === 0, 90000, 200);
+  await waitFor(
+    'the queue drained',
+    () => unfinishedJobs(worker.ctx.queue()),
+    (n) => n === 0,
+    90000,
+    200,
+  );
   await waitInSync(worker.ctx, 90000);
   const report = await verifyNow(worker.ctx);
   expect(report.missing).toEqual([]);
@@ -148,8 +160,14 @@ export interface RestartableQueueServers extends TestServers {
  * tells users to run it (`appendonly yes`; fsync at its default, every second: a SIGTERM'd
  * server writes its AOF out before it exits).
  */
-export async function restartableQueueServers(indexPrefix: string, opts: { notify: boolean }): Promise<RestartableQueueServers> {
-  const [sourceDir, queueDir] = [await mkdtemp(join(tmpdir(), 'res-source-')), await mkdtemp(join(tmpdir(), 'res-queue-'))];
+export async function restartableQueueServers(
+  indexPrefix: string,
+  opts: { notify: boolean },
+): Promise<RestartableQueueServers> {
+  const [sourceDir, queueDir] = [
+    await mkdtemp(join(tmpdir(), 'res-source-')),
+    await mkdtemp(join(tmpdir(), 'res-queue-')),
+  ];
   const dirs = [sourceDir, queueDir];
   const queueArgs = ['--dir', queueDir, '--appendonly', 'yes'];
   const [source, firstQueue] = await Promise.all([
@@ -187,7 +205,8 @@ export async function burstAcrossQueueRestart(opts: {
   children: readonly Cli[];
 }): Promise<void> {
   const { round } = opts;
-  const tenures = (): number => opts.children.reduce((n, c) => n + c.output().split('capture started under the lease').length - 1, 0);
+  const tenures = (): number =>
+    opts.children.reduce((n, c) => n + c.output().split('capture started under the lease').length - 1, 0);
   const before = tenures();
   const fenceBefore = await fenceNumber(opts.queueRedis);
   let next = 0;
@@ -201,6 +220,16 @@ export async function burstAcrossQueueRestart(opts: {
   });
   const end = next + 1400;
   while (next < end) await round(next++);
-  await waitFor('a new tenure', () => fenceNumber(opts.queueRedis), (n) => n > fenceBefore, 30000);
-  await waitFor('a producer to capture again', async () => tenures(), (n) => n > before, 30000);
+  await waitFor(
+    'a new tenure',
+    () => fenceNumber(opts.queueRedis),
+    (n) => n > fenceBefore,
+    30000,
+  );
+  await waitFor(
+    'a producer to capture again',
+    async () => tenures(),
+    (n) => n > before,
+    30000,
+  );
 }

@@ -4,7 +4,9 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     if (line.startsWith('#')) continue;
     const [, metric, labelText, value] = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line) ?? [];
     if (metric !== name) continue;
-    const found: Record<string, string> = Object.fromEntries([...(labelText ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1] ?? '', l[2] ?? '']));
+    const found: Record<string, string> = Object.fromEntries(
+      [...(labelText ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1] ?? '', l[2] ?? '']),
+    );
     if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(value);
   }
   return undefined;

@@ -6,7 +6,10 @@ export const GROUP = 'redis-es-sync';
 
 /** An application's write: the value and its outbox entry in one MULTI; returns the entry's id. */
 export async function writeWithEntry(redis: Redis, key: string, value = `value of ${key}`): Promise<string> {
-  const [, [, id]] = (await redis.multi().set(key, value).xadd(STREAM, '*', 'key', key).exec()) as [unknown, [unknown, string]];
+  const [, [, id]] = (await redis.multi().set(key, value).xadd(STREAM, '*', 'key', key).exec()) as [
+    unknown,
+    [unknown, string],
+  ];
   return id;
 }
 
@@ -20,7 +23,12 @@ export function startOutboxServers(indexPrefix: string): Promise<TestServers> {
 
 /** Unacknowledged entries of the group, or of one consumer. */
 export async function pendingCount(redis: Redis, consumer?: string): Promise<number> {
-  const [count, , , consumers] = (await redis.xpending(STREAM, GROUP)) as [number, string | null, string | null, [string, string][] | null];
+  const [count, , , consumers] = (await redis.xpending(STREAM, GROUP)) as [
+    number,
+    string | null,
+    string | null,
+    [string, string][] | null,
+  ];
   if (consumer === undefined) return count;
   return Number((consumers ?? []).find(([name]) => name === consumer)?.[1] ?? 0);
 }

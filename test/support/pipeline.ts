@@ -23,7 +23,10 @@ export interface TestServers {
  * A source Redis (with keyspace notifications unless `notify: false`), a queue Redis, and an
  * index name of the test's own.
  */
-export async function startServers(indexPrefix: string, opts: { notify?: boolean; sourceArgs?: string[] } = {}): Promise<TestServers> {
+export async function startServers(
+  indexPrefix: string,
+  opts: { notify?: boolean; sourceArgs?: string[] } = {},
+): Promise<TestServers> {
   const [source, queue] = await Promise.all([
     startRedis({ notifyKeyspaceEvents: opts.notify === false ? undefined : 'KEA', args: opts.sourceArgs }),
     startRedis(),
@@ -64,7 +67,10 @@ export interface TestPipeline {
 }
 
 /** The service in this process (producer, worker or both), as `run` starts it. */
-export async function startPipeline(input: ConfigInput, parts: ServiceParts = { producer: true, worker: true }): Promise<TestPipeline> {
+export async function startPipeline(
+  input: ConfigInput,
+  parts: ServiceParts = { producer: true, worker: true },
+): Promise<TestPipeline> {
   const loaded = loadedConfig(input);
   const ctx = buildContext(loaded, createLogger(loaded.config.logLevel));
   let service: RunningService;
@@ -78,11 +84,20 @@ export async function startPipeline(input: ConfigInput, parts: ServiceParts = { 
 }
 
 /** Polls until `check` holds; fails with `what` and the last value seen. */
-export async function waitFor<T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 30000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T>,
+  check: (v: T) => boolean,
+  timeoutMs = 30000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T = await probe();
   while (!check(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
     last = await probe();
   }
@@ -93,7 +108,13 @@ export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
   const { config } = ctx;
   return verify(
     { es: ctx.es, source: ctx.source, router: ctx.router },
-    { databases: config.redis.databases, patterns: config.redis.patterns, prefix: config.queue.prefix, scanCount: 1000, settleMs: 0 },
+    {
+      databases: config.redis.databases,
+      patterns: config.redis.patterns,
+      prefix: config.queue.prefix,
+      scanCount: 1000,
+      settleMs: 0,
+    },
   );
 }
 
@@ -115,7 +136,11 @@ export async function getDoc(ctx: AppContext, index: string, id: string): Promis
 const CLI = resolve(__dirname, '../../dist/cli/main.js');
 
 /** A CLI process (`worker`, `producer`, `verify`…) with the test's configuration in a temp file. */
-export function spawnCli(input: ConfigInput, args: string[], opts: { env?: Record<string, string> } = {}): ChildProcess & { output: () => string } {
+export function spawnCli(
+  input: ConfigInput,
+  args: string[],
+  opts: { env?: Record<string, string> } = {},
+): ChildProcess & { output: () => string } {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first (npm test does)`);
   const dir = mkdtempSync(join(tmpdir(), 'res-cli-'));
   const file = join(dir, 'config.yml');

@@ -28,7 +28,10 @@ export async function writeEveryEncoding(redis: Redis, tag: string): Promise<voi
 
   p.rpush(k('list:small'), 'a', '1', '-300', '70000', '5000000000', 'b'.repeat(100), '');
   for (let i = 0; i < 3000; i += 500) {
-    p.rpush(k('list:large'), ...Array.from({ length: 500 }, (_, j) => ((i + j) % 3 === 0 ? String(i + j) : big('item', i + j))));
+    p.rpush(
+      k('list:large'),
+      ...Array.from({ length: 500 }, (_, j) => ((i + j) % 3 === 0 ? String(i + j) : big('item', i + j))),
+    );
   }
   p.pexpireat(k('list:large'), FAR_EXPIRY_MS);
 
@@ -37,12 +40,41 @@ export async function writeEveryEncoding(redis: Redis, tag: string): Promise<voi
   p.sadd(k('set:ints-large'), ...Array.from({ length: 600 }, (_, i) => String(i * 3)));
   p.sadd(k('set:large'), ...Array.from({ length: 300 }, (_, i) => big('member', i)));
 
-  p.zadd(k('zset:small'), 1, 'one', 2.5, 'two and a half', -3, 'minus', '+inf', 'top', '-inf', 'bottom', 1, 'also-one', 1e-300, 'tiny');
-  p.zadd(k('zset:large'), ...Array.from({ length: 300 }, (_, i) => [String(i % 50 === 0 ? 7 : i / 3), big('m', i)]).flat());
-  p.zadd(k('zset:inf-large'), '+inf', 'top', '-inf', 'bottom', ...Array.from({ length: 200 }, (_, i) => [String(i), big('z', i)]).flat());
+  p.zadd(
+    k('zset:small'),
+    1,
+    'one',
+    2.5,
+    'two and a half',
+    -3,
+    'minus',
+    '+inf',
+    'top',
+    '-inf',
+    'bottom',
+    1,
+    'also-one',
+    1e-300,
+    'tiny',
+  );
+  p.zadd(
+    k('zset:large'),
+    ...Array.from({ length: 300 }, (_, i) => [String(i % 50 === 0 ? 7 : i / 3), big('m', i)]).flat(),
+  );
+  p.zadd(
+    k('zset:inf-large'),
+    '+inf',
+    'top',
+    '-inf',
+    'bottom',
+    ...Array.from({ length: 200 }, (_, i) => [String(i), big('z', i)]).flat(),
+  );
 
-  p.hset(k('hash:small'), { f1: 'v1', n: '42', neg: '-1000', empty: '', 'é': 'ü' });
-  p.hset(k('hash:large'), Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field-${i}`, i % 2 === 0 ? String(i) : big('v', i)])));
+  p.hset(k('hash:small'), { f1: 'v1', n: '42', neg: '-1000', empty: '', é: 'ü' });
+  p.hset(
+    k('hash:large'),
+    Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`field-${i}`, i % 2 === 0 ? String(i) : big('v', i)])),
+  );
   p.hset(k('hash:long-value'), { short: 's', long: 'y'.repeat(200) });
   p.pexpireat(k('hash:small'), FAR_EXPIRY_MS);
 
@@ -61,9 +93,7 @@ export async function writeEveryEncoding(redis: Redis, tag: string): Promise<voi
 }
 
 /** A key's value as text, the shape the RDB decoder gives: what both sides are compared in. */
-type TextState =
-  | { type: 'unsupported'; redisType: string }
-  | { type: string; value: unknown };
+type TextState = { type: 'unsupported'; redisType: string } | { type: string; value: unknown };
 
 /** A decoded value in the comparison shape. */
 export function asKeyState(v: DecodedValue): TextState {
@@ -79,9 +109,10 @@ function byBytes(members: readonly string[]): string[] {
 
 /** A key's state as readKeyStates reports it (bytes), in the comparison shape, TTL aside (compared separately, exactly). */
 export function withoutTtl(state: KeyState | undefined): TextState | undefined {
-  if (state === undefined || !state.exists) return undefined;
+  if (!state?.exists) return undefined;
   const text = (b: Buffer): string => b.toString('utf8');
-  const fields = (pairs: readonly FieldPair[]): Record<string, string> => Object.fromEntries(pairs.map((p) => [text(p.name), text(p.value)]));
+  const fields = (pairs: readonly FieldPair[]): Record<string, string> =>
+    Object.fromEntries(pairs.map((p) => [text(p.name), text(p.value)]));
   switch (state.type) {
     case 'unsupported':
       return { type: 'unsupported', redisType: state.redisType };

@@ -55,19 +55,26 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       const server = await startRedis({
         notifyKeyspaceEvents: 'KEA',
         args: [
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(dir, `nodes-${i}.conf`),
-          '--cluster-port', String(await getFreePort()),
-          '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000),
-          '--dir', dir,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${i}.conf`),
+          '--cluster-port',
+          String(await getFreePort()),
+          '--cluster-node-timeout',
+          String(opts.nodeTimeoutMs ?? 2000),
+          '--dir',
+          dir,
         ],
       });
       nodes.push({ port: server.port, url: server.url, server });
     }
     await run('redis-cli', [
-      '--cluster', 'create',
+      '--cluster',
+      'create',
       ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas', String(replicas),
+      '--cluster-replicas',
+      String(replicas),
       '--cluster-yes',
     ]);
   } catch (err) {
@@ -86,7 +93,14 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     }
   };
   const liveNodes = async (): Promise<number[]> => {
-    const alive = await Promise.all(nodes.map((n) => withNode(n.port, (r) => r.ping()).then(() => n.port, () => undefined)));
+    const alive = await Promise.all(
+      nodes.map((n) =>
+        withNode(n.port, (r) => r.ping()).then(
+          () => n.port,
+          () => undefined,
+        ),
+      ),
+    );
     return alive.filter((p): p is number => p !== undefined);
   };
   const mastersSeenBy = async (port: number): Promise<number[]> => {
@@ -104,7 +118,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     urls: nodes.map((n) => n.url),
     async role(port) {
       const info = await withNode(port, (r) => r.info('replication'));
-      return /role:master/.test(info) ? 'master' : 'replica';
+      return info.includes('role:master') ? 'master' : 'replica';
     },
     async masterPorts() {
       const [first] = await liveNodes();
@@ -116,14 +130,24 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
         const text = await withNode(port, (r) => r.cluster('MYID'));
         return text.trim();
       };
-      await run('redis-cli', [
-        '--cluster', 'reshard', `127.0.0.1:${fromPort}`,
-        '--cluster-from', await idOf(fromPort),
-        '--cluster-to', await idOf(toPort),
-        '--cluster-slots', String(slots),
-        '--cluster-pipeline', '100',
-        '--cluster-yes',
-      ], { maxBuffer: 64 * 1024 * 1024 });
+      await run(
+        'redis-cli',
+        [
+          '--cluster',
+          'reshard',
+          `127.0.0.1:${fromPort}`,
+          '--cluster-from',
+          await idOf(fromPort),
+          '--cluster-to',
+          await idOf(toPort),
+          '--cluster-slots',
+          String(slots),
+          '--cluster-pipeline',
+          '100',
+          '--cluster-yes',
+        ],
+        { maxBuffer: 64 * 1024 * 1024 },
+      );
     },
     async waitHealthy(timeoutMs = 30000) {
       const deadline = Date.now() + timeoutMs;

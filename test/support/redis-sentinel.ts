@@ -73,9 +73,16 @@ export async function startSentinelGroup(opts: SentinelGroupOptions = {}): Promi
     const undemotable = opts.undemotableMaster ? ['--rename-command', 'SLAVEOF', '""'] : [];
     const master = await startRedis({ notifyKeyspaceEvents, args: ['--dir', dir, ...undemotable] });
     servers.push(master);
-    const replica = await startRedis({ notifyKeyspaceEvents, args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'] });
+    const replica = await startRedis({
+      notifyKeyspaceEvents,
+      args: ['--replicaof', '127.0.0.1', String(master.port), '--dir', dir, '--dbfilename', 'replica.rdb'],
+    });
     servers.push(replica);
-    await poll('the replica to sync', () => withClient(replica.port, async (r) => /master_link_status:up/.test(await r.info('replication'))), 20000);
+    await poll(
+      'the replica to sync',
+      () => withClient(replica.port, async (r) => (await r.info('replication')).includes('master_link_status:up')),
+      20000,
+    );
     const conf = join(dir, 'sentinel.conf');
     writeFileSync(
       conf,
@@ -90,11 +97,14 @@ export async function startSentinelGroup(opts: SentinelGroupOptions = {}): Promi
     servers.push(sentinel);
     await poll(
       'the sentinel to discover the replica',
-      () => withClient(sentinel.port, async (r) => ((await r.call('SENTINEL', 'REPLICAS', name)) as unknown[]).length > 0),
+      () =>
+        withClient(sentinel.port, async (r) => ((await r.call('SENTINEL', 'REPLICAS', name)) as unknown[]).length > 0),
       20000,
     );
     const masterPort = (): Promise<number> =>
-      withClient(sentinel.port, async (r) => Number(((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as string[])[1]));
+      withClient(sentinel.port, async (r) =>
+        Number(((await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as string[])[1]),
+      );
     return {
       name,
       sentinelAddr: `127.0.0.1:${sentinel.port}`,
@@ -104,8 +114,16 @@ export async function startSentinelGroup(opts: SentinelGroupOptions = {}): Promi
         const before = await masterPort();
         await withClient(sentinel.port, (r) => r.call('SENTINEL', 'FAILOVER', name));
         let after = before;
-        await poll('the sentinel to announce the new master', async () => (after = await masterPort()) !== before, timeoutMs);
-        await poll('the new master to take writes', () => withClient(after, async (r) => /role:master/.test(await r.info('replication'))), timeoutMs);
+        await poll(
+          'the sentinel to announce the new master',
+          async () => (after = await masterPort()) !== before,
+          timeoutMs,
+        );
+        await poll(
+          'the new master to take writes',
+          () => withClient(after, async (r) => (await r.info('replication')).includes('role:master')),
+          timeoutMs,
+        );
         return after;
       },
       async silenceFailoverDetectors() {

@@ -107,7 +107,17 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 async function startOnce(opts: StartRedisOptions): Promise<RedisServerHandle | 'port-taken'> {
   const port = opts.port ?? (await getFreePort());
-  const args = [...(opts.configFile !== undefined ? [opts.configFile] : []), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = [
+    ...(opts.configFile !== undefined ? [opts.configFile] : []),
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ];
   if (opts.notifyKeyspaceEvents !== undefined) {
     args.push('--notify-keyspace-events', opts.notifyKeyspaceEvents);
   }

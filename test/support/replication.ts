@@ -24,5 +24,9 @@ export async function replicationServers(indexPrefix: string, sourceArgs: string
 
 export function replicationInput(servers: TestServers, extra: Partial<ConfigInput> = {}): ConfigInput {
   const base = testConfigInput(servers, extra);
-  return { ...base, redis: { url: servers.source.url, databases: [0, 1] }, producer: { ...base.producer, mode: 'replication' } };
+  return {
+    ...base,
+    redis: { url: servers.source.url, databases: [0, 1] },
+    producer: { ...base.producer, mode: 'replication' },
+  };
 }

@@ -21,11 +21,51 @@ function openssl(dir: string, args: string[]): void {
 export function makeTestCerts(): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), 'res-tls-'));
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=redis-es-sync test CA']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=redis-es-sync test CA',
+  ]);
   for (const who of ['server', 'client']) {
-    openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who === 'server' ? 'localhost' : 'redis-es-sync'}`]);
+    openssl(dir, [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${who}.key`,
+      '-out',
+      `${who}.csr`,
+      '-subj',
+      `/CN=${who === 'server' ? 'localhost' : 'redis-es-sync'}`,
+    ]);
     const ext = who === 'server' ? ['-extfile', 'server.ext'] : [];
-    openssl(dir, ['x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.crt`, '-days', '2', ...ext]);
+    openssl(dir, [
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${who}.crt`,
+      '-days',
+      '2',
+      ...ext,
+    ]);
   }
   return {
     dir,
@@ -39,5 +79,16 @@ export function makeTestCerts(): TestCerts {
 
 /** redis-server arguments for a TLS port that requires client certificates signed by the test CA. */
 export function redisTlsArgs(certs: TestCerts, tlsPort: number): string[] {
-  return ['--tls-port', String(tlsPort), '--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey, '--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'yes'];
+  return [
+    '--tls-port',
+    String(tlsPort),
+    '--tls-cert-file',
+    certs.serverCert,
+    '--tls-key-file',
+    certs.serverKey,
+    '--tls-ca-cert-file',
+    certs.ca,
+    '--tls-auth-clients',
+    'yes',
+  ];
 }

@@ -17,14 +17,24 @@ export type DocComparison = { same: true } | { same: false; why: string } | { re
  * `jsonAllowed`: the rule lets a string's JSON text be indexed parsed; the parse must then say
  * exactly what the text says (json-compare.ts).
  */
-export function compareDocument(key: Buffer, db: number, raw: PresentRaw, doc: Record<string, unknown>, jsonAllowed: boolean): DocComparison {
+export function compareDocument(
+  key: Buffer,
+  db: number,
+  raw: PresentRaw,
+  doc: Record<string, unknown>,
+  jsonAllowed: boolean,
+): DocComparison {
   const keyWhy = keyDifference(key, doc);
   if (keyWhy) return { same: false, why: keyWhy };
   if (doc.db !== db) return { same: false, why: `db is ${JSON.stringify(doc.db)}, the key is in ${db}` };
   const type = raw.type === 'other' ? raw.name : raw.type;
   if (doc.type !== type) return { same: false, why: `type is ${JSON.stringify(doc.type)}, Redis has a ${type}` };
   if (typeof doc.refused === 'string') return { refused: doc.refused };
-  if ((doc.ttl_ms !== undefined) !== raw.hasTtl) return { same: false, why: raw.hasTtl ? 'Redis has a TTL, the document none' : 'the document has a TTL, Redis none' };
+  if ((doc.ttl_ms !== undefined) !== raw.hasTtl)
+    return {
+      same: false,
+      why: raw.hasTtl ? 'Redis has a TTL, the document none' : 'the document has a TTL, Redis none',
+    };
   const why = valueDifference(raw, doc.value, jsonAllowed);
   return why ? { same: false, why: `value: ${why}` } : { same: true };
 }

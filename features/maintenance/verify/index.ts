@@ -83,7 +83,9 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
           // Buffers: a key that is not UTF-8 must be read by its own bytes, not a lossy name.
           const [next, page] = await node.client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
           cursor = next.toString('latin1');
-          const keys = page.map((bytes) => ({ db, key: keyFromBytes(bytes), bytes })).filter((k) => !isOwnKey(opts.prefix, k.key));
+          const keys = page
+            .map((bytes) => ({ db, key: keyFromBytes(bytes), bytes }))
+            .filter((k) => !isOwnKey(opts.prefix, k.key));
           const checks = await checkKeys(deps, db, keys);
           checked += keys.length;
           opts.progress?.increment(page.length);
@@ -183,25 +185,43 @@ export function inSync(r: VerifyReport): boolean {
  */
 async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey[]): Promise<Check[]> {
   if (keys.length === 0) return [];
-  const raws = await readRaw(deps.source.db(db), keys.map((k) => k.bytes));
+  const raws = await readRaw(
+    deps.source.db(db),
+    keys.map((k) => k.bytes),
+  );
   const routes = keys.map((k) => deps.router.route(db, k.key));
   const shaped = keys.flatMap((k, i) => {
     const route = routes[i];
     return route && reshapes(route.shape) ? [{ i, key: k.key }] : [];
   });
-  const states = shaped.length > 0 ? await readKeyStates(deps.source.db(db), shaped.map((s) => s.key)) : [];
+  const states =
+    shaped.length > 0
+      ? await readKeyStates(
+          deps.source.db(db),
+          shaped.map((s) => s.key),
+        )
+      : [];
   const stateOf = new Map(shaped.map((s, j) => [s.i, states[j]]));
   const asked = routes.flatMap((route, i) => (route ? [{ i, route }] : []));
   const found =
-    asked.length > 0 ? (await deps.es.mget<Record<string, unknown>>({ docs: asked.map(({ route }) => ({ _index: route.index, _id: route.id })) })).docs : [];
-  const docOf = new Map(asked.map(({ i }, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> } | undefined]));
+    asked.length > 0
+      ? (
+          await deps.es.mget<Record<string, unknown>>({
+            docs: asked.map(({ route }) => ({ _index: route.index, _id: route.id })),
+          })
+        ).docs
+      : [];
+  const docOf = new Map(
+    asked.map(({ i }, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> } | undefined]),
+  );
   return keys.map((k, i): Check => {
     const route = routes[i];
     if (!route) return { verdict: 'ok' };
     const raw = raws[i];
     const got = docOf.get(i);
     // readRaw and mget answer one entry per key asked for, in order.
-    if (raw === undefined || got === undefined) throw new Error(`verify: no ${raw === undefined ? 'read' : 'mget answer'} for key ${i} of ${keys.length}`);
+    if (raw === undefined || got === undefined)
+      throw new Error(`verify: no ${raw === undefined ? 'read' : 'mget answer'} for key ${i} of ${keys.length}`);
     const doc = got.found ? got._source : undefined;
     if (!raw.exists) return doc ? { verdict: 'extra', why: 'Redis has no such key' } : { verdict: 'ok' };
     if (raw.changing) return { verdict: 'stale', why: 'the key changed type while verify read it' };
@@ -215,22 +235,40 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
 }
 
 function reshapes(shape: DocumentShape): boolean {
-  return shape.keep !== undefined || shape.rename !== undefined || shape.coerce !== undefined || shape.transform !== undefined;
+  return (
+    shape.keep !== undefined ||
+    shape.rename !== undefined ||
+    shape.coerce !== undefined ||
+    shape.transform !== undefined
+  );
 }
 
 /** A rule's transform may make no document of a value: absent is then right. */
-function checkShaped(route: Route, db: number, key: string, state: KeyState, doc: Record<string, unknown> | undefined): Check {
+function checkShaped(
+  route: Route,
+  db: number,
+  key: string,
+  state: KeyState,
+  doc: Record<string, unknown> | undefined,
+): Check {
   if (typeof doc?.refused === 'string') return { verdict: 'refused', why: doc.refused };
   let expected: DocOperation;
   try {
     expected = toOperation(route, route.shape, db, key, state);
   } catch (err) {
-    if (err instanceof DocumentRejectedError) return { verdict: 'stale', why: `the rule refuses the value (${err.message}), but its document is not the refusal stub` };
+    if (err instanceof DocumentRejectedError)
+      return {
+        verdict: 'stale',
+        why: `the rule refuses the value (${err.message}), but its document is not the refusal stub`,
+      };
     throw err;
   }
-  if (expected.op === 'delete') return doc ? { verdict: 'extra', why: 'the rule makes no document of this value' } : { verdict: 'ok' };
+  if (expected.op === 'delete')
+    return doc ? { verdict: 'extra', why: 'the rule makes no document of this value' } : { verdict: 'ok' };
   if (!doc) return { verdict: 'missing' };
-  return sameDocument(expected.doc, doc) ? { verdict: 'ok' } : { verdict: 'stale', why: 'not the document the rule builds from the value' };
+  return sameDocument(expected.doc, doc)
+    ? { verdict: 'ok' }
+    : { verdict: 'stale', why: 'not the document the rule builds from the value' };
 }
 
 /**
@@ -254,7 +292,9 @@ async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: bo
   if (realtime) {
     const flagged = refs.map((r, i) => ({ r, i })).filter(({ i }) => verdicts[i] === 'extra');
     if (flagged.length > 0) {
-      const got = await deps.es.mget({ docs: flagged.map(({ r }) => ({ _index: r.index, _id: r.id, _source: false })) });
+      const got = await deps.es.mget({
+        docs: flagged.map(({ r }) => ({ _index: r.index, _id: r.id, _source: false })),
+      });
       got.docs.forEach((d, j) => {
         const flag = flagged[j]; // mget answers one doc per one asked for, in order
         if (flag !== undefined && !(d as { found?: boolean }).found) verdicts[flag.i] = 'ok';

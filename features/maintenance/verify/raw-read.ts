@@ -66,7 +66,7 @@ export async function readRaw(redis: RedisClient, keys: readonly Buffer[]): Prom
     const reply = read ? replies[at] : undefined;
     const ttl = replies[read ? at + 1 : at];
     if (reply instanceof Error) {
-      if (/WRONGTYPE/.test(reply.message)) return { exists: true, changing: true };
+      if (reply.message.includes('WRONGTYPE')) return { exists: true, changing: true };
       throw reply;
     }
     if (ttl instanceof Error) throw ttl;
@@ -89,7 +89,10 @@ function rawValue(type: string, reply: unknown): RawValue {
     case 'zset':
       return { type, entries: pairs(reply as Buffer[]).map(([m, s]) => [m, s.toString('latin1')]) };
     case 'stream':
-      return { type, entries: (reply as [Buffer, Buffer[]][]).map(([id, f]) => ({ id: id.toString('latin1'), fields: pairs(f) })) };
+      return {
+        type,
+        entries: (reply as [Buffer, Buffer[]][]).map(([id, f]) => ({ id: id.toString('latin1'), fields: pairs(f) })),
+      };
     default:
       return { type: 'other', name: type };
   }
@@ -109,7 +112,13 @@ async function send(redis: RedisClient, calls: readonly Call[]): Promise<unknown
   if (calls.length === 0) return [];
   // A Cluster routes single commands by slot; a pipeline there must stay within one slot.
   if (redis.isCluster) {
-    return Promise.all(calls.map(([cmd, ...args]) => redis.callBuffer(cmd as string, ...args).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
+    return Promise.all(
+      calls.map(([cmd, ...args]) =>
+        redis
+          .callBuffer(cmd as string, ...args)
+          .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+      ),
+    );
   }
   const pipeline = redis.pipeline();
   for (const [cmd, ...args] of calls) pipeline.callBuffer(cmd as string, ...args);

@@ -105,11 +105,18 @@ export class MasterNotifications {
     let subscribed = 0;
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') subscribed++;
-      else this.log.error({ node: added[i]?.id, err: r.reason }, 'could not subscribe to a new master; retrying at the next refresh');
+      else
+        this.log.error(
+          { node: added[i]?.id, err: r.reason },
+          'could not subscribe to a new master; retrying at the next refresh',
+        );
     });
     if (subscribed > 0 && !this.stopped) {
       this.pastGaps += subscribed;
-      this.log.warn({ masters: this.masters, subscribed }, 'new masters subscribed: what they published before is reconciled');
+      this.log.warn(
+        { masters: this.masters, subscribed },
+        'new masters subscribed: what they published before is reconciled',
+      );
       this.deps.onGap();
     }
   }
@@ -136,7 +143,8 @@ export class MasterNotifications {
       await checkFlags(node.client);
     } catch (err) {
       // In a cluster, say which master lacks the flags.
-      if (err instanceof RedisSetupError && node.id) throw new RedisSetupError(`cluster master ${node.id}: ${err.message}`);
+      if (err instanceof RedisSetupError && node.id)
+        throw new RedisSetupError(`cluster master ${node.id}: ${err.message}`);
       throw err;
     }
     try {

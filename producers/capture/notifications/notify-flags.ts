@@ -26,7 +26,7 @@ export async function ensureNotifyFlags(redis: Redis, configure: boolean, logger
   try {
     reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
   } catch (err) {
-    if (!/NOPERM/.test((err as Error).message)) throw err;
+    if (!(err as Error).message.includes('NOPERM')) throw err;
     throw new RedisSetupError(
       `the source Redis user may not read notify-keyspace-events (${(err as Error).message}): grant it +config|get (README: Security, Redis ACL)`,
     );

@@ -64,7 +64,9 @@ export class NotificationSubscription {
     sub.options.autoResubscribe = false;
     this.sub = sub;
     // Buffers: a key name is bytes, and the text form of one that is not UTF-8 would lose them.
-    sub.on('pmessageBuffer', (_pattern: string, channel: Buffer, key: Buffer) => this.onEvent(channel.toString('latin1'), keyFromBytes(key)));
+    sub.on('pmessageBuffer', (_pattern: string, channel: Buffer, key: Buffer) =>
+      this.onEvent(channel.toString('latin1'), keyFromBytes(key)),
+    );
     sub.on('messageBuffer', (channel: Buffer, keys: Buffer[] | null) => {
       // A flush invalidates everything at once: a null key list. A write under the probe prefix names its keys.
       if (keys === null && channel.toString('latin1') === INVALIDATE) {

@@ -49,7 +49,12 @@ export function parseEntry(entry: RawEntry, rules: EntryRules): OutboxEntry {
   let db = rules.defaultDb;
   const [dbField] = dbs;
   if (dbField !== undefined) {
-    if (!/^\d+$/.test(dbField)) return { kind: 'malformed', id, reason: `\`db\` is not a database number: ${JSON.stringify(dbField.slice(0, 40))}` };
+    if (!/^\d+$/.test(dbField))
+      return {
+        kind: 'malformed',
+        id,
+        reason: `\`db\` is not a database number: ${JSON.stringify(dbField.slice(0, 40))}`,
+      };
     db = Number(dbField);
     if (!rules.databases.has(db)) return { kind: 'malformed', id, reason: `db ${db} is not in redis.databases` };
   }
@@ -78,7 +83,10 @@ function asBytes(v: unknown, what: string): string {
 function decodeEntryList(list: unknown, what: string): RawEntry[] {
   return asArray(list, what).map((item) => {
     const [id, fields] = asArray(item, what);
-    return { id: asBytes(id, what), fields: fields === null ? null : asArray(fields, what).map((f) => asBytes(f, what)) };
+    return {
+      id: asBytes(id, what),
+      fields: fields === null ? null : asArray(fields, what).map((f) => asBytes(f, what)),
+    };
   });
 }
 

@@ -80,7 +80,16 @@ export interface OutboxStats {
  */
 export class OutboxMode implements CaptureMode {
   private readonly sink: ChangeSink;
-  readonly stats: OutboxStats = { read: 0, redelivered: 0, claimed: 0, takenOver: 0, acked: 0, malformed: 0, deleted: 0, trimmed: 0 };
+  readonly stats: OutboxStats = {
+    read: 0,
+    redelivered: 0,
+    claimed: 0,
+    takenOver: 0,
+    acked: 0,
+    malformed: 0,
+    deleted: 0,
+    trimmed: 0,
+  };
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
@@ -186,7 +195,12 @@ export class OutboxMode implements CaptureMode {
       .then(async () => {
         if (reconciler.completed > before) await this.fence.hset(this.stateKey, { reconcile: 'done' });
       })
-      .catch((err: unknown) => this.log.warn({ err }, 'could not record the reconciliation of the new group as done; the next tenure runs it again'));
+      .catch((err: unknown) =>
+        this.log.warn(
+          { err },
+          'could not record the reconciliation of the new group as done; the next tenure runs it again',
+        ),
+      );
   }
 
   /** Stops reading and finishes the batch in hand (enqueue, then acknowledge). */
@@ -257,7 +271,17 @@ export class OutboxMode implements CaptureMode {
         if (pendingFrom !== undefined) {
           // As Buffers, so a key that is not UTF-8 keeps its bytes (entry.ts decodes them).
           const entries = decodeReadGroup(
-            await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'STREAMS', this.stream, pendingFrom),
+            await reader.callBuffer(
+              'XREADGROUP',
+              'GROUP',
+              this.group,
+              this.consumer,
+              'COUNT',
+              batch,
+              'STREAMS',
+              this.stream,
+              pendingFrom,
+            ),
           );
           const first = entries[0];
           const last = entries.at(-1);
@@ -272,7 +296,19 @@ export class OutboxMode implements CaptureMode {
           pendingFrom = last.id;
         } else {
           const entries = decodeReadGroup(
-            await reader.callBuffer('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', this.stream, '>'),
+            await reader.callBuffer(
+              'XREADGROUP',
+              'GROUP',
+              this.group,
+              this.consumer,
+              'COUNT',
+              batch,
+              'BLOCK',
+              blockMs,
+              'STREAMS',
+              this.stream,
+              '>',
+            ),
           );
           if (entries.length > 0) await this.handle(entries);
         }
@@ -337,10 +373,16 @@ export class OutboxMode implements CaptureMode {
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
         outboxMalformed.inc({ part: 'entry' });
-        this.log.warn({ id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10).map(displayKey) }, 'malformed outbox entry acknowledged and skipped');
+        this.log.warn(
+          { id: entry.id, reason: entry.reason, fields: raw.fields?.slice(0, 10).map(displayKey) },
+          'malformed outbox entry acknowledged and skipped',
+        );
       } else {
         this.stats.deleted++;
-        this.log.error({ id: entry.id }, 'outbox entry deleted before it was handled: its change is unknown; run a reconciliation');
+        this.log.error(
+          { id: entry.id },
+          'outbox entry deleted before it was handled: its change is unknown; run a reconciliation',
+        );
       }
     }
     await this.sink.flush();
@@ -390,22 +432,34 @@ export class OutboxMode implements CaptureMode {
     let taken = 0;
     let deleted = 0;
     while (!this.stopping) {
-      const ids = decodePendingIds(await this.redis.xpending(this.stream, this.group, '-', '+', this.settings.batch, consumer));
+      const ids = decodePendingIds(
+        await this.redis.xpending(this.stream, this.group, '-', '+', this.settings.batch, consumer),
+      );
       if (ids.length === 0) break;
-      const entries = decodeClaim(await this.redis.callBuffer('XCLAIM', this.stream, this.group, this.consumer, 0, ...ids));
+      const entries = decodeClaim(
+        await this.redis.callBuffer('XCLAIM', this.stream, this.group, this.consumer, 0, ...ids),
+      );
       // An id XCLAIM left out was acknowledged meanwhile (by the old holder, after a flush that
       // succeeded) or deleted from the stream; only the second loses a change.
       const claimed = new Set(entries.map((e) => e.id));
-      for (const id of ids) if (!claimed.has(id) && (await this.redis.xrange(this.stream, id, id)).length === 0) deleted++;
+      for (const id of ids)
+        if (!claimed.has(id) && (await this.redis.xrange(this.stream, id, id)).length === 0) deleted++;
       taken += entries.length;
       this.stats.takenOver += entries.length;
       if (entries.length > 0) await this.handle(entries);
     }
     if (deleted > 0) {
       this.stats.deleted += deleted;
-      this.log.error({ consumer, count: deleted }, "an earlier lease holder's pending outbox entries were deleted from the stream before they were handled; run a reconciliation");
+      this.log.error(
+        { consumer, count: deleted },
+        "an earlier lease holder's pending outbox entries were deleted from the stream before they were handled; run a reconciliation",
+      );
     }
-    if (taken > 0) this.log.warn({ consumer, entries: taken, ledUnder, fence: own }, 'took over the pending entries of an earlier lease holder (fenced off: it can no longer enqueue or acknowledge)');
+    if (taken > 0)
+      this.log.warn(
+        { consumer, entries: taken, ledUnder, fence: own },
+        'took over the pending entries of an earlier lease holder (fenced off: it can no longer enqueue or acknowledge)',
+      );
   }
 
   /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs, then forgets those consumers. */
@@ -413,22 +467,39 @@ export class OutboxMode implements CaptureMode {
     let start = '0-0';
     do {
       const reply = decodeAutoClaim(
-        await this.redis.callBuffer('XAUTOCLAIM', this.stream, this.group, this.consumer, this.settings.claimIdleMs, start, 'COUNT', this.settings.batch),
+        await this.redis.callBuffer(
+          'XAUTOCLAIM',
+          this.stream,
+          this.group,
+          this.consumer,
+          this.settings.claimIdleMs,
+          start,
+          'COUNT',
+          this.settings.batch,
+        ),
       );
       if (reply.deleted.length > 0) {
         this.stats.deleted += reply.deleted.length;
-        this.log.error({ ids: reply.deleted.slice(0, 20), count: reply.deleted.length }, 'abandoned outbox entries were deleted from the stream before they were handled; run a reconciliation');
+        this.log.error(
+          { ids: reply.deleted.slice(0, 20), count: reply.deleted.length },
+          'abandoned outbox entries were deleted from the stream before they were handled; run a reconciliation',
+        );
       }
       if (reply.entries.length > 0) {
         this.stats.claimed += reply.entries.length;
-        this.log.warn({ entries: reply.entries.length, from: reply.entries[0]?.id }, 'took over entries abandoned by another consumer');
+        this.log.warn(
+          { entries: reply.entries.length, from: reply.entries[0]?.id },
+          'took over entries abandoned by another consumer',
+        );
         await this.handle(reply.entries);
       }
       start = reply.next;
     } while (start !== '0-0' && !this.stopping);
     // A live consumer refreshes its idle time with every read, at least every blockMs.
     const idleMs = Math.max(this.settings.claimIdleMs, 3 * this.settings.blockMs);
-    const forgotten = Number(await this.redis.eval(FORGET_IDLE_CONSUMERS, 1, this.stream, this.group, idleMs, this.consumer));
+    const forgotten = Number(
+      await this.redis.eval(FORGET_IDLE_CONSUMERS, 1, this.stream, this.group, idleMs, this.consumer),
+    );
     if (forgotten > 0) this.log.info({ consumers: forgotten }, 'removed idle consumers that held no entries');
   }
 

@@ -32,11 +32,23 @@ export class ReplicationCheckpoint {
     if (h.replid === undefined || h.offset === undefined || h.db === undefined) return undefined;
     const offset = Number(h.offset);
     const db = Number(h.db);
-    if (!/^[0-9a-f]{40}$/i.test(h.replid) || !Number.isSafeInteger(offset) || offset < 0 || !Number.isInteger(db) || db < 0) return undefined;
+    if (
+      !/^[0-9a-f]{40}$/i.test(h.replid) ||
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      !Number.isInteger(db) ||
+      db < 0
+    )
+      return undefined;
     return { replid: h.replid, offset, db };
   }
 
   async save(p: StreamPosition): Promise<void> {
-    await this.fence.hset(this.key, { replid: p.replid, offset: String(p.offset), db: String(p.db), savedAt: String(Date.now()) });
+    await this.fence.hset(this.key, {
+      replid: p.replid,
+      offset: String(p.offset),
+      db: String(p.db),
+      savedAt: String(Date.now()),
+    });
   }
 }

@@ -50,7 +50,8 @@ export class CommandKeys {
     if (pos.first <= 0) return [];
     const last = pos.last < 0 ? args.length + pos.last : pos.last;
     const out: string[] = [];
-    for (let i = pos.first; i <= last && i < args.length; i += Math.max(pos.step, 1)) out.push(keyFromBytes(args[i] as Buffer));
+    for (let i = pos.first; i <= last && i < args.length; i += Math.max(pos.step, 1))
+      out.push(keyFromBytes(args[i] as Buffer));
     return out;
   }
 

@@ -88,7 +88,12 @@ export class ReplicationMode implements CaptureMode {
     const saved = await this.checkpoint.load();
     // A full resynchronization answers only once the master starts its snapshot (after
     // repl-diskless-sync-delay, 5 s by default); the lease is renewed meanwhile.
-    this.log.info({ source: redactUrl(this.url), from: saved }, saved ? 'asking the master to continue from the last checkpoint (PSYNC)' : 'no checkpoint: asking the master for a full resynchronization (PSYNC)');
+    this.log.info(
+      { source: redactUrl(this.url), from: saved },
+      saved
+        ? 'asking the master to continue from the last checkpoint (PSYNC)'
+        : 'no checkpoint: asking the master for a full resynchronization (PSYNC)',
+    );
     const session = await this.connect(saved);
     this.log.info(
       { source: redactUrl(this.url), resync: session.outcome.kind, from: saved },
@@ -175,7 +180,10 @@ export class ReplicationMode implements CaptureMode {
           this.position = { replid: session.outcome.replid, offset: from.offset };
           this.db = from.db;
           this.partialResyncs++;
-          this.log.info({ replid: this.position.replid, offset: this.position.offset }, 'partial resynchronization: continuing the stream');
+          this.log.info(
+            { replid: this.position.replid, offset: this.position.offset },
+            'partial resynchronization: continuing the stream',
+          );
         }
         failures = 0;
         await this.follow(session.link);
@@ -204,7 +212,14 @@ export class ReplicationMode implements CaptureMode {
     let keys = 0;
     const total = 'length' in header ? header.length : undefined;
     this.log.info({ bytes: total ?? 'until the EOF marker' }, 'receiving the snapshot');
-    const progress = setInterval(() => this.log.info({ received: reader.consumed - begin, total, keys, ms: Date.now() - started }, 'receiving the snapshot'), PROGRESS_EVERY_MS);
+    const progress = setInterval(
+      () =>
+        this.log.info(
+          { received: reader.consumed - begin, total, keys, ms: Date.now() - started },
+          'receiving the snapshot',
+        ),
+      PROGRESS_EVERY_MS,
+    );
     try {
       for await (const record of readRdbKeys(reader, { logger: this.log })) {
         if (record.kind !== 'key' || !this.databases.has(record.db)) continue;
@@ -223,11 +238,14 @@ export class ReplicationMode implements CaptureMode {
     }
     if ('length' in header) {
       if (reader.consumed - begin !== header.length) {
-        throw new RdbFormatError(`the snapshot was announced as ${header.length} bytes but its RDB took ${reader.consumed - begin}`);
+        throw new RdbFormatError(
+          `the snapshot was announced as ${header.length} bytes but its RDB took ${reader.consumed - begin}`,
+        );
       }
     } else {
       const marker = await reader.bytes(header.eofMarker.length);
-      if (!marker.equals(header.eofMarker)) throw new RdbFormatError('the diskless snapshot does not end with its EOF marker');
+      if (!marker.equals(header.eofMarker))
+        throw new RdbFormatError('the diskless snapshot does not end with its EOF marker');
     }
     reader.stopChecksum();
     this.db = 0;
@@ -235,10 +253,24 @@ export class ReplicationMode implements CaptureMode {
     this.fullResyncs++;
     // A diskless master starts the stream only after the first ACK.
     link.ack(position.offset);
-    this.log.info({ keys, bytes: reader.consumed - begin, ms: Date.now() - started, replid: position.replid, offset: position.offset }, 'full resynchronization: snapshot enqueued');
+    this.log.info(
+      {
+        keys,
+        bytes: reader.consumed - begin,
+        ms: Date.now() - started,
+        replid: position.replid,
+        offset: position.offset,
+      },
+      'full resynchronization: snapshot enqueued',
+    );
     // Documents whose keys the snapshot lacks were deleted while we were away (or the master restarted empty).
     this.background('removal of documents the snapshot lacks', async (signal) => {
-      await enqueueVanished(this.deps.reconcileDeps, this.deps.config.redis.databases, signal, this.deps.reconcileSettings.guard);
+      await enqueueVanished(
+        this.deps.reconcileDeps,
+        this.deps.config.redis.databases,
+        signal,
+        this.deps.reconcileSettings.guard,
+      );
     });
   }
 
@@ -349,7 +381,10 @@ export class ReplicationMode implements CaptureMode {
   private onLeaseLost(err: LeaseLostError): void {
     if (this.leaseLost) return;
     this.leaseLost = true;
-    this.log.warn({ err }, 'producer lease lost: replication stops; the next leader resumes from the last checkpoint saved under the lease');
+    this.log.warn(
+      { err },
+      'producer lease lost: replication stops; the next leader resumes from the last checkpoint saved under the lease',
+    );
     this.abort.abort();
     if (this.ackTimer) clearInterval(this.ackTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);

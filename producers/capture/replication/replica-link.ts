@@ -38,7 +38,8 @@ export class ReplicaLink {
     const host = u.hostname.replace(/^\[|\]$/g, '');
     const port = Number(u.port || 6379);
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s: Socket = u.protocol === 'rediss:' ? connectTls({ host, port, servername: host }) : connectTcp({ host, port });
+      const s: Socket =
+        u.protocol === 'rediss:' ? connectTls({ host, port, servername: host }) : connectTcp({ host, port });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
@@ -87,7 +88,8 @@ export class ReplicaLink {
       if (from === undefined) throw new Error('the master answered CONTINUE to a request for a full resynchronization');
       return { kind: 'continue', replid: cont[1] ?? from.replid };
     }
-    if (/^-(LOADING|NOMASTERLINK|MASTERDOWN)/.test(reply)) throw new Error(`the master cannot serve replicas right now: ${reply.slice(1)}`);
+    if (/^-(LOADING|NOMASTERLINK|MASTERDOWN)/.test(reply))
+      throw new Error(`the master cannot serve replicas right now: ${reply.slice(1)}`);
     throw new RedisSetupError(`the source Redis refused PSYNC: ${reply.replace(/^-/, '')}. ${NOTIFICATIONS_HINT}`);
   }
 
@@ -104,7 +106,9 @@ export class ReplicaLink {
       if (eof) return { eofMarker: Buffer.from(eof[1] as string, 'latin1') };
       const len = /^\$(\d+)$/.exec(line);
       if (len) return { length: Number(len[1]) };
-      throw new Error(`unexpected reply where the master should announce its snapshot: ${JSON.stringify(line.slice(0, 80))}`);
+      throw new Error(
+        `unexpected reply where the master should announce its snapshot: ${JSON.stringify(line.slice(0, 80))}`,
+      );
     }
   }
 
@@ -132,7 +136,7 @@ export class ReplicaLink {
     }
   }
 
-  private async expectOk(args: string[], what: string, ok: RegExp = /^\+OK/): Promise<void> {
+  private async expectOk(args: string[], what: string, ok = /^\+OK/): Promise<void> {
     const reply = await this.call(args);
     if (ok.test(reply)) return;
     if (/^-(NOPERM|NOAUTH|ERR unknown command)/i.test(reply)) {

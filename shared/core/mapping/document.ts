@@ -52,8 +52,7 @@ export const MAX_CONTENT_CHARS = 100_000;
 const MAX_REASON_CHARS = 1000;
 
 export type DocOperation =
-  | { op: 'index'; index: string; id: string; doc: SyncDocument }
-  | { op: 'delete'; index: string; id: string };
+  { op: 'index'; index: string; id: string; doc: SyncDocument } | { op: 'delete'; index: string; id: string };
 
 /** Elasticsearch rejects `_id`s over 512 bytes and the empty `_id`. */
 export const MAX_ID_BYTES = 512;
@@ -100,7 +99,9 @@ export function toOperation(
   state: KeyState,
 ): DocOperation {
   const doc = state.exists ? buildDocument(shape, db, key, state) : null;
-  return doc ? { op: 'index', index: target.index, id: target.id, doc } : { op: 'delete', index: target.index, id: target.id };
+  return doc
+    ? { op: 'index', index: target.index, id: target.id, doc }
+    : { op: 'delete', index: target.index, id: target.id };
 }
 
 /**
@@ -144,7 +145,9 @@ export function buildDocument(
     }
     value = shapeFields(value, shape);
     // Literals rather than a spread of keyFields(): the hot path, and one hidden class per form.
-    doc = isBinaryKey(key) ? { key_base64: keyToBytes(key).toString('base64'), db, type: state.type, value } : { key, db, type: state.type, value };
+    doc = isBinaryKey(key)
+      ? { key_base64: keyToBytes(key).toString('base64'), db, type: state.type, value }
+      : { key, db, type: state.type, value };
     if (shape.searchText) doc.content = searchText(value);
   }
   if (state.ttlMs !== undefined) doc.ttl_ms = state.ttlMs;
@@ -153,7 +156,9 @@ export function buildDocument(
   try {
     out = shape.transform(doc, { key, db, type: doc.type });
   } catch (err) {
-    throw new DocumentRejectedError(`transform failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new DocumentRejectedError(`transform failed: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   if (out === null || out === undefined) return null;
   const { key: _key, key_base64: _keyBase64, ...rest } = out;
@@ -174,7 +179,11 @@ function hashValue(pairs: readonly FieldPair[]): JsonValue {
   const fields: { name: string; value: Buffer }[] = [];
   for (const p of pairs) {
     const name = utf8Text(p.name);
-    if (name === undefined) return pairsValue([...pairs].sort((a, b) => Buffer.compare(a.name, b.name)), false);
+    if (name === undefined)
+      return pairsValue(
+        [...pairs].sort((a, b) => Buffer.compare(a.name, b.name)),
+        false,
+      );
     fields.push({ name, value: p.value });
   }
   fields.sort((a, b) => compareCodePoints(a.name, b.name));
@@ -235,7 +244,8 @@ function pairsValue(pairs: readonly FieldPair[], keepOrder: boolean): JsonValue 
  * costs every document several microseconds to build and serialise.
  */
 function setField(obj: Record<string, JsonValue>, name: string, value: JsonValue): void {
-  if (name === '__proto__') Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
+  if (name === '__proto__')
+    Object.defineProperty(obj, name, { value, enumerable: true, writable: true, configurable: true });
   else obj[name] = value;
 }
 
@@ -307,7 +317,8 @@ function shapeFields(value: JsonValue, shape: DocumentShape): JsonValue {
   }
   if (shape.rename) {
     const renamed: Record<string, JsonValue> = {};
-    for (const [f, v] of Object.entries(obj)) setField(renamed, (Object.hasOwn(shape.rename, f) ? shape.rename[f] : undefined) ?? f, v);
+    for (const [f, v] of Object.entries(obj))
+      setField(renamed, (Object.hasOwn(shape.rename, f) ? shape.rename[f] : undefined) ?? f, v);
     obj = renamed;
   }
   return obj;
@@ -317,7 +328,9 @@ export function coerce(field: string, value: JsonValue, to: Coercion): JsonValue
   if (value === null) return null;
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   const fail = (why: string): never => {
-    throw new DocumentRejectedError(`field ${JSON.stringify(field)}: cannot coerce ${JSON.stringify(text)} to ${to}: ${why}`);
+    throw new DocumentRejectedError(
+      `field ${JSON.stringify(field)}: cannot coerce ${JSON.stringify(text)} to ${to}: ${why}`,
+    );
   };
   switch (to) {
     case 'string':

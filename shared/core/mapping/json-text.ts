@@ -29,7 +29,8 @@ export function parseJsonExactly(text: string): ExactParse {
     return { ok: false, why: `not valid JSON: ${(err as Error).message}` };
   }
   const shape = scanTokens(text);
-  if (shape.depth > MAX_JSON_DEPTH) return { ok: false, why: `nested ${shape.depth} levels deep, over ${MAX_JSON_DEPTH}` };
+  if (shape.depth > MAX_JSON_DEPTH)
+    return { ok: false, why: `nested ${shape.depth} levels deep, over ${MAX_JSON_DEPTH}` };
   const changed =
     shape.inexactNumber ||
     shape.keys !== countKeys(value) ||
@@ -140,5 +141,7 @@ export const BASE64_MARKER = '$base64';
 export function isBase64Marker(v: unknown): v is { [BASE64_MARKER]: string } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const keys = Object.keys(v);
-  return keys.length === 1 && keys[0] === BASE64_MARKER && typeof (v as Record<string, unknown>)[BASE64_MARKER] === 'string';
+  return (
+    keys.length === 1 && keys[0] === BASE64_MARKER && typeof (v as Record<string, unknown>)[BASE64_MARKER] === 'string'
+  );
 }

@@ -32,7 +32,11 @@ export class KeyRouter {
     private readonly fallback: CompiledRule | undefined,
   ) {}
 
-  static fromConfig(mapping: AppConfig['mapping'], baseDir: string = process.cwd(), databases: readonly number[] = [0]): KeyRouter {
+  static fromConfig(
+    mapping: AppConfig['mapping'],
+    baseDir: string = process.cwd(),
+    databases: readonly number[] = [0],
+  ): KeyRouter {
     const rules = mapping.rules.map((rule, i) => compileRule(rule, i, mapping.defaultIndex, baseDir));
     const fallback: CompiledRule | undefined =
       mapping.unmatched === 'skip'
@@ -61,7 +65,11 @@ export class KeyRouter {
     const fallback = this.fallback;
     if (!fallback) return undefined;
     // The fallback matched no pattern: its template has no groups to fill (they expand to '').
-    return { index: fallback.index, id: documentId(expandTemplate(fallback.idTemplate, key, db, null)), shape: fallback.shape };
+    return {
+      index: fallback.index,
+      id: documentId(expandTemplate(fallback.idTemplate, key, db, null)),
+      shape: fallback.shape,
+    };
   }
 
   /** Whether the rules sync this key at all: route() without building the id, for checks on every key of a job. */
@@ -89,7 +97,9 @@ function compileRule(rule: RuleConfig, i: number, defaultIndex: string, baseDir:
     try {
       pattern = new RegExp(rule.regex, 's');
     } catch (err) {
-      throw new ConfigError(`${field}.regex: ${(err as Error).message}`, [{ field: `${field}.regex`, reason: (err as Error).message }]);
+      throw new ConfigError(`${field}.regex: ${(err as Error).message}`, [
+        { field: `${field}.regex`, reason: (err as Error).message },
+      ]);
     }
   } else {
     pattern = globToRegExp(rule.match ?? '*');
@@ -153,7 +163,9 @@ function loadTransform(path: string, field: string, baseDir: string): TransformF
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
     mod = require(full);
   } catch (err) {
-    throw new ConfigError(`${field}: cannot load ${full}: ${(err as Error).message}`, [{ field, reason: (err as Error).message }]);
+    throw new ConfigError(`${field}: cannot load ${full}: ${(err as Error).message}`, [
+      { field, reason: (err as Error).message },
+    ]);
   }
   // A module may export anything, null and primitives included.
   const exported = mod as { transform?: unknown; default?: unknown } | null | undefined;

@@ -38,7 +38,12 @@ interface Overlay {
 const OVERLAYS: readonly Overlay[] = [
   { path: ['redis', 'url'], env: 'REDIS_URL', flag: 'redisUrl', flagName: '--redis-url' },
   { path: ['queue', 'url'], env: 'QUEUE_REDIS_URL', flag: 'queueRedisUrl', flagName: '--queue-redis-url' },
-  { path: ['elasticsearch', 'url'], env: 'ELASTICSEARCH_URL', flag: 'elasticsearchUrl', flagName: '--elasticsearch-url' },
+  {
+    path: ['elasticsearch', 'url'],
+    env: 'ELASTICSEARCH_URL',
+    flag: 'elasticsearchUrl',
+    flagName: '--elasticsearch-url',
+  },
   { path: ['elasticsearch', 'apiKey'], env: 'ELASTICSEARCH_API_KEY' },
   { path: ['elasticsearch', 'username'], env: 'ELASTICSEARCH_USERNAME' },
   { path: ['elasticsearch', 'password'], env: 'ELASTICSEARCH_PASSWORD' },
@@ -69,7 +74,11 @@ const OVERLAYS: readonly Overlay[] = [
  */
 export type ConfigCheck = (config: AppConfig) => { path: (string | number)[]; message: string }[];
 
-export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env, checks: readonly ConfigCheck[] = []): LoadedConfig {
+export function loadConfig(
+  flags: ConfigFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+  checks: readonly ConfigCheck[] = [],
+): LoadedConfig {
   const file = flags.config ?? env.CONFIG;
   const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
   const sources = new Map<string, string>();
@@ -92,7 +101,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const endpoints = ['url', 'cluster', 'sentinel'] as const;
   const sourceEndpoint = endpoints.find((k) => redis?.[k] !== undefined);
   if (redis && sourceEndpoint && endpoints.every((k) => queue[k] === undefined)) {
-    raw.queue = { ...queue, [sourceEndpoint]: redis[sourceEndpoint], ...(queue.tls === undefined && redis.tls !== undefined ? { tls: redis.tls } : {}) };
+    raw.queue = {
+      ...queue,
+      [sourceEndpoint]: redis[sourceEndpoint],
+      ...(queue.tls === undefined && redis.tls !== undefined ? { tls: redis.tls } : {}),
+    };
     const from = sources.get(`redis.${sourceEndpoint}`) ?? sources.get('redis') ?? `redis.${sourceEndpoint}`;
     sources.set(`queue.${sourceEndpoint}`, `${from} (QUEUE_REDIS_URL unset)`);
   }
@@ -100,9 +113,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};
 
   // reportInput: an issue then tells a missing value (input undefined) from a wrong one; inputs are never printed.
-  const schema = checks.length === 0 ? ConfigSchema : ConfigSchema.superRefine((c, ctx) => {
-    for (const check of checks) for (const issue of check(c)) ctx.addIssue({ code: 'custom', ...issue });
-  });
+  const schema =
+    checks.length === 0
+      ? ConfigSchema
+      : ConfigSchema.superRefine((c, ctx) => {
+          for (const check of checks) for (const issue of check(c)) ctx.addIssue({ code: 'custom', ...issue });
+        });
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw toConfigError(parsed.error, sources);
   return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file, sources };
@@ -177,9 +193,7 @@ function toConfigError(error: z.ZodError, sources: Map<string, string>): ConfigE
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
 function sourceOf(field: string, sources: Map<string, string>): string | undefined {

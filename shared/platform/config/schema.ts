@@ -14,7 +14,9 @@ const ClusterSchema = z
     nodes: z
       .array(redisUrl)
       .min(1)
-      .describe('Seed nodes as `redis://` or `rediss://` URLs; the rest of the topology is discovered from them. Credentials and TLS of the first apply to every node.'),
+      .describe(
+        'Seed nodes as `redis://` or `rediss://` URLs; the rest of the topology is discovered from them. Credentials and TLS of the first apply to every node.',
+      ),
   })
   .strict();
 
@@ -26,7 +28,10 @@ const SentinelSchema = z
     username: z.string().min(1).optional().describe('ACL user of the Redis servers themselves (not of the sentinels).'),
     password: z.string().min(1).optional().describe('Password of the Redis servers themselves.'),
     sentinelPassword: z.string().min(1).optional().describe('Password of the sentinels, when they require one.'),
-    tls: z.boolean().default(false).describe("TLS to the servers and the sentinels (with this section's `tls` options when given)."),
+    tls: z
+      .boolean()
+      .default(false)
+      .describe("TLS to the servers and the sentinels (with this section's `tls` options when given)."),
   })
   .strict();
 
@@ -40,7 +45,11 @@ function oneEndpoint(section: { url?: string; cluster?: unknown; sentinel?: unkn
     // Reported like a missing required field, so the loader names the variable that sets it.
     ctx.addIssue({ code: 'invalid_type', expected: 'string', input: undefined, path: ['url'], message: 'is required' });
   } else if (given[1] !== undefined) {
-    ctx.addIssue({ code: 'custom', path: [given[1]], message: `give only one of url, cluster or sentinel (got ${given.join(' and ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [given[1]],
+      message: `give only one of url, cluster or sentinel (got ${given.join(' and ')})`,
+    });
   }
 }
 
@@ -54,7 +63,10 @@ export const indexName = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^[^-_+A-Z][^A-Z\\/*?"<>| ,#:]*$/, 'must be lowercase, must not start with - _ + and must not contain \\ / * ? " < > | , # : or spaces');
+  .regex(
+    /^[^-_+A-Z][^A-Z\\/*?"<>| ,#:]*$/,
+    'must be lowercase, must not start with - _ + and must not contain \\ / * ? " < > | , # : or spaces',
+  );
 
 /** Environment variables and flags arrive as strings. */
 function numberFromString(v: unknown): unknown {
@@ -70,14 +82,23 @@ function booleanFromString(v: unknown): unknown {
 const BasicAuthSchema = z
   .object({
     username: z.string().min(1).describe('HTTP basic auth user name.'),
-    password: z.string().min(1).describe('HTTP basic auth password; beyond loopback at least 16 characters, not one repeated.'),
+    password: z
+      .string()
+      .min(1)
+      .describe('HTTP basic auth password; beyond loopback at least 16 characters, not one repeated.'),
   })
   .strict();
 
 /** One HTTP role's credential: a bearer token, basic credentials (browsers prompt for them), or both. */
 const HttpCredentialSchema = z
   .object({
-    token: z.string().min(1).optional().describe('Bearer token (`Authorization: Bearer <token>`); beyond loopback at least 16 characters, not one repeated (`openssl rand -hex 24`).'),
+    token: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Bearer token (`Authorization: Bearer <token>`); beyond loopback at least 16 characters, not one repeated (`openssl rand -hex 24`).',
+      ),
     basic: BasicAuthSchema.optional().describe('Basic credentials `{ username, password }`; browsers prompt for them.'),
   })
   .strict()
@@ -119,19 +140,38 @@ function checkHttpCredentials(h: HttpCredentialsInput, ctx: z.RefinementCtx): vo
   for (const { role, c } of present) {
     if (c.token !== undefined) {
       const other = tokens.get(c.token);
-      if (other) ctx.addIssue({ code: 'custom', path: [role, 'token'], message: `is the same as http.${other}.token: each role needs its own` });
+      if (other)
+        ctx.addIssue({
+          code: 'custom',
+          path: [role, 'token'],
+          message: `is the same as http.${other}.token: each role needs its own`,
+        });
       tokens.set(c.token, role);
     }
     if (c.basic !== undefined) {
       const other = users.get(c.basic.username);
-      if (other) ctx.addIssue({ code: 'custom', path: [role, 'basic', 'username'], message: `is also http.${other}'s user name: each role needs its own` });
+      if (other)
+        ctx.addIssue({
+          code: 'custom',
+          path: [role, 'basic', 'username'],
+          message: `is also http.${other}'s user name: each role needs its own`,
+        });
       users.set(c.basic.username, role);
       const sameAsToken = tokens.get(c.basic.password);
-      if (sameAsToken) ctx.addIssue({ code: 'custom', path: [role, 'basic', 'password'], message: `is http.${sameAsToken}.token: each role needs its own secret` });
+      if (sameAsToken)
+        ctx.addIssue({
+          code: 'custom',
+          path: [role, 'basic', 'password'],
+          message: `is http.${sameAsToken}.token: each role needs its own secret`,
+        });
     }
   }
   if (h.allowDestructiveQueueActions && roles.length > 0 && h.operator === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['allowDestructiveQueueActions'], message: 'needs an operator credential (http.operator): no other role may run destructive queue actions' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['allowDestructiveQueueActions'],
+      message: 'needs an operator credential (http.operator): no other role may run destructive queue actions',
+    });
   }
 }
 
@@ -140,16 +180,35 @@ export type Coercion = (typeof COERCIONS)[number];
 
 export const RuleSchema = z
   .object({
-    match: z.string().min(1).optional().describe('Glob over the key name (`user:*`, `cart:{a,b}:*`); give exactly one of `match` and `regex`.'),
-    regex: z.string().min(1).optional().describe('Regular expression over the key name; its groups feed the `id` template.'),
+    match: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Glob over the key name (`user:*`, `cart:{a,b}:*`); give exactly one of `match` and `regex`.'),
+    regex: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Regular expression over the key name; its groups feed the `id` template.'),
     databases: z.array(z.number().int().min(0)).optional().describe('Restrict the rule to these Redis databases.'),
-    skip: z.boolean().default(false).describe('Keys matching this rule are not indexed at all (a change to them is dropped at capture).'),
+    skip: z
+      .boolean()
+      .default(false)
+      .describe('Keys matching this rule are not indexed at all (a change to them is dropped at capture).'),
     index: indexName.optional().describe('Index of the matching keys; default `mapping.defaultIndex`.'),
-    id: z.string().min(1).optional().describe('`_id` template: `{key}`, `{db}`, `{1}`…, `{name}` from regex groups or glob stars (`{1}`). An id that is empty, not UTF-8 or over 512 bytes becomes `sha256:<hex>`.'),
+    id: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        '`_id` template: `{key}`, `{db}`, `{1}`…, `{name}` from regex groups or glob stars (`{1}`). An id that is empty, not UTF-8 or over 512 bytes becomes `sha256:<hex>`.',
+      ),
     json: z
       .union([z.boolean(), z.literal('auto')])
       .default('auto')
-      .describe('Parse string values as JSON: `true` (always; invalid JSON is refused into the failure store), `false`, or `auto` (when it is a JSON object).'),
+      .describe(
+        'Parse string values as JSON: `true` (always; invalid JSON is refused into the failure store), `false`, or `auto` (when it is a JSON object).',
+      ),
     fields: z
       .object({
         keep: z.array(z.string().min(1)).optional().describe('Keep only these fields of a hash or JSON object.'),
@@ -161,8 +220,16 @@ export const RuleSchema = z
     coerce: z
       .record(z.string(), z.enum(COERCIONS))
       .optional()
-      .describe('Convert fields: `{ field: string | number | integer | boolean | date | json }`; a failed conversion is refused into the failure store (`coerce`).'),
-    transform: z.string().min(1).optional().describe('Path (relative to the config file) of a CommonJS module exporting `transform(doc, context)`; a throwing transform is refused into the failure store.'),
+      .describe(
+        'Convert fields: `{ field: string | number | integer | boolean | date | json }`; a failed conversion is refused into the failure store (`coerce`).',
+      ),
+    transform: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Path (relative to the config file) of a CommonJS module exporting `transform(doc, context)`; a throwing transform is refused into the failure store.',
+      ),
   })
   .strict()
   .refine((r) => (r.match === undefined) !== (r.regex === undefined), {
@@ -174,7 +241,11 @@ export type RuleConfig = z.infer<typeof RuleSchema>;
 /** TLS to a Redis (turned on by this section or a `rediss://` URL): PEM file paths; without them, the system CAs. */
 const RedisTlsSchema = z
   .object({
-    ca: z.string().min(1).optional().describe('PEM file of the CA that signed the server certificate; default: the system CAs.'),
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of the CA that signed the server certificate; default: the system CAs.'),
     cert: z.string().min(1).optional().describe('PEM file of the client certificate (with `key`).'),
     key: z.string().min(1).optional().describe('PEM file of the client key (with `cert`).'),
     rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate; `false` only for tests.'),
@@ -186,23 +257,72 @@ export type RedisTlsConfig = z.infer<typeof RedisTlsSchema>;
 
 const IndexDefinitionSchema = z
   .object({
-    settings: z.record(z.string(), z.unknown()).optional().describe('Index settings, as for Elasticsearch\'s create-index API (`index.gc_deletes` is `5m` unless set here).'),
-    mappings: z.record(z.string(), z.unknown()).optional().describe('Index mappings, as for Elasticsearch\'s create-index API.'),
+    settings: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        "Index settings, as for Elasticsearch's create-index API (`index.gc_deletes` is `5m` unless set here).",
+      ),
+    mappings: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe("Index mappings, as for Elasticsearch's create-index API."),
   })
   .strict();
 
 /** The outbox stream lives in the source Redis, in the first of `redis.databases`. */
 const OutboxSchema = z
   .object({
-    stream: z.string().min(1).optional().describe('Stream key, in the source Redis (in the first of `redis.databases`); default `<queue.prefix>:outbox`, which is never indexed itself (a name outside the prefix needs a `{ match: <stream>, skip: true }` rule).'),
+    stream: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Stream key, in the source Redis (in the first of `redis.databases`); default `<queue.prefix>:outbox`, which is never indexed itself (a name outside the prefix needs a `{ match: <stream>, skip: true }` rule).',
+      ),
     group: z.string().min(1).default('redis-es-sync').describe('Consumer group of the producers.'),
-    consumer: z.string().min(1).optional().describe("This producer's consumer name in the group; default `<hostname>-<pid>`. A stable name (a StatefulSet pod name) re-reads its own unacknowledged entries at once on restart."),
+    consumer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "This producer's consumer name in the group; default `<hostname>-<pid>`. A stable name (a StatefulSet pod name) re-reads its own unacknowledged entries at once on restart.",
+      ),
     batch: z.number().int().positive().default(500).describe('Entries per `XREADGROUP` / `XAUTOCLAIM`.'),
-    blockMs: z.number().int().positive().default(2000).describe('How long one `XREADGROUP` blocks waiting for new entries, in ms.'),
-    claimIdleMs: z.number().int().positive().default(60000).describe('Entries unacknowledged this long (ms) by a consumer that never held this lease are taken over (`XAUTOCLAIM`); an earlier lease holder\'s are taken over at once.'),
-    trimMaxLen: z.number().int().positive().optional().describe('Keep about this many entries, acknowledged ones included; unset: trim every acknowledged entry. Unacknowledged entries are never trimmed.'),
-    startFrom: z.enum(['0', '$']).default('0').describe('Where a newly created group starts: `0` the whole stream, `$` only entries added from now on.'),
-    reconcileIntervalMs: z.number().int().min(0).default(0).describe('Full reconciliation on this schedule, in ms (0: only when the group is created or requested); for expirations and evictions, which write no entry.'),
+    blockMs: z
+      .number()
+      .int()
+      .positive()
+      .default(2000)
+      .describe('How long one `XREADGROUP` blocks waiting for new entries, in ms.'),
+    claimIdleMs: z
+      .number()
+      .int()
+      .positive()
+      .default(60000)
+      .describe(
+        "Entries unacknowledged this long (ms) by a consumer that never held this lease are taken over (`XAUTOCLAIM`); an earlier lease holder's are taken over at once.",
+      ),
+    trimMaxLen: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Keep about this many entries, acknowledged ones included; unset: trim every acknowledged entry. Unacknowledged entries are never trimmed.',
+      ),
+    startFrom: z
+      .enum(['0', '$'])
+      .default('0')
+      .describe('Where a newly created group starts: `0` the whole stream, `$` only entries added from now on.'),
+    reconcileIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe(
+        'Full reconciliation on this schedule, in ms (0: only when the group is created or requested); for expirations and evictions, which write no entry.',
+      ),
   })
   .strict()
   .prefault({});
@@ -212,17 +332,27 @@ export const ConfigSchema = z
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info')
-      .describe('Log level (env `LOG_LEVEL`, flag `--log-level`); `debug` also prints the stack and cause of a failed dependency check.'),
+      .describe(
+        'Log level (env `LOG_LEVEL`, flag `--log-level`); `debug` also prints the stack and cause of a failed dependency check.',
+      ),
     redis: z
       .object({
         url: redisUrl
           .optional()
-          .describe('The source Redis, standalone: `redis://` or `rediss://` (env `REDIS_URL`, flag `--redis-url`). Give exactly one of `url`, `cluster` and `sentinel`.'),
+          .describe(
+            'The source Redis, standalone: `redis://` or `rediss://` (env `REDIS_URL`, flag `--redis-url`). Give exactly one of `url`, `cluster` and `sentinel`.',
+          ),
         cluster: ClusterSchema.optional().describe('The source is a Redis Cluster (only database 0 exists).'),
         sentinel: SentinelSchema.optional().describe('The source is a master followed through Redis Sentinel.'),
         databases: z.array(z.number().int().min(0)).min(1).default([0]).describe('Databases to sync.'),
-        patterns: z.array(z.string().min(1)).min(1).default(['*']).describe('SCAN MATCH patterns for snapshots and reconciliation.'),
-        tls: RedisTlsSchema.optional().describe('TLS to the source Redis (turns TLS on like `rediss://`): PEM file paths.'),
+        patterns: z
+          .array(z.string().min(1))
+          .min(1)
+          .default(['*'])
+          .describe('SCAN MATCH patterns for snapshots and reconciliation.'),
+        tls: RedisTlsSchema.optional().describe(
+          'TLS to the source Redis (turns TLS on like `rediss://`): PEM file paths.',
+        ),
       })
       .strict()
       .describe('The source Redis, the truth: read, never written.')
@@ -234,18 +364,37 @@ export const ConfigSchema = z
       }),
     queue: z
       .object({
-        url: redisUrl.optional().describe('The BullMQ Redis (env `QUEUE_REDIS_URL`, flag `--queue-redis-url`); default: the source Redis.'),
-        cluster: ClusterSchema.optional().describe('The queue is a Redis Cluster: `prefix` must then contain a hash tag such as `{redis-es-sync}`.'),
+        url: redisUrl
+          .optional()
+          .describe('The BullMQ Redis (env `QUEUE_REDIS_URL`, flag `--queue-redis-url`); default: the source Redis.'),
+        cluster: ClusterSchema.optional().describe(
+          'The queue is a Redis Cluster: `prefix` must then contain a hash tag such as `{redis-es-sync}`.',
+        ),
         sentinel: SentinelSchema.optional().describe('The queue is a master followed through Redis Sentinel.'),
-        prefix: z.string().min(1).default('redis-es-sync').describe('BullMQ prefix: of every key BullMQ and this tool write (version counter, lease, failure store, search cache); such keys are never captured.'),
+        prefix: z
+          .string()
+          .min(1)
+          .default('redis-es-sync')
+          .describe(
+            'BullMQ prefix: of every key BullMQ and this tool write (version counter, lease, failure store, search cache); such keys are never captured.',
+          ),
         name: z.string().min(1).default('changes').describe('BullMQ queue name.'),
-        attempts: z.number().int().min(1).default(10).describe('Attempts a job gets for unexpected errors (Elasticsearch outages are retried without limit).'),
+        attempts: z
+          .number()
+          .int()
+          .min(1)
+          .default(10)
+          .describe('Attempts a job gets for unexpected errors (Elasticsearch outages are retried without limit).'),
         keepCompleted: z.number().int().min(0).default(1000).describe('Completed jobs kept for inspection.'),
         keepFailed: z.number().int().min(0).default(100000).describe('Failed jobs kept for inspection and replay.'),
-        tls: RedisTlsSchema.optional().describe("TLS to the queue Redis: PEM file paths; default `redis.tls` when the queue shares the source."),
+        tls: RedisTlsSchema.optional().describe(
+          'TLS to the queue Redis: PEM file paths; default `redis.tls` when the queue shares the source.',
+        ),
       })
       .strict()
-      .describe('The queue Redis (BullMQ, the version counter, the producer lease, the failure store); give it `appendonly yes` and `maxmemory-policy noeviction`.')
+      .describe(
+        'The queue Redis (BullMQ, the version counter, the producer lease, the failure store); give it `appendonly yes` and `maxmemory-policy noeviction`.',
+      )
       .superRefine((q, ctx) => {
         oneEndpoint(q, ctx);
         // BullMQ's scripts touch several keys at once: in a cluster they must share one slot.
@@ -259,7 +408,9 @@ export const ConfigSchema = z
       }),
     elasticsearch: z
       .object({
-        url: httpUrl.describe('`http://` or `https://` URL of Elasticsearch (env `ELASTICSEARCH_URL`, flag `--elasticsearch-url`).'),
+        url: httpUrl.describe(
+          '`http://` or `https://` URL of Elasticsearch (env `ELASTICSEARCH_URL`, flag `--elasticsearch-url`).',
+        ),
         apiKey: z.string().min(1).optional().describe('API key (env `ELASTICSEARCH_API_KEY`).'),
         username: z.string().min(1).optional().describe('User, with `password` (env `ELASTICSEARCH_USERNAME`).'),
         password: z.string().min(1).optional().describe('Password, with `username` (env `ELASTICSEARCH_PASSWORD`).'),
@@ -269,7 +420,10 @@ export const ConfigSchema = z
             ca: z.string().min(1).optional().describe("PEM file of the CA that signed the cluster's certificate."),
             caFingerprint: z
               .string()
-              .regex(/^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/, 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed')
+              .regex(
+                /^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$/,
+                'must be a SHA-256 fingerprint: 64 hex digits, colons allowed',
+              )
               .optional()
               .describe('SHA-256 fingerprint of the CA (`AA:BB:…`, as Elasticsearch prints it at first start).'),
             rejectUnauthorized: z.boolean().default(true).describe('Verify the certificate; `false` only for tests.'),
@@ -294,7 +448,10 @@ export const ConfigSchema = z
           .array(RuleSchema)
           .default([])
           .describe('Mapping rules, the first that matches a key wins (examples in `examples/sync.example.yml`).'),
-        indices: z.record(indexName, IndexDefinitionSchema).default({}).describe('`settings` and `mappings` per index name, for indices created at start-up when missing.'),
+        indices: z
+          .record(indexName, IndexDefinitionSchema)
+          .default({})
+          .describe('`settings` and `mappings` per index name, for indices created at start-up when missing.'),
       })
       .strict()
       .prefault({})
@@ -310,36 +467,68 @@ export const ConfigSchema = z
         configureNotifications: z
           .boolean()
           .default(false)
-          .describe('Set `notify-keyspace-events` on the source (on each master of a Cluster) when flags are missing, instead of stopping with an error that names them.'),
+          .describe(
+            'Set `notify-keyspace-events` on the source (on each master of a Cluster) when flags are missing, instead of stopping with an error that names them.',
+          ),
         reconcileIntervalMs: z
           .number()
           .int()
           .min(0)
           .default(600000)
-          .describe('Notifications mode: full reconciliation on this schedule, in ms (0: only at start and after reconnects and flushes).'),
+          .describe(
+            'Notifications mode: full reconciliation on this schedule, in ms (0: only at start and after reconnects and flushes).',
+          ),
         leaseTtlMs: z
           .number()
           .int()
           .min(500)
           .default(5000)
-          .describe('Only the holder of this lease (in the queue Redis) captures; a standby takes over this long (ms) after the leader died.'),
+          .describe(
+            'Only the holder of this lease (in the queue Redis) captures; a standby takes over this long (ms) after the leader died.',
+          ),
         leaseRenewMs: z
           .number()
           .int()
           .min(50)
           .default(1000)
-          .describe('How often (ms) the leader renews the lease and a standby tries to take it; at most half of `leaseTtlMs`.'),
-        scanCount: z.number().int().positive().default(1000).describe('SCAN COUNT of snapshots, reconciliation and verify.'),
-        snapshotBatchKeys: z.number().int().positive().default(500).describe('Keys per snapshot or reconciliation job.'),
-        enqueueBatch: z.number().int().positive().default(500).describe('Live changes gathered before one `INCRBY` + one job.'),
-        enqueueFlushMs: z.number().int().min(0).default(2).describe('Longest wait (ms) for a partial batch of live changes.'),
+          .describe(
+            'How often (ms) the leader renews the lease and a standby tries to take it; at most half of `leaseTtlMs`.',
+          ),
+        scanCount: z
+          .number()
+          .int()
+          .positive()
+          .default(1000)
+          .describe('SCAN COUNT of snapshots, reconciliation and verify.'),
+        snapshotBatchKeys: z
+          .number()
+          .int()
+          .positive()
+          .default(500)
+          .describe('Keys per snapshot or reconciliation job.'),
+        enqueueBatch: z
+          .number()
+          .int()
+          .positive()
+          .default(500)
+          .describe('Live changes gathered before one `INCRBY` + one job.'),
+        enqueueFlushMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(2)
+          .describe('Longest wait (ms) for a partial batch of live changes.'),
         hotKeyWindowMs: z
           .number()
           .int()
           .min(0)
           .default(100)
-          .describe('A key enqueued less than this long ago (ms) is held until the window ends: one write per window for a hot key (0: off).'),
-        outbox: OutboxSchema.describe('`mode: outbox`: the change stream the application writes ([Streams outbox](capture-modes.md#streams-outbox)).'),
+          .describe(
+            'A key enqueued less than this long ago (ms) is held until the window ends: one write per window for a hot key (0: off).',
+          ),
+        outbox: OutboxSchema.describe(
+          '`mode: outbox`: the change stream the application writes ([Streams outbox](capture-modes.md#streams-outbox)).',
+        ),
         topologyRefreshMs: z
           .number()
           .int()
@@ -353,12 +542,16 @@ export const ConfigSchema = z
               .min(0)
               .max(1)
               .default(0.2)
-              .describe("Share of an index's documents a reconciliation may delete; past it (and past `minDeletes`) it deletes none. 1 turns the guard off."),
+              .describe(
+                "Share of an index's documents a reconciliation may delete; past it (and past `minDeletes`) it deletes none. 1 turns the guard off.",
+              ),
             minDeletes: z.number().int().min(0).default(100).describe('Deletes always allowed, whatever the share.'),
           })
           .strict()
           .prefault({})
-          .describe('The [mass-deletion guard](operations.md#the-mass-deletion-guard): a reconciliation that would delete most of an index (a wrong or emptied source) deletes none of it.'),
+          .describe(
+            'The [mass-deletion guard](operations.md#the-mass-deletion-guard): a reconciliation that would delete most of an index (a wrong or emptied source) deletes none of it.',
+          ),
       })
       .strict()
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
@@ -374,25 +567,53 @@ export const ConfigSchema = z
           .int()
           .positive()
           .default(100)
-          .describe('Jobs held at once (each up to `producer.enqueueBatch` or `snapshotBatchKeys` keys); they wait in the bulk batcher, so this bounds memory, not CPU.'),
+          .describe(
+            'Jobs held at once (each up to `producer.enqueueBatch` or `snapshotBatchKeys` keys); they wait in the bulk batcher, so this bounds memory, not CPU.',
+          ),
         bulkMaxDocs: z.number().int().positive().default(1000).describe('Operations per `_bulk` request.'),
         bulkMaxBytes: z
           .number()
           .int()
           .positive()
           .default(5 * 1024 * 1024)
-          .describe('Bytes per `_bulk` request (5 MiB); a single larger document (within `maxDocumentBytes`) goes alone.'),
+          .describe(
+            'Bytes per `_bulk` request (5 MiB); a single larger document (within `maxDocumentBytes`) goes alone.',
+          ),
         maxDocumentBytes: z
           .number()
           .int()
           .positive()
           .default(10 * 1024 * 1024)
-          .describe('A larger document (as JSON, 10 MiB) is not sent: its key is recorded in the failure store (`too_large`) and a refusal stub replaces its document.'),
-        flushMs: z.number().int().min(0).default(10).describe('Longest wait (ms) before a partial `_bulk` request goes out.'),
+          .describe(
+            'A larger document (as JSON, 10 MiB) is not sent: its key is recorded in the failure store (`too_large`) and a refusal stub replaces its document.',
+          ),
+        flushMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10)
+          .describe('Longest wait (ms) before a partial `_bulk` request goes out.'),
         maxInflightBulks: z.number().int().positive().default(2).describe('`_bulk` requests in flight per process.'),
-        retryBaseMs: z.number().int().positive().default(200).describe('First backoff (ms) while Elasticsearch is unavailable (429, 5xx, connection errors); doubles with jitter.'),
-        retryMaxMs: z.number().int().positive().default(15000).describe('Longest backoff (ms) while Elasticsearch is unavailable.'),
-        lockDurationMs: z.number().int().positive().default(30000).describe("BullMQ job lock (ms): how soon a dead worker's jobs can be taken over."),
+        retryBaseMs: z
+          .number()
+          .int()
+          .positive()
+          .default(200)
+          .describe(
+            'First backoff (ms) while Elasticsearch is unavailable (429, 5xx, connection errors); doubles with jitter.',
+          ),
+        retryMaxMs: z
+          .number()
+          .int()
+          .positive()
+          .default(15000)
+          .describe('Longest backoff (ms) while Elasticsearch is unavailable.'),
+        lockDurationMs: z
+          .number()
+          .int()
+          .positive()
+          .default(30000)
+          .describe("BullMQ job lock (ms): how soon a dead worker's jobs can be taken over."),
         stalledIntervalMs: z.number().int().positive().default(30000).describe('BullMQ stalled-job check period (ms).'),
       })
       .strict()
@@ -403,31 +624,54 @@ export const ConfigSchema = z
         port: z
           .preprocess(numberFromString, z.number().int().min(0).max(65535))
           .default(0)
-          .describe('Port of the HTTP surface (dashboard, `/metrics`, probes) of `run`, `producer`, `worker` (env `HTTP_PORT`, flag `--http-port`); 0: not served (`dashboard` and `serve` then use 3000).'),
+          .describe(
+            'Port of the HTTP surface (dashboard, `/metrics`, probes) of `run`, `producer`, `worker` (env `HTTP_PORT`, flag `--http-port`); 0: not served (`dashboard` and `serve` then use 3000).',
+          ),
         host: z
           .string()
           .min(1)
           .default('127.0.0.1')
-          .describe('Listen address (env `HTTP_HOST`, flag `--http-host`); a non-loopback one without any credential stops start-up.'),
+          .describe(
+            'Listen address (env `HTTP_HOST`, flag `--http-host`); a non-loopback one without any credential stops start-up.',
+          ),
         authToken: z
           .string()
           .min(1)
           .optional()
-          .describe('The single-credential set-up, as `Authorization: Bearer <token>` (env `HTTP_AUTH_TOKEN`): every role\'s rights; not combinable with the per-role credentials. Prefer one credential per role.'),
-        basicAuth: BasicAuthSchema.optional().describe('The single-credential set-up as HTTP basic auth (env `HTTP_BASIC_USERNAME`, `HTTP_BASIC_PASSWORD`).'),
-        search: HttpCredentialSchema.optional().describe('Search clients (applications): `/search` and `/doc` only (env `HTTP_SEARCH_TOKEN`).'),
-        viewer: HttpCredentialSchema.optional().describe('Viewers: the dashboard read-only, and `/metrics` (env `HTTP_VIEWER_TOKEN`, `HTTP_VIEWER_USERNAME`, `HTTP_VIEWER_PASSWORD`).'),
-        operator: HttpCredentialSchema.optional().describe('Operators: what a viewer may, plus retry, clean and promote on the dashboard (env `HTTP_OPERATOR_TOKEN`, `HTTP_OPERATOR_USERNAME`, `HTTP_OPERATOR_PASSWORD`).'),
-        maxConnections: z.number().int().positive().default(512).describe('Connections served at once; more are closed until one ends.'),
+          .describe(
+            "The single-credential set-up, as `Authorization: Bearer <token>` (env `HTTP_AUTH_TOKEN`): every role's rights; not combinable with the per-role credentials. Prefer one credential per role.",
+          ),
+        basicAuth: BasicAuthSchema.optional().describe(
+          'The single-credential set-up as HTTP basic auth (env `HTTP_BASIC_USERNAME`, `HTTP_BASIC_PASSWORD`).',
+        ),
+        search: HttpCredentialSchema.optional().describe(
+          'Search clients (applications): `/search` and `/doc` only (env `HTTP_SEARCH_TOKEN`).',
+        ),
+        viewer: HttpCredentialSchema.optional().describe(
+          'Viewers: the dashboard read-only, and `/metrics` (env `HTTP_VIEWER_TOKEN`, `HTTP_VIEWER_USERNAME`, `HTTP_VIEWER_PASSWORD`).',
+        ),
+        operator: HttpCredentialSchema.optional().describe(
+          'Operators: what a viewer may, plus retry, clean and promote on the dashboard (env `HTTP_OPERATOR_TOKEN`, `HTTP_OPERATOR_USERNAME`, `HTTP_OPERATOR_PASSWORD`).',
+        ),
+        maxConnections: z
+          .number()
+          .int()
+          .positive()
+          .default(512)
+          .describe('Connections served at once; more are closed until one ends.'),
         allowDestructiveQueueActions: z
           .preprocess(booleanFromString, z.boolean())
           .default(false)
-          .describe('`true` lets operators also add and edit jobs, pause, resume, empty and obliterate the queue (env `HTTP_ALLOW_DESTRUCTIVE_QUEUE_ACTIONS`); refused for everyone otherwise.'),
+          .describe(
+            '`true` lets operators also add and edit jobs, pause, resume, empty and obliterate the queue (env `HTTP_ALLOW_DESTRUCTIVE_QUEUE_ACTIONS`); refused for everyone otherwise.',
+          ),
       })
       .strict()
       .superRefine(checkHttpCredentials)
       .prefault({})
-      .describe('The HTTP surface: dashboard, `/failures`, `/metrics`, probes and the search API ([operations](operations.md#http-surface)).'),
+      .describe(
+        'The HTTP surface: dashboard, `/failures`, `/metrics`, probes and the search API ([operations](operations.md#http-surface)).',
+      ),
     dependencies: z
       .object({
         timeoutMs: z
@@ -443,7 +687,9 @@ export const ConfigSchema = z
           .int()
           .positive()
           .default(15000)
-          .describe('While a long-running role waits for a dependency, it logs what it waits for this often (ms), and once at once.'),
+          .describe(
+            'While a long-running role waits for a dependency, it logs what it waits for this often (ms), and once at once.',
+          ),
       })
       .strict()
       .prefault({})
@@ -455,51 +701,85 @@ export const ConfigSchema = z
           .int()
           .min(0)
           .default(30000)
-          .describe('How long (ms) a `/search` answer stays cached (0: no cache); an indexed change to its index drops it sooner.'),
+          .describe(
+            'How long (ms) a `/search` answer stays cached (0: no cache); an indexed change to its index drops it sooner.',
+          ),
         cache: z
           .object({
-            url: redisUrl.optional().describe('A Redis of the cache\'s own (`redis://`; give it an eviction policy such as `allkeys-lru`); default: the queue Redis.'),
-            maxEntryBytes: z.number().int().positive().default(256 * 1024).describe('A larger answer (as JSON, 256 KiB) is served but not cached.'),
+            url: redisUrl
+              .optional()
+              .describe(
+                "A Redis of the cache's own (`redis://`; give it an eviction policy such as `allkeys-lru`); default: the queue Redis.",
+              ),
+            maxEntryBytes: z
+              .number()
+              .int()
+              .positive()
+              .default(256 * 1024)
+              .describe('A larger answer (as JSON, 256 KiB) is served but not cached.'),
             maxTotalBytes: z
               .number()
               .int()
               .positive()
               .default(32 * 1024 * 1024)
-              .describe('All cached answers together (32 MiB); past it new answers are not cached until old ones expire.'),
+              .describe(
+                'All cached answers together (32 MiB); past it new answers are not cached until old ones expire.',
+              ),
           })
           .strict()
-          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, { error: 'maxEntryBytes must be at most maxTotalBytes', path: ['maxEntryBytes'] })
+          .refine((c) => c.maxEntryBytes <= c.maxTotalBytes, {
+            error: 'maxEntryBytes must be at most maxTotalBytes',
+            path: ['maxEntryBytes'],
+          })
           .prefault({})
           .describe('Where and how much the search cache stores.'),
         defaultPageSize: z.number().int().positive().default(20).describe('`size` when not given.'),
         maxPageSize: z.number().int().positive().default(100).describe('A larger `size` is refused with 400.'),
-        maxQueryTerms: z.number().int().positive().default(64).describe('Words in one search, over `q` and every full-text clause of a body; more: 400.'),
+        maxQueryTerms: z
+          .number()
+          .int()
+          .positive()
+          .default(64)
+          .describe('Words in one search, over `q` and every full-text clause of a body; more: 400.'),
         maxFuzzyTerms: z
           .number()
           .int()
           .min(0)
           .default(8)
-          .describe('Fuzzy words in one search (`word~`, every word of a fuzzy `match`); each expands to at most 10 terms. More: 400.'),
+          .describe(
+            'Fuzzy words in one search (`word~`, every word of a fuzzy `match`); each expands to at most 10 terms. More: 400.',
+          ),
         maxConcurrentPerClient: z
           .number()
           .int()
           .positive()
           .default(16)
-          .describe('Searches (and `/doc` reads) one client — an address with its credential — may have in flight; more answer 429 with `Retry-After: 1`.'),
+          .describe(
+            'Searches (and `/doc` reads) one client — an address with its credential — may have in flight; more answer 429 with `Retry-After: 1`.',
+          ),
         maxConcurrent: z
           .number()
           .int()
           .positive()
           .default(64)
-          .describe('Searches in flight in this process, all clients together; more answer 429, so Elasticsearch keeps threads for indexing.'),
-        maxDocumentBytes: z.number().int().positive().default(1024 * 1024).describe('A larger document (1 MiB) is not served by `/doc` (413).'),
+          .describe(
+            'Searches in flight in this process, all clients together; more answer 429, so Elasticsearch keeps threads for indexing.',
+          ),
+        maxDocumentBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(1024 * 1024)
+          .describe('A larger document (1 MiB) is not served by `/doc` (413).'),
         maxQueryLength: z.number().int().positive().default(1000).describe('A longer `q` is refused with 400.'),
         timeoutMs: z
           .number()
           .int()
           .positive()
           .default(5000)
-          .describe('Elasticsearch `timeout` and client timeout (ms) of one search; a timed-out (partial) answer is served but not cached.'),
+          .describe(
+            'Elasticsearch `timeout` and client timeout (ms) of one search; a timed-out (partial) answer is served but not cached.',
+          ),
         refreshWindowMs: z
           .number()
           .int()

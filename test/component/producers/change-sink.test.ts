@@ -16,7 +16,7 @@ const logger = createLogger('silent');
 let server: RedisServerHandle;
 let connection: Redis;
 const queues: SyncQueue[] = [];
-const workers: Worker<SyncJobData, void, string>[] = [];
+const workers: Worker<SyncJobData, void>[] = [];
 const extraConnections: Redis[] = [];
 
 beforeAll(async () => {
@@ -34,7 +34,10 @@ afterAll(async () => {
 let queueCount = 0;
 
 /** A queue of the test's own (same Redis, same prefix, different name) and a sink writing to it. */
-function setup(settings: Partial<ChangeSinkSettings> = {}, now: () => number = Date.now): { queue: SyncQueue; sink: ChangeSink; counter: VersionCounter } {
+function setup(
+  settings: Partial<ChangeSinkSettings> = {},
+  now: () => number = Date.now,
+): { queue: SyncQueue; sink: ChangeSink; counter: VersionCounter } {
   const config = ConfigSchema.parse({
     redis: { url: server.url },
     queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}` },
@@ -43,11 +46,16 @@ function setup(settings: Partial<ChangeSinkSettings> = {}, now: () => number = D
   const queue = createQueue(config, connection);
   queues.push(queue);
   const counter = new VersionCounter(connection, versionKey(PREFIX), now);
-  const sink = new ChangeSink(queue, counter, { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0, ...settings }, logger);
+  const sink = new ChangeSink(
+    queue,
+    counter,
+    { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0, ...settings },
+    logger,
+  );
   return { queue, sink, counter };
 }
 
-async function jobsOf(queue: SyncQueue): Promise<Job<SyncJobData, void, string>[]> {
+async function jobsOf(queue: SyncQueue): Promise<Job<SyncJobData, void>[]> {
   const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
   return jobs.sort((a, b) => a.data.v - b.data.v);
 }
@@ -187,7 +195,12 @@ describe('ChangeSink', () => {
     const fenced = fencedQueue(queue, async () => {
       if (!held) throw new LeaseLostError('producer lease lost (test)');
     });
-    const sink = new ChangeSink(fenced, counter, { prefix: PREFIX, batch: 2, flushMs: 60_000, hotKeyWindowMs: 0 }, logger);
+    const sink = new ChangeSink(
+      fenced,
+      counter,
+      { prefix: PREFIX, batch: 2, flushMs: 60_000, hotKeyWindowMs: 0 },
+      logger,
+    );
     sink.capture(0, 'a');
     await sink.flush();
     held = false;

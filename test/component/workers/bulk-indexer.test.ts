@@ -9,7 +9,13 @@ import type { SyncDocument } from '../../../shared/core/mapping/document';
 import { KeyRouter } from '../../../shared/core/mapping/router';
 import { RedisDbPool } from '../../../shared/platform/redis';
 import { VersionCounter } from '../../../shared/core/versions';
-import { BulkIndexer, ShutdownError, type BulkIndexerDeps, type ItemResult, type WorkItem } from '../../../workers/bulk-indexer';
+import {
+  BulkIndexer,
+  ShutdownError,
+  type BulkIndexerDeps,
+  type ItemResult,
+  type WorkItem,
+} from '../../../workers/bulk-indexer';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
 
 // The client's default connection is undici's, which nock cannot see; the Node http one is
@@ -75,13 +81,22 @@ function router(mapping: ConfigInput['mapping'] = {}): KeyRouter {
   return KeyRouter.fromConfig(ConfigSchema.shape.mapping.parse(mapping), process.cwd(), [0]);
 }
 
-function indexer(overrides: Partial<BulkIndexerDeps> = {}, settings: Partial<BulkIndexerDeps['settings']> = {}): BulkIndexer {
+function indexer(
+  overrides: Partial<BulkIndexerDeps> = {},
+  settings: Partial<BulkIndexerDeps['settings']> = {},
+): BulkIndexer {
   return new BulkIndexer({
     es,
     source,
     counter: new VersionCounter(counterRedis, 'res-test:version'),
     router: router(),
-    settings: { bulkMaxBytes: 5 * 1024 * 1024, maxDocumentBytes: 10 * 1024 * 1024, retryBaseMs: 5, retryMaxMs: 20, ...settings },
+    settings: {
+      bulkMaxBytes: 5 * 1024 * 1024,
+      maxDocumentBytes: 10 * 1024 * 1024,
+      retryBaseMs: 5,
+      retryMaxMs: 20,
+      ...settings,
+    },
     logger: createLogger('silent'),
     ...overrides,
   });
@@ -111,7 +126,10 @@ interface ItemAnswer {
 }
 
 /** A bulk response answering each line with the status `answer` picks (default: success). */
-function bulkResponse(lines: readonly BulkLine[], answer: (line: BulkLine) => ItemAnswer = okAnswer): Record<string, unknown> {
+function bulkResponse(
+  lines: readonly BulkLine[],
+  answer: (line: BulkLine) => ItemAnswer = okAnswer,
+): Record<string, unknown> {
   const items = lines.map((line) => {
     const a = answer(line);
     return { [line.action]: { _index: line.meta._index, _id: line.meta._id, _version: line.meta.version, ...a } };
@@ -128,17 +146,21 @@ function esError(status: number, type: string, reason: string): Record<string, u
 }
 
 /** Records every bulk request; `answers[n]` answers the n-th, and the recorded lines are returned. */
-function mockBulk(
-  answers: ((lines: BulkLine[]) => Promise<nock.ReplyFnResult> | nock.ReplyFnResult)[],
-): { requests: BulkLine[][]; scope: nock.Scope } {
+function mockBulk(answers: ((lines: BulkLine[]) => Promise<nock.ReplyFnResult> | nock.ReplyFnResult)[]): {
+  requests: BulkLine[][];
+  scope: nock.Scope;
+} {
   const requests: BulkLine[][] = [];
   let scope = nock(ES_URL).defaultReplyHeaders(ES_HEADERS);
   for (const answer of answers) {
-    scope = scope.post('/_bulk').query(true).reply(async (_uri, body) => {
-      const lines = parseBulk(body);
-      requests.push(lines);
-      return answer(lines);
-    });
+    scope = scope
+      .post('/_bulk')
+      .query(true)
+      .reply(async (_uri, body) => {
+        const lines = parseBulk(body);
+        requests.push(lines);
+        return answer(lines);
+      });
   }
   return { requests, scope };
 }
@@ -199,7 +221,10 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
   it('503 then success', async () => {
     await seed.set('a', '1');
     await seed.set('b', '2');
-    const { requests, scope } = mockBulk([() => [503, esError(503, 'cluster_block_exception', 'blocked by: [SERVICE_UNAVAILABLE]')], ok]);
+    const { requests, scope } = mockBulk([
+      () => [503, esError(503, 'cluster_block_exception', 'blocked by: [SERVICE_UNAVAILABLE]')],
+      ok,
+    ]);
     const results = await indexer().index(items('a', 'b'));
     scope.done();
     expect(results).toEqual([indexed, indexed]);
@@ -241,14 +266,20 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     const statuses: Record<string, ItemAnswer> = {
       'p:ok': { status: 201 },
       'p:busy': { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'write queue full' } },
-      'p:bad': { status: 400, error: { type: 'mapper_parsing_exception', reason: 'failed to parse field [value] of type [long]' } },
-      'p:old': { status: 409, error: { type: 'version_conflict_engine_exception', reason: 'current version [99] is higher than the one provided' } },
+      'p:bad': {
+        status: 400,
+        error: { type: 'mapper_parsing_exception', reason: 'failed to parse field [value] of type [long]' },
+      },
+      'p:old': {
+        status: 409,
+        error: {
+          type: 'version_conflict_engine_exception',
+          reason: 'current version [99] is higher than the one provided',
+        },
+      },
       'p:gone': { status: 404 },
     };
-    const { requests, scope } = mockBulk([
-      (lines) => [200, bulkResponse(lines, (l) => statuses[l.meta._id]!)],
-      ok,
-    ]);
+    const { requests, scope } = mockBulk([(lines) => [200, bulkResponse(lines, (l) => statuses[l.meta._id]!)], ok]);
     const results = await indexer().index(items('p:ok', 'p:busy', 'p:bad', 'p:old', 'p:gone'));
     scope.done();
     expect(results).toEqual([
@@ -259,7 +290,13 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
       { ok: true, result: 'already-absent' },
     ]);
     expect(requests).toHaveLength(2);
-    expect(requests[0]!.map((l) => `${l.action}:${l.meta._id}`)).toEqual(['index:p:ok', 'index:p:busy', 'index:p:bad', 'index:p:old', 'delete:p:gone']);
+    expect(requests[0]!.map((l) => `${l.action}:${l.meta._id}`)).toEqual([
+      'index:p:ok',
+      'index:p:busy',
+      'index:p:bad',
+      'index:p:old',
+      'delete:p:gone',
+    ]);
     expect(requests[1]!.map((l) => l.meta._id)).toEqual(['p:busy', 'p:bad']);
     const firstBusy = requests[0]!.find((l) => l.meta._id === 'p:busy');
     expect(requests[1]![0]!.meta.version).toBeGreaterThan(firstBusy?.meta.version ?? Infinity);
@@ -267,7 +304,12 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     // takes its place, saying why.
     const stub = requests[1]![1]!;
     expect(stub.action).toBe('index');
-    expect(stub.doc).toEqual({ db: 0, key: 'p:bad', type: 'string', refused: '400 mapper_parsing_exception: failed to parse field [value] of type [long]' });
+    expect(stub.doc).toEqual({
+      db: 0,
+      key: 'p:bad',
+      type: 'string',
+      refused: '400 mapper_parsing_exception: failed to parse field [value] of type [long]',
+    });
   });
 
   it('a whole-request 400 rejects every item with the reason, without retrying', async () => {
@@ -278,7 +320,8 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     const results = await indexer().index(items('a', 'missing'));
     scope.done();
     expect(requests).toHaveLength(1);
-    const reason = 'bulk request rejected: 400 illegal_argument_exception: The bulk request must be terminated by a newline [\\n]';
+    const reason =
+      'bulk request rejected: 400 illegal_argument_exception: The bulk request must be terminated by a newline [\\n]';
     expect(results).toEqual([
       { ok: false, reason },
       { ok: false, reason },
@@ -315,7 +358,12 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     scope.done();
     expect(results[0]).toEqual(indexed);
     expect(results[2]).toEqual(indexed);
-    expect(results[1]).toEqual({ ok: false, reason: expect.stringMatching(/^document is \d+ bytes, over worker.maxDocumentBytes \(2000\); not sent$/) as unknown });
+    expect(results[1]).toEqual({
+      ok: false,
+      reason: expect.stringMatching(
+        /^document is \d+ bytes, over worker.maxDocumentBytes \(2000\); not sent$/,
+      ) as unknown,
+    });
     expect(requests).toHaveLength(1);
     expect(requests[0]!.map((l) => l.meta._id)).toEqual(['small', 'huge', 'other']);
     const stub = requests[0]![1]!.doc;
@@ -338,9 +386,9 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
     await seed.set('j:bad', 'not json');
     await seed.set('elsewhere', 'x');
     const { requests, scope } = mockBulk([ok]);
-    const results = await indexer({ router: router({ unmatched: 'skip', rules: [{ match: 'j:*', index: 'json', json: true }] }) }).index(
-      items('j:good', 'j:bad', 'elsewhere'),
-    );
+    const results = await indexer({
+      router: router({ unmatched: 'skip', rules: [{ match: 'j:*', index: 'json', json: true }] }),
+    }).index(items('j:good', 'j:bad', 'elsewhere'));
     scope.done();
     expect(results[0]).toEqual(indexed);
     expect(results[1]).toEqual({ ok: false, reason: expect.stringContaining('not valid JSON') });
@@ -370,7 +418,9 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
         return [429, esError(429, 'es_rejected_execution_exception', 'busy')];
       },
     ]);
-    await expect(indexer({ signal: controller.signal }, { retryBaseMs: 60_000, retryMaxMs: 60_000 }).index(items('a'))).rejects.toThrow(ShutdownError);
+    await expect(
+      indexer({ signal: controller.signal }, { retryBaseMs: 60_000, retryMaxMs: 60_000 }).index(items('a')),
+    ).rejects.toThrow(ShutdownError);
     scope.done();
     expect(requests).toHaveLength(1);
   });
@@ -385,10 +435,16 @@ describe('BulkIndexer and the search cache generations', () => {
     await seed.set('plain', 'c');
     const { scope } = mockBulk([() => [503, esError(503, 'unavailable_shards_exception', 'no shards')], ok]);
     const rules = router({ rules: [{ match: 'order:*', index: 'orders' }] });
-    const results = await indexer({ router: rules, afterWrite: generations() }).index(items('order:1', 'order:2', 'plain'));
+    const results = await indexer({ router: rules, afterWrite: generations() }).index(
+      items('order:1', 'order:2', 'plain'),
+    );
     scope.done();
     expect(results).toEqual([indexed, indexed, indexed]);
-    expect(await counterRedis.mget('res-test:gen:orders', 'res-test:gen:redis', 'res-test:gen:untouched')).toEqual(['1', '1', null]);
+    expect(await counterRedis.mget('res-test:gen:orders', 'res-test:gen:redis', 'res-test:gen:untouched')).toEqual([
+      '1',
+      '1',
+      null,
+    ]);
     expect(await counterRedis.pttl('res-test:gen:orders:settling')).toBeGreaterThan(0);
   });
 

@@ -11,7 +11,15 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: () => Reco
       cb();
     },
   });
-  return { logger: createLogger('info', stream), lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger: createLogger('info', stream),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 /** A queue whose unfinished jobs follow `counts`, one value per poll (the last one repeats). */
@@ -31,7 +39,9 @@ describe('the drain progress of --wait', () => {
     const all = lines();
     const last = all[all.length - 1]!;
     expect(last).toMatchObject({ msg: 'snapshot: queue drain (jobs) finished', done: 12, total: 12 });
-    const withEta = all.filter((l) => l.msg === 'snapshot: queue drain (jobs) in progress' && typeof l.etaSeconds === 'number');
+    const withEta = all.filter(
+      (l) => l.msg === 'snapshot: queue drain (jobs) in progress' && typeof l.etaSeconds === 'number',
+    );
     expect(withEta.length).toBeGreaterThan(0);
   });
 
@@ -39,6 +49,6 @@ describe('the drain progress of --wait', () => {
     const { logger, lines } = capture();
     const drained = waitUntilDrained(fakeQueue([5, 5, 5, 5, 5, 5, 5, 0]), { logger, everyMs: 10, stallWarnMs: 20 });
     await drained;
-    expect(lines().some((l) => /is a worker running/.test(String(l.msg)))).toBe(true);
+    expect(lines().some((l) => String(l.msg).includes('is a worker running'))).toBe(true);
   });
 });

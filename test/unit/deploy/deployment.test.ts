@@ -27,7 +27,9 @@ function yamlDocs(path: string): Obj[] {
 
 /** The commands of the program the CLI builds, asked in-process (its help lists the same). */
 function cliCommands(): string[] {
-  return createProgram({ stdout: () => undefined, stderr: () => undefined, env: {} }).command.commands.map((c) => c.name());
+  return createProgram({ stdout: () => undefined, stderr: () => undefined, env: {} }).command.commands.map((c) =>
+    c.name(),
+  );
 }
 
 const commands = cliCommands();
@@ -35,8 +37,10 @@ const envNames = new Set([...configEnvVars(), ...configEnvVars().map((v) => `${v
 
 const k8sFiles = readdirSync(K8S).filter((f) => f.endsWith('.yaml'));
 const k8s = k8sFiles.flatMap((f) => yamlDocs(join(K8S, f)).map((doc) => ({ file: f, doc })));
-const byKind = (kind: string): Obj[] => k8s.filter((d) => d.doc.kind === kind && d.doc.metadata !== undefined).map((d) => d.doc);
-const named = (kind: string, name: string): Obj | undefined => byKind(kind).find((d) => (d.metadata as Obj).name === name);
+const byKind = (kind: string): Obj[] =>
+  k8s.filter((d) => d.doc.kind === kind && d.doc.metadata !== undefined).map((d) => d.doc);
+const named = (kind: string, name: string): Obj | undefined =>
+  byKind(kind).find((d) => (d.metadata as Obj).name === name);
 
 describe('the CLI as the deployment files see it', () => {
   it('lists its commands', () => {
@@ -64,8 +68,11 @@ describe('Dockerfile', () => {
 describe('docker-compose.yml', () => {
   const compose = yamlDocs(join(ROOT, 'docker-compose.yml'))[0]!;
   // Services the tests name exist (the first test fails otherwise), so lookups are typed as present.
-  const services = compose.services as Record<string, Obj> & Record<'producer' | 'worker' | 'dashboard' | 'queue-redis', Obj>;
-  const ours = Object.entries(services).filter(([, s]) => s.build !== undefined || String(s.image).startsWith('redis-es-sync'));
+  const services = compose.services as Record<string, Obj> &
+    Record<'producer' | 'worker' | 'dashboard' | 'queue-redis', Obj>;
+  const ours = Object.entries(services).filter(
+    ([, s]) => s.build !== undefined || String(s.image).startsWith('redis-es-sync'),
+  );
 
   it('runs producer, worker and dashboard from the image, with real commands and known variables', () => {
     expect(Object.fromEntries(ours.map(([name, s]) => [name, (s.command as string[])[0]]))).toEqual({
@@ -75,7 +82,8 @@ describe('docker-compose.yml', () => {
     });
     for (const [name, s] of ours) {
       expect({ name, command: commands.includes((s.command as string[])[0]!) }).toEqual({ name, command: true });
-      for (const key of Object.keys(s.environment as Obj)) expect({ service: name, env: key, known: envNames.has(key) }).toEqual({ service: name, env: key, known: true });
+      for (const key of Object.keys(s.environment as Obj))
+        expect({ service: name, env: key, known: envNames.has(key) }).toEqual({ service: name, env: key, known: true });
     }
   });
 
@@ -107,7 +115,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('keeps the queue Redis persistent and never evicting', () => {
-    expect(services['queue-redis']!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']));
+    expect(services['queue-redis'].command).toEqual(
+      expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']),
+    );
   });
 });
 
@@ -134,39 +144,62 @@ describe('deploy/kubernetes', () => {
     if (!d) throw new Error(`no Deployment redis-es-sync-${component}`);
     return d;
   };
-  const secretKeys = (name: string): string[] => Object.keys((named('Secret', name)?.stringData as Obj | undefined) ?? {});
+  const secretKeys = (name: string): string[] =>
+    Object.keys((named('Secret', name)?.stringData as Obj | undefined) ?? {});
 
   it('every document has a kind and a name; kustomization lists every file', () => {
     for (const { file, doc } of k8s) {
       if (doc.kind === 'Kustomization') continue;
-      expect({ file, kind: typeof doc.kind, name: typeof (doc.metadata as Obj | undefined)?.name }).toEqual({ file, kind: 'string', name: 'string' });
+      expect({ file, kind: typeof doc.kind, name: typeof (doc.metadata as Obj | undefined)?.name }).toEqual({
+        file,
+        kind: 'string',
+        name: 'string',
+      });
     }
     const kustomization = k8s.find((d) => d.doc.kind === 'Kustomization')?.doc;
     expect(new Set((kustomization?.resources as string[]).concat('kustomization.yaml'))).toEqual(new Set(k8sFiles));
   });
 
   it('runs producer, worker and dashboard with real commands, known variables and existing references', () => {
-    expect(deployments.map((d) => podSpec(d).containers[0]!.args?.[0]).sort()).toEqual(['dashboard', 'producer', 'worker']);
+    expect(deployments.map((d) => podSpec(d).containers[0]!.args?.[0]).sort()).toEqual([
+      'dashboard',
+      'producer',
+      'worker',
+    ]);
     for (const d of deployments) {
       const spec = podSpec(d);
       for (const c of spec.containers) {
-        expect({ container: c.name, command: commands.includes(c.args?.[0] ?? '') }).toEqual({ container: c.name, command: true });
+        expect({ container: c.name, command: commands.includes(c.args?.[0] ?? '') }).toEqual({
+          container: c.name,
+          command: true,
+        });
         for (const e of c.env ?? []) {
-          expect({ container: c.name, env: e.name, known: envNames.has(e.name) }).toEqual({ container: c.name, env: e.name, known: true });
+          expect({ container: c.name, env: e.name, known: envNames.has(e.name) }).toEqual({
+            container: c.name,
+            env: e.name,
+            known: true,
+          });
           const ref = e.valueFrom?.secretKeyRef;
           if (ref) expect(secretKeys(ref.name)).toContain(ref.key);
         }
         for (const from of c.envFrom ?? []) {
           const name = from.secretRef?.name ?? '';
           expect(named('Secret', name)).toBeDefined();
-          for (const key of secretKeys(name)) expect({ secret: name, env: key, known: envNames.has(key) }).toEqual({ secret: name, env: key, known: true });
+          for (const key of secretKeys(name))
+            expect({ secret: name, env: key, known: envNames.has(key) }).toEqual({
+              secret: name,
+              env: key,
+              known: true,
+            });
         }
         // CONFIG names the file the ConfigMap volume provides.
         const config = c.env?.find((e) => e.name === 'CONFIG')?.value ?? '';
         const mount = c.volumeMounts?.find((m) => config.startsWith(`${m.mountPath}/`));
         const volume = spec.volumes?.find((v) => v.name === mount?.name);
         const configMap = named('ConfigMap', volume?.configMap?.name ?? '');
-        expect(Object.keys((configMap?.data as Obj | undefined) ?? {})).toContain(config.slice((mount?.mountPath.length ?? 0) + 1));
+        expect(Object.keys((configMap?.data as Obj | undefined) ?? {})).toContain(
+          config.slice((mount?.mountPath.length ?? 0) + 1),
+        );
       }
     }
   });
@@ -180,7 +213,8 @@ describe('deploy/kubernetes', () => {
       expect(c.livenessProbe?.httpGet.path).toBe('/healthz');
       expect(c.readinessProbe?.httpGet.path).toBe('/readyz');
       const probePort = c.livenessProbe?.httpGet.port;
-      const containerPort = typeof probePort === 'number' ? probePort : c.ports?.find((p) => p.name === probePort)?.containerPort;
+      const containerPort =
+        typeof probePort === 'number' ? probePort : c.ports?.find((p) => p.name === probePort)?.containerPort;
       expect(containerPort).toBe(port);
     }
   });
@@ -189,7 +223,10 @@ describe('deploy/kubernetes', () => {
     const text = (named('ConfigMap', 'redis-es-sync-config')?.data as Record<string, string>)['sync.yml']!;
     const file = join(mkdtempSync(join(tmpdir(), 'res-k8s-')), 'sync.yml');
     writeFileSync(file, text);
-    const { config } = loadConfig({ config: file }, { REDIS_URL: 'redis://r:6379', ELASTICSEARCH_URL: 'http://es:9200' });
+    const { config } = loadConfig(
+      { config: file },
+      { REDIS_URL: 'redis://r:6379', ELASTICSEARCH_URL: 'http://es:9200' },
+    );
     expect(config.producer.leaseTtlMs).toBeGreaterThan(config.producer.leaseRenewMs);
   });
 
@@ -205,6 +242,7 @@ describe('deploy/kubernetes', () => {
     expect(trigger.type).toBe('redis');
     expect((trigger.metadata as Obj).listName).toBe(`${queue.prefix}:${queue.name}:wait`);
     const auth = named('TriggerAuthentication', ((trigger.authenticationRef as Obj).name as string) ?? '');
-    for (const ref of ((auth?.spec as Obj).secretTargetRef as { name: string; key: string }[])) expect(secretKeys(ref.name)).toContain(ref.key);
+    for (const ref of (auth?.spec as Obj).secretTargetRef as { name: string; key: string }[])
+      expect(secretKeys(ref.name)).toContain(ref.key);
   });
 });

@@ -23,7 +23,7 @@ function readManifest(file: string): Manifest {
 function nodeRange(manifest: Manifest): string | undefined {
   const engines = manifest.engines;
   if (typeof engines !== 'object' || engines === null || Array.isArray(engines)) return undefined;
-  const node: unknown = (engines as Record<string, unknown>)['node'];
+  const node: unknown = (engines as Record<string, unknown>).node;
   return typeof node === 'string' ? node : undefined;
 }
 
@@ -85,7 +85,9 @@ describe('Node.js engines', () => {
       if (declared === undefined || semver.validRange(declared) === null) continue;
       const rejected = versions.filter((v) => !semver.satisfies(v, declared));
       if (rejected.length > 0) {
-        refusing.push(`${manifest.name ?? dir}@${manifest.version ?? '?'} engines.node ${declared} rejects ${rejected.join(', ')}`);
+        refusing.push(
+          `${manifest.name ?? dir}@${manifest.version ?? '?'} engines.node ${declared} rejects ${rejected.join(', ')}`,
+        );
       }
     }
     expect(refusing).toEqual([]);

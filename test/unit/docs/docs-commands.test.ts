@@ -10,10 +10,24 @@ import { createProgram } from '../../../cli/program';
  */
 const ROOT = resolve(__dirname, '../../..');
 
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Global options that take a value, so the word after them is not the command. */
-const VALUE_OPTIONS = new Set(['-c', '--config', '--redis-url', '--queue-redis-url', '--elasticsearch-url', '--log-level', '--http-port', '--http-host']);
+const VALUE_OPTIONS = new Set([
+  '-c',
+  '--config',
+  '--redis-url',
+  '--queue-redis-url',
+  '--elasticsearch-url',
+  '--log-level',
+  '--http-port',
+  '--http-host',
+]);
 
 const program = createProgram({ stdout: () => undefined, stderr: () => undefined, env: {} }).command;
 
@@ -26,12 +40,15 @@ function help(args: [] | [string]): string {
   return command?.helpInformation() ?? '';
 }
 
-const flagsIn = (text: string): Set<string> => new Set([...text.matchAll(/(?:^|[\s,])(--?[a-zA-Z][\w-]*)/g)].map((m) => m[1]!));
+const flagsIn = (text: string): Set<string> =>
+  new Set([...text.matchAll(/(?:^|[\s,])(--?[a-zA-Z][\w-]*)/g)].map((m) => m[1]!));
 
 const globalHelp = help([]);
 const commands = [...(globalHelp.split(/^Commands:$/m)[1] ?? '').matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1]!);
 const globalFlags = flagsIn(globalHelp.split(/^Commands:$/m)[0] ?? '');
-const scripts = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
+const scripts = Object.keys(
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts,
+);
 const benchSource = readFileSync(join(ROOT, 'bench/run.ts'), 'utf8');
 
 /** The code in a Markdown file: fenced blocks and inline code spans. */
@@ -56,7 +73,14 @@ function invocations(prefix: RegExp): Invocation[] {
     for (const code of codeOf(readFileSync(join(ROOT, file), 'utf8'))) {
       for (const m of code.matchAll(prefix)) {
         const rest = code.slice(m.index + m[0].length).split(/\s#|\s\||;|&&|\)/)[0] ?? '';
-        found.push({ file, code, words: rest.trim().split(/\s+/).filter((w) => w !== '') });
+        found.push({
+          file,
+          code,
+          words: rest
+            .trim()
+            .split(/\s+/)
+            .filter((w) => w !== ''),
+        });
       }
     }
   }
@@ -90,11 +114,21 @@ describe('commands shown in README.md and docs/', () => {
       const command = words[i];
       // A placeholder (`<command>`), an image name's build context, or a help-only call.
       if (command === undefined || !/^[a-z][\w-]*$/.test(command)) continue;
-      expect({ file, code, command, exists: commands.includes(command) }).toEqual({ file, code, command, exists: true });
+      expect({ file, code, command, exists: commands.includes(command) }).toEqual({
+        file,
+        code,
+        command,
+        exists: true,
+      });
       if (!helpOf.has(command)) helpOf.set(command, flagsIn(help([command]).split(/^Options:$/m)[1] ?? ''));
       const accepted = helpOf.get(command)!;
       for (const flag of words.filter((w) => /^--?[a-zA-Z]/.test(w)).map((w) => w.split('=')[0]!)) {
-        expect({ file, code, flag, accepted: accepted.has(flag) || globalFlags.has(flag) }).toEqual({ file, code, flag, accepted: true });
+        expect({ file, code, flag, accepted: accepted.has(flag) || globalFlags.has(flag) }).toEqual({
+          file,
+          code,
+          flag,
+          accepted: true,
+        });
       }
       checked++;
     }
@@ -102,8 +136,14 @@ describe('commands shown in README.md and docs/', () => {
   });
 
   it('pass the benchmark harness flags it has', () => {
-    const flags = invocations(/(?:^|\s)npm run bench --\s+/g).flatMap((i) => i.words.filter((w) => w.startsWith('--')).map((flag) => ({ file: i.file, flag })));
+    const flags = invocations(/(?:^|\s)npm run bench --\s+/g).flatMap((i) =>
+      i.words.filter((w) => w.startsWith('--')).map((flag) => ({ file: i.file, flag })),
+    );
     expect(flags.length).toBeGreaterThan(0);
-    for (const f of flags) expect({ ...f, exists: benchSource.includes(`'${f.flag} `) || benchSource.includes(`'${f.flag}'`) }).toEqual({ ...f, exists: true });
+    for (const f of flags)
+      expect({ ...f, exists: benchSource.includes(`'${f.flag} `) || benchSource.includes(`'${f.flag}'`) }).toEqual({
+        ...f,
+        exists: true,
+      });
   });
 });

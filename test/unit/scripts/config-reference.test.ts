@@ -14,7 +14,18 @@ describe('the configuration reference', () => {
 
   it('covers the whole schema', () => {
     const paths = fields.map((f) => f.path);
-    expect(paths).toEqual(expect.arrayContaining(['redis.url', 'queue.prefix', 'elasticsearch.url', 'mapping.rules[].match', 'mapping.indices.<name>.settings', 'producer.outbox.claimIdleMs', 'http.operator.basic.password', 'search.cache.maxTotalBytes']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'redis.url',
+        'queue.prefix',
+        'elasticsearch.url',
+        'mapping.rules[].match',
+        'mapping.indices.<name>.settings',
+        'producer.outbox.claimIdleMs',
+        'http.operator.basic.password',
+        'search.cache.maxTotalBytes',
+      ]),
+    );
     expect(new Set(paths).size).toBe(paths.length);
   });
 
@@ -31,7 +42,8 @@ describe('the configuration reference', () => {
 
   it('names every environment variable the loader reads', () => {
     const text = renderConfigReference();
-    for (const name of configEnvVars()) expect({ name, documented: text.includes(`\`${name}\``) }).toEqual({ name, documented: true });
+    for (const name of configEnvVars())
+      expect({ name, documented: text.includes(`\`${name}\``) }).toEqual({ name, documented: true });
   });
 
   it(`is what ${CONFIG_REFERENCE_PATH} holds (run npm run docs:config after changing the schema)`, () => {

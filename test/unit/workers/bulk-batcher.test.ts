@@ -8,7 +8,11 @@ interface Call {
 }
 
 /** An index function whose calls stay open until the test settles them. */
-function controlledIndex(): { fn: (items: readonly WorkItem[]) => Promise<ItemResult[]>; calls: Call[]; maxConcurrent: () => number } {
+function controlledIndex(): {
+  fn: (items: readonly WorkItem[]) => Promise<ItemResult[]>;
+  calls: Call[];
+  maxConcurrent: () => number;
+} {
   const calls: Call[] = [];
   let open = 0;
   let max = 0;
@@ -29,7 +33,8 @@ function controlledIndex(): { fn: (items: readonly WorkItem[]) => Promise<ItemRe
   return { fn, calls, maxConcurrent: () => max };
 }
 
-const items = (prefix: string, n: number, db = 0): WorkItem[] => Array.from({ length: n }, (_, i) => ({ db, key: `${prefix}${i}` }));
+const items = (prefix: string, n: number, db = 0): WorkItem[] =>
+  Array.from({ length: n }, (_, i) => ({ db, key: `${prefix}${i}` }));
 const echo = (list: readonly WorkItem[]): ItemResult[] => list.map((i) => ({ ok: false, reason: `${i.db}/${i.key}` }));
 
 /** Lets pending promise callbacks run. */
@@ -145,7 +150,9 @@ describe('BulkBatcher', () => {
     expect(index.calls).toHaveLength(2);
     expect(index.calls[1]!.items.map((i) => i.key)).toEqual(['x', 'y', 'z']);
     index.calls[1]!.resolve();
-    await expect(Promise.all(singles)).resolves.toEqual([['x'], ['y'], ['z']].map((k) => echo([{ db: 0, key: k[0]! }])));
+    await expect(Promise.all(singles)).resolves.toEqual(
+      [['x'], ['y'], ['z']].map((k) => echo([{ db: 0, key: k[0]! }])),
+    );
   });
 
   it('never exceeds maxInflight under many concurrent submitters', async () => {

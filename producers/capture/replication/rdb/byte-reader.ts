@@ -148,7 +148,8 @@ export class ByteReader {
     let total = have;
     while (total < n) {
       const chunk = await this.source();
-      if (chunk === null) throw new RdbFormatError(`stream ended ${n - total} bytes short (after ${this.consumed} bytes)`);
+      if (chunk === null)
+        throw new RdbFormatError(`stream ended ${n - total} bytes short (after ${this.consumed} bytes)`);
       parts.push(chunk);
       total += chunk.length;
     }

@@ -24,7 +24,9 @@ export async function decodeDumpPayload(payload: Buffer, nowMs: number = Date.no
     throw new RdbFormatError('DUMP payload checksum mismatch');
   }
   if (rdbVersion > MAX_RDB_VERSION) {
-    throw new RdbFormatError(`DUMP payload of RDB version ${rdbVersion} is not supported (this decoder knows up to ${MAX_RDB_VERSION})`);
+    throw new RdbFormatError(
+      `DUMP payload of RDB version ${rdbVersion} is not supported (this decoder knows up to ${MAX_RDB_VERSION})`,
+    );
   }
   const r = new ByteReader(chunksOfBuffer(payload.subarray(0, bodyEnd)));
   const value = await readValue(r, await r.u8(), { nowMs });

@@ -31,7 +31,7 @@ export function lzfDecompress(input: Uint8Array, outputLength: number): Buffer {
     len += 2;
     if (ref < 0) throw new RdbFormatError('LZF back reference before the start of the output');
     if (op + len > outputLength) throw new RdbFormatError('LZF output longer than announced');
-    for (let end = op + len; op < end; ) out[op++] = out[ref++] as number;
+    for (let end = op + len; op < end;) out[op++] = out[ref++] as number;
   }
   if (op !== outputLength) throw new RdbFormatError(`LZF output is ${op} bytes, ${outputLength} announced`);
   return out;

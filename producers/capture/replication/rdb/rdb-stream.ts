@@ -48,7 +48,10 @@ export function readRdb(r: ByteReader, opts: ReadRdbOptions = {}): AsyncGenerato
   return records(r, opts, async (h): Promise<RdbKeyRecord> => {
     const value = await readValue(r, h.rdbType, { nowMs });
     if (value.type === 'module') {
-      opts.logger?.warn({ db: h.db, key: h.key, module: value.moduleName }, 'skipped a module value in the RDB: its content cannot be decoded');
+      opts.logger?.warn(
+        { db: h.db, key: h.key, module: value.moduleName },
+        'skipped a module value in the RDB: its content cannot be decoded',
+      );
     }
     const record: RdbKeyRecord = { kind: 'key', db: h.db, key: h.key, ...value };
     if (h.expireAtMs !== undefined) record.expireAtMs = h.expireAtMs;
@@ -61,17 +64,25 @@ export function readRdb(r: ByteReader, opts: ReadRdbOptions = {}): AsyncGenerato
  * read, to move past it, but lists, listpacks and compressed strings are not expanded): what a
  * snapshot needs when jobs carry keys, never values.
  */
-export function readRdbKeys(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'> = {}): AsyncGenerator<RdbKeyRef | RdbMetaRecord, void, undefined> {
+export function readRdbKeys(
+  r: ByteReader,
+  opts: Omit<ReadRdbOptions, 'nowMs'> = {},
+): AsyncGenerator<RdbKeyRef | RdbMetaRecord, void, undefined> {
   return records(r, opts, async (h): Promise<RdbKeyRef> => {
     await skipValue(r, h.rdbType);
-    if (h.rdbType === RDB_TYPE.MODULE_2) opts.logger?.warn({ db: h.db, key: h.key }, 'skipped a module value in the RDB: its content cannot be decoded');
+    if (h.rdbType === RDB_TYPE.MODULE_2)
+      opts.logger?.warn({ db: h.db, key: h.key }, 'skipped a module value in the RDB: its content cannot be decoded');
     const ref: RdbKeyRef = { kind: 'key', db: h.db, key: h.key, rdbType: h.rdbType };
     if (h.expireAtMs !== undefined) ref.expireAtMs = h.expireAtMs;
     return ref;
   });
 }
 
-async function* records<K>(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'>, onKey: (h: KeyHeader) => Promise<K>): AsyncGenerator<K | RdbMetaRecord, void, undefined> {
+async function* records<K>(
+  r: ByteReader,
+  opts: Omit<ReadRdbOptions, 'nowMs'>,
+  onKey: (h: KeyHeader) => Promise<K>,
+): AsyncGenerator<K | RdbMetaRecord, void, undefined> {
   r.startChecksum();
   const header = (await r.bytes(9)).toString('latin1');
   if (!header.startsWith('REDIS') || !/^\d{4}$/.test(header.slice(5))) {
@@ -127,7 +138,9 @@ async function* records<K>(r: ByteReader, opts: Omit<ReadRdbOptions, 'nowMs'>, o
         yield { kind: 'function', code: (await readString(r)).toString('utf8') };
         continue;
       case OPCODE.FUNCTION_PRE_GA:
-        throw new RdbFormatError('function library in the Redis 7.0 release-candidate format, which Redis itself no longer loads');
+        throw new RdbFormatError(
+          'function library in the Redis 7.0 release-candidate format, which Redis itself no longer loads',
+        );
       case OPCODE.MODULE_AUX: {
         const { moduleName } = moduleIdName(await readLengthBig(r));
         await readLengthBig(r); // opcode marker (always UINT)
@@ -152,6 +165,8 @@ async function verifyChecksum(r: ByteReader): Promise<void> {
   const stored = await r.bytesUnchecksummed(8);
   if (stored.every((b) => b === 0)) return;
   if (!stored.equals(computed)) {
-    throw new RdbFormatError(`RDB checksum mismatch: stored ${stored.toString('hex')}, computed ${computed.toString('hex')}`);
+    throw new RdbFormatError(
+      `RDB checksum mismatch: stored ${stored.toString('hex')}, computed ${computed.toString('hex')}`,
+    );
   }
 }

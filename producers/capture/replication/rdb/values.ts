@@ -10,7 +10,15 @@ import {
   packedToString,
   type PackedValue,
 } from './packed';
-import { readAsciiDouble, readBinaryDouble, readLength, readLengthBig, readMillisecondTime, readString, skipString } from './primitives';
+import {
+  readAsciiDouble,
+  readBinaryDouble,
+  readLength,
+  readLengthBig,
+  readMillisecondTime,
+  readString,
+  skipString,
+} from './primitives';
 import type { DecodedValue, RdbEncoding, StreamEntry, ZsetEntry } from './types';
 
 export const RDB_TYPE = {
@@ -216,7 +224,13 @@ function zsetPairs(items: PackedValue[]): ZsetEntry[] {
 }
 
 /** Field/value pairs, or field/value/expiry triples (an expiry of 0 means none). */
-function hash(items: PackedValue[], tuple: 2 | 3, rdbType: number, encoding: RdbEncoding, ctx: ValueContext): DecodedValue {
+function hash(
+  items: PackedValue[],
+  tuple: 2 | 3,
+  rdbType: number,
+  encoding: RdbEncoding,
+  ctx: ValueContext,
+): DecodedValue {
   if (items.length % tuple !== 0) throw new RdbFormatError('packed hash with an incomplete field');
   const value: Record<string, string> = {};
   for (let i = 0; i < items.length; i += tuple) {
@@ -231,7 +245,7 @@ function hash(items: PackedValue[], tuple: 2 | 3, rdbType: number, encoding: Rdb
 
 async function readHashWithFieldTtls(r: ByteReader, t: number, ctx: ValueContext): Promise<DecodedValue> {
   // The GA form stores field TTLs relative to the hash's earliest one (+1, so 0 still means none).
-  const base = t === RDB_TYPE.HASH_METADATA ? await readMillisecondTime(r) - 1 : 0;
+  const base = t === RDB_TYPE.HASH_METADATA ? (await readMillisecondTime(r)) - 1 : 0;
   const n = await readLength(r);
   const value: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
@@ -368,7 +382,9 @@ export function moduleIdName(id: bigint): { moduleName: string; moduleVersion: n
  * Module values (type MODULE_2) are self-delimiting: after the module id comes a sequence of
  * typed opcodes ending with EOF, so they can be skipped without the module.
  */
-export async function skipModuleValue(r: ByteReader): Promise<{ type: 'module'; moduleName: string; moduleVersion: number }> {
+export async function skipModuleValue(
+  r: ByteReader,
+): Promise<{ type: 'module'; moduleName: string; moduleVersion: number }> {
   const id = moduleIdName(await readLengthBig(r));
   await skipModuleOpcodes(r);
   return { type: 'module', ...id };

@@ -5,7 +5,18 @@ describe('the failure store page', () => {
     const html = failuresPage({
       count: 1,
       byClass: { not_json: 1 },
-      records: [{ db: 0, key: '<script>alert(1)</script>', index: 'redis', reasonClass: 'not_json', attempts: 2, firstSeen: 't0', lastSeen: 't1', reason: 'value is "<b>" & more' }],
+      records: [
+        {
+          db: 0,
+          key: '<script>alert(1)</script>',
+          index: 'redis',
+          reasonClass: 'not_json',
+          attempts: 2,
+          firstSeen: 't0',
+          lastSeen: 't1',
+          reason: 'value is "<b>" & more',
+        },
+      ],
     });
     expect(html).not.toContain('<script>');
     expect(html).toContain('<td>&#60;script&#62;alert(1)&#60;/script&#62;</td>');

@@ -16,7 +16,17 @@ const bytesOf = (keys: readonly string[]): Buffer[] => keys.map(keyToBytes);
 
 describe('outbox entries read as Buffers', () => {
   it('XREADGROUP: a binary key keeps its bytes; names, ids and db read as text', () => {
-    const reply = [[Buffer.from('s'), [[Buffer.from('1-0'), [Buffer.from('key'), BINARY, Buffer.from('db'), Buffer.from('2'), Buffer.from('key'), UTF8]]]]];
+    const reply = [
+      [
+        Buffer.from('s'),
+        [
+          [
+            Buffer.from('1-0'),
+            [Buffer.from('key'), BINARY, Buffer.from('db'), Buffer.from('2'), Buffer.from('key'), UTF8],
+          ],
+        ],
+      ],
+    ];
     const [raw] = decodeReadGroup(reply);
     const entry = parseEntry(raw!, { defaultDb: 0, databases: new Set([0, 2]) });
     if (entry.kind !== 'change') throw new Error(`not a change: ${JSON.stringify(entry)}`);
@@ -25,7 +35,14 @@ describe('outbox entries read as Buffers', () => {
   });
 
   it('XAUTOCLAIM: entries, the next cursor and deleted ids', () => {
-    const reply = decodeAutoClaim([Buffer.from('7-0'), [[Buffer.from('5-0'), [Buffer.from('key'), BINARY]], [Buffer.from('5-1'), null]], [Buffer.from('6-0')]]);
+    const reply = decodeAutoClaim([
+      Buffer.from('7-0'),
+      [
+        [Buffer.from('5-0'), [Buffer.from('key'), BINARY]],
+        [Buffer.from('5-1'), null],
+      ],
+      [Buffer.from('6-0')],
+    ]);
     expect(reply.next).toBe('7-0');
     expect(reply.deleted).toEqual(['6-0']);
     expect(reply.entries[1]).toEqual({ id: '5-1', fields: null });
@@ -43,7 +60,11 @@ describe('replicated commands', () => {
   const server = {
     call: async (): Promise<unknown> => table,
     // COMMAND GETKEYS answers with the key arguments as given.
-    callBuffer: async (...args: (string | Buffer)[]): Promise<Buffer[]> => [args[3] as Buffer, args[5] as Buffer, args[6] as Buffer],
+    callBuffer: async (...args: (string | Buffer)[]): Promise<Buffer[]> => [
+      args[3] as Buffer,
+      args[5] as Buffer,
+      args[6] as Buffer,
+    ],
   } as unknown as RedisClient;
   const cmd = (...args: (string | Buffer)[]): Buffer[] => args.map((a) => (Buffer.isBuffer(a) ? a : Buffer.from(a)));
 
@@ -51,7 +72,11 @@ describe('replicated commands', () => {
     const keys = await CommandKeys.load(server);
     expect(bytesOf((await keys.keys(cmd('SET', BINARY, 'v'))) as string[])).toEqual([BINARY]);
     expect(bytesOf((await keys.keys(cmd('DEL', EMPTY, BINARY, UTF8))) as string[])).toEqual([EMPTY, BINARY, UTF8]);
-    expect(bytesOf((await keys.keys(cmd('ZUNIONSTORE', BINARY, '2', EMPTY, UTF8))) as string[])).toEqual([BINARY, EMPTY, UTF8]);
+    expect(bytesOf((await keys.keys(cmd('ZUNIONSTORE', BINARY, '2', EMPTY, UTF8))) as string[])).toEqual([
+      BINARY,
+      EMPTY,
+      UTF8,
+    ]);
   });
 });
 
@@ -66,7 +91,10 @@ describe('RDB key names', () => {
 
   it('a binary name and the empty name', async () => {
     // SELECT 0, then three string keys (type 0, name, value).
-    const file = rdb([Buffer.from([0xfe, 0]), ...[BINARY, EMPTY, UTF8].flatMap((k) => [Buffer.from([0]), str(k), str(Buffer.from('v'))])]);
+    const file = rdb([
+      Buffer.from([0xfe, 0]),
+      ...[BINARY, EMPTY, UTF8].flatMap((k) => [Buffer.from([0]), str(k), str(Buffer.from('v'))]),
+    ]);
     const names: string[] = [];
     for await (const r of readRdbKeys(new ByteReader(chunksOfBuffer(file)))) if (r.kind === 'key') names.push(r.key);
     expect(bytesOf(names)).toEqual([BINARY, EMPTY, UTF8]);

@@ -8,7 +8,11 @@ describe('the process lifecycle', () => {
     const events: string[] = [];
     const life = new Lifecycle({ logger, stepTimeoutMs: 1000 });
     for (const name of ['a', 'b', 'c']) {
-      await life.add({ name, start: async () => void events.push(`start ${name}`), stop: async () => void events.push(`stop ${name}`) });
+      await life.add({
+        name,
+        start: async () => void events.push(`start ${name}`),
+        stop: async () => void events.push(`stop ${name}`),
+      });
     }
     await Promise.all([life.stop(), life.stop()]);
     await life.stop();
@@ -19,8 +23,16 @@ describe('the process lifecycle', () => {
     const events: string[] = [];
     const life = new Lifecycle({ logger, stepTimeoutMs: 1000 });
     await life.add({ name: 'connections', stop: async () => void events.push('stop connections') });
-    await life.add({ name: 'worker', start: async () => void events.push('start worker'), stop: async () => void events.push('stop worker') });
-    const failing = life.add({ name: 'producer', start: () => Promise.reject(new Error('no notifications')), stop: async () => void events.push('stop producer') });
+    await life.add({
+      name: 'worker',
+      start: async () => void events.push('start worker'),
+      stop: async () => void events.push('stop worker'),
+    });
+    const failing = life.add({
+      name: 'producer',
+      start: () => Promise.reject(new Error('no notifications')),
+      stop: async () => void events.push('stop producer'),
+    });
     await expect(failing).rejects.toThrow('no notifications');
     expect(events).toEqual(['start worker', 'stop worker', 'stop connections']);
     await expect(life.add({ name: 'late', stop: async () => undefined })).rejects.toThrow(/stopping/);

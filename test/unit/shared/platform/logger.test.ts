@@ -96,12 +96,18 @@ describe('errors in log lines', () => {
     logger.warn(new Error('at redis://u:top-secret-url@host:6379 nothing'));
     expect(out.text()).not.toMatch(/top-secret/);
     const [a, b] = out.lines();
-    expect(a!.err).toMatchObject({ type: 'Error', message: 'lease check failed', cause: { message: 'WRONGPASS invalid username-password pair', code: 'WRONGPASS', command: 'auth' } });
+    expect(a!.err).toMatchObject({
+      type: 'Error',
+      message: 'lease check failed',
+      cause: { message: 'WRONGPASS invalid username-password pair', code: 'WRONGPASS', command: 'auth' },
+    });
     expect(b!.error).toMatchObject({ statusCode: 401, message: 'security_exception' });
   });
 
   it('masks passwords of URLs inside any text', () => {
-    expect(redactText('connect to rediss://user:p%40ss@h:1/0 and http://:x@es:9200/')).toBe('connect to rediss://user:***@h:1/0 and http://:***@es:9200/');
+    expect(redactText('connect to rediss://user:p%40ss@h:1/0 and http://:x@es:9200/')).toBe(
+      'connect to rediss://user:***@h:1/0 and http://:***@es:9200/',
+    );
     expect(redactText('no url here: a:b@c')).toBe('no url here: a:b@c');
   });
 
@@ -119,6 +125,9 @@ describe('errors in log lines', () => {
     const lines = out.lines();
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ level: 50, component: 'console', err: { message: 'WRONGPASS', command: 'auth' } });
-    expect(lines[1]).toMatchObject({ level: 40, msg: 'IMPORTANT! Eviction policy is allkeys-lru. It should be "noeviction"' });
+    expect(lines[1]).toMatchObject({
+      level: 40,
+      msg: 'IMPORTANT! Eviction policy is allkeys-lru. It should be "noeviction"',
+    });
   });
 });

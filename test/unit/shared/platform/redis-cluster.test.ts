@@ -15,7 +15,13 @@ const NODES = [
 describe('CLUSTER NODES', () => {
   it('parses address, flags, epoch and slots', () => {
     const [first] = parseClusterNodes(NODES);
-    expect(first).toEqual({ id: 'a1', addr: '127.0.0.1:7000', flags: ['myself', 'master'], epoch: '1', slots: ['0-5460', '[5461->-b2]'] });
+    expect(first).toEqual({
+      id: 'a1',
+      addr: '127.0.0.1:7000',
+      flags: ['myself', 'master'],
+      epoch: '1',
+      slots: ['0-5460', '[5461->-b2]'],
+    });
   });
 
   it('lists live masters, slotless and suspected ones included, failed ones and replicas left out', () => {

@@ -34,9 +34,15 @@ const base = { redis: { url: 'rediss://data:6380' }, elasticsearch: { url: 'http
 describe('Elasticsearch TLS', () => {
   it('passes the CA file, the fingerprint and rejectUnauthorized to the client', () => {
     const ca = pem('es-ca.crt', '-----BEGIN CERTIFICATE-----\nes\n-----END CERTIFICATE-----\n');
-    const { config } = loadFile({ ...base, elasticsearch: { url: 'https://es:9200', apiKey: 'k', tls: { ca, caFingerprint: FINGERPRINT } } });
+    const { config } = loadFile({
+      ...base,
+      elasticsearch: { url: 'https://es:9200', apiKey: 'k', tls: { ca, caFingerprint: FINGERPRINT } },
+    });
     const options = esClientOptions(config.elasticsearch);
-    expect(options.tls).toEqual({ ca: '-----BEGIN CERTIFICATE-----\nes\n-----END CERTIFICATE-----\n', rejectUnauthorized: true });
+    expect(options.tls).toEqual({
+      ca: '-----BEGIN CERTIFICATE-----\nes\n-----END CERTIFICATE-----\n',
+      rejectUnauthorized: true,
+    });
     expect(options.caFingerprint).toBe(FINGERPRINT);
     expect(options.auth).toEqual({ apiKey: 'k' });
   });
@@ -52,7 +58,10 @@ describe('Elasticsearch TLS', () => {
     expect(issues({ ...base, elasticsearch: { url: 'https://es:9200', tls: { caFingerprint: 'abc' } } })).toEqual([
       expect.stringMatching(/^elasticsearch\.tls\.caFingerprint: must be a SHA-256 fingerprint/),
     ]);
-    const { config } = loadFile({ ...base, elasticsearch: { url: 'https://es:9200', tls: { ca: join(dir, 'nope.crt') } } });
+    const { config } = loadFile({
+      ...base,
+      elasticsearch: { url: 'https://es:9200', tls: { ca: join(dir, 'nope.crt') } },
+    });
     expect(() => esClientOptions(config.elasticsearch)).toThrow(/elasticsearch\.tls\.ca: cannot read .*nope\.crt/);
   });
 });
@@ -63,15 +72,24 @@ describe('Redis TLS', () => {
     const cert = pem('client.crt', 'CERT');
     const key = pem('client.key', 'KEY');
     const { config } = loadFile({ ...base, redis: { url: 'rediss://data:6380', tls: { ca, cert, key } } });
-    expect(redisTlsOptions(config.redis.tls, 'redis.tls')).toEqual({ ca: 'CA', cert: 'CERT', key: 'KEY', rejectUnauthorized: true });
+    expect(redisTlsOptions(config.redis.tls, 'redis.tls')).toEqual({
+      ca: 'CA',
+      cert: 'CERT',
+      key: 'KEY',
+      rejectUnauthorized: true,
+    });
     // The queue shares the source Redis here, so it shares its TLS settings too.
     expect(config.queue.tls).toEqual(config.redis.tls);
     expect(redisTlsOptions(undefined, 'queue.tls')).toBeUndefined();
   });
 
   it('needs cert with key, and names a missing file', () => {
-    expect(issues({ ...base, queue: { url: 'rediss://q:6380', tls: { cert: 'c' } } })).toContain('queue.tls: cert and key go together');
-    expect(() => redisTlsOptions({ ca: join(dir, 'missing.crt'), rejectUnauthorized: true }, 'redis.tls')).toThrow(/redis\.tls\.ca: cannot read .*missing\.crt/);
+    expect(issues({ ...base, queue: { url: 'rediss://q:6380', tls: { cert: 'c' } } })).toContain(
+      'queue.tls: cert and key go together',
+    );
+    expect(() => redisTlsOptions({ ca: join(dir, 'missing.crt'), rejectUnauthorized: true }, 'redis.tls')).toThrow(
+      /redis\.tls\.ca: cannot read .*missing\.crt/,
+    );
   });
 });
 

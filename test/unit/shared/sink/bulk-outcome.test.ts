@@ -19,7 +19,12 @@ const table: [string, 'index' | 'delete', BulkItemResponse, ItemOutcome][] = [
     { status: 409, error: { type: 'version_conflict_engine_exception', reason: 'current version [9] is higher' } },
     { kind: 'done', result: 'already-newer' },
   ],
-  ['409 conflict on delete', 'delete', { status: 409, error: { type: 'version_conflict_engine_exception' } }, { kind: 'done', result: 'already-newer' }],
+  [
+    '409 conflict on delete',
+    'delete',
+    { status: 409, error: { type: 'version_conflict_engine_exception' } },
+    { kind: 'done', result: 'already-newer' },
+  ],
   ['404 delete', 'delete', { status: 404, result: 'not_found' }, { kind: 'done', result: 'already-absent' }],
   [
     '404 index (index missing, auto-create off)',
@@ -33,7 +38,12 @@ const table: [string, 'index' | 'delete', BulkItemResponse, ItemOutcome][] = [
     { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } },
     { kind: 'retry', reason: '429 es_rejected_execution_exception: queue full' },
   ],
-  ['503 unavailable shards', 'delete', { status: 503, error: { type: 'unavailable_shards_exception', reason: null } }, { kind: 'retry', reason: '503 unavailable_shards_exception: ' }],
+  [
+    '503 unavailable shards',
+    'delete',
+    { status: 503, error: { type: 'unavailable_shards_exception', reason: null } },
+    { kind: 'retry', reason: '503 unavailable_shards_exception: ' },
+  ],
   ['500 without error body', 'index', { status: 500 }, { kind: 'retry', reason: 'status 500' }],
   [
     '400 mapper parsing with cause',
@@ -42,10 +52,15 @@ const table: [string, 'index' | 'delete', BulkItemResponse, ItemOutcome][] = [
     {
       kind: 'rejected',
       reason:
-        "400 mapper_parsing_exception: failed to parse field [age] of type [long] in document with id 'u1' (caused by illegal_argument_exception: For input string: \"old\")",
+        '400 mapper_parsing_exception: failed to parse field [age] of type [long] in document with id \'u1\' (caused by illegal_argument_exception: For input string: "old")',
     },
   ],
-  ['400 error without type', 'index', { status: 400, error: { reason: 'bad' } }, { kind: 'rejected', reason: '400 error: bad' }],
+  [
+    '400 error without type',
+    'index',
+    { status: 400, error: { reason: 'bad' } },
+    { kind: 'rejected', reason: '400 error: bad' },
+  ],
   ['413 too large', 'index', { status: 413 }, { kind: 'rejected', reason: 'status 413' }],
 ];
 

@@ -1,7 +1,11 @@
 import { Redis } from 'ioredis';
 import { RedisSetupError } from '../../../../../shared/platform/errors';
 import { createLogger } from '../../../../../shared/platform/logger';
-import { ensureNotifyFlags, missingNotifyFlags, REQUIRED_NOTIFY_FLAGS } from '../../../../../producers/capture/notifications/notify-flags';
+import {
+  ensureNotifyFlags,
+  missingNotifyFlags,
+  REQUIRED_NOTIFY_FLAGS,
+} from '../../../../../producers/capture/notifications/notify-flags';
 import { startRedis, type RedisServerHandle } from '../../../../support/redis-server';
 
 describe('missingNotifyFlags', () => {
@@ -30,7 +34,8 @@ describe('ensureNotifyFlags (real redis-server)', () => {
   let redis: Redis;
   const logger = createLogger('silent');
 
-  const current = async (): Promise<string> => ((await redis.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+  const current = async (): Promise<string> =>
+    ((await redis.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
 
   beforeAll(async () => {
     server = await startRedis();

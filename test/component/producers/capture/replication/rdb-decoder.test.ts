@@ -3,9 +3,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ByteReader, chunksOf, decodeDumpPayload, readRdb, readRdbKeys, type RdbKeyRecord, type RdbRecord } from '../../../../../producers/capture/replication/rdb';
+import {
+  ByteReader,
+  chunksOf,
+  decodeDumpPayload,
+  readRdb,
+  readRdbKeys,
+  type RdbKeyRecord,
+  type RdbRecord,
+} from '../../../../../producers/capture/replication/rdb';
 import { readKeyStates } from '../../../../../shared/core/key-state';
-import { asKeyState, FAR_EXPIRY_MS, rdbEncodingFor, withoutTtl, writeEveryEncoding } from '../../../../support/rdb-fixtures';
+import {
+  asKeyState,
+  FAR_EXPIRY_MS,
+  rdbEncodingFor,
+  withoutTtl,
+  writeEveryEncoding,
+} from '../../../../support/rdb-fixtures';
 import { startRedis, type RedisServerHandle } from '../../../../support/redis-server';
 
 const DATABASES = [0, 3, 9];
@@ -18,7 +32,20 @@ describe('RDB and DUMP decoding against a real redis-server', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'res-rdb-'));
     server = await startRedis({
-      args: ['--dir', dir, '--dbfilename', 'x.rdb', '--rdbcompression', 'yes', '--rdbchecksum', 'yes', '--list-compress-depth', '1', '--enable-debug-command', 'yes'],
+      args: [
+        '--dir',
+        dir,
+        '--dbfilename',
+        'x.rdb',
+        '--rdbcompression',
+        'yes',
+        '--rdbchecksum',
+        'yes',
+        '--list-compress-depth',
+        '1',
+        '--enable-debug-command',
+        'yes',
+      ],
     });
     redis = new Redis(server.url);
     // Elements of 100 bytes and more become plain (unpacked) quicklist nodes.
@@ -77,9 +104,15 @@ describe('RDB and DUMP decoding against a real redis-server', () => {
       const inDb = keys.filter((r) => r.db === db);
       expect(inDb.map((r) => r.key).sort()).toEqual(await keysOf(db));
       await redis.select(db);
-      const states = await readKeyStates(redis, inDb.map((r) => r.key));
+      const states = await readKeyStates(
+        redis,
+        inDb.map((r) => r.key),
+      );
       for (const [i, record] of inDb.entries()) {
-        expect({ key: record.key, state: asKeyState(record) }).toEqual({ key: record.key, state: withoutTtl(states[i]) });
+        expect({ key: record.key, state: asKeyState(record) }).toEqual({
+          key: record.key,
+          state: withoutTtl(states[i]),
+        });
         const expireAt = await redis.pexpiretime(record.key);
         expect({ key: record.key, expireAt: record.expireAtMs ?? -1 }).toEqual({ key: record.key, expireAt });
         expect(rdbEncodingFor(record.type, await objectEncoding(db, record.key))).toBe(record.encoding);
@@ -108,7 +141,8 @@ describe('RDB and DUMP decoding against a real redis-server', () => {
     }
     const reader = new ByteReader(chunksOf(createReadStream(join(dir, 'x.rdb'), { highWaterMark: 1009 })));
     const refs: unknown[] = [];
-    for await (const r of readRdbKeys(reader)) if (r.kind === 'key') refs.push({ db: r.db, key: r.key, rdbType: r.rdbType, expireAtMs: r.expireAtMs });
+    for await (const r of readRdbKeys(reader))
+      if (r.kind === 'key') refs.push({ db: r.db, key: r.key, rdbType: r.rdbType, expireAtMs: r.expireAtMs });
     expect(await reader.atEnd()).toBe(true);
     expect(refs).toEqual(full);
     expect(refs).toHaveLength((await keysOf(0)).length * DATABASES.length);

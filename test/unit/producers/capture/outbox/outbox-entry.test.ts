@@ -22,11 +22,19 @@ const rules: EntryRules = { defaultDb: 0, databases: new Set([0, 2]) };
 
 describe('outbox entry format', () => {
   it('reads one key, in the stream’s database by default', () => {
-    expect(parseEntry({ id: '1-0', fields: ['key', 'user:1'] }, rules)).toEqual({ kind: 'change', id: '1-0', db: 0, keys: ['user:1'] });
+    expect(parseEntry({ id: '1-0', fields: ['key', 'user:1'] }, rules)).toEqual({
+      kind: 'change',
+      id: '1-0',
+      db: 0,
+      keys: ['user:1'],
+    });
   });
 
   it('reads several keys, a db, and ignores fields of the application’s own', () => {
-    const entry = parseEntry({ id: '1-1', fields: ['op', 'checkout', 'key', 'cart:7', 'db', '2', 'key', 'order:9'] }, rules);
+    const entry = parseEntry(
+      { id: '1-1', fields: ['op', 'checkout', 'key', 'cart:7', 'db', '2', 'key', 'order:9'] },
+      rules,
+    );
     expect(entry).toEqual({ kind: 'change', id: '1-1', db: 2, keys: ['cart:7', 'order:9'] });
   });
 
@@ -42,7 +50,12 @@ describe('outbox entry format', () => {
   });
 
   it('captures the empty key: "" is a valid Redis key', () => {
-    expect(parseEntry({ id: '2-1', fields: ['key', ''] }, rules)).toEqual({ kind: 'change', id: '2-1', db: 0, keys: [''] });
+    expect(parseEntry({ id: '2-1', fields: ['key', ''] }, rules)).toEqual({
+      kind: 'change',
+      id: '2-1',
+      db: 0,
+      keys: [''],
+    });
     const entry = parseEntry({ id: '2-2', fields: ['key', 'a', 'key', '', 'key', 'b'] }, rules);
     expect(entry).toEqual({ kind: 'change', id: '2-2', db: 0, keys: ['a', '', 'b'] });
   });
@@ -56,7 +69,17 @@ describe('stream replies', () => {
   it('decodes XREADGROUP, including a timed-out BLOCK and a deleted entry', () => {
     expect(decodeReadGroup(null)).toEqual([]);
     expect(decodeReadGroup([['s', []]])).toEqual([]);
-    expect(decodeReadGroup([['s', [['1-0', ['key', 'a']], ['1-1', null]]]])).toEqual([
+    expect(
+      decodeReadGroup([
+        [
+          's',
+          [
+            ['1-0', ['key', 'a']],
+            ['1-1', null],
+          ],
+        ],
+      ]),
+    ).toEqual([
       { id: '1-0', fields: ['key', 'a'] },
       { id: '1-1', fields: null },
     ]);
@@ -64,7 +87,11 @@ describe('stream replies', () => {
   });
 
   it('decodes XAUTOCLAIM of Redis 6.2 and 7', () => {
-    expect(decodeAutoClaim(['0-0', [['5-0', ['key', 'k']]]])).toEqual({ next: '0-0', entries: [{ id: '5-0', fields: ['key', 'k'] }], deleted: [] });
+    expect(decodeAutoClaim(['0-0', [['5-0', ['key', 'k']]]])).toEqual({
+      next: '0-0',
+      entries: [{ id: '5-0', fields: ['key', 'k'] }],
+      deleted: [],
+    });
     expect(decodeAutoClaim(['7-0', [], ['6-0']])).toEqual({ next: '7-0', entries: [], deleted: ['6-0'] });
   });
 
@@ -74,16 +101,28 @@ describe('stream replies', () => {
   });
 
   it('decodes XINFO CONSUMERS and the ids of the XPENDING extended form', () => {
-    expect(decodeConsumers([['name', 'a', 'pending', 3, 'idle', 10, 'inactive', 5], ['name', 'b', 'pending', 0, 'idle', 99]])).toEqual([
+    expect(
+      decodeConsumers([
+        ['name', 'a', 'pending', 3, 'idle', 10, 'inactive', 5],
+        ['name', 'b', 'pending', 0, 'idle', 99],
+      ]),
+    ).toEqual([
       { name: 'a', pending: 3 },
       { name: 'b', pending: 0 },
     ]);
-    expect(decodePendingIds([['1-0', 'a', 10, 1], ['1-1', 'a', 10, 2]])).toEqual(['1-0', '1-1']);
+    expect(
+      decodePendingIds([
+        ['1-0', 'a', 10, 1],
+        ['1-1', 'a', 10, 2],
+      ]),
+    ).toEqual(['1-0', '1-1']);
     expect(() => decodePendingIds('OK')).toThrow('unexpected XPENDING reply');
   });
 
   it('decodes XINFO GROUPS and the XPENDING summary', () => {
-    const groups = decodeGroups([['name', 'g', 'consumers', 1, 'pending', 2, 'last-delivered-id', '9-3', 'entries-read', 5, 'lag', 0]]);
+    const groups = decodeGroups([
+      ['name', 'g', 'consumers', 1, 'pending', 2, 'last-delivered-id', '9-3', 'entries-read', 5, 'lag', 0],
+    ]);
     expect(groups).toEqual([{ name: 'g', pending: 2, lastDeliveredId: '9-3' }]);
     expect(decodeOldestPending([2, '4-0', '9-3', [['c', '2']]])).toBe('4-0');
     expect(decodeOldestPending([0, null, null, null])).toBeUndefined();
@@ -121,7 +160,14 @@ describe('producer.outbox configuration', () => {
   it('has defaults', () => {
     const { config } = load('producer: { mode: outbox }');
     expect(config.producer.mode).toBe('outbox');
-    expect(config.producer.outbox).toEqual({ group: 'redis-es-sync', batch: 500, blockMs: 2000, claimIdleMs: 60000, startFrom: '0', reconcileIntervalMs: 0 });
+    expect(config.producer.outbox).toEqual({
+      group: 'redis-es-sync',
+      batch: 500,
+      blockMs: 2000,
+      claimIdleMs: 60000,
+      startFrom: '0',
+      reconcileIntervalMs: 0,
+    });
   });
 
   it('names the bad field', () => {

@@ -37,11 +37,17 @@ function present(r: TextReply): Present {
 
 function str(value: string | Buffer, ttlMs?: number): Present {
   const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  return ttlMs === undefined ? { exists: true, type: 'string', value: bytes } : { exists: true, type: 'string', value: bytes, ttlMs };
+  return ttlMs === undefined
+    ? { exists: true, type: 'string', value: bytes }
+    : { exists: true, type: 'string', value: bytes, ttlMs };
 }
 
 function hash(value: Record<string, string>): Present {
-  return { exists: true, type: 'hash', value: Object.entries(value).map(([n, v]) => ({ name: Buffer.from(n), value: Buffer.from(v) })) };
+  return {
+    exists: true,
+    type: 'hash',
+    value: Object.entries(value).map(([n, v]) => ({ name: Buffer.from(n), value: Buffer.from(v) })),
+  };
 }
 
 function build(shape: DocumentShape, state: Present, key = 'k', db = 0): SyncDocument | null {
@@ -50,7 +56,12 @@ function build(shape: DocumentShape, state: Present, key = 'k', db = 0): SyncDoc
 
 describe('strings', () => {
   it('keeps a plain string as is', () => {
-    expect(build(AUTO, str('hello world'), 'greeting', 3)).toEqual({ key: 'greeting', db: 3, type: 'string', value: 'hello world' });
+    expect(build(AUTO, str('hello world'), 'greeting', 3)).toEqual({
+      key: 'greeting',
+      db: 3,
+      type: 'string',
+      value: 'hello world',
+    });
   });
 
   it("parses a JSON object under json: 'auto'", () => {
@@ -101,7 +112,10 @@ describe('collection types (decoded from the read script reply)', () => {
   });
 
   it('zset becomes [{member, score}] in the given order, infinities and -0 as Redis prints them', () => {
-    const doc = build(AUTO, present(['zset', -1, ['low', '-inf', 'mid', '1.5', 'high', 'inf', 'plus', '+inf', 'neg', '-2', 'nz', '-0']]));
+    const doc = build(
+      AUTO,
+      present(['zset', -1, ['low', '-inf', 'mid', '1.5', 'high', 'inf', 'plus', '+inf', 'neg', '-2', 'nz', '-0']]),
+    );
     expect(doc?.type).toBe('zset');
     expect(doc?.value).toEqual([
       { member: 'low', score: '-inf' },
@@ -151,8 +165,16 @@ describe('ttl_ms', () => {
 
 describe('toOperation', () => {
   it('a missing key becomes a delete of the routed document', () => {
-    expect(toOperation(target, AUTO, 0, 'gone', decodeReply(reply(['none'])))).toEqual({ op: 'delete', index: 'idx', id: 'the-id' });
-    expect(toOperation(target, AUTO, 0, 'gone', { exists: false })).toEqual({ op: 'delete', index: 'idx', id: 'the-id' });
+    expect(toOperation(target, AUTO, 0, 'gone', decodeReply(reply(['none'])))).toEqual({
+      op: 'delete',
+      index: 'idx',
+      id: 'the-id',
+    });
+    expect(toOperation(target, AUTO, 0, 'gone', { exists: false })).toEqual({
+      op: 'delete',
+      index: 'idx',
+      id: 'the-id',
+    });
   });
 
   it('an existing key becomes an index op carrying the document', () => {
@@ -171,7 +193,14 @@ describe('toOperation', () => {
 });
 
 describe('fields and coercion', () => {
-  const user = hash({ name: 'Ada', age: '36', admin: 'yes', born: '1815-12-10', secret: 'hunter2', prefs: '{"theme":"dark"}' });
+  const user = hash({
+    name: 'Ada',
+    age: '36',
+    admin: 'yes',
+    born: '1815-12-10',
+    secret: 'hunter2',
+    prefs: '{"theme":"dark"}',
+  });
 
   it('keep drops every other field', () => {
     expect(build({ json: 'auto', keep: ['name', 'age', 'missing'] }, user)?.value).toEqual({ name: 'Ada', age: '36' });
@@ -206,7 +235,9 @@ describe('fields and coercion', () => {
   });
 
   it('leaves non-object values alone', () => {
-    expect(build({ json: 'auto', keep: ['a'], coerce: { a: 'number' } }, present(['list', -1, ['1', '2']]))?.value).toEqual(['1', '2']);
+    expect(
+      build({ json: 'auto', keep: ['a'], coerce: { a: 'number' } }, present(['list', -1, ['1', '2']]))?.value,
+    ).toEqual(['1', '2']);
   });
 
   it.each([
@@ -263,7 +294,10 @@ describe('transform', () => {
     };
     const doc = build(shape, hash({ name: 'Ada' }), 'user:1', 4);
     expect(seen).toEqual([
-      { doc: { key: 'user:1', db: 4, type: 'hash', value: { name: 'Ada' } }, context: { key: 'user:1', db: 4, type: 'hash' } },
+      {
+        doc: { key: 'user:1', db: 4, type: 'hash', value: { name: 'Ada' } },
+        context: { key: 'user:1', db: 4, type: 'hash' },
+      },
     ]);
     expect(doc).toEqual({ key: 'user:1', db: 4, type: 'hash', greeting: 'hello Ada', value: undefined });
   });

@@ -138,9 +138,17 @@ describe('KeyRouter.fromConfig', () => {
     expect(skip.route(0, 'other')).toBeUndefined();
     expect(skip.route(0, 'user:1')?.index).toBe('users');
     // syncs() says the same as route(), without building ids.
-    for (const [key, synced] of [['other', false], ['user:1', true]] as const) expect(skip.syncs(0, key)).toBe(synced);
+    for (const [key, synced] of [
+      ['other', false],
+      ['user:1', true],
+    ] as const)
+      expect(skip.syncs(0, key)).toBe(synced);
 
-    const index = router({ unmatched: 'index', defaultIndex: 'everything', rules: [{ match: 'user:*', index: 'users' }] });
+    const index = router({
+      unmatched: 'index',
+      defaultIndex: 'everything',
+      rules: [{ match: 'user:*', index: 'users' }],
+    });
     const route = index.route(0, 'other');
     expect(route).toMatchObject({ index: 'everything', id: 'other' });
     expect(route?.shape).toEqual({ json: 'auto', searchText: true });
@@ -151,9 +159,22 @@ describe('KeyRouter.fromConfig', () => {
 
   it('rule shapes carry json, fields and coerce', () => {
     const r = router({
-      rules: [{ match: 'p:*', index: 'products', json: false, fields: { keep: ['a'], rename: { a: 'b' } }, coerce: { a: 'number' } }],
+      rules: [
+        {
+          match: 'p:*',
+          index: 'products',
+          json: false,
+          fields: { keep: ['a'], rename: { a: 'b' } },
+          coerce: { a: 'number' },
+        },
+      ],
     });
-    expect(r.route(0, 'p:1')?.shape).toMatchObject({ json: false, keep: ['a'], rename: { a: 'b' }, coerce: { a: 'number' } });
+    expect(r.route(0, 'p:1')?.shape).toMatchObject({
+      json: false,
+      keep: ['a'],
+      rename: { a: 'b' },
+      coerce: { a: 'number' },
+    });
   });
 
   it('indices() lists every index written to, without skip rules and duplicates', () => {
@@ -242,7 +263,9 @@ describe('KeyRouter.fromConfig', () => {
       const r = router({ rules: [{ match: '*', transform: 'named.js' }] }, [0], dir);
       const shape = r.route(0, 'x')!.shape;
       expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: Buffer.from('drop') })).toBeNull();
-      expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: Buffer.from('keep') })?.value).toBe('keep');
+      expect(buildDocument(shape, 0, 'x', { exists: true, type: 'string', value: Buffer.from('keep') })?.value).toBe(
+        'keep',
+      );
     });
 
     it('a module without a function is a ConfigError', () => {

@@ -36,7 +36,12 @@ describe('Redis Cluster configuration', () => {
 
   it('takes seed nodes and shares them with the queue, whose prefix then needs a hash tag', () => {
     expect(issuesOf(nodes)).toEqual([
-      { field: 'queue.prefix', reason: expect.stringContaining('needs a hash tag in its prefix so all its keys share one slot, e.g. "{redis-es-sync}"') },
+      {
+        field: 'queue.prefix',
+        reason: expect.stringContaining(
+          'needs a hash tag in its prefix so all its keys share one slot, e.g. "{redis-es-sync}"',
+        ),
+      },
     ]);
     const { config } = fromYaml(`${nodes}queue:\n  prefix: "{redis-es-sync}"\n`);
     expect(config.redis.cluster?.nodes).toHaveLength(2);
@@ -62,20 +67,33 @@ describe('Redis Cluster configuration', () => {
     expect(issuesOf(`${nodes}queue:\n  url: redis://q:6379\n`, { ...ES, REDIS_URL: 'redis://x:6379' })).toEqual([
       { field: 'redis.cluster', reason: 'give only one of url, cluster or sentinel (got url and cluster)' },
     ]);
-    expect(issuesOf('logLevel: info\n')).toContainEqual({ field: 'redis.url', reason: 'is required: set REDIS_URL or --redis-url' });
+    expect(issuesOf('logLevel: info\n')).toContainEqual({
+      field: 'redis.url',
+      reason: 'is required: set REDIS_URL or --redis-url',
+    });
   });
 });
 
 describe('Redis Sentinel configuration', () => {
   it('takes sentinels as host:port and the master name', () => {
-    const { config } = fromYaml('redis:\n  sentinel:\n    sentinels: ["s1:26379", "s2:26379"]\n    name: mymaster\n    password: secret\n');
-    expect(config.redis.sentinel).toEqual({ sentinels: ['s1:26379', 's2:26379'], name: 'mymaster', password: 'secret', tls: false });
+    const { config } = fromYaml(
+      'redis:\n  sentinel:\n    sentinels: ["s1:26379", "s2:26379"]\n    name: mymaster\n    password: secret\n',
+    );
+    expect(config.redis.sentinel).toEqual({
+      sentinels: ['s1:26379', 's2:26379'],
+      name: 'mymaster',
+      password: 'secret',
+      tls: false,
+    });
     expect(config.queue.sentinel).toEqual(config.redis.sentinel);
     expect(describeEndpoint(endpointOf(config.redis))).toBe('sentinel mymaster@s1:26379,s2:26379');
   });
 
   it('names a malformed sentinel address', () => {
-    expect(issuesOf('redis:\n  sentinel:\n    sentinels: ["s1"]\n    name: m\n')).toContainEqual({ field: 'redis.sentinel.sentinels[0]', reason: 'must be host:port' });
+    expect(issuesOf('redis:\n  sentinel:\n    sentinels: ["s1"]\n    name: m\n')).toContainEqual({
+      field: 'redis.sentinel.sentinels[0]',
+      reason: 'must be host:port',
+    });
   });
 });
 

@@ -73,7 +73,10 @@ describe('environment', () => {
 
   it('ELASTICSEARCH_API_KEY, USERNAME/PASSWORD and LOG_LEVEL', () => {
     expect(loadConfig({}, { ...BASE_ENV, ELASTICSEARCH_API_KEY: 'k3y' }).config.elasticsearch.apiKey).toBe('k3y');
-    const basic = loadConfig({}, { ...BASE_ENV, ELASTICSEARCH_USERNAME: 'elastic', ELASTICSEARCH_PASSWORD: 's3cret' }).config;
+    const basic = loadConfig(
+      {},
+      { ...BASE_ENV, ELASTICSEARCH_USERNAME: 'elastic', ELASTICSEARCH_PASSWORD: 's3cret' },
+    ).config;
     expect(basic.elasticsearch).toMatchObject({ username: 'elastic', password: 's3cret' });
     expect(loadConfig({}, { ...BASE_ENV, LOG_LEVEL: 'debug' }).config.logLevel).toBe('debug');
   });
@@ -96,7 +99,10 @@ describe('environment', () => {
     expect(config.elasticsearch.password).toBe('s3cret-from-file');
     expect(config.elasticsearch.apiKey).toBe('key-from-file');
 
-    const direct = loadConfig({}, { ...BASE_ENV, ELASTICSEARCH_API_KEY: 'direct', ELASTICSEARCH_API_KEY_FILE: apiKey }).config;
+    const direct = loadConfig(
+      {},
+      { ...BASE_ENV, ELASTICSEARCH_API_KEY: 'direct', ELASTICSEARCH_API_KEY_FILE: apiKey },
+    ).config;
     expect(direct.elasticsearch.apiKey).toBe('direct');
   });
 
@@ -141,13 +147,19 @@ describe('config files', () => {
     expect(config.worker.bulkMaxDocs).toBe(250);
     expect(config.worker.bulkMaxBytes).toBe(5 * 1024 * 1024);
     expect(config.mapping.defaultIndex).toBe('kv');
-    expect(config.mapping.rules).toEqual([{ match: 'user:*', index: 'users', id: '{db}:{1}', skip: false, json: 'auto' }]);
+    expect(config.mapping.rules).toEqual([
+      { match: 'user:*', index: 'users', id: '{db}:{1}', skip: false, json: 'auto' },
+    ]);
   });
 
   it('reads JSON', () => {
     const path = file(
       'sync.json',
-      JSON.stringify({ redis: { url: 'redis://json:6379' }, elasticsearch: { url: 'https://es-json:9200' }, producer: { enqueueBatch: 7 } }),
+      JSON.stringify({
+        redis: { url: 'redis://json:6379' },
+        elasticsearch: { url: 'https://es-json:9200' },
+        producer: { enqueueBatch: 7 },
+      }),
     );
     const { config } = loadConfig({ config: path }, {});
     expect(config.redis.url).toBe('redis://json:6379');
@@ -236,7 +248,10 @@ describe('errors name the field and where its value came from', () => {
   });
 
   it('an invalid index name', () => {
-    const path = file('index.yml', 'mapping:\n  defaultIndex: My-Index\n  rules:\n    - match: "a:*"\n      index: "_bad"\n');
+    const path = file(
+      'index.yml',
+      'mapping:\n  defaultIndex: My-Index\n  rules:\n    - match: "a:*"\n      index: "_bad"\n',
+    );
     const err = configError({ config: path }, BASE_ENV);
     expect(err.message).toContain('mapping.defaultIndex');
     expect(err.message).toContain('mapping.rules[0].index');

@@ -1,5 +1,14 @@
 import { createLogger, type Logger } from '../../../../../../shared/platform/logger';
-import { ByteReader, chunksOfBuffer, crc64, decodeDumpPayload, lzfDecompress, RdbFormatError, readRdb, type RdbRecord } from '../../../../../../producers/capture/replication/rdb';
+import {
+  ByteReader,
+  chunksOfBuffer,
+  crc64,
+  decodeDumpPayload,
+  lzfDecompress,
+  RdbFormatError,
+  readRdb,
+  type RdbRecord,
+} from '../../../../../../producers/capture/replication/rdb';
 
 /*
  * Formats the installed redis-server (7.0) cannot write — Redis 7.2's set listpacks and
@@ -90,33 +99,110 @@ describe('RDB formats beyond Redis 7.0', () => {
     const logger = createLogger('warn', { write: (line: string) => void logged.push(line) });
     const records = await decode(
       rdb(12, [
-        Buffer.from([0xfa]), str('redis-ver'), str('7.4.0'),
-        Buffer.from([0xf5]), str('#!lua name=lib\nredis.register_function("f", function() return 1 end)'),
-        Buffer.from([0xf7]), moduleId('auxmodule', 3), len(2), len(2), len(5), str('aux'), len(0),
-        Buffer.from([0xfe]), len(2),
-        Buffer.from([0xfb]), len(4), len(1),
-        Buffer.from([0xf4]), len(100), len(4), len(1),
-        Buffer.from([20]), str('s'), str(listpack(['b', 7, 'a', -5])),
+        Buffer.from([0xfa]),
+        str('redis-ver'),
+        str('7.4.0'),
+        Buffer.from([0xf5]),
+        str('#!lua name=lib\nredis.register_function("f", function() return 1 end)'),
+        Buffer.from([0xf7]),
+        moduleId('auxmodule', 3),
+        len(2),
+        len(2),
+        len(5),
+        str('aux'),
+        len(0),
+        Buffer.from([0xfe]),
+        len(2),
+        Buffer.from([0xfb]),
+        len(4),
+        len(1),
+        Buffer.from([0xf4]),
+        len(100),
+        len(4),
+        len(1),
+        Buffer.from([20]),
+        str('s'),
+        str(listpack(['b', 7, 'a', -5])),
         // listpackex: min expiry, then field/value/expiry triples (0 = no TTL); one field already expired.
-        Buffer.from([25]), str('hlp'), ms(5000), str(listpack(['f1', 'v1', 0, 'gone', 'x', 10, 'f2', 'v2', 2_000_000])),
+        Buffer.from([25]),
+        str('hlp'),
+        ms(5000),
+        str(listpack(['f1', 'v1', 0, 'gone', 'x', 10, 'f2', 'v2', 2_000_000])),
         // metadata hash: min expiry, count, then TTL relative to it (+1; 0 = none), field, value.
-        Buffer.from([0xfc]), ms(9_000_000),
-        Buffer.from([24]), str('hmeta'), ms(999_000), len(3), len(0), str('keep'), str('1'), len(1), str('expired'), str('2'), len(2000), str('later'), str('3'),
-        Buffer.from([7]), str('mod'), moduleId('mymodule1', 7), len(2), len(42), len(1), len(5), len(3), Buffer.alloc(4), len(4), Buffer.alloc(8), len(5), str('payload'), len(0),
-        Buffer.from([0]), str('after'), str('still decoded'),
+        Buffer.from([0xfc]),
+        ms(9_000_000),
+        Buffer.from([24]),
+        str('hmeta'),
+        ms(999_000),
+        len(3),
+        len(0),
+        str('keep'),
+        str('1'),
+        len(1),
+        str('expired'),
+        str('2'),
+        len(2000),
+        str('later'),
+        str('3'),
+        Buffer.from([7]),
+        str('mod'),
+        moduleId('mymodule1', 7),
+        len(2),
+        len(42),
+        len(1),
+        len(5),
+        len(3),
+        Buffer.alloc(4),
+        len(4),
+        Buffer.alloc(8),
+        len(5),
+        str('payload'),
+        len(0),
+        Buffer.from([0]),
+        str('after'),
+        str('still decoded'),
       ]),
       logger,
     );
     const warnings = logged.map((line) => JSON.parse(line) as { msg: string; module: string; key?: string });
-    expect(warnings.map((w) => [w.module, w.key])).toEqual([['auxmodule', undefined], ['mymodule1', 'mod']]);
+    expect(warnings.map((w) => [w.module, w.key])).toEqual([
+      ['auxmodule', undefined],
+      ['mymodule1', 'mod'],
+    ]);
     expect(records).toEqual([
       { kind: 'aux', name: 'redis-ver', value: '7.4.0' },
       { kind: 'function', code: '#!lua name=lib\nredis.register_function("f", function() return 1 end)' },
       { kind: 'resizedb', db: 2, keys: 4, expires: 1 },
       { kind: 'key', db: 2, key: 's', type: 'set', value: ['-5', '7', 'a', 'b'], rdbType: 20, encoding: 'listpack' },
-      { kind: 'key', db: 2, key: 'hlp', type: 'hash', value: { f1: 'v1', f2: 'v2' }, rdbType: 25, encoding: 'listpackex' },
-      { kind: 'key', db: 2, key: 'hmeta', type: 'hash', value: { keep: '1', later: '3' }, rdbType: 24, encoding: 'hashtable', expireAtMs: 9_000_000 },
-      { kind: 'key', db: 2, key: 'mod', type: 'module', moduleName: 'mymodule1', moduleVersion: 7, rdbType: 7, encoding: 'module' },
+      {
+        kind: 'key',
+        db: 2,
+        key: 'hlp',
+        type: 'hash',
+        value: { f1: 'v1', f2: 'v2' },
+        rdbType: 25,
+        encoding: 'listpackex',
+      },
+      {
+        kind: 'key',
+        db: 2,
+        key: 'hmeta',
+        type: 'hash',
+        value: { keep: '1', later: '3' },
+        rdbType: 24,
+        encoding: 'hashtable',
+        expireAtMs: 9_000_000,
+      },
+      {
+        kind: 'key',
+        db: 2,
+        key: 'mod',
+        type: 'module',
+        moduleName: 'mymodule1',
+        moduleVersion: 7,
+        rdbType: 7,
+        encoding: 'module',
+      },
       { kind: 'key', db: 2, key: 'after', type: 'string', value: 'still decoded', rdbType: 0, encoding: 'string' },
     ]);
   });
@@ -126,23 +212,73 @@ describe('RDB formats beyond Redis 7.0', () => {
     masterId.writeBigUInt64BE(100n, 0);
     masterId.writeBigUInt64BE(0n, 8);
     const nodeLp = listpack([
-      2, 1, 2, 'a', 'b', 0, // master: 2 live, 1 deleted, fields a b, terminator
-      2, 0, 0, 'x', 'y', 6, // SAMEFIELDS, 100-0
-      3, 0, 1, 'z', 'w', 6, // SAMEFIELDS + DELETED, 100-1
-      0, 5, 0, 1, 'c', 'd', 7, // own fields, 105-0
+      2,
+      1,
+      2,
+      'a',
+      'b',
+      0, // master: 2 live, 1 deleted, fields a b, terminator
+      2,
+      0,
+      0,
+      'x',
+      'y',
+      6, // SAMEFIELDS, 100-0
+      3,
+      0,
+      1,
+      'z',
+      'w',
+      6, // SAMEFIELDS + DELETED, 100-1
+      0,
+      5,
+      0,
+      1,
+      'c',
+      'd',
+      7, // own fields, 105-0
     ]);
     const pelId = Buffer.alloc(16);
     const records = await decode(
       rdb(11, [
-        Buffer.from([21]), str('st'), len(1), str(masterId), str(nodeLp),
-        len(2), len(105), len(0), len(100), len(0), len(100), len(1), len(3),
-        len(1), str('grp'), len(105), len(0), len(2), len(1), pelId, ms(5), len(1),
-        len(1), str('alice'), ms(6), ms(7), len(1), pelId,
+        Buffer.from([21]),
+        str('st'),
+        len(1),
+        str(masterId),
+        str(nodeLp),
+        len(2),
+        len(105),
+        len(0),
+        len(100),
+        len(0),
+        len(100),
+        len(1),
+        len(3),
+        len(1),
+        str('grp'),
+        len(105),
+        len(0),
+        len(2),
+        len(1),
+        pelId,
+        ms(5),
+        len(1),
+        len(1),
+        str('alice'),
+        ms(6),
+        ms(7),
+        len(1),
+        pelId,
       ]),
     );
     expect(records).toEqual([
       {
-        kind: 'key', db: 0, key: 'st', type: 'stream', rdbType: 21, encoding: 'stream',
+        kind: 'key',
+        db: 0,
+        key: 'st',
+        type: 'stream',
+        rdbType: 21,
+        encoding: 'stream',
         value: [
           { id: '100-0', fields: { a: 'x', b: 'y' } },
           { id: '105-0', fields: { c: 'd' } },
@@ -170,10 +306,15 @@ describe('RDB formats beyond Redis 7.0', () => {
       return Buffer.concat([head, crc]);
     };
     const payload = build(Buffer.concat([Buffer.from([0]), str('hello')]));
-    expect(await decodeDumpPayload(payload)).toEqual({ rdbVersion: 10, value: { type: 'string', value: 'hello', rdbType: 0, encoding: 'string' } });
+    expect(await decodeDumpPayload(payload)).toEqual({
+      rdbVersion: 10,
+      value: { type: 'string', value: 'hello', rdbType: 0, encoding: 'string' },
+    });
     const corrupt = Buffer.from(payload);
     corrupt[2] = 0x41;
     await expect(decodeDumpPayload(corrupt)).rejects.toThrow(/checksum/);
-    await expect(decodeDumpPayload(build(Buffer.concat([Buffer.from([0]), str('hello'), Buffer.from([1])])))).rejects.toThrow(/after its value/);
+    await expect(
+      decodeDumpPayload(build(Buffer.concat([Buffer.from([0]), str('hello'), Buffer.from([1])]))),
+    ).rejects.toThrow(/after its value/);
   });
 });
