@@ -9,7 +9,7 @@
 # Configuration comes from the environment (REDIS_URL, QUEUE_REDIS_URL, ELASTICSEARCH_URL,
 # ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD, HTTP_PORT, HTTP_HOST,
 # HTTP_SEARCH_TOKEN, HTTP_VIEWER_TOKEN, HTTP_OPERATOR_USERNAME/PASSWORD, each also as *_FILE,
-# CONFIG, LOG_LEVEL; README "HTTP surface"). Mount a rules file and set CONFIG
+# CONFIG, LOG_LEVEL; docs/operations.md "HTTP surface"). Mount a rules file and set CONFIG
 # to use one, e.g.
 #   -v "$PWD/examples:/config:ro" -e CONFIG=/config/sync.yml
 

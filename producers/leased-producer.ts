@@ -61,10 +61,10 @@ export class LeasedProducer implements CaptureProducer {
    * only delays: the standby loop keeps trying.
    */
   async start(): Promise<void> {
-    // README asks for appendonly on the queue Redis; the hand-over argument assumes queued jobs survive its restart.
+    // docs/operations.md asks for appendonly on the queue Redis; the hand-over argument assumes queued jobs survive its restart.
     if ((await this.deps.lease.appendOnly()) === false) {
       this.log.warn(
-        'the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (README, "Running it in production")',
+        'the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (docs/operations.md, "Running it in production")',
       );
     }
     const asked = Date.now();

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 
 /**
  * Fills REDIS_URL with N keys of every type the tool syncs (hashes, JSON and plain strings
- * with and without TTL, lists, sets, sorted sets, streams), for the README's demo.
+ * with and without TTL, lists, sets, sorted sets, streams), for the quick start's demo.
  *   node --env-file=.stack/env dist/scripts/seed-demo.js [N]     (npm run seed -- N)
  */
 async function main(): Promise<void> {

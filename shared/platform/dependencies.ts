@@ -68,7 +68,7 @@ export function redisProbe(
           );
         }, timeoutMs);
         redis.on('error', onError);
-        // INFO, not PING: every role's ACL in the README grants it (ioredis's ready check sends it too).
+        // INFO, not PING: every role's ACL in docs/security.md grants it (ioredis's ready check sends it too).
         redis.info('server').then(
           () => done(),
           (err: unknown) =>
@@ -111,7 +111,7 @@ export function redisError(
     return make(
       'REDIS_PERMISSION',
       `permission denied: ${firstLine(msg)}`,
-      'grant the user the commands README "Redis ACL" lists for this role',
+      'grant the user the commands docs/security.md "Redis ACL" lists for this role',
     );
   if (/Protocol error/i.test(msg)) {
     return make(

@@ -1,5 +1,5 @@
 /**
- * The process's exit codes (README: Exit codes). Scripts and orchestrators branch on them, so
+ * The process's exit codes (docs/operations.md, Exit codes). Scripts and orchestrators branch on them, so
  * they never change meaning: 1 is worth retrying later, 2 needs someone to fix something.
  */
 export const EXIT = {
@@ -160,7 +160,7 @@ export class DependenciesError extends SyncError {
   }
 }
 
-/** The exit code for an error that ended a command (README: Exit codes). */
+/** The exit code for an error that ended a command (docs/operations.md, Exit codes). */
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof UsageError) return EXIT.usage;
   if (err instanceof ConfigError || err instanceof RedisSetupError) return EXIT.config;

@@ -390,7 +390,7 @@ function logErrors(redis: RedisClient, label: string, opts: RedisConnectOptions)
       since = now;
       loggedAt = now;
       if (err.message.includes('NOPERM'))
-        log.error({ err }, 'the Redis user lacks a permission this tool needs (README: Security, Redis ACL)');
+        log.error({ err }, 'the Redis user lacks a permission this tool needs (docs/security.md, Redis ACL)');
       else log.warn({ err }, 'redis connection error');
     } else if (now - loggedAt >= REPEAT_ERROR_LOG_MS) {
       loggedAt = now;

@@ -78,7 +78,7 @@ export function esError(
       return make(
         'ES_FORBIDDEN',
         `${detail} (${credentials})`,
-        'grant the credentials the privileges README "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)',
+        'grant the credentials the privileges docs/security.md "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)',
       );
     if (status === 503 || status === 502 || status === 504)
       return make(

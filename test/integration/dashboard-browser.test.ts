@@ -84,7 +84,7 @@ describe('the dashboard in a browser', () => {
 
   /**
    * The dashboard as shipped: the environment the compose file or the Kubernetes manifests give
-   * its container, secrets generated as README says, the URLs pointed at this test's servers.
+   * its container, secrets generated as docs/deploying.md says, the URLs pointed at this test's servers.
    */
   async function shippedDashboard(env: Record<string, string>, password: string): Promise<void> {
     const port = await getFreePort();
@@ -137,7 +137,7 @@ describe('the dashboard in a browser', () => {
   const secret = (): string => randomBytes(16).toString('hex');
   const secretFiles = mkdtempSync(join(tmpdir(), 'res-browser-secrets-'));
 
-  it('opens the dashboard of docker-compose.yml as README says: the browser asks for ops and $DASHBOARD_PASSWORD', async () => {
+  it('opens the dashboard of docker-compose.yml as docs/deploying.md says: the browser asks for ops and $DASHBOARD_PASSWORD', async () => {
     const compose = parse(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
       services: { dashboard: { environment: Record<string, string> } };
       secrets: Record<string, { environment: string }>;

@@ -22,7 +22,7 @@ describe.each([
   ['notifications', false],
   ['outbox', true],
 ] as const)('hand-over in %s mode', (mode, outbox) => {
-  // The queue Redis runs as README says (appendonly yes), so it can be restarted without losing jobs.
+  // The queue Redis runs as docs/operations.md says (appendonly yes), so it can be restarted without losing jobs.
   // Without notifications in outbox mode: the stream is the only way a change reaches the queue.
   const f = new HandoverFixture(() => restartableQueueServers(`handover-${mode}`, { notify: !outbox }));
 

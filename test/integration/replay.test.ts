@@ -18,7 +18,7 @@ import {
 import { metricValue } from '../support/http';
 import { getFreePort } from '../support/ports';
 
-/** Exit code of a usage error (README: Exit codes). */
+/** Exit code of a usage error (docs/operations.md, Exit codes). */
 const USAGE_EXIT = 64;
 
 /** Refused keys keep Elasticsearch's reason in the failure store; failed jobs their error; replay, the dashboard's retry, resync and verify --repair bring things back. */

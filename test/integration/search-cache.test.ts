@@ -17,7 +17,7 @@ describe('a flooded search cache', () => {
   beforeAll(async () => {
     [source, queue, cacheServer] = await Promise.all([
       startRedis({ notifyKeyspaceEvents: 'KEA' }),
-      // As README asks of a queue Redis: noeviction, so a full memory refuses writes (enqueues) instead of losing jobs.
+      // As docs/operations.md asks of a queue Redis: noeviction, so a full memory refuses writes (enqueues) instead of losing jobs.
       startRedis({ args: ['--maxmemory', String(MAXMEMORY), '--maxmemory-policy', 'noeviction'] }),
       startRedis({ args: ['--maxmemory', String(8 * 1024 * 1024), '--maxmemory-policy', 'allkeys-lru'] }),
     ]);

@@ -156,7 +156,7 @@ export interface RestartableQueueServers extends TestServers {
 }
 
 /**
- * A source Redis and a queue Redis that keeps what it acknowledged across a restart, as README
+ * A source Redis and a queue Redis that keeps what it acknowledged across a restart, as docs/operations.md
  * tells users to run it (`appendonly yes`; fsync at its default, every second: a SIGTERM'd
  * server writes its AOF out before it exits).
  */

@@ -28,7 +28,7 @@ export async function ensureNotifyFlags(redis: Redis, configure: boolean, logger
   } catch (err) {
     if (!(err as Error).message.includes('NOPERM')) throw err;
     throw new RedisSetupError(
-      `the source Redis user may not read notify-keyspace-events (${(err as Error).message}): grant it +config|get (README: Security, Redis ACL)`,
+      `the source Redis user may not read notify-keyspace-events (${(err as Error).message}): grant it +config|get (docs/security.md, Redis ACL)`,
     );
   }
   const current = reply[1] ?? '';

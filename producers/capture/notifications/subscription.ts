@@ -132,7 +132,7 @@ export class NotificationSubscription {
       if (this.flushTracking !== false) {
         this.deps.logger.warn(
           { err },
-          'flush detection unavailable (grant +client|id +client|tracking +subscribe &__redis__:invalidate; README: Security, Redis ACL): FLUSHDB and FLUSHALL are repaired by the scheduled reconciliation only',
+          'flush detection unavailable (grant +client|id +client|tracking +subscribe &__redis__:invalidate; docs/security.md, Redis ACL): FLUSHDB and FLUSHALL are repaired by the scheduled reconciliation only',
         );
       }
       this.flushTracking = false;
