@@ -7,9 +7,6 @@
 //   features/        search, http, maintenance (verify, replay, repair): only shared/*
 //   producers/, workers/   only shared/*; never each other, never features/
 //   cli/, bench/, scripts/ on top: anything. test/: anything.
-//
-// Paths are regular expressions on the target layout. A folder that does not exist yet makes its
-// rule match nothing, so the rules hold during the move and bite as soon as files land there.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
