@@ -43,6 +43,29 @@ module.exports = {
       to: { path: '^features/' },
     },
     {
+      name: 'capture-modes-apart',
+      severity: 'error',
+      comment:
+        'A capture mode is a plugin: it builds on shared/ and the capture contract, never on another mode, so a ' +
+        'mode can be added or removed as one folder.',
+      from: { path: '^producers/capture/([^/]+)/' },
+      to: { path: '^producers/capture/[^/]+/', pathNot: '^producers/capture/$1/' },
+    },
+    {
+      name: 'capture-modes-not-host',
+      severity: 'error',
+      comment: 'The host runs a mode and the registry names it; a mode that reached back into either would be a cycle.',
+      from: { path: '^producers/capture/[^/]+/' },
+      to: { path: '^producers/capture/(host|registry)\\.ts$' },
+    },
+    {
+      name: 'only-the-registry-names-modes',
+      severity: 'error',
+      comment: 'The registry is the one place that lists the modes; everything else asks it (tests may load a plugin).',
+      from: { path: '^(shared|features|producers|workers|cli|bench|scripts)/', pathNot: '^producers/capture/registry\\.ts$' },
+      to: { path: '^producers/capture/[^/]+/plugin\\.ts$' },
+    },
+    {
       name: 'features-only-shared',
       severity: 'error',
       comment: 'Features build on shared/ only; they must not reach into the pipeline or the entry points.',
@@ -126,8 +149,8 @@ module.exports = {
     // Build output, installed packages and local stacks are not source.
     exclude: { path: '^(dist|coverage|node_modules|\\.cache|\\.stack[^/]*)/' },
     doNotFollow: { path: 'node_modules' },
-    // Type-only imports count: a layer violation through a type is still a violation, and the
-    // known producers cycle (create-producer.ts <-> outbox.ts) runs through one.
+    // Type-only imports count: a layer violation through a type is still a violation (and cycles
+    // through types were found this way).
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {

@@ -29,7 +29,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * - `REDIS_AUTH`, `REDIS_PERMISSION`, `REDIS_PROTOCOL`, `REDIS_TLS`, `ES_AUTH`, `ES_FORBIDDEN`, `ES_PROTOCOL`,
  *   `ES_TLS` (exit 2): credentials, permissions, protocol or certificate are wrong; waiting cannot help.
  * - `MASS_DELETION_REFUSED` (exit 1): a reconciliation would have deleted more than `producer.deletionGuard` allows.
- * - `DOCUMENT_REJECTED`: Elasticsearch refused a document for good; the job fails with it (replay after a fix).
+ * - `DOCUMENT_REJECTED`: a key's document was refused for good (by a rule, its size or Elasticsearch); the key goes
+ *   to the failure store with the reason (replay after a fix), its job completes.
  * - `LEASE_LOST`: this producer no longer holds the lease; logged when a leader steps down.
  * - `SEARCH_REQUEST`: a search API request was refused (its `status` is the HTTP answer).
  * - `RDB_FORMAT`, `REPLICATION_STREAM`: the replication stream could not be read; the producer reconnects.

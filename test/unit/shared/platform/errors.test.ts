@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SearchRequestError } from '../../../../features/search/query';
 import { ReplicationStreamError } from '../../../../producers/capture/replication/command-stream';
 import { RdbFormatError } from '../../../../producers/capture/replication/rdb';
@@ -47,6 +49,12 @@ describe('one error model', () => {
       expect(err.code).toBe(code);
     },
   );
+
+  it('docs/operations.md lists every code', () => {
+    const doc = readFileSync(join(__dirname, '../../../../docs/operations.md'), 'utf8');
+    const table = doc.split('### Error codes')[1]?.split('\n### ')[0] ?? '';
+    for (const [, code] of all) expect(table).toContain(`\`${code}\``);
+  });
 
   it('chains the underlying error as `cause`', () => {
     for (const [err] of all) {
