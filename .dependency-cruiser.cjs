@@ -62,7 +62,10 @@ module.exports = {
       name: 'only-the-registry-names-modes',
       severity: 'error',
       comment: 'The registry is the one place that lists the modes; everything else asks it (tests may load a plugin).',
-      from: { path: '^(shared|features|producers|workers|cli|bench|scripts)/', pathNot: '^producers/capture/registry\\.ts$' },
+      from: {
+        path: '^(shared|features|producers|workers|cli|bench|scripts)/',
+        pathNot: '^producers/capture/registry\\.ts$',
+      },
       to: { path: '^producers/capture/[^/]+/plugin\\.ts$' },
     },
     {
