@@ -19,18 +19,26 @@
  */
 const TIMEOUT_MS = 120000;
 
+/**
+ * Packages that ship only as ES modules: Node 24 require()s them natively, jest's module runtime
+ * does not, so tests get them compiled to CommonJS. content-disposition comes with bull-board's
+ * @fastify/static; nock 15, the @mswjs/interceptors it is built on and two of that one's
+ * dependencies are ESM-only too.
+ */
+const ESM_ONLY = `(${['content-disposition', 'nock', '@mswjs/interceptors', '@open-draft/until', 'rettime'].join('|')})`;
+
 /** @type {import('jest').Config} */
 const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { tsconfig: { isolatedModules: true } }],
-    // bull-board's @fastify/static requires content-disposition, which ships only as an ES
-    // module: Node 20.19+ loads that natively, jest's module runtime does not, so tests get
-    // it compiled to CommonJS.
-    '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
+    [`/node_modules/${ESM_ONLY}/.+\\.m?js$`]: [
+      '<rootDir>/test/support/esm-to-cjs-transform.js',
+      { tsconfig: { allowJs: true, isolatedModules: true } },
+    ],
   },
-  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  transformIgnorePatterns: [`/node_modules/(?!${ESM_ONLY}/)`],
   testMatch: ['**/*.test.ts'],
   testTimeout: TIMEOUT_MS,
 };
