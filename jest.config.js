@@ -21,11 +21,10 @@ const TIMEOUT_MS = 120000;
 
 /**
  * Packages that ship only as ES modules: Node 24 require()s them natively, jest's module runtime
- * does not, so tests get them compiled to CommonJS. content-disposition comes with bull-board's
- * @fastify/static; nock 15, the @mswjs/interceptors it is built on and two of that one's
- * dependencies are ESM-only too.
+ * does not, so tests get them compiled to CommonJS: content-disposition (under bull-board's
+ * @fastify/static), commander 15, nock 15 with @mswjs/interceptors and two of its dependencies.
  */
-const ESM_ONLY = `(${['content-disposition', 'nock', '@mswjs/interceptors', '@open-draft/until', 'rettime'].join('|')})`;
+const ESM_ONLY = `(${['content-disposition', 'commander', 'nock', '@mswjs/interceptors', '@open-draft/until', 'rettime'].join('|')})`;
 
 /** @type {import('jest').Config} */
 const common = {
