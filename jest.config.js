@@ -19,18 +19,25 @@
  */
 const TIMEOUT_MS = 120000;
 
+/**
+ * Packages that ship only as ES modules: Node 24 require()s them natively, jest's module runtime
+ * does not, so tests get them compiled to CommonJS: content-disposition (under bull-board's
+ * @fastify/static), commander 15, nock 15 with @mswjs/interceptors and two of its dependencies.
+ */
+const ESM_ONLY = `(${['content-disposition', 'commander', 'nock', '@mswjs/interceptors', '@open-draft/until', 'rettime'].join('|')})`;
+
 /** @type {import('jest').Config} */
 const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { tsconfig: { isolatedModules: true } }],
-    // bull-board's @fastify/static requires content-disposition, which ships only as an ES
-    // module: Node 20.19+ loads that natively, jest's module runtime does not, so tests get
-    // it compiled to CommonJS.
-    '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
+    [`/node_modules/${ESM_ONLY}/.+\\.m?js$`]: [
+      '<rootDir>/test/support/esm-to-cjs-transform.js',
+      { tsconfig: { allowJs: true, isolatedModules: true } },
+    ],
   },
-  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  transformIgnorePatterns: [`/node_modules/(?!${ESM_ONLY}/)`],
   testMatch: ['**/*.test.ts'],
   testTimeout: TIMEOUT_MS,
 };

@@ -42,15 +42,29 @@ export function redisProbe(
       const redis = client();
       return new Promise<void>((resolve, reject) => {
         let settled = false;
+        let held: ReturnType<typeof setTimeout> | undefined;
         const done = (err?: DependencyError): void => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          clearTimeout(held);
           redis.off('error', onError);
           if (err) reject(err);
           else resolve();
         };
-        const onError = (err: Error): void => done(redisError(name, endpoint, err, configField, sourceOf));
+        // A write to a socket the server just closed (EPIPE, ECONNRESET) says less than the reply
+        // that made it close, which may still be on its way: ioredis 6 writes its whole handshake
+        // at once, so against an HTTP port the EPIPE of a later command can beat the protocol error
+        // the answer causes, and the decoder never sees the answer; a reconnect soon after (100 ms,
+        // then doubling) does. Such an error settles the check only if nothing better follows.
+        const onError = (err: Error): void => {
+          const failure = redisError(name, endpoint, err, configField, sourceOf);
+          if (!isTransportError(err)) {
+            done(failure);
+            return;
+          }
+          held ??= setTimeout(() => done(failure), TRANSPORT_ERROR_GRACE_MS);
+        };
         const timer = setTimeout(() => {
           // 'connect': the TCP connection is up but the ready check got no answer.
           const connected = redis.status === 'connect' || redis.status === 'ready';
@@ -71,14 +85,19 @@ export function redisProbe(
         // INFO, not PING: every role's ACL in docs/security.md grants it (ioredis's ready check sends it too).
         redis.info('server').then(
           () => done(),
-          (err: unknown) =>
-            done(
-              redisError(name, endpoint, err instanceof Error ? err : new Error(String(err)), configField, sourceOf),
-            ),
+          (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
         );
       });
     },
   };
+}
+
+/** How long a transport error waits for the error that explains it (see redisProbe). */
+const TRANSPORT_ERROR_GRACE_MS = 1000;
+
+function isTransportError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EPIPE' || code === 'ECONNRESET';
 }
 
 /** The config field, and where its value came from (env, flag, file) when known. */
@@ -113,7 +132,8 @@ export function redisError(
       `permission denied: ${firstLine(msg)}`,
       'grant the user the commands docs/security.md "Redis ACL" lists for this role',
     );
-  if (/Protocol error/i.test(msg)) {
+  // ioredis 5's parser: "Protocol error, got …"; ioredis 6's decoder: "Unknown RESP type …".
+  if (/Protocol error|Unknown RESP type/i.test(msg)) {
     return make(
       'REDIS_PROTOCOL',
       'answered, but not in the Redis protocol (is this the port of another service, e.g. HTTP?)',

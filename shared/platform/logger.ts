@@ -56,9 +56,12 @@ export function serializeError(err: unknown, depth = 0): SerializedError | strin
     cause?: unknown;
     errors?: unknown;
   };
-  // An error made with Object.create(null) (or across realms oddly) has no constructor.
+  // An error made with Object.create(null) (or across realms oddly) has no constructor. A class
+  // that names itself otherwise goes by that name: ioredis 6 throws SimpleError and BlobError,
+  // internal subclasses whose name is ReplyError, what ioredis 5 threw and what logs showed.
   const ctor = e.constructor as { name?: string } | undefined;
-  const out: SerializedError = { type: ctor?.name ?? e.name, message: redactText(e.message) };
+  const type = e.name && e.name !== 'Error' ? e.name : (ctor?.name ?? e.name);
+  const out: SerializedError = { type, message: redactText(e.message) };
   if (e.stack) out.stack = redactText(e.stack);
   if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
   if (typeof e.statusCode === 'number') out.statusCode = e.statusCode;

@@ -54,8 +54,17 @@ export interface RedisConnectOptions {
   tls?: ConnectionOptions;
 }
 
+/**
+ * RESP2, as before ioredis 6 (whose default is RESP3): flush detection relies on it. A RESP3
+ * connection that redirects client-side-caching invalidations to itself gets them as `invalidate`
+ * push replies, not as messages on `__redis__:invalidate` (notifications/subscription.ts), so
+ * FLUSHDB and FLUSHALL would go unseen. BullMQ's duplicates of our connections inherit it.
+ */
+const RESP_PROTOCOL = 2;
+
 function baseOptions(opts: RedisConnectOptions): RedisOptions {
   return {
+    protocol: RESP_PROTOCOL,
     connectionName: `redis-es-sync:${opts.name}`,
     enableReadyCheck: true,
     retryStrategy: (times) => backoffDelay(REDIS_RECONNECT, times),
@@ -217,6 +226,7 @@ class SentinelProbe {
     const client = new Redis({
       ...parseHostPort(this.current()),
       connectionName: 'redis-es-sync:sentinel-probe',
+      protocol: RESP_PROTOCOL,
       // A failed sentinel is replaced by the next one in ask(), not retried.
       retryStrategy: () => null,
       maxRetriesPerRequest: 0,

@@ -228,7 +228,7 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
         { producer: true, worker: false },
       );
       await lenient.stop();
-      const [, flags] = (await node.config('GET', 'notify-keyspace-events')) as string[];
+      const [, flags] = await node.config('GET', 'notify-keyspace-events');
       expect(flags!.length).toBeGreaterThan(0);
     } finally {
       await node.config('SET', 'notify-keyspace-events', 'KEA');

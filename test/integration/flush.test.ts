@@ -91,7 +91,7 @@ describe('FLUSHDB and FLUSHALL are detected within seconds', () => {
     it('after the subscription reconnected (a new client id to redirect to)', async () => {
       const producer = notificationProducer(pipeline!);
       const gaps = producer.mode.gaps;
-      await redis.client('KILL', 'TYPE', 'pubsub');
+      await redis.client('KILL', 'TYPE', 'PUBSUB');
       await waitFor(
         'the gap to be closed',
         async () => producer.mode.gaps,

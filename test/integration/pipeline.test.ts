@@ -187,7 +187,7 @@ describe('Redis → BullMQ → Elasticsearch', () => {
     await redis.set('after-flush', '2');
     // Drop the pub/sub connection: the producer must notice the gap and reconcile.
     const gapsBefore = producer.mode.gaps;
-    await redis.client('KILL', 'TYPE', 'pubsub');
+    await redis.client('KILL', 'TYPE', 'PUBSUB');
     await redis.set('during-gap', '3');
     await eventually(
       'gap counted',

@@ -109,7 +109,7 @@ describe('replication producer', () => {
     it('a dropped link is re-established with a partial resync, without losing the writes in between', async () => {
       const producer = producerOf(pipeline!);
       const before = await syncStats(redis);
-      await redis.client('KILL', 'TYPE', 'replica');
+      await redis.client('KILL', 'TYPE', 'REPLICA');
       await redis.set('written-while-reconnecting', 'z');
       await redis.del('user:9');
       await waitFor(

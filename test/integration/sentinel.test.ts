@@ -107,9 +107,7 @@ describe('a source and queue followed through Redis Sentinel', () => {
       60000,
       200,
     );
-    expect(
-      missingNotifyFlags(((await onNewMaster.config('GET', 'notify-keyspace-events')) as string[])[1] ?? ''),
-    ).toEqual([]);
+    expect(missingNotifyFlags((await onNewMaster.config('GET', 'notify-keyspace-events'))[1] ?? '')).toEqual([]);
     await waitFor(
       'queue drained',
       () => unfinishedJobs(queue),

@@ -24,7 +24,7 @@ export function missingNotifyFlags(current: string): string[] {
 export async function ensureNotifyFlags(redis: Redis, configure: boolean, logger: Logger): Promise<void> {
   let reply: string[];
   try {
-    reply = (await redis.config('GET', 'notify-keyspace-events')) as string[];
+    reply = await redis.config('GET', 'notify-keyspace-events');
   } catch (err) {
     if (!(err as Error).message.includes('NOPERM')) throw err;
     throw new RedisSetupError(

@@ -102,10 +102,9 @@ function indexer(
   });
 }
 
-/** The NDJSON body of a bulk request, as action/meta/doc triples. */
-function parseBulk(body: nock.Body): BulkLine[] {
-  // nock hands over a body that parses as one JSON value (a lone delete line) already parsed.
-  const text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : JSON.stringify(body);
+/** The NDJSON body of a bulk request, as action/meta/doc triples (nock 15 hands reply functions a fetch Request). */
+async function parseBulk(request: Request): Promise<BulkLine[]> {
+  const text = await request.text();
   const raw = text
     .split('\n')
     .filter((l) => l.trim() !== '')
@@ -156,8 +155,8 @@ function mockBulk(answers: ((lines: BulkLine[]) => Promise<nock.ReplyFnResult> |
     scope = scope
       .post('/_bulk')
       .query(true)
-      .reply(async (_uri, body) => {
-        const lines = parseBulk(body);
+      .reply(async (request: Request) => {
+        const lines = await parseBulk(request);
         requests.push(lines);
         return answer(lines);
       });
@@ -244,9 +243,9 @@ describe('BulkIndexer against a mocked Elasticsearch', () => {
       .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
       .post('/_bulk')
       .query(true)
-      .reply((_uri, body) => {
+      .reply(async (request: Request) => {
         attempts++;
-        return ok(parseBulk(body));
+        return ok(await parseBulk(request));
       });
     const started = Date.now();
     const results = await indexer().index(items('a'));

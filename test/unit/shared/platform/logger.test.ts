@@ -1,5 +1,11 @@
 import { Writable } from 'node:stream';
-import { createLogger, redactText, redactUrl, routeConsoleToLogger } from '../../../../shared/platform/logger';
+import {
+  createLogger,
+  redactText,
+  redactUrl,
+  routeConsoleToLogger,
+  serializeError,
+} from '../../../../shared/platform/logger';
 
 function capture(): { stream: Writable; lines: () => Record<string, unknown>[]; text: () => string } {
   const chunks: string[] = [];
@@ -102,6 +108,18 @@ describe('errors in log lines', () => {
       cause: { message: 'WRONGPASS invalid username-password pair', code: 'WRONGPASS', command: 'auth' },
     });
     expect(b!.error).toMatchObject({ statusCode: 401, message: 'security_exception' });
+  });
+
+  it('names an error class that calls itself otherwise by that name (ioredis 6: SimpleError says ReplyError)', () => {
+    class SimpleError extends Error {
+      override get name(): string {
+        return 'ReplyError';
+      }
+    }
+    class DependencyLikeError extends Error {}
+    expect(serializeError(new SimpleError('WRONGPASS'))).toMatchObject({ type: 'ReplyError', message: 'WRONGPASS' });
+    expect(serializeError(new DependencyLikeError('x'))).toMatchObject({ type: 'DependencyLikeError' });
+    expect(serializeError(new TypeError('y'))).toMatchObject({ type: 'TypeError' });
   });
 
   it('masks passwords of URLs inside any text', () => {

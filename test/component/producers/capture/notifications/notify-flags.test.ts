@@ -34,8 +34,7 @@ describe('ensureNotifyFlags (real redis-server)', () => {
   let redis: Redis;
   const logger = createLogger('silent');
 
-  const current = async (): Promise<string> =>
-    ((await redis.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
+  const current = async (): Promise<string> => (await redis.config('GET', 'notify-keyspace-events'))[1] ?? '';
 
   beforeAll(async () => {
     server = await startRedis();
