@@ -48,14 +48,7 @@ export { DASHBOARD_PATH };
  */
 export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurface> {
   const { http } = deps;
-  assertSafeExposure(http);
-  const log = deps.logger.child({ component: 'http' });
-  const app = createHardenedApp(http, log);
-  let draining = false;
-
-  app.addHook('onRequest', authHook(http));
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  registerReadiness(app, deps.readiness, () => draining, log);
+  const { app, log, startDraining } = probedApp(http, deps.readiness, deps.logger);
 
   enableDefaultMetrics();
   const unwatchDepth = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
@@ -88,7 +81,7 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
     { url: surface.url, dashboard: `${surface.url}${DASHBOARD_PATH}`, auth: authSchemes(http) },
     'http surface listening',
   );
-  return drainable(surface, () => (draining = true));
+  return drainable(surface, startDraining);
 }
 
 export interface SearchSurfaceDeps {
@@ -103,17 +96,36 @@ export interface SearchSurfaceDeps {
 /** `serve`: only the search API and the probes, behind the same credentials as the dashboard. */
 export async function startSearchSurface(deps: SearchSurfaceDeps): Promise<HttpSurface> {
   const { http } = deps;
+  const { app, log, startDraining } = probedApp(http, deps.readiness, deps.logger);
+  deps.search.register(app);
+  const surface = await listen(app, http, () => undefined);
+  log.info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
+  return drainable(surface, startDraining);
+}
+
+/**
+ * What every surface starts from: the hardened app behind the credentials, refusing to listen
+ * beyond loopback without one, with the public probes (/readyz answers 503 once draining).
+ */
+function probedApp(
+  http: HttpConfig,
+  readiness: readonly ReadinessCheck[],
+  logger: Logger,
+): { app: FastifyInstance; log: Logger; startDraining: () => void } {
   assertSafeExposure(http);
-  const log = deps.logger.child({ component: 'http' });
+  const log = logger.child({ component: 'http' });
   const app = createHardenedApp(http, log);
   let draining = false;
   app.addHook('onRequest', authHook(http));
   app.get('/healthz', async () => ({ status: 'ok' }));
-  registerReadiness(app, deps.readiness, () => draining, log);
-  deps.search.register(app);
-  const surface = await listen(app, http, () => undefined);
-  log.info({ url: surface.url, auth: authSchemes(http) }, 'search API listening');
-  return drainable(surface, () => (draining = true));
+  registerReadiness(app, readiness, () => draining, log);
+  return {
+    app,
+    log,
+    startDraining: () => {
+      draining = true;
+    },
+  };
 }
 
 /** A listening surface whose /readyz turns 503 on drain() and on close(), before it stops. */
