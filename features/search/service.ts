@@ -14,15 +14,8 @@ import { generationKey, settlingKey } from './generation';
 import { SearchRequestError, searchBody, type SearchQuery, type SearchSettings, type SortValue } from './query';
 
 /** A hit: the document's fields as indexed (docs/bytes.md), its id and score. */
-export interface SearchHit {
+export interface SearchHit extends HitSource {
   id: string;
-  key?: string;
-  key_base64?: string;
-  refused?: string;
-  db: number;
-  type: string;
-  value?: JsonValue;
-  ttl_ms?: number;
   score: number | null;
 }
 
@@ -49,6 +42,7 @@ export interface SearchServiceDeps {
 
 const HIT_FIELDS = ['key', 'key_base64', 'db', 'type', 'value', 'ttl_ms', 'refused'];
 
+/** The indexed fields a hit carries. */
 interface HitSource {
   key?: string;
   key_base64?: string;

@@ -269,20 +269,7 @@ export class OutboxMode implements CaptureMode {
           this.lastClaim = Date.now();
         }
         if (pendingFrom !== undefined) {
-          // As Buffers, so a key that is not UTF-8 keeps its bytes (entry.ts decodes them).
-          const entries = decodeReadGroup(
-            await reader.callBuffer(
-              'XREADGROUP',
-              'GROUP',
-              this.group,
-              this.consumer,
-              'COUNT',
-              batch,
-              'STREAMS',
-              this.stream,
-              pendingFrom,
-            ),
-          );
+          const entries = await this.readGroup(reader, batch, [], pendingFrom);
           const first = entries[0];
           const last = entries.at(-1);
           if (first === undefined || last === undefined) {
@@ -295,21 +282,7 @@ export class OutboxMode implements CaptureMode {
           await this.handle(entries);
           pendingFrom = last.id;
         } else {
-          const entries = decodeReadGroup(
-            await reader.callBuffer(
-              'XREADGROUP',
-              'GROUP',
-              this.group,
-              this.consumer,
-              'COUNT',
-              batch,
-              'BLOCK',
-              blockMs,
-              'STREAMS',
-              this.stream,
-              '>',
-            ),
-          );
+          const entries = await this.readGroup(reader, batch, ['BLOCK', blockMs], '>');
           if (entries.length > 0) await this.handle(entries);
         }
         if (Date.now() - this.lastTrim >= TRIM_EVERY_MS) {
@@ -460,6 +433,29 @@ export class OutboxMode implements CaptureMode {
         { consumer, entries: taken, ledUnder, fence: own },
         'took over the pending entries of an earlier lease holder (fenced off: it can no longer enqueue or acknowledge)',
       );
+  }
+
+  /** One XREADGROUP from `from` (`>` for new entries, an id for this consumer's own pending ones). */
+  private async readGroup(
+    reader: Redis,
+    count: number,
+    block: readonly (string | number)[],
+    from: string,
+  ): Promise<RawEntry[]> {
+    // As Buffers, so a key that is not UTF-8 keeps its bytes (entry.ts decodes them).
+    const reply: unknown = await reader.callBuffer(
+      'XREADGROUP',
+      'GROUP',
+      this.group,
+      this.consumer,
+      'COUNT',
+      count,
+      ...block,
+      'STREAMS',
+      this.stream,
+      from,
+    );
+    return decodeReadGroup(reply);
   }
 
   /** Takes over entries that other (dead) consumers have held unacknowledged for claimIdleMs, then forgets those consumers. */
