@@ -1,0 +1,100 @@
+import type { DependencyError } from '../platform/errors';
+
+/**
+ * The sink port: everything the pipeline needs from a search engine. One adapter per engine
+ * (shared/sink/<engine>/) implements it; nothing above the sink layer imports an engine's client.
+ * The search API's read side is the one exception the architecture allows (an engine-specific
+ * query adapter, features/search).
+ */
+
+export type EngineProduct = 'elasticsearch' | 'opensearch';
+
+/** What answered: the product, its version, and where it runs (e.g. Amazon OpenSearch Service). */
+export interface EngineInfo {
+  product: EngineProduct;
+  version: string;
+  /** e.g. 'amazon-opensearch-service'; absent for a self-run server. */
+  distribution?: string;
+}
+
+/** What one bulk item's answer means for its job. */
+export type ItemOutcome =
+  | { kind: 'done'; result: 'indexed' | 'deleted' | 'already-newer' | 'already-absent' }
+  | { kind: 'retry'; reason: string }
+  | { kind: 'rejected'; reason: string };
+
+/**
+ * One versioned write (external versioning: the engine keeps it only when `version` is higher
+ * than what it holds, and answers 409 otherwise, which is an outcome, `already-newer`).
+ * `body` is the operation's bulk NDJSON lines (action line, and for `index` the source line),
+ * built by `bulkBody` (shared/sink/bulk-body.ts): the bulk format is the same on every
+ * supported engine, and the caller needs its size before sending.
+ */
+export interface BulkOperation {
+  op: 'index' | 'delete';
+  index: string;
+  id: string;
+  version: number;
+  body: string;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface ScannedDoc {
+  index: string;
+  id: string;
+  source: Record<string, unknown>;
+}
+
+export interface ScanOptions {
+  pageSize?: number;
+  /** `_source` fields to fetch; `true` for the whole source. Default: the key fields. */
+  sourceFields?: readonly string[] | true;
+}
+
+/** An index as the tool creates it: settings (gc_deletes, ...) and mappings. */
+export interface IndexBody {
+  settings: Record<string, unknown>;
+  mappings: Record<string, unknown>;
+}
+
+export interface Sink {
+  readonly engine: EngineInfo;
+  /**
+   * Sends the operations as one bulk request. Resolves with one outcome per operation, in
+   * order (an item the engine did not answer is `retry`); rejects only when the whole request
+   * failed, and then `isTransient` says whether to send it again.
+   */
+  bulk(operations: readonly BulkOperation[], options?: RequestOptions): Promise<ItemOutcome[]>;
+  /** Worth retrying: unreachable, timed out, overloaded (429) or failing (5xx). */
+  isTransient(err: unknown): boolean;
+  /** One line for logs and failure records (status, error type, reason); never credentials. */
+  describeError(err: unknown): string;
+  /**
+   * Every document of an index in pages, from one consistent view (point in time or the
+   * engine's equivalent) taken after a refresh, so everything indexed before the call is seen.
+   * A missing index yields nothing.
+   */
+  scan(index: string, options?: ScanOptions): AsyncGenerator<ScannedDoc[]>;
+  /** The documents' sources by id, in order; `undefined` where there is none. */
+  getDocuments(
+    index: string,
+    ids: readonly string[],
+    options?: RequestOptions,
+  ): Promise<(Record<string, unknown> | undefined)[]>;
+  /** Documents in the index after a refresh; 0 when it does not exist. */
+  count(index: string): Promise<number>;
+  indexExists(index: string): Promise<boolean>;
+  /** Creates the index unless it exists; safe to race between pods. */
+  createIndex(index: string, body: IndexBody): Promise<'created' | 'exists'>;
+  /** Makes everything written so far searchable. */
+  refresh(index: string): Promise<void>;
+  /** One bounded round trip proving the engine answers (used by probes and /readyz). */
+  health(timeoutMs: number): Promise<void>;
+  /** A failure of any call, as the operator-facing error that names the endpoint and the cause. */
+  dependencyError(err: unknown, context: { timeoutMs?: number; tried?: string }): DependencyError;
+  close(): Promise<void>;
+}
