@@ -178,6 +178,10 @@ export function enableDefaultMetrics(): void {
   if (defaultsOn) return;
   defaultsOn = true;
   collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges `*_total`, which Prometheus reserves for counters (promtool
+  // check metrics refuses them); their per-type series without the suffix carry the same counts.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
 }
 
 export const searchCache = new Counter({
