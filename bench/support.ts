@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
-import { ConfigSchema, type ConfigInput } from '../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput } from '../producers/capture/registry';
 import { REPO_ROOT } from '../test/support/dev-stack';
 import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/core/queue';
 

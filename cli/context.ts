@@ -1,4 +1,3 @@
-import type { AppConfig } from '../shared/platform/config/schema';
 import { createEsClient, type EsClient } from '../shared/sink/elasticsearch';
 import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
 import { ensureIndices } from '../shared/sink/indices';
@@ -14,7 +13,7 @@ import {
 } from '../shared/platform/redis';
 import { createSource } from '../shared/core/source';
 import { redisTlsOptions } from '../shared/platform/tls';
-import { captureConfigIssues } from '../producers/capture/registry';
+import { captureConfigIssues, ConfigSchema, type SyncConfig } from '../producers/capture/registry';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
 import { nonEmpty } from '../shared/platform/config/schema';
 import { errors as esErrors } from '@elastic/elasticsearch';
@@ -25,7 +24,7 @@ import { stopAll } from '../shared/platform/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
 export interface AppContext {
-  config: AppConfig;
+  config: SyncConfig;
   logger: Logger;
   router: KeyRouter;
   es: EsClient;
@@ -68,12 +67,15 @@ export async function openContext(
 
 /** The CLI's context: also routes the libraries' console output through its logger. */
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  const ctx = buildContext(loadConfig(flags, process.env, [captureConfigIssues]), logger);
+  const ctx = buildContext(loadConfig(ConfigSchema, flags, process.env, [captureConfigIssues]), logger);
   routeConsoleToLogger(ctx.logger);
   return ctx;
 }
 
-export function buildContext({ config, baseDir, file, sources }: LoadedConfig, logger?: Logger): AppContext {
+export function buildContext(
+  { config, baseDir, file, sources }: LoadedConfig<SyncConfig>,
+  logger?: Logger,
+): AppContext {
   const log = logger ?? createLogger(config.logLevel);
   const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases);
   const sourceEndpoint = endpointOf(config.redis);

@@ -80,7 +80,7 @@ export class ChangeSink {
   ) {}
 
   /** Records that a key changed. Repeats before its next enqueue coalesce: one job reads the latest state. */
-  capture(db: number, key: string, src: CaptureSource = 'notification'): void {
+  capture(db: number, key: string, src: CaptureSource): void {
     if (isOwnKey(this.settings.prefix, key) || this.lost || this.settings.synced?.(db, key) === false) return;
     this.captured++;
     const id = idOf(db, key);

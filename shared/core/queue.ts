@@ -5,9 +5,23 @@ import type { AppConfig } from '../platform/config/schema';
 import { defaultLogger, type Logger } from '../platform/logger';
 import { sleep } from '../platform/sleep';
 
+/** The passes every mode shares (the host's snapshot and reconciliation, maintenance commands). */
+export type PassSource = 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
+
+/**
+ * The source a capture mode's live changes carry. Each mode names its own
+ * (producers/capture/<mode>/config.ts) and the capture registry lists them, so this contract
+ * names no mode; the brand keeps an arbitrary string from passing for one.
+ */
+export type CaptureModeSource = string & { readonly __brand: 'CaptureModeSource' };
+
+/** Mints a mode's job source; called once per mode, where the mode declares itself. */
+export function captureModeSource(name: string): CaptureModeSource {
+  return name as CaptureModeSource;
+}
+
 /** How a change was seen; kept on the job for logs and the dashboard. */
-export type CaptureSource =
-  'notification' | 'outbox' | 'replication' | 'snapshot' | 'reconcile' | 'replay' | 'resync' | 'repair';
+export type CaptureSource = PassSource | CaptureModeSource;
 
 /**
  * A job names keys, never values: the worker reads each key's state when it writes, so a

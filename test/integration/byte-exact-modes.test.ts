@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { AppContext } from '../../cli/context';
 import { keyFromBytes } from '../../shared/core/bytes';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { EMPTY_KEY, byteCases, writeCases, type ByteCase } from '../support/byte-cases';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { STREAM, startOutboxServers } from '../support/outbox';

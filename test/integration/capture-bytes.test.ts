@@ -3,7 +3,7 @@ import type { LeasedProducer } from '../../producers/leased-producer';
 import type { CaptureHost } from '../../producers/capture/host';
 import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import { keyToBytes } from '../../shared/core/bytes';
-import type { CaptureSource } from '../../shared/core/queue';
+import { captureModeSource, type CaptureSource } from '../../shared/core/queue';
 import {
   startPipeline,
   startServers,
@@ -57,7 +57,7 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
     await redis.set(Buffer.from([0xc3, 0x28]), 'after');
     const keys = await waitFor(
       'the notifications to be enqueued',
-      () => queued('notification'),
+      () => queued(captureModeSource('notification')),
       (k) => k.length >= 3,
       10000,
     );

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { esUrl } from '../support/elasticsearch';
 import { exited, spawnCli, startServers, testConfigInput, waitFor, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';

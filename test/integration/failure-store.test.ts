@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { FailureStore, type FailureRecord } from '../../shared/core/failure-store';
 import { keysRefused } from '../../shared/platform/metrics';
 import {

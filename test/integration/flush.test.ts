@@ -3,7 +3,7 @@ import type { LeasedProducer } from '../../producers/leased-producer';
 import type { CaptureHost } from '../../producers/capture/host';
 import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import type { AppContext } from '../../cli/context';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import {
   startPipeline,

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { leaseKeys } from '../../producers/lease';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { unfinishedJobs } from '../../shared/core/queue';
 import {
   exited,

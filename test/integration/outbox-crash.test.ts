@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { unfinishedJobs } from '../../shared/core/queue';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
 import {
   exited,

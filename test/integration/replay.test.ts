@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { FailureStore } from '../../shared/core/failure-store';
 import { unfinishedJobs } from '../../shared/core/queue';
 import {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { createChangeSink } from '../../producers/change-sink';
 import { FailureStore } from '../../shared/core/failure-store';
 import { unfinishedJobs } from '../../shared/core/queue';

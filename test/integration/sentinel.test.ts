@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { missingNotifyFlags } from '../../producers/capture/notifications/notify-flags';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { buildContext, type AppContext } from '../../cli/context';
 import { startService, type RunningService, type ServiceParts } from '../../cli/service';
 import type { LoadedConfig } from '../../shared/platform/config/load';
-import { ConfigSchema, type ConfigInput } from '../../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput, type SyncConfig } from '../../producers/capture/registry';
 import { createLogger } from '../../shared/platform/logger';
 import { formatReport, inSync, verify, type VerifyReport } from '../../features/maintenance/verify';
 import { esUrl, uniqueIndex } from './elasticsearch';
@@ -56,7 +56,7 @@ export function testConfigInput(servers: TestServers, extra: Partial<ConfigInput
   };
 }
 
-export function loadedConfig(input: ConfigInput): LoadedConfig {
+export function loadedConfig(input: ConfigInput): LoadedConfig<SyncConfig> {
   return { config: ConfigSchema.parse(input), baseDir: process.cwd() };
 }
 

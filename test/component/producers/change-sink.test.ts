@@ -1,14 +1,24 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ConfigSchema } from '../../../shared/platform/config/schema';
+import { ConfigSchema } from '../../../producers/capture/registry';
 import { createLogger } from '../../../shared/platform/logger';
-import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } from '../../../shared/core/queue';
+import {
+  captureModeSource,
+  BATCH_JOB,
+  CHANGE_JOB,
+  createQueue,
+  type SyncJobData,
+  type SyncQueue,
+} from '../../../shared/core/queue';
 import { closeRedis, connectRedis } from '../../../shared/platform/redis';
 import { VersionCounter, versionKey } from '../../../shared/core/versions';
 import { ChangeSink, type ChangeSinkSettings } from '../../../producers/change-sink';
 import { fencedQueue } from '../../../producers/leased-producer';
 import { LeaseLostError } from '../../../shared/platform/errors';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
+
+/** The source of live changes in these tests; the sink carries whatever source a mode names. */
+const LIVE = captureModeSource('notification');
 
 const PREFIX = 'res-test';
 const logger = createLogger('silent');
@@ -71,7 +81,7 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 4000
 describe('ChangeSink', () => {
   it('coalesces repeated captures of a key before a flush into one job', async () => {
     const { queue, sink } = setup();
-    for (let i = 0; i < 50; i++) sink.capture(2, 'user:1');
+    for (let i = 0; i < 50; i++) sink.capture(2, 'user:1', LIVE);
     expect(sink.buffered).toBe(1);
     expect(sink.captured).toBe(50);
     await sink.flush();
@@ -86,9 +96,9 @@ describe('ChangeSink', () => {
 
   it('puts the keys of one flush in one job per database', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, 'a');
-    sink.capture(1, 'a');
-    sink.capture(0, 'b');
+    sink.capture(0, 'a', LIVE);
+    sink.capture(1, 'a', LIVE);
+    sink.capture(0, 'b', LIVE);
     sink.capture(0, 'c', 'reconcile');
     await sink.flush();
     const jobs = await jobsOf(queue);
@@ -103,13 +113,13 @@ describe('ChangeSink', () => {
 
   it('holds a hot key until its window ends, then enqueues its last change once', async () => {
     const { queue, sink } = setup({ hotKeyWindowMs: 300, flushMs: 1 });
-    sink.capture(0, 'hot');
-    sink.capture(0, 'cold');
+    sink.capture(0, 'hot', LIVE);
+    sink.capture(0, 'cold', LIVE);
     await waitFor(async () => (await jobsOf(queue)).length === 1);
     const enqueuedAt = Date.now();
     // Changed again and again right after its job was enqueued: held, not a job per change.
-    for (let i = 0; i < 20; i++) sink.capture(0, 'hot');
-    sink.capture(0, 'other');
+    for (let i = 0; i < 20; i++) sink.capture(0, 'hot', LIVE);
+    sink.capture(0, 'other', LIVE);
     await waitFor(async () => (await jobsOf(queue)).length === 2);
     expect(sink.buffered).toBe(1);
     await waitFor(async () => (await jobsOf(queue)).length === 3, 2000);
@@ -122,9 +132,9 @@ describe('ChangeSink', () => {
 
   it('flush() enqueues held hot keys at once, so stopping loses none', async () => {
     const { queue, sink } = setup({ hotKeyWindowMs: 60_000 });
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
     await sink.flush();
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
     expect(sink.buffered).toBe(1);
     await sink.flush();
     expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([['hot'], ['hot']]);
@@ -133,9 +143,9 @@ describe('ChangeSink', () => {
 
   it('gives jobs increasing versions, consecutive within a flush', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, 'a');
-    sink.capture(0, 'b');
-    sink.capture(0, 'c');
+    sink.capture(0, 'a', LIVE);
+    sink.capture(0, 'b', LIVE);
+    sink.capture(0, 'c', LIVE);
     await sink.flush();
     sink.capture(0, 'd', 'reconcile');
     await sink.flush();
@@ -150,13 +160,13 @@ describe('ChangeSink', () => {
 
   it('ignores keys under the queue prefix', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, `${PREFIX}:changes:1`);
-    sink.capture(0, `${PREFIX}:version`);
+    sink.capture(0, `${PREFIX}:changes:1`, LIVE);
+    sink.capture(0, `${PREFIX}:version`, LIVE);
     expect(sink.buffered).toBe(0);
     expect(sink.captured).toBe(0);
     expect(await sink.enqueueKeys(0, [`${PREFIX}:x`], 'snapshot')).toBe(0);
     // Only the prefix followed by ':' is ours.
-    sink.capture(0, `${PREFIX}x`);
+    sink.capture(0, `${PREFIX}x`, LIVE);
     await sink.flush();
     expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([[`${PREFIX}x`]]);
   });
@@ -178,12 +188,12 @@ describe('ChangeSink', () => {
 
   it('flushes by itself when the batch is full or flushMs has passed', async () => {
     const full = setup({ batch: 3, flushMs: 60_000 });
-    ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k));
+    ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k, LIVE));
     await waitFor(async () => (await jobsOf(full.queue)).length === 1);
     expect((await jobsOf(full.queue))[0]!.data.keys).toEqual(['a', 'b', 'c']);
 
     const timed = setup({ batch: 100, flushMs: 5 });
-    timed.sink.capture(0, 'later');
+    timed.sink.capture(0, 'later', LIVE);
     expect(timed.sink.buffered).toBe(1);
     await waitFor(async () => (await jobsOf(timed.queue)).length === 1);
     expect(timed.sink.buffered).toBe(0);
@@ -201,12 +211,12 @@ describe('ChangeSink', () => {
       { prefix: PREFIX, batch: 2, flushMs: 60_000, hotKeyWindowMs: 0 },
       logger,
     );
-    sink.capture(0, 'a');
+    sink.capture(0, 'a', LIVE);
     await sink.flush();
     held = false;
     // A full batch flushes by itself, in the background: refused there.
-    sink.capture(0, 'b');
-    sink.capture(0, 'c');
+    sink.capture(0, 'b', LIVE);
+    sink.capture(0, 'c', LIVE);
     await waitFor(() => sink.leaseLost);
     expect(sink.buffered).toBe(0);
     const err: unknown = await sink.flush().catch((e: unknown) => e);
@@ -234,14 +244,14 @@ describe('ChangeSink', () => {
     );
     workers.push(worker);
 
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
     await sink.flush();
     await waitFor(() => seen.length === 1);
     expect(await queue.getJobCounts('active')).toEqual({ active: 1 });
 
     // Changed again while the first job is active: held for the hot-key window, then one job.
-    sink.capture(0, 'hot');
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
+    sink.capture(0, 'hot', LIVE);
     await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 1);
 
     release();

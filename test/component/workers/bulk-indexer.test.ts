@@ -2,7 +2,7 @@ import { generationBumper } from '../../../features/search/generation';
 import type { ClientOptions } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import nock from 'nock';
-import { ConfigSchema, type ConfigInput } from '../../../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput } from '../../../producers/capture/registry';
 import { createEsClient, type EsClient } from '../../../shared/sink/elasticsearch';
 import { createLogger } from '../../../shared/platform/logger';
 import type { SyncDocument } from '../../../shared/core/mapping/document';

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { createProgram } from '../../../cli/program';
 import { configEnvVars, loadConfig } from '../../../shared/platform/config/load';
+import { ConfigSchema } from '../../../producers/capture/registry';
 
 /**
  * The deployment files (Dockerfile, docker-compose.yml, deploy/kubernetes/) only run commands
@@ -224,6 +225,7 @@ describe('deploy/kubernetes', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'res-k8s-')), 'sync.yml');
     writeFileSync(file, text);
     const { config } = loadConfig(
+      ConfigSchema,
       { config: file },
       { REDIS_URL: 'redis://r:6379', ELASTICSEARCH_URL: 'http://es:9200' },
     );

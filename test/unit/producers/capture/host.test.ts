@@ -1,9 +1,10 @@
 import type { Client } from '@elastic/elasticsearch';
+import { defineCaptureModeConfig } from '../../../../producers/capture/config';
 import { CaptureHost } from '../../../../producers/capture/host';
 import type { CaptureContext, CaptureMode, CapturePlugin } from '../../../../producers/capture/types';
 import { KeyRouter } from '../../../../shared/core/mapping/router';
 import type { SyncQueue } from '../../../../shared/core/queue';
-import { ConfigSchema } from '../../../../shared/platform/config/schema';
+import { ConfigSchema } from '../../../../producers/capture/registry';
 import { LeaseLostError } from '../../../../shared/platform/errors';
 import { createLogger } from '../../../../shared/platform/logger';
 import type { RedisClient, SourceRedis } from '../../../../shared/platform/redis';
@@ -50,7 +51,7 @@ const deps = {
 
 function host(everyMs = 0): CaptureHost<RecordingMode> {
   const plugin: CapturePlugin<RecordingMode> = {
-    name: 'notifications',
+    ...defineCaptureModeConfig({ name: 'recording', source: 'recording', summary: 'a recording', fields: {} }),
     reconcileEveryMs: () => everyMs,
     create: (ctx) => new RecordingMode(ctx),
   };

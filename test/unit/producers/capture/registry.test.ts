@@ -1,5 +1,5 @@
 import { captureConfigIssues } from '../../../../producers/capture/registry';
-import { ConfigSchema, type ConfigInput } from '../../../../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput } from '../../../../producers/capture/registry';
 
 const base = { queue: { url: 'redis://queue.example:6379' }, elasticsearch: { url: 'http://es.example:9200' } };
 const issues = (input: Partial<ConfigInput>): string[] =>
