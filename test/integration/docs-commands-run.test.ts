@@ -94,6 +94,8 @@ const RUN: Readonly<Record<string, number>> = {
   'npm run cli -- replay --since 2026-11-26T14:00:00Z': 0,
   'npm run cli -- replay': 0,
   'npm run cli -- replay --reason cluster_block': 0,
+  'promtool check rules deploy/prometheus/alerts.yml': 0,
+  '(cd deploy/prometheus && promtool test rules alerts.test.yml)': 0,
 };
 
 describe('the documented commands', () => {
