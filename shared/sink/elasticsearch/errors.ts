@@ -1,39 +1,80 @@
-import { errors } from '@elastic/elasticsearch';
-import type { Client } from '@elastic/elasticsearch';
-import { DependencyError, errorMessage, type DependencyErrorCode } from '../platform/errors';
-import { firstLine, where, type DependencyProbe, type SourceOf } from '../platform/dependencies';
+import { errors as errors8 } from '@elastic/elasticsearch';
+import { errors as errors9 } from 'elasticsearch9';
+import { DependencyError, errorMessage, type DependencyErrorCode } from '../../platform/errors';
+import { firstLine, where, type SourceOf } from '../../platform/dependencies';
 
-/**
- * `_cluster/health` rather than `GET /` (client.info / ping): some distributions, like the
- * integ-test build, answer 405 there. Any answer means the cluster is reachable; a red
- * cluster still answers 200 and only the writes to its red indices fail, which the worker
- * retries, so status colour is not readiness. One try, bounded: a probe must answer quickly.
+/*
+ * The error classes of both majors' clients: an error is one of either package's classes,
+ * depending on the client that raised it.
  */
-export function clusterHealth(es: Client, timeoutMs: number): Promise<unknown> {
-  return es.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 });
+type ResponseErrorLike = InstanceType<typeof errors8.ResponseError> | InstanceType<typeof errors9.ResponseError>;
+
+export function isResponseError(err: unknown): err is ResponseErrorLike {
+  return err instanceof errors8.ResponseError || err instanceof errors9.ResponseError;
 }
 
-/**
- * Elasticsearch answers `_cluster/health` (the call `/readyz` makes) within `timeoutMs`. A 401
- * names the credentials' origin, never their value.
- */
-export function elasticsearchProbe(
-  es: Client,
-  endpoint: string,
-  credentials: string,
-  sourceOf: SourceOf,
-): DependencyProbe {
-  return {
-    name: 'elasticsearch',
-    endpoint,
-    async check(timeoutMs) {
-      try {
-        await clusterHealth(es, timeoutMs);
-      } catch (err) {
-        throw esError(endpoint, err, credentials, sourceOf, timeoutMs);
-      }
-    },
-  };
+/** Any error either client raises (a failed request, a refused product, a timeout, ...). */
+export function isClientError(err: unknown): err is Error {
+  return err instanceof errors8.ElasticsearchClientError || err instanceof errors9.ElasticsearchClientError;
+}
+
+function isTimeout(err: unknown): err is Error {
+  return err instanceof errors8.TimeoutError || err instanceof errors9.TimeoutError;
+}
+
+function isConnectionError(err: unknown): err is Error {
+  return (
+    err instanceof errors8.ConnectionError ||
+    err instanceof errors9.ConnectionError ||
+    err instanceof errors8.NoLivingConnectionsError ||
+    err instanceof errors9.NoLivingConnectionsError
+  );
+}
+
+function isNotElasticsearch(err: unknown): boolean {
+  return (
+    err instanceof errors8.ProductNotSupportedError ||
+    err instanceof errors9.ProductNotSupportedError ||
+    err instanceof errors8.DeserializationError ||
+    err instanceof errors9.DeserializationError
+  );
+}
+
+/** The `error.type` of an answer (`resource_already_exists_exception`, ...), when it has one. */
+export function errorType(err: unknown): string | undefined {
+  if (!isResponseError(err)) return undefined;
+  const body = err.body as { error?: { type?: string } | string } | null | undefined;
+  return typeof body?.error === 'object' ? body.error.type : undefined;
+}
+
+/** Errors worth retrying: Elasticsearch unreachable, overloaded (429) or failing (5xx). */
+export function isTransientEsError(err: unknown): boolean {
+  if (err instanceof DependencyError) return !err.permanent;
+  if (isResponseError(err)) {
+    const status = err.statusCode ?? 0;
+    return status === 429 || status >= 500;
+  }
+  return (
+    isConnectionError(err) ||
+    isTimeout(err) ||
+    err instanceof errors8.DeserializationError ||
+    err instanceof errors9.DeserializationError
+  );
+}
+
+export function describeEsError(err: unknown): string {
+  if (isResponseError(err)) {
+    const body = err.body as { error?: { type?: string; reason?: string } } | undefined;
+    const e = body?.error;
+    return e?.type ? `${err.statusCode} ${e.type}: ${e.reason ?? ''}` : `${err.statusCode ?? ''} ${err.message}`;
+  }
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** The reason an engine gave for refusing a request (its root cause first). */
+export function refusalReason(err: ResponseErrorLike): string {
+  const body = err.body as { error?: { root_cause?: { reason?: string }[]; reason?: string } } | undefined;
+  return body?.error?.root_cause?.[0]?.reason ?? body?.error?.reason ?? err.message;
 }
 
 /** `ELASTICSEARCH_API_KEY_FILE`, `ELASTICSEARCH_USERNAME`, or that none are configured. */
@@ -45,6 +86,10 @@ export function credentialsOrigin(config: { apiKey?: string; username?: string }
   return 'no credentials configured: set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD';
 }
 
+/**
+ * A failure of any call as the operator-facing error: which endpoint, what happened, what to check.
+ * A 401 names the credentials' origin, never their value.
+ */
 export function esError(
   endpoint: string,
   err: unknown,
@@ -53,10 +98,11 @@ export function esError(
   timeoutMs?: number,
   tried = 'GET /_cluster/health',
 ): DependencyError {
+  if (err instanceof DependencyError) return err;
   const at = where('elasticsearch.url', sourceOf);
   const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError =>
     new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
-  if (err instanceof errors.ResponseError) {
+  if (isResponseError(err)) {
     const status = err.statusCode ?? 0;
     const body = err.body as
       | { error?: { type?: string; reason?: string | null } | string | null; status?: number }
@@ -90,17 +136,17 @@ export function esError(
       return make('ES_PROTOCOL', `${detail}: this does not look like Elasticsearch`, `check the URL (${at})`);
     return make('ES_ERROR', detail, "check Elasticsearch's logs");
   }
-  if (err instanceof errors.ProductNotSupportedError || err instanceof errors.DeserializationError) {
+  if (isNotElasticsearch(err)) {
     return make('ES_PROTOCOL', 'answered, but it is not Elasticsearch', `check the host and port (${at})`);
   }
-  if (err instanceof errors.TimeoutError) {
+  if (isTimeout(err)) {
     return make(
       'ES_TIMEOUT',
       `no answer within ${timeoutMs ?? '?'} ms (tried: ${tried})`,
       `check that Elasticsearch runs there and is not overloaded (${at})`,
     );
   }
-  if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError) {
+  if (isConnectionError(err)) {
     const msg = err.message;
     if (msg.includes('ECONNREFUSED'))
       return make('ES_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Elasticsearch runs there (${at})`);
