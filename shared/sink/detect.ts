@@ -1,11 +1,12 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { AppConfig } from '../platform/config/schema';
 import { where, type SourceOf } from '../platform/dependencies';
 import { DependencyError } from '../platform/errors';
 import { redactUrl } from '../platform/logger';
 import { readPem } from '../platform/tls';
+import { credentialsOrigin } from './credentials';
 import type { EngineInfo } from './port';
 
 /**
@@ -51,35 +52,40 @@ export async function detectEngine(
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     if (err instanceof DetectTimeout)
-      return Promise.reject(
-        fail(
-          'ES_TIMEOUT',
-          `no answer within ${timeoutMs} ms (tried: ${tried})`,
-          `check that the search engine runs there and is not overloaded (${at})`,
-          err,
-        ),
+      throw fail(
+        'ES_TIMEOUT',
+        `no answer within ${timeoutMs} ms (tried: ${tried})`,
+        `check that the search engine runs there and is not overloaded (${at})`,
+        err,
       );
     if (/certificate|SSL|TLS|wrong version number|fingerprint/i.test(msg))
-      return Promise.reject(
-        fail('ES_TLS', `TLS failed: ${msg}`, 'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)', err),
+      throw fail(
+        'ES_TLS',
+        `TLS failed: ${msg}`,
+        'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)',
+        err,
       );
     if (/ENOTFOUND|EAI_AGAIN/.test(msg))
-      return Promise.reject(fail('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`, err));
-    if (/ECONNREFUSED/.test(msg))
-      return Promise.reject(
-        fail(
-          'ES_UNREACHABLE',
-          'connection refused (ECONNREFUSED)',
-          `check that the search engine runs there (${at})`,
-          err,
-        ),
+      throw fail('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`, err);
+    if (msg.includes('ECONNREFUSED'))
+      throw fail(
+        'ES_UNREACHABLE',
+        'connection refused (ECONNREFUSED)',
+        `check that the search engine runs there (${at})`,
+        err,
       );
-    return Promise.reject(fail('ES_UNREACHABLE', msg, `check that the search engine runs there (${at})`, err));
+    throw fail('ES_UNREACHABLE', msg, `check that the search engine runs there (${at})`, err);
   }
-  const detail = `${answer.status} to ${tried}`;
-  if (answer.status === 401) throw fail('ES_AUTH', detail, 'check the API key or user and password');
+  const detail = `${answer.status} ${answerReason(answer.body)} (tried: ${tried})`;
+  const credentials = credentialsOrigin(connection, sourceOf);
+  if (answer.status === 401)
+    throw fail('ES_AUTH', `${detail} (${credentials})`, 'check the API key or user and password');
   if (answer.status === 403)
-    throw fail('ES_FORBIDDEN', detail, 'grant the credentials the cluster privilege `monitor` (docs/security.md)');
+    throw fail(
+      'ES_FORBIDDEN',
+      `${detail} (${credentials})`,
+      'grant the credentials the privileges docs/security.md "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)',
+    );
   if (answer.status >= 500)
     throw fail('ES_UNAVAILABLE', detail, 'the search engine is up but not ready; check its health and logs');
   if (answer.status !== 200)
@@ -98,6 +104,20 @@ export async function detectEngine(
   const product =
     answer.product === 'Elasticsearch' || node.build_flavor !== undefined ? 'elasticsearch' : 'opensearch';
   return { product, version: node.version };
+}
+
+/** `type: reason` of an error answer, or its first line. */
+function answerReason(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: { type?: string; reason?: string | null } | string };
+    const e = parsed.error;
+    if (typeof e === 'string') return e;
+    if (e?.type) return `${e.type}: ${e.reason ?? ''}`.trim();
+  } catch {
+    // Not JSON: the text itself says more than nothing.
+  }
+  const first = body.split('\n', 1)[0]?.slice(0, 200);
+  return first === undefined || first === '' ? 'no reason given' : first;
 }
 
 class DetectTimeout extends Error {
@@ -127,15 +147,20 @@ function get(
   timeoutMs: number,
 ): Promise<{ status: number; product: string | undefined; body: string }> {
   const url = new URL(path, connection.url.endsWith('/') ? connection.url : `${connection.url}/`);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (connection.apiKey) headers.authorization = `ApiKey ${connection.apiKey}`;
-  else if (connection.username && connection.password)
-    headers.authorization = `Basic ${Buffer.from(`${connection.username}:${connection.password}`).toString('base64')}`;
-  if (url.username || url.password) {
-    headers.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-    url.username = '';
-    url.password = '';
-  }
+  const basic = (user: string, password: string): string =>
+    `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  // The configured credentials win over any in the URL, as with the engines' clients.
+  let authorization: string | undefined;
+  if (connection.apiKey) authorization = `ApiKey ${connection.apiKey}`;
+  else if (connection.username && connection.password) authorization = basic(connection.username, connection.password);
+  else if (url.username || url.password)
+    authorization = basic(decodeURIComponent(url.username), decodeURIComponent(url.password));
+  url.username = '';
+  url.password = '';
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    ...(authorization ? { authorization } : {}),
+  };
   const tls = connection.tls;
   const https = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
@@ -178,7 +203,7 @@ function get(
     if (https && fingerprint && tls.rejectUnauthorized) {
       req.on('socket', (socket) => {
         socket.on('secureConnect', () => {
-          if (!chainHasFingerprint(socket as TLSSocket, fingerprint))
+          if (socket instanceof TLSSocket && !chainHasFingerprint(socket, fingerprint))
             req.destroy(
               new Error('TLS: no certificate of the chain has the configured elasticsearch.tls.caFingerprint'),
             );

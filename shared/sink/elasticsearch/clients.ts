@@ -10,11 +10,14 @@ import { readPem } from '../../platform/tls';
  */
 export interface EsTransportClient {
   transport: {
+    // The clients' own generic signatures (the caller names the answer's shape), so both assign to them.
+    /* eslint-disable @typescript-eslint/no-unnecessary-type-parameters -- see above */
     request<T>(params: EsRequest, options?: EsRequestOptions): Promise<T>;
     request<T>(
       params: EsRequest,
       options: EsRequestOptions & { meta: true },
     ): Promise<{ statusCode: number | null; body: T }>;
+    /* eslint-enable @typescript-eslint/no-unnecessary-type-parameters */
   };
   close(): Promise<void>;
 }

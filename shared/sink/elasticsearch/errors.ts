@@ -77,15 +77,6 @@ export function refusalReason(err: ResponseErrorLike): string {
   return body?.error?.root_cause?.[0]?.reason ?? body?.error?.reason ?? err.message;
 }
 
-/** `ELASTICSEARCH_API_KEY_FILE`, `ELASTICSEARCH_USERNAME`, or that none are configured. */
-export function credentialsOrigin(config: { apiKey?: string; username?: string }, sourceOf: SourceOf): string {
-  const strip = (s: string | undefined): string | undefined => s?.replace(/^(env|flag|file) /, '');
-  if (config.apiKey) return `credentials from ${strip(sourceOf('elasticsearch.apiKey')) ?? 'elasticsearch.apiKey'}`;
-  if (config.username)
-    return `credentials of user ${config.username} from ${strip(sourceOf('elasticsearch.username')) ?? 'elasticsearch.username'}`;
-  return 'no credentials configured: set ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD';
-}
-
 /**
  * A failure of any call as the operator-facing error: which endpoint, what happened, what to check.
  * A 401 names the credentials' origin, never their value.

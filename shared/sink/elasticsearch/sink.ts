@@ -19,15 +19,8 @@ import type { DependencyError } from '../../platform/errors';
 import { redactUrl } from '../../platform/logger';
 import type { AppConfig } from '../../platform/config/schema';
 import type { EsRequestOptions, EsTransportClient } from './clients';
-import {
-  credentialsOrigin,
-  describeEsError,
-  errorType,
-  esError,
-  isResponseError,
-  isTransientEsError,
-  refusalReason,
-} from './errors';
+import { credentialsOrigin } from '../credentials';
+import { describeEsError, errorType, esError, isResponseError, isTransientEsError, refusalReason } from './errors';
 
 /** Only each item's status and error are read; the rest of the answer is not worth parsing. */
 const BULK_FILTER = 'items.*.status,items.*.error';
