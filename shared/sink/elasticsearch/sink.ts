@@ -129,7 +129,8 @@ export class ElasticsearchSink implements Sink {
       {
         method: 'POST',
         path: `/${encodeURIComponent(index)}/_mget`,
-        body: { ids: [...ids], ...(options.sourceFields ? { _source: [...options.sourceFields] } : {}) },
+        body: { ids: [...ids] },
+        ...(options.sourceFields ? { querystring: { _source: options.sourceFields.join(',') } } : {}),
       },
       requestOptions(options),
     );
