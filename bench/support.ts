@@ -112,6 +112,11 @@ export function rssBytes(pid: number): number {
 export interface Connections {
   source: Redis;
   queueRedis: Redis;
+  /**
+   * The harness's own client, not the sink port: the baselines (a bulk loader, the probes that
+   * read documents back, index stats) measure the engine itself; the pipeline under test runs in
+   * the tool's own processes, through the port.
+   */
   es: Client;
   queue: SyncQueue;
   close(): Promise<void>;

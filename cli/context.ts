@@ -1,4 +1,5 @@
-import { createEsClient, type EsClient } from '../shared/sink/elasticsearch';
+import { createSink } from '../shared/sink/create-sink';
+import type { Sink } from '../shared/sink/port';
 import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
 import { ensureIndices } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
@@ -16,10 +17,8 @@ import { redisTlsOptions } from '../shared/platform/tls';
 import { captureConfigIssues, ConfigSchema, type SyncConfig } from '../producers/capture/registry';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
 import { nonEmpty } from '../shared/platform/config/schema';
-import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
-import { credentialsOrigin, elasticsearchProbe, esError } from '../shared/sink/es-probe';
-import type { DependencyName } from '../shared/platform/errors';
+import { DependencyError, type DependencyName } from '../shared/platform/errors';
 import { stopAll } from '../shared/platform/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
@@ -27,7 +26,8 @@ export interface AppContext {
   config: SyncConfig;
   logger: Logger;
   router: KeyRouter;
-  es: EsClient;
+  /** The search engine, behind the sink port: one per process. */
+  sink: Sink;
   source: SourceRedis;
   /** Commands on the queue Redis; opened on first use. */
   readonly queueRedis: RedisClient;
@@ -89,7 +89,6 @@ export function buildContext(
     },
     'configuration loaded',
   );
-  const es = createEsClient(config.elasticsearch, log);
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
@@ -102,6 +101,13 @@ export function buildContext(
   let queueConnection: RedisClient | undefined;
   let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
+  const sink = createSink({
+    connection: config.elasticsearch,
+    engine: config.sink.engine,
+    logger: log,
+    sourceOf,
+    detectTimeoutMs: config.dependencies.timeoutMs,
+  });
   const allProbes: DependencyProbe[] = [
     redisProbe(
       'source-redis',
@@ -117,19 +123,14 @@ export function buildContext(
       endpointField('queue', config.queue),
       sourceOf,
     ),
-    elasticsearchProbe(
-      es,
-      redactUrl(config.elasticsearch.url),
-      credentialsOrigin(config.elasticsearch, sourceOf),
-      sourceOf,
-    ),
+    sinkProbe(sink, redactUrl(config.elasticsearch.url)),
   ];
   let closing: Promise<void> | undefined;
   return {
     config,
     logger: log,
     router,
-    es,
+    sink,
     source,
     get queueRedis() {
       return queueClient();
@@ -172,7 +173,7 @@ export function buildContext(
           { name: 'queue', stop: async () => queue?.close() },
           { name: 'source redis', stop: () => source.close() },
           { name: 'queue redis', stop: () => closeRedis(queueRedis, bull, queueConnection, cacheRedis) },
-          { name: 'elasticsearch client', stop: () => es.close() },
+          { name: 'search engine client', stop: () => sink.close() },
         ],
         { logger: log, stepTimeoutMs: CLOSE_STEP_MS },
       );
@@ -195,16 +196,30 @@ const CLOSE_STEP_MS = 3000;
  */
 export async function prepareIndices(ctx: AppContext): Promise<void> {
   try {
-    await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
+    await ensureIndices(ctx.sink, ctx.router, ctx.config.mapping, ctx.logger);
   } catch (err) {
-    if (!(err instanceof esErrors.ElasticsearchClientError)) throw err;
-    throw esError(
-      redactUrl(ctx.config.elasticsearch.url),
-      err,
-      credentialsOrigin(ctx.config.elasticsearch, ctx.sourceOf),
-      ctx.sourceOf,
-      ctx.config.elasticsearch.requestTimeoutMs,
-      'creating the missing indices',
-    );
+    throw ctx.sink.dependencyError(err, {
+      timeoutMs: ctx.config.elasticsearch.requestTimeoutMs,
+      tried: 'creating the missing indices',
+    });
   }
+}
+
+/**
+ * The search engine answers its health call within `timeoutMs` (the first call also detects
+ * the engine). A failure is the sink's operator-facing error; a 401 names the credentials'
+ * origin, never their value.
+ */
+function sinkProbe(sink: Sink, endpoint: string): DependencyProbe {
+  return {
+    name: 'elasticsearch',
+    endpoint,
+    async check(timeoutMs) {
+      try {
+        await sink.health(timeoutMs);
+      } catch (err) {
+        throw err instanceof DependencyError ? err : sink.dependencyError(err, { timeoutMs });
+      }
+    },
+  };
 }

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { errors as esErrors } from '@elastic/elasticsearch';
 import type { ConfigFlags } from '../shared/platform/config/load';
-import { describeEsError } from '../shared/sink/elasticsearch';
+import { describeSinkFailure } from '../shared/sink/create-sink';
 import {
   ConfigError,
   DependenciesError,
@@ -232,10 +231,8 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
       err instanceof UsageError
     ) {
       message = err.message;
-    } else if (err instanceof esErrors.ResponseError && err.statusCode === 401) {
-      message = `Elasticsearch refused the credentials (${describeEsError(err).trim()}): check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD`;
-    } else if (err instanceof esErrors.ElasticsearchClientError) {
-      message = `Elasticsearch: ${describeEsError(err)}`;
+    } else if (describeSinkFailure(err) !== undefined) {
+      message = describeSinkFailure(err) ?? '';
     } else if (err instanceof Error && err.name === 'ReplyError') {
       message = `Redis: ${err.message}`;
     } else {

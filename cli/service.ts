@@ -93,7 +93,7 @@ export async function startService(
         start: async () => {
           running.worker = startIndexWorker({
             config: ctx.config,
-            es: ctx.es,
+            sink: ctx.sink,
             source: ctx.source,
             queueRedis: ctx.queueRedis,
             bullConnection: ctx.bullConnection(),
@@ -123,7 +123,7 @@ export async function startService(
             queueRedis: ctx.queueRedis,
             queue: fenced,
             fence: lease,
-            es: ctx.es,
+            searchSink: ctx.sink,
             router: ctx.router,
             logger: log,
           }),
@@ -169,7 +169,7 @@ export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {
   return [
     redisCheck('source-redis', () => ctx.source.db(nonEmpty(ctx.config.redis.databases, 'redis.databases')[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
-    elasticsearchCheck(ctx.es),
+    elasticsearchCheck(ctx.sink),
     ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),
   ];
 }
@@ -204,7 +204,7 @@ export async function startContextHttp(
 export function searchService(ctx: AppContext): SearchService {
   const { search } = ctx.config;
   return new SearchService({
-    es: ctx.es,
+    sink: ctx.sink,
     source: ctx.source,
     queueRedis: ctx.queueRedis,
     cache: new SearchCache(

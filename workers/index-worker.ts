@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AppConfig } from '../shared/platform/config/schema';
-import type { EsClient } from '../shared/sink/elasticsearch';
+import type { Sink } from '../shared/sink/port';
 import type { Logger } from '../shared/platform/logger';
 import { displayKey } from '../shared/core/bytes';
 import { FailureStore, reasonClass, type Refusal } from '../shared/core/failure-store';
@@ -23,7 +23,7 @@ import { jobRefusal } from './job-guard';
 
 export interface IndexWorkerDeps {
   config: AppConfig;
-  es: EsClient;
+  sink: Sink;
   source: SourceRedis;
   /** Commands on the queue Redis (version counter). */
   queueRedis: RedisClient;
@@ -49,7 +49,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
   const abort = new AbortController();
   const log = logger.child({ component: 'worker', queue: config.queue.name });
   const indexer = new BulkIndexer({
-    es: deps.es,
+    sink: deps.sink,
     source: deps.source,
     counter: new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
     router: deps.router,
@@ -137,7 +137,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     worker,
     async close(): Promise<void> {
       const closing = worker.close();
-      // Give in-flight bulks the time to finish; if Elasticsearch is down they would retry
+      // Give in-flight bulks the time to finish; if the search engine is down they would retry
       // forever, so after the grace period their jobs are handed back to the queue.
       const grace = setTimeout(() => abort.abort(), 10000);
       try {

@@ -25,7 +25,7 @@ export async function reconcileCommand(
     const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const started = Date.now();
     const result = await reconcile(
-      { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
+      { searchSink: ctx.sink, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
       // The operator's explicit go-ahead past producer.deletionGuard, for this one pass.
       { ...reconcileSettings(config), ...(opts.allowMassDeletion ? { guard: undefined } : {}) },
     );

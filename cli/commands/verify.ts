@@ -24,7 +24,7 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
   const { config } = ctx;
   try {
     const report = await verify(
-      { es: ctx.es, source: ctx.source, router: ctx.router },
+      { sink: ctx.sink, source: ctx.source, router: ctx.router },
       {
         databases: config.redis.databases,
         patterns: config.redis.patterns,

@@ -1,9 +1,9 @@
-import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../../shared/platform/config/schema';
 import type { LeaseLostError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { KeyRouter } from '../../shared/core/mapping/router';
 import type { SyncQueue } from '../../shared/core/queue';
+import type { Sink } from '../../shared/sink/port';
 import type { RedisClient, SourceRedis } from '../../shared/platform/redis';
 import type { ChangeSink } from '../change-sink';
 import type { Fence } from '../lease';
@@ -17,7 +17,8 @@ export interface CaptureDeps<C extends AppConfig = AppConfig> {
   source: SourceRedis;
   queueRedis: RedisClient;
   queue: SyncQueue;
-  es: Client;
+  /** The search engine (the sink port); `sink` in a mode's deps is the change sink. */
+  searchSink: Sink;
   router: KeyRouter;
   logger: Logger;
   /** The lease's fence for position writes; without one (no lease) they are plain writes. */

@@ -295,6 +295,9 @@ describe('failing fast with a readable message', () => {
 
   it("names a refused index creation like a failed check (403 with the credentials' origin, exit 2)", async () => {
     esRoutes = (method, url) => {
+      // The start-up detection of the engine (shared/sink/detect.ts): an Elasticsearch 8.
+      if (url.startsWith('/_nodes/_local'))
+        return { status: 200, body: { nodes: { n1: { version: '8.19.9', build_flavor: 'default' } } } };
       if (url.startsWith('/_cluster/health')) return { status: 200, body: { cluster_name: 'fake', status: 'green' } };
       if (method === 'HEAD') return { status: 404, body: {} };
       if (method === 'PUT')

@@ -385,7 +385,7 @@ describe('outbox mode: the stream is not data', () => {
         source: ctx.source,
         queueRedis: ctx.queueRedis,
         queue: ctx.queue(),
-        es: ctx.es,
+        searchSink: ctx.sink,
         router: ctx.router,
         logger: ctx.logger,
       });

@@ -18,6 +18,7 @@ import {
   type TestPipeline,
   type TestServers,
 } from '../support/pipeline';
+import { testEs } from '../support/raw-es';
 
 const EXAMPLE = resolve(__dirname, '../../examples/sync.example.yml');
 
@@ -106,7 +107,7 @@ describe('mapping rules and rejected documents', () => {
         created_at: '1815-12-10T00:00:00.000Z',
       },
     });
-    const mapping = await ctx.es.indices.getMapping({ index: index('users') });
+    const mapping = await testEs().indices.getMapping({ index: index('users') });
     expect(JSON.stringify(mapping)).toContain('"age":{"type":"integer"}');
     expect((await getDoc(ctx, index('orders'), '0:eu-42'))?.value).toEqual({
       total: 9.5,
@@ -118,7 +119,7 @@ describe('mapping rules and rejected documents', () => {
     expect(customer?.origin).toBe('db0/customer:7');
     expect(await getDoc(ctx, index('customers'), '0:8')).toBeUndefined();
     expect((await getDoc(ctx, servers.index, '0:other'))?.value).toBe('plain');
-    const sessions = await ctx.es.search({ index: `${servers.index},${index('users')}`, q: 'key:"session:1"' });
+    const sessions = await testEs().search({ index: `${servers.index},${index('users')}`, q: 'key:"session:1"' });
     expect(sessions.hits.hits).toHaveLength(0);
   });
 
@@ -163,7 +164,7 @@ describe('mapping rules and rejected documents', () => {
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
     const orders = index('orders');
     // An index that refuses writes (403 cluster_block_exception), as an operator might leave it.
-    await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': true } });
+    await testEs().indices.putSettings({ index: orders, settings: { 'index.blocks.write': true } });
     await redis.hset('order:eu:50', { total: '5', paid: 'yes', placed: '2024-03-03' });
     const rec = await waitFor(
       'order:eu:50 refused',
@@ -174,7 +175,7 @@ describe('mapping rules and rejected documents', () => {
     expect(rec!.reason).toMatch(/cluster_block_exception/);
     expect(rec!.index).toBe(orders);
 
-    await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
+    await testEs().indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
     await replayRefused(
       {
         store,

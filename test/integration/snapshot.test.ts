@@ -14,6 +14,7 @@ import {
   type TestPipeline,
   type TestServers,
 } from '../support/pipeline';
+import { testEs } from '../support/raw-es';
 
 const KEYS = 5000;
 
@@ -106,7 +107,7 @@ describe('snapshot', () => {
     const report = await waitInSync(ctx);
     expect(report.checked).toBe(KEYS + 1);
     expect(await redis.exists(`${ctx.config.queue.prefix}:version`)).toBe(1);
-    const own = await ctx.es.count({ index: servers.index, q: `key:${ctx.config.queue.prefix}*` });
+    const own = await testEs().count({ index: servers.index, q: `key:${ctx.config.queue.prefix}*` });
     expect(own.count).toBe(0);
     expect((await verifyNow(ctx)).extra).toEqual([]);
   });

@@ -107,7 +107,7 @@ export async function waitFor<T>(
 export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
   const { config } = ctx;
   return verify(
-    { es: ctx.es, source: ctx.source, router: ctx.router },
+    { sink: ctx.sink, source: ctx.source, router: ctx.router },
     {
       databases: config.redis.databases,
       patterns: config.redis.patterns,
@@ -129,8 +129,8 @@ export { formatReport };
 
 /** Realtime GET of one document's source, or undefined when absent. */
 export async function getDoc(ctx: AppContext, index: string, id: string): Promise<Record<string, unknown> | undefined> {
-  const r = await ctx.es.get<Record<string, unknown>>({ index, id }, { ignore: [404] });
-  return r.found ? r._source : undefined;
+  const [doc] = await ctx.sink.getDocuments(index, [id]);
+  return doc;
 }
 
 const CLI = resolve(__dirname, '../../dist/cli/main.js');

@@ -500,6 +500,18 @@ export const PlatformConfigSchema = z
         error: 'username and password go together',
       })
       .describe('The Elasticsearch the documents go to.'),
+    sink: z
+      .object({
+        engine: z
+          .enum(['auto', 'elasticsearch', 'opensearch'])
+          .default('auto')
+          .describe(
+            'The search engine at `elasticsearch.url`: `auto` asks it at start-up (product and version, one request needing the `monitor` privilege); `elasticsearch` also asks, and refuses any other product; `opensearch` skips the question (Amazon OpenSearch Service, whose requests are signed).',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('Which search engine adapter writes the documents (Elasticsearch 8.x and 9.x).'),
     mapping: z
       .object({
         defaultIndex: indexName.default('redis').describe('Index of keys no rule sends elsewhere.'),

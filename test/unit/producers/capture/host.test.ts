@@ -1,4 +1,3 @@
-import type { Client } from '@elastic/elasticsearch';
 import { defineCaptureModeConfig } from '../../../../producers/capture/config';
 import { CaptureHost } from '../../../../producers/capture/host';
 import type { CaptureContext, CaptureMode, CapturePlugin } from '../../../../producers/capture/types';
@@ -8,6 +7,7 @@ import { ConfigSchema } from '../../../../producers/capture/registry';
 import { LeaseLostError } from '../../../../shared/platform/errors';
 import { createLogger } from '../../../../shared/platform/logger';
 import type { RedisClient, SourceRedis } from '../../../../shared/platform/redis';
+import type { Sink } from '../../../../shared/sink/port';
 
 /** A mode that only records what the host asks of it, in order. */
 class RecordingMode implements CaptureMode {
@@ -44,7 +44,7 @@ const deps = {
   queueRedis: { defineCommand: () => undefined } as unknown as RedisClient,
   // Neither is used: the host only hands them to the mode, and this mode ignores them.
   queue: {} as unknown as SyncQueue,
-  es: {} as unknown as Client,
+  searchSink: {} as unknown as Sink,
   router: KeyRouter.fromConfig(config.mapping, process.cwd(), config.redis.databases),
   logger: createLogger('silent'),
 };

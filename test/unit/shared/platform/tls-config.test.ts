@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../../../shared/platform/config/load';
 import { ConfigSchema, type SyncConfig } from '../../../../producers/capture/registry';
 import { ConfigError } from '../../../../shared/platform/errors';
-import { esClientOptions } from '../../../../shared/sink/elasticsearch';
+import { esClientOptions } from '../../../../shared/sink/elasticsearch/clients';
 import { redisTlsOptions } from '../../../../shared/platform/tls';
 
 const dir = mkdtempSync(join(tmpdir(), 'res-tls-config-'));
