@@ -1,4 +1,7 @@
+import type { AppConfig } from '../platform/config/schema';
+import type { SourceOf } from '../platform/dependencies';
 import type { DependencyError } from '../platform/errors';
+import type { Logger } from '../platform/logger';
 
 /**
  * The sink port: everything the pipeline needs from a search engine. One adapter per engine
@@ -97,4 +100,13 @@ export interface Sink {
   /** A failure of any call, as the operator-facing error that names the endpoint and the cause. */
   dependencyError(err: unknown, context: { timeoutMs?: number; tried?: string }): DependencyError;
   close(): Promise<void>;
+}
+
+/** What every adapter's factory is given. */
+export interface SinkOptions {
+  connection: AppConfig['elasticsearch'];
+  engine: EngineInfo;
+  logger: Logger;
+  /** Where each setting came from, for the hints of operator-facing errors. */
+  sourceOf: SourceOf;
 }

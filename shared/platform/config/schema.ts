@@ -327,6 +327,28 @@ const OutboxSchema = z
   .strict()
   .prefault({});
 
+/**
+ * AWS SigV4 signing (Amazon OpenSearch Service, managed or serverless). Not read from `AWS_REGION`:
+ * that variable is set in most AWS runtimes, and signing must be asked for, not implied.
+ */
+const SinkAwsSchema = z
+  .object({
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1')
+      .optional()
+      .describe(
+        'AWS region of the domain or collection (e.g. `eu-west-1`); when set, every request is signed with SigV4, credentials from the AWS default provider chain.',
+      ),
+    service: z
+      .enum(['es', 'aoss'])
+      .default('es')
+      .describe('Signing name: `es` for an OpenSearch Service domain, `aoss` for an OpenSearch Serverless collection.'),
+  })
+  .strict();
+
+export type SinkAwsConfig = z.infer<typeof SinkAwsSchema>;
+
 export const ConfigSchema = z
   .object({
     logLevel: z
@@ -437,6 +459,15 @@ export const ConfigSchema = z
         error: 'username and password go together',
       })
       .describe('The Elasticsearch the documents go to.'),
+    sink: z
+      .object({
+        aws: SinkAwsSchema.optional().describe(
+          'Amazon OpenSearch Service: sign every request with AWS SigV4 ([security](security.md#amazon-opensearch-service)).',
+        ),
+      })
+      .strict()
+      .prefault({})
+      .describe('How the documents reach the search engine beyond its URL and credentials.'),
     mapping: z
       .object({
         defaultIndex: indexName.default('redis').describe('Index of keys no rule sends elsewhere.'),

@@ -1,0 +1,2 @@
+export { createOpenSearchSink, type OpenSearchSinkOptions } from './sink';
+export { openSearchClientOptions } from './client';
