@@ -106,6 +106,8 @@ describe('AWS SigV4 signing for Amazon OpenSearch Service', () => {
     jest.useRealTimers();
     nock.cleanAll();
     nock.enableNetConnect();
+    // nock patches the process's http module: another test file in this worker must not inherit it.
+    nock.restore();
     for (const [name, value] of saved) {
       // process.env is a map of names; Reflect.deleteProperty is how one is unset.
       if (value === undefined) Reflect.deleteProperty(process.env, name);
