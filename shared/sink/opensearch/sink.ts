@@ -37,8 +37,9 @@ type SortValue = string | number | boolean;
 /**
  * How a point in time is paged. `_shard_doc` (shard, then Lucene doc id) is the cheapest total
  * order, but OpenSearch 2.x does not know it ("No mapping found for [_shard_doc]"); there `_id` is
- * the one unique field every index has. `_doc` alone is no option: its values repeat across
- * shards, and search_after then skips documents (test/integration/sink shows it).
+ * the one unique field every index has (sorting on it loads `_id` field data, which 2.x allows by
+ * default: `indices.id_field_data.enabled`). `_doc` alone is no option: its values repeat across
+ * shards, and search_after then skips documents (test/integration/sink/opensearch-pit.test.ts).
  */
 type PitSort = '_shard_doc' | '_id';
 
