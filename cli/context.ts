@@ -104,6 +104,7 @@ export function buildContext(
   const sink = createSink({
     connection: config.elasticsearch,
     engine: config.sink.engine,
+    ...(config.sink.aws ? { aws: config.sink.aws } : {}),
     logger: log,
     sourceOf,
     detectTimeoutMs: config.dependencies.timeoutMs,

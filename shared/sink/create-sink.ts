@@ -4,11 +4,19 @@ import { DependencyError } from '../platform/errors';
 import { redactUrl, type Logger } from '../platform/logger';
 import { detectEngine } from './detect';
 import { createElasticsearchSink, describeEsError, isClientError, isResponseError } from './elasticsearch';
+import {
+  createOpenSearchSink,
+  describeOpenSearchError,
+  isOpenSearchAuthError,
+  isOpenSearchClientError,
+} from './opensearch';
 import type { EngineInfo, Sink, SinkOptions } from './port';
 
 export interface CreateSinkOptions {
   connection: AppConfig['elasticsearch'];
   engine: AppConfig['sink']['engine'];
+  /** `sink.aws`: SigV4 signing for Amazon OpenSearch Service. */
+  aws?: AppConfig['sink']['aws'];
   logger: Logger;
   sourceOf: SourceOf;
   /** Bound of the detection request (`dependencies.timeoutMs`). */
@@ -25,28 +33,38 @@ export function createSink(options: CreateSinkOptions): Sink {
 }
 
 /** The adapter for what answered; an unsupported product or version is an `ES_UNSUPPORTED` error that names it. */
-export function sinkFor(engine: EngineInfo, options: Omit<SinkOptions, 'engine'>): Sink {
-  const full: SinkOptions = { ...options, engine };
+export function sinkFor(
+  engine: EngineInfo,
+  options: Omit<SinkOptions, 'engine'> & { aws?: AppConfig['sink']['aws'] },
+): Sink {
+  const { aws, ...common } = options;
+  const full: SinkOptions = { ...common, engine };
   if (engine.product === 'elasticsearch') return createElasticsearchSink(full);
-  // ---- OpenSearch: wired at merge to `createOpenSearchSink(full)` from ./opensearch ----
-  throw new DependencyError(
-    'ES_UNSUPPORTED',
-    'elasticsearch',
-    redactUrl(options.connection.url),
-    `OpenSearch ${engine.version} answered, and OpenSearch support is not in this build`,
-    'point elasticsearch.url at Elasticsearch 8.x or 9.x',
-  );
+  // 1.x lacks what the adapter relies on (point in time came in 2.4); `unknown` is a configured
+  // `sink.engine: opensearch`, whose version the signed requests find out.
+  const major = Number(engine.version.split('.')[0]);
+  if (engine.version !== 'unknown' && !(major >= 2))
+    throw new DependencyError(
+      'ES_UNSUPPORTED',
+      'elasticsearch',
+      redactUrl(options.connection.url),
+      `OpenSearch ${engine.version} answered; supported are OpenSearch 2.x and 3.x`,
+      'upgrade OpenSearch, or point elasticsearch.url at a supported engine',
+    );
+  return createOpenSearchSink({ ...full, ...(aws ? { aws } : {}) });
 }
 
 /**
  * For a failure no caller turned into a DependencyError (the last resort of the CLI): one line
  * when it is an engine client's error, with a hint for refused credentials; undefined otherwise.
- * ---- OpenSearch: its client's errors are recognized here too once ./opensearch is wired ----
  */
 export function describeSinkFailure(err: unknown): string | undefined {
   if (isResponseError(err) && err.statusCode === 401)
     return `Elasticsearch refused the credentials (${describeEsError(err).trim()}): check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD`;
   if (isClientError(err)) return `Elasticsearch: ${describeEsError(err)}`;
+  if (isOpenSearchAuthError(err))
+    return `OpenSearch refused the credentials (${describeOpenSearchError(err).trim()}): check ELASTICSEARCH_USERNAME/PASSWORD or the AWS credentials`;
+  if (isOpenSearchClientError(err)) return `OpenSearch: ${describeOpenSearchError(err)}`;
   return undefined;
 }
 
@@ -74,11 +92,12 @@ class DetectingSink implements Sink {
   }
 
   private async detect(timeoutMs: number): Promise<Sink> {
-    const { connection, engine, logger, sourceOf } = this.options;
+    const { connection, engine, aws, logger, sourceOf } = this.options;
     const info: EngineInfo =
       // Amazon OpenSearch Service signs every request (SigV4), which the raw detection does not:
-      // configured as opensearch, the adapter finds out the version itself.
-      engine === 'opensearch'
+      // configured as opensearch (or with `sink.aws`, which only OpenSearch takes), the adapter
+      // finds out the version itself.
+      engine === 'opensearch' || aws?.region !== undefined
         ? { product: 'opensearch', version: 'unknown' }
         : await detectEngine(connection, timeoutMs, sourceOf);
     if (engine !== 'auto' && info.product !== engine)
@@ -89,7 +108,7 @@ class DetectingSink implements Sink {
         `sink.engine is ${engine}, but ${info.product} ${info.version} answered`,
         'set sink.engine to auto or to the engine that runs there',
       );
-    const adapter = sinkFor(info, { connection, logger, sourceOf });
+    const adapter = sinkFor(info, { connection, logger, sourceOf, ...(aws ? { aws } : {}) });
     logger.info({ engine: info.product, version: info.version }, 'search engine detected');
     return adapter;
   }

@@ -145,3 +145,12 @@ export interface Sink {
   dependencyError(err: unknown, context: { timeoutMs?: number; tried?: string }): DependencyError;
   close(): Promise<void>;
 }
+
+/** What every adapter's factory is given. */
+export interface SinkOptions {
+  connection: AppConfig['elasticsearch'];
+  engine: EngineInfo;
+  logger: Logger;
+  /** Where each setting came from, for the hints of operator-facing errors. */
+  sourceOf: SourceOf;
+}

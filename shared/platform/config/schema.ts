@@ -321,6 +321,28 @@ const PRODUCER_SHARED = {
     ),
 };
 
+/**
+ * AWS SigV4 signing (Amazon OpenSearch Service, managed or serverless). Not read from `AWS_REGION`:
+ * that variable is set in most AWS runtimes, and signing must be asked for, not implied.
+ */
+const SinkAwsSchema = z
+  .object({
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1')
+      .optional()
+      .describe(
+        'AWS region of the domain or collection (e.g. `eu-west-1`); when set, every request is signed with SigV4, credentials from the AWS default provider chain.',
+      ),
+    service: z
+      .enum(['es', 'aoss'])
+      .default('es')
+      .describe('Signing name: `es` for an OpenSearch Service domain, `aoss` for an OpenSearch Serverless collection.'),
+  })
+  .strict();
+
+export type SinkAwsConfig = z.infer<typeof SinkAwsSchema>;
+
 /** Shared capture settings listed after the modes' own fields (in the schema and so in the reference). */
 const PRODUCER_SHARED_LAST = {
   topologyRefreshMs: z
@@ -508,10 +530,15 @@ export const PlatformConfigSchema = z
           .describe(
             'The search engine at `elasticsearch.url`: `auto` asks it at start-up (product and version, one request needing the `monitor` privilege); `elasticsearch` also asks, and refuses any other product; `opensearch` skips the question (Amazon OpenSearch Service, whose requests are signed).',
           ),
+        aws: SinkAwsSchema.optional().describe(
+          'Amazon OpenSearch Service: sign every request with AWS SigV4 ([security](security.md#amazon-opensearch-service)).',
+        ),
       })
       .strict()
       .prefault({})
-      .describe('Which search engine adapter writes the documents (Elasticsearch 8.x and 9.x).'),
+      .describe(
+        'Which search engine adapter writes the documents (Elasticsearch 8.x and 9.x, OpenSearch 2.x and 3.x), and how its requests are signed.',
+      ),
     mapping: z
       .object({
         defaultIndex: indexName.default('redis').describe('Index of keys no rule sends elsewhere.'),
