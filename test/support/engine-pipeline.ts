@@ -14,6 +14,8 @@ import {
 } from './pipeline';
 
 const USERS = 3000;
+/** Short enough that requests time out during the outage, long enough for a busy machine. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 type Cli = ReturnType<typeof spawnCli>;
 
@@ -51,7 +53,7 @@ export function runEnginePipeline(engine: TestEngine): void {
       await redis.set('ttl:long', 'stays', 'EX', 1000);
       await redis.set(Buffer.from([0x6b, 0xff, 0x00, 0x01]), Buffer.from([0xc3, 0x28, 0x00]));
       input = testConfigInput(servers, {
-        elasticsearch: { url: engine.url, requestTimeoutMs: 3000 },
+        elasticsearch: { url: engine.url, requestTimeoutMs: REQUEST_TIMEOUT_MS },
         // Small bulks, one at a time: the snapshot takes long enough to kill a worker in it.
         worker: { bulkMaxDocs: 100, maxInflightBulks: 1, concurrency: 50 },
       });
@@ -180,8 +182,8 @@ export function runEnginePipeline(engine: TestEngine): void {
         (n) => n > 0,
         20000,
       );
-      // Longer than the 3 s request timeout: requests time out and are retried, not failed.
-      await new Promise((r) => setTimeout(r, 5000));
+      // Longer than the request timeout: requests time out and are retried, not failed.
+      await new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 2000));
       expect(await queue.getFailedCount()).toBe(0);
       engine.resume();
       paused = false;
