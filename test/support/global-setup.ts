@@ -19,8 +19,12 @@ declare global {
 
 /** The matrix engines are small: five JVMs share the machine during a run. */
 const ENGINE_HEAP = '512m';
-/** Five JVMs starting at once on two cores take far longer than one alone. */
+/**
+ * Five JVMs starting at once on two cores take far longer than one alone (the wait covers
+ * `bin/elasticsearch -d`, which returns only once the node has started, and then its health).
+ */
 const START_TIMEOUT_S = 600;
+const DEV_STACK_TIMEOUT_MS = 2 * START_TIMEOUT_S * 1000;
 
 /**
  * Once per jest run, in parallel:
@@ -61,11 +65,12 @@ async function defaultElasticsearch(): Promise<void> {
   // A port the OS picks, never the well-known 9200: two stacks started at once must not collide.
   let output: string;
   try {
-    output = await devStackAsync(['up', 'es'], TEST_STACK_DIR, {
-      ENGINE: 'elasticsearch',
-      ES_VERSION: '8.19.9',
-      ES_PORT: 'auto',
-    });
+    output = await devStackAsync(
+      ['up', 'es'],
+      TEST_STACK_DIR,
+      { ENGINE: 'elasticsearch', ES_VERSION: '8.19.9', ES_PORT: 'auto', ES_START_TIMEOUT: String(START_TIMEOUT_S) },
+      DEV_STACK_TIMEOUT_MS,
+    );
   } catch (err) {
     globalThis.__REDIS_ES_SYNC_TEST_STACK_STARTED__ = true;
     throw err;
@@ -129,7 +134,7 @@ async function startEngine(engine: (typeof ENGINE_MATRIX)[number]): Promise<Engi
         ES_HEAP: ENGINE_HEAP,
         ES_START_TIMEOUT: String(START_TIMEOUT_S),
       },
-      (START_TIMEOUT_S + 120) * 1000,
+      DEV_STACK_TIMEOUT_MS,
     );
   } catch (err) {
     // A node that started but never became healthy may still run: teardown stops it.
