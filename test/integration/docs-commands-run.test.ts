@@ -46,6 +46,12 @@ const NOT_RUN: Readonly<Record<string, string>> = {
   'export DASHBOARD_PASSWORD=$(openssl rand -hex 16)': 'sets a variable for the docker compose lines that follow',
   'export HTTP_VIEWER_TOKEN=$(openssl rand -hex 24)': 'sets a variable for the docker compose lines that follow',
   'docker compose up -d --build': 'docker: not on the test machine',
+  'COMPOSE_PROFILES=opensearch SEARCH_ENGINE_URL=http://opensearch:9200 docker compose up -d --build --scale elasticsearch=0':
+    'docker: not on the test machine',
+  'TEST_ENGINES=elasticsearch-8,opensearch-2 npx jest test/integration/engines':
+    'jest inside jest (minutes); the same files run in this suite, against every engine',
+  'TEST_ENGINES=none npx jest test/integration/search.test.ts': 'jest inside jest; the same file runs in this suite',
+  'SINK_TEST_ENGINES=\'[{"id":"opensearch-2",…}]\' npx jest …': 'placeholders (…)',
   'docker compose up -d --scale worker=4': 'docker: not on the test machine',
   'docker compose up -d --scale producer=2': 'docker: not on the test machine',
   'xdg-open http://127.0.0.1:3000/queues': 'opens a browser',

@@ -5,7 +5,7 @@ import { createLogger } from '../../shared/platform/logger';
 import { indexBody } from '../../shared/sink/indices';
 import { sinkFor } from '../../shared/sink/create-sink';
 import type { BulkOperation, ItemOutcome, ScannedDoc, Sink } from '../../shared/sink/port';
-import { testEngine, type TestEngine } from './engines';
+import { testEngine, type EngineId, type TestEngine } from './engines';
 import { getFreePort } from './ports';
 import { seededRandom } from './random';
 
@@ -80,7 +80,7 @@ async function listen(server: Server | TcpServer): Promise<number> {
   return port;
 }
 
-export function describeSinkConformance(engineId: string): void {
+export function describeSinkConformance(engineId: EngineId): void {
   describe(`sink conformance: ${engineId}`, () => {
     let engine: TestEngine;
     let sink: Sink;

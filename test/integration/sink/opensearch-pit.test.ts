@@ -6,7 +6,7 @@ import { testEngine } from '../../support/engines';
  * 2.19 refuses `_shard_doc`, and `_doc` alone repeats its values across shards, so search_after
  * skips documents. Shown on the real servers with raw requests, then the sink's scan on the same index.
  */
-describe.each(['opensearch-2', 'opensearch-3'])('point-in-time paging on %s', (id) => {
+describe.each(['opensearch-2', 'opensearch-3'] as const)('point-in-time paging on %s', (id) => {
   const engine = testEngine(id);
   const index = `pit-sort-${id}-${process.pid}`;
   const total = 300;
