@@ -3,7 +3,7 @@ import type { AppConfig } from '../../shared/platform/config/schema';
 import type { LeaseLostError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { KeyRouter } from '../../shared/core/mapping/router';
-import type { SyncQueue } from '../../shared/core/queue';
+import type { SyncQueues } from '../../shared/core/queue';
 import type { RedisClient, SourceRedis } from '../../shared/platform/redis';
 import type { ChangeSink } from '../change-sink';
 import type { Fence } from '../lease';
@@ -18,7 +18,7 @@ export interface CaptureDeps {
   config: AppConfig;
   source: SourceRedis;
   queueRedis: RedisClient;
-  queue: SyncQueue;
+  queue: SyncQueues;
   es: Client;
   router: KeyRouter;
   logger: Logger;

@@ -379,6 +379,15 @@ export const ConfigSchema = z
             'BullMQ prefix: of every key BullMQ and this tool write (version counter, lease, failure store, search cache); such keys are never captured.',
           ),
         name: z.string().min(1).default('changes').describe('BullMQ queue name.'),
+        partitions: z
+          .number()
+          .int()
+          .min(1)
+          .max(1024)
+          .default(1)
+          .describe(
+            'BullMQ queues the jobs are spread over, by a hash of (database, key); each has its own hash tag, so on a Redis Cluster they spread over the masters. 1: the single queue `<prefix>:<name>`; may be changed on a running deployment ([operations](operations.md#partitioned-queues)).',
+          ),
         attempts: z
           .number()
           .int()
@@ -615,6 +624,21 @@ export const ConfigSchema = z
           .default(30000)
           .describe("BullMQ job lock (ms): how soon a dead worker's jobs can be taken over."),
         stalledIntervalMs: z.number().int().positive().default(30000).describe('BullMQ stalled-job check period (ms).'),
+        partitions: z
+          .array(z.number().int().min(0))
+          .min(1)
+          .optional()
+          .describe(
+            'The queue partitions (0 to `queue.partitions` - 1) this worker consumes, e.g. `[0, 2]`; default all. `concurrency` is shared among them.',
+          ),
+        formerPartitionsPollMs: z
+          .number()
+          .int()
+          .positive()
+          .default(5000)
+          .describe(
+            'How often (ms) the worker looks for jobs left in the queues of another `queue.partitions` (after a change of it) and drains them.',
+          ),
       })
       .strict()
       .prefault({})
@@ -793,7 +817,17 @@ export const ConfigSchema = z
       .prefault({})
       .describe('The [search API](search-api.md): cache, page sizes and cost limits.'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const outside = c.worker.partitions?.filter((p) => p >= c.queue.partitions) ?? [];
+    if (outside.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['worker', 'partitions'],
+        message: `partitions ${outside.join(', ')} do not exist: queue.partitions is ${String(c.queue.partitions)} (0 to ${String(c.queue.partitions - 1)})`,
+      });
+    }
+  });
 
 export type AppConfig = z.infer<typeof ConfigSchema>;
 export type ConfigInput = z.input<typeof ConfigSchema>;

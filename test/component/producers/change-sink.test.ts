@@ -2,11 +2,10 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ConfigSchema } from '../../../shared/platform/config/schema';
 import { createLogger } from '../../../shared/platform/logger';
-import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } from '../../../shared/core/queue';
+import { BATCH_JOB, CHANGE_JOB, SyncQueues, type SyncJobData } from '../../../shared/core/queue';
 import { closeRedis, connectRedis } from '../../../shared/platform/redis';
 import { VersionCounter, versionKey } from '../../../shared/core/versions';
 import { ChangeSink, type ChangeSinkSettings } from '../../../producers/change-sink';
-import { fencedQueue } from '../../../producers/leased-producer';
 import { LeaseLostError } from '../../../shared/platform/errors';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
 
@@ -15,7 +14,7 @@ const logger = createLogger('silent');
 
 let server: RedisServerHandle;
 let connection: Redis;
-const queues: SyncQueue[] = [];
+const queues: SyncQueues[] = [];
 const workers: Worker<SyncJobData, void>[] = [];
 const extraConnections: Redis[] = [];
 
@@ -37,13 +36,13 @@ let queueCount = 0;
 function setup(
   settings: Partial<ChangeSinkSettings> = {},
   now: () => number = Date.now,
-): { queue: SyncQueue; sink: ChangeSink; counter: VersionCounter } {
+): { queue: SyncQueues; sink: ChangeSink; counter: VersionCounter } {
   const config = ConfigSchema.parse({
     redis: { url: server.url },
     queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}` },
     elasticsearch: { url: 'http://es.test:9200' },
   });
-  const queue = createQueue(config, connection);
+  const queue = SyncQueues.create(config, connection);
   queues.push(queue);
   const counter = new VersionCounter(connection, versionKey(PREFIX), now);
   const sink = new ChangeSink(
@@ -55,8 +54,12 @@ function setup(
   return { queue, sink, counter };
 }
 
-async function jobsOf(queue: SyncQueue): Promise<Job<SyncJobData, void>[]> {
-  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
+async function jobsOf(queue: SyncQueues): Promise<Job<SyncJobData, void>[]> {
+  const jobs = (
+    await Promise.all(
+      queue.partitions.map((q) => q.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'])),
+    )
+  ).flat();
   return jobs.sort((a, b) => a.data.v - b.data.v);
 }
 
@@ -192,7 +195,7 @@ describe('ChangeSink', () => {
   it('a lease lost in a flush nobody awaited fails the next flush, so no caller takes the drop for done', async () => {
     const { queue, counter } = setup();
     let held = true;
-    const fenced = fencedQueue(queue, async () => {
+    const fenced = queue.fenced(async () => {
       if (!held) throw new LeaseLostError('producer lease lost (test)');
     });
     const sink = new ChangeSink(
@@ -225,7 +228,7 @@ describe('ChangeSink', () => {
     const workerConnection = connectRedis(server.url, { name: 'change-sink-worker', forBullmq: true });
     extraConnections.push(workerConnection);
     const worker = new Worker<SyncJobData, void, string>(
-      queue.name,
+      queue.partitions[0]!.name,
       async (job) => {
         seen.push(job.data);
         if (seen.length === 1) await gate;
