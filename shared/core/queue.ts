@@ -46,7 +46,6 @@ export interface CountedQueue {
   getJobCounts(...types: JobType[]): Promise<JobCounts>;
 }
 
-
 interface Layouts {
   byCount: Map<number, SyncQueue[]>;
   registered?: Promise<unknown>;

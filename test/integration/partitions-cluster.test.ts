@@ -4,6 +4,7 @@ import { snapshot } from '../../producers/snapshot';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { partitionSlot, partitionQueues } from '../../shared/core/partitions';
 import type { ConfigInput } from '../../shared/platform/config/schema';
+import { jobsEnqueued, keysEnqueued } from '../../shared/platform/metrics';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { formatReport, startPipeline, waitFor, waitInSync, type TestPipeline } from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
@@ -120,8 +121,13 @@ describe('partitioned queues on a 3-master Redis Cluster', () => {
 
     const perMaster = await Promise.all(masters.map(queueCommands));
     const total = perMaster.reduce((a, b) => a + b, 0);
+    const sum = async (m: typeof jobsEnqueued): Promise<number> =>
+      (await m.get()).values.reduce((a, v) => a + v.value, 0);
+    const [jobs, keys] = [await sum(jobsEnqueued), await sum(keysEnqueued)];
     process.stdout.write(
-      `queue commands per master (P=${PARTITIONS}): ${perMaster.join(', ')} of ${total} ` +
+      `${jobs} jobs, ${keys} keys enqueued (reconciliation at start included); ` +
+        `${(total / jobs).toFixed(1)} commands per job, ${(total / keys).toFixed(2)} per key\n` +
+        `queue commands per master (P=${PARTITIONS}): ${perMaster.join(', ')} of ${total} ` +
         `(${perMaster.map((n) => `${((100 * n) / total).toFixed(1)}%`).join(', ')}); ${formatReport(report)}\n`,
     );
     for (const n of perMaster) {
