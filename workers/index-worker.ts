@@ -137,6 +137,9 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
       maxStalledCount: 1000,
       autorun: true,
     });
+    // Exported at 0 from the start, so a rate or an alert on them has a series to look at.
+    jobsCompleted.inc({ partition }, 0);
+    jobsFailed.inc({ partition }, 0);
     worker.on('completed', () => jobsCompleted.inc({ partition }));
     worker.on('failed', (job, err) => {
       if (!job) return;
