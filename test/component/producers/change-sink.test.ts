@@ -36,10 +36,11 @@ let queueCount = 0;
 function setup(
   settings: Partial<ChangeSinkSettings> = {},
   now: () => number = Date.now,
+  partitions = 1,
 ): { queue: SyncQueues; sink: ChangeSink; counter: VersionCounter } {
   const config = ConfigSchema.parse({
     redis: { url: server.url },
-    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}` },
+    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}`, partitions },
     elasticsearch: { url: 'http://es.test:9200' },
   });
   const queue = SyncQueues.create(config, connection);
@@ -177,6 +178,36 @@ describe('ChangeSink', () => {
     // keys[i] was captured as v + i: the block of three is reserved, the next version follows it.
     expect(await counter.allocate(1)).toBe(jobs[0]!.data.v + 3);
     expect(sink.enqueued).toBe(3);
+  });
+
+  it('puts the keys of a flush and of a batch in one job per partition, each in its own queue, versions consecutive', async () => {
+    const { queue, sink } = setup({ batch: 1000 }, Date.now, 4);
+    const keys = Array.from({ length: 200 }, (_, i) => `p:${i}`);
+    for (const k of keys) sink.capture(0, k);
+    await sink.flush();
+    await sink.enqueueKeys(0, keys, 'snapshot');
+    for (const [name, want] of [
+      [CHANGE_JOB, 200],
+      [BATCH_JOB, 200],
+    ] as const) {
+      const byPartition = await Promise.all(
+        queue.partitions.map(async (q, p) => ({
+          p,
+          jobs: (await q.getJobs(['waiting'])).filter((j) => j.name === name),
+        })),
+      );
+      // One job per partition, each holding exactly the keys that hash there.
+      for (const { p, jobs } of byPartition) {
+        expect(jobs).toHaveLength(1);
+        expect(jobs[0]!.data.keys.every((k) => queue.partitionOf(0, k) === p)).toBe(true);
+      }
+      const all = byPartition.flatMap(({ jobs }) => jobs.map((j) => j.data));
+      expect(all.flatMap((d) => d.keys).sort()).toEqual([...keys].sort());
+      // One INCRBY for the flush: the jobs' version ranges tile one consecutive range.
+      const ranges = all.map((d) => [d.v, d.v + d.keys.length] as const).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBe(ranges[i - 1]![1]);
+      expect(ranges.at(-1)![1] - ranges[0]![0]).toBe(want);
+    }
   });
 
   it('flushes by itself when the batch is full or flushMs has passed', async () => {
