@@ -161,14 +161,17 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
   // the old one) are drained while they hold jobs: a worker is started on each that has some,
   // and closed once it is empty again. Every producer records its count before its first job
   // (SyncQueues), so no queue that was ever given a job goes unseen.
-  let polling: Promise<void> = Promise.resolve();
+  let looking = false;
   let stopped = false;
+  const isStopped = (): boolean => stopped;
   const drainFormer = async (): Promise<void> => {
     const former = (await queues.formerCounts()).flatMap((c) => queues.layout(c));
     for (const queue of former) {
-      if (stopped) return;
       const left = await unfinishedJobs(queue);
       const worker = running.get(queue);
+      // close() may have begun during the count: it does not wait for this look (its calls
+      // block while the queue Redis is down), so nothing may start after it.
+      if (isStopped()) return;
       if (left > 0 && !worker) {
         log.info({ queue: queue.name, jobs: left }, 'draining a queue of another queue.partitions');
         consume(queue);
@@ -179,13 +182,18 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
       }
     }
   };
+  // One look at a time: with the queue Redis down a look waits, and looks must not pile up.
   const poll = (): void => {
-    polling = drainFormer().catch((err: unknown) => log.warn({ err }, 'looking for jobs in former partitions failed'));
+    if (looking) return;
+    looking = true;
+    drainFormer()
+      .catch((err: unknown) => log.warn({ err }, 'looking for jobs in former partitions failed'))
+      .finally(() => {
+        looking = false;
+      });
   };
   poll();
-  const timer = setInterval(() => {
-    void polling.then(poll);
-  }, config.worker.formerPartitionsPollMs);
+  const timer = setInterval(poll, config.worker.formerPartitionsPollMs);
 
   log.debug({ partitions: consumed, of: queues.count, concurrencyEach: share }, 'consuming the queue partitions');
 
@@ -194,7 +202,6 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     async close(): Promise<void> {
       stopped = true;
       clearInterval(timer);
-      await polling;
       const closing = Promise.all([...running.values()].map((w) => w.close()));
       // Give in-flight bulks the time to finish; if Elasticsearch is down they would retry
       // forever, so after the grace period their jobs are handed back to the queue.
