@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { ConfigSchema, type ConfigInput } from '../producers/capture/registry';
 import { REPO_ROOT } from '../test/support/dev-stack';
-import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/core/queue';
+import { SyncQueues, unfinishedJobs } from '../shared/core/queue';
 
 /** Where the benchmark's servers are, and their processes: to pause Elasticsearch and to count CPU time. */
 export interface BenchEnv {
@@ -118,7 +118,7 @@ export interface Connections {
    * the tool's own processes, through the port.
    */
   es: Client;
-  queue: SyncQueue;
+  queue: SyncQueues;
   close(): Promise<void>;
 }
 
@@ -131,7 +131,7 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
     queue: { url: env.queueUrl, name: queueName, prefix },
     elasticsearch: { url: env.esUrl },
   });
-  const queue = createQueue(config, queueRedis);
+  const queue = SyncQueues.create(config, queueRedis);
   return {
     source,
     queueRedis,
@@ -147,13 +147,13 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
 }
 
 /** Polls until the queue has nothing left to do; a failed job makes the measurement void. */
-export async function drained(queue: SyncQueue, timeoutMs: number, everyMs = 20): Promise<void> {
+export async function drained(queue: SyncQueues, timeoutMs: number, everyMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await unfinishedJobs(queue)) > 0) {
     if (Date.now() > deadline) throw new Error(`queue not drained after ${timeoutMs} ms`);
     await sleep(everyMs);
   }
-  const failed = await queue.getFailed(0, 0);
+  const failed = (await Promise.all(queue.partitions.map((q) => q.getFailed(0, 0)))).flat();
   const [first] = failed;
   if (first) throw new Error(`jobs failed, e.g. ${first.id}: ${first.failedReason}`);
 }

@@ -3,7 +3,7 @@ import type { Sink } from '../shared/sink/port';
 import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
 import { ensureIndices } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
-import { createQueue, type SyncQueue } from '../shared/core/queue';
+import { SyncQueues } from '../shared/core/queue';
 import {
   closeRedis,
   connectEndpoint,
@@ -33,7 +33,8 @@ export interface AppContext {
   readonly queueRedis: RedisClient;
   /** For BullMQ's blocking calls (workers); opened on first use. */
   bullConnection(): RedisClient;
-  queue(): SyncQueue;
+  /** The queue's partitions (and former layouts); opened on first use. */
+  queues(): SyncQueues;
   /** Checks for the dependencies named (all when none are), for messages that name them. */
   probes(needs?: readonly DependencyName[]): DependencyProbe[];
   /** Where a configuration value came from (`env REDIS_URL`), when it was given. */
@@ -97,7 +98,7 @@ export function buildContext(
   const queueClient = (): RedisClient =>
     (queueRedis ??= connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls }));
   let bull: RedisClient | undefined;
-  let queue: SyncQueue | undefined;
+  let queue: SyncQueues | undefined;
   let queueConnection: RedisClient | undefined;
   let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
@@ -140,7 +141,7 @@ export function buildContext(
       bull ??= connectEndpoint(queueEndpoint, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
       return bull;
     },
-    queue() {
+    queues() {
       if (!queue) {
         queueConnection = connectEndpoint(queueEndpoint, {
           name: 'queue-producer',
@@ -148,7 +149,7 @@ export function buildContext(
           logger: log,
           tls: queueTls,
         });
-        queue = createQueue(config, queueConnection, log);
+        queue = SyncQueues.create(config, queueConnection, log);
       }
       return queue;
     },

@@ -1,3 +1,4 @@
+import { partitionsCommand } from './commands/partitions';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -188,6 +189,11 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     .action((opts: { pattern: string[]; wait?: boolean }) =>
       snapshotCommand(flags(), { restart: true, wait: opts.wait, patterns: opts.pattern, src: 'resync' }),
     );
+
+  program
+    .command('partitions')
+    .description("print the queue partitions: index, queue name, prefix, wait list (KEDA's listName), cluster slot")
+    .action(() => partitionsCommand(flags()));
 
   program
     .command('dashboard')

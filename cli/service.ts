@@ -1,7 +1,7 @@
 import { createCapture } from '../producers/capture/registry';
 import type { CaptureProducer } from '../producers/capture/types';
 import { leaseKeys, RedisLease } from '../producers/lease';
-import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
+import { LeasedProducer } from '../producers/leased-producer';
 import { generationBumper } from '../features/search/generation';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../features/http/server';
@@ -97,12 +97,18 @@ export async function startService(
             source: ctx.source,
             queueRedis: ctx.queueRedis,
             bullConnection: ctx.bullConnection(),
+            queues: ctx.queues(),
             router: ctx.router,
             logger: log,
             afterWrite: generationBumper(ctx.queueRedis, ctx.config.queue.prefix, ctx.config.search.refreshWindowMs),
           });
           log.info(
-            { concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs },
+            {
+              concurrency: ctx.config.worker.concurrency,
+              bulkMaxDocs: ctx.config.worker.bulkMaxDocs,
+              partitions: ctx.config.worker.partitions ?? 'all',
+              of: ctx.config.queue.partitions,
+            },
             'worker started',
           );
         },
@@ -113,7 +119,7 @@ export async function startService(
     if (parts.producer) {
       const { producer: settings, queue } = ctx.config;
       const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
-      const fenced = fencedQueue(ctx.queue(), () => lease.check());
+      const fenced = ctx.queues().fenced(() => lease.check());
       const producer = new LeasedProducer({
         lease,
         create: () =>
@@ -170,7 +176,7 @@ export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {
     redisCheck('source-redis', () => ctx.source.db(nonEmpty(ctx.config.redis.databases, 'redis.databases')[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
     elasticsearchCheck(ctx.sink),
-    ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),
+    ...(opts.indexes ? [queueNotPausedCheck(ctx.queues())] : []),
   ];
 }
 
@@ -190,7 +196,7 @@ export async function startContextHttp(
   ]);
   return startHttpSurface({
     http: { ...ctx.config.http, port },
-    queue: ctx.queue(),
+    queues: ctx.queues(),
     readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
     routes: [

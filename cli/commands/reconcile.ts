@@ -21,7 +21,7 @@ export async function reconcileCommand(
   const log = ctx.logger.child({ command: 'reconcile' });
   try {
     await prepareIndices(ctx);
-    const queue = ctx.queue();
+    const queue = ctx.queues();
     const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const started = Date.now();
     const result = await reconcile(

@@ -2,7 +2,7 @@ import type { AppConfig } from '../../shared/platform/config/schema';
 import type { LeaseLostError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { KeyRouter } from '../../shared/core/mapping/router';
-import type { SyncQueue } from '../../shared/core/queue';
+import type { SyncQueues } from '../../shared/core/queue';
 import type { Sink } from '../../shared/sink/port';
 import type { RedisClient, SourceRedis } from '../../shared/platform/redis';
 import type { ChangeSink } from '../change-sink';
@@ -16,7 +16,7 @@ export interface CaptureDeps<C extends AppConfig = AppConfig> {
   config: C;
   source: SourceRedis;
   queueRedis: RedisClient;
-  queue: SyncQueue;
+  queue: SyncQueues;
   /** The search engine (the sink port); `sink` in a mode's deps is the change sink. */
   searchSink: Sink;
   router: KeyRouter;

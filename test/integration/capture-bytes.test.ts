@@ -39,7 +39,7 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
 
   /** Every key of the queued jobs from `src`, as the bytes it stands for. */
   async function queued(src: CaptureSource): Promise<Buffer[]> {
-    const jobs = await pipeline!.ctx.queue().getJobs(['waiting', 'prioritized', 'delayed', 'active']);
+    const jobs = await pipeline!.ctx.queues().partitions[0]!.getJobs(['waiting', 'prioritized', 'delayed', 'active']);
     return jobs.filter((j) => j.data.src === src).flatMap((j) => j.data.keys.map(keyToBytes));
   }
   const sorted = (keys: Buffer[]): Buffer[] => [...keys].sort((a, b) => Buffer.compare(a, b));

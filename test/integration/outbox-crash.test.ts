@@ -141,7 +141,7 @@ describe('outbox producer killed mid-workload', () => {
     );
     await waitFor(
       'the queue drained',
-      () => unfinishedJobs(worker!.ctx.queue()),
+      () => unfinishedJobs(worker!.ctx.queues().partitions[0]!),
       (n) => n === 0,
       60000,
       100,

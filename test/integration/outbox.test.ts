@@ -384,7 +384,7 @@ describe('outbox mode: the stream is not data', () => {
         config: ctx.config,
         source: ctx.source,
         queueRedis: ctx.queueRedis,
-        queue: ctx.queue(),
+        queue: ctx.queues(),
         searchSink: ctx.sink,
         router: ctx.router,
         logger: ctx.logger,

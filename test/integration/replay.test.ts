@@ -140,7 +140,7 @@ describe('replay, resync and verify --repair', () => {
   });
 
   it("retries a failed job from the dashboard's retry button just as replay does", async () => {
-    const queue = pipeline.ctx.queue();
+    const queue = pipeline.ctx.queues().partitions[0]!;
     // The queue Redis refuses the job's failure-store update (WRONGTYPE): the job fails.
     await pipeline.ctx.queueRedis.rename(store.key, `${store.key}:aside`);
     await pipeline.ctx.queueRedis.set(store.key, 'not a hash');
@@ -211,7 +211,7 @@ describe('replay, resync and verify --repair', () => {
     expect(resync.output).toMatch(/"keys":1,.*"msg":"resync enqueued"/);
     await waitFor(
       'queue drained',
-      () => unfinishedJobs(pipeline.ctx.queue()),
+      () => unfinishedJobs(pipeline.ctx.queues().partitions[0]!),
       (n) => n === 0,
       20000,
     );

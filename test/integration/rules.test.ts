@@ -125,7 +125,7 @@ describe('mapping rules and rejected documents', () => {
 
   it('refuses only the refused document, keeps its reason per key, and indexes the rest of the batch', async () => {
     const { ctx } = pipeline!;
-    const queue = ctx.queue();
+    const queue = ctx.queues().partitions[0]!;
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
     const pipe = redis.pipeline();
     // `placed` was mapped as a date by the first order; this one is refused by Elasticsearch.
@@ -180,7 +180,7 @@ describe('mapping rules and rejected documents', () => {
       {
         store,
         enqueue: (db, keys) =>
-          createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(
+          createChangeSink(ctx.config, ctx.queues(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(
             db,
             keys,
             'replay',

@@ -62,7 +62,7 @@ describe('a source and queue followed through Redis Sentinel', () => {
     const pipeline = await startPipeline(input);
     pipelines.push(pipeline);
     await writeKeys(redis, 1);
-    const queue = pipeline.ctx.queue();
+    const queue = pipeline.ctx.queues().partitions[0]!;
     await waitFor(
       'queue drained',
       () => unfinishedJobs(queue),

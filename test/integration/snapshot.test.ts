@@ -40,9 +40,9 @@ describe('snapshot', () => {
   it('an interrupted snapshot resumes from its saved cursor and misses no key', async () => {
     pipeline = await startPipeline(testConfigInput(servers), { producer: false, worker: false });
     const { ctx } = pipeline;
-    const queue = ctx.queue();
+    const queue = ctx.queues().partitions[0]!;
     const sink = new ChangeSink(
-      queue,
+      ctx.queues(),
       new VersionCounter(ctx.queueRedis, versionKey(ctx.config.queue.prefix)),
       { prefix: ctx.config.queue.prefix, batch: 500, flushMs: 2, hotKeyWindowMs: 0 },
       ctx.logger,
@@ -99,7 +99,7 @@ describe('snapshot', () => {
     await redis.set('k:live', 'x');
     await waitFor(
       'queue drained',
-      () => unfinishedJobs(ctx.queue()),
+      () => unfinishedJobs(ctx.queues().partitions[0]!),
       (n) => n === 0,
       60000,
       200,

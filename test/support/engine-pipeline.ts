@@ -75,7 +75,7 @@ export function runEnginePipeline(engine: TestEngine): void {
     const drained = async (): Promise<void> => {
       await waitFor(
         'queue drained',
-        () => unfinishedJobs(producer!.ctx.queue()),
+        () => unfinishedJobs(producer!.ctx.queues()),
         (n) => n === 0,
         180000,
         250,
@@ -85,10 +85,10 @@ export function runEnginePipeline(engine: TestEngine): void {
     it('indexes a snapshot of mixed keys while a worker is killed with SIGKILL and another takes over', async () => {
       victim = spawnCli(input, ['worker']);
       producer = await startPipeline(input, { producer: true, worker: false });
-      const queue = producer.ctx.queue();
+      const queue = producer.ctx.queues();
       await waitFor(
         'the first worker to hold active jobs',
-        () => queue.getActiveCount(),
+        async () => (await queue.getJobCounts('active')).active ?? 0,
         (n) => n > 0,
         120000,
         20,
@@ -99,7 +99,7 @@ export function runEnginePipeline(engine: TestEngine): void {
 
       worker = spawnCli(input, ['worker']);
       await drained();
-      expect(await queue.getFailedCount()).toBe(0);
+      expect((await queue.getJobCounts('failed')).failed).toBe(0);
       expect((await doc('user:0'))?.value).toEqual({ name: 'user 0', visits: '0' });
       expect((await doc(`user:${USERS - 1}`))?.value).toEqual({ name: `user ${USERS - 1}`, visits: '0' });
       expect(await doc('str')).toEqual({ key: 'str', db: 0, type: 'string', value: 'hello', content: 'hello' });
@@ -170,7 +170,7 @@ export function runEnginePipeline(engine: TestEngine): void {
     });
 
     it('rides out an outage of the engine (its JVM paused) and loses no change', async () => {
-      const queue = producer!.ctx.queue();
+      const queue = producer!.ctx.queues();
       engine.pause();
       paused = true;
       for (let i = 0; i < USERS; i += 10) await redis.hset(`user:${i}`, 'visits', '2');
@@ -184,12 +184,12 @@ export function runEnginePipeline(engine: TestEngine): void {
       );
       // Longer than the request timeout: requests time out and are retried, not failed.
       await new Promise((r) => setTimeout(r, REQUEST_TIMEOUT_MS + 2000));
-      expect(await queue.getFailedCount()).toBe(0);
+      expect((await queue.getJobCounts('failed')).failed).toBe(0);
       engine.resume();
       paused = false;
 
       await drained();
-      expect(await queue.getFailedCount()).toBe(0);
+      expect((await queue.getJobCounts('failed')).failed).toBe(0);
       expect((await doc('user:0'))?.value).toEqual({ name: 'user 0', visits: '2' });
       expect(await doc('user:5')).toBeUndefined();
       expect((await doc('created-during-outage'))?.value).toBe('yes');

@@ -139,7 +139,7 @@ export class HandoverFixture<S extends TestServers = TestServers> {
 export async function expectNothingMissing(worker: TestPipeline): Promise<void> {
   await waitFor(
     'the queue drained',
-    () => unfinishedJobs(worker.ctx.queue()),
+    () => unfinishedJobs(worker.ctx.queues().partitions[0]!),
     (n) => n === 0,
     90000,
     200,

@@ -408,11 +408,8 @@ function leaseRenewWithinTtl(section: unknown): boolean {
   return leaseRenewMs * 2 <= leaseTtlMs;
 }
 
-/**
- * Every section but the capture modes' parts: what the layers below producers/ parse and read
- * (`AppConfig`). `producer.mode` is any name here; the full schema is `defineConfigSchema`'s.
- */
-export const PlatformConfigSchema = z
+/** Every section, before the checks across sections. */
+const PlatformSections = z
   .object({
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -464,6 +461,15 @@ export const PlatformConfigSchema = z
             'BullMQ prefix: of every key BullMQ and this tool write (version counter, lease, failure store, search cache); such keys are never captured.',
           ),
         name: z.string().min(1).default('changes').describe('BullMQ queue name.'),
+        partitions: z
+          .number()
+          .int()
+          .min(1)
+          .max(1024)
+          .default(1)
+          .describe(
+            'BullMQ queues the jobs are spread over, by a hash of (database, key); each has its own hash tag, so on a Redis Cluster they spread over the masters. 1: the single queue `<prefix>:<name>`; may be changed on a running deployment ([operations](operations.md#partitioned-queues)).',
+          ),
         attempts: z
           .number()
           .int()
@@ -614,6 +620,21 @@ export const PlatformConfigSchema = z
           .default(30000)
           .describe("BullMQ job lock (ms): how soon a dead worker's jobs can be taken over."),
         stalledIntervalMs: z.number().int().positive().default(30000).describe('BullMQ stalled-job check period (ms).'),
+        partitions: z
+          .array(z.number().int().min(0))
+          .min(1)
+          .optional()
+          .describe(
+            'The queue partitions (0 to `queue.partitions` - 1) this worker consumes, e.g. `[0, 2]`; default all. `concurrency` is shared among them.',
+          ),
+        formerPartitionsPollMs: z
+          .number()
+          .int()
+          .positive()
+          .default(5000)
+          .describe(
+            'How often (ms) the worker looks for jobs left in the queues of another `queue.partitions` (after a change of it) and drains them.',
+          ),
       })
       .strict()
       .prefault({})
@@ -794,6 +815,27 @@ export const PlatformConfigSchema = z
   })
   .strict();
 
+/** `worker.partitions` names partitions `queue.partitions` makes. */
+function checkWorkerPartitions(
+  c: { worker: { partitions?: number[] | undefined }; queue: { partitions: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const outside = c.worker.partitions?.filter((p) => p >= c.queue.partitions) ?? [];
+  if (outside.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['worker', 'partitions'],
+      message: `partitions ${outside.join(', ')} do not exist: queue.partitions is ${String(c.queue.partitions)} (0 to ${String(c.queue.partitions - 1)})`,
+    });
+  }
+}
+
+/**
+ * Every section but the capture modes' parts: what the layers below producers/ parse and read
+ * (`AppConfig`). `producer.mode` is any name here; the full schema is `defineConfigSchema`'s.
+ */
+export const PlatformConfigSchema = PlatformSections.superRefine(checkWorkerPartitions);
+
 /**
  * The configuration as the layers below producers/ see it: every section, with `producer.mode`
  * as a plain name and no mode's own fields. The full configuration (`defineConfigSchema`'s)
@@ -814,7 +856,7 @@ export function defineConfigSchema<M extends z.ZodType<string, string | undefine
       throw new Error(`a capture mode's field producer.${name} is already a shared producer field`);
     }
   }
-  return PlatformConfigSchema.extend({ producer: producerSection(capture) });
+  return PlatformSections.extend({ producer: producerSection(capture) }).superRefine(checkWorkerPartitions);
 }
 
 /** A list the schema validated as non-empty (`.min(1)`); zod 4 infers a plain `T[]` for it. */

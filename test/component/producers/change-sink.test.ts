@@ -2,18 +2,10 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ConfigSchema } from '../../../producers/capture/registry';
 import { createLogger } from '../../../shared/platform/logger';
-import {
-  captureModeSource,
-  BATCH_JOB,
-  CHANGE_JOB,
-  createQueue,
-  type SyncJobData,
-  type SyncQueue,
-} from '../../../shared/core/queue';
+import { captureModeSource, BATCH_JOB, CHANGE_JOB, SyncQueues, type SyncJobData } from '../../../shared/core/queue';
 import { closeRedis, connectRedis } from '../../../shared/platform/redis';
 import { VersionCounter, versionKey } from '../../../shared/core/versions';
 import { ChangeSink, type ChangeSinkSettings } from '../../../producers/change-sink';
-import { fencedQueue } from '../../../producers/leased-producer';
 import { LeaseLostError } from '../../../shared/platform/errors';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
 
@@ -25,7 +17,7 @@ const logger = createLogger('silent');
 
 let server: RedisServerHandle;
 let connection: Redis;
-const queues: SyncQueue[] = [];
+const queues: SyncQueues[] = [];
 const workers: Worker<SyncJobData, void>[] = [];
 const extraConnections: Redis[] = [];
 
@@ -47,13 +39,14 @@ let queueCount = 0;
 function setup(
   settings: Partial<ChangeSinkSettings> = {},
   now: () => number = Date.now,
-): { queue: SyncQueue; sink: ChangeSink; counter: VersionCounter } {
+  partitions = 1,
+): { queue: SyncQueues; sink: ChangeSink; counter: VersionCounter } {
   const config = ConfigSchema.parse({
     redis: { url: server.url },
-    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}` },
+    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}`, partitions },
     elasticsearch: { url: 'http://es.test:9200' },
   });
-  const queue = createQueue(config, connection);
+  const queue = SyncQueues.create(config, connection);
   queues.push(queue);
   const counter = new VersionCounter(connection, versionKey(PREFIX), now);
   const sink = new ChangeSink(
@@ -65,8 +58,12 @@ function setup(
   return { queue, sink, counter };
 }
 
-async function jobsOf(queue: SyncQueue): Promise<Job<SyncJobData, void>[]> {
-  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
+async function jobsOf(queue: SyncQueues): Promise<Job<SyncJobData, void>[]> {
+  const jobs = (
+    await Promise.all(
+      queue.partitions.map((q) => q.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'])),
+    )
+  ).flat();
   return jobs.sort((a, b) => a.data.v - b.data.v);
 }
 
@@ -186,6 +183,36 @@ describe('ChangeSink', () => {
     expect(sink.enqueued).toBe(3);
   });
 
+  it('puts the keys of a flush and of a batch in one job per partition, each in its own queue, versions consecutive', async () => {
+    const { queue, sink } = setup({ batch: 1000 }, Date.now, 4);
+    const keys = Array.from({ length: 200 }, (_, i) => `p:${i}`);
+    for (const k of keys) sink.capture(0, k, LIVE);
+    await sink.flush();
+    await sink.enqueueKeys(0, keys, 'snapshot');
+    for (const [name, want] of [
+      [CHANGE_JOB, 200],
+      [BATCH_JOB, 200],
+    ] as const) {
+      const byPartition = await Promise.all(
+        queue.partitions.map(async (q, p) => ({
+          p,
+          jobs: (await q.getJobs(['waiting'])).filter((j) => j.name === name),
+        })),
+      );
+      // One job per partition, each holding exactly the keys that hash there.
+      for (const { p, jobs } of byPartition) {
+        expect(jobs).toHaveLength(1);
+        expect(jobs[0]!.data.keys.every((k) => queue.partitionOf(0, k) === p)).toBe(true);
+      }
+      const all = byPartition.flatMap(({ jobs }) => jobs.map((j) => j.data));
+      expect(all.flatMap((d) => d.keys).sort()).toEqual([...keys].sort());
+      // One INCRBY for the flush: the jobs' version ranges tile one consecutive range.
+      const ranges = all.map((d) => [d.v, d.v + d.keys.length] as const).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBe(ranges[i - 1]![1]);
+      expect(ranges.at(-1)![1] - ranges[0]![0]).toBe(want);
+    }
+  });
+
   it('flushes by itself when the batch is full or flushMs has passed', async () => {
     const full = setup({ batch: 3, flushMs: 60_000 });
     ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k, LIVE));
@@ -202,7 +229,7 @@ describe('ChangeSink', () => {
   it('a lease lost in a flush nobody awaited fails the next flush, so no caller takes the drop for done', async () => {
     const { queue, counter } = setup();
     let held = true;
-    const fenced = fencedQueue(queue, async () => {
+    const fenced = queue.fenced(async () => {
       if (!held) throw new LeaseLostError('producer lease lost (test)');
     });
     const sink = new ChangeSink(
@@ -235,7 +262,7 @@ describe('ChangeSink', () => {
     const workerConnection = connectRedis(server.url, { name: 'change-sink-worker', forBullmq: true });
     extraConnections.push(workerConnection);
     const worker = new Worker<SyncJobData, void, string>(
-      queue.name,
+      queue.partitions[0]!.name,
       async (job) => {
         seen.push(job.data);
         if (seen.length === 1) await gate;

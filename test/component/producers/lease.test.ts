@@ -5,11 +5,11 @@ import { Redis } from 'ioredis';
 import { ChangeSink } from '../../../producers/change-sink';
 import { leaseKeys, RedisLease } from '../../../producers/lease';
 import type { CaptureProducer } from '../../../producers/capture/types';
-import { fencedQueue, LeasedProducer } from '../../../producers/leased-producer';
+import { LeasedProducer } from '../../../producers/leased-producer';
 import { ConfigSchema } from '../../../producers/capture/registry';
 import { LeaseLostError } from '../../../shared/platform/errors';
 import { createLogger } from '../../../shared/platform/logger';
-import { captureModeSource, createQueue, unfinishedJobs } from '../../../shared/core/queue';
+import { captureModeSource, SyncQueues, unfinishedJobs } from '../../../shared/core/queue';
 import { closeRedis, connectRedis } from '../../../shared/platform/redis';
 import { VersionCounter, versionKey } from '../../../shared/core/versions';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
@@ -149,11 +149,11 @@ describe('a sink enqueueing through a fenced queue', () => {
       elasticsearch: { url: 'http://es.test:9200' },
     });
     const connection = connectRedis(server.url, { name: 'lease-test', forBullmq: true });
-    const queue = createQueue(config, connection);
+    const queue = SyncQueues.create(config, connection);
     const lease = new RedisLease(redis, keys, 60_000);
     await lease.acquire();
     const sink = new ChangeSink(
-      fencedQueue(queue, () => lease.check()),
+      queue.fenced(() => lease.check()),
       new VersionCounter(redis, versionKey(PREFIX)),
       { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0 },
       createLogger('silent'),

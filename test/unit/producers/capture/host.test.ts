@@ -2,7 +2,7 @@ import { defineCaptureModeConfig } from '../../../../producers/capture/config';
 import { CaptureHost } from '../../../../producers/capture/host';
 import type { CaptureContext, CaptureMode, CapturePlugin } from '../../../../producers/capture/types';
 import { KeyRouter } from '../../../../shared/core/mapping/router';
-import type { SyncQueue } from '../../../../shared/core/queue';
+import type { SyncQueues } from '../../../../shared/core/queue';
 import { ConfigSchema } from '../../../../producers/capture/registry';
 import { LeaseLostError } from '../../../../shared/platform/errors';
 import { createLogger } from '../../../../shared/platform/logger';
@@ -43,7 +43,7 @@ const deps = {
   // The version counter registers its script at construction; nothing calls it.
   queueRedis: { defineCommand: () => undefined } as unknown as RedisClient,
   // Neither is used: the host only hands them to the mode, and this mode ignores them.
-  queue: {} as unknown as SyncQueue,
+  queue: {} as unknown as SyncQueues,
   searchSink: {} as unknown as Sink,
   router: KeyRouter.fromConfig(config.mapping, process.cwd(), config.redis.databases),
   logger: createLogger('silent'),

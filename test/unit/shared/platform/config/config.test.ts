@@ -39,6 +39,7 @@ describe('environment', () => {
       url: 'redis://data.example:6379/0',
       prefix: 'redis-es-sync',
       name: 'changes',
+      partitions: 1,
       attempts: 10,
       keepCompleted: 1000,
       keepFailed: 100000,
@@ -56,6 +57,7 @@ describe('environment', () => {
       retryMaxMs: 15000,
       lockDurationMs: 30000,
       stalledIntervalMs: 30000,
+      formerPartitionsPollMs: 5000,
     });
     expect(config.mapping).toEqual({ defaultIndex: 'redis', unmatched: 'index', rules: [], indices: {} });
     expect(config.producer).toMatchObject({ configureNotifications: false, enqueueBatch: 500, snapshotBatchKeys: 500 });
