@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { unfinishedJobs } from '../../shared/core/queue';
 import type { ConfigInput } from '../../producers/capture/registry';
 import type { TestEngine } from './engines';
+import { getFreePort } from './ports';
 import {
   exited,
   spawnCli,
@@ -200,6 +201,34 @@ export function runEnginePipeline(engine: TestEngine): void {
       // user:2 and user:3 gone, one in a hundred deleted in the outage, seven other keys, two created.
       const expected = USERS - 2 - USERS / 100 + 7 + 2;
       expect(output).toContain(`checked ${String(expected)}, missing 0, stale 0, extra 0`);
+    });
+
+    it('answers the search API from this engine: a query, a sorted page, a document', async () => {
+      const port = await getFreePort();
+      const server = spawnCli({ ...input, http: { port } }, ['dashboard']);
+      try {
+        const base = `http://127.0.0.1:${String(port)}`;
+        const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+          const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(10_000) });
+          return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+        };
+        const found = await eventually(
+          'the search API to answer',
+          (): Promise<{ status: number; body: Record<string, unknown> }> =>
+            get(`/search/${servers.index}?q=alice`).catch(() => ({ status: 0, body: {} })),
+          (r) => r.status === 200,
+        );
+        expect(found.body.hits).toEqual([expect.objectContaining({ key: 'json', type: 'string' })]);
+        const page = await get(`/search/${servers.index}?filter.type=hash&sort=key:asc&size=2`);
+        expect(page.status).toBe(200);
+        expect((page.body.hits as { key: string }[]).map((h) => h.key)).toEqual(['user:0', 'user:1']);
+        expect(page.body.next).toBeDefined();
+        const one = await get(`/doc/${servers.index}/str`);
+        expect(one).toMatchObject({ status: 200, body: { key: 'str', value: 'hello' } });
+      } finally {
+        server.kill('SIGTERM');
+        await exited(server);
+      }
     });
   });
 }

@@ -46,6 +46,8 @@ export class ElasticsearchSink implements Sink {
   }
 
   async bulk(operations: readonly BulkOperation[], options: RequestOptions = {}): Promise<ItemOutcome[]> {
+    // Elasticsearch refuses a bulk without a line (`request body is required`).
+    if (operations.length === 0) return [];
     const response = await this.client.transport.request<{ items?: Record<string, BulkItemResponse | undefined>[] }>(
       {
         method: 'POST',
