@@ -224,7 +224,10 @@ export function runEnginePipeline(engine: TestEngine): void {
         expect((page.body.hits as { key: string }[]).map((h) => h.key)).toEqual(['user:0', 'user:1']);
         expect(page.body.next).toBeDefined();
         const one = await get(`/doc/${servers.index}/str`);
-        expect(one).toMatchObject({ status: 200, body: { key: 'str', value: 'hello' } });
+        expect(one).toMatchObject({
+          status: 200,
+          body: { id: 'str', doc: { key: 'str', type: 'string', value: 'updated' } },
+        });
       } finally {
         server.kill('SIGTERM');
         await exited(server);
