@@ -494,6 +494,12 @@ export const ConfigSchema = z
           .describe(
             'How often (ms) the leader renews the lease and a standby tries to take it; at most half of `leaseTtlMs`.',
           ),
+        shardedCapture: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Notifications mode on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
+          ),
         scanCount: z
           .number()
           .int()
@@ -557,6 +563,11 @@ export const ConfigSchema = z
       .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
         error: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
         path: ['leaseRenewMs'],
+      })
+      .refine((p) => !p.shardedCapture || p.mode === 'notifications', {
+        error:
+          'shardedCapture applies to the notifications mode only: outbox producers scale out by sharing the consumer group, and replication reads one server (docs/capture-modes.md)',
+        path: ['shardedCapture'],
       })
       .prefault({})
       .describe('Capture: how changes are learned and enqueued.'),
