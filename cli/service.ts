@@ -146,6 +146,18 @@ export async function startService(
           renewMs: settings.leaseRenewMs,
           logger: log,
         });
+      } else if (settings.mode === 'outbox' && settings.outbox.shareGroup) {
+        // Every producer is a consumer of the group: XREADGROUP spreads the entries over them, and an
+        // entry is acknowledged only after its jobs are queued by whoever acknowledges it.
+        producer = createCapture({
+          config: ctx.config,
+          source: ctx.source,
+          queueRedis: ctx.queueRedis,
+          queue: ctx.queue(),
+          es: ctx.es,
+          router: ctx.router,
+          logger: log,
+        });
       } else {
         const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
         producer = new LeasedProducer({
