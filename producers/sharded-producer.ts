@@ -128,7 +128,9 @@ export class ShardedProducer implements CaptureProducer {
   private schedule(): void {
     if (this.ticking) return;
     this.ticking = this.tick()
-      .catch((err: unknown) => this.log.error({ err }, 'shard lease round failed; trying again'))
+      .catch((err: unknown) =>
+        this.log.warn({ err }, 'shard lease round failed (queue Redis or source unreachable); trying again'),
+      )
       .finally(() => {
         this.ticking = undefined;
       });
