@@ -159,6 +159,10 @@ export async function startService(
           logger: log,
         });
       } else {
+        if (settings.shardedCapture)
+          log.info(
+            'producer.shardedCapture: the source is not a Redis Cluster, so it is one shard under the producer lease',
+          );
         const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
         producer = new LeasedProducer({
           lease,

@@ -84,6 +84,20 @@ export function unfenced(redis: RedisClient): Fence {
   };
 }
 
+/**
+ * Whether the queue Redis keeps what it acknowledged across a restart (`appendonly yes`);
+ * undefined when CONFIG GET is not allowed (managed services often refuse it).
+ */
+export async function appendOnly(redis: RedisClient): Promise<boolean | undefined> {
+  try {
+    const reply = await redis.config('GET', 'appendonly');
+    const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
+    return typeof value === 'string' ? value === 'yes' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A name for this process in leases and in the producer registry: host, pid and a random part. */
 export function producerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
@@ -194,13 +208,7 @@ export class RedisLease implements Fence {
    * undefined when CONFIG GET is not allowed (managed services often refuse it).
    */
   async appendOnly(): Promise<boolean | undefined> {
-    try {
-      const reply = await this.redis.config('GET', 'appendonly');
-      const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
-      return typeof value === 'string' ? value === 'yes' : undefined;
-    } catch {
-      return undefined;
-    }
+    return appendOnly(this.redis);
   }
 
   /** Gives the lease up at once, so a standby need not wait for it to expire. */

@@ -3,7 +3,7 @@ import type { Logger } from '../shared/platform/logger';
 import { registry as metricsRegistry } from '../shared/platform/metrics';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
 import type { CaptureProducer } from './capture/types';
-import { shardLeaseKeys, type ProducerRegistry, type RedisLease } from './lease';
+import { appendOnly, shardLeaseKeys, type ProducerRegistry, type RedisLease } from './lease';
 import { listShards, planShards, shardSource } from './shards';
 
 export const shardsHeld = new Gauge({
@@ -88,6 +88,12 @@ export class ShardedProducer implements CaptureProducer {
    * the process); an unreachable queue Redis only delays, as the loop keeps trying.
    */
   async start(): Promise<void> {
+    // As with the single lease: the hand-over argument assumes queued jobs survive a queue Redis restart.
+    if ((await appendOnly(this.deps.queueRedis)) === false) {
+      this.log.warn(
+        'the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (docs/operations.md, "Running it in production")',
+      );
+    }
     const first: Promise<void>[] = [];
     this.firstLeads = first;
     this.timer = setInterval(() => this.schedule(), this.deps.renewMs);
