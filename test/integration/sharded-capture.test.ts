@@ -158,6 +158,11 @@ describe('sharded capture on a 3-master Redis Cluster source', () => {
    * (in some order) and capturing exactly the shards the queue Redis says it holds.
    */
   const settled = async (live: Cli[], spread: number[]): Promise<Map<string, number | undefined>> =>
+    settle(live, spread).catch((err: unknown) => {
+      const tails = live.map((c) => `--- producer ${c.pid} (exit ${c.exitCode}):\n${c.output().slice(-3000)}`);
+      throw new Error(`${(err as Error).message}\n${tails.join('\n')}`);
+    });
+  const settle = async (live: Cli[], spread: number[]): Promise<Map<string, number | undefined>> =>
     waitFor(
       `the shards spread ${spread.join('/')} over ${live.length} producers`,
       () => holders(),
