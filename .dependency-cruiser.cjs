@@ -3,7 +3,7 @@
 // The layers, low to high; each imports only from layers below it (and from its own):
 //   shared/platform  config, logger, errors, redis connections, lifecycle, retry, metrics, tls
 //   shared/core      the job contract (queue.ts), bytes, key-state, versions, mapping, source
-//   shared/sink      Elasticsearch specifics
+//   shared/sink      the sink port (port.ts) and one folder per search engine's adapter
 //   features/        search, http, maintenance (verify, replay, repair): only shared/*
 //   producers/, workers/   only shared/*; never each other, never features/
 //   cli/, bench/, scripts/ on top: anything. test/: anything.
@@ -95,6 +95,26 @@ module.exports = {
       comment: "shared/core is the product's contract, independent of where documents are written (shared/sink).",
       from: { path: '^shared/core/' },
       to: { path: '^shared/sink/' },
+    },
+    {
+      name: 'elasticsearch-client-only-in-its-adapter',
+      severity: 'error',
+      comment:
+        'Everything engine-specific lives behind the sink port (shared/sink/port.ts): only the Elasticsearch adapter ' +
+        'imports its clients. Exceptions: bench/support.ts, whose baseline harnesses (a bulk loader, the probes that ' +
+        'read documents back) measure the engine itself, beside the pipeline under test; and test/, which arranges ' +
+        'and inspects indices with calls the port deliberately does not offer.',
+      from: { pathNot: ['^shared/sink/elasticsearch/', '^bench/support\\.ts$', '^test/'] },
+      to: { path: '(^|/)node_modules/(@elastic/elasticsearch|elasticsearch9)/' },
+    },
+    {
+      name: 'opensearch-client-only-in-its-adapter',
+      severity: 'error',
+      comment:
+        'Everything engine-specific lives behind the sink port (shared/sink/port.ts): only the OpenSearch adapter ' +
+        'imports its client. Exception: test/, which arranges and inspects indices with calls the port does not offer.',
+      from: { pathNot: ['^shared/sink/opensearch/', '^test/'] },
+      to: { path: '(^|/)node_modules/@opensearch-project/opensearch/' },
     },
     {
       name: 'product-not-test',

@@ -4,7 +4,8 @@
  * - `unit` (test/unit): nothing at all, no server, no global set-up; runs in seconds.
  * - `component` (test/component): real redis-server instances the tests start themselves
  *   (test/support/redis-server.ts), never Elasticsearch.
- * - `integration` (test/integration): the global Elasticsearch set-up (test/support/global-setup.ts)
+ * - `integration` (test/integration): the global search-engine set-up (test/support/global-setup.ts:
+ *   the default Elasticsearch and the engine matrix of test/support/engines.ts, once per run)
  *   and often the built CLI in dist/.
  *
  * `npm test` runs all three; `npm run test:unit` (and :component, :integration) one of them.

@@ -1,4 +1,4 @@
-import { unfinishedJobs, type SyncQueue } from '../shared/core/queue';
+import { unfinishedJobs, type SyncQueues } from '../shared/core/queue';
 import { startPipelineProcesses } from './live';
 import { connect, itemAt, pidOf, resetServers, rssBytes, sleep, type BenchEnv, type CliProcess } from './support';
 
@@ -15,15 +15,18 @@ export interface MemoryResult {
 }
 
 /** Keys in the jobs not yet finished, read a page of jobs at a time. */
-async function queuedKeys(queue: SyncQueue): Promise<number> {
+async function queuedKeys(queues: SyncQueues): Promise<number> {
   let keys = 0;
-  for (let from = 0; ; from += 1000) {
-    const jobs = await queue.getJobs(['waiting', 'active', 'prioritized', 'delayed'], from, from + 999);
-    // A job that completes between BullMQ's listing and its load comes back as undefined (typed Job).
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
-    for (const job of jobs) keys += job?.data.keys.length ?? 0;
-    if (jobs.length < 1000) return keys;
+  for (const queue of queues.partitions) {
+    for (let from = 0; ; from += 1000) {
+      const jobs = await queue.getJobs(['waiting', 'active', 'prioritized', 'delayed'], from, from + 999);
+      // A job that completes between BullMQ's listing and its load comes back as undefined (typed Job).
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
+      for (const job of jobs) keys += job?.data.keys.length ?? 0;
+      if (jobs.length < 1000) break;
+    }
   }
+  return keys;
 }
 
 /**

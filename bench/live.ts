@@ -1,4 +1,3 @@
-import type { Client } from '@elastic/elasticsearch';
 import type { Redis } from 'ioredis';
 import {
   benchConfig,
@@ -143,7 +142,7 @@ class ProbeTracker {
   private deadline = Infinity;
 
   constructor(
-    private readonly es: Client,
+    private readonly es: Connections['es'],
     private readonly index: string,
   ) {}
 
@@ -238,7 +237,7 @@ export async function hotKeysScenario(
   }
 }
 
-async function indexedTotal(es: Client, index: string): Promise<number> {
+async function indexedTotal(es: Connections['es'], index: string): Promise<number> {
   const exists = await es.indices.exists({ index });
   if (!exists) return 0;
   const stats = await es.indices.stats({ index, metric: 'indexing' });

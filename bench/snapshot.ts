@@ -8,7 +8,7 @@ import { createLogger } from '../shared/platform/logger';
 import { buildDocument, type SyncDocument } from '../shared/core/mapping/document';
 import { indexBody } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
-import { ConfigSchema } from '../shared/platform/config/schema';
+import { ConfigSchema } from '../producers/capture/registry';
 import { RedisDbPool } from '../shared/platform/redis';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { sampleKey, sampleState, seedKeys } from './data';

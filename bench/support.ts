@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
-import { ConfigSchema, type ConfigInput } from '../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput } from '../producers/capture/registry';
 import { REPO_ROOT } from '../test/support/dev-stack';
-import { createQueue, unfinishedJobs, type SyncQueue } from '../shared/core/queue';
+import { SyncQueues, unfinishedJobs } from '../shared/core/queue';
 
 /** Where the benchmark's servers are, and their processes: to pause Elasticsearch and to count CPU time. */
 export interface BenchEnv {
@@ -112,8 +112,13 @@ export function rssBytes(pid: number): number {
 export interface Connections {
   source: Redis;
   queueRedis: Redis;
+  /**
+   * The harness's own client, not the sink port: the baselines (a bulk loader, the probes that
+   * read documents back, index stats) measure the engine itself; the pipeline under test runs in
+   * the tool's own processes, through the port.
+   */
   es: Client;
-  queue: SyncQueue;
+  queue: SyncQueues;
   close(): Promise<void>;
 }
 
@@ -126,7 +131,7 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
     queue: { url: env.queueUrl, name: queueName, prefix },
     elasticsearch: { url: env.esUrl },
   });
-  const queue = createQueue(config, queueRedis);
+  const queue = SyncQueues.create(config, queueRedis);
   return {
     source,
     queueRedis,
@@ -142,13 +147,13 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
 }
 
 /** Polls until the queue has nothing left to do; a failed job makes the measurement void. */
-export async function drained(queue: SyncQueue, timeoutMs: number, everyMs = 20): Promise<void> {
+export async function drained(queue: SyncQueues, timeoutMs: number, everyMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await unfinishedJobs(queue)) > 0) {
     if (Date.now() > deadline) throw new Error(`queue not drained after ${timeoutMs} ms`);
     await sleep(everyMs);
   }
-  const failed = await queue.getFailed(0, 0);
+  const failed = (await Promise.all(queue.partitions.map((q) => q.getFailed(0, 0)))).flat();
   const [first] = failed;
   if (first) throw new Error(`jobs failed, e.g. ${first.id}: ${first.failedReason}`);
 }

@@ -1,9 +1,9 @@
-import type { AppConfig } from '../shared/platform/config/schema';
-import { createEsClient, type EsClient } from '../shared/sink/elasticsearch';
+import { createSink } from '../shared/sink/create-sink';
+import type { Sink } from '../shared/sink/port';
 import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
 import { ensureIndices } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
-import { createQueue, type SyncQueue } from '../shared/core/queue';
+import { SyncQueues } from '../shared/core/queue';
 import {
   closeRedis,
   connectEndpoint,
@@ -14,27 +14,27 @@ import {
 } from '../shared/platform/redis';
 import { createSource } from '../shared/core/source';
 import { redisTlsOptions } from '../shared/platform/tls';
-import { captureConfigIssues } from '../producers/capture/registry';
+import { captureConfigIssues, ConfigSchema, type SyncConfig } from '../producers/capture/registry';
 import { loadConfig, type ConfigFlags, type LoadedConfig } from '../shared/platform/config/load';
 import { nonEmpty } from '../shared/platform/config/schema';
-import { errors as esErrors } from '@elastic/elasticsearch';
 import { checkDependencies, redisProbe, type DependencyProbe, type SourceOf } from '../shared/platform/dependencies';
-import { credentialsOrigin, elasticsearchProbe, esError } from '../shared/sink/es-probe';
-import type { DependencyName } from '../shared/platform/errors';
+import { DependencyError, type DependencyName } from '../shared/platform/errors';
 import { stopAll } from '../shared/platform/lifecycle';
 
 /** Everything a command needs, built once from the validated configuration. */
 export interface AppContext {
-  config: AppConfig;
+  config: SyncConfig;
   logger: Logger;
   router: KeyRouter;
-  es: EsClient;
+  /** The search engine, behind the sink port: one per process. */
+  sink: Sink;
   source: SourceRedis;
   /** Commands on the queue Redis; opened on first use. */
   readonly queueRedis: RedisClient;
   /** For BullMQ's blocking calls (workers); opened on first use. */
   bullConnection(): RedisClient;
-  queue(): SyncQueue;
+  /** The queue's partitions (and former layouts); opened on first use. */
+  queues(): SyncQueues;
   /** Checks for the dependencies named (all when none are), for messages that name them. */
   probes(needs?: readonly DependencyName[]): DependencyProbe[];
   /** Where a configuration value came from (`env REDIS_URL`), when it was given. */
@@ -68,12 +68,15 @@ export async function openContext(
 
 /** The CLI's context: also routes the libraries' console output through its logger. */
 export function createContext(flags: ConfigFlags, logger?: Logger): AppContext {
-  const ctx = buildContext(loadConfig(flags, process.env, [captureConfigIssues]), logger);
+  const ctx = buildContext(loadConfig(ConfigSchema, flags, process.env, [captureConfigIssues]), logger);
   routeConsoleToLogger(ctx.logger);
   return ctx;
 }
 
-export function buildContext({ config, baseDir, file, sources }: LoadedConfig, logger?: Logger): AppContext {
+export function buildContext(
+  { config, baseDir, file, sources }: LoadedConfig<SyncConfig>,
+  logger?: Logger,
+): AppContext {
   const log = logger ?? createLogger(config.logLevel);
   const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases);
   const sourceEndpoint = endpointOf(config.redis);
@@ -87,7 +90,6 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
     },
     'configuration loaded',
   );
-  const es = createEsClient(config.elasticsearch, log);
   const sourceTls = redisTlsOptions(config.redis.tls, 'redis.tls');
   const queueTls = redisTlsOptions(config.queue.tls, 'queue.tls');
   const source = createSource(sourceEndpoint, 'source', log, sourceTls);
@@ -96,10 +98,18 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
   const queueClient = (): RedisClient =>
     (queueRedis ??= connectEndpoint(queueEndpoint, { name: 'queue', logger: log, tls: queueTls }));
   let bull: RedisClient | undefined;
-  let queue: SyncQueue | undefined;
+  let queue: SyncQueues | undefined;
   let queueConnection: RedisClient | undefined;
   let cacheRedis: RedisClient | undefined;
   const sourceOf: SourceOf = (field) => sources?.get(field);
+  const sink = createSink({
+    connection: config.elasticsearch,
+    engine: config.sink.engine,
+    ...(config.sink.aws ? { aws: config.sink.aws } : {}),
+    logger: log,
+    sourceOf,
+    detectTimeoutMs: config.dependencies.timeoutMs,
+  });
   const allProbes: DependencyProbe[] = [
     redisProbe(
       'source-redis',
@@ -115,19 +125,14 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
       endpointField('queue', config.queue),
       sourceOf,
     ),
-    elasticsearchProbe(
-      es,
-      redactUrl(config.elasticsearch.url),
-      credentialsOrigin(config.elasticsearch, sourceOf),
-      sourceOf,
-    ),
+    sinkProbe(sink, redactUrl(config.elasticsearch.url)),
   ];
   let closing: Promise<void> | undefined;
   return {
     config,
     logger: log,
     router,
-    es,
+    sink,
     source,
     get queueRedis() {
       return queueClient();
@@ -136,7 +141,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
       bull ??= connectEndpoint(queueEndpoint, { name: 'bullmq', forBullmq: true, logger: log, tls: queueTls });
       return bull;
     },
-    queue() {
+    queues() {
       if (!queue) {
         queueConnection = connectEndpoint(queueEndpoint, {
           name: 'queue-producer',
@@ -144,7 +149,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
           logger: log,
           tls: queueTls,
         });
-        queue = createQueue(config, queueConnection, log);
+        queue = SyncQueues.create(config, queueConnection, log);
       }
       return queue;
     },
@@ -170,7 +175,7 @@ export function buildContext({ config, baseDir, file, sources }: LoadedConfig, l
           { name: 'queue', stop: async () => queue?.close() },
           { name: 'source redis', stop: () => source.close() },
           { name: 'queue redis', stop: () => closeRedis(queueRedis, bull, queueConnection, cacheRedis) },
-          { name: 'elasticsearch client', stop: () => es.close() },
+          { name: 'search engine client', stop: () => sink.close() },
         ],
         { logger: log, stepTimeoutMs: CLOSE_STEP_MS },
       );
@@ -193,16 +198,30 @@ const CLOSE_STEP_MS = 3000;
  */
 export async function prepareIndices(ctx: AppContext): Promise<void> {
   try {
-    await ensureIndices(ctx.es, ctx.router, ctx.config.mapping, ctx.logger);
+    await ensureIndices(ctx.sink, ctx.router, ctx.config.mapping, ctx.logger);
   } catch (err) {
-    if (!(err instanceof esErrors.ElasticsearchClientError)) throw err;
-    throw esError(
-      redactUrl(ctx.config.elasticsearch.url),
-      err,
-      credentialsOrigin(ctx.config.elasticsearch, ctx.sourceOf),
-      ctx.sourceOf,
-      ctx.config.elasticsearch.requestTimeoutMs,
-      'creating the missing indices',
-    );
+    throw ctx.sink.dependencyError(err, {
+      timeoutMs: ctx.config.elasticsearch.requestTimeoutMs,
+      tried: 'creating the missing indices',
+    });
   }
+}
+
+/**
+ * The search engine answers its health call within `timeoutMs` (the first call also detects
+ * the engine). A failure is the sink's operator-facing error; a 401 names the credentials'
+ * origin, never their value.
+ */
+function sinkProbe(sink: Sink, endpoint: string): DependencyProbe {
+  return {
+    name: 'elasticsearch',
+    endpoint,
+    async check(timeoutMs) {
+      try {
+        await sink.health(timeoutMs);
+      } catch (err) {
+        throw err instanceof DependencyError ? err : sink.dependencyError(err, { timeoutMs });
+      }
+    },
+  };
 }

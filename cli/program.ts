@@ -1,9 +1,9 @@
+import { partitionsCommand } from './commands/partitions';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { errors as esErrors } from '@elastic/elasticsearch';
 import type { ConfigFlags } from '../shared/platform/config/load';
-import { describeEsError } from '../shared/sink/elasticsearch';
+import { describeSinkFailure } from '../shared/sink/create-sink';
 import {
   ConfigError,
   DependenciesError,
@@ -191,6 +191,11 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     );
 
   program
+    .command('partitions')
+    .description("print the queue partitions: index, queue name, prefix, wait list (KEDA's listName), cluster slot")
+    .action(() => partitionsCommand(flags()));
+
+  program
     .command('dashboard')
     .description(
       'serve only the HTTP surface: bull-board at /queues, /metrics, /healthz, /readyz (port 3000 unless set)',
@@ -232,10 +237,8 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
       err instanceof UsageError
     ) {
       message = err.message;
-    } else if (err instanceof esErrors.ResponseError && err.statusCode === 401) {
-      message = `Elasticsearch refused the credentials (${describeEsError(err).trim()}): check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/PASSWORD`;
-    } else if (err instanceof esErrors.ElasticsearchClientError) {
-      message = `Elasticsearch: ${describeEsError(err)}`;
+    } else if (describeSinkFailure(err) !== undefined) {
+      message = describeSinkFailure(err) ?? '';
     } else if (err instanceof Error && err.name === 'ReplyError') {
       message = `Redis: ${err.message}`;
     } else {

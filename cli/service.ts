@@ -1,4 +1,4 @@
-import { createCapture } from '../producers/capture/registry';
+import { captureRunsWithoutLease, captureShardsByMaster, createCapture } from '../producers/capture/registry';
 import type { CaptureProducer } from '../producers/capture/types';
 import {
   leaseKeys,
@@ -8,7 +8,7 @@ import {
   RedisLease,
   shardLeaseKeys,
 } from '../producers/lease';
-import { fencedQueue, LeasedProducer } from '../producers/leased-producer';
+import { LeasedProducer } from '../producers/leased-producer';
 import { ShardedProducer } from '../producers/sharded-producer';
 import { generationBumper } from '../features/search/generation';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
@@ -101,16 +101,22 @@ export async function startService(
         start: async () => {
           running.worker = startIndexWorker({
             config: ctx.config,
-            es: ctx.es,
+            sink: ctx.sink,
             source: ctx.source,
             queueRedis: ctx.queueRedis,
             bullConnection: ctx.bullConnection(),
+            queues: ctx.queues(),
             router: ctx.router,
             logger: log,
             afterWrite: generationBumper(ctx.queueRedis, ctx.config.queue.prefix, ctx.config.search.refreshWindowMs),
           });
           log.info(
-            { concurrency: ctx.config.worker.concurrency, bulkMaxDocs: ctx.config.worker.bulkMaxDocs },
+            {
+              concurrency: ctx.config.worker.concurrency,
+              bulkMaxDocs: ctx.config.worker.bulkMaxDocs,
+              partitions: ctx.config.worker.partitions ?? 'all',
+              of: ctx.config.queue.partitions,
+            },
             'worker started',
           );
         },
@@ -125,14 +131,14 @@ export async function startService(
           config: ctx.config,
           source,
           queueRedis: ctx.queueRedis,
-          queue: fencedQueue(ctx.queue(), () => lease.check()),
+          queue: ctx.queues().fenced(() => lease.check()),
           fence: lease,
-          es: ctx.es,
+          searchSink: ctx.sink,
           router: ctx.router,
           logger,
         });
       let producer: CaptureProducer;
-      if (settings.shardedCapture && ctx.source.isCluster) {
+      if (settings.shardedCapture && captureShardsByMaster(ctx.config) && ctx.source.isCluster) {
         const name = producerName();
         producer = new ShardedProducer({
           source: ctx.source,
@@ -146,15 +152,15 @@ export async function startService(
           renewMs: settings.leaseRenewMs,
           logger: log,
         });
-      } else if (settings.mode === 'outbox' && settings.outbox.shareGroup) {
-        // Every producer is a consumer of the group: XREADGROUP spreads the entries over them, and an
-        // entry is acknowledged only after its jobs are queued by whoever acknowledges it.
+      } else if (captureRunsWithoutLease(ctx.config)) {
+        // Every producer captures (the outbox: each a consumer of the group, XREADGROUP spreading the
+        // entries over them, an entry acknowledged only after its jobs are queued).
         producer = createCapture({
           config: ctx.config,
           source: ctx.source,
           queueRedis: ctx.queueRedis,
-          queue: ctx.queue(),
-          es: ctx.es,
+          queue: ctx.queues(),
+          searchSink: ctx.sink,
           router: ctx.router,
           logger: log,
         });
@@ -210,8 +216,8 @@ export function readinessChecks(ctx: AppContext, opts: { indexes?: boolean } = {
   return [
     redisCheck('source-redis', () => ctx.source.db(nonEmpty(ctx.config.redis.databases, 'redis.databases')[0])),
     redisCheck('queue-redis', () => ctx.queueRedis),
-    elasticsearchCheck(ctx.es),
-    ...(opts.indexes ? [queueNotPausedCheck(ctx.queue())] : []),
+    elasticsearchCheck(ctx.sink),
+    ...(opts.indexes ? [queueNotPausedCheck(ctx.queues())] : []),
   ];
 }
 
@@ -231,7 +237,7 @@ export async function startContextHttp(
   ]);
   return startHttpSurface({
     http: { ...ctx.config.http, port },
-    queue: ctx.queue(),
+    queues: ctx.queues(),
     readiness: readinessChecks(ctx, opts),
     logger: ctx.logger,
     routes: [
@@ -245,7 +251,7 @@ export async function startContextHttp(
 export function searchService(ctx: AppContext): SearchService {
   const { search } = ctx.config;
   return new SearchService({
-    es: ctx.es,
+    sink: ctx.sink,
     source: ctx.source,
     queueRedis: ctx.queueRedis,
     cache: new SearchCache(

@@ -9,8 +9,8 @@ import {
   CHANGE_JOB,
   isOwnKey,
   type CaptureSource,
-  type SyncJobData,
-  type SyncQueue,
+  type PartitionJob,
+  type SyncQueues,
 } from '../shared/core/queue';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { backoffDelay, REDIS_LOOP } from '../shared/platform/retry';
@@ -39,14 +39,16 @@ export interface ChangeSinkSettings {
 interface Captured {
   db: number;
   key: string;
+  /** The queue partition the key's jobs go to. */
+  partition: number;
   t: number;
   src: CaptureSource;
 }
 
 /**
  * Where producers put what they capture. Changes are coalesced per key and enqueued in batches:
- * one INCRBY for the versions and one job per database and source, carrying the keys, never the
- * values, so a job's cost in the queue Redis is shared by all its keys.
+ * one INCRBY for the versions and one job per queue partition, database and source, carrying
+ * the keys, never the values, so a job's cost in the queue Redis is shared by all its keys.
  *
  * No change is lost: a key captured after its job was enqueued is enqueued again (right away,
  * or when its hot-key window ends), and every job is processed after it was enqueued, so some
@@ -73,14 +75,14 @@ export class ChangeSink {
   private capturedReported = 0;
 
   constructor(
-    private readonly queue: SyncQueue,
+    private readonly queue: SyncQueues,
     private readonly counter: VersionCounter,
     private readonly settings: ChangeSinkSettings,
     private readonly logger: Logger,
   ) {}
 
   /** Records that a key changed. Repeats before its next enqueue coalesce: one job reads the latest state. */
-  capture(db: number, key: string, src: CaptureSource = 'notification'): void {
+  capture(db: number, key: string, src: CaptureSource): void {
     if (isOwnKey(this.settings.prefix, key) || this.lost || this.settings.synced?.(db, key) === false) return;
     this.captured++;
     const id = idOf(db, key);
@@ -88,31 +90,49 @@ export class ChangeSink {
     const now = Date.now();
     const last = this.recent.get(id);
     if (last !== undefined && now - last < this.settings.hotKeyWindowMs) {
-      this.held.set(id, { db, key, t: now, src, due: last + this.settings.hotKeyWindowMs });
+      this.held.set(id, {
+        db,
+        key,
+        partition: this.queue.partitionOf(db, key),
+        t: now,
+        src,
+        due: last + this.settings.hotKeyWindowMs,
+      });
       this.scheduleRelease();
       return;
     }
-    this.buffer.set(id, { db, key, t: now, src });
+    this.buffer.set(id, { db, key, partition: this.queue.partitionOf(db, key), t: now, src });
     this.scheduleFlush();
   }
 
-  /** Enqueues many keys of one database as a single job (snapshots, reconciliation). */
+  /** Enqueues many keys of one database as one job per partition (snapshots, reconciliation). */
   async enqueueKeys(db: number, keys: readonly string[], src: CaptureSource): Promise<number> {
     if (this.lost) throw this.lost;
     const synced = this.settings.synced;
     const own = keys.filter((k) => !isOwnKey(this.settings.prefix, k) && synced?.(db, k) !== false);
     if (own.length === 0) return 0;
-    const v = await this.counter.allocate(own.length);
-    const data: SyncJobData = { db, keys: own, v, t: Date.now(), src };
+    const byPartition = new Map<number, string[]>();
+    for (const key of own) {
+      const p = this.queue.partitionOf(db, key);
+      const list = byPartition.get(p) ?? [];
+      list.push(key);
+      byPartition.set(p, list);
+    }
+    let v = await this.counter.allocate(own.length);
+    const t = Date.now();
+    const jobs: PartitionJob[] = [];
+    for (const [partition, list] of byPartition) {
+      jobs.push({ partition, name: BATCH_JOB, data: { db, keys: list, v, t, src } });
+      v += list.length;
+    }
     try {
-      await this.queue.add(BATCH_JOB, data);
+      await this.queue.addBulk(jobs);
     } catch (err) {
       if (err instanceof LeaseLostError) this.loseLease(err, own.length);
       throw err;
     }
     this.enqueued += own.length;
-    jobsEnqueued.inc({ src }, 1);
-    keysEnqueued.inc({ src }, own.length);
+    countEnqueued(this.queue, jobs);
     return own.length;
   }
 
@@ -188,17 +208,14 @@ export class ChangeSink {
     while (this.buffer.size > 0) {
       // Grouped so each job's keys have consecutive versions.
       const batch = takeFirst(this.buffer, this.settings.batch).sort(
-        (a, b) => a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0),
+        (a, b) => a.partition - b.partition || a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0),
       );
       try {
         const first = await this.counter.allocate(batch.length);
         const jobs = toJobs(batch, first);
         await this.queue.addBulk(jobs);
         this.enqueued += batch.length;
-        for (const { data } of jobs) {
-          jobsEnqueued.inc({ src: data.src }, 1);
-          keysEnqueued.inc({ src: data.src }, data.keys.length);
-        }
+        countEnqueued(this.queue, jobs);
         this.failures = 0;
         this.remember(batch);
       } catch (err) {
@@ -257,7 +274,7 @@ export class ChangeSink {
 /** The sink a configuration describes, with versions from the counter in the queue Redis. */
 export function createChangeSink(
   config: AppConfig,
-  queue: SyncQueue,
+  queue: SyncQueues,
   queueRedis: RedisClient,
   logger: Logger,
   router: KeyRouter,
@@ -288,17 +305,31 @@ function takeFirst(buffer: Map<string, Captured>, n: number): Captured[] {
   return out;
 }
 
-/** One job per database and source; keys[i] of a job has version v + i. */
-function toJobs(batch: readonly Captured[], firstVersion: number): { name: string; data: SyncJobData }[] {
-  const groups = new Map<string, SyncJobData>();
+/** One job per partition, database and source (the batch is sorted so); keys[i] of a job has version v + i. */
+function toJobs(batch: readonly Captured[], firstVersion: number): PartitionJob[] {
+  const groups = new Map<string, PartitionJob>();
   batch.forEach((c, i) => {
-    const group = `${c.db}:${c.src}`;
+    const group = `${String(c.partition)}:${String(c.db)}:${c.src}`;
     const job = groups.get(group);
-    if (!job) groups.set(group, { db: c.db, keys: [c.key], v: firstVersion + i, t: c.t, src: c.src });
+    if (!job)
+      groups.set(group, {
+        partition: c.partition,
+        name: CHANGE_JOB,
+        data: { db: c.db, keys: [c.key], v: firstVersion + i, t: c.t, src: c.src },
+      });
     else {
-      job.keys.push(c.key);
-      job.t = Math.min(job.t, c.t);
+      job.data.keys.push(c.key);
+      job.data.t = Math.min(job.data.t, c.t);
     }
   });
-  return [...groups.values()].map((data) => ({ name: CHANGE_JOB, data }));
+  return [...groups.values()];
+}
+
+/** Metrics label partitions by their BullMQ queue name, as the workers' do. */
+function countEnqueued(queues: SyncQueues, jobs: readonly PartitionJob[]): void {
+  for (const { partition, data } of jobs) {
+    const labels = { src: data.src, partition: queues.partitions[partition]?.name ?? String(partition) };
+    jobsEnqueued.inc(labels, 1);
+    keysEnqueued.inc(labels, data.keys.length);
+  }
 }

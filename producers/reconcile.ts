@@ -1,5 +1,5 @@
-import type { Client } from '@elastic/elasticsearch';
-import { docKey, scanIndex } from '../shared/sink/es-scan';
+import { docKey } from '../shared/sink/doc-key';
+import type { Sink } from '../shared/sink/port';
 import type { Logger } from '../shared/platform/logger';
 import { deletionsRefused, reconciliations } from '../shared/platform/metrics';
 import type { KeyRouter } from '../shared/core/mapping/router';
@@ -9,7 +9,8 @@ import type { ChangeSink } from './change-sink';
 import { snapshot, type SnapshotDeps, type SnapshotOptions } from './snapshot';
 
 export interface ReconcileDeps extends SnapshotDeps {
-  es: Client;
+  /** The search engine whose documents are checked against the source. */
+  searchSink: Sink;
   router: KeyRouter;
   source: SourceRedis;
   sink: ChangeSink;
@@ -75,7 +76,7 @@ const DELETE_BATCH = 1000;
  * Memory stays bounded by the limit.
  */
 export async function enqueueVanished(
-  deps: Pick<ReconcileDeps, 'es' | 'router' | 'source' | 'sink'> & { logger?: Logger },
+  deps: Pick<ReconcileDeps, 'searchSink' | 'router' | 'source' | 'sink'> & { logger?: Logger },
   databases: readonly number[],
   signal: AbortSignal | undefined,
   guard: DeletionGuard | undefined,
@@ -84,12 +85,12 @@ export async function enqueueVanished(
   const refused: DeletionRefusal[] = [];
   const synced = new Set(databases);
   for (const index of deps.router.indices()) {
-    const documents = guard ? await countDocuments(deps.es, index) : 0;
+    const documents = guard ? await deps.searchSink.count(index) : 0;
     const limit = guard ? Math.max(guard.minDeletes, Math.floor(guard.maxShare * documents)) : Infinity;
     const held = new Map<number, string[]>();
     let vanished = 0;
     let over = false;
-    for await (const page of scanIndex(deps.es, index)) {
+    for await (const page of deps.searchSink.scan(index)) {
       if (signal?.aborted) return { enqueued, aborted: true, refused };
       const byDb = new Map<number, string[]>();
       for (const doc of page) {
@@ -133,11 +134,4 @@ export async function enqueueVanished(
     }
   }
   return { enqueued, aborted: false, refused };
-}
-
-async function countDocuments(es: Client, index: string): Promise<number> {
-  const exists = await es.indices.exists({ index });
-  if (!exists) return 0;
-  await es.indices.refresh({ index });
-  return (await es.count({ index })).count;
 }

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigSchema } from '../shared/platform/config/schema';
+import { ConfigSchema } from '../producers/capture/registry';
 
 /** One row of the reference: a field of the configuration file. */
 export interface ConfigField {

@@ -1,6 +1,6 @@
-import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../shared/platform/config/schema';
-import { describeEsError, isTransientEsError } from '../shared/sink/elasticsearch';
+import { bulkBody } from '../shared/sink/bulk-body';
+import type { BulkOperation, ItemOutcome, Sink } from '../shared/sink/port';
 import { DocumentRejectedError, SyncError } from '../shared/platform/errors';
 import { readKeyStates, type KeyState } from '../shared/core/key-state';
 import type { Logger } from '../shared/platform/logger';
@@ -9,7 +9,6 @@ import type { KeyRouter } from '../shared/core/mapping/router';
 import { bulkDocuments, bulkDuration } from '../shared/platform/metrics';
 import type { SourceRedis } from '../shared/platform/redis';
 import type { VersionCounter } from '../shared/core/versions';
-import { classifyItem, type BulkItemResponse, type ItemOutcome } from '../shared/sink/bulk-outcome';
 import { sleep } from '../shared/platform/sleep';
 import { backoffDelay, jittered } from '../shared/platform/retry';
 
@@ -22,11 +21,11 @@ export type ItemResult =
   | { ok: true; result: 'indexed' | 'deleted' | 'already-newer' | 'already-absent' | 'skipped' }
   | { ok: false; reason: string };
 
-/** What must happen once Elasticsearch has answered a bulk that touched these indices. */
+/** What must happen once the search engine has answered a bulk that touched these indices. */
 export type AfterWrite = (indices: readonly string[]) => Promise<void>;
 
 export interface BulkIndexerDeps {
-  es: Client;
+  sink: Sink;
   source: SourceRedis;
   counter: VersionCounter;
   router: KeyRouter;
@@ -46,7 +45,8 @@ interface Prepared {
   slot: number;
   op: DocOperation;
   version: number;
-  lines: string;
+  /** The versioned write, its bulk lines built once: their size decides the chunks. */
+  operation: BulkOperation;
   /** Set when `op` is the stub that stands in for a value that could not be indexed. */
   refused?: string;
 }
@@ -58,7 +58,7 @@ export class ShutdownError extends SyncError {
 }
 
 /**
- * Brings Elasticsearch in line with the current state of a set of keys.
+ * Brings the search engine in line with the current state of a set of keys.
  *
  * Every attempt, first and retry alike, takes fresh versions from the counter and only then
  * reads the keys. So a write stamped v carries a value read after every change whose capture
@@ -84,7 +84,7 @@ export class BulkIndexer {
     });
 
     const results = new Array<ItemResult | undefined>(unique.length);
-    // Keys whose document Elasticsearch refused: the next attempt writes their stub instead.
+    // Keys whose document the engine refused: the next attempt writes their stub instead.
     const refusedByEs = new Map<number, string>();
     let pending = unique.map((_, slot) => slot);
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -141,11 +141,11 @@ export class BulkIndexer {
         if (refused === undefined || !state.exists) {
           try {
             const op = toOperation(route, route.shape, db, key, state);
-            const lines = bulkLines(op, version);
-            const bytes = Buffer.byteLength(lines);
+            const operation = bulkBody(op, version);
+            const bytes = Buffer.byteLength(operation.body);
             // One oversized value must not hold up or break the request it would share with others.
             if (bytes <= this.deps.settings.maxDocumentBytes) {
-              prepared.push({ slot, op, version, lines });
+              prepared.push({ slot, op, version, operation });
               return;
             }
             refused = `document is ${bytes} bytes, over worker.maxDocumentBytes (${this.deps.settings.maxDocumentBytes}); not sent`;
@@ -181,12 +181,12 @@ export class BulkIndexer {
       id: route.id,
       doc: refusedDocument(db, key, type, refused),
     };
-    let lines = bulkLines(op, version);
-    if (Buffer.byteLength(lines) > this.deps.settings.maxDocumentBytes) {
+    let operation = bulkBody(op, version);
+    if (Buffer.byteLength(operation.body) > this.deps.settings.maxDocumentBytes) {
       op = { op: 'delete', index: route.index, id: route.id };
-      lines = bulkLines(op, version);
+      operation = bulkBody(op, version);
     }
-    return { slot, op, version, lines, refused };
+    return { slot, op, version, operation, refused };
   }
 
   /** Sends in chunks under bulkMaxBytes; returns the slots to try again. */
@@ -198,22 +198,21 @@ export class BulkIndexer {
     const retry: number[] = [];
     await Promise.all(
       chunkByBytes(prepared, this.deps.settings.bulkMaxBytes).map(async (chunk) => {
-        let items: BulkItemResponse[];
+        let outcomes: ItemOutcome[];
+        const { sink } = this.deps;
         bulkDocuments.observe(chunk.length);
         const timer = bulkDuration.startTimer();
         try {
-          // Only each item's status and error are read; the rest of the answer is not worth parsing.
-          const response = await this.deps.es.bulk(
-            { operations: chunk.map((p) => p.lines) as never[], filter_path: BULK_FILTER },
+          outcomes = await sink.bulk(
+            chunk.map((p) => p.operation),
             { signal: this.deps.signal },
           );
           timer({ outcome: 'ok' });
-          items = response.items.map((entry) => Object.values(entry)[0] as BulkItemResponse);
         } catch (err) {
           if (this.deps.signal?.aborted) throw new ShutdownError('shutting down');
-          timer({ outcome: isTransientEsError(err) ? 'retry' : 'error' });
-          if (!isTransientEsError(err)) {
-            const reason = `bulk request rejected: ${describeEsError(err)}`;
+          timer({ outcome: sink.isTransient(err) ? 'retry' : 'error' });
+          if (!sink.isTransient(err)) {
+            const reason = `bulk request rejected: ${sink.describeError(err)}`;
             for (const p of chunk) results[p.slot] = { ok: false, reason };
             return;
           }
@@ -226,19 +225,13 @@ export class BulkIndexer {
           return;
         }
         chunk.forEach((p, i) => {
-          const item = items[i];
-          // Elasticsearch answers one item per action; without one the outcome is unknown, and a
-          // versioned write is safe to send again.
-          if (item === undefined) {
-            retry.push(p.slot);
-            return;
-          }
-          const outcome: ItemOutcome = classifyItem(p.op.op, item);
+          // The sink answers one outcome per operation (an unanswered item is `retry`).
+          const outcome = outcomes[i] ?? { kind: 'retry', reason: 'no outcome' };
           if (outcome.kind === 'retry') retry.push(p.slot);
           else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
           else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
           else {
-            // Refused by Elasticsearch (a mapping conflict, say): the next attempt replaces the old document with the stub.
+            // Refused by the engine (a mapping conflict, say): the next attempt replaces the old document with the stub.
             refusedByEs.set(p.slot, outcome.reason);
             retry.push(p.slot);
           }
@@ -281,21 +274,12 @@ export class BulkIndexer {
   }
 }
 
-const BULK_FILTER = 'items.*.status,items.*.error';
-
-export function bulkLines(op: DocOperation, version: number): string {
-  const meta = { _index: op.index, _id: op.id, version, version_type: 'external' };
-  return op.op === 'index'
-    ? `${JSON.stringify({ index: meta })}\n${JSON.stringify(op.doc)}`
-    : JSON.stringify({ delete: meta });
-}
-
 function chunkByBytes(prepared: readonly Prepared[], maxBytes: number): Prepared[][] {
   const chunks: Prepared[][] = [];
   let current: Prepared[] = [];
   let bytes = 0;
   for (const p of prepared) {
-    const size = Buffer.byteLength(p.lines) + 1;
+    const size = Buffer.byteLength(p.operation.body) + 1;
     if (current.length > 0 && bytes + size > maxBytes) {
       chunks.push(current);
       current = [];

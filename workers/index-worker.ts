@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { AppConfig } from '../shared/platform/config/schema';
-import type { EsClient } from '../shared/sink/elasticsearch';
+import type { Sink } from '../shared/sink/port';
 import type { Logger } from '../shared/platform/logger';
 import { displayKey } from '../shared/core/bytes';
 import { FailureStore, reasonClass, type Refusal } from '../shared/core/failure-store';
@@ -14,7 +14,8 @@ import {
   keysRefused,
 } from '../shared/platform/metrics';
 import type { KeyRouter } from '../shared/core/mapping/router';
-import type { SyncJobData } from '../shared/core/queue';
+import { SyncQueues, unfinishedJobs, type SyncJobData, type SyncQueue } from '../shared/core/queue';
+import { consumedPartitions } from '../shared/core/partitions';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { BulkBatcher } from './bulk-batcher';
@@ -23,12 +24,14 @@ import { jobRefusal } from './job-guard';
 
 export interface IndexWorkerDeps {
   config: AppConfig;
-  es: EsClient;
+  sink: Sink;
   source: SourceRedis;
   /** Commands on the queue Redis (version counter). */
   queueRedis: RedisClient;
   /** A connection BullMQ may block on (maxRetriesPerRequest: null). */
   bullConnection: RedisClient;
+  /** The queue's partitions (to find those of former layouts); default: opened on `bullConnection`. */
+  queues?: SyncQueues;
   router: KeyRouter;
   logger: Logger;
   /** Runs after each answered bulk (the CLI invalidates the search cache here). */
@@ -36,8 +39,9 @@ export interface IndexWorkerDeps {
 }
 
 export interface IndexWorker {
-  worker: Worker<SyncJobData, void>;
-  /** Stops taking jobs, finishes the active ones, closes the BullMQ worker. */
+  /** The BullMQ workers running, one per queue consumed (partitions, and former layouts being drained). */
+  workers(): Worker<SyncJobData, void>[];
+  /** Stops taking jobs, finishes the active ones, closes the BullMQ workers. */
   close(): Promise<void>;
 }
 
@@ -49,7 +53,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
   const abort = new AbortController();
   const log = logger.child({ component: 'worker', queue: config.queue.name });
   const indexer = new BulkIndexer({
-    es: deps.es,
+    sink: deps.sink,
     source: deps.source,
     counter: new VersionCounter(deps.queueRedis, versionKey(config.queue.prefix)),
     router: deps.router,
@@ -110,39 +114,102 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     log.debug({ jobId: job.id, db: data.db, keys: data.keys.length, refused: refused.length, lagMs }, 'job indexed');
   };
 
-  const worker = new Worker<SyncJobData, void, string>(config.queue.name, processor, {
-    connection: deps.bullConnection,
-    // Shown as the job's processedBy, so an operator sees which pod handled it.
-    name: `${hostname()}:${process.pid}`,
-    prefix: config.queue.prefix,
-    concurrency: config.worker.concurrency,
-    lockDuration: config.worker.lockDurationMs,
-    stalledInterval: config.worker.stalledIntervalMs,
-    // Jobs are idempotent (they re-read Redis), so a job orphaned by crashed workers is
-    // always safe to run again; never fail it for having stalled.
-    maxStalledCount: 1000,
-    autorun: true,
-  });
-  worker.on('completed', () => jobsCompleted.inc());
-  worker.on('failed', (job, err) => {
-    if (!job) return;
-    // BullMQ emits 'failed' for every failed attempt; only those with no retry left end in the failed set.
-    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-    if (final) jobsFailed.inc();
-    log.debug({ jobId: job.id, err, final }, 'job failed');
-  });
-  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  const queues = deps.queues ?? SyncQueues.create(config, deps.bullConnection, log);
+  const ownQueues = !deps.queues;
+  const consumed = consumedPartitions(queues.count, config.worker.partitions);
+  // Each queue consumed takes an equal share of `concurrency`: jobs of all partitions meet in
+  // the one bulk batcher, so what Elasticsearch sees is bounded by it, not by the queue count.
+  const share = Math.max(1, Math.ceil(config.worker.concurrency / consumed.length));
+  const running = new Map<SyncQueue, Worker<SyncJobData, void>>();
+
+  const consume = (queue: SyncQueue): Worker<SyncJobData, void> => {
+    const partition = queue.name;
+    const worker = new Worker<SyncJobData, void, string>(queue.name, processor, {
+      connection: deps.bullConnection,
+      // Shown as the job's processedBy, so an operator sees which pod handled it.
+      name: `${hostname()}:${process.pid}`,
+      prefix: queue.opts.prefix,
+      concurrency: share,
+      lockDuration: config.worker.lockDurationMs,
+      stalledInterval: config.worker.stalledIntervalMs,
+      // Jobs are idempotent (they re-read Redis), so a job orphaned by crashed workers is
+      // always safe to run again; never fail it for having stalled.
+      maxStalledCount: 1000,
+      autorun: true,
+    });
+    // Exported at 0 from the start, so a rate or an alert on them has a series to look at.
+    jobsCompleted.inc({ partition }, 0);
+    jobsFailed.inc({ partition }, 0);
+    worker.on('completed', () => jobsCompleted.inc({ partition }));
+    worker.on('failed', (job, err) => {
+      if (!job) return;
+      // BullMQ emits 'failed' for every failed attempt; only those with no retry left end in the failed set.
+      const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (final) jobsFailed.inc({ partition });
+      log.debug({ jobId: job.id, err, final, partition }, 'job failed');
+    });
+    worker.on('error', (err) => log.error({ err, partition }, 'worker error'));
+    running.set(queue, worker);
+    return worker;
+  };
+  for (const p of consumed) {
+    const queue = queues.partitions[p];
+    if (queue) consume(queue);
+  }
+
+  // Queues of another partition count (queue.partitions was changed, or producers still run
+  // the old one) are drained while they hold jobs: a worker is started on each that has some,
+  // and closed once it is empty again. Every producer records its count before its first job
+  // (SyncQueues), so no queue that was ever given a job goes unseen.
+  let looking = false;
+  let stopped = false;
+  const isStopped = (): boolean => stopped;
+  const drainFormer = async (): Promise<void> => {
+    const former = (await queues.formerCounts()).flatMap((c) => queues.layout(c));
+    for (const queue of former) {
+      const left = await unfinishedJobs(queue);
+      const worker = running.get(queue);
+      // close() may have begun during the count: it does not wait for this look (its calls
+      // block while the queue Redis is down), so nothing may start after it.
+      if (isStopped()) return;
+      if (left > 0 && !worker) {
+        log.info({ queue: queue.name, jobs: left }, 'draining a queue of another queue.partitions');
+        consume(queue);
+      } else if (left === 0 && worker) {
+        running.delete(queue);
+        await worker.close();
+        log.info({ queue: queue.name }, 'drained a queue of another queue.partitions');
+      }
+    }
+  };
+  // One look at a time: with the queue Redis down a look waits, and looks must not pile up.
+  const poll = (): void => {
+    if (looking) return;
+    looking = true;
+    drainFormer()
+      .catch((err: unknown) => log.warn({ err }, 'looking for jobs in former partitions failed'))
+      .finally(() => {
+        looking = false;
+      });
+  };
+  poll();
+  const timer = setInterval(poll, config.worker.formerPartitionsPollMs);
+
+  log.debug({ partitions: consumed, of: queues.count, concurrencyEach: share }, 'consuming the queue partitions');
 
   return {
-    worker,
+    workers: () => [...running.values()],
     async close(): Promise<void> {
-      const closing = worker.close();
-      // Give in-flight bulks the time to finish; if Elasticsearch is down they would retry
+      stopped = true;
+      clearInterval(timer);
+      const closing = Promise.all([...running.values()].map((w) => w.close()));
+      // Give in-flight bulks the time to finish; if the search engine is down they would retry
       // forever, so after the grace period their jobs are handed back to the queue.
       const grace = setTimeout(() => abort.abort(), 10000);
       try {
         await batcher.drain().catch(() => undefined);
         await closing;
+        if (ownQueues) await queues.close();
       } finally {
         clearTimeout(grace);
       }

@@ -21,11 +21,11 @@ export async function reconcileCommand(
   const log = ctx.logger.child({ command: 'reconcile' });
   try {
     await prepareIndices(ctx);
-    const queue = ctx.queue();
+    const queue = ctx.queues();
     const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const started = Date.now();
     const result = await reconcile(
-      { es: ctx.es, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
+      { searchSink: ctx.sink, router: ctx.router, source: ctx.source, queueRedis: ctx.queueRedis, sink, logger: log },
       // The operator's explicit go-ahead past producer.deletionGuard, for this one pass.
       { ...reconcileSettings(config), ...(opts.allowMassDeletion ? { guard: undefined } : {}) },
     );

@@ -46,7 +46,7 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
   let listed = 0;
   try {
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
-    const sink = createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, log, ctx.router);
+    const sink = createChangeSink(ctx.config, ctx.queues(), ctx.queueRedis, log, ctx.router);
     const keys = await replayRefused({ store, enqueue: (db, batch) => sink.enqueueKeys(db, batch, 'replay') }, filter, {
       dryRun: opts.dryRun,
       batch: ctx.config.producer.snapshotBatchKeys,
@@ -54,7 +54,7 @@ export async function replayCommand(flags: ConfigFlags, opts: ReplayFlags): Prom
         if (listed++ < opts.list) process.stdout.write(`${formatRecord(rec)}\n`);
       },
     });
-    const jobs = await replayFailed(ctx.queue(), filter, {
+    const jobs = await replayFailed(await ctx.queues().everyQueue(), filter, {
       dryRun: opts.dryRun,
       onMatch: (job) => {
         if (listed++ >= opts.list) return;

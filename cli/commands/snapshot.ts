@@ -21,7 +21,7 @@ export async function snapshotCommand(flags: ConfigFlags, opts: SnapshotFlags): 
   const log = ctx.logger.child({ command: src });
   try {
     await prepareIndices(ctx);
-    const queue = ctx.queue();
+    const queue = ctx.queues();
     const sink = createChangeSink(config, queue, ctx.queueRedis, log, ctx.router);
     const progress = createProgress(src, log);
     const started = Date.now();

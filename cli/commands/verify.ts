@@ -24,7 +24,7 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
   const { config } = ctx;
   try {
     const report = await verify(
-      { es: ctx.es, source: ctx.source, router: ctx.router },
+      { sink: ctx.sink, source: ctx.source, router: ctx.router },
       {
         databases: config.redis.databases,
         patterns: config.redis.patterns,
@@ -66,7 +66,7 @@ export async function verifyCommand(flags: ConfigFlags, opts: VerifyFlags): Prom
 async function repair(ctx: AppContext, report: VerifyReport): Promise<number> {
   const { config } = ctx;
   const log = ctx.logger.child({ command: 'verify', repair: true });
-  const sink = createChangeSink(config, ctx.queue(), ctx.queueRedis, log, ctx.router);
+  const sink = createChangeSink(config, ctx.queues(), ctx.queueRedis, log, ctx.router);
   const byDb = reportKeys(report, config.redis.databases);
   const progress = process.stderr.isTTY ? createProgress('repair', log) : undefined;
   progress?.setTotal([...byDb.values()].reduce((n, keys) => n + keys.length, 0));

@@ -1,6 +1,5 @@
-import type { Client } from '@elastic/elasticsearch';
 import type { RedisClient } from '../../shared/platform/redis';
-import { clusterHealth } from '../../shared/sink/es-probe';
+import type { Sink } from '../../shared/sink/port';
 
 /** One dependency `/readyz` checks; `check` rejects when it is unreachable. */
 export interface ReadinessCheck {
@@ -18,9 +17,9 @@ export function redisCheck(name: string, redis: () => RedisClient): ReadinessChe
   return { name, check: () => redis().ping() };
 }
 
-/** Elasticsearch answers `_cluster/health` (shared/sink/es-probe.ts says why that call). */
-export function elasticsearchCheck(es: Client): ReadinessCheck {
-  return { name: 'elasticsearch', check: () => clusterHealth(es, CHECK_TIMEOUT_MS) };
+/** The search engine answers its adapter's health call (one bounded round trip). */
+export function elasticsearchCheck(sink: Sink): ReadinessCheck {
+  return { name: 'elasticsearch', check: () => sink.health(CHECK_TIMEOUT_MS) };
 }
 
 /**

@@ -4,7 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/platform/logger';
 import { enableDefaultMetrics, registry, watchQueueDepth, watchQueuePaused } from '../../shared/platform/metrics';
-import type { SyncQueue } from '../../shared/core/queue';
+import type { SyncQueues } from '../../shared/core/queue';
 import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, operatorsAllowed, type HttpConfig } from './auth';
 import { createHardenedApp } from './hardening';
 import { runChecks, type ReadinessCheck } from './readiness';
@@ -22,8 +22,8 @@ export interface RouteSet {
 
 export interface HttpSurfaceDeps {
   http: HttpConfig;
-  /** Shown on the dashboard and measured for the queue depth gauge. */
-  queue: SyncQueue;
+  /** Its partitions (and the queues of former partition counts) are shown on the dashboard and measured for the gauges. */
+  queues: SyncQueues;
   readiness: readonly ReadinessCheck[];
   logger: Logger;
   /** Served after the surface's own routes, in this order. */
@@ -51,8 +51,18 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const { app, log, startDraining } = probedApp(http, deps.readiness, deps.logger);
 
   enableDefaultMetrics();
-  const unwatchDepth = watchQueueDepth(() => deps.queue.getJobCounts('waiting', 'active', 'delayed', 'failed'));
-  const unwatchPaused = watchQueuePaused(() => deps.queue.isPaused());
+  const { queues } = deps;
+  const unwatchDepth = watchQueueDepth(async () =>
+    Promise.all(
+      (await queues.everyQueue()).map(async (q) => ({
+        partition: q.name,
+        counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed'),
+      })),
+    ),
+  );
+  const unwatchPaused = watchQueuePaused(() =>
+    Promise.all(queues.partitions.map(async (q) => ({ partition: q.name, paused: await q.isPaused() }))),
+  );
   const unwatch = (): void => {
     unwatchDepth();
     unwatchPaused();
@@ -68,9 +78,12 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
 
   const board = new FastifyAdapter();
   board.setBasePath(DASHBOARD_PATH);
+  // One view across partitions: every partition's queue, and those of former partition counts
+  // known when the surface starts (where jobs may still wait or have failed).
+  const shown = await queues.everyQueue().catch(() => [...queues.partitions]);
   createBullBoard({
     // Without anyone who may act on jobs, the dashboard shows no action buttons at all.
-    queues: [new BullMQAdapter(deps.queue, { readOnlyMode: !operatorsAllowed(http) })],
+    queues: shown.map((q) => new BullMQAdapter(q, { readOnlyMode: !operatorsAllowed(http) })),
     serverAdapter: board,
     options: { uiConfig: { boardTitle: 'redis-es-sync', ...(miscLinks.length > 0 ? { miscLinks } : {}) } },
   });

@@ -93,12 +93,23 @@ export function matchesFilter(
  * memory grows with the matches, not with the failed set.
  */
 export async function replayFailed(
-  queue: SyncQueue,
+  queues: readonly SyncQueue[],
   filter: ReplayFilter,
   opts: ReplayOptions = {},
 ): Promise<ReplayResult> {
-  const pageSize = opts.pageSize ?? 500;
   const result: ReplayResult = { scanned: 0, matched: 0, retried: 0, skipped: 0 };
+  // Every partition, and the queues of former partition counts: a failed job stays where it failed.
+  for (const queue of queues) await replayQueue(queue, filter, opts, result);
+  return result;
+}
+
+async function replayQueue(
+  queue: SyncQueue,
+  filter: ReplayFilter,
+  opts: ReplayOptions,
+  result: ReplayResult,
+): Promise<void> {
+  const pageSize = opts.pageSize ?? 500;
   // A failure arriving while paging shifts the pages: a job may be seen twice, never missed.
   const ids = new Set<string>();
   for (let start = 0; ; start += pageSize) {
@@ -117,7 +128,7 @@ export async function replayFailed(
     }
     if (page.length < pageSize) break;
   }
-  if (opts.dryRun) return result;
+  if (opts.dryRun) return;
   for (const id of ids) {
     const job = await queue.getJob(id);
     if (!job || !(await job.isFailed())) {
@@ -132,7 +143,6 @@ export async function replayFailed(
       result.skipped++;
     }
   }
-  return result;
 }
 
 export interface RefusedReplayResult {

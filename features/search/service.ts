@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Client } from '@elastic/elasticsearch';
-import { errors } from '@elastic/elasticsearch';
 import { keyArg } from '../../shared/core/bytes';
-import { docKey, KEY_SOURCE_FIELDS } from '../../shared/sink/es-scan';
+import { docKey, KEY_SOURCE_FIELDS } from '../../shared/sink/doc-key';
+import { QueryRefusedError, type Sink } from '../../shared/sink/port';
 import { readKeyStates } from '../../shared/core/key-state';
 import type { Logger } from '../../shared/platform/logger';
 import { documentId, toOperation, type JsonValue, type SyncDocument } from '../../shared/core/mapping/document';
@@ -27,7 +26,7 @@ export interface SearchPage {
 }
 
 export interface SearchServiceDeps {
-  es: Client;
+  sink: Sink;
   source: SourceRedis;
   /** Holds the generation counters. */
   queueRedis: RedisClient;
@@ -53,7 +52,7 @@ interface HitSource {
   ttl_ms?: number;
 }
 
-/** The read path for applications: searches through Elasticsearch with a cache, documents from Redis. */
+/** The read path for applications: searches through the search engine with a cache, documents from Redis. */
 export class SearchService {
   constructor(private readonly deps: SearchServiceDeps) {}
 
@@ -95,32 +94,34 @@ export class SearchService {
   }
 
   private async query(index: string, query: SearchQuery): Promise<{ page: SearchPage; complete: boolean }> {
-    const { es, settings } = this.deps;
+    const { sink, settings } = this.deps;
     let response;
     try {
-      response = await es.search<HitSource>(
-        { index, ...searchBody(query, settings.timeoutMs), _source: HIT_FIELDS },
-        { requestTimeout: settings.timeoutMs },
+      response = await sink.search(
+        index,
+        { ...searchBody(query, settings.timeoutMs), _source: HIT_FIELDS },
+        { timeoutMs: settings.timeoutMs },
       );
     } catch (err) {
-      // A query Elasticsearch cannot parse or run (bad syntax, sort on a text field) is the caller's to fix.
-      if (err instanceof errors.ResponseError && err.statusCode === 400) {
-        throw new SearchRequestError(400, `Elasticsearch refused the query: ${esReason(err)}`);
-      }
+      // A query the engine cannot parse or run (bad syntax, sort on a text field) is the caller's to fix.
+      if (err instanceof QueryRefusedError)
+        throw new SearchRequestError(
+          400,
+          `${sink.engine.product === 'opensearch' ? 'OpenSearch' : 'Elasticsearch'} refused the query: ${err.message}`,
+        );
       throw err;
     }
-    const hits = response.hits.hits.map((h) => {
-      const src = h._source as HitSource;
-      const hit: SearchHit = { id: h._id as string, db: src.db, type: src.type, score: h._score ?? null };
+    const hits = response.hits.map((h) => {
+      const src = h.source as unknown as HitSource;
+      const hit: SearchHit = { id: h.id, db: src.db, type: src.type, score: h.score };
       for (const f of ['key', 'key_base64', 'value', 'ttl_ms', 'refused'] as const)
         if (src[f] !== undefined) Object.assign(hit, { [f]: src[f] });
       return hit;
     });
-    const last = response.hits.hits.at(-1);
-    const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);
+    const last = response.hits.at(-1);
     const next = hits.length === query.size && last?.sort ? (last.sort as SortValue[]) : null;
     // A timed-out search holds what the shards found in time: served, never cached.
-    return { page: { hits, total, next }, complete: !response.timed_out && response._shards.failed === 0 };
+    return { page: { hits, total: response.total.value, next }, complete: response.complete };
   }
 
   /** The document `index`/`id` maps to, built from the key's current value in Redis; 404 when it is gone. */
@@ -167,21 +168,11 @@ export class SearchService {
 
   /** Other id templates cannot be reversed: the indexed document names its key. */
   private async keyFromIndex(index: string, id: string): Promise<{ db: number; key: string } | undefined> {
-    try {
-      const found = await this.deps.es.get<Record<string, unknown>>(
-        { index, id, _source: [...KEY_SOURCE_FIELDS] },
-        { requestTimeout: this.deps.settings.timeoutMs },
-      );
-      // docKey is the one place that knows how a document names its key (binary keys included).
-      return found._source ? docKey(found._source) : undefined;
-    } catch (err) {
-      if (err instanceof errors.ResponseError && err.statusCode === 404) return undefined;
-      throw err;
-    }
+    const [found] = await this.deps.sink.getDocuments(index, [id], {
+      timeoutMs: this.deps.settings.timeoutMs,
+      sourceFields: KEY_SOURCE_FIELDS,
+    });
+    // docKey is the one place that knows how a document names its key (binary keys included).
+    return found ? docKey(found) : undefined;
   }
-}
-
-function esReason(err: InstanceType<typeof errors.ResponseError>): string {
-  const body = err.body as { error?: { root_cause?: { reason?: string }[]; reason?: string } } | undefined;
-  return body?.error?.root_cause?.[0]?.reason ?? body?.error?.reason ?? err.message;
 }

@@ -29,7 +29,7 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
     this.log = deps.logger.child({ component: 'producer', mode: plugin.name, ...plugin.logBindings?.(config) });
     this.sink = createChangeSink(config, deps.queue, deps.queueRedis, this.log, deps.router);
     const reconcileDeps: ReconcileDeps = {
-      es: deps.es,
+      searchSink: deps.searchSink,
       router: deps.router,
       source: deps.source,
       queueRedis: deps.queueRedis,

@@ -1,25 +1,24 @@
-import type { Client } from '@elastic/elasticsearch';
 import type { AppConfig } from '../../shared/platform/config/schema';
 import type { LeaseLostError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import type { KeyRouter } from '../../shared/core/mapping/router';
-import type { SyncQueue } from '../../shared/core/queue';
+import type { SyncQueues } from '../../shared/core/queue';
+import type { Sink } from '../../shared/sink/port';
 import type { RedisClient, SourceRedis } from '../../shared/platform/redis';
 import type { ChangeSink } from '../change-sink';
 import type { Fence } from '../lease';
 import type { ReconcileDeps } from '../reconcile';
 import type { ReconcileSettings } from '../reconcile-runner';
+import type { CaptureModeConfig, ModeConfig } from './config';
 
-/** The name of a capture mode, as `producer.mode` spells it. */
-export type CaptureModeName = AppConfig['producer']['mode'];
-
-/** What the service hands the producer of one tenure. */
-export interface CaptureDeps {
-  config: AppConfig;
+/** What the service hands the producer of one tenure; `C` is the configuration as the mode reads it. */
+export interface CaptureDeps<C extends AppConfig = AppConfig> {
+  config: C;
   source: SourceRedis;
   queueRedis: RedisClient;
-  queue: SyncQueue;
-  es: Client;
+  queue: SyncQueues;
+  /** The search engine (the sink port); `sink` in a mode's deps is the change sink. */
+  searchSink: Sink;
   router: KeyRouter;
   logger: Logger;
   /** The lease's fence for position writes; without one (no lease) they are plain writes. */
@@ -39,7 +38,7 @@ export interface CaptureProducer {
 }
 
 /** What the host gives a mode: the tenure's dependencies plus the parts it owns for every mode. */
-export interface CaptureContext extends Omit<CaptureDeps, 'fence'> {
+export interface CaptureContext<C extends AppConfig = AppConfig> extends Omit<CaptureDeps<C>, 'fence'> {
   /** Position writes go through it: the lease's fence, or plain writes without a lease. */
   fence: Fence;
   /** Where the mode hands the keys it learns of; the host flushes it last at stop. */
@@ -86,14 +85,28 @@ export interface TopologyIssue {
   message: string;
 }
 
-/** A capture mode as the registry lists it. */
-export interface CapturePlugin<M extends CaptureMode = CaptureMode> {
-  name: CaptureModeName;
+/**
+ * A capture mode as the registry lists it: its declaration (name, job source, config slice:
+ * `<mode>/config.ts`) and what the host calls. Each call gets the configuration typed with the
+ * mode's own slice (`ModeConfig<D>`), so a mode reads its fields, typed, and no other mode's.
+ */
+export type CapturePlugin<M extends CaptureMode = CaptureMode, D extends CaptureModeConfig = CaptureModeConfig> = D &
+  CaptureBehaviour<M, ModeConfig<D>>;
+
+/** What the host and the registry call on a mode. */
+export interface CaptureBehaviour<M extends CaptureMode, C extends AppConfig> {
   /** The scheduled full reconciliation's interval under this configuration (0: none). */
-  reconcileEveryMs(config: AppConfig): number;
+  reconcileEveryMs(config: C): number;
   /** Extra bindings on the tenure's log lines (sink and reconciliation included). */
-  logBindings?(config: AppConfig): Record<string, unknown>;
+  logBindings?(config: C): Record<string, unknown>;
   /** Sources this mode cannot capture from, found when the configuration is loaded, before anything connects. */
-  checkConfig?(config: AppConfig): TopologyIssue[];
-  create(ctx: CaptureContext): M;
+  checkConfig?(config: C): TopologyIssue[];
+  /**
+   * Whether every producer captures at once under this configuration, with no producer lease
+   * (the outbox's shared consumer group): the mode itself then keeps them from losing a change.
+   */
+  runsWithoutLease?(config: C): boolean;
+  /** Whether the mode captures a Redis Cluster source one master at a time (`producer.shardedCapture`). */
+  shardsByMaster?: boolean;
+  create(ctx: CaptureContext<C>): M;
 }

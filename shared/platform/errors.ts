@@ -27,7 +27,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * - `REDIS_UNREACHABLE`, `REDIS_TIMEOUT`, `REDIS_ERROR`, `ES_UNREACHABLE`, `ES_TIMEOUT`, `ES_UNAVAILABLE`,
  *   `ES_ERROR` (exit 1): a dependency is down or failing; long-running roles wait for it.
  * - `REDIS_AUTH`, `REDIS_PERMISSION`, `REDIS_PROTOCOL`, `REDIS_TLS`, `ES_AUTH`, `ES_FORBIDDEN`, `ES_PROTOCOL`,
- *   `ES_TLS` (exit 2): credentials, permissions, protocol or certificate are wrong; waiting cannot help.
+ *   `ES_TLS`, `ES_UNSUPPORTED` (a search engine, product or version, this build does not support) (exit 2): credentials, permissions, protocol or certificate are wrong; waiting cannot help.
  * - `MASS_DELETION_REFUSED` (exit 1): a reconciliation would have deleted more than `producer.deletionGuard` allows.
  * - `DOCUMENT_REJECTED`: a key's document was refused for good (by a rule, its size or Elasticsearch); the key goes
  *   to the failure store with the reason (replay after a fix), its job completes.
@@ -104,6 +104,7 @@ export type DependencyErrorCode =
   | 'ES_UNAVAILABLE'
   | 'ES_PROTOCOL'
   | 'ES_TLS'
+  | 'ES_UNSUPPORTED'
   | 'ES_ERROR';
 
 const PERMANENT: ReadonlySet<DependencyErrorCode> = new Set([
@@ -115,6 +116,7 @@ const PERMANENT: ReadonlySet<DependencyErrorCode> = new Set([
   'ES_FORBIDDEN',
   'ES_PROTOCOL',
   'ES_TLS',
+  'ES_UNSUPPORTED',
 ]);
 
 export const DEPENDENCY_LABELS: Record<DependencyName, string> = {

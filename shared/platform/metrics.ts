@@ -18,27 +18,29 @@ export const changesCaptured = new Counter({
 
 export const jobsEnqueued = new Counter({
   name: `${PREFIX}jobs_enqueued_total`,
-  help: 'Jobs added to the queue, by how the change was seen (notification, snapshot, reconcile, resync, repair)',
-  labelNames: ['src'] as const,
+  help: 'Jobs added to the queue, by how the change was seen (notification, snapshot, reconcile, resync, repair) and queue partition (BullMQ queue name)',
+  labelNames: ['src', 'partition'] as const,
   registers: [registry],
 });
 
 export const keysEnqueued = new Counter({
   name: `${PREFIX}keys_enqueued_total`,
-  help: 'Keys carried by the jobs added to the queue, by how the change was seen',
-  labelNames: ['src'] as const,
+  help: 'Keys carried by the jobs added to the queue, by how the change was seen and queue partition',
+  labelNames: ['src', 'partition'] as const,
   registers: [registry],
 });
 
 export const jobsCompleted = new Counter({
   name: `${PREFIX}jobs_completed_total`,
-  help: 'Jobs this worker indexed',
+  help: 'Jobs this worker indexed, per queue partition (BullMQ queue name)',
+  labelNames: ['partition'] as const,
   registers: [registry],
 });
 
 export const jobsFailed = new Counter({
   name: `${PREFIX}jobs_failed_total`,
   help: 'Jobs this worker moved to the failed set (malformed job data, attempts exhausted); refused keys are counted by keys_refused_total',
+  labelNames: ['partition'] as const,
   registers: [registry],
 });
 
@@ -112,7 +114,8 @@ export const reconciliations = new Counter({
 /** The job states the queue depth gauge reports. */
 export const DEPTH_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 export type DepthState = (typeof DEPTH_STATES)[number];
-export type DepthSource = () => Promise<Partial<Record<DepthState, number>>>;
+/** Per queue partition (its BullMQ queue name), its job counts. */
+export type DepthSource = () => Promise<{ partition: string; counts: Partial<Record<DepthState, number>> }[]>;
 
 let depthSource: DepthSource | undefined;
 /** A scrape never waits longer than this for the queue Redis; the gauge keeps its last values. */
@@ -131,14 +134,15 @@ async function withinScrapeTime<T>(answer: Promise<T>): Promise<T | undefined> {
 
 export const queueDepth = new Gauge({
   name: `${PREFIX}queue_jobs`,
-  help: 'Jobs in the queue by state, read from the queue Redis at scrape time',
-  labelNames: ['state'] as const,
+  help: 'Jobs in the queue by state and partition (BullMQ queue name), read from the queue Redis at scrape time',
+  labelNames: ['state', 'partition'] as const,
   registers: [registry],
   async collect() {
     if (!depthSource) return;
-    const counts = await withinScrapeTime(depthSource());
-    if (!counts) return;
-    for (const state of DEPTH_STATES) this.set({ state }, counts[state] ?? 0);
+    const partitions = await withinScrapeTime(depthSource());
+    if (!partitions) return;
+    for (const { partition, counts } of partitions)
+      for (const state of DEPTH_STATES) this.set({ state, partition }, counts[state] ?? 0);
   },
 });
 
@@ -150,22 +154,26 @@ export function watchQueueDepth(source: DepthSource): () => void {
   };
 }
 
-let pausedSource: (() => Promise<boolean>) | undefined;
+/** Per queue partition (its BullMQ queue name), whether it is paused. */
+export type PausedSource = () => Promise<{ partition: string; paused: boolean }[]>;
+
+let pausedSource: PausedSource | undefined;
 
 /** A paused queue indexes nothing while capture goes on: worth an alert of its own. */
 export const queuePaused = new Gauge({
   name: `${PREFIX}queue_paused`,
-  help: '1 while the queue is paused (workers take no job), read from the queue Redis at scrape time',
+  help: '1 while the queue partition is paused (workers take no job from it), read from the queue Redis at scrape time',
+  labelNames: ['partition'] as const,
   registers: [registry],
   async collect() {
     if (!pausedSource) return;
-    const paused = await withinScrapeTime(pausedSource());
-    if (paused !== undefined) this.set(paused ? 1 : 0);
+    const partitions = await withinScrapeTime(pausedSource());
+    for (const { partition, paused } of partitions ?? []) this.set({ partition }, paused ? 1 : 0);
   },
 });
 
 /** Makes the paused gauge read from `source` at each scrape; returns the undo. */
-export function watchQueuePaused(source: () => Promise<boolean>): () => void {
+export function watchQueuePaused(source: PausedSource): () => void {
   pausedSource = source;
   return () => {
     if (pausedSource === source) pausedSource = undefined;
@@ -178,6 +186,10 @@ export function enableDefaultMetrics(): void {
   if (defaultsOn) return;
   defaultsOn = true;
   collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges `*_total`, which Prometheus reserves for counters (promtool
+  // check metrics refuses them); their per-type series without the suffix carry the same counts.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
 }
 
 export const searchCache = new Counter({

@@ -1,19 +1,17 @@
-/** What one bulk item's answer means for its job. */
-export type ItemOutcome =
-  | { kind: 'done'; result: 'indexed' | 'deleted' | 'already-newer' | 'already-absent' }
-  | { kind: 'retry'; reason: string }
-  | { kind: 'rejected'; reason: string };
+import type { ItemOutcome } from './port';
 
+/** One item of a bulk answer; the shape is the same on every supported engine. */
 export interface BulkItemResponse {
   status: number;
   result?: string;
   error?: { type?: string; reason?: string | null; caused_by?: { type?: string; reason?: string | null } };
 }
 
+/** What an item's status means: the same on every supported engine (an adapter maps any difference to it). */
 export function classifyItem(op: 'index' | 'delete', item: BulkItemResponse): ItemOutcome {
   const { status } = item;
   if (status >= 200 && status < 300) return { kind: 'done', result: op === 'index' ? 'indexed' : 'deleted' };
-  // External versioning: a conflict means Elasticsearch already holds this or a newer version.
+  // External versioning: a conflict means the engine already holds this or a newer version.
   if (status === 409) return { kind: 'done', result: 'already-newer' };
   if (op === 'delete' && status === 404) return { kind: 'done', result: 'already-absent' };
   const reason = describeItemError(item);

@@ -1,8 +1,7 @@
-import type { Client } from '@elastic/elasticsearch';
-import { errors } from '@elastic/elasticsearch';
 import type { AppConfig } from '../platform/config/schema';
 import type { Logger } from '../platform/logger';
 import type { KeyRouter } from '../core/mapping/router';
+import type { IndexBody, Sink } from './port';
 
 /**
  * Delete tombstones must outlive any write that could still arrive with an older version;
@@ -35,10 +34,7 @@ export const DEFAULT_INDEX_MAPPINGS = {
   },
 };
 
-export function indexBody(
-  index: string,
-  mapping: AppConfig['mapping'],
-): { settings: Record<string, unknown>; mappings: Record<string, unknown> } {
+export function indexBody(index: string, mapping: AppConfig['mapping']): IndexBody {
   const defined = mapping.indices[index];
   const settings = { 'index.gc_deletes': GC_DELETES, ...(defined?.settings ?? {}) };
   if (defined?.mappings) return { settings, mappings: defined.mappings };
@@ -49,22 +45,13 @@ export function indexBody(
 
 /** Creates every index the rules write to that does not exist yet. Safe to race between pods. */
 export async function ensureIndices(
-  es: Client,
+  sink: Sink,
   router: KeyRouter,
   mapping: AppConfig['mapping'],
   logger: Logger,
 ): Promise<void> {
   for (const index of router.indices()) {
-    if (await es.indices.exists({ index })) continue;
-    try {
-      await es.indices.create({ index, ...indexBody(index, mapping) });
+    if ((await sink.createIndex(index, indexBody(index, mapping))) === 'created')
       logger.info({ index }, 'created index');
-    } catch (err) {
-      const type =
-        err instanceof errors.ResponseError
-          ? (err.body as { error?: { type?: string } } | null | undefined)?.error?.type
-          : undefined;
-      if (type !== 'resource_already_exists_exception') throw err;
-    }
   }
 }

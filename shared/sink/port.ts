@@ -1,4 +1,7 @@
+import type { AppConfig } from '../platform/config/schema';
+import type { SourceOf } from '../platform/dependencies';
 import type { DependencyError } from '../platform/errors';
+import type { Logger } from '../platform/logger';
 
 /**
  * The sink port: everything the pipeline needs from a search engine. One adapter per engine
@@ -43,6 +46,11 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+export interface GetOptions extends RequestOptions {
+  /** `_source` fields to fetch; default the whole source. */
+  sourceFields?: readonly string[];
+}
+
 export interface ScannedDoc {
   index: string;
   id: string;
@@ -61,7 +69,41 @@ export interface IndexBody {
   mappings: Record<string, unknown>;
 }
 
+/** A raw query-DSL search: the search API's queries are the same DSL on every supported engine. */
+export type SearchOptions = RequestOptions;
+
+export interface SearchHit {
+  index: string;
+  id: string;
+  score: number | null;
+  source: Record<string, unknown>;
+  /** The hit's sort values, when the body sorted: `search_after` for the next page. */
+  sort?: unknown[];
+}
+
+export interface SearchResult {
+  hits: SearchHit[];
+  /** The total the engine reports (exact up to its `track_total_hits` bound), and whether it is a lower bound. */
+  total: { value: number; relation: 'eq' | 'gte' };
+  /** False when the search timed out or a shard failed: the hits are what was found in time. */
+  complete: boolean;
+}
+
+/** `search` rejects with this when the engine refused the query itself (400: syntax, a sort on a text field). */
+export class QueryRefusedError extends Error {
+  override readonly name = 'QueryRefusedError';
+}
+
+/** What every adapter's factory takes. */
+export interface SinkOptions {
+  connection: AppConfig['elasticsearch'];
+  engine: EngineInfo;
+  logger: Logger;
+  sourceOf: SourceOf;
+}
+
 export interface Sink {
+  /** The engine that answered at start-up (known once the first call, `health` at start-up, has returned). */
   readonly engine: EngineInfo;
   /**
    * Sends the operations as one bulk request. Resolves with one outcome per operation, in
@@ -83,8 +125,13 @@ export interface Sink {
   getDocuments(
     index: string,
     ids: readonly string[],
-    options?: RequestOptions,
+    options?: GetOptions,
   ): Promise<(Record<string, unknown> | undefined)[]>;
+  /**
+   * A query-DSL search body (query, size, from, sort, _source, search_after, track_total_hits, ...)
+   * over one or more indices (comma-separated). A missing index is an error of the engine.
+   */
+  search(index: string, body: Record<string, unknown>, options?: SearchOptions): Promise<SearchResult>;
   /** Documents in the index after a refresh; 0 when it does not exist. */
   count(index: string): Promise<number>;
   indexExists(index: string): Promise<boolean>;
@@ -97,4 +144,13 @@ export interface Sink {
   /** A failure of any call, as the operator-facing error that names the endpoint and the cause. */
   dependencyError(err: unknown, context: { timeoutMs?: number; tried?: string }): DependencyError;
   close(): Promise<void>;
+}
+
+/** What every adapter's factory is given. */
+export interface SinkOptions {
+  connection: AppConfig['elasticsearch'];
+  engine: EngineInfo;
+  logger: Logger;
+  /** Where each setting came from, for the hints of operator-facing errors. */
+  sourceOf: SourceOf;
 }

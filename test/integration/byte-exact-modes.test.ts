@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { AppContext } from '../../cli/context';
 import { keyFromBytes } from '../../shared/core/bytes';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { EMPTY_KEY, byteCases, writeCases, type ByteCase } from '../support/byte-cases';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { STREAM, startOutboxServers } from '../support/outbox';
@@ -17,6 +17,7 @@ import {
 } from '../support/pipeline';
 import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
 import { replicationInput, replicationServers } from '../support/replication';
+import { testEs } from '../support/raw-es';
 
 /**
  * Every capture mode hands the worker the exact key bytes, so every kind of key is indexed
@@ -33,9 +34,9 @@ async function expectInSyncThenCorruptionCaught(ctx: AppContext, db: number, gro
   const { index, id } = ctx.router.route(db, keyFromBytes(key))!;
   const good = (await getDoc(ctx, index, id))!;
   // What a text-only read would have indexed.
-  await ctx.es.index({ index, id, document: { ...good, value: 'h\uFFFDXllo' } });
+  await testEs().index({ index, id, document: { ...good, value: 'h\uFFFDXllo' } });
   const caught = await verifyNow(ctx);
-  await ctx.es.index({ index, id, document: good });
+  await testEs().index({ index, id, document: good });
   const name = ctx.config.redis.databases.length > 1 ? `${db}:live:str:split` : 'live:str:split';
   expect(caught.stale).toEqual([name]);
 }

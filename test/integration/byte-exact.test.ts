@@ -14,6 +14,7 @@ import {
   type TestPipeline,
   type TestServers,
 } from '../support/pipeline';
+import { testEs } from '../support/raw-es';
 
 const MAX_DOC = 64 * 1024;
 
@@ -152,8 +153,8 @@ describe('byte-exact documents, and a verify that notices when they are not', ()
     const { index, id } = route(key);
     const good = (await getDoc(ctx, index, id))!;
     const bad = corrupt(structuredClone(good));
-    if (bad) await ctx.es.index({ index, id, document: bad });
-    else await ctx.es.delete({ index, id });
+    if (bad) await testEs().index({ index, id, document: bad });
+    else await testEs().delete({ index, id });
     try {
       const report = await verifyNow(ctx);
       const name = typeof key === 'string' ? key : keyFromBytes(key);
@@ -162,7 +163,7 @@ describe('byte-exact documents, and a verify that notices when they are not', ()
       expect(report.missing.length + report.stale.length).toBe(1);
       return report;
     } finally {
-      await ctx.es.index({ index, id, document: good });
+      await testEs().index({ index, id, document: good });
     }
   }
 
@@ -259,11 +260,11 @@ describe('byte-exact documents, and a verify that notices when they are not', ()
     const { index, id } = route('live:hash:big');
     const good = (await getDoc(ctx, index, id))!;
     const reversed = Object.fromEntries(Object.entries(good.value as Record<string, string>).reverse());
-    await ctx.es.index({ index, id, document: { ...good, value: reversed } });
+    await testEs().index({ index, id, document: { ...good, value: reversed } });
     try {
       expect(inSync(await verifyNow(ctx))).toBe(true);
     } finally {
-      await ctx.es.index({ index, id, document: good });
+      await testEs().index({ index, id, document: good });
     }
   });
 });

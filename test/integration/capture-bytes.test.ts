@@ -3,7 +3,7 @@ import type { LeasedProducer } from '../../producers/leased-producer';
 import type { CaptureHost } from '../../producers/capture/host';
 import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import { keyToBytes } from '../../shared/core/bytes';
-import type { CaptureSource } from '../../shared/core/queue';
+import { captureModeSource, type CaptureSource } from '../../shared/core/queue';
 import {
   startPipeline,
   startServers,
@@ -39,7 +39,7 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
 
   /** Every key of the queued jobs from `src`, as the bytes it stands for. */
   async function queued(src: CaptureSource): Promise<Buffer[]> {
-    const jobs = await pipeline!.ctx.queue().getJobs(['waiting', 'prioritized', 'delayed', 'active']);
+    const jobs = await pipeline!.ctx.queues().partitions[0]!.getJobs(['waiting', 'prioritized', 'delayed', 'active']);
     return jobs.filter((j) => j.data.src === src).flatMap((j) => j.data.keys.map(keyToBytes));
   }
   const sorted = (keys: Buffer[]): Buffer[] => [...keys].sort((a, b) => Buffer.compare(a, b));
@@ -57,7 +57,7 @@ describe('key names that are not UTF-8, and the empty name, on a real server', (
     await redis.set(Buffer.from([0xc3, 0x28]), 'after');
     const keys = await waitFor(
       'the notifications to be enqueued',
-      () => queued('notification'),
+      () => queued(captureModeSource('notification')),
       (k) => k.length >= 3,
       10000,
     );

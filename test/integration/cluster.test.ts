@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import {
@@ -161,7 +161,7 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     // opened when it noticed the promotion.
     await runOps(redis, LIVE_OPS, LIVE_OPS + 2000);
 
-    const queue = worker.ctx.queue();
+    const queue = worker.ctx.queues().partitions[0]!;
     await waitFor(
       'queue drained',
       () => unfinishedJobs(queue),
@@ -195,7 +195,7 @@ describe('a Redis Cluster source (3 masters + 3 replicas), queue in the same clu
     // Keys now on the receiving master change again: seen live, nothing to reconcile.
     await runOps(redis, op, op + 3000);
 
-    const queue = worker!.ctx.queue();
+    const queue = worker!.ctx.queues().partitions[0]!;
     await waitFor(
       'queue drained',
       () => unfinishedJobs(queue),

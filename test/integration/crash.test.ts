@@ -45,7 +45,7 @@ describe('a worker killed mid-batch', () => {
     const input = testConfigInput(servers, { worker: { bulkMaxDocs: 200, maxInflightBulks: 1, concurrency: 100 } });
     victim = spawnCli(input, ['worker']);
     producer = await startPipeline(input, { producer: true, worker: false });
-    const queue = producer.ctx.queue();
+    const queue = producer.ctx.queues().partitions[0]!;
 
     // Kill it while it holds active jobs and part of the data is indexed.
     const active = await waitFor(

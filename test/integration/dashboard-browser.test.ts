@@ -182,7 +182,7 @@ describe('the dashboard in a browser', () => {
 
   it('shows the queue and a failed job with its reason, and retries it', async () => {
     const { queueRedis } = pipeline.ctx;
-    const queue = pipeline.ctx.queue();
+    const queue = pipeline.ctx.queues().partitions[0]!;
     // Refused documents are kept per key (the failure store), not as failed jobs; a job fails
     // when the queue Redis refuses its bookkeeping, here because the store's key has the wrong type.
     const storeKey = failuresKey(pipeline.ctx.config.queue.prefix);

@@ -34,10 +34,7 @@ describe('the mass-deletion guard', () => {
     await empty.stop();
   });
 
-  const count = async (p: TestPipeline): Promise<number> => {
-    await p.ctx.es.indices.refresh({ index: servers.index });
-    return (await p.ctx.es.count({ index: servers.index })).count;
-  };
+  const count = (p: TestPipeline): Promise<number> => p.ctx.sink.count(servers.index);
 
   it('deletes what vanished within the limit, refuses an emptied source, and goes on only when told', async () => {
     const pipe = redis.pipeline();

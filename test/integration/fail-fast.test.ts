@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { esUrl } from '../support/elasticsearch';
 import { exited, spawnCli, startServers, testConfigInput, waitFor, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';
@@ -295,6 +295,9 @@ describe('failing fast with a readable message', () => {
 
   it("names a refused index creation like a failed check (403 with the credentials' origin, exit 2)", async () => {
     esRoutes = (method, url) => {
+      // The start-up detection of the engine (shared/sink/detect.ts): an Elasticsearch 8.
+      if (url.startsWith('/_nodes/_local'))
+        return { status: 200, body: { nodes: { n1: { version: '8.19.9', build_flavor: 'default' } } } };
       if (url.startsWith('/_cluster/health')) return { status: 200, body: { cluster_name: 'fake', status: 'green' } };
       if (method === 'HEAD') return { status: 404, body: {} };
       if (method === 'PUT')

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { FailureStore, type FailureRecord } from '../../shared/core/failure-store';
 import { keysRefused } from '../../shared/platform/metrics';
 import {
@@ -72,7 +72,7 @@ describe('the per-key failure store', () => {
     }
     // The keys that shared their jobs completed normally; no job failed for the refusals.
     expect((await getDoc(pipeline.ctx, servers.index, 'ok:1'))?.value).toEqual({ i: 1 });
-    expect(await pipeline.ctx.queue().getFailedCount()).toBe(0);
+    expect(await pipeline.ctx.queues().partitions[0]!.getFailedCount()).toBe(0);
     const refusedAfter = (await keysRefused.get()).values
       .filter((v) => v.labels.class === 'not_json')
       .reduce((n, v) => n + v.value, 0);

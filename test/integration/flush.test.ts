@@ -3,7 +3,7 @@ import type { LeasedProducer } from '../../producers/leased-producer';
 import type { CaptureHost } from '../../producers/capture/host';
 import type { NotificationMode } from '../../producers/capture/notifications/mode';
 import type { AppContext } from '../../cli/context';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import {
   startPipeline,
@@ -25,16 +25,14 @@ import { startRedisCluster, type RedisClusterHandle } from '../support/redis-clu
 const RECONCILE_MS = 10 * 60 * 1000;
 const WITHIN_MS = 5000;
 
-async function docCount(ctx: AppContext, index: string): Promise<number> {
-  await ctx.es.indices.refresh({ index }, { ignore: [404] });
-  const r = await ctx.es.count({ index }, { ignore: [404] });
-  return r.count ?? 0;
+function docCount(ctx: AppContext, index: string): Promise<number> {
+  return ctx.sink.count(index);
 }
 
 async function docIds(ctx: AppContext, index: string): Promise<string[]> {
-  await ctx.es.indices.refresh({ index });
-  const r = await ctx.es.search({ index, size: 1000, _source: false });
-  return r.hits.hits.map((h) => h._id ?? '').sort();
+  const ids: string[] = [];
+  for await (const page of ctx.sink.scan(index)) ids.push(...page.map((d) => d.id));
+  return ids.sort();
 }
 
 function notificationProducer(pipeline: TestPipeline): CaptureHost<NotificationMode> {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { leaseKeys } from '../../producers/lease';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { unfinishedJobs } from '../../shared/core/queue';
 import {
   exited,
@@ -83,7 +83,7 @@ describe('producer high availability', () => {
     expect(await subscribers()).toBe(1);
     expect(await queueRedis.get(leaseKeys('redis-es-sync').fence)).toBe('1');
 
-    const queue = worker.ctx.queue();
+    const queue = worker.ctx.queues().partitions[0]!;
     const liveKeys = async (): Promise<string[]> =>
       (await queue.getCompleted(0, -1)).flatMap((j) => j.data.keys).filter((k) => k.startsWith('one:'));
     for (let i = 0; i < 50; i++) await redis.set(`one:${i}`, String(i));
@@ -130,7 +130,7 @@ describe('producer high availability', () => {
     expect(standby.output()).toMatch(/"fence":2/);
     await waitFor(
       'queue drained',
-      () => unfinishedJobs(worker!.ctx.queue()),
+      () => unfinishedJobs(worker!.ctx.queues().partitions[0]!),
       (n) => n === 0,
       60000,
       200,

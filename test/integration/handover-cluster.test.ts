@@ -1,5 +1,5 @@
 import { Cluster, Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import {
   burstWithPausedLeader,

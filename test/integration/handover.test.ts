@@ -1,4 +1,4 @@
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import {
   burstAcrossQueueRestart,
   burstWithPausedLeader,

@@ -97,7 +97,7 @@ describe('HTTP roles and a worker that trusts no job', () => {
         data: { db: 0, keys: ['fruit:1'], v: 1, t: 0, src: 'replay' },
       });
       expect(added).toBe(403);
-      expect(await pipeline.ctx.queue().isPaused()).toBe(false);
+      expect(await pipeline.ctx.queues().partitions[0]!.isPaused()).toBe(false);
     } finally {
       await pipeline.stop();
     }
@@ -196,7 +196,7 @@ describe('HTTP roles and a worker that trusts no job', () => {
       const after = await (await fetch(`${base}/metrics`, { headers: bearer(TOKENS.viewer) })).text();
       expect(metricValue(after, 'redis_es_sync_queue_paused')).toBe(0);
     } finally {
-      await pipeline.ctx.queue().resume();
+      await pipeline.ctx.queues().partitions[0]!.resume();
       await pipeline.stop();
     }
   });

@@ -50,7 +50,7 @@ describe('Elasticsearch stopped for a while and started again', () => {
     for (let i = 0; i < KEYS; i += 4) await redis.hset(`user:${i}`, 'visits', '1');
     for (let i = 1; i < KEYS; i += 50) await redis.del(`user:${i}`);
     await redis.set('created-during-outage', 'yes');
-    const queue = ctx.queue();
+    const queue = ctx.queues().partitions[0]!;
     // The changes are queued and being retried, not failed.
     await waitFor(
       'changes queued during the outage',

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { unfinishedJobs } from '../../shared/core/queue';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { STREAM, outboxDrained, pendingCount, startOutboxServers } from '../support/outbox';
 import {
   exited,
@@ -141,7 +141,7 @@ describe('outbox producer killed mid-workload', () => {
     );
     await waitFor(
       'the queue drained',
-      () => unfinishedJobs(worker!.ctx.queue()),
+      () => unfinishedJobs(worker!.ctx.queues().partitions[0]!),
       (n) => n === 0,
       60000,
       100,

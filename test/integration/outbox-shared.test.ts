@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { expectNothingMissing, killAll, type Cli } from '../support/handover';
 import { STREAM, outboxDrained, startOutboxServers } from '../support/outbox';
 import {

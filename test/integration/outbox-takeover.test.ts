@@ -1,4 +1,4 @@
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { HandoverFixture, killAll, LEASE, leads, racingProducers, steppedDown } from '../support/handover';
 import { GROUP, outboxDrained, pendingCount, startOutboxServers, STREAM, writeWithEntry } from '../support/outbox';
 import { getDoc, startPipeline, testConfigInput, waitFor } from '../support/pipeline';

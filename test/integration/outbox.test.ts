@@ -5,7 +5,7 @@ import type { CaptureHost } from '../../producers/capture/host';
 import type { LeasedProducer } from '../../producers/leased-producer';
 import type { OutboxMode } from '../../producers/capture/outbox/mode';
 import { createLogger } from '../../shared/platform/logger';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { inSync } from '../../features/maintenance/verify';
 import { GROUP, STREAM, outboxDrained, pendingCount, startOutboxServers, writeWithEntry } from '../support/outbox';
 import {
@@ -384,8 +384,8 @@ describe('outbox mode: the stream is not data', () => {
         config: ctx.config,
         source: ctx.source,
         queueRedis: ctx.queueRedis,
-        queue: ctx.queue(),
-        es: ctx.es,
+        queue: ctx.queues(),
+        searchSink: ctx.sink,
         router: ctx.router,
         logger: ctx.logger,
       });

@@ -14,6 +14,7 @@ import {
   type TestPipeline,
   type TestServers,
 } from '../support/pipeline';
+import { testEs } from '../support/raw-es';
 
 /** Snapshot and live capture of every Redis type, end to end on real servers. */
 describe('Redis → BullMQ → Elasticsearch', () => {
@@ -150,7 +151,7 @@ describe('Redis → BullMQ → Elasticsearch', () => {
 
   it('verify reports documents changed behind the tool’s back', async () => {
     await waitInSync(pipeline!.ctx);
-    const { es } = pipeline!.ctx;
+    const es = testEs();
     // Stale: overwrite with a higher external version so the tool's own writes lose.
     await es.index({
       index,
@@ -211,7 +212,7 @@ describe('Redis → BullMQ → Elasticsearch', () => {
     );
     // The tampered doc carries a version higher than the counter can reach, so it stays
     // until removed; everything else matches.
-    await pipeline!.ctx.es.delete({ index, id: 'str' }, { ignore: [404] });
+    await testEs().delete({ index, id: 'str' }, { ignore: [404] });
     const report = await verifyNow(pipeline!.ctx);
     expect(report).toEqual({ checked: 2, missing: [], stale: [], extra: [], refused: [], why: {} });
   });

@@ -39,7 +39,7 @@ describe('four workers racing on hot keys', () => {
     for (let i = 0; i < 4; i++) workers.push(spawnCli(input, ['worker']));
     await waitFor(
       'four workers',
-      () => producer.ctx.queue().getWorkersCount(),
+      () => producer.ctx.queues().partitions[0]!.getWorkersCount(),
       (n) => n >= 4,
       30000,
     );
@@ -70,7 +70,7 @@ describe('four workers racing on hot keys', () => {
     await redis.set('hot:last', 'end');
     await waitFor(
       'queue drained',
-      () => unfinishedJobs(producer.ctx.queue()),
+      () => unfinishedJobs(producer.ctx.queues().partitions[0]!),
       (n) => n === 0,
       60000,
       200,
@@ -85,7 +85,7 @@ describe('four workers racing on hot keys', () => {
       if (type === 'list') expect(doc?.value).toEqual(await redis.lrange(`hot:${k}`, 0, -1));
     }
     // The race was real: several worker processes completed jobs.
-    const completed = await producer.ctx.queue().getCompleted(0, 999);
+    const completed = await producer.ctx.queues().partitions[0]!.getCompleted(0, 999);
     expect(new Set(completed.map((j) => j.processedBy)).size).toBeGreaterThan(1);
     for (const w of workers) expect(w.exitCode).toBeNull();
   });

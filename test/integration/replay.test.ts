@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { FailureStore } from '../../shared/core/failure-store';
 import { unfinishedJobs } from '../../shared/core/queue';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../support/pipeline';
 import { metricValue } from '../support/http';
 import { getFreePort } from '../support/ports';
+import { testEs } from '../support/raw-es';
 
 /** Exit code of a usage error (docs/operations.md, Exit codes). */
 const USAGE_EXIT = 64;
@@ -37,7 +38,7 @@ describe('replay, resync and verify --repair', () => {
   let store: FailureStore;
   const refusedKeys = async (): Promise<string[]> => (await store.matching({})).map((r) => r.key).sort();
   const blockWrites = (blocked: boolean): Promise<unknown> =>
-    pipeline.ctx.es.indices.putSettings({ index: servers.index, settings: { 'index.blocks.write': blocked } });
+    testEs().indices.putSettings({ index: servers.index, settings: { 'index.blocks.write': blocked } });
 
   beforeAll(async () => {
     servers = await startServers('replay');
@@ -139,7 +140,7 @@ describe('replay, resync and verify --repair', () => {
   });
 
   it("retries a failed job from the dashboard's retry button just as replay does", async () => {
-    const queue = pipeline.ctx.queue();
+    const queue = pipeline.ctx.queues().partitions[0]!;
     // The queue Redis refuses the job's failure-store update (WRONGTYPE): the job fails.
     await pipeline.ctx.queueRedis.rename(store.key, `${store.key}:aside`);
     await pipeline.ctx.queueRedis.set(store.key, 'not a hash');
@@ -173,7 +174,7 @@ describe('replay, resync and verify --repair', () => {
     await redis.set('json:1', '{"fixed":true}');
     await waitInSync(pipeline.ctx);
     await waitFor('json:1 to leave the store', refusedKeys, (k) => k.length === 0, 20000);
-    const { es } = pipeline.ctx;
+    const es = testEs();
     // Behind the tool's back, in Elasticsearch only: no change event will follow these.
     await es.index({
       index: servers.index,
@@ -202,7 +203,7 @@ describe('replay, resync and verify --repair', () => {
   });
 
   it('resync --pattern re-enqueues only the keys matching the pattern', async () => {
-    const { es } = pipeline.ctx;
+    const es = testEs();
     await es.delete({ index: servers.index, id: 'a:1' });
     await es.delete({ index: servers.index, id: 'b:1' });
     const resync = await cli(['--log-level', 'info', 'resync', '--pattern', 'b:*', '--wait']);
@@ -210,7 +211,7 @@ describe('replay, resync and verify --repair', () => {
     expect(resync.output).toMatch(/"keys":1,.*"msg":"resync enqueued"/);
     await waitFor(
       'queue drained',
-      () => unfinishedJobs(pipeline.ctx.queue()),
+      () => unfinishedJobs(pipeline.ctx.queues().partitions[0]!),
       (n) => n === 0,
       20000,
     );

@@ -17,7 +17,7 @@ import {
   type TestServers,
 } from '../support/pipeline';
 import { replicationInput, replicationServers } from '../support/replication';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 
 async function syncStats(redis: Redis): Promise<{ full: number; partialOk: number; partialErr: number }> {
   const info = await redis.info('stats');

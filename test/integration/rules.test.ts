@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { createChangeSink } from '../../producers/change-sink';
 import { FailureStore } from '../../shared/core/failure-store';
 import { unfinishedJobs } from '../../shared/core/queue';
@@ -18,6 +18,7 @@ import {
   type TestPipeline,
   type TestServers,
 } from '../support/pipeline';
+import { testEs } from '../support/raw-es';
 
 const EXAMPLE = resolve(__dirname, '../../examples/sync.example.yml');
 
@@ -106,7 +107,7 @@ describe('mapping rules and rejected documents', () => {
         created_at: '1815-12-10T00:00:00.000Z',
       },
     });
-    const mapping = await ctx.es.indices.getMapping({ index: index('users') });
+    const mapping = await testEs().indices.getMapping({ index: index('users') });
     expect(JSON.stringify(mapping)).toContain('"age":{"type":"integer"}');
     expect((await getDoc(ctx, index('orders'), '0:eu-42'))?.value).toEqual({
       total: 9.5,
@@ -118,13 +119,13 @@ describe('mapping rules and rejected documents', () => {
     expect(customer?.origin).toBe('db0/customer:7');
     expect(await getDoc(ctx, index('customers'), '0:8')).toBeUndefined();
     expect((await getDoc(ctx, servers.index, '0:other'))?.value).toBe('plain');
-    const sessions = await ctx.es.search({ index: `${servers.index},${index('users')}`, q: 'key:"session:1"' });
+    const sessions = await testEs().search({ index: `${servers.index},${index('users')}`, q: 'key:"session:1"' });
     expect(sessions.hits.hits).toHaveLength(0);
   });
 
   it('refuses only the refused document, keeps its reason per key, and indexes the rest of the batch', async () => {
     const { ctx } = pipeline!;
-    const queue = ctx.queue();
+    const queue = ctx.queues().partitions[0]!;
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
     const pipe = redis.pipeline();
     // `placed` was mapped as a date by the first order; this one is refused by Elasticsearch.
@@ -163,7 +164,7 @@ describe('mapping rules and rejected documents', () => {
     const store = new FailureStore(ctx.queueRedis, ctx.config.queue.prefix);
     const orders = index('orders');
     // An index that refuses writes (403 cluster_block_exception), as an operator might leave it.
-    await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': true } });
+    await testEs().indices.putSettings({ index: orders, settings: { 'index.blocks.write': true } });
     await redis.hset('order:eu:50', { total: '5', paid: 'yes', placed: '2024-03-03' });
     const rec = await waitFor(
       'order:eu:50 refused',
@@ -174,12 +175,12 @@ describe('mapping rules and rejected documents', () => {
     expect(rec!.reason).toMatch(/cluster_block_exception/);
     expect(rec!.index).toBe(orders);
 
-    await ctx.es.indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
+    await testEs().indices.putSettings({ index: orders, settings: { 'index.blocks.write': false } });
     await replayRefused(
       {
         store,
         enqueue: (db, keys) =>
-          createChangeSink(ctx.config, ctx.queue(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(
+          createChangeSink(ctx.config, ctx.queues(), ctx.queueRedis, ctx.logger, ctx.router).enqueueKeys(
             db,
             keys,
             'replay',

@@ -3,6 +3,7 @@ import { uniqueIndex } from '../support/elasticsearch';
 import { startPipeline, testConfigInput, waitInSync, type TestPipeline, type TestServers } from '../support/pipeline';
 import { getFreePort } from '../support/ports';
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
+import { testEs } from '../support/raw-es';
 
 /** The search cache cannot take the memory the queue needs: capped per entry and in total, or kept in a Redis of its own. */
 describe('a flooded search cache', () => {
@@ -84,7 +85,7 @@ describe('a flooded search cache', () => {
       pipeline = await startPipeline(input);
       await waitInSync(pipeline.ctx, 120_000);
       // Searches see what a refresh made visible: without it the answers could be empty, and small.
-      await pipeline.ctx.es.indices.refresh({ index });
+      await testEs().indices.refresh({ index });
       const base = `http://127.0.0.1:${port}`;
       await flood(base, index, 200);
       const counted = Number((await queueAdmin.get('redis-es-sync:search-cache:bytes')) ?? 0);
@@ -128,7 +129,7 @@ describe('a flooded search cache', () => {
     try {
       pipeline = await startPipeline(input);
       await waitInSync(pipeline.ctx, 120_000);
-      await pipeline.ctx.es.indices.refresh({ index });
+      await testEs().indices.refresh({ index });
       await flood(`http://127.0.0.1:${port}`, index, 100);
       expect(await searchKeysIn(queueAdmin)).toBe(0);
       expect(await searchKeysIn(cacheAdmin)).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { missingNotifyFlags } from '../../producers/capture/notifications/notify-flags';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
@@ -62,7 +62,7 @@ describe('a source and queue followed through Redis Sentinel', () => {
     const pipeline = await startPipeline(input);
     pipelines.push(pipeline);
     await writeKeys(redis, 1);
-    const queue = pipeline.ctx.queue();
+    const queue = pipeline.ctx.queues().partitions[0]!;
     await waitFor(
       'queue drained',
       () => unfinishedJobs(queue),

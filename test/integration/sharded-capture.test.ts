@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { producerRegistryKey, shardLeaseKeys } from '../../producers/lease';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
 import { expectNothingMissing, killAll, type Cli } from '../support/handover';
 import { exited, spawnCli, startPipeline, waitFor, type TestPipeline } from '../support/pipeline';

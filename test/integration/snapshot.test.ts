@@ -14,6 +14,7 @@ import {
   type TestPipeline,
   type TestServers,
 } from '../support/pipeline';
+import { testEs } from '../support/raw-es';
 
 const KEYS = 5000;
 
@@ -39,9 +40,9 @@ describe('snapshot', () => {
   it('an interrupted snapshot resumes from its saved cursor and misses no key', async () => {
     pipeline = await startPipeline(testConfigInput(servers), { producer: false, worker: false });
     const { ctx } = pipeline;
-    const queue = ctx.queue();
+    const queue = ctx.queues().partitions[0]!;
     const sink = new ChangeSink(
-      queue,
+      ctx.queues(),
       new VersionCounter(ctx.queueRedis, versionKey(ctx.config.queue.prefix)),
       { prefix: ctx.config.queue.prefix, batch: 500, flushMs: 2, hotKeyWindowMs: 0 },
       ctx.logger,
@@ -98,7 +99,7 @@ describe('snapshot', () => {
     await redis.set('k:live', 'x');
     await waitFor(
       'queue drained',
-      () => unfinishedJobs(ctx.queue()),
+      () => unfinishedJobs(ctx.queues().partitions[0]!),
       (n) => n === 0,
       60000,
       200,
@@ -106,7 +107,7 @@ describe('snapshot', () => {
     const report = await waitInSync(ctx);
     expect(report.checked).toBe(KEYS + 1);
     expect(await redis.exists(`${ctx.config.queue.prefix}:version`)).toBe(1);
-    const own = await ctx.es.count({ index: servers.index, q: `key:${ctx.config.queue.prefix}*` });
+    const own = await testEs().count({ index: servers.index, q: `key:${ctx.config.queue.prefix}*` });
     expect(own.count).toBe(0);
     expect((await verifyNow(ctx)).extra).toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -32,6 +32,40 @@ export function devStack(
     );
   }
   return output;
+}
+
+/** {@link devStack} without blocking, so several stacks can start at once. */
+export function devStackAsync(
+  args: readonly string[],
+  stackDir: string,
+  env: Record<string, string> = {},
+  timeoutMs = 10 * 60_000,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [STACK_SCRIPT, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env, STACK_DIR: stackDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('error', (err) => {
+      reject(
+        new Error(`STACK_DIR=${stackDir} scripts/dev-stack.sh ${args.join(' ')} failed (${err.message}):\n${output}`),
+      );
+    });
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve(output);
+      else
+        reject(
+          new Error(
+            `STACK_DIR=${stackDir} scripts/dev-stack.sh ${args.join(' ')} failed (${signal ?? `exit ${String(code)}`}):\n${output}`,
+          ),
+        );
+    });
+  });
 }
 
 /** The KEY=VALUE lines dev-stack.sh wrote to `<stackDir>/env`. */

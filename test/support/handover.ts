@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { leaseKeys } from '../../producers/lease';
-import type { ConfigInput } from '../../shared/platform/config/schema';
+import type { ConfigInput } from '../../producers/capture/registry';
 import { unfinishedJobs } from '../../shared/core/queue';
 import { uniqueIndex } from './elasticsearch';
 import { exited, spawnCli, verifyNow, waitFor, waitInSync, type TestPipeline, type TestServers } from './pipeline';
@@ -139,7 +139,7 @@ export class HandoverFixture<S extends TestServers = TestServers> {
 export async function expectNothingMissing(worker: TestPipeline): Promise<void> {
   await waitFor(
     'the queue drained',
-    () => unfinishedJobs(worker.ctx.queue()),
+    () => unfinishedJobs(worker.ctx.queues().partitions[0]!),
     (n) => n === 0,
     90000,
     200,

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { buildContext, type AppContext } from '../../cli/context';
 import { startService, type RunningService, type ServiceParts } from '../../cli/service';
 import type { LoadedConfig } from '../../shared/platform/config/load';
-import { ConfigSchema, type ConfigInput } from '../../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput, type SyncConfig } from '../../producers/capture/registry';
 import { createLogger } from '../../shared/platform/logger';
 import { formatReport, inSync, verify, type VerifyReport } from '../../features/maintenance/verify';
 import { esUrl, uniqueIndex } from './elasticsearch';
@@ -56,7 +56,7 @@ export function testConfigInput(servers: TestServers, extra: Partial<ConfigInput
   };
 }
 
-export function loadedConfig(input: ConfigInput): LoadedConfig {
+export function loadedConfig(input: ConfigInput): LoadedConfig<SyncConfig> {
   return { config: ConfigSchema.parse(input), baseDir: process.cwd() };
 }
 
@@ -107,7 +107,7 @@ export async function waitFor<T>(
 export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
   const { config } = ctx;
   return verify(
-    { es: ctx.es, source: ctx.source, router: ctx.router },
+    { sink: ctx.sink, source: ctx.source, router: ctx.router },
     {
       databases: config.redis.databases,
       patterns: config.redis.patterns,
@@ -129,8 +129,8 @@ export { formatReport };
 
 /** Realtime GET of one document's source, or undefined when absent. */
 export async function getDoc(ctx: AppContext, index: string, id: string): Promise<Record<string, unknown> | undefined> {
-  const r = await ctx.es.get<Record<string, unknown>>({ index, id }, { ignore: [404] });
-  return r.found ? r._source : undefined;
+  const [doc] = await ctx.sink.getDocuments(index, [id]);
+  return doc;
 }
 
 const CLI = resolve(__dirname, '../../dist/cli/main.js');

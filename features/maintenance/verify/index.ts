@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Client } from '@elastic/elasticsearch';
 import { keyFromBytes } from '../../../shared/core/bytes';
-import { docKey, scanIndex } from '../../../shared/sink/es-scan';
+import { docKey } from '../../../shared/sink/doc-key';
+import type { Sink } from '../../../shared/sink/port';
 import { DocumentRejectedError } from '../../../shared/platform/errors';
 import { existsMany, readKeyStates, type KeyState } from '../../../shared/core/key-state';
 import type { Progress } from '../../../shared/platform/progress';
@@ -64,7 +64,7 @@ interface Check {
  * maps elsewhere). Works page by page, so memory grows with the mismatches, not the keyspace.
  */
 export interface VerifyDeps {
-  es: Client;
+  sink: Sink;
   source: SourceRedis;
   router: KeyRouter;
 }
@@ -99,7 +99,7 @@ export async function verify(deps: VerifyDeps, opts: VerifyOptions): Promise<Ver
   }
   const synced = new Set(opts.databases);
   for (const index of deps.router.indices()) {
-    for await (const page of scanIndex(deps.es, index)) {
+    for await (const page of deps.sink.scan(index)) {
       const refs: DocRef[] = [];
       for (const doc of page) {
         const ref = docKey(doc.source);
@@ -203,26 +203,20 @@ async function checkKeys(deps: VerifyDeps, db: number, keys: readonly ScannedKey
       : [];
   const stateOf = new Map(shaped.map((s, j) => [s.i, states[j]]));
   const asked = routes.flatMap((route, i) => (route ? [{ i, route }] : []));
-  const found =
-    asked.length > 0
-      ? (
-          await deps.es.mget<Record<string, unknown>>({
-            docs: asked.map(({ route }) => ({ _index: route.index, _id: route.id })),
-          })
-        ).docs
-      : [];
-  const docOf = new Map(
-    asked.map(({ i }, j) => [i, found[j] as { found?: boolean; _source?: Record<string, unknown> } | undefined]),
+  const found = await getDocuments(
+    deps.sink,
+    asked.map(({ route }) => route),
   );
+  const docOf = new Map(asked.map(({ i }, j) => [i, found[j]]));
   return keys.map((k, i): Check => {
     const route = routes[i];
     if (!route) return { verdict: 'ok' };
     const raw = raws[i];
     const got = docOf.get(i);
-    // readRaw and mget answer one entry per key asked for, in order.
-    if (raw === undefined || got === undefined)
-      throw new Error(`verify: no ${raw === undefined ? 'read' : 'mget answer'} for key ${i} of ${keys.length}`);
-    const doc = got.found ? got._source : undefined;
+    // readRaw answers one entry per key asked for, in order, and so does getDocuments for every route.
+    if (raw === undefined || !docOf.has(i))
+      throw new Error(`verify: no ${raw === undefined ? 'read' : 'document answer'} for key ${i} of ${keys.length}`);
+    const doc = got;
     if (!raw.exists) return doc ? { verdict: 'extra', why: 'Redis has no such key' } : { verdict: 'ok' };
     if (raw.changing) return { verdict: 'stale', why: 'the key changed type while verify read it' };
     const state = stateOf.get(i);
@@ -292,12 +286,13 @@ async function checkDocs(deps: VerifyDeps, refs: readonly DocRef[], realtime: bo
   if (realtime) {
     const flagged = refs.map((r, i) => ({ r, i })).filter(({ i }) => verdicts[i] === 'extra');
     if (flagged.length > 0) {
-      const got = await deps.es.mget({
-        docs: flagged.map(({ r }) => ({ _index: r.index, _id: r.id, _source: false })),
-      });
-      got.docs.forEach((d, j) => {
-        const flag = flagged[j]; // mget answers one doc per one asked for, in order
-        if (flag !== undefined && !(d as { found?: boolean }).found) verdicts[flag.i] = 'ok';
+      const got = await getDocuments(
+        deps.sink,
+        flagged.map(({ r }) => r),
+      );
+      got.forEach((d, j) => {
+        const flag = flagged[j]; // one answer per document asked for, in order
+        if (flag !== undefined && d === undefined) verdicts[flag.i] = 'ok';
       });
     }
   }
@@ -336,4 +331,26 @@ function groupByDb(refs: readonly ScannedKey[]): Map<number, ScannedKey[]> {
 
 function refId(r: KeyRef): string {
   return `${r.db}\u0000${r.key}`;
+}
+
+/** The sources of documents in any indices, in the order asked (one request per index). */
+async function getDocuments(
+  sink: Sink,
+  refs: readonly { index: string; id: string }[],
+): Promise<(Record<string, unknown> | undefined)[]> {
+  const out = new Array<Record<string, unknown> | undefined>(refs.length);
+  const byIndex = new Map<string, number[]>();
+  refs.forEach((r, i) => {
+    const list = byIndex.get(r.index);
+    if (list) list.push(i);
+    else byIndex.set(r.index, [i]);
+  });
+  for (const [index, positions] of byIndex) {
+    const docs = await sink.getDocuments(
+      index,
+      positions.map((i) => refs[i]?.id ?? ''),
+    );
+    positions.forEach((p, j) => (out[p] = docs[j]));
+  }
+  return out;
 }

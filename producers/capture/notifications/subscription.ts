@@ -4,6 +4,7 @@ import type { Logger } from '../../../shared/platform/logger';
 import { flushesDetected, reconciliationGaps } from '../../../shared/platform/metrics';
 import { closeRedis } from '../../../shared/platform/redis';
 import type { ChangeSink } from '../../change-sink';
+import { notificationsConfig } from './config';
 
 export interface SubscriptionDeps {
   /** Opens the subscriber connection (to the one server whose events this follows). */
@@ -161,6 +162,6 @@ export class NotificationSubscription {
     const [, db, event] = m ?? [];
     if (db === undefined || event === undefined) return;
     this.eventsByType.set(event, (this.eventsByType.get(event) ?? 0) + 1);
-    this.deps.sink.capture(Number(db), key, 'notification');
+    this.deps.sink.capture(Number(db), key, notificationsConfig.source);
   }
 }

@@ -7,6 +7,7 @@ import { closeRedis, type RedisClient } from '../../../shared/platform/redis';
 import type { ChangeSink } from '../../change-sink';
 import type { Fence } from '../../lease';
 import type { CaptureContext, CaptureMode } from '../types';
+import { outboxConfig, type OutboxAppConfig } from './config';
 import { nonEmpty } from '../../../shared/platform/config/schema';
 import {
   decodeAutoClaim,
@@ -93,7 +94,7 @@ export class OutboxMode implements CaptureMode {
   readonly stream: string;
   readonly group: string;
   readonly consumer: string;
-  private readonly settings: CaptureContext['config']['producer']['outbox'];
+  private readonly settings: OutboxAppConfig['producer']['outbox'];
   private readonly streamDb: number;
   private readonly rules: EntryRules;
   private readonly fence: Fence;
@@ -117,7 +118,7 @@ export class OutboxMode implements CaptureMode {
   private lastTakeOver = 0;
   private lastTrim = 0;
 
-  constructor(private readonly deps: CaptureContext) {
+  constructor(private readonly deps: CaptureContext<OutboxAppConfig>) {
     const { config } = deps;
     this.settings = config.producer.outbox;
     this.streamDb = nonEmpty(config.redis.databases, 'redis.databases')[0];
@@ -342,7 +343,7 @@ export class OutboxMode implements CaptureMode {
       const entry = parseEntry(raw, this.rules);
       this.stats.read++;
       if (entry.kind === 'change') {
-        for (const key of entry.keys) this.sink.capture(entry.db, key, 'outbox');
+        for (const key of entry.keys) this.sink.capture(entry.db, key, outboxConfig.source);
       } else if (entry.kind === 'malformed') {
         this.stats.malformed++;
         outboxMalformed.inc({ part: 'entry' });

@@ -1,13 +1,13 @@
 import { hostname } from 'node:os';
-import type { AppConfig } from '../../../shared/platform/config/schema';
 import { ConfigError, RedisSetupError } from '../../../shared/platform/errors';
 import type { KeyRouter } from '../../../shared/core/mapping/router';
 import { isOwnKey } from '../../../shared/core/queue';
 import type { RedisClient } from '../../../shared/platform/redis';
 import type { TopologyIssue } from '../types';
+import type { OutboxAppConfig } from './config';
 
 /** The stream, group and consumer this process reads as, with their defaults filled in. */
-export function outboxNames(config: AppConfig): { stream: string; group: string; consumer: string } {
+export function outboxNames(config: OutboxAppConfig): { stream: string; group: string; consumer: string } {
   const settings = config.producer.outbox;
   return {
     stream: settings.stream ?? `${config.queue.prefix}:outbox`,
@@ -17,7 +17,7 @@ export function outboxNames(config: AppConfig): { stream: string; group: string;
 }
 
 /** The stream lives on one node, so a Cluster, whose keys spread over masters, is out. */
-export function outboxConfigIssues(config: AppConfig): TopologyIssue[] {
+export function outboxConfigIssues(config: OutboxAppConfig): TopologyIssue[] {
   if (config.redis.cluster === undefined) return [];
   return [
     { path: ['producer', 'mode'], message: 'outbox mode needs a standalone or Sentinel source Redis, not a Cluster' },
@@ -36,7 +36,12 @@ export async function checkServer(redis: RedisClient): Promise<void> {
 }
 
 /** The stream must not be synced as data: verify would flag it and a reconciliation would index it. */
-export function checkStreamIsNotData(config: AppConfig, router: KeyRouter, stream: string, streamDb: number): void {
+export function checkStreamIsNotData(
+  config: OutboxAppConfig,
+  router: KeyRouter,
+  stream: string,
+  streamDb: number,
+): void {
   if (isOwnKey(config.queue.prefix, stream) || !router.route(streamDb, stream)) return;
   const reason = `the stream ${stream} would itself be indexed as data: name it under queue.prefix ("${config.queue.prefix}:…", the default is "${config.queue.prefix}:outbox") or add a mapping rule { match: "${stream}", skip: true }`;
   throw new ConfigError(`invalid configuration:\n  - producer.outbox.stream: ${reason}`, [

@@ -5,6 +5,7 @@ import { redactUrl } from '../../../shared/platform/logger';
 import type { ChangeSink } from '../../change-sink';
 import { enqueueVanished, reconcile } from '../../reconcile';
 import type { CaptureContext, CaptureMode } from '../types';
+import { replicationConfig } from './config';
 import { ReplicationCheckpoint, checkpointKey, type StreamPosition } from './checkpoint';
 import { CommandKeys } from './command-keys';
 import { readCommand } from './command-stream';
@@ -229,10 +230,10 @@ export class ReplicationMode implements CaptureMode {
         keys++;
         if (batch.length >= batchKeys) {
           batches.delete(record.db);
-          await this.sink.enqueueKeys(record.db, batch, 'replication');
+          await this.sink.enqueueKeys(record.db, batch, replicationConfig.source);
         }
       }
-      for (const [db, batch] of batches) await this.sink.enqueueKeys(db, batch, 'replication');
+      for (const [db, batch] of batches) await this.sink.enqueueKeys(db, batch, replicationConfig.source);
     } finally {
       clearInterval(progress);
     }
@@ -330,7 +331,7 @@ export class ReplicationMode implements CaptureMode {
   }
 
   private capture(db: number, key: string): void {
-    if (this.databases.has(db)) this.sink.capture(db, key, 'replication');
+    if (this.databases.has(db)) this.sink.capture(db, key, replicationConfig.source);
   }
 
   /** Flushes delete without naming keys: reconcile those databases (their remaining documents go). */

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigIssue, errorMessage } from '../errors';
-import { ConfigSchema, type AppConfig } from './schema';
+import type { AppConfig } from './schema';
 
 /** Values given on the command line; they win over the environment and the file. */
 export interface ConfigFlags {
@@ -16,8 +16,8 @@ export interface ConfigFlags {
   httpHost?: string;
 }
 
-export interface LoadedConfig {
-  config: AppConfig;
+export interface LoadedConfig<C extends AppConfig = AppConfig> {
+  config: C;
   /** Directory of the config file, against which rule paths (transform modules) resolve. */
   baseDir: string;
   /** Where the file came from, for the start-up log line. */
@@ -64,21 +64,27 @@ const OVERLAYS: readonly Overlay[] = [
 ];
 
 /**
- * Builds the one validated configuration the process runs with: file (YAML or JSON),
- * then environment (`VAR`, or `VAR_FILE` naming a file that holds the secret), then flags.
- * Throws ConfigError naming every bad field and where its value came from.
- */
-/**
  * A check over the parsed configuration that a higher layer adds (a capture mode's topology
  * rules); its issues are reported exactly like the schema's own.
  */
-export type ConfigCheck = (config: AppConfig) => { path: (string | number)[]; message: string }[];
+export type ConfigCheck<C extends AppConfig = AppConfig> = (
+  config: C,
+) => { path: (string | number)[]; message: string }[];
 
-export function loadConfig(
+/**
+ * Builds the one validated configuration the process runs with: file (YAML or JSON),
+ * then environment (`VAR`, or `VAR_FILE` naming a file that holds the secret), then flags.
+ * Throws ConfigError naming every bad field and where its value came from.
+ *
+ * The schema comes from above: the full one (`defineConfigSchema` with the capture modes'
+ * parts) is composed by the capture registry, which this layer must not know.
+ */
+export function loadConfig<C extends AppConfig>(
+  schema: z.ZodType<C>,
   flags: ConfigFlags = {},
   env: NodeJS.ProcessEnv = process.env,
-  checks: readonly ConfigCheck[] = [],
-): LoadedConfig {
+  checks: readonly ConfigCheck<C>[] = [],
+): LoadedConfig<C> {
   const file = flags.config ?? env.CONFIG;
   const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
   const sources = new Map<string, string>();
@@ -113,13 +119,13 @@ export function loadConfig(
   for (const section of ['redis', 'queue', 'elasticsearch']) raw[section] ??= {};
 
   // reportInput: an issue then tells a missing value (input undefined) from a wrong one; inputs are never printed.
-  const schema =
+  const checked =
     checks.length === 0
-      ? ConfigSchema
-      : ConfigSchema.superRefine((c, ctx) => {
+      ? schema
+      : schema.superRefine((c, ctx) => {
           for (const check of checks) for (const issue of check(c)) ctx.addIssue({ code: 'custom', ...issue });
         });
-  const parsed = schema.safeParse(raw, { reportInput: true });
+  const parsed = checked.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw toConfigError(parsed.error, sources);
   return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file, sources };
 }

@@ -270,70 +270,152 @@ const IndexDefinitionSchema = z
   })
   .strict();
 
-/** The outbox stream lives in the source Redis, in the first of `redis.databases`. */
-const OutboxSchema = z
-  .object({
-    stream: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'Stream key, in the source Redis (in the first of `redis.databases`); default `<queue.prefix>:outbox`, which is never indexed itself (a name outside the prefix needs a `{ match: <stream>, skip: true }` rule).',
-      ),
-    group: z.string().min(1).default('redis-es-sync').describe('Consumer group of the producers.'),
-    shareGroup: z
-      .boolean()
-      .default(false)
-      .describe(
-        "Scale out: every producer reads the group as a consumer of its own, with no lease, so the entries are spread over them; a dead one's unacknowledged entries are taken over after `claimIdleMs` (or at once by a restart under the same `consumer` name). false: only the lease holder reads ([capture modes](capture-modes.md#scaling-out)).",
-      ),
-    consumer: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        "This producer's consumer name in the group; default `<hostname>-<pid>`. A stable name (a StatefulSet pod name) re-reads its own unacknowledged entries at once on restart.",
-      ),
-    batch: z.number().int().positive().default(500).describe('Entries per `XREADGROUP` / `XAUTOCLAIM`.'),
-    blockMs: z
-      .number()
-      .int()
-      .positive()
-      .default(2000)
-      .describe('How long one `XREADGROUP` blocks waiting for new entries, in ms.'),
-    claimIdleMs: z
-      .number()
-      .int()
-      .positive()
-      .default(60000)
-      .describe(
-        "Entries unacknowledged this long (ms) by a consumer that never held this lease are taken over (`XAUTOCLAIM`); an earlier lease holder's are taken over at once.",
-      ),
-    trimMaxLen: z
-      .number()
-      .int()
-      .positive()
-      .optional()
-      .describe(
-        'Keep about this many entries, acknowledged ones included; unset: trim every acknowledged entry. Unacknowledged entries are never trimmed.',
-      ),
-    startFrom: z
-      .enum(['0', '$'])
-      .default('0')
-      .describe('Where a newly created group starts: `0` the whole stream, `$` only entries added from now on.'),
-    reconcileIntervalMs: z
-      .number()
-      .int()
-      .min(0)
-      .default(0)
-      .describe(
-        'Full reconciliation on this schedule, in ms (0: only when the group is created or requested); for expirations and evictions, which write no entry.',
-      ),
-  })
-  .strict()
-  .prefault({});
+/** Capture settings every mode shares; `producerSection` puts the modes' own fields between the two parts. */
+const PRODUCER_SHARED = {
+  configureNotifications: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Set `notify-keyspace-events` on the source (on each master of a Cluster) when flags are missing, instead of stopping with an error that names them.',
+    ),
+  reconcileIntervalMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(600000)
+    .describe(
+      'Notifications mode: full reconciliation on this schedule, in ms (0: only at start and after reconnects and flushes).',
+    ),
+  leaseTtlMs: z
+    .number()
+    .int()
+    .min(500)
+    .default(5000)
+    .describe(
+      'Only the holder of this lease (in the queue Redis) captures; a standby takes over this long (ms) after the leader died.',
+    ),
+  leaseRenewMs: z
+    .number()
+    .int()
+    .min(50)
+    .default(1000)
+    .describe(
+      'How often (ms) the leader renews the lease and a standby tries to take it; at most half of `leaseTtlMs`.',
+    ),
+  shardedCapture: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Notifications mode on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
+    ),
+  scanCount: z.number().int().positive().default(1000).describe('SCAN COUNT of snapshots, reconciliation and verify.'),
+  snapshotBatchKeys: z.number().int().positive().default(500).describe('Keys per snapshot or reconciliation job.'),
+  enqueueBatch: z
+    .number()
+    .int()
+    .positive()
+    .default(500)
+    .describe('Live changes gathered before one `INCRBY` + one job.'),
+  enqueueFlushMs: z.number().int().min(0).default(2).describe('Longest wait (ms) for a partial batch of live changes.'),
+  hotKeyWindowMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(100)
+    .describe(
+      'A key enqueued less than this long ago (ms) is held until the window ends: one write per window for a hot key (0: off).',
+    ),
+};
 
-export const ConfigSchema = z
+/**
+ * AWS SigV4 signing (Amazon OpenSearch Service, managed or serverless). Not read from `AWS_REGION`:
+ * that variable is set in most AWS runtimes, and signing must be asked for, not implied.
+ */
+const SinkAwsSchema = z
+  .object({
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as eu-west-1')
+      .optional()
+      .describe(
+        'AWS region of the domain or collection (e.g. `eu-west-1`); when set, every request is signed with SigV4, credentials from the AWS default provider chain.',
+      ),
+    service: z
+      .enum(['es', 'aoss'])
+      .default('es')
+      .describe('Signing name: `es` for an OpenSearch Service domain, `aoss` for an OpenSearch Serverless collection.'),
+  })
+  .strict();
+
+export type SinkAwsConfig = z.infer<typeof SinkAwsSchema>;
+
+/** Shared capture settings listed after the modes' own fields (in the schema and so in the reference). */
+const PRODUCER_SHARED_LAST = {
+  topologyRefreshMs: z
+    .number()
+    .int()
+    .positive()
+    .default(5000)
+    .describe('Redis Cluster: how often (ms) the masters are listed again to follow failovers and resharding.'),
+  deletionGuard: z
+    .object({
+      maxShare: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.2)
+        .describe(
+          "Share of an index's documents a reconciliation may delete; past it (and past `minDeletes`) it deletes none. 1 turns the guard off.",
+        ),
+      minDeletes: z.number().int().min(0).default(100).describe('Deletes always allowed, whatever the share.'),
+    })
+    .strict()
+    .prefault({})
+    .describe(
+      'The [mass-deletion guard](operations.md#the-mass-deletion-guard): a reconciliation that would delete most of an index (a wrong or emptied source) deletes none of it.',
+    ),
+};
+
+/**
+ * What the capture modes add to the configuration: `producer.mode` (which of them runs) and
+ * each mode's own fields under `producer` (`producer.outbox`). The modes live above this layer
+ * (producers/capture/), so they hand these in; see `defineConfigSchema`.
+ */
+export interface CaptureSchemaParts<M extends z.ZodType<string, string | undefined>, F extends z.ZodRawShape> {
+  mode: M;
+  fields: F;
+}
+
+/** The `producer` section around the modes' parts. */
+function producerSection<M extends z.ZodType<string, string | undefined>, F extends z.ZodRawShape>(
+  capture: CaptureSchemaParts<M, F>,
+) {
+  return (
+    z
+      .object({ mode: capture.mode, ...PRODUCER_SHARED, ...capture.fields, ...PRODUCER_SHARED_LAST })
+      .strict()
+      .refine(leaseRenewWithinTtl, {
+        error: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
+        path: ['leaseRenewMs'],
+      })
+      // An absent section is parsed as `{}`, each field taking its default. The input type is
+      // generic over the modes' fields, so TypeScript cannot see that `{}` is one of them; it is,
+      // as a mode's fields are optional or defaulted (CaptureModeConfig.fields).
+      .prefault({} as never)
+      .describe('Capture: how changes are learned and enqueued.')
+  );
+}
+
+const LeaseTimes = z.object({ leaseRenewMs: z.number(), leaseTtlMs: z.number() });
+
+/** Takes the section as `unknown`: its type is generic over the modes' fields, the two numbers are the shared ones. */
+function leaseRenewWithinTtl(section: unknown): boolean {
+  const { leaseRenewMs, leaseTtlMs } = LeaseTimes.parse(section);
+  return leaseRenewMs * 2 <= leaseTtlMs;
+}
+
+/** Every section, before the checks across sections. */
+const PlatformSections = z
   .object({
     logLevel: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -385,6 +467,15 @@ export const ConfigSchema = z
             'BullMQ prefix: of every key BullMQ and this tool write (version counter, lease, failure store, search cache); such keys are never captured.',
           ),
         name: z.string().min(1).default('changes').describe('BullMQ queue name.'),
+        partitions: z
+          .number()
+          .int()
+          .min(1)
+          .max(1024)
+          .default(1)
+          .describe(
+            'BullMQ queues the jobs are spread over, by a hash of (database, key); each has its own hash tag, so on a Redis Cluster they spread over the masters. 1: the single queue `<prefix>:<name>`; may be changed on a running deployment ([operations](operations.md#partitioned-queues)).',
+          ),
         attempts: z
           .number()
           .int()
@@ -443,6 +534,23 @@ export const ConfigSchema = z
         error: 'username and password go together',
       })
       .describe('The Elasticsearch the documents go to.'),
+    sink: z
+      .object({
+        engine: z
+          .enum(['auto', 'elasticsearch', 'opensearch'])
+          .default('auto')
+          .describe(
+            'The search engine at `elasticsearch.url`: `auto` asks it at start-up (product and version, one request needing the `monitor` privilege); `elasticsearch` also asks, and refuses any other product; `opensearch` skips the question (Amazon OpenSearch Service, whose requests are signed).',
+          ),
+        aws: SinkAwsSchema.optional().describe(
+          'Amazon OpenSearch Service: sign every request with AWS SigV4 ([security](security.md#amazon-opensearch-service)).',
+        ),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Which search engine adapter writes the documents (Elasticsearch 8.x and 9.x, OpenSearch 2.x and 3.x), and how its requests are signed.',
+      ),
     mapping: z
       .object({
         defaultIndex: indexName.default('redis').describe('Index of keys no rule sends elsewhere.'),
@@ -462,121 +570,7 @@ export const ConfigSchema = z
       .strict()
       .prefault({})
       .describe('Which keys become which documents, in which index ([bytes](bytes.md)).'),
-    producer: z
-      .object({
-        mode: z
-          .enum(['notifications', 'outbox', 'replication'])
-          .default('notifications')
-          .describe(
-            'How changes are captured ([capture modes](capture-modes.md)): keyspace notifications (+ reconciliation), a Redis Streams outbox the application writes, or the replication protocol (the producer acts as a replica; self-hosted Redis/Valkey only).',
-          ),
-        configureNotifications: z
-          .boolean()
-          .default(false)
-          .describe(
-            'Set `notify-keyspace-events` on the source (on each master of a Cluster) when flags are missing, instead of stopping with an error that names them.',
-          ),
-        reconcileIntervalMs: z
-          .number()
-          .int()
-          .min(0)
-          .default(600000)
-          .describe(
-            'Notifications mode: full reconciliation on this schedule, in ms (0: only at start and after reconnects and flushes).',
-          ),
-        leaseTtlMs: z
-          .number()
-          .int()
-          .min(500)
-          .default(5000)
-          .describe(
-            'Only the holder of this lease (in the queue Redis) captures; a standby takes over this long (ms) after the leader died.',
-          ),
-        leaseRenewMs: z
-          .number()
-          .int()
-          .min(50)
-          .default(1000)
-          .describe(
-            'How often (ms) the leader renews the lease and a standby tries to take it; at most half of `leaseTtlMs`.',
-          ),
-        shardedCapture: z
-          .boolean()
-          .default(false)
-          .describe(
-            'Notifications mode on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
-          ),
-        scanCount: z
-          .number()
-          .int()
-          .positive()
-          .default(1000)
-          .describe('SCAN COUNT of snapshots, reconciliation and verify.'),
-        snapshotBatchKeys: z
-          .number()
-          .int()
-          .positive()
-          .default(500)
-          .describe('Keys per snapshot or reconciliation job.'),
-        enqueueBatch: z
-          .number()
-          .int()
-          .positive()
-          .default(500)
-          .describe('Live changes gathered before one `INCRBY` + one job.'),
-        enqueueFlushMs: z
-          .number()
-          .int()
-          .min(0)
-          .default(2)
-          .describe('Longest wait (ms) for a partial batch of live changes.'),
-        hotKeyWindowMs: z
-          .number()
-          .int()
-          .min(0)
-          .default(100)
-          .describe(
-            'A key enqueued less than this long ago (ms) is held until the window ends: one write per window for a hot key (0: off).',
-          ),
-        outbox: OutboxSchema.describe(
-          '`mode: outbox`: the change stream the application writes ([Streams outbox](capture-modes.md#streams-outbox)).',
-        ),
-        topologyRefreshMs: z
-          .number()
-          .int()
-          .positive()
-          .default(5000)
-          .describe('Redis Cluster: how often (ms) the masters are listed again to follow failovers and resharding.'),
-        deletionGuard: z
-          .object({
-            maxShare: z
-              .number()
-              .min(0)
-              .max(1)
-              .default(0.2)
-              .describe(
-                "Share of an index's documents a reconciliation may delete; past it (and past `minDeletes`) it deletes none. 1 turns the guard off.",
-              ),
-            minDeletes: z.number().int().min(0).default(100).describe('Deletes always allowed, whatever the share.'),
-          })
-          .strict()
-          .prefault({})
-          .describe(
-            'The [mass-deletion guard](operations.md#the-mass-deletion-guard): a reconciliation that would delete most of an index (a wrong or emptied source) deletes none of it.',
-          ),
-      })
-      .strict()
-      .refine((p) => p.leaseRenewMs * 2 <= p.leaseTtlMs, {
-        error: 'leaseRenewMs must be at most half of leaseTtlMs, so one missed renewal does not lose the lease',
-        path: ['leaseRenewMs'],
-      })
-      .refine((p) => !p.shardedCapture || p.mode === 'notifications', {
-        error:
-          'shardedCapture applies to the notifications mode only: outbox producers scale out by sharing the consumer group (producer.outbox.shareGroup), and replication reads one server (docs/capture-modes.md)',
-        path: ['shardedCapture'],
-      })
-      .prefault({})
-      .describe('Capture: how changes are learned and enqueued.'),
+    producer: producerSection({ mode: z.string().min(1), fields: {} }),
     worker: z
       .object({
         concurrency: z
@@ -632,6 +626,21 @@ export const ConfigSchema = z
           .default(30000)
           .describe("BullMQ job lock (ms): how soon a dead worker's jobs can be taken over."),
         stalledIntervalMs: z.number().int().positive().default(30000).describe('BullMQ stalled-job check period (ms).'),
+        partitions: z
+          .array(z.number().int().min(0))
+          .min(1)
+          .optional()
+          .describe(
+            'The queue partitions (0 to `queue.partitions` - 1) this worker consumes, e.g. `[0, 2]`; default all. `concurrency` is shared among them.',
+          ),
+        formerPartitionsPollMs: z
+          .number()
+          .int()
+          .positive()
+          .default(5000)
+          .describe(
+            'How often (ms) the worker looks for jobs left in the queues of another `queue.partitions` (after a change of it) and drains them.',
+          ),
       })
       .strict()
       .prefault({})
@@ -812,8 +821,49 @@ export const ConfigSchema = z
   })
   .strict();
 
-export type AppConfig = z.infer<typeof ConfigSchema>;
-export type ConfigInput = z.input<typeof ConfigSchema>;
+/** `worker.partitions` names partitions `queue.partitions` makes. */
+function checkWorkerPartitions(
+  c: { worker: { partitions?: number[] | undefined }; queue: { partitions: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const outside = c.worker.partitions?.filter((p) => p >= c.queue.partitions) ?? [];
+  if (outside.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['worker', 'partitions'],
+      message: `partitions ${outside.join(', ')} do not exist: queue.partitions is ${String(c.queue.partitions)} (0 to ${String(c.queue.partitions - 1)})`,
+    });
+  }
+}
+
+/**
+ * Every section but the capture modes' parts: what the layers below producers/ parse and read
+ * (`AppConfig`). `producer.mode` is any name here; the full schema is `defineConfigSchema`'s.
+ */
+export const PlatformConfigSchema = PlatformSections.superRefine(checkWorkerPartitions);
+
+/**
+ * The configuration as the layers below producers/ see it: every section, with `producer.mode`
+ * as a plain name and no mode's own fields. The full configuration (`defineConfigSchema`'s)
+ * is assignable to it.
+ */
+export type AppConfig = z.infer<typeof PlatformConfigSchema>;
+
+/**
+ * The full schema: the platform's sections with the capture modes' parts in `producer`, at the
+ * same place in the field order whatever the modes are. Composed above the platform, by the
+ * capture registry, which is the one place that knows the modes.
+ */
+export function defineConfigSchema<M extends z.ZodType<string, string | undefined>, F extends z.ZodRawShape>(
+  capture: CaptureSchemaParts<M, F>,
+) {
+  for (const name of Object.keys(capture.fields)) {
+    if (name === 'mode' || name in PRODUCER_SHARED || name in PRODUCER_SHARED_LAST) {
+      throw new Error(`a capture mode's field producer.${name} is already a shared producer field`);
+    }
+  }
+  return PlatformSections.extend({ producer: producerSection(capture) }).superRefine(checkWorkerPartitions);
+}
 
 /** A list the schema validated as non-empty (`.min(1)`); zod 4 infers a plain `T[]` for it. */
 export type NonEmpty<T> = readonly [T, ...T[]];

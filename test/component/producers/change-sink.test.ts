@@ -1,21 +1,23 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ConfigSchema } from '../../../shared/platform/config/schema';
+import { ConfigSchema } from '../../../producers/capture/registry';
 import { createLogger } from '../../../shared/platform/logger';
-import { BATCH_JOB, CHANGE_JOB, createQueue, type SyncJobData, type SyncQueue } from '../../../shared/core/queue';
+import { captureModeSource, BATCH_JOB, CHANGE_JOB, SyncQueues, type SyncJobData } from '../../../shared/core/queue';
 import { closeRedis, connectRedis } from '../../../shared/platform/redis';
 import { VersionCounter, versionKey } from '../../../shared/core/versions';
 import { ChangeSink, type ChangeSinkSettings } from '../../../producers/change-sink';
-import { fencedQueue } from '../../../producers/leased-producer';
 import { LeaseLostError } from '../../../shared/platform/errors';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
+
+/** The source of live changes in these tests; the sink carries whatever source a mode names. */
+const LIVE = captureModeSource('notification');
 
 const PREFIX = 'res-test';
 const logger = createLogger('silent');
 
 let server: RedisServerHandle;
 let connection: Redis;
-const queues: SyncQueue[] = [];
+const queues: SyncQueues[] = [];
 const workers: Worker<SyncJobData, void>[] = [];
 const extraConnections: Redis[] = [];
 
@@ -37,13 +39,14 @@ let queueCount = 0;
 function setup(
   settings: Partial<ChangeSinkSettings> = {},
   now: () => number = Date.now,
-): { queue: SyncQueue; sink: ChangeSink; counter: VersionCounter } {
+  partitions = 1,
+): { queue: SyncQueues; sink: ChangeSink; counter: VersionCounter } {
   const config = ConfigSchema.parse({
     redis: { url: server.url },
-    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}` },
+    queue: { url: server.url, prefix: PREFIX, name: `changes-${++queueCount}`, partitions },
     elasticsearch: { url: 'http://es.test:9200' },
   });
-  const queue = createQueue(config, connection);
+  const queue = SyncQueues.create(config, connection);
   queues.push(queue);
   const counter = new VersionCounter(connection, versionKey(PREFIX), now);
   const sink = new ChangeSink(
@@ -55,8 +58,12 @@ function setup(
   return { queue, sink, counter };
 }
 
-async function jobsOf(queue: SyncQueue): Promise<Job<SyncJobData, void>[]> {
-  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
+async function jobsOf(queue: SyncQueues): Promise<Job<SyncJobData, void>[]> {
+  const jobs = (
+    await Promise.all(
+      queue.partitions.map((q) => q.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'])),
+    )
+  ).flat();
   return jobs.sort((a, b) => a.data.v - b.data.v);
 }
 
@@ -71,7 +78,7 @@ async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 4000
 describe('ChangeSink', () => {
   it('coalesces repeated captures of a key before a flush into one job', async () => {
     const { queue, sink } = setup();
-    for (let i = 0; i < 50; i++) sink.capture(2, 'user:1');
+    for (let i = 0; i < 50; i++) sink.capture(2, 'user:1', LIVE);
     expect(sink.buffered).toBe(1);
     expect(sink.captured).toBe(50);
     await sink.flush();
@@ -86,9 +93,9 @@ describe('ChangeSink', () => {
 
   it('puts the keys of one flush in one job per database', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, 'a');
-    sink.capture(1, 'a');
-    sink.capture(0, 'b');
+    sink.capture(0, 'a', LIVE);
+    sink.capture(1, 'a', LIVE);
+    sink.capture(0, 'b', LIVE);
     sink.capture(0, 'c', 'reconcile');
     await sink.flush();
     const jobs = await jobsOf(queue);
@@ -103,13 +110,13 @@ describe('ChangeSink', () => {
 
   it('holds a hot key until its window ends, then enqueues its last change once', async () => {
     const { queue, sink } = setup({ hotKeyWindowMs: 300, flushMs: 1 });
-    sink.capture(0, 'hot');
-    sink.capture(0, 'cold');
+    sink.capture(0, 'hot', LIVE);
+    sink.capture(0, 'cold', LIVE);
     await waitFor(async () => (await jobsOf(queue)).length === 1);
     const enqueuedAt = Date.now();
     // Changed again and again right after its job was enqueued: held, not a job per change.
-    for (let i = 0; i < 20; i++) sink.capture(0, 'hot');
-    sink.capture(0, 'other');
+    for (let i = 0; i < 20; i++) sink.capture(0, 'hot', LIVE);
+    sink.capture(0, 'other', LIVE);
     await waitFor(async () => (await jobsOf(queue)).length === 2);
     expect(sink.buffered).toBe(1);
     await waitFor(async () => (await jobsOf(queue)).length === 3, 2000);
@@ -122,9 +129,9 @@ describe('ChangeSink', () => {
 
   it('flush() enqueues held hot keys at once, so stopping loses none', async () => {
     const { queue, sink } = setup({ hotKeyWindowMs: 60_000 });
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
     await sink.flush();
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
     expect(sink.buffered).toBe(1);
     await sink.flush();
     expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([['hot'], ['hot']]);
@@ -133,9 +140,9 @@ describe('ChangeSink', () => {
 
   it('gives jobs increasing versions, consecutive within a flush', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, 'a');
-    sink.capture(0, 'b');
-    sink.capture(0, 'c');
+    sink.capture(0, 'a', LIVE);
+    sink.capture(0, 'b', LIVE);
+    sink.capture(0, 'c', LIVE);
     await sink.flush();
     sink.capture(0, 'd', 'reconcile');
     await sink.flush();
@@ -150,13 +157,13 @@ describe('ChangeSink', () => {
 
   it('ignores keys under the queue prefix', async () => {
     const { queue, sink } = setup();
-    sink.capture(0, `${PREFIX}:changes:1`);
-    sink.capture(0, `${PREFIX}:version`);
+    sink.capture(0, `${PREFIX}:changes:1`, LIVE);
+    sink.capture(0, `${PREFIX}:version`, LIVE);
     expect(sink.buffered).toBe(0);
     expect(sink.captured).toBe(0);
     expect(await sink.enqueueKeys(0, [`${PREFIX}:x`], 'snapshot')).toBe(0);
     // Only the prefix followed by ':' is ours.
-    sink.capture(0, `${PREFIX}x`);
+    sink.capture(0, `${PREFIX}x`, LIVE);
     await sink.flush();
     expect((await jobsOf(queue)).map((j) => j.data.keys)).toEqual([[`${PREFIX}x`]]);
   });
@@ -176,14 +183,44 @@ describe('ChangeSink', () => {
     expect(sink.enqueued).toBe(3);
   });
 
+  it('puts the keys of a flush and of a batch in one job per partition, each in its own queue, versions consecutive', async () => {
+    const { queue, sink } = setup({ batch: 1000 }, Date.now, 4);
+    const keys = Array.from({ length: 200 }, (_, i) => `p:${i}`);
+    for (const k of keys) sink.capture(0, k, LIVE);
+    await sink.flush();
+    await sink.enqueueKeys(0, keys, 'snapshot');
+    for (const [name, want] of [
+      [CHANGE_JOB, 200],
+      [BATCH_JOB, 200],
+    ] as const) {
+      const byPartition = await Promise.all(
+        queue.partitions.map(async (q, p) => ({
+          p,
+          jobs: (await q.getJobs(['waiting'])).filter((j) => j.name === name),
+        })),
+      );
+      // One job per partition, each holding exactly the keys that hash there.
+      for (const { p, jobs } of byPartition) {
+        expect(jobs).toHaveLength(1);
+        expect(jobs[0]!.data.keys.every((k) => queue.partitionOf(0, k) === p)).toBe(true);
+      }
+      const all = byPartition.flatMap(({ jobs }) => jobs.map((j) => j.data));
+      expect(all.flatMap((d) => d.keys).sort()).toEqual([...keys].sort());
+      // One INCRBY for the flush: the jobs' version ranges tile one consecutive range.
+      const ranges = all.map((d) => [d.v, d.v + d.keys.length] as const).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBe(ranges[i - 1]![1]);
+      expect(ranges.at(-1)![1] - ranges[0]![0]).toBe(want);
+    }
+  });
+
   it('flushes by itself when the batch is full or flushMs has passed', async () => {
     const full = setup({ batch: 3, flushMs: 60_000 });
-    ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k));
+    ['a', 'b', 'c'].forEach((k) => full.sink.capture(0, k, LIVE));
     await waitFor(async () => (await jobsOf(full.queue)).length === 1);
     expect((await jobsOf(full.queue))[0]!.data.keys).toEqual(['a', 'b', 'c']);
 
     const timed = setup({ batch: 100, flushMs: 5 });
-    timed.sink.capture(0, 'later');
+    timed.sink.capture(0, 'later', LIVE);
     expect(timed.sink.buffered).toBe(1);
     await waitFor(async () => (await jobsOf(timed.queue)).length === 1);
     expect(timed.sink.buffered).toBe(0);
@@ -192,7 +229,7 @@ describe('ChangeSink', () => {
   it('a lease lost in a flush nobody awaited fails the next flush, so no caller takes the drop for done', async () => {
     const { queue, counter } = setup();
     let held = true;
-    const fenced = fencedQueue(queue, async () => {
+    const fenced = queue.fenced(async () => {
       if (!held) throw new LeaseLostError('producer lease lost (test)');
     });
     const sink = new ChangeSink(
@@ -201,12 +238,12 @@ describe('ChangeSink', () => {
       { prefix: PREFIX, batch: 2, flushMs: 60_000, hotKeyWindowMs: 0 },
       logger,
     );
-    sink.capture(0, 'a');
+    sink.capture(0, 'a', LIVE);
     await sink.flush();
     held = false;
     // A full batch flushes by itself, in the background: refused there.
-    sink.capture(0, 'b');
-    sink.capture(0, 'c');
+    sink.capture(0, 'b', LIVE);
+    sink.capture(0, 'c', LIVE);
     await waitFor(() => sink.leaseLost);
     expect(sink.buffered).toBe(0);
     const err: unknown = await sink.flush().catch((e: unknown) => e);
@@ -225,7 +262,7 @@ describe('ChangeSink', () => {
     const workerConnection = connectRedis(server.url, { name: 'change-sink-worker', forBullmq: true });
     extraConnections.push(workerConnection);
     const worker = new Worker<SyncJobData, void, string>(
-      queue.name,
+      queue.partitions[0]!.name,
       async (job) => {
         seen.push(job.data);
         if (seen.length === 1) await gate;
@@ -234,14 +271,14 @@ describe('ChangeSink', () => {
     );
     workers.push(worker);
 
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
     await sink.flush();
     await waitFor(() => seen.length === 1);
     expect(await queue.getJobCounts('active')).toEqual({ active: 1 });
 
     // Changed again while the first job is active: held for the hot-key window, then one job.
-    sink.capture(0, 'hot');
-    sink.capture(0, 'hot');
+    sink.capture(0, 'hot', LIVE);
+    sink.capture(0, 'hot', LIVE);
     await waitFor(async () => (await queue.getJobCounts('waiting')).waiting === 1);
 
     release();

@@ -5,14 +5,17 @@ import { Redis } from 'ioredis';
 import { ChangeSink } from '../../../producers/change-sink';
 import { leaseKeys, RedisLease } from '../../../producers/lease';
 import type { CaptureProducer } from '../../../producers/capture/types';
-import { fencedQueue, LeasedProducer } from '../../../producers/leased-producer';
-import { ConfigSchema } from '../../../shared/platform/config/schema';
+import { LeasedProducer } from '../../../producers/leased-producer';
+import { ConfigSchema } from '../../../producers/capture/registry';
 import { LeaseLostError } from '../../../shared/platform/errors';
 import { createLogger } from '../../../shared/platform/logger';
-import { createQueue, unfinishedJobs } from '../../../shared/core/queue';
+import { captureModeSource, SyncQueues, unfinishedJobs } from '../../../shared/core/queue';
 import { closeRedis, connectRedis } from '../../../shared/platform/redis';
 import { VersionCounter, versionKey } from '../../../shared/core/versions';
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
+
+/** The source of live changes in these tests; the sink carries whatever source a mode names. */
+const LIVE = captureModeSource('notification');
 
 const PREFIX = 'lease-test';
 const keys = leaseKeys(PREFIX);
@@ -146,24 +149,24 @@ describe('a sink enqueueing through a fenced queue', () => {
       elasticsearch: { url: 'http://es.test:9200' },
     });
     const connection = connectRedis(server.url, { name: 'lease-test', forBullmq: true });
-    const queue = createQueue(config, connection);
+    const queue = SyncQueues.create(config, connection);
     const lease = new RedisLease(redis, keys, 60_000);
     await lease.acquire();
     const sink = new ChangeSink(
-      fencedQueue(queue, () => lease.check()),
+      queue.fenced(() => lease.check()),
       new VersionCounter(redis, versionKey(PREFIX)),
       { prefix: PREFIX, batch: 100, flushMs: 60_000, hotKeyWindowMs: 0 },
       createLogger('silent'),
     );
     try {
-      sink.capture(0, 'a');
+      sink.capture(0, 'a', LIVE);
       await sink.flush();
       expect(await unfinishedJobs(queue)).toBe(1);
 
       await redis.del(keys.lease);
       await new RedisLease(redis, keys, 60_000).acquire();
-      sink.capture(0, 'b');
-      sink.capture(0, 'c');
+      sink.capture(0, 'b', LIVE);
+      sink.capture(0, 'c', LIVE);
       // A flush that dropped changes never looks done: the caller must not ack or checkpoint past them.
       await expect(sink.flush()).rejects.toBeInstanceOf(LeaseLostError);
       expect(sink.buffered).toBe(0);
@@ -171,7 +174,7 @@ describe('a sink enqueueing through a fenced queue', () => {
       expect(await unfinishedJobs(queue)).toBe(1);
       await expect(sink.enqueueKeys(0, ['d'], 'reconcile')).rejects.toBeInstanceOf(LeaseLostError);
       // Spent for good: later captures are ignored and every flush keeps failing.
-      sink.capture(0, 'e');
+      sink.capture(0, 'e', LIVE);
       expect(sink.buffered).toBe(0);
       await expect(sink.flush()).rejects.toBeInstanceOf(LeaseLostError);
       expect(await unfinishedJobs(queue)).toBe(1);

@@ -2,8 +2,9 @@ import { generationBumper } from '../../../features/search/generation';
 import type { ClientOptions } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import nock from 'nock';
-import { ConfigSchema, type ConfigInput } from '../../../shared/platform/config/schema';
-import { createEsClient, type EsClient } from '../../../shared/sink/elasticsearch';
+import { ConfigSchema, type ConfigInput } from '../../../producers/capture/registry';
+import { createElasticsearchSink } from '../../../shared/sink/elasticsearch';
+import type { Sink } from '../../../shared/sink/port';
 import { createLogger } from '../../../shared/platform/logger';
 import type { SyncDocument } from '../../../shared/core/mapping/document';
 import { KeyRouter } from '../../../shared/core/mapping/router';
@@ -19,7 +20,7 @@ import {
 import { startRedis, type RedisServerHandle } from '../../support/redis-server';
 
 // The client's default connection is undici's, which nock cannot see; the Node http one is
-// the same client and transport otherwise, so createEsClient is used unchanged.
+// the same client and transport otherwise, so the adapter is used unchanged.
 jest.mock('@elastic/elasticsearch', () => {
   const actual = jest.requireActual<typeof import('@elastic/elasticsearch')>('@elastic/elasticsearch');
   class HttpClient extends actual.Client {
@@ -50,14 +51,19 @@ let server: RedisServerHandle;
 let seed: Redis;
 let counterRedis: Redis;
 let source: RedisDbPool;
-let es: EsClient;
+let sink: Sink;
 
 beforeAll(async () => {
   server = await startRedis();
   seed = new Redis(server.url);
   counterRedis = new Redis(server.url);
   source = new RedisDbPool(server.url, 'bulk-indexer-test');
-  es = createEsClient({ url: ES_URL, requestTimeoutMs: 5000 });
+  sink = createElasticsearchSink({
+    connection: { url: ES_URL, requestTimeoutMs: 5000 },
+    engine: { product: 'elasticsearch', version: '8.19.9' },
+    logger: createLogger('silent'),
+    sourceOf: () => undefined,
+  });
   nock.disableNetConnect();
   nock.enableNetConnect('127.0.0.1');
 });
@@ -71,7 +77,7 @@ afterAll(async () => {
   nock.cleanAll();
   nock.enableNetConnect();
   nock.restore();
-  await es?.close();
+  await sink?.close();
   await source?.close();
   await Promise.all([seed, counterRedis].map((c) => c?.quit()));
   await server?.stop();
@@ -86,7 +92,7 @@ function indexer(
   settings: Partial<BulkIndexerDeps['settings']> = {},
 ): BulkIndexer {
   return new BulkIndexer({
-    es,
+    sink,
     source,
     counter: new VersionCounter(counterRedis, 'res-test:version'),
     router: router(),

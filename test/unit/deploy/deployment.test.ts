@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { createProgram } from '../../../cli/program';
 import { configEnvVars, loadConfig } from '../../../shared/platform/config/load';
+import { ConfigSchema } from '../../../producers/capture/registry';
+import { partitionQueues } from '../../../shared/core/partitions';
 
 /**
  * The deployment files (Dockerfile, docker-compose.yml, deploy/kubernetes/) only run commands
@@ -224,6 +226,7 @@ describe('deploy/kubernetes', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'res-k8s-')), 'sync.yml');
     writeFileSync(file, text);
     const { config } = loadConfig(
+      ConfigSchema,
       { config: file },
       { REDIS_URL: 'redis://r:6379', ELASTICSEARCH_URL: 'http://es:9200' },
     );
@@ -237,12 +240,26 @@ describe('deploy/kubernetes', () => {
     const spec = scaled[0]!.spec as Obj;
     expect((spec.scaleTargetRef as Obj).name).toBe('redis-es-sync-worker');
     const configText = (named('ConfigMap', 'redis-es-sync-config')?.data as Record<string, string>)['sync.yml']!;
-    const queue = (parseAllDocuments(configText)[0]!.toJS() as { queue: { prefix: string; name: string } }).queue;
-    const trigger = (spec.triggers as Obj[])[0]!;
-    expect(trigger.type).toBe('redis');
-    expect((trigger.metadata as Obj).listName).toBe(`${queue.prefix}:${queue.name}:wait`);
-    const auth = named('TriggerAuthentication', ((trigger.authenticationRef as Obj).name as string) ?? '');
-    for (const ref of (auth?.spec as Obj).secretTargetRef as { name: string; key: string }[])
-      expect(secretKeys(ref.name)).toContain(ref.key);
+    const queue = (
+      parseAllDocuments(configText)[0]!.toJS() as { queue: { prefix: string; name: string; partitions?: number } }
+    ).queue;
+    // One trigger per partition's wait list, summed by the formula (KEDA would take their maximum).
+    const lists = partitionQueues(queue.prefix, queue.name, queue.partitions ?? 1).map(
+      (q) => `${q.prefix}:${q.name}:wait`,
+    );
+    const triggers = spec.triggers as Obj[];
+    expect(triggers.map((t) => (t.metadata as Obj).listName)).toEqual(lists);
+    const modifiers = (spec.advanced as Obj).scalingModifiers as Obj;
+    expect(
+      String(modifiers.formula)
+        .split('+')
+        .map((t) => t.trim()),
+    ).toEqual(triggers.map((t) => t.name));
+    for (const trigger of triggers) {
+      expect(trigger.type).toBe('redis');
+      const auth = named('TriggerAuthentication', ((trigger.authenticationRef as Obj).name as string) ?? '');
+      for (const ref of (auth?.spec as Obj).secretTargetRef as { name: string; key: string }[])
+        expect(secretKeys(ref.name)).toContain(ref.key);
+    }
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../../shared/platform/config/load';
+import { ConfigSchema } from '../../../../producers/capture/registry';
 import { ConfigError } from '../../../../shared/platform/errors';
 import {
   assertSafeExposure,
@@ -24,7 +25,7 @@ describe('http configuration', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is off on loopback by default', () => {
-    expect(loadConfig({}, BASE_ENV).config.http).toEqual({
+    expect(loadConfig(ConfigSchema, {}, BASE_ENV).config.http).toEqual({
       port: 0,
       host: '127.0.0.1',
       maxConnections: 512,
@@ -36,6 +37,7 @@ describe('http configuration', () => {
     const secret = join(dir, 'token');
     writeFileSync(secret, 'from-a-file\n');
     const { config } = loadConfig(
+      ConfigSchema,
       {},
       {
         ...BASE_ENV,
@@ -58,6 +60,7 @@ describe('http configuration', () => {
 
   it('lets the flags win over the environment', () => {
     const { config } = loadConfig(
+      ConfigSchema,
       { httpPort: '9100', httpHost: '::1' },
       { ...BASE_ENV, HTTP_PORT: '8080', HTTP_HOST: '0.0.0.0' },
     );
@@ -67,7 +70,7 @@ describe('http configuration', () => {
   it('names the field and its source when a value is invalid', () => {
     const err = (() => {
       try {
-        loadConfig({}, { ...BASE_ENV, HTTP_PORT: 'eighty', HTTP_BASIC_USERNAME: 'ops' });
+        loadConfig(ConfigSchema, {}, { ...BASE_ENV, HTTP_PORT: 'eighty', HTTP_BASIC_USERNAME: 'ops' });
       } catch (e) {
         return e as ConfigError;
       }
@@ -158,6 +161,7 @@ describe('http roles', () => {
 
   it('reads each role from the environment', () => {
     const { config } = loadConfig(
+      ConfigSchema,
       {},
       {
         ...BASE_ENV,
@@ -179,7 +183,7 @@ describe('http roles', () => {
   it('refuses ambiguous set-ups, naming the field', () => {
     const fields = (env: Record<string, string>): string[] => {
       try {
-        loadConfig({}, { ...BASE_ENV, ...env });
+        loadConfig(ConfigSchema, {}, { ...BASE_ENV, ...env });
       } catch (e) {
         return (e as ConfigError).issues.map((i) => i.field).sort();
       }
@@ -267,7 +271,7 @@ describe('replay filters', () => {
     failedReason: string,
     finishedOn: number,
   ): { data: SyncJobData; failedReason: string; finishedOn: number } => ({
-    data: { db: 0, keys, v: 1, t: 0, src: 'notification' },
+    data: { db: 0, keys, v: 1, t: 0, src: 'snapshot' },
     failedReason,
     finishedOn,
   });

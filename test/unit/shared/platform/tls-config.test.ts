@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../../shared/platform/config/load';
+import { ConfigSchema, type SyncConfig } from '../../../../producers/capture/registry';
 import { ConfigError } from '../../../../shared/platform/errors';
-import { esClientOptions } from '../../../../shared/sink/elasticsearch';
+import { esClientOptions } from '../../../../shared/sink/elasticsearch/clients';
 import { redisTlsOptions } from '../../../../shared/platform/tls';
 
 const dir = mkdtempSync(join(tmpdir(), 'res-tls-config-'));
@@ -14,9 +15,9 @@ const pem = (name: string, text: string): string => {
 };
 const FINGERPRINT = 'A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90:A1:B2:C3:D4:E5:F6:07:18:29:3A:4B:5C:6D:7E:8F:90';
 
-function loadFile(content: Record<string, unknown>): ReturnType<typeof loadConfig> {
+function loadFile(content: Record<string, unknown>): ReturnType<typeof loadConfig<SyncConfig>> {
   const file = pem(`c-${Math.random().toString(36).slice(2)}.json`, JSON.stringify(content));
-  return loadConfig({ config: file }, {});
+  return loadConfig(ConfigSchema, { config: file }, {});
 }
 
 function issues(content: Record<string, unknown>): string[] {

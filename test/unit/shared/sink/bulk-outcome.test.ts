@@ -1,4 +1,5 @@
-import { classifyItem, type BulkItemResponse, type ItemOutcome } from '../../../../shared/sink/bulk-outcome';
+import { classifyItem, type BulkItemResponse } from '../../../../shared/sink/bulk-outcome';
+import type { ItemOutcome } from '../../../../shared/sink/port';
 
 const mapperError: BulkItemResponse = {
   status: 400,

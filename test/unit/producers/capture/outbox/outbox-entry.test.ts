@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../../../../shared/platform/config/load';
+import { ConfigSchema, type SyncConfig } from '../../../../../producers/capture/registry';
 import { ConfigError } from '../../../../../shared/platform/errors';
 import {
   compareIds,
@@ -151,10 +152,10 @@ describe('producer.outbox configuration', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function load(yaml: string): ReturnType<typeof loadConfig> {
+  function load(yaml: string): ReturnType<typeof loadConfig<SyncConfig>> {
     const path = join(dir, `c${Math.random().toString(36).slice(2)}.yml`);
     writeFileSync(path, yaml);
-    return loadConfig({ config: path }, env);
+    return loadConfig(ConfigSchema, { config: path }, env);
   }
 
   it('has defaults', () => {

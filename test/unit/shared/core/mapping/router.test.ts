@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigSchema, type AppConfig, type ConfigInput } from '../../../../../shared/platform/config/schema';
+import { type AppConfig } from '../../../../../shared/platform/config/schema';
+import { ConfigSchema, type ConfigInput } from '../../../../../producers/capture/registry';
 import { ConfigError } from '../../../../../shared/platform/errors';
 import { buildDocument } from '../../../../../shared/core/mapping/document';
 import { globToRegExp } from '../../../../../shared/core/mapping/glob';

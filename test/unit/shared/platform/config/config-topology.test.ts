@@ -1,4 +1,5 @@
 import { loadConfig } from '../../../../../shared/platform/config/load';
+import { ConfigSchema, type SyncConfig } from '../../../../../producers/capture/registry';
 import { ConfigError } from '../../../../../shared/platform/errors';
 import { isOwnKey } from '../../../../../shared/core/queue';
 import { describeEndpoint, endpointOf } from '../../../../../shared/platform/redis';
@@ -15,10 +16,10 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function fromYaml(yaml: string, env: NodeJS.ProcessEnv = ES): ReturnType<typeof loadConfig> {
+function fromYaml(yaml: string, env: NodeJS.ProcessEnv = ES): ReturnType<typeof loadConfig<SyncConfig>> {
   const path = join(dir, `c${Math.random().toString(36).slice(2)}.yml`);
   writeFileSync(path, yaml);
-  return loadConfig({ config: path }, env);
+  return loadConfig(ConfigSchema, { config: path }, env);
 }
 
 function issuesOf(yaml: string, env: NodeJS.ProcessEnv = ES): { field: string; reason: string }[] {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type ConfigFlags } from '../../../../../shared/platform/config/load';
+import { ConfigSchema } from '../../../../../producers/capture/registry';
 import { ConfigError } from '../../../../../shared/platform/errors';
 
 const BASE_ENV = { REDIS_URL: 'redis://data.example:6379/0', ELASTICSEARCH_URL: 'http://es.example:9200' };
@@ -20,7 +21,7 @@ function file(name: string, content: string): string {
 
 function configError(flags: ConfigFlags, env: NodeJS.ProcessEnv): ConfigError {
   try {
-    loadConfig(flags, env);
+    loadConfig(ConfigSchema, flags, env);
   } catch (err) {
     if (err instanceof ConfigError) return err;
     throw err;
@@ -30,7 +31,7 @@ function configError(flags: ConfigFlags, env: NodeJS.ProcessEnv): ConfigError {
 
 describe('environment', () => {
   it('reads the URLs and applies defaults', () => {
-    const { config, file: from, baseDir } = loadConfig({}, BASE_ENV);
+    const { config, file: from, baseDir } = loadConfig(ConfigSchema, {}, BASE_ENV);
     expect(from).toBeUndefined();
     expect(baseDir).toBe(process.cwd());
     expect(config.redis).toEqual({ url: 'redis://data.example:6379/0', databases: [0], patterns: ['*'] });
@@ -38,6 +39,7 @@ describe('environment', () => {
       url: 'redis://data.example:6379/0',
       prefix: 'redis-es-sync',
       name: 'changes',
+      partitions: 1,
       attempts: 10,
       keepCompleted: 1000,
       keepFailed: 100000,
@@ -55,30 +57,34 @@ describe('environment', () => {
       retryMaxMs: 15000,
       lockDurationMs: 30000,
       stalledIntervalMs: 30000,
+      formerPartitionsPollMs: 5000,
     });
     expect(config.mapping).toEqual({ defaultIndex: 'redis', unmatched: 'index', rules: [], indices: {} });
     expect(config.producer).toMatchObject({ configureNotifications: false, enqueueBatch: 500, snapshotBatchKeys: 500 });
   });
 
   it('QUEUE_REDIS_URL sets a separate queue Redis', () => {
-    const { config } = loadConfig({}, { ...BASE_ENV, QUEUE_REDIS_URL: 'redis://queue.example:6380/2' });
+    const { config } = loadConfig(ConfigSchema, {}, { ...BASE_ENV, QUEUE_REDIS_URL: 'redis://queue.example:6380/2' });
     expect(config.redis.url).toBe('redis://data.example:6379/0');
     expect(config.queue.url).toBe('redis://queue.example:6380/2');
   });
 
   it('an empty variable counts as unset', () => {
-    const { config } = loadConfig({}, { ...BASE_ENV, QUEUE_REDIS_URL: '' });
+    const { config } = loadConfig(ConfigSchema, {}, { ...BASE_ENV, QUEUE_REDIS_URL: '' });
     expect(config.queue.url).toBe(BASE_ENV.REDIS_URL);
   });
 
   it('ELASTICSEARCH_API_KEY, USERNAME/PASSWORD and LOG_LEVEL', () => {
-    expect(loadConfig({}, { ...BASE_ENV, ELASTICSEARCH_API_KEY: 'k3y' }).config.elasticsearch.apiKey).toBe('k3y');
+    expect(
+      loadConfig(ConfigSchema, {}, { ...BASE_ENV, ELASTICSEARCH_API_KEY: 'k3y' }).config.elasticsearch.apiKey,
+    ).toBe('k3y');
     const basic = loadConfig(
+      ConfigSchema,
       {},
       { ...BASE_ENV, ELASTICSEARCH_USERNAME: 'elastic', ELASTICSEARCH_PASSWORD: 's3cret' },
     ).config;
     expect(basic.elasticsearch).toMatchObject({ username: 'elastic', password: 's3cret' });
-    expect(loadConfig({}, { ...BASE_ENV, LOG_LEVEL: 'debug' }).config.logLevel).toBe('debug');
+    expect(loadConfig(ConfigSchema, {}, { ...BASE_ENV, LOG_LEVEL: 'debug' }).config.logLevel).toBe('debug');
   });
 
   it('VAR_FILE reads a secret from a file (trimmed); VAR itself wins', () => {
@@ -86,6 +92,7 @@ describe('environment', () => {
     const apiKey = file('api-key', '  key-from-file  \n');
     const redisUrl = file('redis-url', 'redis://secret-host:6379\n');
     const { config } = loadConfig(
+      ConfigSchema,
       {},
       {
         ELASTICSEARCH_URL: BASE_ENV.ELASTICSEARCH_URL,
@@ -100,6 +107,7 @@ describe('environment', () => {
     expect(config.elasticsearch.apiKey).toBe('key-from-file');
 
     const direct = loadConfig(
+      ConfigSchema,
       {},
       { ...BASE_ENV, ELASTICSEARCH_API_KEY: 'direct', ELASTICSEARCH_API_KEY_FILE: apiKey },
     ).config;
@@ -135,7 +143,7 @@ describe('config files', () => {
         '',
       ].join('\n'),
     );
-    const loaded = loadConfig({}, { CONFIG: path, ELASTICSEARCH_URL: 'http://es-from-env:9200' });
+    const loaded = loadConfig(ConfigSchema, {}, { CONFIG: path, ELASTICSEARCH_URL: 'http://es-from-env:9200' });
     expect(loaded.file).toBe(path);
     expect(loaded.baseDir).toBe(dir);
     const { config } = loaded;
@@ -161,7 +169,7 @@ describe('config files', () => {
         producer: { enqueueBatch: 7 },
       }),
     );
-    const { config } = loadConfig({ config: path }, {});
+    const { config } = loadConfig(ConfigSchema, { config: path }, {});
     expect(config.redis.url).toBe('redis://json:6379');
     expect(config.elasticsearch.url).toBe('https://es-json:9200');
     expect(config.producer.enqueueBatch).toBe(7);
@@ -169,7 +177,7 @@ describe('config files', () => {
 
   it('an empty file is an empty object', () => {
     const path = file('empty.yml', '');
-    expect(loadConfig({ config: path }, BASE_ENV).config.redis.url).toBe(BASE_ENV.REDIS_URL);
+    expect(loadConfig(ConfigSchema, { config: path }, BASE_ENV).config.redis.url).toBe(BASE_ENV.REDIS_URL);
   });
 
   it('unreadable, invalid and non-object files are ConfigErrors naming the file', () => {
@@ -186,6 +194,7 @@ describe('flags', () => {
   it('win over env and file', () => {
     const path = file('flags.yml', 'redis:\n  url: redis://from-file:6379\nlogLevel: warn\n');
     const { config } = loadConfig(
+      ConfigSchema,
       {
         config: path,
         redisUrl: 'redis://from-flag:6379',
@@ -204,7 +213,7 @@ describe('flags', () => {
   it('--config wins over CONFIG', () => {
     const a = file('a.yml', 'worker:\n  flushMs: 1\n');
     const b = file('b.yml', 'worker:\n  flushMs: 2\n');
-    const loaded = loadConfig({ config: b }, { ...BASE_ENV, CONFIG: a });
+    const loaded = loadConfig(ConfigSchema, { config: b }, { ...BASE_ENV, CONFIG: a });
     expect(loaded.file).toBe(b);
     expect(loaded.config.worker.flushMs).toBe(2);
   });

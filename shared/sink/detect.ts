@@ -1,0 +1,227 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { TLSSocket } from 'node:tls';
+import type { AppConfig } from '../platform/config/schema';
+import { where, type SourceOf } from '../platform/dependencies';
+import { DependencyError } from '../platform/errors';
+import { redactUrl } from '../platform/logger';
+import { readPem } from '../platform/tls';
+import { credentialsOrigin } from './credentials';
+import type { EngineInfo } from './port';
+
+/**
+ * The one request that names the product and version on Elasticsearch and OpenSearch alike,
+ * with only the `monitor` cluster privilege: the local node's info, cut to two fields.
+ * (`GET /` would be simpler, but Elasticsearch's integ-test build answers it 405.)
+ */
+export const DETECT_PATH = '/_nodes/_local?filter_path=nodes.*.version,nodes.*.build_flavor';
+
+/**
+ * The engine at `connection.url`, from one bounded raw HTTP request: not through an engine's
+ * client, because Elasticsearch's refuses to talk to any other product.
+ *
+ * Elasticsearch (7.14 on) sends `X-elastic-product: Elasticsearch` on every answer; OpenSearch
+ * neither sends it nor has a `build_flavor`, which every Elasticsearch since 6.3 reports.
+ */
+export async function detectEngine(
+  connection: AppConfig['elasticsearch'],
+  timeoutMs: number,
+  sourceOf: SourceOf,
+): Promise<EngineInfo> {
+  const endpoint = redactUrl(connection.url);
+  const tried = `GET ${DETECT_PATH.split('?')[0] ?? DETECT_PATH}`;
+  const fail = (
+    code:
+      | 'ES_UNREACHABLE'
+      | 'ES_TIMEOUT'
+      | 'ES_AUTH'
+      | 'ES_FORBIDDEN'
+      | 'ES_PROTOCOL'
+      | 'ES_TLS'
+      | 'ES_UNAVAILABLE'
+      | 'ES_ERROR',
+    detail: string,
+    hint: string,
+    cause?: unknown,
+  ): DependencyError =>
+    new DependencyError(code, 'elasticsearch', endpoint, detail, hint, cause === undefined ? undefined : { cause });
+  const at = where('elasticsearch.url', sourceOf);
+  let answer: { status: number; product: string | undefined; body: string };
+  try {
+    answer = await get(connection, DETECT_PATH, timeoutMs);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (err instanceof DetectTimeout)
+      throw fail(
+        'ES_TIMEOUT',
+        `no answer within ${timeoutMs} ms (tried: ${tried})`,
+        `check that the search engine runs there and is not overloaded (${at})`,
+        err,
+      );
+    if (/certificate|SSL|TLS|wrong version number|fingerprint/i.test(msg))
+      throw fail(
+        'ES_TLS',
+        `TLS failed: ${msg}`,
+        'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)',
+        err,
+      );
+    if (/ENOTFOUND|EAI_AGAIN/.test(msg))
+      throw fail('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`, err);
+    if (msg.includes('ECONNREFUSED'))
+      throw fail(
+        'ES_UNREACHABLE',
+        'connection refused (ECONNREFUSED)',
+        `check that the search engine runs there (${at})`,
+        err,
+      );
+    throw fail('ES_UNREACHABLE', msg, `check that the search engine runs there (${at})`, err);
+  }
+  const detail = `${answer.status} ${answerReason(answer.body)} (tried: ${tried})`;
+  const credentials = credentialsOrigin(connection, sourceOf);
+  if (answer.status === 401)
+    throw fail('ES_AUTH', `${detail} (${credentials})`, 'check the API key or user and password');
+  if (answer.status === 403)
+    throw fail(
+      'ES_FORBIDDEN',
+      `${detail} (${credentials})`,
+      'grant the credentials the privileges docs/security.md "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)',
+    );
+  if (answer.status >= 500)
+    throw fail('ES_UNAVAILABLE', detail, 'the search engine is up but not ready; check its health and logs');
+  if (answer.status !== 200)
+    throw fail(
+      'ES_PROTOCOL',
+      `${detail}: this does not look like Elasticsearch or OpenSearch`,
+      `check the URL (${at})`,
+    );
+  const node = firstNode(answer.body);
+  if (!node?.version)
+    throw fail(
+      'ES_PROTOCOL',
+      `${tried} answered without a node version: this does not look like Elasticsearch or OpenSearch`,
+      `check the URL (${at})`,
+    );
+  const product =
+    answer.product === 'Elasticsearch' || node.build_flavor !== undefined ? 'elasticsearch' : 'opensearch';
+  return { product, version: node.version };
+}
+
+/** `type: reason` of an error answer, or its first line. */
+function answerReason(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { error?: { type?: string; reason?: string | null } | string };
+    const e = parsed.error;
+    if (typeof e === 'string') return e;
+    if (e?.type) return `${e.type}: ${e.reason ?? ''}`.trim();
+  } catch {
+    // Not JSON: the text itself says more than nothing.
+  }
+  const first = body.split('\n', 1)[0]?.slice(0, 200);
+  return first === undefined || first === '' ? 'no reason given' : first;
+}
+
+class DetectTimeout extends Error {
+  override readonly name = 'DetectTimeout';
+}
+
+function firstNode(body: string): { version?: string; build_flavor?: string } | undefined {
+  try {
+    const parsed = JSON.parse(body) as { nodes?: Record<string, { version?: unknown; build_flavor?: unknown }> };
+    const node = Object.values(parsed.nodes ?? {})[0];
+    if (!node) return undefined;
+    return {
+      ...(typeof node.version === 'string' ? { version: node.version } : {}),
+      ...(typeof node.build_flavor === 'string' ? { build_flavor: node.build_flavor } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answers above this are not a node-info reply cut by filter_path: read no further. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+function get(
+  connection: AppConfig['elasticsearch'],
+  path: string,
+  timeoutMs: number,
+): Promise<{ status: number; product: string | undefined; body: string }> {
+  const url = new URL(path, connection.url.endsWith('/') ? connection.url : `${connection.url}/`);
+  const basic = (user: string, password: string): string =>
+    `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  // The configured credentials win over any in the URL, as with the engines' clients.
+  let authorization: string | undefined;
+  if (connection.apiKey) authorization = `ApiKey ${connection.apiKey}`;
+  else if (connection.username && connection.password) authorization = basic(connection.username, connection.password);
+  else if (url.username || url.password)
+    authorization = basic(decodeURIComponent(url.username), decodeURIComponent(url.password));
+  url.username = '';
+  url.password = '';
+  const headers: Record<string, string> = {
+    accept: 'application/json',
+    ...(authorization ? { authorization } : {}),
+  };
+  const tls = connection.tls;
+  const https = url.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const onResponse = (res: IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        const product = res.headers['x-elastic-product'];
+        resolve({
+          status: res.statusCode ?? 0,
+          product: Array.isArray(product) ? product[0] : product,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+      });
+      res.on('error', reject);
+    };
+    const req = https
+      ? httpsRequest(
+          url,
+          {
+            headers,
+            // With only a fingerprint, the chain is checked against it below instead of a CA.
+            rejectUnauthorized: (tls?.rejectUnauthorized ?? true) && !(tls?.caFingerprint && !tls.ca),
+            ...(tls?.ca ? { ca: readPem(tls.ca, 'elasticsearch.tls.ca') } : {}),
+          },
+          onResponse,
+        )
+      : httpRequest(url, { headers }, onResponse);
+    const timer = setTimeout(() => req.destroy(new DetectTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    const fingerprint = tls?.caFingerprint;
+    if (https && fingerprint && tls.rejectUnauthorized) {
+      req.on('socket', (socket) => {
+        socket.on('secureConnect', () => {
+          if (socket instanceof TLSSocket && !chainHasFingerprint(socket, fingerprint))
+            req.destroy(
+              new Error('TLS: no certificate of the chain has the configured elasticsearch.tls.caFingerprint'),
+            );
+        });
+      });
+    }
+    req.end();
+  });
+}
+
+function chainHasFingerprint(socket: TLSSocket, fingerprint: string): boolean {
+  const want = fingerprint.replace(/:/g, '').toUpperCase();
+  const seen = new Set<string>();
+  let cert = socket.getPeerCertificate(true);
+  while (Object.keys(cert).length > 0 && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256);
+    if (cert.fingerprint256.replace(/:/g, '').toUpperCase() === want) return true;
+    cert = cert.issuerCertificate;
+  }
+  return false;
+}

@@ -1,0 +1,3 @@
+import { describeSinkConformance } from '../../support/sink-conformance';
+
+describeSinkConformance('elasticsearch-9');

@@ -1,0 +1,3 @@
+import { describeSinkConformance } from '../../support/sink-conformance';
+
+describeSinkConformance('opensearch-2');
