@@ -1,7 +1,15 @@
-import { createCapture } from '../producers/capture/registry';
+import { captureRunsWithoutLease, captureShardsByMaster, createCapture } from '../producers/capture/registry';
 import type { CaptureProducer } from '../producers/capture/types';
-import { leaseKeys, RedisLease } from '../producers/lease';
+import {
+  leaseKeys,
+  ProducerRegistry,
+  producerName,
+  producerRegistryKey,
+  RedisLease,
+  shardLeaseKeys,
+} from '../producers/lease';
 import { LeasedProducer } from '../producers/leased-producer';
+import { ShardedProducer } from '../producers/sharded-producer';
 import { generationBumper } from '../features/search/generation';
 import { startIndexWorker, type IndexWorker } from '../workers/index-worker';
 import type { HttpSurface } from '../features/http/server';
@@ -118,25 +126,58 @@ export async function startService(
     }
     if (parts.producer) {
       const { producer: settings, queue } = ctx.config;
-      const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
-      const fenced = ctx.queues().fenced(() => lease.check());
-      const producer = new LeasedProducer({
-        lease,
-        create: () =>
-          createCapture({
-            config: ctx.config,
-            source: ctx.source,
-            queueRedis: ctx.queueRedis,
-            queue: fenced,
-            fence: lease,
-            searchSink: ctx.sink,
-            router: ctx.router,
-            logger: log,
-          }),
-        ttlMs: settings.leaseTtlMs,
-        renewMs: settings.leaseRenewMs,
-        logger: log,
-      });
+      const capture = (lease: RedisLease, source = ctx.source, logger = log): CaptureProducer =>
+        createCapture({
+          config: ctx.config,
+          source,
+          queueRedis: ctx.queueRedis,
+          queue: ctx.queues().fenced(() => lease.check()),
+          fence: lease,
+          searchSink: ctx.sink,
+          router: ctx.router,
+          logger,
+        });
+      let producer: CaptureProducer;
+      if (settings.shardedCapture && captureShardsByMaster(ctx.config) && ctx.source.isCluster) {
+        const name = producerName();
+        producer = new ShardedProducer({
+          source: ctx.source,
+          queueRedis: ctx.queueRedis,
+          prefix: queue.prefix,
+          registry: new ProducerRegistry(ctx.queueRedis, producerRegistryKey(queue.prefix), name, settings.leaseTtlMs),
+          lease: (shard) =>
+            new RedisLease(ctx.queueRedis, shardLeaseKeys(queue.prefix, shard), settings.leaseTtlMs, name),
+          create: (shard, lease, source) => capture(lease, source, log.child({ shard })),
+          ttlMs: settings.leaseTtlMs,
+          renewMs: settings.leaseRenewMs,
+          logger: log,
+        });
+      } else if (captureRunsWithoutLease(ctx.config)) {
+        // Every producer captures (the outbox: each a consumer of the group, XREADGROUP spreading the
+        // entries over them, an entry acknowledged only after its jobs are queued).
+        producer = createCapture({
+          config: ctx.config,
+          source: ctx.source,
+          queueRedis: ctx.queueRedis,
+          queue: ctx.queues(),
+          searchSink: ctx.sink,
+          router: ctx.router,
+          logger: log,
+        });
+      } else {
+        if (settings.shardedCapture)
+          log.info(
+            'producer.shardedCapture: the source is not a Redis Cluster, so it is one shard under the producer lease',
+          );
+        const lease = new RedisLease(ctx.queueRedis, leaseKeys(queue.prefix), settings.leaseTtlMs);
+        producer = new LeasedProducer({
+          lease,
+          create: () => capture(lease),
+          ttlMs: settings.leaseTtlMs,
+          renewMs: settings.leaseRenewMs,
+          logger: log,
+        });
+      }
       // A start that failed half-way has its own timers running: they are stopped before the rollback.
       await life.add({
         name: 'producer',

@@ -84,6 +84,25 @@ export function unfenced(redis: RedisClient): Fence {
   };
 }
 
+/**
+ * Whether the queue Redis keeps what it acknowledged across a restart (`appendonly yes`);
+ * undefined when CONFIG GET is not allowed (managed services often refuse it).
+ */
+export async function appendOnly(redis: RedisClient): Promise<boolean | undefined> {
+  try {
+    const reply = await redis.config('GET', 'appendonly');
+    const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
+    return typeof value === 'string' ? value === 'yes' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A name for this process in leases and in the producer registry: host, pid and a random part. */
+export function producerName(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+}
+
 export interface LeaseKeys {
   /** Holds the current holder's token (`GET` it to see who leads). */
   lease: string;
@@ -103,18 +122,22 @@ export function leaseKeys(prefix: string, name = 'producer'): LeaseKeys {
  */
 export class RedisLease implements Fence {
   /** This process's name in the lease; each tenure's token adds a random part of its own. */
-  readonly holder = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  readonly holder: string;
   private readonly redis: LeaseRedis;
   private fenceValue: number | undefined;
   // New on every acquisition: a queue Redis that lost the fencing counter (restarted without
   // persistence) hands out old numbers again, and an old tenure of this process must still fail its checks.
-  private tenureToken = this.holder;
+  private tenureToken: string;
 
   constructor(
     redis: RedisClient,
     private readonly keys: LeaseKeys,
     private readonly ttlMs: number,
+    /** Shared by the shard leases of one producer, so a lease's value names the producer holding it. */
+    holder: string = producerName(),
   ) {
+    this.holder = holder;
+    this.tenureToken = holder;
     this.redis = redis as LeaseRedis;
     if (typeof this.redis.resEsLeaseAcquire !== 'function') {
       redis.defineCommand('resEsLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE_LUA });
@@ -185,13 +208,7 @@ export class RedisLease implements Fence {
    * undefined when CONFIG GET is not allowed (managed services often refuse it).
    */
   async appendOnly(): Promise<boolean | undefined> {
-    try {
-      const reply = await this.redis.config('GET', 'appendonly');
-      const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
-      return typeof value === 'string' ? value === 'yes' : undefined;
-    } catch {
-      return undefined;
-    }
+    return appendOnly(this.redis);
   }
 
   /** Gives the lease up at once, so a standby need not wait for it to expire. */
@@ -205,4 +222,59 @@ export class RedisLease implements Fence {
   forget(): void {
     this.fenceValue = undefined;
   }
+}
+
+/** The lease of one capture shard (a Cluster master, by its node ID) and its own fencing counter. */
+export function shardLeaseKeys(prefix: string, shard: string): LeaseKeys {
+  return leaseKeys(prefix, `shard:${shard}`);
+}
+
+// Drops the members whose heartbeat is older than their TTL, renews ARGV[1]'s and returns the
+// live ones. Times are the queue Redis's own clock, so the producers' clocks need not agree.
+const BEAT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`;
+
+type RegistryRedis = RedisClient & {
+  resEsRegistryBeat(registry: string, member: string, ttlMs: number): Promise<string[]>;
+};
+
+/**
+ * The producers that share a sharded capture: a sorted set in the queue Redis, member = the
+ * producer, score = when its heartbeat runs out (the queue Redis's clock). A producer that
+ * stops beating (dead, paused, cut off) leaves the set `ttlMs` after its last beat, just as
+ * its shard leases, renewed in the same tick, run out.
+ */
+export class ProducerRegistry {
+  private readonly redis: RegistryRedis;
+
+  constructor(
+    redis: RedisClient,
+    readonly key: string,
+    readonly member: string,
+    private readonly ttlMs: number,
+  ) {
+    this.redis = redis as RegistryRedis;
+    if (typeof this.redis.resEsRegistryBeat !== 'function') {
+      redis.defineCommand('resEsRegistryBeat', { numberOfKeys: 1, lua: BEAT_LUA });
+    }
+  }
+
+  /** Renews this producer's heartbeat; returns every live producer, this one included. */
+  async beat(): Promise<string[]> {
+    return this.redis.resEsRegistryBeat(this.key, this.member, this.ttlMs);
+  }
+
+  /** Leaves at once (a graceful stop), so the others count one producer fewer without waiting. */
+  async leave(): Promise<void> {
+    await this.redis.zrem(this.key, this.member);
+  }
+}
+
+export function producerRegistryKey(prefix: string): string {
+  return `${prefix}:producers`;
 }

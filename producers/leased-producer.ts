@@ -1,5 +1,4 @@
 import type { Logger } from '../shared/platform/logger';
-import type { SyncQueue } from '../shared/core/queue';
 import type { CaptureProducer } from './capture/types';
 import type { RedisLease } from './lease';
 
@@ -25,7 +24,7 @@ interface Tenure {
  * lease captures. The others poll and take over once it expires (or is released on a
  * graceful stop). A new leader's producer resumes from what its mode persisted under the
  * previous fences (docs/handover.md). A leader that loses the lease
- * stops capturing and goes back to standby; enqueues go through `fencedQueue` and position
+ * stops capturing and goes back to standby; enqueues go through a fenced queue (`SyncQueues.fenced`) and position
  * writes through the lease, so even a paused leader that has not noticed yet can neither
  * enqueue nor persist a position.
  *
@@ -194,21 +193,4 @@ export class LeasedProducer implements CaptureProducer {
     await tenure.starting.catch(() => undefined);
     await tenure.inner.stop().catch((err: unknown) => this.log.error({ err }, 'error while stopping capture'));
   }
-}
-
-/** The queue, but every add/addBulk first checks with Redis that this producer still holds the lease. */
-export function fencedQueue(queue: SyncQueue, check: () => Promise<void>): SyncQueue {
-  return new Proxy(queue, {
-    get(target, prop) {
-      if (prop === 'add' || prop === 'addBulk') {
-        const method = target[prop].bind(target) as (...args: unknown[]) => Promise<unknown>;
-        return async (...args: unknown[]) => {
-          await check();
-          return method(...args);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }

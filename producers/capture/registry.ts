@@ -39,5 +39,22 @@ export function createCapture(deps: CaptureDeps<SyncConfig>): CaptureHost {
 
 /** What the configured mode finds wrong with the configured source (before anything connects). */
 export function captureConfigIssues(config: SyncConfig): TopologyIssue[] {
-  return pluginFor(config).checkConfig?.(config) ?? [];
+  const plugin = pluginFor(config);
+  const issues = plugin.checkConfig?.(config) ?? [];
+  if (config.producer.shardedCapture && plugin.shardsByMaster !== true)
+    issues.push({
+      path: ['producer', 'shardedCapture'],
+      message: `the ${plugin.name} mode does not capture one master at a time; its scale-out is in docs/capture-modes.md#scaling-out`,
+    });
+  return issues;
+}
+
+/** Whether the configured mode runs in every producer at once, without the producer lease. */
+export function captureRunsWithoutLease(config: SyncConfig): boolean {
+  return pluginFor(config).runsWithoutLease?.(config) ?? false;
+}
+
+/** Whether the configured mode can shard a Cluster source's capture by master. */
+export function captureShardsByMaster(config: SyncConfig): boolean {
+  return pluginFor(config).shardsByMaster === true;
 }

@@ -101,5 +101,12 @@ export interface CaptureBehaviour<M extends CaptureMode, C extends AppConfig> {
   logBindings?(config: C): Record<string, unknown>;
   /** Sources this mode cannot capture from, found when the configuration is loaded, before anything connects. */
   checkConfig?(config: C): TopologyIssue[];
+  /**
+   * Whether every producer captures at once under this configuration, with no producer lease
+   * (the outbox's shared consumer group): the mode itself then keeps them from losing a change.
+   */
+  runsWithoutLease?(config: C): boolean;
+  /** Whether the mode captures a Redis Cluster source one master at a time (`producer.shardedCapture`). */
+  shardsByMaster?: boolean;
   create(ctx: CaptureContext<C>): M;
 }

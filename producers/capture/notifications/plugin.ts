@@ -6,5 +6,7 @@ import { NotificationMode } from './mode';
 export const notifications: CapturePlugin<NotificationMode, typeof notificationsConfig> = {
   ...notificationsConfig,
   reconcileEveryMs: (config) => config.producer.reconcileIntervalMs,
+  // Notifications are per node: each master's subscription and SCAN stand alone.
+  shardsByMaster: true,
   create: (ctx) => new NotificationMode(ctx),
 };

@@ -12,6 +12,12 @@ export const OutboxSchema = z
         'Stream key, in the source Redis (in the first of `redis.databases`); default `<queue.prefix>:outbox`, which is never indexed itself (a name outside the prefix needs a `{ match: <stream>, skip: true }` rule).',
       ),
     group: z.string().min(1).default('redis-es-sync').describe('Consumer group of the producers.'),
+    shareGroup: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Scale out: every producer reads the group as a consumer of its own, with no lease, so the entries are spread over them; a dead one's unacknowledged entries are taken over after `claimIdleMs` (or at once by a restart under the same `consumer` name). false: only the lease holder reads ([capture modes](capture-modes.md#scaling-out)).",
+      ),
     consumer: z
       .string()
       .min(1)

@@ -9,5 +9,6 @@ export const outbox: CapturePlugin<OutboxMode, typeof outboxConfig> = {
   reconcileEveryMs: (config) => config.producer.outbox.reconcileIntervalMs,
   logBindings: (config) => outboxNames(config),
   checkConfig: outboxConfigIssues,
+  runsWithoutLease: (config) => config.producer.outbox.shareGroup,
   create: (ctx) => new OutboxMode(ctx),
 };

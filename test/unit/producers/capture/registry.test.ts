@@ -1,5 +1,10 @@
-import { captureConfigIssues } from '../../../../producers/capture/registry';
-import { ConfigSchema, type ConfigInput } from '../../../../producers/capture/registry';
+import {
+  captureConfigIssues,
+  captureRunsWithoutLease,
+  captureShardsByMaster,
+  ConfigSchema,
+  type ConfigInput,
+} from '../../../../producers/capture/registry';
 
 const base = { queue: { url: 'redis://queue.example:6379' }, elasticsearch: { url: 'http://es.example:9200' } };
 const issues = (input: Partial<ConfigInput>): string[] =>
@@ -26,5 +31,19 @@ describe("the capture modes' own configuration checks", () => {
         producer: { mode: 'outbox' },
       }),
     ).toEqual(['producer.mode: outbox mode needs a standalone or Sentinel source Redis, not a Cluster']);
+  });
+
+  it('shard by master only in a mode that can, and run without the lease only where the mode says so', () => {
+    const source = { redis: { url: 'redis://source.example:6379' } };
+    expect(issues({ ...source, producer: { mode: 'notifications', shardedCapture: true } })).toEqual([]);
+    for (const mode of ['outbox', 'replication'] as const)
+      expect(issues({ ...source, producer: { mode, shardedCapture: true } })).toEqual([
+        `producer.shardedCapture: the ${mode} mode does not capture one master at a time; its scale-out is in docs/capture-modes.md#scaling-out`,
+      ]);
+    const parse = (producer: ConfigInput['producer']) => ConfigSchema.parse({ ...base, ...source, producer });
+    expect(captureShardsByMaster(parse({ mode: 'notifications' }))).toBe(true);
+    expect(captureRunsWithoutLease(parse({ mode: 'outbox' }))).toBe(false);
+    expect(captureRunsWithoutLease(parse({ mode: 'outbox', outbox: { shareGroup: true } }))).toBe(true);
+    expect(captureRunsWithoutLease(parse({ mode: 'notifications' }))).toBe(false);
   });
 });

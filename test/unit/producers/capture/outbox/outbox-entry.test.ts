@@ -163,6 +163,7 @@ describe('producer.outbox configuration', () => {
     expect(config.producer.mode).toBe('outbox');
     expect(config.producer.outbox).toEqual({
       group: 'redis-es-sync',
+      shareGroup: false,
       batch: 500,
       blockMs: 2000,
       claimIdleMs: 60000,
