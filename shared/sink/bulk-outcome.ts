@@ -1,4 +1,4 @@
-import type { ItemOutcome } from './port';
+import type { BulkOperation, ItemOutcome, SearchResult } from './port';
 
 /** One item of a bulk answer; the shape is the same on every supported engine. */
 export interface BulkItemResponse {
@@ -24,4 +24,52 @@ function describeItemError(item: BulkItemResponse): string {
   if (!e) return `status ${item.status}`;
   const cause = e.caused_by?.reason ? ` (caused by ${e.caused_by.type ?? 'error'}: ${e.caused_by.reason})` : '';
   return `${item.status} ${e.type ?? 'error'}: ${e.reason ?? ''}${cause}`;
+}
+
+/**
+ * One outcome per operation, in order, from a bulk answer's items. One item per action is the
+ * protocol; an operation without one has an unknown outcome, and a versioned write is safe to
+ * send again.
+ */
+export function bulkOutcomes(
+  operations: readonly BulkOperation[],
+  items: readonly (Record<string, BulkItemResponse | undefined> | undefined)[],
+): ItemOutcome[] {
+  return operations.map((op, i): ItemOutcome => {
+    const entry = items[i];
+    const item = entry ? Object.values(entry)[0] : undefined;
+    if (item === undefined) return { kind: 'retry', reason: 'the bulk answer has no item for this operation' };
+    return classifyItem(op.op, item);
+  });
+}
+
+/** A search answer, in the shape every supported engine gives it. */
+export interface SearchAnswer {
+  timed_out?: boolean;
+  _shards?: { failed?: number };
+  hits: {
+    total?: number | { value: number; relation: 'eq' | 'gte' };
+    hits: {
+      _index: string;
+      _id?: string;
+      _score?: number | null;
+      _source?: Record<string, unknown>;
+      sort?: unknown[];
+    }[];
+  };
+}
+
+export function searchResult(answer: SearchAnswer): SearchResult {
+  const total = answer.hits.total;
+  return {
+    hits: answer.hits.hits.map((h) => ({
+      index: h._index,
+      id: h._id ?? '',
+      score: h._score ?? null,
+      source: h._source ?? {},
+      ...(h.sort ? { sort: h.sort } : {}),
+    })),
+    total: typeof total === 'number' ? { value: total, relation: 'eq' } : (total ?? { value: 0, relation: 'eq' }),
+    complete: answer.timed_out !== true && (answer._shards?.failed ?? 0) === 0,
+  };
 }

@@ -1,7 +1,15 @@
 import { errors as errors8 } from '@elastic/elasticsearch';
 import { errors as errors9 } from 'elasticsearch9';
-import { DependencyError, errorMessage, type DependencyErrorCode } from '../../platform/errors';
-import { firstLine, where, type SourceOf } from '../../platform/dependencies';
+import { DependencyError, errorMessage } from '../../platform/errors';
+import { where, type SourceOf } from '../../platform/dependencies';
+import {
+  connectionFailure,
+  notTheEngineFailure,
+  otherFailure,
+  responseFailure,
+  timeoutFailure,
+  type EngineFailureContext,
+} from '../engine-failure';
 
 /*
  * The error classes of both majors' clients: an error is one of either package's classes,
@@ -90,72 +98,23 @@ export function esError(
   tried = 'GET /_cluster/health',
 ): DependencyError {
   if (err instanceof DependencyError) return err;
-  const at = where('elasticsearch.url', sourceOf);
-  const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError =>
-    new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
-  if (isResponseError(err)) {
-    const status = err.statusCode ?? 0;
-    const body = err.body as
-      | { error?: { type?: string; reason?: string | null } | string | null; status?: number }
-      | string
-      | null
-      | undefined;
-    const e = typeof body === 'object' && body !== null ? body.error : undefined;
-    const what =
-      typeof e === 'object' && e !== null
-        ? `${e.type ?? 'error'}: ${e.reason ?? ''}`.trim()
-        : typeof e === 'string'
-          ? e
-          : typeof body === 'string' && body
-            ? firstLine(body).slice(0, 200)
-            : 'no reason given';
-    const detail = `${status} ${what}`;
-    if (status === 401) return make('ES_AUTH', `${detail} (${credentials})`, 'check the API key or user and password');
-    if (status === 403)
-      return make(
-        'ES_FORBIDDEN',
-        `${detail} (${credentials})`,
+  const ctx: EngineFailureContext = {
+    product: 'Elasticsearch',
+    endpoint,
+    credentials,
+    at: where('elasticsearch.url', sourceOf),
+    cause: err,
+    hints: {
+      auth: 'check the API key or user and password',
+      forbidden:
         'grant the credentials the privileges docs/security.md "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)',
-      );
-    if (status === 503 || status === 502 || status === 504)
-      return make(
-        'ES_UNAVAILABLE',
-        detail,
-        'Elasticsearch is up but not ready (starting, no master, overloaded); check its health and logs',
-      );
-    if (status === 404 || status === 405)
-      return make('ES_PROTOCOL', `${detail}: this does not look like Elasticsearch`, `check the URL (${at})`);
-    return make('ES_ERROR', detail, "check Elasticsearch's logs");
-  }
-  if (isNotElasticsearch(err)) {
-    return make('ES_PROTOCOL', 'answered, but it is not Elasticsearch', `check the host and port (${at})`);
-  }
-  if (isTimeout(err)) {
-    return make(
-      'ES_TIMEOUT',
-      `no answer within ${timeoutMs ?? '?'} ms (tried: ${tried})`,
-      `check that Elasticsearch runs there and is not overloaded (${at})`,
-    );
-  }
-  if (isConnectionError(err)) {
-    const msg = err.message;
-    if (msg.includes('ECONNREFUSED'))
-      return make('ES_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that Elasticsearch runs there (${at})`);
-    if (/ENOTFOUND|EAI_AGAIN/.test(msg))
-      return make('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`);
-    if (/certificate|SSL|TLS|wrong version number/i.test(msg))
-      return make(
-        'ES_TLS',
-        `TLS failed: ${firstLine(msg)}`,
-        'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)',
-      );
-    if (/socket hang up|ECONNRESET|other side closed/i.test(msg))
-      return make(
-        'ES_PROTOCOL',
-        `the connection was closed without an HTTP answer (${firstLine(msg)})`,
-        `check that this is Elasticsearch's HTTP port (${at})`,
-      );
-    return make('ES_UNREACHABLE', firstLine(msg), `check that Elasticsearch runs there (${at})`);
-  }
-  return make('ES_ERROR', errorMessage(err), 'check Elasticsearch');
+      unavailable: 'Elasticsearch is up but not ready (starting, no master, overloaded); check its health and logs',
+      tls: 'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)',
+    },
+  };
+  if (isResponseError(err)) return responseFailure(ctx, err.statusCode ?? 0, err.body);
+  if (isNotElasticsearch(err)) return notTheEngineFailure(ctx);
+  if (isTimeout(err)) return timeoutFailure(ctx, timeoutMs, tried);
+  if (isConnectionError(err)) return connectionFailure(ctx, err.message);
+  return otherFailure(ctx, errorMessage(err));
 }

@@ -1,4 +1,4 @@
-import { classifyItem, type BulkItemResponse } from '../bulk-outcome';
+import { bulkOutcomes, searchResult, type BulkItemResponse, type SearchAnswer } from '../bulk-outcome';
 import { KEY_SOURCE_FIELDS } from '../doc-key';
 import {
   QueryRefusedError,
@@ -58,14 +58,7 @@ export class ElasticsearchSink implements Sink {
       requestOptions(options),
     );
     const items = response.items ?? [];
-    return operations.map((op, i): ItemOutcome => {
-      const entry = items[i];
-      const item = entry ? Object.values(entry)[0] : undefined;
-      // One item per action is the protocol; without one the outcome is unknown, and a versioned
-      // write is safe to send again.
-      if (item === undefined) return { kind: 'retry', reason: 'the bulk answer has no item for this operation' };
-      return classifyItem(op.op, item);
-    });
+    return bulkOutcomes(operations, items);
   }
 
   isTransient(err: unknown): boolean {
@@ -144,20 +137,7 @@ export class ElasticsearchSink implements Sink {
   }
 
   async search(index: string, body: Record<string, unknown>, options: SearchOptions = {}): Promise<SearchResult> {
-    let response: {
-      timed_out?: boolean;
-      _shards?: { failed?: number };
-      hits: {
-        total?: number | { value: number; relation: 'eq' | 'gte' };
-        hits: {
-          _index: string;
-          _id?: string;
-          _score?: number | null;
-          _source?: Record<string, unknown>;
-          sort?: unknown[];
-        }[];
-      };
-    };
+    let response: SearchAnswer;
     try {
       response = await this.client.transport.request(
         { method: 'POST', path: `/${encodeURIComponent(index)}/_search`, body },
@@ -168,18 +148,7 @@ export class ElasticsearchSink implements Sink {
         throw new QueryRefusedError(refusalReason(err), { cause: err });
       throw err;
     }
-    const total = response.hits.total;
-    return {
-      hits: response.hits.hits.map((h) => ({
-        index: h._index,
-        id: h._id ?? '',
-        score: h._score ?? null,
-        source: h._source ?? {},
-        ...(h.sort ? { sort: h.sort } : {}),
-      })),
-      total: typeof total === 'number' ? { value: total, relation: 'eq' } : (total ?? { value: 0, relation: 'eq' }),
-      complete: response.timed_out !== true && (response._shards?.failed ?? 0) === 0,
-    };
+    return searchResult(response);
   }
 
   async count(index: string): Promise<number> {

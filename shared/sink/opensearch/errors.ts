@@ -1,7 +1,16 @@
 import { errors } from '@opensearch-project/opensearch';
 import type { AppConfig, SinkAwsConfig } from '../../platform/config/schema';
 import { firstLine, where, type SourceOf } from '../../platform/dependencies';
-import { DependencyError, errorMessage, type DependencyErrorCode } from '../../platform/errors';
+import { DependencyError, errorMessage } from '../../platform/errors';
+import {
+  connectionFailure,
+  notTheEngineFailure,
+  errorBodyReason,
+  otherFailure,
+  responseFailure,
+  timeoutFailure,
+  type EngineFailureContext,
+} from '../engine-failure';
 
 /** Any error of the OpenSearch client (not one of ours or of Node's). */
 export function isOpenSearchClientError(err: unknown): boolean {
@@ -32,14 +41,6 @@ interface ErrorBody {
 }
 
 /** The `error` of an answer: `type: reason`, or the body's first line when it is not JSON. */
-function responseReason(body: unknown): string | undefined {
-  if (typeof body === 'string') return body ? firstLine(body).slice(0, 200) : undefined;
-  if (typeof body !== 'object' || body === null) return undefined;
-  const e = (body as ErrorBody).error;
-  if (typeof e === 'string') return e;
-  if (typeof e === 'object' && e !== null) return `${e.type ?? 'error'}: ${e.reason ?? ''}`.trim();
-  return undefined;
-}
 
 export function errorType(err: unknown): string | undefined {
   if (!(err instanceof errors.ResponseError)) return undefined;
@@ -49,7 +50,7 @@ export function errorType(err: unknown): string | undefined {
 
 export function describeOpenSearchError(err: unknown): string {
   if (err instanceof errors.ResponseError) {
-    const reason = responseReason(err.body);
+    const reason = errorBodyReason(err.body);
     return reason ? `${err.statusCode} ${reason}` : `${err.statusCode} ${err.message}`;
   }
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -82,64 +83,35 @@ export function openSearchDependencyError(
   timeoutMs?: number,
   tried = 'GET /_cluster/health',
 ): DependencyError {
-  const at = where('elasticsearch.url', sourceOf);
-  const make = (c: DependencyErrorCode, detail: string, hint: string): DependencyError =>
-    new DependencyError(c, 'elasticsearch', endpoint, detail, hint, { cause: err });
-  if (err instanceof errors.ResponseError) {
-    const status = err.statusCode;
-    const detail = `${status} ${responseReason(err.body) ?? 'no reason given'}`;
-    if (status === 401)
-      return make(
-        'ES_AUTH',
-        `${detail} (${credentials})`,
-        'check the user and password, the API key or the AWS credentials',
-      );
-    if (status === 403)
-      return make(
-        'ES_FORBIDDEN',
-        `${detail} (${credentials})`,
+  const ctx: EngineFailureContext = {
+    product: 'OpenSearch',
+    endpoint,
+    credentials,
+    at: where('elasticsearch.url', sourceOf),
+    cause: err,
+    hints: {
+      auth: 'check the user and password, the API key or the AWS credentials',
+      forbidden:
         'grant the credentials the permissions docs/security.md lists (cluster health; create, read and write the indices)',
-      );
-    if (status === 502 || status === 503 || status === 504)
-      return make(
-        'ES_UNAVAILABLE',
-        detail,
+      unavailable:
         'OpenSearch is up but not ready (starting, no cluster manager, overloaded); check its health and logs',
-      );
-    if (status === 404 || status === 405)
-      return make('ES_PROTOCOL', `${detail}: this does not look like OpenSearch`, `check the URL (${at})`);
-    return make('ES_ERROR', detail, "check OpenSearch's logs");
-  }
-  if (err instanceof errors.DeserializationError)
-    return make('ES_PROTOCOL', 'answered, but it is not OpenSearch', `check the host and port (${at})`);
-  if (err instanceof errors.TimeoutError)
-    return make(
-      'ES_TIMEOUT',
-      `no answer within ${timeoutMs ?? '?'} ms (tried: ${tried})`,
-      `check that OpenSearch runs there and is not overloaded (${at})`,
-    );
-  if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError) {
-    const msg = err.message;
-    if (msg.includes('ECONNREFUSED'))
-      return make('ES_UNREACHABLE', 'connection refused (ECONNREFUSED)', `check that OpenSearch runs there (${at})`);
-    if (/ENOTFOUND|EAI_AGAIN/.test(msg))
-      return make('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`);
-    if (/certificate|SSL|TLS|wrong version number/i.test(msg))
-      return make('ES_TLS', `TLS failed: ${firstLine(msg)}`, 'check http:// vs https:// and elasticsearch.tls (CA)');
-    if (/socket hang up|ECONNRESET|other side closed/i.test(msg))
-      return make(
-        'ES_PROTOCOL',
-        `the connection was closed without an HTTP answer (${firstLine(msg)})`,
-        `check that this is OpenSearch's HTTP port (${at})`,
-      );
-    return make('ES_UNREACHABLE', firstLine(msg), `check that OpenSearch runs there (${at})`);
-  }
+      tls: 'check http:// vs https:// and elasticsearch.tls (CA)',
+    },
+  };
+  if (err instanceof errors.ResponseError) return responseFailure(ctx, err.statusCode, err.body);
+  if (err instanceof errors.DeserializationError) return notTheEngineFailure(ctx);
+  if (err instanceof errors.TimeoutError) return timeoutFailure(ctx, timeoutMs, tried);
+  if (err instanceof errors.ConnectionError || err instanceof errors.NoLivingConnectionsError)
+    return connectionFailure(ctx, err.message);
   // The AWS credential chain found nothing, or a token expired: the signer cannot sign.
   if (err instanceof Error && /credential/i.test(err.name + err.message))
-    return make(
+    return new DependencyError(
       'ES_AUTH',
+      'elasticsearch',
+      endpoint,
       `AWS credentials: ${firstLine(err.message)} (${credentials})`,
       'check the AWS credentials the process gets (docs/security.md)',
+      { cause: err },
     );
-  return make('ES_ERROR', errorMessage(err), 'check OpenSearch');
+  return otherFailure(ctx, errorMessage(err));
 }

@@ -1,7 +1,7 @@
 import type { TransportRequestOptions, TransportRequestPromise } from '@opensearch-project/opensearch/lib/Transport';
 import type { SinkAwsConfig } from '../../platform/config/schema';
 import { redactUrl } from '../../platform/logger';
-import { classifyItem, type BulkItemResponse } from '../bulk-outcome';
+import { bulkOutcomes, searchResult, type BulkItemResponse, type SearchAnswer } from '../bulk-outcome';
 import { KEY_SOURCE_FIELDS } from '../doc-key';
 import {
   QueryRefusedError,
@@ -74,13 +74,7 @@ class OpenSearchSink implements Sink {
       options.signal,
     );
     const items = (response.body as { items?: Record<string, BulkItemResponse>[] }).items ?? [];
-    return operations.map((op, i): ItemOutcome => {
-      const entry = items[i];
-      const item = entry ? Object.values(entry)[0] : undefined;
-      // One item per action is the protocol; without it the outcome is unknown, and a versioned write is safe to resend.
-      if (item === undefined) return { kind: 'retry', reason: 'no answer for this item' };
-      return classifyItem(op.op, item);
-    });
+    return bulkOutcomes(operations, items);
   }
 
   isTransient(err: unknown): boolean {
@@ -178,18 +172,7 @@ class OpenSearchSink implements Sink {
       if (isStatus(err, 400)) throw new QueryRefusedError(describeOpenSearchError(err), { cause: err });
       throw err;
     }
-    const total = response.hits.total;
-    return {
-      hits: response.hits.hits.map((h) => ({
-        index: h._index,
-        id: h._id ?? '',
-        score: h._score ?? null,
-        source: h._source ?? {},
-        ...(h.sort ? { sort: h.sort } : {}),
-      })),
-      total: typeof total === 'number' ? { value: total, relation: 'eq' } : (total ?? { value: 0, relation: 'eq' }),
-      complete: response.timed_out !== true && (response._shards?.failed ?? 0) === 0,
-    };
+    return searchResult(response);
   }
 
   async count(index: string): Promise<number> {
@@ -259,21 +242,6 @@ interface MgetDoc {
   found?: boolean;
   _source?: Record<string, unknown>;
   error?: { type?: string; reason?: string | null };
-}
-
-interface SearchAnswer {
-  timed_out?: boolean;
-  _shards?: { failed?: number };
-  hits: {
-    total?: number | { value: number; relation: 'eq' | 'gte' };
-    hits: {
-      _index: string;
-      _id?: string;
-      _score?: number | null;
-      _source?: Record<string, unknown>;
-      sort?: unknown[];
-    }[];
-  };
 }
 
 function isStatus(err: unknown, status: number): boolean {

@@ -120,7 +120,7 @@ describe('OpenSearch dependency errors', () => {
     const sink = sinkWith([]);
     const body = JSON.stringify({ delete: { _index: 'i', _id: 'a', version: 2, version_type: 'external' } });
     expect(await sink.bulk([{ op: 'delete', index: 'i', id: 'a', version: 2, body }])).toEqual([
-      { kind: 'retry', reason: 'no answer for this item' },
+      { kind: 'retry', reason: 'the bulk answer has no item for this operation' },
     ]);
     await sink.close();
   });
