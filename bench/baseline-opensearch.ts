@@ -10,10 +10,6 @@ export function openSearchEngine(url: string): EngineClient {
   const client = new Client({ node: url, requestTimeout: 120000 });
   return {
     product: 'opensearch',
-    async version() {
-      const info = await client.info();
-      return info.body.version.number;
-    },
     async deleteIndices(pattern) {
       await client.indices.delete({
         index: pattern,

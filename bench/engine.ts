@@ -27,8 +27,6 @@ export interface BaselineDocument {
  */
 export interface EngineClient {
   readonly product: EngineProduct;
-  /** The version the engine reports at `/`. */
-  version(): Promise<string>;
   deleteIndices(pattern: string): Promise<void>;
   createIndex(index: string, settings: Record<string, unknown>, mappings: Record<string, unknown>): Promise<void>;
   refresh(index: string): Promise<void>;

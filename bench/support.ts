@@ -206,9 +206,6 @@ export async function resetServers(c: Connections, indexPattern: string): Promis
 function elasticsearchEngine(es: Client): EngineClient {
   return {
     product: 'elasticsearch',
-    async version() {
-      return (await es.info()).version.number;
-    },
     async deleteIndices(pattern) {
       await es.indices.delete({
         index: pattern,
