@@ -358,11 +358,6 @@ function render(r: Results, failures: readonly string[]): string {
   }
   if (r.baseline) {
     const b = r.baseline;
-    const median = (xs: number[]): number => {
-      const sorted = [...xs].sort((x, y) => x - y);
-      const mid = sorted.length >> 1;
-      return sorted.length % 2 ? itemAt(sorted, mid) : (itemAt(sorted, mid - 1) + itemAt(sorted, mid)) / 2;
-    };
     lines.push(
       `### Against a baseline revision: ${b.baseline}`,
       '',
