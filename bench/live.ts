@@ -82,7 +82,7 @@ async function runStep(
   rate: number,
   opts: LiveOptions,
 ): Promise<LiveStep> {
-  const probes = new ProbeTracker(c.es, index);
+  const probes = new ProbeTracker(c.engine, index);
   const probing = probes.run();
   const load = await generateLoad(c.source, rate, opts.durationMs, opts.keyspace, probes);
   const stopped = performance.now();
@@ -135,14 +135,14 @@ async function generateLoad(
   return { changes: seq, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Polls Elasticsearch (realtime mget) for the sampled changes until each is visible. */
+/** Polls the engine (realtime mget) for the sampled changes until each is visible. */
 class ProbeTracker {
   readonly latencies: number[] = [];
   private pending = new Map<string, { seq: number; sent: number }>();
   private deadline = Infinity;
 
   constructor(
-    private readonly es: Connections['es'],
+    private readonly engine: Connections['engine'],
     private readonly index: string,
   ) {}
 
@@ -166,17 +166,12 @@ class ProbeTracker {
       if (performance.now() > this.deadline)
         throw new Error(`${this.pending.size} sampled changes never became visible`);
       const keys = [...this.pending.keys()].slice(0, 500);
-      const res = await this.es.mget<{ value?: { seq?: string } }>({
-        index: this.index,
-        ids: keys,
-        _source_includes: ['value.seq'],
-      });
+      const seqs = await this.engine.seqOf(this.index, keys);
       const now = performance.now();
-      res.docs.forEach((d, i) => {
+      seqs.forEach((seen, i) => {
         const key = keys[i];
         if (key === undefined) return; // mget answers one doc per id asked for
         const probe = this.pending.get(key);
-        const seen = 'found' in d && d.found ? Number(d._source?.value?.seq ?? 0) : 0;
         if (probe && seen >= probe.seq) {
           this.latencies.push(now - probe.sent);
           this.pending.delete(key);

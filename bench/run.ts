@@ -9,11 +9,14 @@ import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
+import { ENGINES, isEngineName, type EngineName } from './engine';
 import {
   baselineScenario,
+  engineSnapshotScenario,
   profileScenario,
   snapshotScenario,
   type BaselineComparison,
+  type EngineSnapshot,
   type SnapshotResult,
 } from './snapshot';
 import { itemAt, type BenchEnv } from './support';
@@ -39,6 +42,11 @@ interface Sizes {
   searchQueries: number;
   searchConcurrency: number;
   searchMs: number;
+  /** `--engines`: the snapshot's keys and interleaved rounds, and the live phase, per engine. */
+  engineKeys: number;
+  engineRounds: number;
+  engineLiveRates: number[];
+  engineLiveMs: number;
 }
 
 const FULL: Sizes = {
@@ -59,6 +67,10 @@ const FULL: Sizes = {
   searchQueries: 300,
   searchConcurrency: 16,
   searchMs: 15_000,
+  engineKeys: 100_000,
+  engineRounds: 3,
+  engineLiveRates: [2000, 0],
+  engineLiveMs: 5000,
 };
 
 /** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
@@ -80,6 +92,10 @@ const SMOKE: Sizes = {
   searchQueries: 100,
   searchConcurrency: 4,
   searchMs: 1500,
+  engineKeys: 2000,
+  engineRounds: 1,
+  engineLiveRates: [200, 0],
+  engineLiveMs: 1500,
 };
 
 interface Results {
@@ -106,8 +122,16 @@ async function main(): Promise<void> {
     .option('--only <list>', `comma-separated subset of ${SCENARIOS.join(',')}`)
     .option('--out <file>', 'where the results go (default: BENCHMARKS.md, or bench/results/smoke.md with --smoke)')
     .option('--baseline <rev>', 'scenario baseline: a git revision whose worker runs interleaved with this build')
+    .option(
+      '--engines <list>',
+      `run snapshot and live once per engine, one engine at a time, each against its own bulk limit: comma-separated ${Object.keys(ENGINES).join(',')}`,
+    )
     .parse()
-    .opts<{ smoke?: boolean; only?: string; out?: string; baseline?: string }>();
+    .opts<{ smoke?: boolean; only?: string; out?: string; baseline?: string; engines?: string }>();
+  if (opts.engines !== undefined) {
+    await runEngines(opts.engines, opts.only ?? 'snapshot,live', Boolean(opts.smoke), opts.out);
+    return;
+  }
   // The baseline scenario needs a revision to compare with: without one it is not run.
   const only = (opts.only?.split(',') ?? SCENARIOS.filter((s) => s !== 'baseline' || opts.baseline)) as Scenario[];
   if (only.includes('baseline') && !opts.baseline) throw new Error('scenario baseline needs --baseline <git revision>');
@@ -118,7 +142,7 @@ async function main(): Promise<void> {
     opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
 
   // A stack someone keeps warm stays up afterwards; one this run starts is stopped.
-  const startedStack = !stackStatus().includes('elasticsearch: running');
+  const startedStack = !/elasticsearch [\d.]*: running/.test(stackStatus(STACK_DIR));
   // Ports the OS assigns: the bench stack must not collide with a dev or test stack started beside it.
   const output = devStack(['up'], STACK_DIR, {
     ES_HEAP: opts.smoke ? '768m' : '2g',
@@ -131,10 +155,11 @@ async function main(): Promise<void> {
     sourceUrl: stackVar(vars, 'REDIS_URL'),
     queueUrl: stackVar(vars, 'QUEUE_REDIS_URL'),
     esUrl: stackVar(vars, 'ELASTICSEARCH_URL'),
+    engine: 'elasticsearch',
     pids: {
-      es: pidOf('elasticsearch/es.pid'),
-      source: pidOf('redis/redis.pid'),
-      queue: pidOf('queue-redis/redis.pid'),
+      es: pidOf(STACK_DIR, 'elasticsearch/es.pid'),
+      source: pidOf(STACK_DIR, 'redis/redis.pid'),
+      queue: pidOf(STACK_DIR, 'queue-redis/redis.pid'),
     },
   };
   log(`stack ${STACK_DIR}: ${JSON.stringify(env)}${output.includes('starting') ? ' (started)' : ''}`);
@@ -221,7 +246,12 @@ async function main(): Promise<void> {
     if (startedStack) devStack(['down'], STACK_DIR);
     results.load.after = loadavg()[0] ?? NaN;
   }
-  writeResults(out, opts.only ?? 'all', render(results, failures));
+  writeResults(
+    out,
+    opts.only ?? 'all',
+    opts.only ? `npm run bench -- --only ${opts.only}` : 'npm run bench',
+    render(results, failures),
+  );
   log(`results written to ${out}`);
   if (failures.length > 0) process.exitCode = 1;
 }
@@ -251,13 +281,13 @@ function buildRevision(rev: string): { name: string; cli: string; remove(): void
   return { name: `${rev} (${commit})`, cli: join(dir, 'dist', 'cli', 'main.js'), remove };
 }
 
-function pidOf(file: string): number {
-  return Number(readFileSync(join(REPO_ROOT, STACK_DIR, file), 'utf8').trim());
+function pidOf(stackDir: string, file: string): number {
+  return Number(readFileSync(join(REPO_ROOT, stackDir, file), 'utf8').trim());
 }
 
-function stackStatus(): string {
+function stackStatus(stackDir: string): string {
   try {
-    return devStack(['status'], STACK_DIR);
+    return devStack(['status'], stackDir);
   } catch {
     return '';
   }
@@ -267,11 +297,10 @@ function stackStatus(): string {
  * Replaces the block a run of these scenarios wrote before (a full run's, or an `--only` run's
  * of its own), keeping everything else in `file`: what people wrote, other runs' blocks.
  */
-function writeResults(file: string, scenarios: string, generated: string): void {
+function writeResults(file: string, scenarios: string, command: string, generated: string): void {
   mkdirSync(join(file, '..'), { recursive: true });
   const begin = `<!-- bench:begin ${scenarios} `;
   const end = `<!-- bench:end ${scenarios} -->`;
-  const command = scenarios === 'all' ? 'npm run bench' : `npm run bench -- --only ${scenarios}`;
   const block = `${begin}(written by ${command}; edit outside these markers) -->\n${generated}\n${end}`;
   const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const from = old.indexOf(begin);
@@ -290,9 +319,9 @@ const n = (x: number, digits = 0): string =>
 const mib = (bytes: number): string => `${n(bytes / 2 ** 20)} MiB`;
 
 /** A variable dev-stack.sh writes to the stack's env file after `up`. */
-function stackVar(vars: Readonly<Record<string, string>>, name: string): string {
+function stackVar(vars: Readonly<Record<string, string>>, name: string, stackDir = STACK_DIR): string {
   const value = vars[name];
-  if (value === undefined) throw new Error(`${STACK_DIR}/env has no ${name} after dev-stack.sh up`);
+  if (value === undefined) throw new Error(`${stackDir}/env has no ${name} after dev-stack.sh up`);
   return value;
 }
 
@@ -329,11 +358,6 @@ function render(r: Results, failures: readonly string[]): string {
   }
   if (r.baseline) {
     const b = r.baseline;
-    const median = (xs: number[]): number => {
-      const sorted = [...xs].sort((x, y) => x - y);
-      const mid = sorted.length >> 1;
-      return sorted.length % 2 ? itemAt(sorted, mid) : (itemAt(sorted, mid - 1) + itemAt(sorted, mid)) / 2;
-    };
     lines.push(
       `### Against a baseline revision: ${b.baseline}`,
       '',
@@ -436,6 +460,183 @@ function render(r: Results, failures: readonly string[]): string {
         `| ${run.mode === 'cached' ? 'on' : 'off'} (TTL ${n(run.cacheTtlMs)} ms) | ${n(run.requests)} | ${n(run.perSecond)} | ${n(run.p50, 1)} | ${n(run.p95, 1)} | ${n(run.p99, 1)} | ${n(100 * run.hitRatio, 1)} % |`,
       );
     }
+    lines.push('');
+  }
+  for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');
+  return lines.join('\n');
+}
+
+interface EngineRun {
+  name: EngineName;
+  version: string;
+  snapshot?: EngineSnapshot;
+  live?: LiveStep[];
+  load: { before: number; after?: number };
+}
+
+const ENGINE_SCENARIOS = ['snapshot', 'live'] as const;
+
+/**
+ * `--engines`: for each engine in turn, its own stack (state dir `.stack-bench/<engine>`, ports
+ * the OS assigns) started, the snapshot and live scenarios run against it and its own bulk
+ * limit, the stack stopped: never two engines at once on a 2-core machine.
+ */
+async function runEngines(list: string, onlyList: string, smoke: boolean, outOpt?: string): Promise<void> {
+  const names = list.split(',').map((e) => e.trim());
+  for (const e of names)
+    if (!isEngineName(e)) throw new Error(`unknown engine ${e}; known: ${Object.keys(ENGINES).join(', ')}`);
+  const engines = names.filter(isEngineName);
+  const only = onlyList.split(',');
+  for (const s of only)
+    if (!(ENGINE_SCENARIOS as readonly string[]).includes(s))
+      throw new Error(`--engines runs ${ENGINE_SCENARIOS.join(' and ')} only, not ${s}`);
+  const sizes = smoke ? SMOKE : FULL;
+  const out = outOpt ?? (smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
+  const date = new Date().toISOString();
+  const runs: EngineRun[] = [];
+  const failures: string[] = [];
+  for (const name of engines) {
+    const { product, version } = ENGINES[name];
+    // Inside the default bench stack's state dir (ignored by git), beside its own services, never sharing them.
+    const stackDir = `${STACK_DIR}/${name}`;
+    const run: EngineRun = { name, version, load: { before: loadavg()[0] ?? NaN } };
+    runs.push(run);
+    const startedStack = !stackStatus(stackDir).includes(`${product} ${version}: running`);
+    try {
+      log(`${name}: starting ${product} ${version} in ${stackDir}`);
+      devStack(['up'], stackDir, {
+        ENGINE: product,
+        ...(product === 'opensearch' ? { OS_VERSION: version } : { ES_VERSION: version }),
+        ES_HEAP: smoke ? '768m' : '2g',
+        ES_PORT: 'auto',
+        REDIS_PORT: 'auto',
+        QUEUE_REDIS_PORT: 'auto',
+      });
+      const vars = readStackEnv(stackDir);
+      const env: BenchEnv = {
+        sourceUrl: stackVar(vars, 'REDIS_URL', stackDir),
+        queueUrl: stackVar(vars, 'QUEUE_REDIS_URL', stackDir),
+        esUrl: stackVar(vars, 'ELASTICSEARCH_URL', stackDir),
+        engine: product,
+        pids: {
+          es: pidOf(stackDir, `${product}/es.pid`),
+          source: pidOf(stackDir, 'redis/redis.pid'),
+          queue: pidOf(stackDir, 'queue-redis/redis.pid'),
+        },
+      };
+      // What dev-stack.sh started (the Elasticsearch integ-test-zip answers GET / with 405).
+      run.version = readFileSync(join(REPO_ROOT, stackDir, product, 'version'), 'utf8').trim();
+      if (only.includes('snapshot')) {
+        log(`${name}: snapshot of ${sizes.engineKeys} keys, ${sizes.engineRounds} interleaved rounds`);
+        try {
+          run.snapshot = await engineSnapshotScenario(env, sizes.engineKeys, sizes.engineRounds);
+        } catch (err) {
+          failures.push(`${name} snapshot: ${err instanceof Error ? err.message : String(err)}`);
+          log(`${name} snapshot FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        }
+      }
+      if (only.includes('live')) {
+        log(`${name}: live at ${sizes.engineLiveRates.join(', ')} changes/s, one worker`);
+        try {
+          run.live = await liveScenario(env, {
+            rates: sizes.engineLiveRates,
+            workerCounts: [1],
+            durationMs: sizes.engineLiveMs,
+            keyspace: sizes.liveKeyspace,
+          });
+        } catch (err) {
+          failures.push(`${name} live: ${err instanceof Error ? err.message : String(err)}`);
+          log(`${name} live FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        }
+      }
+    } catch (err) {
+      failures.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${name} FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    } finally {
+      if (startedStack) devStack(['down'], stackDir);
+      run.load.after = loadavg()[0] ?? NaN;
+    }
+  }
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const key = `${onlyList} --engines ${list}`;
+  writeResults(
+    out,
+    key,
+    `npm run bench -- ${smoke ? '--smoke ' : ''}--only ${onlyList} --engines ${list}`,
+    renderEngines(date, machine, smoke, sizes, runs, failures),
+  );
+  log(`results written to ${out}`);
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  if (sorted.length === 0) return NaN;
+  return sorted.length % 2 ? itemAt(sorted, mid) : (itemAt(sorted, mid - 1) + itemAt(sorted, mid)) / 2;
+}
+
+function renderEngines(
+  date: string,
+  machine: string,
+  smoke: boolean,
+  sizes: Sizes,
+  runs: readonly EngineRun[],
+  failures: readonly string[],
+): string {
+  const lines: string[] = [
+    `Run ${date.slice(0, 16).replace('T', ' ')} UTC on ${machine}, one engine at a time${smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`,
+    '',
+  ];
+  const load = (r: EngineRun): string => `${n(r.load.before, 2)} → ${n(r.load.after ?? NaN, 2)}`;
+  const snapshots = runs.filter((r) => r.snapshot);
+  if (snapshots.length > 0) {
+    lines.push(
+      "### Per engine: snapshot against the engine's own bulk limit",
+      '',
+      `Snapshot of ${n(sizes.engineKeys)} keys, one worker process; ${sizes.engineRounds} rounds, each running the engine's own client's bulk helper (5 MB requests, 2 in flight, no Redis, no queue) and the pipeline on the same data, their order swapped every round. Medians of the rounds; the ratio is the median of each round's ratio. CPU µs/key: the tool's processes (worker, source Redis, queue Redis, snapshot producer) and the engine, during the pipeline run.`,
+      '',
+      '| engine | version | keys | redis-es-sync (keys/s) | bulk limit (docs/s) | ratio | CPU µs/key, tool | CPU µs/key, engine | load average |',
+      '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    );
+    for (const r of snapshots) {
+      const s = r.snapshot;
+      if (!s) continue;
+      const tool = s.rounds.map((x) =>
+        Object.entries(x.cpuUsPerKey)
+          .filter(([p]) => p !== 'engine')
+          .reduce((a, [, us]) => a + us, 0),
+      );
+      lines.push(
+        `| ${r.name} | ${r.version} | ${n(s.keys)} | ${n(median(s.rounds.map((x) => x.pipeline)))} | ${n(median(s.rounds.map((x) => x.bulkHelper)))} | ${n(median(s.rounds.map((x) => (100 * x.pipeline) / x.bulkHelper)))} % | ${n(median(tool), 1)} | ${n(median(s.rounds.map((x) => x.cpuUsPerKey.engine ?? NaN)), 1)} | ${load(r)} |`,
+      );
+    }
+    lines.push('', 'Median CPU µs/key per process —');
+    for (const r of snapshots) {
+      const s = r.snapshot;
+      if (!s) continue;
+      const processes = Object.keys(s.rounds[0]?.cpuUsPerKey ?? {});
+      lines.push(
+        `- ${r.name}: ${processes.map((p) => `${p} ${n(median(s.rounds.map((x) => x.cpuUsPerKey[p] ?? 0)), 1)}`).join(', ')}; rounds (keys/s pipeline / bulk limit): ${s.rounds.map((x) => `${n(x.pipeline)} / ${n(x.bulkHelper)}`).join(', ')}`,
+      );
+    }
+    lines.push('');
+  }
+  const lives = runs.filter((r) => r.live);
+  if (lives.length > 0) {
+    lines.push(
+      '### Per engine: live changes, capture-to-indexed latency',
+      '',
+      `One worker process; a load generator writes for ${n(sizes.engineLiveMs / 1000, 1)} s at each rate.`,
+      '',
+      '| engine | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
+    );
+    for (const r of lives)
+      for (const s of r.live ?? [])
+        lines.push(
+          `| ${r.name} | ${s.targetRate === 0 ? 'max' : n(s.targetRate)} | ${n(s.achievedRate)} | ${n(s.probes)} | ${n(s.p50)} | ${n(s.p95)} | ${n(s.p99)} | ${n(s.drainMs)} | ${s.keptUp ? 'yes' : 'no'} |`,
+        );
     lines.push('');
   }
   for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');

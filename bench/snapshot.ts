@@ -5,10 +5,10 @@ import { ChangeSink } from '../producers/change-sink';
 import { snapshot } from '../producers/snapshot';
 import { readKeyStates } from '../shared/core/key-state';
 import { createLogger } from '../shared/platform/logger';
-import { buildDocument, type SyncDocument } from '../shared/core/mapping/document';
+import { buildDocument } from '../shared/core/mapping/document';
 import { indexBody } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
-import { ConfigSchema } from '../producers/capture/registry';
+import { ConfigSchema, type SyncConfig } from '../producers/capture/registry';
 import { RedisDbPool } from '../shared/platform/redis';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { sampleKey, sampleState, seedKeys } from './data';
@@ -55,14 +55,7 @@ export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: n
       queue: { url: env.queueUrl },
       mapping: { defaultIndex: INDEX },
     }).mapping;
-    for (const name of ['pipeline', 'bulk', 'naive']) {
-      const body = indexBody(INDEX, mapping);
-      await c.es.indices.create({
-        index: `${INDEX}-${name}`,
-        settings: { ...body.settings, number_of_replicas: 0 },
-        mappings: body.mappings,
-      });
-    }
+    for (const name of ['pipeline', 'bulk', 'naive']) await createBenchIndex(c, name, mapping);
     const bulkMeter = cpuMeter({ elasticsearch: env.pids.es, harness: process.pid });
     const bulkHelperDocsPerSec = await bulkHelperBaseline(c, keys);
     const bulkHelperCpuUsPerKey = perKey(bulkMeter(), keys);
@@ -85,8 +78,9 @@ export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: n
 async function bulkHelperBaseline(c: Connections, keys: number): Promise<number> {
   const router = KeyRouter.fromConfig(ConfigSchema.shape.mapping.parse({ defaultIndex: `${INDEX}-bulk` }));
   const started = performance.now();
-  const stats = await c.es.helpers.bulk<{ id: string; doc: SyncDocument }>({
-    datasource: (async function* () {
+  const successful = await c.engine.bulkHelper(
+    `${INDEX}-bulk`,
+    (async function* () {
       for (let i = 0; i < keys; i++) {
         const sample = sampleKey(i);
         const route = router.route(0, sample.key);
@@ -96,13 +90,16 @@ async function bulkHelperBaseline(c: Connections, keys: number): Promise<number>
         yield { id: route.id, doc };
       }
     })(),
-    onDocument: (d) => [{ index: { _index: `${INDEX}-bulk`, _id: d.id } }, d.doc],
-    flushBytes: 5 * 1024 * 1024,
-    concurrency: 2,
-  });
+  );
   const seconds = (performance.now() - started) / 1000;
-  if (stats.successful !== keys) throw new Error(`bulk helper indexed ${stats.successful} of ${keys}`);
+  if (successful !== keys) throw new Error(`bulk helper indexed ${successful} of ${keys}`);
   return keys / seconds;
+}
+
+/** One of the scenario's indices, with the tool's settings and mapping and no replica (one node). */
+async function createBenchIndex(c: Connections, name: string, mapping: SyncConfig['mapping']): Promise<void> {
+  const body = indexBody(INDEX, mapping);
+  await c.engine.createIndex(`${INDEX}-${name}`, { ...body.settings, number_of_replicas: 0 }, body.mappings);
 }
 
 /**
@@ -168,13 +165,8 @@ export async function baselineScenario(
       mapping: { defaultIndex: INDEX },
     }).mapping;
     const fresh = async (name: string): Promise<void> => {
-      await c.es.indices.delete({ index: `${INDEX}-${name}` }, { ignore: [404] });
-      const body = indexBody(INDEX, mapping);
-      await c.es.indices.create({
-        index: `${INDEX}-${name}`,
-        settings: { ...body.settings, number_of_replicas: 0 },
-        mappings: body.mappings,
-      });
+      await c.engine.deleteIndices(`${INDEX}-${name}`);
+      await createBenchIndex(c, name, mapping);
     };
     const out: BaselineComparison = { keys, baseline: baseline.name, rounds: [] };
     for (let r = 0; r < rounds; r++) {
@@ -261,8 +253,8 @@ async function pipelineRun(
     const seconds = (performance.now() - started) / 1000;
     const cpu = meter();
     if (result.keys !== keys) throw new Error(`snapshot enqueued ${result.keys} of ${keys} keys`);
-    await c.es.indices.refresh({ index: `${INDEX}-pipeline` });
-    const { count } = await c.es.count({ index: `${INDEX}-pipeline` });
+    await c.engine.refresh(`${INDEX}-pipeline`);
+    const count = await c.engine.count(`${INDEX}-pipeline`);
     if (count !== keys) throw new Error(`pipeline indexed ${count} of ${keys}`);
     return { keysPerSec: keys / seconds, cpuUsPerKey: perKey(cpu, keys) };
   } finally {
@@ -286,9 +278,70 @@ async function naiveBaseline(c: Connections, limit: number): Promise<number> {
       if (!state?.exists) continue;
       const route = router.route(0, key);
       if (!route) continue; // a key the bench's default-index router does not map: none are seeded
-      await c.es.index({ index: route.index, id: route.id, document: buildDocument(route.shape, 0, key, state) });
+      const doc = buildDocument(route.shape, 0, key, state);
+      if (!doc) continue; // the key's state exists (checked above), so it has a document
+      await c.engine.indexOne(route.index, route.id, doc);
       done++;
     }
   } while (cursor !== '0' && done < limit);
   return done / ((performance.now() - started) / 1000);
+}
+
+export interface EngineSnapshot {
+  keys: number;
+  /**
+   * Per round: the pipeline's keys/s, the engine's bulk limit (its own client's bulk helper)
+   * in docs/s, and the CPU µs per key of each process during the pipeline run (the engine's
+   * included, under `engine`).
+   */
+  rounds: { pipeline: number; bulkHelper: number; cpuUsPerKey: Record<string, number> }[];
+}
+
+/**
+ * The pipeline against the engine's own bulk limit on the same `keys` keys, interleaved: each
+ * round runs both, their order swapped every round, so a drift in the machine's speed hits
+ * both alike; BENCHMARKS.md quotes the median of each round's ratio.
+ */
+export async function engineSnapshotScenario(env: BenchEnv, keys: number, rounds: number): Promise<EngineSnapshot> {
+  const c = connect(env);
+  try {
+    await resetServers(c, `${INDEX}-*`);
+    await seedKeys(c.source, 0, keys);
+    const mapping = ConfigSchema.parse({
+      redis: { url: env.sourceUrl },
+      elasticsearch: { url: env.esUrl },
+      queue: { url: env.queueUrl },
+      mapping: { defaultIndex: INDEX },
+    }).mapping;
+    const fresh = async (name: string): Promise<void> => {
+      await c.engine.deleteIndices(`${INDEX}-${name}`);
+      await createBenchIndex(c, name, mapping);
+    };
+    const out: EngineSnapshot = { keys, rounds: [] };
+    for (let r = 0; r < rounds; r++) {
+      const bulk = async (): Promise<number> => {
+        await fresh('bulk');
+        return bulkHelperBaseline(c, keys);
+      };
+      const pipeline = async (): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> => {
+        await fresh('pipeline');
+        const run = await pipelineRun(env, c, keys);
+        const { elasticsearch: engineCpu = 0, ...tool } = run.cpuUsPerKey;
+        return { keysPerSec: run.keysPerSec, cpuUsPerKey: { ...tool, engine: engineCpu } };
+      };
+      let bulkHelper: number;
+      let run: Awaited<ReturnType<typeof pipeline>>;
+      if (r % 2 === 0) {
+        bulkHelper = await bulk();
+        run = await pipeline();
+      } else {
+        run = await pipeline();
+        bulkHelper = await bulk();
+      }
+      out.rounds.push({ pipeline: run.keysPerSec, bulkHelper, cpuUsPerKey: run.cpuUsPerKey });
+    }
+    return out;
+  } finally {
+    await c.close();
+  }
 }

@@ -8,12 +8,16 @@ import { stringify } from 'yaml';
 import { ConfigSchema, type ConfigInput } from '../producers/capture/registry';
 import { REPO_ROOT } from '../test/support/dev-stack';
 import { SyncQueues, unfinishedJobs } from '../shared/core/queue';
+import { openSearchEngine } from './baseline-opensearch';
+import { BULK_HELPER, type BaselineDocument, type EngineClient, type EngineProduct } from './engine';
 
 /** Where the benchmark's servers are, and their processes: to pause Elasticsearch and to count CPU time. */
 export interface BenchEnv {
   sourceUrl: string;
   queueUrl: string;
+  /** The search engine's URL (Elasticsearch or OpenSearch: the tool detects which). */
   esUrl: string;
+  engine: EngineProduct;
   pids: { es: number; source: number; queue: number };
 }
 
@@ -118,6 +122,8 @@ export interface Connections {
    * the tool's own processes, through the port.
    */
   es: Client;
+  /** The same for either engine, through its own client: what the snapshot and live scenarios use. */
+  engine: EngineClient;
   queue: SyncQueues;
   close(): Promise<void>;
 }
@@ -126,6 +132,7 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
   const source = new Redis(env.sourceUrl);
   const queueRedis = new Redis(env.queueUrl, { maxRetriesPerRequest: null });
   const es = new Client({ node: env.esUrl, requestTimeout: 120000 });
+  const engine = env.engine === 'opensearch' ? openSearchEngine(env.esUrl) : elasticsearchEngine(es);
   const config = ConfigSchema.parse({
     redis: { url: env.sourceUrl },
     queue: { url: env.queueUrl, name: queueName, prefix },
@@ -135,12 +142,19 @@ export function connect(env: BenchEnv, queueName = 'changes', prefix = 'redis-es
   return {
     source,
     queueRedis,
-    es,
+    // The scenarios written against Elasticsearch alone (hot keys, memory, search) run on it only.
+    get es(): Client {
+      if (env.engine !== 'elasticsearch')
+        throw new Error(`this scenario runs against Elasticsearch only, not ${env.engine}`);
+      return es;
+    },
+    engine,
     queue,
     async close() {
       await queue.close();
       source.disconnect();
       queueRedis.disconnect();
+      await engine.close();
       await es.close();
     },
   };
@@ -185,10 +199,51 @@ export function percentile(sorted: readonly number[], p: number): number {
 export async function resetServers(c: Connections, indexPattern: string): Promise<void> {
   await c.source.flushall();
   await c.queueRedis.flushall();
-  await c.es.indices.delete({
-    index: indexPattern,
-    allow_no_indices: true,
-    ignore_unavailable: true,
-    expand_wildcards: 'all',
-  });
+  await c.engine.deleteIndices(indexPattern);
+}
+
+/** The harness's Elasticsearch client behind the interface both engines share. */
+function elasticsearchEngine(es: Client): EngineClient {
+  return {
+    product: 'elasticsearch',
+    async deleteIndices(pattern) {
+      await es.indices.delete({
+        index: pattern,
+        allow_no_indices: true,
+        ignore_unavailable: true,
+        expand_wildcards: 'all',
+      });
+    },
+    async createIndex(index, settings, mappings) {
+      await es.indices.create({ index, settings, mappings });
+    },
+    async refresh(index) {
+      await es.indices.refresh({ index });
+    },
+    async count(index) {
+      return (await es.count({ index })).count;
+    },
+    async indexOne(index, id, document) {
+      await es.index({ index, id, document });
+    },
+    async seqOf(index, ids) {
+      const res = await es.mget<{ value?: { seq?: string } }>({
+        index,
+        ids: [...ids],
+        _source_includes: ['value.seq'],
+      });
+      return res.docs.map((d) => ('found' in d && d.found ? Number(d._source?.value?.seq ?? 0) : 0));
+    },
+    async bulkHelper(index, docs) {
+      const stats = await es.helpers.bulk<BaselineDocument>({
+        datasource: docs[Symbol.asyncIterator](),
+        onDocument: (d) => [{ index: { _index: index, _id: d.id } }, d.doc],
+        ...BULK_HELPER,
+      });
+      return stats.successful;
+    },
+    async close() {
+      // The client is the connection's `es`, closed with it.
+    },
+  };
 }

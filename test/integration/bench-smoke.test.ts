@@ -48,4 +48,26 @@ describe('the benchmark harness (smoke sizes)', () => {
     );
     // Starting its own Elasticsearch and seven scenarios on a busy 2-core machine takes a while.
   }, 600_000);
+
+  it('runs snapshot and live per engine (--engines), here against OpenSearch 2, with its own bulk limit', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'res-bench-smoke-')), 'engines.md');
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--engines', 'opensearch-2', '--out', out],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    running = child;
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code === 0 ? 'exit 0' : output).toBe('exit 0');
+
+    const report = readFileSync(out, 'utf8');
+    expect(report).toContain('--engines opensearch-2');
+    expect(report).toMatch(
+      /^\| opensearch-2 \| 2\.19\.\d+ \| 2,000 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \| [\d.,]+ \| [\d.,]+ \| /m,
+    );
+    expect(report.match(/^\| opensearch-2 \| (200|max) \|/gm)).toHaveLength(2);
+  }, 600_000);
 });
