@@ -1,4 +1,5 @@
 import { Gauge } from 'prom-client';
+import { exitCodeOf, EXIT } from '../shared/platform/errors';
 import type { Logger } from '../shared/platform/logger';
 import { registry as metricsRegistry } from '../shared/platform/metrics';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
@@ -101,7 +102,11 @@ export class ShardedProducer implements CaptureProducer {
     await this.ticking;
     this.firstLeads = undefined;
     const failed = (await Promise.allSettled(first)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
+    // What waiting cannot fix (a source without notifications, refused credentials) stops the
+    // start, as a single lease's first tenure does. A passing failure (a master's connection
+    // closed while the cluster settles) only costs that shard a round: lead() has released it,
+    // and the next rounds take it again.
+    if (failed && exitCodeOf(failed.reason) === EXIT.config) {
       await this.stop();
       throw failed.reason;
     }
