@@ -19,6 +19,7 @@ describe('failing fast with a readable message', () => {
   const PASSWORD = 'redis-secret-pw-31337';
   const API_KEY = 'es-api-key-s3cr3t-value';
   /** Loose: the dependency timeout below is 1.5 s; a hang would take minutes. */
+  const CHECK_MS = 5000;
   const BOUND_MS = 15000;
 
   let servers: TestServers;
@@ -79,7 +80,9 @@ describe('failing fast with a readable message', () => {
       redis: { url: over.source ?? servers.source.url },
       queue: { url: over.queue ?? servers.queue.url },
       elasticsearch: { url: over.es ?? esUrl() },
-      dependencies: { timeoutMs: 1500 },
+      // Long enough that a busy machine (two test runs and their engines on two cores) still
+      // answers a healthy check in time, so a refused password is not taken for a timeout.
+      dependencies: { timeoutMs: CHECK_MS },
     });
 
   async function runCli(
@@ -115,7 +118,7 @@ describe('failing fast with a readable message', () => {
       name: 'a port that accepts and never answers',
       url: `redis://127.0.0.1:${silentPort}`,
       code: 1,
-      detail: /accepted the connection but did not answer within 1500 ms/,
+      detail: new RegExp(`accepted the connection but did not answer within ${String(CHECK_MS)} ms`),
     },
     {
       name: 'a port that speaks another protocol',
@@ -216,7 +219,7 @@ describe('failing fast with a readable message', () => {
     }
     for (const [url, code, detail] of [
       [`http://127.0.0.1:${refusedPort}`, 1, /connection refused/],
-      [`http://127.0.0.1:${silentPort}`, 1, /no answer within 1500 ms/],
+      [`http://127.0.0.1:${silentPort}`, 1, new RegExp(`no answer within ${String(CHECK_MS)} ms`)],
     ] as const) {
       const r = await runCli(base({ es: url }), ['verify']);
       expectReadable(r, code, new RegExp(`Elasticsearch http://127\\.0\\.0\\.1:${new URL(url).port}`), detail);
