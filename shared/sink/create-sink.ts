@@ -99,7 +99,7 @@ class DetectingSink implements Sink {
       // finds out the version itself.
       engine === 'opensearch' || aws?.region !== undefined
         ? { product: 'opensearch', version: 'unknown' }
-        : await detectEngine(connection, timeoutMs, sourceOf);
+        : await detectEngine(connection, timeoutMs, sourceOf, logger);
     if (engine !== 'auto' && info.product !== engine)
       throw new DependencyError(
         'ES_UNSUPPORTED',

@@ -4,7 +4,7 @@ import { TLSSocket } from 'node:tls';
 import type { AppConfig } from '../platform/config/schema';
 import { where, type SourceOf } from '../platform/dependencies';
 import { DependencyError } from '../platform/errors';
-import { redactUrl } from '../platform/logger';
+import { redactUrl, type Logger } from '../platform/logger';
 import { readPem } from '../platform/tls';
 import { credentialsOrigin } from './credentials';
 import type { EngineInfo } from './port';
@@ -27,6 +27,7 @@ export async function detectEngine(
   connection: AppConfig['elasticsearch'],
   timeoutMs: number,
   sourceOf: SourceOf,
+  logger?: Logger,
 ): Promise<EngineInfo> {
   const endpoint = redactUrl(connection.url);
   const tried = `GET ${DETECT_PATH.split('?')[0] ?? DETECT_PATH}`;
@@ -76,6 +77,9 @@ export async function detectEngine(
       );
     throw fail('ES_UNREACHABLE', msg, `check that the search engine runs there (${at})`, err);
   }
+  // Like the engines' clients' failed requests: at debug, method, path and status, never headers.
+  if (answer.status !== 200)
+    logger?.debug({ method: 'GET', path: DETECT_PATH, status: answer.status }, 'search engine request failed');
   const detail = `${answer.status} ${answerReason(answer.body)} (tried: ${tried})`;
   const credentials = credentialsOrigin(connection, sourceOf);
   if (answer.status === 401)
