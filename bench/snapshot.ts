@@ -156,18 +156,7 @@ export async function baselineScenario(
 ): Promise<BaselineComparison> {
   const c = connect(env);
   try {
-    await resetServers(c, `${INDEX}-*`);
-    await seedKeys(c.source, 0, keys);
-    const mapping = ConfigSchema.parse({
-      redis: { url: env.sourceUrl },
-      elasticsearch: { url: env.esUrl },
-      queue: { url: env.queueUrl },
-      mapping: { defaultIndex: INDEX },
-    }).mapping;
-    const fresh = async (name: string): Promise<void> => {
-      await c.engine.deleteIndices(`${INDEX}-${name}`);
-      await createBenchIndex(c, name, mapping);
-    };
+    const fresh = await seededRounds(env, c, keys);
     const out: BaselineComparison = { keys, baseline: baseline.name, rounds: [] };
     for (let r = 0; r < rounds; r++) {
       await fresh('bulk');
@@ -298,6 +287,29 @@ export interface EngineSnapshot {
 }
 
 /**
+ * Empty servers with `keys` keys seeded, for a scenario of interleaved rounds; answers the
+ * function that gives a round its own fresh index (`<INDEX>-<name>`).
+ */
+async function seededRounds(
+  env: BenchEnv,
+  c: Connections,
+  keys: number,
+): Promise<(name: string) => Promise<void>> {
+  await resetServers(c, `${INDEX}-*`);
+  await seedKeys(c.source, 0, keys);
+  const mapping = ConfigSchema.parse({
+    redis: { url: env.sourceUrl },
+    elasticsearch: { url: env.esUrl },
+    queue: { url: env.queueUrl },
+    mapping: { defaultIndex: INDEX },
+  }).mapping;
+  return async (name) => {
+    await c.engine.deleteIndices(`${INDEX}-${name}`);
+    await createBenchIndex(c, name, mapping);
+  };
+}
+
+/**
  * The pipeline against the engine's own bulk limit on the same `keys` keys, interleaved: each
  * round runs both, their order swapped every round, so a drift in the machine's speed hits
  * both alike; BENCHMARKS.md quotes the median of each round's ratio.
@@ -305,18 +317,7 @@ export interface EngineSnapshot {
 export async function engineSnapshotScenario(env: BenchEnv, keys: number, rounds: number): Promise<EngineSnapshot> {
   const c = connect(env);
   try {
-    await resetServers(c, `${INDEX}-*`);
-    await seedKeys(c.source, 0, keys);
-    const mapping = ConfigSchema.parse({
-      redis: { url: env.sourceUrl },
-      elasticsearch: { url: env.esUrl },
-      queue: { url: env.queueUrl },
-      mapping: { defaultIndex: INDEX },
-    }).mapping;
-    const fresh = async (name: string): Promise<void> => {
-      await c.engine.deleteIndices(`${INDEX}-${name}`);
-      await createBenchIndex(c, name, mapping);
-    };
+    const fresh = await seededRounds(env, c, keys);
     const out: EngineSnapshot = { keys, rounds: [] };
     for (let r = 0; r < rounds; r++) {
       const bulk = async (): Promise<number> => {
