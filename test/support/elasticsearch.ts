@@ -57,7 +57,7 @@ export function uniqueIndex(prefix: string): string {
 export function testElasticsearch(action: 'down' | 'up'): void {
   const port = new URL(esUrl()).port;
   const output = devStack([action, 'es'], TEST_STACK_DIR, action === 'up' ? { ES_PORT: port } : {}, 5 * 60_000);
-  if (action === 'down' && !output.includes('Elasticsearch')) {
+  if (action === 'down' && !/stopping elasticsearch/i.test(output)) {
     throw new Error(
       `no Elasticsearch of ${TEST_STACK_DIR} was running to stop (is ELASTICSEARCH_URL an outside server?):\n${output}`,
     );
