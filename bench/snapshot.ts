@@ -290,11 +290,7 @@ export interface EngineSnapshot {
  * Empty servers with `keys` keys seeded, for a scenario of interleaved rounds; answers the
  * function that gives a round its own fresh index (`<INDEX>-<name>`).
  */
-async function seededRounds(
-  env: BenchEnv,
-  c: Connections,
-  keys: number,
-): Promise<(name: string) => Promise<void>> {
+async function seededRounds(env: BenchEnv, c: Connections, keys: number): Promise<(name: string) => Promise<void>> {
   await resetServers(c, `${INDEX}-*`);
   await seedKeys(c.source, 0, keys);
   const mapping = ConfigSchema.parse({
