@@ -47,15 +47,8 @@ const INDEX = 'bench-snapshot';
 export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: number): Promise<SnapshotResult> {
   const c = connect(env);
   try {
-    await resetServers(c, `${INDEX}-*`);
-    await seedKeys(c.source, 0, keys);
-    const mapping = ConfigSchema.parse({
-      redis: { url: env.sourceUrl },
-      elasticsearch: { url: env.esUrl },
-      queue: { url: env.queueUrl },
-      mapping: { defaultIndex: INDEX },
-    }).mapping;
-    for (const name of ['pipeline', 'bulk', 'naive']) await createBenchIndex(c, name, mapping);
+    const fresh = await seededRounds(env, c, keys);
+    for (const name of ['pipeline', 'bulk', 'naive']) await fresh(name);
     const bulkMeter = cpuMeter({ elasticsearch: env.pids.es, harness: process.pid });
     const bulkHelperDocsPerSec = await bulkHelperBaseline(c, keys);
     const bulkHelperCpuUsPerKey = perKey(bulkMeter(), keys);
@@ -287,8 +280,8 @@ export interface EngineSnapshot {
 }
 
 /**
- * Empty servers with `keys` keys seeded, for a scenario of interleaved rounds; answers the
- * function that gives a round its own fresh index (`<INDEX>-<name>`).
+ * Empty servers with `keys` keys seeded; answers the function that gives a run (a round, or
+ * one of the compared methods) its own fresh index (`<INDEX>-<name>`).
  */
 async function seededRounds(env: BenchEnv, c: Connections, keys: number): Promise<(name: string) => Promise<void>> {
   await resetServers(c, `${INDEX}-*`);
