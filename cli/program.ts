@@ -21,6 +21,7 @@ import { failuresCommand, replayCommand, type FailuresFlags, type ReplayFlags } 
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
 import { verifyCommand, type VerifyFlags } from './commands/verify';
+import { rebuildCommand, type RebuildFlags } from './commands/rebuild';
 
 /** The package's version, from the package.json above this file (in the sources or in dist/). */
 function version(): string {
@@ -45,6 +46,14 @@ function count(min = 0): (value: string) => number {
       throw new InvalidArgumentError(`must be a whole number${min > 0 ? ` ≥ ${min}` : ''}.`);
     return Number(value);
   };
+}
+
+/** `500ms`, `90s`, `5m`, `1h` (or plain milliseconds) for a duration flag, in milliseconds. */
+function duration(value: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('must be a duration such as 500ms, 90s, 5m or 1h.');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unit;
 }
 
 /** Where the program prints and what environment it reads; a test passes its own. */
@@ -154,6 +163,22 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     .option('--repair', 'enqueue every key found missing, stale or extra, so a worker rewrites it')
     .action(async (opts: VerifyFlags) => {
       actionCode = await verifyCommand(flags(), opts);
+    });
+
+  program
+    .command('rebuild')
+    .description(
+      'build the next generation of the indices behind their aliases, verify it, swap; resumes an interrupted rebuild',
+    )
+    .option('--index <name>', 'only this index (default: every index the rules write to)')
+    .option('--keep', 'keep the old generation after the swap instead of deleting it')
+    .option(
+      '--grace <duration>',
+      'delete the old generation this long after the swap (e.g. 90s, 5m; default rebuild.graceMs)',
+      duration,
+    )
+    .action(async (opts: RebuildFlags) => {
+      actionCode = await rebuildCommand(flags(), opts);
     });
 
   program

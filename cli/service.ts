@@ -23,6 +23,7 @@ import type { DependencyName } from '../shared/platform/errors';
 import { onShutdown } from '../shared/platform/shutdown';
 import { nonEmpty } from '../shared/platform/config/schema';
 import { prepareIndices, type AppContext } from './context';
+import { rebuildProgressSeries } from '../features/maintenance/rebuild/status';
 
 export interface ServiceParts {
   producer: boolean;
@@ -244,6 +245,7 @@ export async function startContextHttp(
       searchRoutes(searchService(ctx), ctx.logger),
       failureRoutes(new FailureStore(ctx.queueRedis, ctx.config.queue.prefix)),
     ],
+    rebuildProgress: () => rebuildProgressSeries(ctx.queueRedis, ctx.config.queue.prefix),
   });
 }
 

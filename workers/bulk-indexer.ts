@@ -39,6 +39,13 @@ export interface BulkIndexerDeps {
   afterWrite?: AfterWrite;
   /** Aborted on shutdown: pending retries give up so jobs can go back to the queue. */
   signal?: AbortSignal;
+  /**
+   * Index → a second index to write the same operation to, at the same version (a rebuild's new
+   * generation, shared/core/rebuild-state.ts). Asked on every attempt after its versions are
+   * taken (docs/architecture.md, rebuilds): a write that goes to the live generation alone
+   * then read its key before the rebuild began, so the rebuild's own snapshot reads it later.
+   */
+  mirrors?: () => Promise<ReadonlyMap<string, string>>;
 }
 
 interface Prepared {
@@ -49,6 +56,8 @@ interface Prepared {
   operation: BulkOperation;
   /** Set when `op` is the stub that stands in for a value that could not be indexed. */
   refused?: string;
+  /** The copy of a write for a rebuild's new generation: its outcome only decides a retry. */
+  mirror?: true;
 }
 
 /** A retry given up because the worker stops: the job goes back to the queue. */
@@ -111,6 +120,7 @@ export class BulkIndexer {
   ): Promise<Prepared[]> {
     this.throwIfAborted();
     const firstVersion = await this.deps.counter.allocate(slots.length);
+    const mirrors = (await this.deps.mirrors?.()) ?? new Map<string, string>();
     // Each slot's key and version (allocated in slot order), grouped by database for the reads.
     const byDb = new Map<number, { slot: number; key: string; version: number }[]>();
     slots.forEach((slot, i) => {
@@ -157,7 +167,13 @@ export class BulkIndexer {
         prepared.push(this.stub(slot, route, db, key, state, version, refused));
       });
     }
-    return prepared;
+    if (mirrors.size === 0) return prepared;
+    return prepared.flatMap((p) => {
+      const target = mirrors.get(p.op.index);
+      if (target === undefined) return [p];
+      const operation = bulkBody({ ...p.op, index: target }, p.version);
+      return [p, { ...p, operation, mirror: true as const }];
+    });
   }
 
   /**
@@ -228,6 +244,15 @@ export class BulkIndexer {
           // The sink answers one outcome per operation (an unanswered item is `retry`).
           const outcome = outcomes[i] ?? { kind: 'retry', reason: 'no outcome' };
           if (outcome.kind === 'retry') retry.push(p.slot);
+          else if (p.mirror) {
+            // The new generation's mapping refuses what the live one took: the rebuild's verify
+            // reports the key (missing), and the rebuild stops before its swap.
+            if (outcome.kind === 'rejected')
+              this.deps.logger.warn(
+                { index: p.operation.index, id: p.op.id, reason: outcome.reason },
+                'the generation being rebuilt refused a document',
+              );
+          }
           else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
           else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
           else {
@@ -238,7 +263,8 @@ export class BulkIndexer {
         });
       }),
     );
-    return retry;
+    // A write and its mirror may both ask for a retry: the slot is tried once more.
+    return [...new Set(retry)];
   }
 
   /**

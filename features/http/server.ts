@@ -3,7 +3,14 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../../shared/platform/logger';
-import { enableDefaultMetrics, registry, watchQueueDepth, watchQueuePaused } from '../../shared/platform/metrics';
+import {
+  enableDefaultMetrics,
+  registry,
+  watchQueueDepth,
+  watchQueuePaused,
+  watchRebuildProgress,
+  type RebuildProgressSource,
+} from '../../shared/platform/metrics';
 import type { SyncQueues } from '../../shared/core/queue';
 import { assertSafeExposure, authHook, authSchemes, DASHBOARD_PATH, operatorsAllowed, type HttpConfig } from './auth';
 import { createHardenedApp } from './hardening';
@@ -28,6 +35,8 @@ export interface HttpSurfaceDeps {
   logger: Logger;
   /** Served after the surface's own routes, in this order. */
   routes?: readonly RouteSet[];
+  /** The rebuild in progress, for the `rebuild_progress_ratio` gauge (features/maintenance/rebuild/status.ts). */
+  rebuildProgress?: RebuildProgressSource;
 }
 
 export interface HttpSurface {
@@ -63,9 +72,11 @@ export async function startHttpSurface(deps: HttpSurfaceDeps): Promise<HttpSurfa
   const unwatchPaused = watchQueuePaused(() =>
     Promise.all(queues.partitions.map(async (q) => ({ partition: q.name, paused: await q.isPaused() }))),
   );
+  const unwatchRebuild = deps.rebuildProgress ? watchRebuildProgress(deps.rebuildProgress) : undefined;
   const unwatch = (): void => {
     unwatchDepth();
     unwatchPaused();
+    unwatchRebuild?.();
   };
   app.get('/metrics', async (_request, reply) => {
     const body = await registry.metrics();

@@ -220,3 +220,31 @@ export const dependencyUp = new Gauge({
   labelNames: ['dependency'] as const,
   registers: [registry],
 });
+
+/** Per index being rebuilt, the share of its keys written into the new generation. */
+export type RebuildProgressSource = () => Promise<{ index: string; ratio: number }[]>;
+
+let rebuildSource: RebuildProgressSource | undefined;
+
+export const rebuildProgress = new Gauge({
+  name: `${PREFIX}rebuild_progress_ratio`,
+  help: 'Share of the keys a running rebuild has written into the new generation of an index (0 to 1; 1 from its verify on), read from the queue Redis at scrape time',
+  labelNames: ['index'] as const,
+  registers: [registry],
+  async collect() {
+    if (!rebuildSource) return;
+    const running = await withinScrapeTime(rebuildSource());
+    if (!running) return;
+    // A finished rebuild's series goes away instead of staying at its last value.
+    this.reset();
+    for (const { index, ratio } of running) this.set({ index }, ratio);
+  },
+});
+
+/** Makes the rebuild gauge read from `source` at each scrape; returns the undo. */
+export function watchRebuildProgress(source: RebuildProgressSource): () => void {
+  rebuildSource = source;
+  return () => {
+    if (rebuildSource === source) rebuildSource = undefined;
+  };
+}

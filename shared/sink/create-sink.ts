@@ -151,6 +151,18 @@ class DetectingSink implements Sink {
     return (await this.resolve()).createIndex(...args);
   }
 
+  async deleteIndex(index: string): Promise<'deleted' | 'absent'> {
+    return (await this.resolve()).deleteIndex(index);
+  }
+
+  async resolveIndex(name: string): ReturnType<Sink['resolveIndex']> {
+    return (await this.resolve()).resolveIndex(name);
+  }
+
+  async updateAliases(...args: Parameters<Sink['updateAliases']>): ReturnType<Sink['updateAliases']> {
+    await (await this.resolve()).updateAliases(...args);
+  }
+
   async refresh(index: string): Promise<void> {
     await (await this.resolve()).refresh(index);
   }

@@ -43,7 +43,27 @@ export function indexBody(index: string, mapping: AppConfig['mapping']): IndexBo
   return { settings, mappings: { properties: META_PROPERTIES } };
 }
 
-/** Creates every index the rules write to that does not exist yet. Safe to race between pods. */
+/**
+ * The concrete index of one generation of `index`. Everything reads and writes `index`, an
+ * alias of the current generation, so `rebuild` can build the next one beside it and swap.
+ */
+export function generationIndex(index: string, generation: number): string {
+  return `${index}-g${generation}`;
+}
+
+/** The generation number of a concrete index of `index`, or undefined when it is not one. */
+export function generationOf(index: string, concrete: string): number | undefined {
+  const prefix = `${index}-g`;
+  if (!concrete.startsWith(prefix)) return undefined;
+  const n = concrete.slice(prefix.length);
+  return /^[1-9]\d*$/.test(n) ? Number(n) : undefined;
+}
+
+/**
+ * Creates every index the rules write to that does not exist yet, as generation 1 behind an
+ * alias of the index's name. A concrete index already under the name (a deployment from before
+ * aliases) is left as it is: the first `rebuild` turns it into an alias. Safe to race between pods.
+ */
 export async function ensureIndices(
   sink: Sink,
   router: KeyRouter,
@@ -51,7 +71,12 @@ export async function ensureIndices(
   logger: Logger,
 ): Promise<void> {
   for (const index of router.indices()) {
-    if ((await sink.createIndex(index, indexBody(index, mapping))) === 'created')
-      logger.info({ index }, 'created index');
+    if ((await sink.resolveIndex(index)).kind !== 'missing') continue;
+    const first = generationIndex(index, 1);
+    const created = await sink.createIndex(first, indexBody(index, mapping), { alias: index });
+    if (created === 'created') logger.info({ index, generation: first }, 'created index');
+    // The generation was there without its alias (an earlier start stopped between the two, or
+    // another pod is creating it right now): adding the alias again is harmless.
+    else await sink.updateAliases([{ add: { index: first, alias: index } }]);
   }
 }

@@ -69,6 +69,23 @@ export interface IndexBody {
   mappings: Record<string, unknown>;
 }
 
+/**
+ * What a name is on the engine: an alias (and the indices behind it), an index, or nothing.
+ * The tool writes through aliases (`<index>` → `<index>-g<n>`, shared/sink/indices.ts); a
+ * deployment from before aliases has a concrete index under the name instead.
+ */
+export type IndexName = { kind: 'alias'; indices: string[] } | { kind: 'index' } | { kind: 'missing' };
+
+/**
+ * One step of an atomic alias update (one `_aliases` request: all steps happen, or none).
+ * `removeIndex` deletes a concrete index in the same step, which is how a name held by an index
+ * becomes an alias without a moment where it resolves to nothing.
+ */
+export type AliasAction =
+  | { add: { index: string; alias: string } }
+  | { remove: { index: string; alias: string } }
+  | { removeIndex: { index: string } };
+
 /** A raw query-DSL search: the search API's queries are the same DSL on every supported engine. */
 export type SearchOptions = RequestOptions;
 
@@ -135,8 +152,17 @@ export interface Sink {
   /** Documents in the index after a refresh; 0 when it does not exist. */
   count(index: string): Promise<number>;
   indexExists(index: string): Promise<boolean>;
-  /** Creates the index unless it exists; safe to race between pods. */
-  createIndex(index: string, body: IndexBody): Promise<'created' | 'exists'>;
+  /**
+   * Creates the index unless it exists; safe to race between pods. With `alias`, the index is
+   * created already behind that alias (one request, so the alias never points at nothing).
+   */
+  createIndex(index: string, body: IndexBody, options?: { alias?: string }): Promise<'created' | 'exists'>;
+  /** Deletes a concrete index (never through an alias); `absent` when there was none. */
+  deleteIndex(index: string): Promise<'deleted' | 'absent'>;
+  /** Whether `name` is an alias (and of which indices), an index, or missing. */
+  resolveIndex(name: string): Promise<IndexName>;
+  /** Applies the actions in one atomic `_aliases` request. */
+  updateAliases(actions: readonly AliasAction[]): Promise<void>;
   /** Makes everything written so far searchable. */
   refresh(index: string): Promise<void>;
   /** One bounded round trip proving the engine answers (used by probes and /readyz). */

@@ -309,6 +309,44 @@ export function describeSinkConformance(engineId: EngineId): void {
       });
     });
 
+    test('aliases: created behind one, resolved, swapped atomically (from an index too), deleted', async () => {
+      const name = `${prefix}-alias`;
+      const [g1, g2, g3] = [`${name}-g1`, `${name}-g2`, `${name}-g3`];
+      for (const index of [name, g1, g2, g3]) await raw(engine, 'DELETE', `/${index}`);
+      created.push(g1, g2, g3);
+      const body = indexBody(name, MAPPING);
+      expect(await sink.resolveIndex(name)).toEqual({ kind: 'missing' });
+      expect(await sink.createIndex(g1, body, { alias: name })).toBe('created');
+      expect(await sink.resolveIndex(name)).toEqual({ kind: 'alias', indices: [g1] });
+      expect(await sink.resolveIndex(g1)).toEqual({ kind: 'index' });
+      // Writes, reads, counts and scans through the alias reach its index.
+      expect(await sink.bulk([indexOp(name, 'a', 3, { key: 'a', db: 0 })])).toEqual([INDEXED]);
+      expect(await sink.getDocuments(name, ['a'])).toEqual([{ key: 'a', db: 0 }]);
+      expect(await sink.count(name)).toBe(1);
+      const scanned: string[] = [];
+      for await (const page of sink.scan(name)) scanned.push(...page.map((d) => d.id));
+      expect(scanned).toEqual(['a']);
+      // The same write at the same version in the next generation, then the swap.
+      await sink.createIndex(g2, body);
+      expect(await sink.bulk([indexOp(g2, 'a', 3, { key: 'a', db: 0, v: 2 })])).toEqual([INDEXED]);
+      expect(await sink.bulk([indexOp(name, 'a', 3, { key: 'a', db: 0 })])).toEqual([NEWER]);
+      await sink.updateAliases([{ add: { index: g2, alias: name } }, { remove: { index: g1, alias: name } }]);
+      expect(await sink.resolveIndex(name)).toEqual({ kind: 'alias', indices: [g2] });
+      expect(await sink.getDocuments(name, ['a'])).toEqual([{ key: 'a', db: 0, v: 2 }]);
+      expect(await sink.deleteIndex(g1)).toBe('deleted');
+      expect(await sink.deleteIndex(g1)).toBe('absent');
+      expect(await sink.resolveIndex(g1)).toEqual({ kind: 'missing' });
+      // A concrete index under a name becomes an alias in one request that also deletes it.
+      const concrete = `${prefix}-concrete`;
+      await raw(engine, 'DELETE', `/${concrete}`);
+      await sink.createIndex(concrete, body);
+      await sink.createIndex(g3, body);
+      expect(await sink.resolveIndex(concrete)).toEqual({ kind: 'index' });
+      await sink.updateAliases([{ add: { index: g3, alias: concrete } }, { removeIndex: { index: concrete } }]);
+      expect(await sink.resolveIndex(concrete)).toEqual({ kind: 'alias', indices: [g3] });
+      await sink.updateAliases([{ remove: { index: g3, alias: concrete } }]);
+    });
+
     test('getDocuments, count and health', async () => {
       const index = await fresh('get');
       await sink.bulk([indexOp(index, 'a', 1, { a: 1 }), indexOp(index, 'b', 1, { b: 'β' })]);

@@ -81,6 +81,15 @@ export class KeyRouter {
     return this.fallback !== undefined;
   }
 
+  /**
+   * The same rules writing to other indices (index → replacement): how a rebuild writes into,
+   * and verifies, the generation it builds while the rules still name the alias.
+   */
+  retargeted(targets: ReadonlyMap<string, string>): KeyRouter {
+    const move = (r: CompiledRule): CompiledRule => ({ ...r, index: targets.get(r.index) ?? r.index });
+    return new KeyRouter(this.rules.map(move), this.fallback && move(this.fallback));
+  }
+
   /** Every index this router can write to. */
   indices(): string[] {
     const all = new Set<string>();

@@ -720,6 +720,34 @@ const PlatformSections = z
       .strict()
       .prefault({})
       .describe('The start-up check of each Redis and Elasticsearch ([exit codes](operations.md#exit-codes)).'),
+    rebuild: z
+      .object({
+        graceMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(60000)
+          .describe(
+            'After the alias swap, how long (ms) `rebuild` keeps the old generation before deleting it (`--grace` overrides, `--keep` keeps it), so searches already running on it finish.',
+          ),
+        verifySettleMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(2000)
+          .describe(
+            "Mismatches `rebuild`'s verify of the new generation finds are checked once more after this pause (ms), so live changes still in flight are not reported.",
+          ),
+        batchKeys: z
+          .number()
+          .int()
+          .positive()
+          .default(500)
+          .describe('Keys `rebuild` reads and writes into the new generation per bulk.'),
+      })
+      .strict()
+      .prefault({})
+      .describe('`rebuild`: a new index generation behind the alias ([rebuilds](operations.md#rebuilds)).'),
     search: z
       .object({
         cacheTtlMs: z

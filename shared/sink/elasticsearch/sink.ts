@@ -1,11 +1,14 @@
 import { bulkOutcomes, searchResult, type BulkItemResponse, type SearchAnswer } from '../bulk-outcome';
 import { KEY_SOURCE_FIELDS } from '../doc-key';
+import { aliasActionsBody, aliasIndices } from '../aliases';
 import {
   QueryRefusedError,
+  type AliasAction,
   type BulkOperation,
   type EngineInfo,
   type GetOptions,
   type IndexBody,
+  type IndexName,
   type ItemOutcome,
   type RequestOptions,
   type ScannedDoc,
@@ -169,13 +172,17 @@ export class ElasticsearchSink implements Sink {
     return statusCode === 200;
   }
 
-  async createIndex(index: string, body: IndexBody): Promise<'created' | 'exists'> {
+  async createIndex(index: string, body: IndexBody, options: { alias?: string } = {}): Promise<'created' | 'exists'> {
     if (await this.indexExists(index)) return 'exists';
     try {
       await this.client.transport.request({
         method: 'PUT',
         path: `/${encodeURIComponent(index)}`,
-        body: { settings: body.settings, mappings: body.mappings },
+        body: {
+          settings: body.settings,
+          mappings: body.mappings,
+          ...(options.alias ? { aliases: { [options.alias]: { is_write_index: true } } } : {}),
+        },
       });
       return 'created';
     } catch (err) {
@@ -183,6 +190,28 @@ export class ElasticsearchSink implements Sink {
       if (errorType(err) === 'resource_already_exists_exception') return 'exists';
       throw err;
     }
+  }
+
+  async deleteIndex(index: string): Promise<'deleted' | 'absent'> {
+    const { statusCode } = await this.client.transport.request(
+      { method: 'DELETE', path: `/${encodeURIComponent(index)}` },
+      { ignore: [404], meta: true },
+    );
+    return statusCode === 404 ? 'absent' : 'deleted';
+  }
+
+  async resolveIndex(name: string): Promise<IndexName> {
+    const { statusCode, body } = await this.client.transport.request(
+      { method: 'GET', path: `/_alias/${encodeURIComponent(name)}` },
+      { ignore: [404], meta: true },
+    );
+    const indices = statusCode === 200 ? aliasIndices(body, name) : [];
+    if (indices.length > 0) return { kind: 'alias', indices };
+    return (await this.indexExists(name)) ? { kind: 'index' } : { kind: 'missing' };
+  }
+
+  async updateAliases(actions: readonly AliasAction[]): Promise<void> {
+    await this.client.transport.request({ method: 'POST', path: '/_aliases', body: aliasActionsBody(actions) });
   }
 
   async refresh(index: string): Promise<void> {

@@ -3,11 +3,14 @@ import type { SinkAwsConfig } from '../../platform/config/schema';
 import { redactUrl } from '../../platform/logger';
 import { bulkOutcomes, searchResult, type BulkItemResponse, type SearchAnswer } from '../bulk-outcome';
 import { KEY_SOURCE_FIELDS } from '../doc-key';
+import { aliasActionsBody, aliasIndices } from '../aliases';
 import {
   QueryRefusedError,
+  type AliasAction,
   type BulkOperation,
   type GetOptions,
   type IndexBody,
+  type IndexName,
   type ItemOutcome,
   type RequestOptions,
   type ScannedDoc,
@@ -191,14 +194,47 @@ class OpenSearchSink implements Sink {
     return response.body;
   }
 
-  async createIndex(index: string, body: IndexBody): Promise<'created' | 'exists'> {
+  async createIndex(index: string, body: IndexBody, options: { alias?: string } = {}): Promise<'created' | 'exists'> {
     try {
-      await this.client.indices.create({ index, body: { settings: body.settings, mappings: body.mappings } });
+      await this.client.indices.create({
+        index,
+        body: {
+          settings: body.settings,
+          mappings: body.mappings,
+          ...(options.alias ? { aliases: { [options.alias]: { is_write_index: true } } } : {}),
+        },
+      });
       return 'created';
     } catch (err) {
       if (errorType(err) === 'resource_already_exists_exception') return 'exists';
       throw err;
     }
+  }
+
+  async deleteIndex(index: string): Promise<'deleted' | 'absent'> {
+    try {
+      await this.client.indices.delete({ index });
+      return 'deleted';
+    } catch (err) {
+      if (errorType(err) === 'index_not_found_exception') return 'absent';
+      throw err;
+    }
+  }
+
+  async resolveIndex(name: string): Promise<IndexName> {
+    try {
+      const response = await this.client.indices.getAlias({ name });
+      const indices = aliasIndices(response.body, name);
+      if (indices.length > 0) return { kind: 'alias', indices };
+    } catch (err) {
+      // 404: no alias of that name (the answer may still be an index, asked below).
+      if (!isStatus(err, 404)) throw err;
+    }
+    return (await this.indexExists(name)) ? { kind: 'index' } : { kind: 'missing' };
+  }
+
+  async updateAliases(actions: readonly AliasAction[]): Promise<void> {
+    await this.client.indices.updateAliases({ body: aliasActionsBody(actions) });
   }
 
   async refresh(index: string): Promise<void> {
