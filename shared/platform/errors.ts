@@ -35,6 +35,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * - `SEARCH_REQUEST`: a search API request was refused (its `status` is the HTTP answer).
  * - `RDB_FORMAT`, `REPLICATION_STREAM`: the replication stream could not be read; the producer reconnects.
  * - `SHUTDOWN`: work cut short by a stop; the job goes back to the queue.
+ * - `REBUILD_REFUSED`, `REBUILD_VERIFY_FAILED` (exit 1): `rebuild` could not start, or its new generation was
+ *   out of sync; the aliases are untouched (features/maintenance/rebuild).
  */
 export abstract class SyncError extends Error {
   abstract readonly code: string;

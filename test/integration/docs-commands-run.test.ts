@@ -40,6 +40,8 @@ function documentedCommands(): { file: string; command: string }[] {
 const NOT_RUN: Readonly<Record<string, string>> = {
   'npm ci && npm run setup': 'installs packages (the shared node_modules) and starts a stack on default ports',
   'npm test': 'the whole suite: this test is part of it',
+  'node dist/cli/main.js rebuild --grace 2m':
+    'waits out a 2-minute grace period; test/integration/rebuild.test.ts runs rebuild end to end, with a short one',
   'docker build -t redis-es-sync .': 'docker: not on the test machine',
   'docker run --rm -e REDIS_URL=… -e QUEUE_REDIS_URL=… -e ELASTICSEARCH_URL=… redis-es-sync producer':
     'docker, and placeholders (…)',

@@ -150,7 +150,7 @@ describe('rebuild: a new generation behind the alias', () => {
     const half = await waitFor(
       'the rebuild to be part-way through its snapshot',
       () => readRebuildState(queueRedis, prefix),
-      (s) => s !== undefined && s.phase === 'snapshot' && s.done > 0,
+      (s) => s?.phase === 'snapshot' && s.done > 0,
       60000,
       20,
     );

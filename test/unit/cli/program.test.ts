@@ -42,6 +42,7 @@ describe('createProgram, run in-process', () => {
       'snapshot',
       'reconcile',
       'verify',
+      'rebuild',
       'replay',
       'failures',
       'resync',
@@ -56,6 +57,12 @@ describe('createProgram, run in-process', () => {
     expect(await p.run('--help')).toEqual({ exitCode: EXIT.ok, failed: true });
     expect(p.out()).toContain('Usage: redis-es-sync');
     expect(p.out()).toContain('64 wrong command line');
+  });
+
+  it('refuses a --grace that is not a duration with exit code 64', async () => {
+    const p = program();
+    expect(await p.run('rebuild', '--grace', 'soon')).toEqual({ exitCode: EXIT.usage, failed: true });
+    expect(p.err()).toContain('must be a duration such as 500ms, 90s, 5m or 1h');
   });
 
   it('answers an unknown command with the usage and exit code 64', async () => {

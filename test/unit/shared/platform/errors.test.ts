@@ -15,6 +15,7 @@ import {
   UsageError,
 } from '../../../../shared/platform/errors';
 import { ShutdownError } from '../../../../workers/bulk-indexer';
+import { RebuildError } from '../../../../features/maintenance/rebuild';
 
 describe('one error model', () => {
   const cause = new Error('the driver said no');
@@ -39,6 +40,8 @@ describe('one error model', () => {
     [new RdbFormatError('truncated', { cause }), 'RDB_FORMAT'],
     [new ReplicationStreamError('not RESP', { cause }), 'REPLICATION_STREAM'],
     [new ShutdownError('shutting down', { cause }), 'SHUTDOWN'],
+    [new RebuildError('REBUILD_REFUSED', 'no such index'), 'REBUILD_REFUSED'],
+    [new RebuildError('REBUILD_VERIFY_FAILED', 'extra ghost'), 'REBUILD_VERIFY_FAILED'],
   ];
 
   it.each(all.map(([err, code]) => [err.name, err, code] as const))(
@@ -58,7 +61,9 @@ describe('one error model', () => {
 
   it('chains the underlying error as `cause`', () => {
     for (const [err] of all) {
-      if (err instanceof MassDeletionRefusedError || err instanceof SearchRequestError) continue;
+      // These describe what they found themselves: there is no underlying error.
+      if (err instanceof MassDeletionRefusedError || err instanceof SearchRequestError || err instanceof RebuildError)
+        continue;
       expect(err.cause).toBe(err instanceof DependenciesError ? dependency : cause);
     }
   });
