@@ -2,7 +2,7 @@ import { partitionsCommand } from './commands/partitions';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { ConfigFlags } from '../shared/platform/config/load';
+import { configuredLogLevel, type ConfigFlags } from '../shared/platform/config/load';
 import { describeSinkFailure } from '../shared/sink/create-sink';
 import {
   ConfigError,
@@ -217,7 +217,7 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
 
   /** Stack traces only when asked for: an expected failure is one readable line. */
   function debugWanted(): boolean {
-    const level = (program.opts<ConfigFlags>().logLevel ?? io.env.LOG_LEVEL ?? '').toLowerCase();
+    const level = (configuredLogLevel(flags(), io.env) ?? '').toLowerCase();
     return level === 'debug' || level === 'trace';
   }
 
@@ -250,7 +250,7 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     if (err instanceof UsageError) io.stderr(`\n${current.helpInformation()}`);
     // The details (stack, cause) as a JSON line through the redacting logger, never raw.
     if (err instanceof Error && (!expected || debugWanted()))
-      createLogger(io.env.LOG_LEVEL ?? 'info').fatal({ err }, 'stopped by an error');
+      createLogger(configuredLogLevel(flags(), io.env) ?? 'info').fatal({ err }, 'stopped by an error');
     if (!expected) io.stderr('redis-es-sync: an unexpected error; please report it with the stack logged above\n');
     return code;
   }
