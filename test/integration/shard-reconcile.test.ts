@@ -1,8 +1,10 @@
 import { createChangeSink } from '../../producers/change-sink';
 import { reconcile, type ReconcileDeps } from '../../producers/reconcile';
 import { listShards, shardSource } from '../../producers/shards';
+import { ShardedProducer } from '../../producers/sharded-producer';
 import type { ConfigInput } from '../../producers/capture/registry';
 import { keySlot } from '../../shared/core/key-slot';
+import { slotsOfNode } from '../../shared/platform/redis-cluster';
 import { unfinishedJobs } from '../../shared/core/queue';
 import type { SourceRedis } from '../../shared/platform/redis';
 import { esUrl, uniqueIndex } from '../support/elasticsearch';
@@ -11,6 +13,12 @@ import { startRedisCluster, type RedisClusterHandle } from '../support/redis-clu
 import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 const KEYS = 300;
+/** Masters the in-process sharded producer captures now. */
+function shardsOf(p: TestPipeline | undefined): number {
+  const producer = p?.service.producer;
+  return producer instanceof ShardedProducer ? producer.shards.length : 0;
+}
+
 const SETTINGS = { databases: [0], patterns: ['*'], scanCount: 100, batchKeys: 100, prefix: 'redis-es-sync' };
 
 /**
@@ -97,5 +105,67 @@ describe("a shard's reconciliation on a 3-master Cluster source", () => {
     expect(byA).toMatchObject({ enqueued: onA.length - 1, vanished: 1, aborted: false });
     await drained();
     expect(await docOf(goneA)).toBeUndefined();
+    await pipeline.stop();
+    pipeline = undefined;
+  }, 180_000);
+
+  it('reconciles a shard again when its master takes slots: a key deleted unseen before its slot moved is removed', async () => {
+    const input: ConfigInput = {
+      logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
+      redis: { cluster: { nodes: cluster.urls.slice(0, 2) } },
+      queue: { url: queue.url },
+      elasticsearch: { url: esUrl() },
+      mapping: { defaultIndex: uniqueIndex('shard-reconcile-moved') },
+      producer: {
+        shardedCapture: true,
+        leaseTtlMs: 3000,
+        leaseRenewMs: 300,
+        reconcileIntervalMs: 0,
+        deletionGuard: { maxShare: 1 },
+      },
+    };
+    pipeline = await startPipeline(input);
+    const { ctx } = pipeline;
+    const [a, b] = await listShards(ctx.source);
+    if (!a || !b) throw new Error('fewer than two masters');
+    const slot = Math.min(...(await slotsOfNode(a.node.client)));
+    let key = '';
+    for (let i = 0; keySlot(key) !== slot || key === ''; i++) key = `moved:${i}`;
+    const route = ctx.router.route(0, key)!;
+    await ctx.source.db(0).set(key, '{"here":true}');
+    await waitFor(
+      'the key indexed',
+      () => getDoc(ctx, route.index, route.id),
+      (d) => d !== undefined,
+      30_000,
+    );
+    // The tenures' first reconciliations are over: none of them can be what removes the document.
+    await waitFor(
+      'every master captured',
+      async () => shardsOf(pipeline),
+      (n) => n === 3,
+      30_000,
+    );
+    await pipeline.service.producer?.idle();
+
+    // Deleted while its master publishes nothing: capture never hears of it.
+    const flags = (await a.node.client.config('GET', 'notify-keyspace-events'))[1] ?? 'KEA';
+    await a.node.client.config('SET', 'notify-keyspace-events', '');
+    await ctx.source.db(0).del(key);
+    await a.node.client.config('SET', 'notify-keyspace-events', flags);
+    // The slot, empty now, moves to b, as redis-cli --cluster reshard moves a slot.
+    await b.node.client.cluster('SETSLOT', slot, 'IMPORTING', a.id);
+    await a.node.client.cluster('SETSLOT', slot, 'MIGRATING', b.id);
+    await b.node.client.cluster('SETSLOT', slot, 'NODE', b.id);
+    await a.node.client.cluster('SETSLOT', slot, 'NODE', b.id);
+    await cluster.waitHealthy();
+
+    await waitFor(
+      "the document removed by b's reconciliation",
+      () => getDoc(ctx, route.index, route.id),
+      (d) => d === undefined,
+      60_000,
+      200,
+    );
   }, 180_000);
 });
