@@ -7,6 +7,7 @@ import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
 import { memoryScenario, type MemoryResult } from './backlog';
 import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from './live';
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
+import { renderScaleOut, scaleOutScenario, type ScaleOutOptions, type ScaleOutResult } from './scale-out';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
 import { ENGINES, isEngineName, type EngineName } from './engine';
@@ -21,7 +22,17 @@ import {
 } from './snapshot';
 import { itemAt, type BenchEnv } from './support';
 
-const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search', 'baseline'] as const;
+const SCENARIOS = [
+  'snapshot',
+  'profile',
+  'live',
+  'hot',
+  'memory',
+  'overhead',
+  'search',
+  'baseline',
+  'scaleout',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Sizes {
@@ -47,6 +58,7 @@ interface Sizes {
   engineRounds: number;
   engineLiveRates: number[];
   engineLiveMs: number;
+  scaleOut: ScaleOutOptions;
 }
 
 const FULL: Sizes = {
@@ -71,6 +83,7 @@ const FULL: Sizes = {
   engineRounds: 3,
   engineLiveRates: [2000, 0],
   engineLiveMs: 5000,
+  scaleOut: { rate: 1500, durationMs: 15_000, keyspace: 100_000, partitions: [1, 3], shards: [1, 2] },
 };
 
 /** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
@@ -96,6 +109,7 @@ const SMOKE: Sizes = {
   engineRounds: 1,
   engineLiveRates: [200, 0],
   engineLiveMs: 1500,
+  scaleOut: { rate: 200, durationMs: 1500, keyspace: 1000, partitions: [1, 3], shards: [1, 2] },
 };
 
 interface Results {
@@ -110,6 +124,7 @@ interface Results {
   overhead?: OverheadResult;
   search?: SearchResult;
   baseline?: BaselineComparison;
+  scaleout?: ScaleOutResult;
   /** 1-minute load average before and after the run: how busy the shared machine was. */
   load: { before: number; after?: number };
 }
@@ -223,6 +238,10 @@ async function main(): Promise<void> {
         concurrency: sizes.searchConcurrency,
         durationMs: sizes.searchMs,
       });
+    });
+    await attempt('scaleout', async () => {
+      log(`scale-out: ${sizes.scaleOut.rate} changes/s, queue partitions and capture shards on 3-master clusters`);
+      results.scaleout = await scaleOutScenario(env, sizes.scaleOut);
     });
     await attempt('baseline', async () => {
       const rev = opts.baseline;
@@ -462,6 +481,7 @@ function render(r: Results, failures: readonly string[]): string {
     }
     lines.push('');
   }
+  if (r.scaleout) lines.push(...renderScaleOut(r.scaleout, n));
   for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');
   return lines.join('\n');
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../shared/platform/logger';
 import { deletionsRefused, reconciliations } from '../shared/platform/metrics';
 import type { KeyRouter } from '../shared/core/mapping/router';
 import { existsMany } from '../shared/core/key-state';
+import { keySlot } from '../shared/core/key-slot';
 import type { SourceRedis } from '../shared/platform/redis';
 import type { ChangeSink } from './change-sink';
 import { snapshot, type SnapshotDeps, type SnapshotOptions } from './snapshot';
@@ -74,6 +75,13 @@ const DELETE_BATCH = 1000;
  * stay within the limit; past it the scan of that index stops, nothing of it is enqueued,
  * and the refusal is logged, counted in `redis_es_sync_deletions_refused` and returned.
  * Memory stays bounded by the limit.
+ *
+ * A capture shard's source answers for its master's slots only: documents of keys in other
+ * slots are left to the shards that own them, so one shard's hand-over decides no other
+ * shard's deletions. The slots are read once, when the pass starts; a slot moved by
+ * resharding meanwhile may be checked by both shards or by neither until the next pass,
+ * which costs a duplicate or a late delete, never a wrong one (the worker deletes only a key
+ * it reads as missing).
  */
 export async function enqueueVanished(
   deps: Pick<ReconcileDeps, 'searchSink' | 'router' | 'source' | 'sink'> & { logger?: Logger },
@@ -84,6 +92,7 @@ export async function enqueueVanished(
   let enqueued = 0;
   const refused: DeletionRefusal[] = [];
   const synced = new Set(databases);
+  const served = await deps.source.slotsServed();
   for (const index of deps.router.indices()) {
     const documents = guard ? await deps.searchSink.count(index) : 0;
     const limit = guard ? Math.max(guard.minDeletes, Math.floor(guard.maxShare * documents)) : Infinity;
@@ -95,7 +104,7 @@ export async function enqueueVanished(
       const byDb = new Map<number, string[]>();
       for (const doc of page) {
         const k = docKey(doc.source);
-        if (!k || !synced.has(k.db)) continue;
+        if (!k || !synced.has(k.db) || (served && !served.has(keySlot(k.key)))) continue;
         const list = byDb.get(k.db) ?? [];
         list.push(k.key);
         byDb.set(k.db, list);

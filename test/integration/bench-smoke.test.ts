@@ -46,7 +46,15 @@ describe('the benchmark harness (smoke sizes)', () => {
     expect(search).toMatch(
       /^\| on \(TTL 600,000 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m,
     );
-    // Starting its own Elasticsearch and seven scenarios on a busy 2-core machine takes a while.
+    const scale = row('Scale-out');
+    expect(
+      scale.match(/^\| [13] \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d,]+ % \|$/gm),
+    ).toHaveLength(2);
+    expect(scale).toMatch(/^\| 1 \| 3 \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ % \| [\d.,]+ % \| -?[\d.,]+ \|$/m);
+    expect(scale).toMatch(
+      /^\| 2 \| [12] \+ [12] \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \/ [\d.,]+ \| [\d.,]+ % \| [\d.,]+ % \| -?[\d.,]+ \|$/m,
+    );
+    // Starting its own Elasticsearch and eight scenarios on a busy 2-core machine takes a while.
   }, 600_000);
 
   it('runs snapshot and live per engine (--engines), here against OpenSearch 2, with its own bulk limit', async () => {
