@@ -189,7 +189,7 @@ describe('replication mode on a 3-master Redis Cluster source', () => {
     pipeline = undefined;
   }, 300000);
 
-  it('two producers in sharded capture: each master replicated by exactly one; a kill -9 hands its masters over', async () => {
+  it('two producers in sharded capture: each master replicated by exactly one; a kill -9 hands its masters over; a failover continues the new shard from the old checkpoint', async () => {
     const prefix = 'repl-cluster-sharded';
     const input: ConfigInput = { ...base('repl-cluster-sharded', prefix), logLevel: 'info' };
     input.producer = { ...input.producer, shardedCapture: true };
@@ -235,5 +235,24 @@ describe('replication mode on a 3-master Redis Cluster source', () => {
     await expectNothingMissing(worker);
     // The taken-over masters continued from the checkpoints the victim saved under its fences: no snapshot.
     expect(heir.output()).toMatch(/continuing after the last checkpoint/);
+
+    // A failover under sharded capture: the promoted master is a new shard, which continues from its old master's checkpoint.
+    let writing = true;
+    let n = 20000;
+    const more = (async () => {
+      while (writing) {
+        await rounds(redis, n, n + 100);
+        n += 100;
+      }
+    })();
+    await failover(cluster);
+    await waitFor('every master held by the survivor', holders, settled([heir], [3]), 90000, 200).catch(
+      withLogs([heir]),
+    );
+    writing = false;
+    await more;
+    await rounds(redis, n, n + 1000);
+    await expectNothingMissing(worker);
+    expect(heir.output()).toMatch(/continuing from the checkpoint of the master whose replication history/);
   }, 300000);
 });
