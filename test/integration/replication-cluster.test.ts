@@ -109,7 +109,7 @@ describe('replication mode on a 3-master Redis Cluster source', () => {
   let pipeline: TestPipeline | undefined;
   const children: Cli[] = [];
   const base = (name: string, prefix: string): ConfigInput => ({
-    logLevel: 'silent',
+    logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
     redis: { cluster: { nodes: cluster.urls.slice(0, 2) } },
     queue: { url: queue.url, prefix },
     elasticsearch: { url: esUrl() },
@@ -129,6 +129,15 @@ describe('replication mode on a 3-master Redis Cluster source', () => {
       startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 15000 }),
       startRedis(),
     ]);
+    // Right after creation a replica may still list itself as a master: start on the settled topology.
+    await cluster.waitHealthy();
+    // The failover case asserts PSYNC continuation: the backlog must outlast the test's write burst
+    // (the default 1 MB fills in about a second here); a shorter one would fall back to a full resync.
+    for (const n of cluster.nodes) {
+      const r = new Redis(n.port, '127.0.0.1');
+      await r.config('SET', 'repl-backlog-size', String(64 * 1024 * 1024));
+      r.disconnect();
+    }
     redis = new Cluster(cluster.urls.map((url) => ({ host: '127.0.0.1', port: Number(new URL(url).port) })));
     queueRedis = new Redis(queue.url);
   });
@@ -170,17 +179,20 @@ describe('replication mode on a 3-master Redis Cluster source', () => {
         n += 100;
       }
     })();
-    const { master, replica } = await failover(cluster);
-    const promoted = (await masterIds(cluster)).get(replica)!;
-    await waitFor(
-      'the promoted master replicated, the old one dropped',
-      async () => mode.masters.sort(),
-      (m) => m.includes(promoted) && !m.includes(ids.get(master)!) && m.length === 3,
-      30000,
-    );
-    await rounds(redis, n, n + 1000);
-    writing = false;
-    await writes;
+    try {
+      const { master, replica } = await failover(cluster);
+      const promoted = (await masterIds(cluster)).get(replica)!;
+      await waitFor(
+        'the promoted master replicated, the old one dropped',
+        async () => mode.masters.sort(),
+        (m) => m.includes(promoted) && !m.includes(ids.get(master)!) && m.length === 3,
+        30000,
+      );
+      await rounds(redis, n, n + 1000);
+    } finally {
+      writing = false;
+      await writes;
+    }
     await expectNothingMissing(pipeline);
     // The promoted master held the old one's replication id: its link continued the stream (PSYNC), no snapshot.
     expect(mode.fullResyncs).toBe(3);
