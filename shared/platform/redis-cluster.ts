@@ -151,13 +151,17 @@ export class ClusterSource implements SourceRedis {
     return client;
   }
 
-  /** The node's URL with the seed URL's credentials and scheme. */
   private urlOf(addr: string): string {
-    const u = new URL(this.seeds[0]);
-    const i = addr.lastIndexOf(':');
-    u.hostname = addr.slice(0, i);
-    u.port = addr.slice(i + 1);
-    u.pathname = '';
-    return u.toString();
+    return nodeUrl(this.seeds[0], addr);
   }
+}
+
+/** A cluster node's URL (`host:port` as CLUSTER NODES names it) with the seed URL's credentials and scheme. */
+export function nodeUrl(seed: string, addr: string): string {
+  const u = new URL(seed);
+  const i = addr.lastIndexOf(':');
+  u.hostname = addr.slice(0, i);
+  u.port = addr.slice(i + 1);
+  u.pathname = '';
+  return u.toString();
 }

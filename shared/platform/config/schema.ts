@@ -306,7 +306,7 @@ const PRODUCER_SHARED = {
     .boolean()
     .default(false)
     .describe(
-      'Notifications mode on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
+      'Notifications and replication modes on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
     ),
   scanCount: z.number().int().positive().default(1000).describe('SCAN COUNT of snapshots, reconciliation and verify.'),
   snapshotBatchKeys: z.number().int().positive().default(500).describe('Keys per snapshot or reconciliation job.'),
