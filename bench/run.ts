@@ -61,7 +61,8 @@ const FULL: Sizes = {
   baselineRounds: 4,
   naiveKeys: 10_000,
   profileKeys: 300_000,
-  liveRates: [1000, 5000, 10000, 0],
+  // A sweep up to and past the knee (issue 14: 20,000 changes/s on one worker), then flat out.
+  liveRates: [1000, 5000, 10000, 15000, 20000, 25000, 30000, 0],
   liveWorkers: [1, 2],
   liveMs: 10_000,
   liveKeyspace: 100_000,
