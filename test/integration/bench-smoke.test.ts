@@ -33,7 +33,9 @@ describe('the benchmark harness (smoke sizes)', () => {
       if (!section) throw new Error(`no "${heading}" section in:\n${report}`);
       return section;
     };
-    expect(row('Snapshot throughput')).toMatch(/\| 2,000 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \| [\d,]+ \(N = 200\) \|/);
+    expect(row('Snapshot throughput')).toMatch(
+      /\| 2,000 \| 1 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \([\d,]+–[\d,]+\) \| [\d,]+ \(N = 500\) \| [\d.,]+ × \([\d.,]+–[\d.,]+\) \| [\d,]+ \(N = 200\) \|/,
+    );
     expect(row('Where the worker spends its time')).toMatch(/\| [\d.]+ % \|/);
     expect(row('Live changes').match(/^\| 1 \| (200|max) \|/gm)).toHaveLength(2);
     expect(row('Hot keys')).toMatch(/final state exact: yes/);
