@@ -63,7 +63,12 @@ describe('freshness canary', () => {
     );
     expect(first?.shard).toBe('source');
     expect(await redis.get('redis-es-sync-canary:source')).toMatch(/^\d+$/);
-    const healthy = await waitFor('the gauge', () => freshnessOf('source'), (v) => v !== undefined, 5000);
+    const healthy = await waitFor(
+      'the gauge',
+      () => freshnessOf('source'),
+      (v) => v !== undefined,
+      5000,
+    );
     expect(healthy).toBeDefined();
 
     // The heartbeat is a key of the source, but not the user's data: verify checks user:1 only.
