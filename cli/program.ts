@@ -20,6 +20,7 @@ import { serveCommand } from './commands/serve';
 import { failuresCommand, replayCommand, type FailuresFlags, type ReplayFlags } from './commands/replay';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
+import { statusCommand, type StatusFlags } from './commands/status';
 import { verifyCommand, type VerifyFlags } from './commands/verify';
 
 /** The package's version, from the package.json above this file (in the sources or in dist/). */
@@ -189,6 +190,18 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     .action((opts: { pattern: string[]; wait?: boolean }) =>
       snapshotCommand(flags(), { restart: true, wait: opts.wait, patterns: opts.pattern, src: 'resync' }),
     );
+
+  program
+    .command('status')
+    .description(
+      'one screen: capture and lease holders, freshness, queue, failed keys, last reconciliation, indices; exit 1 when something needs attention',
+    )
+    .option('--json', 'print one JSON object instead')
+    .option('--max-freshness <s>', 'freshness (seconds) above which a shard needs attention', count(1), 60)
+    .option('--no-keys', "skip counting the source's keys per index (a SCAN of the whole source)")
+    .action(async (opts: StatusFlags) => {
+      actionCode = await statusCommand(flags(), opts);
+    });
 
   program
     .command('partitions')

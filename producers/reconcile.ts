@@ -1,7 +1,14 @@
 import { docKey } from '../shared/sink/doc-key';
 import type { Sink } from '../shared/sink/port';
 import type { Logger } from '../shared/platform/logger';
-import { deletionsRefused, reconciliations } from '../shared/platform/metrics';
+import {
+  deletionsRefused,
+  reconciliationLastSuccess,
+  reconciliations,
+  reconciliationsFailed,
+} from '../shared/platform/metrics';
+import { LeaseLostError } from '../shared/platform/errors';
+import { writeReconcileRecord } from './reconcile-record';
 import type { KeyRouter } from '../shared/core/mapping/router';
 import { existsMany } from '../shared/core/key-state';
 import { keySlot } from '../shared/core/key-slot';
@@ -53,12 +60,54 @@ export type ReconcileOptions = Omit<SnapshotOptions, 'resume' | 'src'> & { guard
  * time, beside live traffic, without ever writing something stale.
  */
 export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
+  const started = Date.now();
+  let result: ReconcileResult;
+  try {
+    result = await reconcilePass(deps, opts);
+  } catch (err) {
+    // A lost lease ends the pass by design: the next leader runs its own.
+    if (!(err instanceof LeaseLostError)) {
+      reconciliationsFailed.inc();
+      await record(deps, opts.prefix, {
+        result: 'failed',
+        finishedAt: Date.now(),
+        ms: Date.now() - started,
+        enqueued: 0,
+        vanished: 0,
+        guarded: [],
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    throw err;
+  }
+  if (!result.aborted) {
+    reconciliations.inc();
+    reconciliationLastSuccess.set(Date.now() / 1000);
+    await record(deps, opts.prefix, {
+      result: 'ok',
+      finishedAt: Date.now(),
+      ms: Date.now() - started,
+      enqueued: result.enqueued,
+      vanished: result.vanished,
+      guarded: result.refused.map((r) => r.index),
+    });
+  }
+  return result;
+}
+
+/** The outcome for `status`; a queue Redis that cannot take it costs the record, not the pass. */
+async function record(deps: ReconcileDeps, prefix: string, rec: Parameters<typeof writeReconcileRecord>[2]) {
+  await writeReconcileRecord(deps.queueRedis, prefix, rec).catch((err: unknown) =>
+    deps.logger.warn({ err }, 'could not record the reconciliation in the queue Redis'),
+  );
+}
+
+async function reconcilePass(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
   const { guard, ...snapshotOpts } = opts;
   const snap = await snapshot(deps, { ...snapshotOpts, resume: false, src: 'reconcile' });
   const result: ReconcileResult = { enqueued: snap.keys, vanished: 0, aborted: snap.aborted, refused: [] };
   if (snap.aborted) return result;
   const vanished = await enqueueVanished(deps, opts.databases, opts.signal, guard);
-  if (!vanished.aborted) reconciliations.inc();
   deps.logger.info({ enqueued: result.enqueued, vanished: vanished.enqueued }, 'reconciliation enqueued');
   return { ...result, vanished: vanished.enqueued, aborted: vanished.aborted, refused: vanished.refused };
 }

@@ -1,7 +1,7 @@
 import { Gauge } from 'prom-client';
 import { exitCodeOf, EXIT } from '../shared/platform/errors';
 import type { Logger } from '../shared/platform/logger';
-import { registry as metricsRegistry } from '../shared/platform/metrics';
+import { captureLeader, captureShards, registry as metricsRegistry } from '../shared/platform/metrics';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
 import type { CaptureProducer } from './capture/types';
 import { appendOnly, shardLeaseKeys, type ProducerRegistry, type RedisLease } from './lease';
@@ -172,6 +172,7 @@ export class ShardedProducer implements CaptureProducer {
       offset: Math.max(0, sortedLive.indexOf(registry.member)),
     });
     shardProducers.set(live.length);
+    captureShards.set(ids.length);
     for (const shard of plan.release) {
       const t = this.tenures.get(shard);
       if (!t) continue;
@@ -272,6 +273,7 @@ export class ShardedProducer implements CaptureProducer {
     }
     if (t.ending) return;
     t.started = true;
+    captureLeader.set({ shard }, 1);
     this.log.info({ shard, fence, ms: Date.now() - asked }, 'shard capture started under its lease');
   }
 
@@ -284,6 +286,8 @@ export class ShardedProducer implements CaptureProducer {
     if (t.ending) return t.ending;
     const log = opts.lost ? this.log.warn.bind(this.log) : this.log.info.bind(this.log);
     log({ shard: t.shard, fence: t.fence, reason }, 'giving up a shard: stopping its capture');
+    // A shard this producer no longer captures is no series of its: another producer reports it.
+    captureLeader.remove({ shard: t.shard });
     t.ending = (async () => {
       await t.starting.catch(() => undefined);
       await t.inner

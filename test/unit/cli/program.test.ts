@@ -45,6 +45,7 @@ describe('createProgram, run in-process', () => {
       'replay',
       'failures',
       'resync',
+      'status',
       'partitions',
       'dashboard',
       'serve',
