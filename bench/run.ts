@@ -7,6 +7,7 @@ import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
 import { memoryScenario, type MemoryResult } from './backlog';
 import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from './live';
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
+import { renderScaleOut, scaleOutScenario, type ScaleOutOptions, type ScaleOutResult } from './scale-out';
 import type { ProfileShare } from './profile';
 import { searchScenario, type SearchResult } from './search';
 import { ENGINES, isEngineName, type EngineName } from './engine';
@@ -17,15 +18,29 @@ import {
   snapshotScenario,
   type BaselineComparison,
   type EngineSnapshot,
+  type RunLoad,
   type SnapshotResult,
 } from './snapshot';
 import { itemAt, type BenchEnv } from './support';
 
-const SCENARIOS = ['snapshot', 'profile', 'live', 'hot', 'memory', 'overhead', 'search', 'baseline'] as const;
+const SCENARIOS = [
+  'snapshot',
+  'profile',
+  'live',
+  'hot',
+  'memory',
+  'overhead',
+  'search',
+  'baseline',
+  'scaleout',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Sizes {
   snapshotKeys: number[];
+  /** Interleaved rounds per snapshot size, and the keys the connector-method baseline reads (its round trips are slow). */
+  snapshotRounds: number;
+  connectorKeys: number;
   baselineKeys: number;
   baselineRounds: number;
   naiveKeys: number;
@@ -47,15 +62,19 @@ interface Sizes {
   engineRounds: number;
   engineLiveRates: number[];
   engineLiveMs: number;
+  scaleOut: ScaleOutOptions;
 }
 
 const FULL: Sizes = {
   snapshotKeys: [100_000, 1_000_000],
+  snapshotRounds: 3,
+  connectorKeys: 50_000,
   baselineKeys: 1_000_000,
   baselineRounds: 4,
   naiveKeys: 10_000,
   profileKeys: 300_000,
-  liveRates: [1000, 5000, 10000, 0],
+  // A sweep up to and past the knee (issue 14: 20,000 changes/s on one worker), then flat out.
+  liveRates: [1000, 5000, 10000, 15000, 20000, 25000, 30000, 0],
   liveWorkers: [1, 2],
   liveMs: 10_000,
   liveKeyspace: 100_000,
@@ -71,11 +90,14 @@ const FULL: Sizes = {
   engineRounds: 3,
   engineLiveRates: [2000, 0],
   engineLiveMs: 5000,
+  scaleOut: { rate: 1500, durationMs: 15_000, keyspace: 100_000, partitions: [1, 3], shards: [1, 2] },
 };
 
 /** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
 const SMOKE: Sizes = {
   snapshotKeys: [2000],
+  snapshotRounds: 1,
+  connectorKeys: 500,
   baselineKeys: 2000,
   baselineRounds: 1,
   naiveKeys: 200,
@@ -96,6 +118,7 @@ const SMOKE: Sizes = {
   engineRounds: 1,
   engineLiveRates: [200, 0],
   engineLiveMs: 1500,
+  scaleOut: { rate: 200, durationMs: 1500, keyspace: 1000, partitions: [1, 3], shards: [1, 2] },
 };
 
 interface Results {
@@ -110,6 +133,7 @@ interface Results {
   overhead?: OverheadResult;
   search?: SearchResult;
   baseline?: BaselineComparison;
+  scaleout?: ScaleOutResult;
   /** 1-minute load average before and after the run: how busy the shared machine was. */
   load: { before: number; after?: number };
 }
@@ -121,13 +145,21 @@ async function main(): Promise<void> {
     .option('--smoke', 'tiny sizes: check that every scenario runs')
     .option('--only <list>', `comma-separated subset of ${SCENARIOS.join(',')}`)
     .option('--out <file>', 'where the results go (default: BENCHMARKS.md, or bench/results/smoke.md with --smoke)')
+    .option('--snapshot-keys <list>', 'scenario snapshot: comma-separated key counts instead of the default sizes')
     .option('--baseline <rev>', 'scenario baseline: a git revision whose worker runs interleaved with this build')
     .option(
       '--engines <list>',
       `run snapshot and live once per engine, one engine at a time, each against its own bulk limit: comma-separated ${Object.keys(ENGINES).join(',')}`,
     )
     .parse()
-    .opts<{ smoke?: boolean; only?: string; out?: string; baseline?: string; engines?: string }>();
+    .opts<{
+      smoke?: boolean;
+      only?: string;
+      out?: string;
+      snapshotKeys?: string;
+      baseline?: string;
+      engines?: string;
+    }>();
   if (opts.engines !== undefined) {
     await runEngines(opts.engines, opts.only ?? 'snapshot,live', Boolean(opts.smoke), opts.out);
     return;
@@ -138,6 +170,9 @@ async function main(): Promise<void> {
   for (const s of only)
     if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
   const sizes = opts.smoke ? SMOKE : FULL;
+  const snapshotKeys = opts.snapshotKeys?.split(',').map(Number) ?? sizes.snapshotKeys;
+  if (!snapshotKeys.every((k) => Number.isInteger(k) && k > 0))
+    throw new Error(`--snapshot-keys takes positive whole numbers, not ${opts.snapshotKeys}`);
   const out =
     opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
 
@@ -183,9 +218,15 @@ async function main(): Promise<void> {
   try {
     await attempt('snapshot', async () => {
       results.snapshot = [];
-      for (const keys of sizes.snapshotKeys) {
-        log(`snapshot: ${keys} keys`);
-        results.snapshot.push(await snapshotScenario(env, keys, Math.min(keys, sizes.naiveKeys)));
+      for (const keys of snapshotKeys) {
+        log(`snapshot: ${keys} keys, ${sizes.snapshotRounds} interleaved rounds`);
+        results.snapshot.push(
+          await snapshotScenario(env, keys, {
+            rounds: sizes.snapshotRounds,
+            connectorKeys: sizes.connectorKeys,
+            naiveKeys: sizes.naiveKeys,
+          }),
+        );
       }
     });
     await attempt('profile', async () => {
@@ -224,6 +265,10 @@ async function main(): Promise<void> {
         durationMs: sizes.searchMs,
       });
     });
+    await attempt('scaleout', async () => {
+      log(`scale-out: ${sizes.scaleOut.rate} changes/s, queue partitions and capture shards on 3-master clusters`);
+      results.scaleout = await scaleOutScenario(env, sizes.scaleOut);
+    });
     await attempt('baseline', async () => {
       const rev = opts.baseline;
       if (rev === undefined) throw new Error('scenario baseline needs --baseline <git revision>'); // checked at start
@@ -246,11 +291,12 @@ async function main(): Promise<void> {
     if (startedStack) devStack(['down'], STACK_DIR);
     results.load.after = loadavg()[0] ?? NaN;
   }
+  const command = `npm run bench --${opts.smoke ? ' --smoke' : ''}${opts.only ? ` --only ${opts.only}` : ''}${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}`;
   writeResults(
     out,
     opts.only ?? 'all',
-    opts.only ? `npm run bench -- --only ${opts.only}` : 'npm run bench',
-    render(results, failures),
+    command.replace(/ --$/, ''),
+    render(results, failures, command.replace(/ --$/, '')),
   );
   log(`results written to ${out}`);
   if (failures.length > 0) process.exitCode = 1;
@@ -325,37 +371,13 @@ function stackVar(vars: Readonly<Record<string, string>>, name: string, stackDir
   return value;
 }
 
-function render(r: Results, failures: readonly string[]): string {
+function render(r: Results, failures: readonly string[], command: string): string {
   const load = `load average ${n(r.load.before, 2)} before, ${n(r.load.after ?? NaN, 2)} after`;
   const lines: string[] = [
     `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine} (${load})${r.smoke ? ' — SMOKE SIZES, not a measurement' : ''}.`,
     '',
   ];
-  if (r.snapshot) {
-    lines.push(
-      '### Snapshot throughput',
-      '',
-      '| keys | redis-es-sync (keys/s) | (a) bulk helper, no Redis/queue (docs/s) | ratio to (a) | (b) SCAN + one request per key (keys/s, first N keys) | ratio to (b) |',
-      '| ---: | ---: | ---: | ---: | ---: | ---: |',
-    );
-    for (const s of r.snapshot) {
-      lines.push(
-        `| ${n(s.keys)} | ${n(s.pipelineKeysPerSec)} | ${n(s.bulkHelperDocsPerSec)} | ${n((100 * s.pipelineKeysPerSec) / s.bulkHelperDocsPerSec)} % | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(s.pipelineKeysPerSec / s.naiveKeysPerSec, 1)} × |`,
-      );
-    }
-    const last = r.snapshot.at(-1);
-    const cpu = (m: Record<string, number>): string =>
-      Object.entries(m)
-        .map(([name, us]) => `${name} ${n(us, 1)}`)
-        .join(', ');
-    // An empty snapshot list (no run finished) has no last run to show the CPU split of.
-    if (last)
-      lines.push(
-        '',
-        `CPU time per key (µs) in the ${n(last.keys)}-key run — redis-es-sync: ${cpu(last.pipelineCpuUsPerKey)}; bulk helper: ${cpu(last.bulkHelperCpuUsPerKey)}.`,
-        '',
-      );
-  }
+  if (r.snapshot) lines.push(...renderSnapshot(r.snapshot, command), '');
   if (r.baseline) {
     const b = r.baseline;
     lines.push(
@@ -462,6 +484,7 @@ function render(r: Results, failures: readonly string[]): string {
     }
     lines.push('');
   }
+  if (r.scaleout) lines.push(...renderScaleOut(r.scaleout, n));
   for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');
   return lines.join('\n');
 }
@@ -567,6 +590,74 @@ async function runEngines(list: string, onlyList: string, smoke: boolean, outOpt
   );
   log(`results written to ${out}`);
   if (failures.length > 0) process.exitCode = 1;
+}
+
+/** A run on a machine whose 1-minute load went above its core count: its figures are suspect. */
+function busy(load: RunLoad): string {
+  return load.max > cpus().length ? ' **busy**' : '';
+}
+
+/** Median with the range of the rounds, e.g. `64 % (58–71)`. */
+function spread(xs: readonly number[], digits = 0, unit = ''): string {
+  return `${n(median(xs), digits)}${unit} (${n(Math.min(...xs), digits)}–${n(Math.max(...xs), digits)})`;
+}
+
+function renderSnapshot(runs: readonly SnapshotResult[], command: string): string[] {
+  const tool = (m: Record<string, number>): number =>
+    Object.entries(m)
+      .filter(([p]) => p !== 'elasticsearch')
+      .reduce((a, [, us]) => a + us, 0);
+  const lines = [
+    '### Snapshot throughput',
+    '',
+    `Interleaved (\`${command}\`): each round runs (a) the bulk helper, redis-es-sync and (c) the connector method on the same seeded keys, each into a fresh index, their order rotated every round; the ratios are the median of the rounds' ratios with their min–max. (a) builds the same documents in memory and sends them with the client's bulk helper (5 MB requests, 2 in flight, no Redis, no queue): the limit. (c) is the method of Elastic's Redis connector: SCAN, then per key TYPE, the read and MEMORY USAGE as sequential round trips, bulks of 500 documents; on the first N keys only, its round trips being slow. (b) SCAN, then one read and one index request per key, once per size on the first N keys. CPU µs per key is the primary figure: a busy machine moves it least.`,
+    '',
+    '| keys | rounds | redis-es-sync (keys/s) | (a) bulk helper (docs/s) | ratio to (a) | (c) connector method (keys/s) | ratio to (c) | (b) one request per key (keys/s) | ratio to (b) | CPU µs/key, redis-es-sync |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const s of runs) {
+    const rs = s.rounds;
+    lines.push(
+      `| ${n(s.keys)} | ${rs.length} | ${n(median(rs.map((x) => x.pipelineKeysPerSec)))} | ${n(median(rs.map((x) => x.bulkHelperDocsPerSec)))} | ${spread(
+        rs.map((x) => (100 * x.pipelineKeysPerSec) / x.bulkHelperDocsPerSec),
+        0,
+        ' %',
+      )} | ${n(median(rs.map((x) => x.connectorKeysPerSec)))} (N = ${n(s.connectorKeys)}) | ${spread(
+        rs.map((x) => x.pipelineKeysPerSec / x.connectorKeysPerSec),
+        1,
+        ' ×',
+      )} | ${n(s.naiveKeysPerSec)} (N = ${n(s.naiveKeys)}) | ${n(median(rs.map((x) => x.pipelineKeysPerSec)) / s.naiveKeysPerSec, 1)} × | ${spread(
+        rs.map((x) => tool(x.pipelineCpuUsPerKey)),
+        1,
+      )} |`,
+    );
+  }
+  lines.push(
+    '',
+    `Per round: keys/s, CPU µs per key by process, and the 1-minute load average during each run (max, on ${cpus().length} cores; **busy** when above the core count).`,
+    '',
+    '| keys | round | redis-es-sync keys/s | CPU µs/key: worker, source Redis, queue Redis, producer = tool; Elasticsearch | load | (a) docs/s | (a) CPU µs/key: harness; Elasticsearch | load | (c) keys/s | (c) CPU µs/key: harness, source Redis; Elasticsearch | load |',
+    '| ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: | --- | ---: |',
+  );
+  const us = (m: Record<string, number>, p: string): string => n(m[p] ?? NaN, 1);
+  for (const s of runs)
+    s.rounds.forEach((x, i) => {
+      const p = x.pipelineCpuUsPerKey;
+      lines.push(
+        `| ${n(s.keys)} | ${i + 1} | ${n(x.pipelineKeysPerSec)} | ${us(p, 'worker')}, ${us(p, 'source redis')}, ${us(p, 'queue redis')}, ${us(p, 'snapshot producer')} = ${n(tool(p), 1)}; ${us(p, 'elasticsearch')} | ${n(x.load.pipeline.max, 2)}${busy(x.load.pipeline)} | ${n(x.bulkHelperDocsPerSec)} | ${us(x.bulkHelperCpuUsPerKey, 'harness')}; ${us(x.bulkHelperCpuUsPerKey, 'elasticsearch')} | ${n(x.load.bulkHelper.max, 2)}${busy(x.load.bulkHelper)} | ${n(x.connectorKeysPerSec)} | ${us(x.connectorCpuUsPerKey, 'harness')}, ${us(x.connectorCpuUsPerKey, 'source redis')}; ${us(x.connectorCpuUsPerKey, 'elasticsearch')} | ${n(x.load.connector.max, 2)}${busy(x.load.connector)} |`,
+      );
+    });
+  const last = runs.at(-1);
+  if (last) {
+    const processes = Object.keys(last.rounds[0]?.pipelineCpuUsPerKey ?? {});
+    lines.push(
+      '',
+      `Median CPU µs per key of redis-es-sync in the ${n(last.keys)}-key rounds — ${processes
+        .map((p) => `${p} ${n(median(last.rounds.map((x) => x.pipelineCpuUsPerKey[p] ?? NaN)), 1)}`)
+        .join(', ')}.`,
+    );
+  }
+  return lines;
 }
 
 function median(xs: readonly number[]): number {

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChangeSink } from '../producers/change-sink';
 import { snapshot } from '../producers/snapshot';
-import { readKeyStates } from '../shared/core/key-state';
+import { readKeyStates, type PresentKeyState } from '../shared/core/key-state';
 import { createLogger } from '../shared/platform/logger';
 import { buildDocument } from '../shared/core/mapping/document';
 import { indexBody } from '../shared/sink/indices';
@@ -12,12 +12,14 @@ import { ConfigSchema, type SyncConfig } from '../producers/capture/registry';
 import { RedisDbPool } from '../shared/platform/redis';
 import { VersionCounter, versionKey } from '../shared/core/versions';
 import { sampleKey, sampleState, seedKeys } from './data';
+import type { BaselineDocument } from './engine';
 import { summarizeProfile, type ProfileShare } from './profile';
 import {
   benchConfig,
   connect,
   cpuMeter,
   drained,
+  itemAt,
   pidOf,
   resetServers,
   startCli,
@@ -26,43 +28,122 @@ import {
   type Connections,
 } from './support';
 
-export interface SnapshotResult {
-  keys: number;
+/** The 1-minute load average sampled every second during one run: how busy the machine was. */
+export interface RunLoad {
+  max: number;
+  mean: number;
+}
+
+export interface SnapshotRound {
   /** The tool: SCAN → BullMQ → worker process → _bulk, with external versions. */
   pipelineKeysPerSec: number;
   /** The limit: the same documents built in memory, sent with the client's bulk helper. */
   bulkHelperDocsPerSec: number;
-  /** What most teams write first: SCAN, then one read and one index request per key. */
-  naiveKeysPerSec: number;
-  naiveKeys: number;
+  /**
+   * Elastic's Redis connector's method: SCAN, then per key TYPE, its read and MEMORY USAGE as
+   * sequential round trips, documents sent in bulks of 500; on the first `connectorKeys` keys.
+   */
+  connectorKeysPerSec: number;
   /** CPU microseconds per key of each process during the pipeline run: where the time goes. */
   pipelineCpuUsPerKey: Record<string, number>;
   /** The same for the bulk-helper run (Elasticsearch and the process building the documents). */
   bulkHelperCpuUsPerKey: Record<string, number>;
+  /** The same for the connector run (Elasticsearch, source Redis, the harness doing the reads). */
+  connectorCpuUsPerKey: Record<string, number>;
+  load: { pipeline: RunLoad; bulkHelper: RunLoad; connector: RunLoad };
+}
+
+export interface SnapshotResult {
+  keys: number;
+  /** Each round runs the three methods on fresh indices, their order rotated every round. */
+  rounds: SnapshotRound[];
+  connectorKeys: number;
+  /** What most teams write first: SCAN, then one read and one index request per key (once). */
+  naiveKeysPerSec: number;
+  naiveKeys: number;
 }
 
 const INDEX = 'bench-snapshot';
 
-/** Snapshot throughput of `keys` mixed keys against the two baselines, on the same data. */
-export async function snapshotScenario(env: BenchEnv, keys: number, naiveKeys: number): Promise<SnapshotResult> {
+/** Samples the 1-minute load average every second until the returned function is called. */
+function loadMeter(): () => RunLoad {
+  const samples = [loadavg()[0] ?? NaN];
+  const timer = setInterval(() => samples.push(loadavg()[0] ?? NaN), 1000);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    samples.push(loadavg()[0] ?? NaN);
+    return { max: Math.max(...samples), mean: samples.reduce((a, b) => a + b, 0) / samples.length };
+  };
+}
+
+/** `run` with the machine's load average recorded while it runs. */
+async function withLoad<T>(run: () => Promise<T>): Promise<{ value: T; load: RunLoad }> {
+  const stop = loadMeter();
+  try {
+    const value = await run();
+    return { value, load: stop() };
+  } catch (err) {
+    stop();
+    throw err;
+  }
+}
+
+/**
+ * Snapshot throughput of `keys` mixed keys against the baselines, on the same data, interleaved:
+ * each round runs the bulk helper, the pipeline and the connector method, each into a fresh
+ * index, their order rotated every round, so a drift in the machine's speed hits all alike.
+ * BENCHMARKS.md quotes the median of the rounds' ratios with their range.
+ */
+export async function snapshotScenario(
+  env: BenchEnv,
+  keys: number,
+  sizes: { rounds: number; connectorKeys: number; naiveKeys: number },
+): Promise<SnapshotResult> {
   const c = connect(env);
   try {
     const fresh = await seededRounds(env, c, keys);
-    for (const name of ['pipeline', 'bulk', 'naive']) await fresh(name);
-    const bulkMeter = cpuMeter({ elasticsearch: env.pids.es, harness: process.pid });
-    const bulkHelperDocsPerSec = await bulkHelperBaseline(c, keys);
-    const bulkHelperCpuUsPerKey = perKey(bulkMeter(), keys);
-    const pipeline = await pipelineRun(env, c, keys);
+    const connectorKeys = Math.min(keys, sizes.connectorKeys);
+    const rounds: SnapshotRound[] = [];
+    for (let r = 0; r < sizes.rounds; r++) {
+      let bulk: { docsPerSec: number; cpuUsPerKey: Record<string, number>; load: RunLoad } | undefined;
+      let pipeline: { keysPerSec: number; cpuUsPerKey: Record<string, number>; load: RunLoad } | undefined;
+      let connector: { keysPerSec: number; cpuUsPerKey: Record<string, number>; load: RunLoad } | undefined;
+      const methods = [
+        async (): Promise<void> => {
+          await fresh('bulk');
+          const meter = cpuMeter({ elasticsearch: env.pids.es, harness: process.pid });
+          const { value, load } = await withLoad(() => bulkHelperBaseline(c, keys));
+          bulk = { docsPerSec: value, cpuUsPerKey: perKey(meter(), keys), load };
+        },
+        async (): Promise<void> => {
+          await fresh('pipeline');
+          const { value, load } = await withLoad(() => pipelineRun(env, c, keys));
+          pipeline = { ...value, load };
+        },
+        async (): Promise<void> => {
+          await fresh('connector');
+          const meter = cpuMeter({ elasticsearch: env.pids.es, 'source redis': env.pids.source, harness: process.pid });
+          const { value, load } = await withLoad(() => connectorBaseline(c, connectorKeys));
+          connector = { keysPerSec: value, cpuUsPerKey: perKey(meter(), connectorKeys), load };
+        },
+      ];
+      for (let m = 0; m < methods.length; m++) await itemAt(methods, (m + r) % methods.length)();
+      if (!bulk || !pipeline || !connector) throw new Error('a snapshot round did not run all three methods');
+      rounds.push({
+        pipelineKeysPerSec: pipeline.keysPerSec,
+        bulkHelperDocsPerSec: bulk.docsPerSec,
+        connectorKeysPerSec: connector.keysPerSec,
+        pipelineCpuUsPerKey: pipeline.cpuUsPerKey,
+        bulkHelperCpuUsPerKey: bulk.cpuUsPerKey,
+        connectorCpuUsPerKey: connector.cpuUsPerKey,
+        load: { pipeline: pipeline.load, bulkHelper: bulk.load, connector: connector.load },
+      });
+    }
+    await fresh('naive');
+    const naiveKeys = Math.min(keys, sizes.naiveKeys);
     const naiveKeysPerSec = await naiveBaseline(c, naiveKeys);
-    return {
-      keys,
-      pipelineKeysPerSec: pipeline.keysPerSec,
-      bulkHelperDocsPerSec,
-      naiveKeysPerSec,
-      naiveKeys,
-      pipelineCpuUsPerKey: pipeline.cpuUsPerKey,
-      bulkHelperCpuUsPerKey,
-    };
+    return { keys, rounds, connectorKeys, naiveKeysPerSec, naiveKeys };
   } finally {
     await c.close();
   }
@@ -267,6 +348,87 @@ async function naiveBaseline(c: Connections, limit: number): Promise<number> {
     }
   } while (cursor !== '0' && done < limit);
   return done / ((performance.now() - started) / 1000);
+}
+
+/** Documents per bulk request in Elastic's Redis connector. */
+const CONNECTOR_BULK_DOCS = 500;
+
+/**
+ * The method of Elastic's Redis connector: SCAN, then for each key TYPE, the read its type
+ * needs and MEMORY USAGE, each a round trip awaited in turn (no pipelining, no atomicity), and
+ * the documents sent in bulks of 500, one at a time. The documents are the tool's own, so the
+ * engine indexes the same bytes in every method.
+ */
+async function connectorBaseline(c: Connections, limit: number): Promise<number> {
+  const index = `${INDEX}-connector`;
+  const router = KeyRouter.fromConfig(ConfigSchema.shape.mapping.parse({ defaultIndex: index }));
+  let batch: BaselineDocument[] = [];
+  const flush = async (): Promise<void> => {
+    const docs = batch;
+    batch = [];
+    const indexed = await c.engine.bulkHelper(
+      index,
+      (async function* () {
+        yield* docs;
+      })(),
+    );
+    if (indexed !== docs.length) throw new Error(`connector bulk indexed ${indexed} of ${docs.length}`);
+  };
+  let done = 0;
+  let cursor = '0';
+  const started = performance.now();
+  do {
+    const [next, page] = await c.source.scanBuffer(cursor, 'COUNT', 1000);
+    cursor = next.toString();
+    for (const key of page) {
+      if (done >= limit) break;
+      const state = await readOneByOne(c.source, key);
+      await c.source.memory('USAGE', key);
+      const name = key.toString('utf8');
+      const route = router.route(0, name);
+      // Every seeded key exists, has a supported type and maps to the default index.
+      if (!state || !route) throw new Error(`bench key ${name} has no document`);
+      const doc = buildDocument(route.shape, 0, name, state);
+      if (!doc) throw new Error(`bench key ${name} has no document`);
+      batch.push({ id: route.id, doc });
+      done++;
+      if (batch.length >= CONNECTOR_BULK_DOCS) await flush();
+    }
+  } while (cursor !== '0' && done < limit);
+  if (batch.length > 0) await flush();
+  return done / ((performance.now() - started) / 1000);
+}
+
+/** TYPE, then the read of that type: two round trips, as the connector does them. */
+async function readOneByOne(redis: Connections['source'], key: Buffer): Promise<PresentKeyState | undefined> {
+  const type = await redis.type(key);
+  switch (type) {
+    case 'string': {
+      const value = await redis.getBuffer(key);
+      return value ? { exists: true, type, value } : undefined;
+    }
+    case 'hash': {
+      const flat = await redis.hgetallBuffer(key);
+      return {
+        exists: true,
+        type,
+        value: Object.entries(flat).map(([name, value]) => ({ name: Buffer.from(name), value })),
+      };
+    }
+    case 'list':
+      return { exists: true, type, value: await redis.lrangeBuffer(key, 0, -1) };
+    case 'set':
+      return { exists: true, type, value: await redis.smembersBuffer(key) };
+    case 'zset': {
+      const flat = await redis.zrangeBuffer(key, 0, -1, 'WITHSCORES');
+      const value = [];
+      for (let i = 1; i < flat.length; i += 2)
+        value.push({ member: itemAt(flat, i - 1), score: itemAt(flat, i).toString('latin1') });
+      return { exists: true, type, value };
+    }
+    default:
+      return undefined;
+  }
 }
 
 export interface EngineSnapshot {

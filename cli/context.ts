@@ -3,6 +3,7 @@ import type { Sink } from '../shared/sink/port';
 import { createLogger, redactUrl, routeConsoleToLogger, type Logger } from '../shared/platform/logger';
 import { ensureIndices } from '../shared/sink/indices';
 import { KeyRouter } from '../shared/core/mapping/router';
+import { canarySettings } from '../shared/core/canary';
 import { SyncQueues } from '../shared/core/queue';
 import {
   closeRedis,
@@ -78,7 +79,7 @@ export function buildContext(
   logger?: Logger,
 ): AppContext {
   const log = logger ?? createLogger(config.logLevel);
-  const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases);
+  const router = KeyRouter.fromConfig(config.mapping, baseDir, config.redis.databases, canarySettings(config));
   const sourceEndpoint = endpointOf(config.redis);
   const queueEndpoint = endpointOf(config.queue);
   log.debug(

@@ -2,7 +2,7 @@ import { partitionsCommand } from './commands/partitions';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { ConfigFlags } from '../shared/platform/config/load';
+import { configuredLogLevel, type ConfigFlags } from '../shared/platform/config/load';
 import { describeSinkFailure } from '../shared/sink/create-sink';
 import {
   ConfigError,
@@ -20,6 +20,7 @@ import { serveCommand } from './commands/serve';
 import { failuresCommand, replayCommand, type FailuresFlags, type ReplayFlags } from './commands/replay';
 import { runService } from './commands/run';
 import { snapshotCommand } from './commands/snapshot';
+import { statusCommand, type StatusFlags } from './commands/status';
 import { verifyCommand, type VerifyFlags } from './commands/verify';
 import { rebuildCommand, type RebuildFlags } from './commands/rebuild';
 
@@ -216,6 +217,18 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     );
 
   program
+    .command('status')
+    .description(
+      'one screen: capture and lease holders, freshness, queue, failed keys, last reconciliation, indices; exit 1 when something needs attention',
+    )
+    .option('--json', 'print one JSON object instead')
+    .option('--max-freshness <s>', 'freshness (seconds) above which a shard needs attention', count(1), 60)
+    .option('--no-keys', "skip counting the source's keys per index (a SCAN of the whole source)")
+    .action(async (opts: StatusFlags) => {
+      actionCode = await statusCommand(flags(), opts);
+    });
+
+  program
     .command('partitions')
     .description("print the queue partitions: index, queue name, prefix, wait list (KEDA's listName), cluster slot")
     .action(() => partitionsCommand(flags()));
@@ -242,7 +255,7 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
 
   /** Stack traces only when asked for: an expected failure is one readable line. */
   function debugWanted(): boolean {
-    const level = (program.opts<ConfigFlags>().logLevel ?? io.env.LOG_LEVEL ?? '').toLowerCase();
+    const level = (configuredLogLevel(flags(), io.env) ?? '').toLowerCase();
     return level === 'debug' || level === 'trace';
   }
 
@@ -275,7 +288,7 @@ export function createProgram(io: ProgramIo = processIo): CliProgram {
     if (err instanceof UsageError) io.stderr(`\n${current.helpInformation()}`);
     // The details (stack, cause) as a JSON line through the redacting logger, never raw.
     if (err instanceof Error && (!expected || debugWanted()))
-      createLogger(io.env.LOG_LEVEL ?? 'info').fatal({ err }, 'stopped by an error');
+      createLogger(configuredLogLevel(flags(), io.env) ?? 'info').fatal({ err }, 'stopped by an error');
     if (!expected) io.stderr('redis-es-sync: an unexpected error; please report it with the stack logged above\n');
     return code;
   }

@@ -36,6 +36,12 @@ export interface ChangeSinkSettings {
   synced?: (db: number, key: string) => boolean;
 }
 
+/** What one enqueueBatch put in the queue. */
+export interface EnqueuedBatch {
+  keys: number;
+  jobs: number;
+}
+
 interface Captured {
   db: number;
   key: string;
@@ -105,12 +111,20 @@ export class ChangeSink {
     this.scheduleFlush();
   }
 
-  /** Enqueues many keys of one database as one job per partition (snapshots, reconciliation). */
+  /** Enqueues many keys of one database as one job per partition (snapshots, reconciliation); resolves to the keys enqueued. */
   async enqueueKeys(db: number, keys: readonly string[], src: CaptureSource): Promise<number> {
+    return (await this.enqueueBatch(db, keys, src)).keys;
+  }
+
+  /**
+   * enqueueKeys, telling the jobs too: one per partition the keys fall in, so a pass that
+   * reports its jobs (a snapshot) counts what the queue holds whatever `queue.partitions` is.
+   */
+  async enqueueBatch(db: number, keys: readonly string[], src: CaptureSource): Promise<EnqueuedBatch> {
     if (this.lost) throw this.lost;
     const synced = this.settings.synced;
     const own = keys.filter((k) => !isOwnKey(this.settings.prefix, k) && synced?.(db, k) !== false);
-    if (own.length === 0) return 0;
+    if (own.length === 0) return { keys: 0, jobs: 0 };
     const byPartition = new Map<number, string[]>();
     for (const key of own) {
       const p = this.queue.partitionOf(db, key);
@@ -133,7 +147,7 @@ export class ChangeSink {
     }
     this.enqueued += own.length;
     countEnqueued(this.queue, jobs);
-    return own.length;
+    return { keys: own.length, jobs: jobs.length };
   }
 
   /**

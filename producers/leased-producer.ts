@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/platform/logger';
+import { captureLeader, captureShards } from '../shared/platform/metrics';
 import type { CaptureProducer } from './capture/types';
 import type { RedisLease } from './lease';
 
@@ -66,6 +67,8 @@ export class LeasedProducer implements CaptureProducer {
         'the queue Redis runs without appendonly: if it restarts, the jobs it held are lost, and their changes stay missing until a reconciliation (docs/operations.md, "Running it in production")',
       );
     }
+    captureShards.set(1);
+    captureLeader.set({ shard: 'all' }, 0);
     const asked = Date.now();
     const fence = await this.deps.lease.acquire().catch((err: unknown) => {
       this.log.warn({ err }, 'could not ask for the producer lease; trying again');
@@ -99,6 +102,7 @@ export class LeasedProducer implements CaptureProducer {
     }
     if (!tenure || this.tenure !== tenure) return;
     this.tenure = undefined;
+    captureLeader.set({ shard: 'all' }, 0);
     await this.deps.lease
       .release()
       .catch((err: unknown) => this.log.warn({ err }, 'could not release the lease; it expires by itself'));
@@ -181,12 +185,14 @@ export class LeasedProducer implements CaptureProducer {
     // Lost while starting: stepDown stops it once its start has settled.
     if (this.tenure !== tenure) return;
     tenure.started = true;
+    captureLeader.set({ shard: 'all' }, 1);
     this.log.info({ fence, ms: Date.now() - asked }, 'capture started under the lease');
   }
 
   private async stepDown(tenure: Tenure, reason: string): Promise<void> {
     if (this.tenure !== tenure) return;
     this.tenure = undefined;
+    captureLeader.set({ shard: 'all' }, 0);
     this.log.warn({ reason, fence: tenure.fence }, 'producer lease lost: stopping capture, back to standby');
     // stop() is already stopping it.
     if (this.stopped) return;

@@ -1,9 +1,17 @@
 import { docKey } from '../shared/sink/doc-key';
 import type { Sink } from '../shared/sink/port';
 import type { Logger } from '../shared/platform/logger';
-import { deletionsRefused, reconciliations } from '../shared/platform/metrics';
+import {
+  deletionsRefused,
+  reconciliationLastSuccess,
+  reconciliations,
+  reconciliationsFailed,
+} from '../shared/platform/metrics';
+import { LeaseLostError } from '../shared/platform/errors';
+import { writeReconcileRecord } from './reconcile-record';
 import type { KeyRouter } from '../shared/core/mapping/router';
 import { existsMany } from '../shared/core/key-state';
+import { keySlot } from '../shared/core/key-slot';
 import type { SourceRedis } from '../shared/platform/redis';
 import type { ChangeSink } from './change-sink';
 import { snapshot, type SnapshotDeps, type SnapshotOptions } from './snapshot';
@@ -52,12 +60,54 @@ export type ReconcileOptions = Omit<SnapshotOptions, 'resume' | 'src'> & { guard
  * time, beside live traffic, without ever writing something stale.
  */
 export async function reconcile(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
+  const started = Date.now();
+  let result: ReconcileResult;
+  try {
+    result = await reconcilePass(deps, opts);
+  } catch (err) {
+    // A lost lease ends the pass by design: the next leader runs its own.
+    if (!(err instanceof LeaseLostError)) {
+      reconciliationsFailed.inc();
+      await record(deps, opts.prefix, {
+        result: 'failed',
+        finishedAt: Date.now(),
+        ms: Date.now() - started,
+        enqueued: 0,
+        vanished: 0,
+        guarded: [],
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+    throw err;
+  }
+  if (!result.aborted) {
+    reconciliations.inc();
+    reconciliationLastSuccess.set(Date.now() / 1000);
+    await record(deps, opts.prefix, {
+      result: 'ok',
+      finishedAt: Date.now(),
+      ms: Date.now() - started,
+      enqueued: result.enqueued,
+      vanished: result.vanished,
+      guarded: result.refused.map((r) => r.index),
+    });
+  }
+  return result;
+}
+
+/** The outcome for `status`; a queue Redis that cannot take it costs the record, not the pass. */
+async function record(deps: ReconcileDeps, prefix: string, rec: Parameters<typeof writeReconcileRecord>[2]) {
+  await writeReconcileRecord(deps.queueRedis, prefix, rec).catch((err: unknown) =>
+    deps.logger.warn({ err }, 'could not record the reconciliation in the queue Redis'),
+  );
+}
+
+async function reconcilePass(deps: ReconcileDeps, opts: ReconcileOptions): Promise<ReconcileResult> {
   const { guard, ...snapshotOpts } = opts;
   const snap = await snapshot(deps, { ...snapshotOpts, resume: false, src: 'reconcile' });
   const result: ReconcileResult = { enqueued: snap.keys, vanished: 0, aborted: snap.aborted, refused: [] };
   if (snap.aborted) return result;
   const vanished = await enqueueVanished(deps, opts.databases, opts.signal, guard);
-  if (!vanished.aborted) reconciliations.inc();
   deps.logger.info({ enqueued: result.enqueued, vanished: vanished.enqueued }, 'reconciliation enqueued');
   return { ...result, vanished: vanished.enqueued, aborted: vanished.aborted, refused: vanished.refused };
 }
@@ -74,6 +124,13 @@ const DELETE_BATCH = 1000;
  * stay within the limit; past it the scan of that index stops, nothing of it is enqueued,
  * and the refusal is logged, counted in `redis_es_sync_deletions_refused` and returned.
  * Memory stays bounded by the limit.
+ *
+ * A capture shard's source answers for its master's slots only: documents of keys in other
+ * slots are left to the shards that own them, so one shard's hand-over decides no other
+ * shard's deletions. The slots are read once, when the pass starts; a slot moved by
+ * resharding meanwhile may be checked by both shards or by neither until the next pass,
+ * which costs a duplicate or a late delete, never a wrong one (the worker deletes only a key
+ * it reads as missing).
  */
 export async function enqueueVanished(
   deps: Pick<ReconcileDeps, 'searchSink' | 'router' | 'source' | 'sink'> & { logger?: Logger },
@@ -84,6 +141,7 @@ export async function enqueueVanished(
   let enqueued = 0;
   const refused: DeletionRefusal[] = [];
   const synced = new Set(databases);
+  const served = await deps.source.slotsServed();
   for (const index of deps.router.indices()) {
     const documents = guard ? await deps.searchSink.count(index) : 0;
     const limit = guard ? Math.max(guard.minDeletes, Math.floor(guard.maxShare * documents)) : Infinity;
@@ -95,7 +153,7 @@ export async function enqueueVanished(
       const byDb = new Map<number, string[]>();
       for (const doc of page) {
         const k = docKey(doc.source);
-        if (!k || !synced.has(k.db)) continue;
+        if (!k || !synced.has(k.db) || (served && !served.has(keySlot(k.key)))) continue;
         const list = byDb.get(k.db) ?? [];
         list.push(k.key);
         byDb.set(k.db, list);

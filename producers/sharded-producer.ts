@@ -1,7 +1,7 @@
 import { Gauge } from 'prom-client';
 import { exitCodeOf, EXIT } from '../shared/platform/errors';
 import type { Logger } from '../shared/platform/logger';
-import { registry as metricsRegistry } from '../shared/platform/metrics';
+import { captureLeader, captureShards, registry as metricsRegistry } from '../shared/platform/metrics';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
 import type { CaptureProducer } from './capture/types';
 import { appendOnly, shardLeaseKeys, type ProducerRegistry, type RedisLease } from './lease';
@@ -43,6 +43,10 @@ interface ShardTenure {
   lease: RedisLease;
   fence: number;
   inner: CaptureProducer;
+  /** The shard's view of the source. */
+  source: SourceRedis;
+  /** The slots its master held when last looked at (before the tenure's first reconciliation read them). */
+  slots: ReadonlySet<number> | undefined;
   started: boolean;
   starting: Promise<void>;
   renewedAt: number;
@@ -150,6 +154,7 @@ export class ShardedProducer implements CaptureProducer {
   private async tick(): Promise<void> {
     await Promise.all([...this.tenures.values()].map((t) => this.renew(t)));
     if (this.stopped) return;
+    await Promise.all([...this.tenures.values()].map((t) => this.watchSlots(t)));
     const { registry, queueRedis, prefix } = this.deps;
     const live = await registry.beat();
     const shards = await listShards(this.deps.source);
@@ -167,6 +172,7 @@ export class ShardedProducer implements CaptureProducer {
       offset: Math.max(0, sortedLive.indexOf(registry.member)),
     });
     shardProducers.set(live.length);
+    captureShards.set(ids.length);
     for (const shard of plan.release) {
       const t = this.tenures.get(shard);
       if (!t) continue;
@@ -214,10 +220,49 @@ export class ShardedProducer implements CaptureProducer {
     }
   }
 
+  /**
+   * A shard's reconciliation decides the deletions of its master's slots only (reconcile.ts).
+   * A key deleted on another master while that one was not captured, whose slot then moved
+   * here, would be decided by neither: so when the master gains slots its shard reconciles
+   * again, covering the documents of the slots it took.
+   */
+  private async watchSlots(t: ShardTenure): Promise<void> {
+    if (!t.started || t.ending) return;
+    try {
+      const now = await t.source.slotsServed();
+      const before = t.slots;
+      t.slots = now;
+      if (!now || !before) return;
+      let gained = 0;
+      for (const s of now) if (!before.has(s)) gained++;
+      if (gained === 0) return;
+      this.log.info({ shard: t.shard, gained }, 'the master took slots (resharding): reconciling its shard');
+      t.inner.requestReconcile();
+    } catch (err) {
+      this.log.warn({ err, shard: t.shard }, "could not read a shard master's slots; trying again next round");
+    }
+  }
+
   private async lead(shard: string, lease: RedisLease, fence: number, asked: number): Promise<void> {
     this.log.info({ shard, fence }, 'shard lease acquired: capturing this master');
-    const inner = this.deps.create(shard, lease, shardSource(this.deps.source, shard));
-    const t: ShardTenure = { shard, lease, fence, inner, started: false, starting: inner.start(), renewedAt: asked };
+    const source = shardSource(this.deps.source, shard);
+    const inner = this.deps.create(shard, lease, source);
+    const t: ShardTenure = {
+      shard,
+      lease,
+      fence,
+      inner,
+      source,
+      slots: undefined,
+      started: false,
+      starting: Promise.resolve(),
+      renewedAt: asked,
+    };
+    t.starting = (async () => {
+      // Before the first reconciliation reads them: a slot taken after this is reconciled again.
+      t.slots = await source.slotsServed();
+      await inner.start();
+    })();
     this.tenures.set(shard, t);
     try {
       await t.starting;
@@ -228,6 +273,7 @@ export class ShardedProducer implements CaptureProducer {
     }
     if (t.ending) return;
     t.started = true;
+    captureLeader.set({ shard }, 1);
     this.log.info({ shard, fence, ms: Date.now() - asked }, 'shard capture started under its lease');
   }
 
@@ -240,6 +286,8 @@ export class ShardedProducer implements CaptureProducer {
     if (t.ending) return t.ending;
     const log = opts.lost ? this.log.warn.bind(this.log) : this.log.info.bind(this.log);
     log({ shard: t.shard, fence: t.fence, reason }, 'giving up a shard: stopping its capture');
+    // A shard this producer no longer captures is no series of its: another producer reports it.
+    captureLeader.remove({ shard: t.shard });
     t.ending = (async () => {
       await t.starting.catch(() => undefined);
       await t.inner

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { SourceNode, SourceRedis } from '../shared/platform/redis';
+import { slotsOfNode } from '../shared/platform/redis-cluster';
 
 /**
  * A capture shard: one master of a Redis Cluster source, named by its cluster node ID
@@ -36,15 +37,21 @@ export async function listShards(source: SourceRedis): Promise<Shard[]> {
  * master only. While the node is no longer a master it lists none; the tenure ends then.
  */
 export function shardSource(source: SourceRedis, shard: string): SourceRedis {
+  const masters = async (db: number): Promise<SourceNode[]> => {
+    const nodes = await source.masters(db);
+    const ids = await Promise.all(nodes.map((n) => nodeId(n.client)));
+    return nodes.filter((_, i) => ids[i] === shard);
+  };
   return {
     isCluster: source.isCluster,
     db: (db) => source.db(db),
-    async masters(db) {
-      const nodes = await source.masters(db);
-      const ids = await Promise.all(nodes.map((n) => nodeId(n.client)));
-      return nodes.filter((_, i) => ids[i] === shard);
-    },
+    masters,
     topology: () => source.topology(),
+    // What the master holds now, so a reconciliation decides the deletions of its own keys only.
+    async slotsServed() {
+      const [node] = await masters(0);
+      return node ? slotsOfNode(node.client) : new Set<number>();
+    },
     subscriber: (nodeIdOrAddr, name, db) => source.subscriber(nodeIdOrAddr, name, db),
     // The whole source belongs to the process, not to one tenure.
     close: () => Promise.resolve(),

@@ -88,8 +88,9 @@ async function scanPass(
           const next = nextBytes.toString('latin1');
           const keys = page.map(keyFromBytes).filter((k) => !isOwnKey(opts.prefix, k));
           for (let i = 0; i < keys.length; i += opts.batchKeys) {
-            result.keys += await deps.sink.enqueueKeys(db, keys.slice(i, i + opts.batchKeys), opts.src);
-            result.jobs++;
+            const enqueued = await deps.sink.enqueueBatch(db, keys.slice(i, i + opts.batchKeys), opts.src);
+            result.keys += enqueued.keys;
+            result.jobs += enqueued.jobs;
           }
           opts.progress?.increment(page.length);
           cursor = next;

@@ -152,7 +152,7 @@ export class BulkIndexer {
           try {
             const op = toOperation(route, route.shape, db, key, state);
             const operation = bulkBody(op, version);
-            const bytes = Buffer.byteLength(operation.body);
+            const bytes = operation.bytes;
             // One oversized value must not hold up or break the request it would share with others.
             if (bytes <= this.deps.settings.maxDocumentBytes) {
               prepared.push({ slot, op, version, operation });
@@ -198,7 +198,7 @@ export class BulkIndexer {
       doc: refusedDocument(db, key, type, refused),
     };
     let operation = bulkBody(op, version);
-    if (Buffer.byteLength(operation.body) > this.deps.settings.maxDocumentBytes) {
+    if (operation.bytes > this.deps.settings.maxDocumentBytes) {
       op = { op: 'delete', index: route.index, id: route.id };
       operation = bulkBody(op, version);
     }
@@ -305,7 +305,7 @@ function chunkByBytes(prepared: readonly Prepared[], maxBytes: number): Prepared
   let current: Prepared[] = [];
   let bytes = 0;
   for (const p of prepared) {
-    const size = Buffer.byteLength(p.operation.body) + 1;
+    const size = p.operation.bytes + 1;
     if (current.length > 0 && bytes + size > maxBytes) {
       chunks.push(current);
       current = [];

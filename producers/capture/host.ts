@@ -1,6 +1,8 @@
 import { LeaseLostError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
+import { FreshnessCanary } from '../canary';
 import { createChangeSink, type ChangeSink } from '../change-sink';
+import { nonEmpty } from '../../shared/platform/config/schema';
 import { unfenced } from '../lease';
 import type { ReconcileDeps } from '../reconcile';
 import { ReconcileRunner, reconcileSettings } from '../reconcile-runner';
@@ -17,6 +19,8 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
   readonly sink: ChangeSink;
   readonly mode: M;
   private readonly reconciler: ReconcileRunner;
+  /** Only under a lease: the capturing producer measures, a standby or an unfenced run does not. */
+  private readonly canary: FreshnessCanary | undefined;
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -50,6 +54,16 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
       reconcileDeps,
       reconcileSettings: settings,
     });
+    if (config.producer.canary.enabled && deps.fence !== undefined && plugin.capturesSourceWrites !== false)
+      this.canary = new FreshnessCanary({
+        source: deps.source,
+        db: nonEmpty(config.redis.databases, 'redis.databases')[0],
+        searchSink: deps.searchSink,
+        queueRedis: deps.queueRedis,
+        prefix: config.queue.prefix,
+        settings: config.producer.canary,
+        logger: this.log,
+      });
   }
 
   /** Full reconciliations the host's reconciler completed. */
@@ -59,6 +73,7 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
 
   async start(): Promise<void> {
     await this.mode.start();
+    this.canary?.start();
     const every = this.plugin.reconcileEveryMs(this.deps.config);
     if (every > 0) {
       this.timer = setInterval(() => this.requestReconcile(), every);
@@ -80,6 +95,7 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    await this.canary?.stop();
     await this.mode.stop();
     await this.reconciler.stop();
     let leaseLost: LeaseLostError | undefined;

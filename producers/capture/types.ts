@@ -108,5 +108,11 @@ export interface CaptureBehaviour<M extends CaptureMode, C extends AppConfig> {
   runsWithoutLease?(config: C): boolean;
   /** Whether the mode captures a Redis Cluster source one master at a time (`producer.shardedCapture`). */
   shardsByMaster?: boolean;
+  /**
+   * False for a mode that does not see writes to the source as such (the outbox sees only what
+   * the application adds to it): the freshness canary, which writes a key and waits for it, has
+   * nothing to measure there.
+   */
+  capturesSourceWrites?: boolean;
   create(ctx: CaptureContext<C>): M;
 }

@@ -248,3 +248,35 @@ export function watchRebuildProgress(source: RebuildProgressSource): () => void 
     if (rebuildSource === source) rebuildSource = undefined;
   };
 }
+
+export const freshness = new Gauge({
+  name: `${PREFIX}freshness_seconds`,
+  help: 'Freshness canary: from writing a heartbeat key into the source until its document is searchable (the newest one found), or the age of the oldest heartbeat not yet found if that is more; per shard (Cluster master node ID, `source` otherwise)',
+  labelNames: ['shard'] as const,
+  registers: [registry],
+});
+
+export const captureLeader = new Gauge({
+  name: `${PREFIX}capture_leader`,
+  help: '1 while this producer captures the shard under its lease (`all`: the single producer lease; a Cluster master node ID under sharded capture), 0 while it stands by',
+  labelNames: ['shard'] as const,
+  registers: [registry],
+});
+
+export const captureShards = new Gauge({
+  name: `${PREFIX}capture_shards`,
+  help: 'Capture leases that should be held, as this producer last counted them: 1 for the single producer lease, the Cluster masters under sharded capture',
+  registers: [registry],
+});
+
+export const reconciliationsFailed = new Counter({
+  name: `${PREFIX}reconciliations_failed_total`,
+  help: 'Full reconciliations that failed with an error (a lost lease and a stop are not failures)',
+  registers: [registry],
+});
+
+export const reconciliationLastSuccess = new Gauge({
+  name: `${PREFIX}reconciliation_last_success_timestamp_seconds`,
+  help: 'When this process last completed a full reconciliation (Unix time)',
+  registers: [registry],
+});

@@ -32,6 +32,28 @@ export function parseClusterNodes(text: string): NodeLine[] {
 }
 
 /**
+ * The slots a node's CLUSTER NODES line lists as its own (`0-5460`, `5461`). The marks of a
+ * slot migration in progress (`[slot->-target]`, `[slot-<-source]`) are left out: a slot
+ * being moved away is still in the node's ranges, one being moved in is not its own yet.
+ */
+export function ownSlots(tokens: readonly string[]): Set<number> {
+  const slots = new Set<number>();
+  for (const token of tokens) {
+    if (token.startsWith('[')) continue;
+    const [from, to = from] = token.split('-').map(Number);
+    if (from === undefined || to === undefined || !Number.isInteger(from) || !Number.isInteger(to)) continue;
+    for (let s = from; s <= to; s++) slots.add(s);
+  }
+  return slots;
+}
+
+/** The slots the master at `client` holds, as it says itself (its `myself` line). */
+export async function slotsOfNode(client: Redis): Promise<Set<number>> {
+  const mine = parseClusterNodes((await client.cluster('NODES')) as string).find((n) => n.flags.includes('myself'));
+  return mine ? ownSlots(mine.slots) : new Set();
+}
+
+/**
  * Masters by `host:port`, slotless ones included: a master that is receiving its first slots
  * gets keys (and publishes their events) before it owns any. A master the cluster has
  * declared failed is left out; one only suspected (`fail?`) is kept until that is settled.
@@ -98,6 +120,11 @@ export class ClusterSource implements SourceRedis {
     return lines.join('\n');
   }
 
+  /** The whole cluster answers for every key. */
+  async slotsServed(): Promise<undefined> {
+    return undefined;
+  }
+
   subscriber(nodeId: string, name: string): Redis {
     // Fail fast: subscribing to a master that died must not hold up the refresh (or shutdown).
     return connectRedis(this.urlOf(nodeId), { name, logger: this.logger, failFast: true, tls: this.tls });
@@ -124,13 +151,17 @@ export class ClusterSource implements SourceRedis {
     return client;
   }
 
-  /** The node's URL with the seed URL's credentials and scheme. */
   private urlOf(addr: string): string {
-    const u = new URL(this.seeds[0]);
-    const i = addr.lastIndexOf(':');
-    u.hostname = addr.slice(0, i);
-    u.port = addr.slice(i + 1);
-    u.pathname = '';
-    return u.toString();
+    return nodeUrl(this.seeds[0], addr);
   }
+}
+
+/** A cluster node's URL (`host:port` as CLUSTER NODES names it) with the seed URL's credentials and scheme. */
+export function nodeUrl(seed: string, addr: string): string {
+  const u = new URL(seed);
+  const i = addr.lastIndexOf(':');
+  u.hostname = addr.slice(0, i);
+  u.port = addr.slice(i + 1);
+  u.pathname = '';
+  return u.toString();
 }

@@ -468,6 +468,11 @@ export interface SourceRedis {
    * every master is complete only if this held still from before the first to after the last.
    */
   topology(): Promise<string>;
+  /**
+   * The Cluster hash slots whose keys this view of the source answers for, or undefined for
+   * every key: the whole source answers for all of them, a capture shard for its master's.
+   */
+  slotsServed(): Promise<ReadonlySet<number> | undefined>;
   /** A new connection of the caller's own to one master (by `SourceNode.id`), for pub/sub or blocking reads. */
   subscriber(nodeId: string, name: string, db?: number): Redis;
   close(): Promise<void>;
@@ -501,6 +506,10 @@ export class RedisDbPool implements SourceRedis {
 
   async topology(): Promise<string> {
     return '';
+  }
+
+  async slotsServed(): Promise<undefined> {
+    return undefined;
   }
 
   subscriber(_nodeId: string, name: string, db?: number): Redis {

@@ -7,6 +7,7 @@ import { DependencyError } from '../platform/errors';
 import { redactUrl, type Logger } from '../platform/logger';
 import { readPem } from '../platform/tls';
 import { credentialsOrigin } from './credentials';
+import { connectionFailure, errorBodyReason, timeoutFailure, type EngineFailureContext } from './engine-failure';
 import type { EngineInfo } from './port';
 
 /**
@@ -14,6 +15,12 @@ import type { EngineInfo } from './port';
  * with only the `monitor` cluster privilege: the local node's info, cut to two fields.
  * (`GET /` would be simpler, but Elasticsearch's integ-test build answers it 405.)
  */
+const AUTH_HINT = 'check the API key or user and password';
+const FORBIDDEN_HINT =
+  'grant the credentials the privileges docs/security.md "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)';
+const UNAVAILABLE_HINT = 'the search engine is up but not ready; check its health and logs';
+const TLS_HINT = 'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)';
+
 export const DETECT_PATH = '/_nodes/_local?filter_path=nodes.*.version,nodes.*.build_flavor';
 
 /**
@@ -32,66 +39,35 @@ export async function detectEngine(
   const endpoint = redactUrl(connection.url);
   const tried = `GET ${DETECT_PATH.split('?')[0] ?? DETECT_PATH}`;
   const fail = (
-    code:
-      | 'ES_UNREACHABLE'
-      | 'ES_TIMEOUT'
-      | 'ES_AUTH'
-      | 'ES_FORBIDDEN'
-      | 'ES_PROTOCOL'
-      | 'ES_TLS'
-      | 'ES_UNAVAILABLE'
-      | 'ES_ERROR',
+    code: 'ES_AUTH' | 'ES_FORBIDDEN' | 'ES_PROTOCOL' | 'ES_UNAVAILABLE',
     detail: string,
     hint: string,
-    cause?: unknown,
-  ): DependencyError =>
-    new DependencyError(code, 'elasticsearch', endpoint, detail, hint, cause === undefined ? undefined : { cause });
+  ): DependencyError => new DependencyError(code, 'elasticsearch', endpoint, detail, hint);
   const at = where('elasticsearch.url', sourceOf);
+  const credentials = credentialsOrigin(connection, sourceOf);
   let answer: { status: number; product: string | undefined; body: string };
   try {
     answer = await get(connection, DETECT_PATH, timeoutMs);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    if (err instanceof DetectTimeout)
-      throw fail(
-        'ES_TIMEOUT',
-        `no answer within ${timeoutMs} ms (tried: ${tried})`,
-        `check that the search engine runs there and is not overloaded (${at})`,
-        err,
-      );
-    if (/certificate|SSL|TLS|wrong version number|fingerprint/i.test(msg))
-      throw fail(
-        'ES_TLS',
-        `TLS failed: ${msg}`,
-        'check http:// vs https:// and elasticsearch.tls (CA, fingerprint)',
-        err,
-      );
-    if (/ENOTFOUND|EAI_AGAIN/.test(msg))
-      throw fail('ES_UNREACHABLE', 'host not found (ENOTFOUND)', `check the host name (${at})`, err);
-    if (msg.includes('ECONNREFUSED'))
-      throw fail(
-        'ES_UNREACHABLE',
-        'connection refused (ECONNREFUSED)',
-        `check that the search engine runs there (${at})`,
-        err,
-      );
-    throw fail('ES_UNREACHABLE', msg, `check that the search engine runs there (${at})`, err);
+    const ctx: EngineFailureContext = {
+      product: 'the search engine',
+      endpoint,
+      credentials,
+      at,
+      cause: err,
+      hints: { auth: AUTH_HINT, forbidden: FORBIDDEN_HINT, unavailable: UNAVAILABLE_HINT, tls: TLS_HINT },
+    };
+    if (err instanceof DetectTimeout) throw timeoutFailure(ctx, timeoutMs, tried);
+    throw connectionFailure(ctx, err instanceof Error ? err.message : String(err));
   }
   // Like the engines' clients' failed requests: at debug, method, path and status, never headers.
   if (answer.status !== 200)
     logger?.debug({ method: 'GET', path: DETECT_PATH, status: answer.status }, 'search engine request failed');
-  const detail = `${answer.status} ${answerReason(answer.body)} (tried: ${tried})`;
-  const credentials = credentialsOrigin(connection, sourceOf);
-  if (answer.status === 401)
-    throw fail('ES_AUTH', `${detail} (${credentials})`, 'check the API key or user and password');
-  if (answer.status === 403)
-    throw fail(
-      'ES_FORBIDDEN',
-      `${detail} (${credentials})`,
-      'grant the credentials the privileges docs/security.md "Elasticsearch privileges" lists (cluster: monitor; indices: create_index, view_index_metadata, write, read)',
-    );
-  if (answer.status >= 500)
-    throw fail('ES_UNAVAILABLE', detail, 'the search engine is up but not ready; check its health and logs');
+  const detail = `${answer.status} ${errorBodyReason(jsonOrText(answer.body)) ?? 'no reason given'} (tried: ${tried})`;
+  if (answer.status === 401) throw fail('ES_AUTH', `${detail} (${credentials})`, AUTH_HINT);
+  if (answer.status === 403) throw fail('ES_FORBIDDEN', `${detail} (${credentials})`, FORBIDDEN_HINT);
+  // Any 5xx, not only the gateway codes the engines' clients retry: a node still starting answers 500 here.
+  if (answer.status >= 500) throw fail('ES_UNAVAILABLE', detail, UNAVAILABLE_HINT);
   if (answer.status !== 200)
     throw fail(
       'ES_PROTOCOL',
@@ -110,18 +86,13 @@ export async function detectEngine(
   return { product, version: node.version };
 }
 
-/** `type: reason` of an error answer, or its first line. */
-function answerReason(body: string): string {
+/** An answer's body as the engines' error parser takes it: parsed JSON, or the text itself. */
+function jsonOrText(body: string): unknown {
   try {
-    const parsed = JSON.parse(body) as { error?: { type?: string; reason?: string | null } | string };
-    const e = parsed.error;
-    if (typeof e === 'string') return e;
-    if (e?.type) return `${e.type}: ${e.reason ?? ''}`.trim();
+    return JSON.parse(body) as unknown;
   } catch {
-    // Not JSON: the text itself says more than nothing.
+    return body;
   }
-  const first = body.split('\n', 1)[0]?.slice(0, 200);
-  return first === undefined || first === '' ? 'no reason given' : first;
 }
 
 class DetectTimeout extends Error {
@@ -198,7 +169,11 @@ function get(
           onResponse,
         )
       : httpRequest(url, { headers }, onResponse);
-    const timer = setTimeout(() => req.destroy(new DetectTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    // Rejected here, not through destroy(err): the error a destroyed request emits is not always the one given.
+    const timer = setTimeout(() => {
+      reject(new DetectTimeout(`no answer within ${timeoutMs} ms`));
+      req.destroy();
+    }, timeoutMs);
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(err);

@@ -39,6 +39,8 @@ export interface BulkOperation {
   id: string;
   version: number;
   body: string;
+  /** The body's size in UTF-8 bytes, measured once: it decides the chunks and sizes the request. */
+  bytes: number;
 }
 
 export interface RequestOptions {

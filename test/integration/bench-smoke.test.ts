@@ -33,7 +33,9 @@ describe('the benchmark harness (smoke sizes)', () => {
       if (!section) throw new Error(`no "${heading}" section in:\n${report}`);
       return section;
     };
-    expect(row('Snapshot throughput')).toMatch(/\| 2,000 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \| [\d,]+ \(N = 200\) \|/);
+    expect(row('Snapshot throughput')).toMatch(
+      /\| 2,000 \| 1 \| [\d,]+ \| [\d,]+ \| [\d,]+ % \([\d,]+–[\d,]+\) \| [\d,]+ \(N = 500\) \| [\d.,]+ × \([\d.,]+–[\d.,]+\) \| [\d,]+ \(N = 200\) \|/,
+    );
     expect(row('Where the worker spends its time')).toMatch(/\| [\d.]+ % \|/);
     expect(row('Live changes').match(/^\| 1 \| (200|max) \|/gm)).toHaveLength(2);
     expect(row('Hot keys')).toMatch(/final state exact: yes/);
@@ -46,7 +48,15 @@ describe('the benchmark harness (smoke sizes)', () => {
     expect(search).toMatch(
       /^\| on \(TTL 600,000 ms\) \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.]+ % \|$/m,
     );
-    // Starting its own Elasticsearch and seven scenarios on a busy 2-core machine takes a while.
+    const scale = row('Scale-out');
+    expect(
+      scale.match(/^\| [13] \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.,]+ \| [\d,]+ % \|$/gm),
+    ).toHaveLength(2);
+    expect(scale).toMatch(/^\| 1 \| 3 \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \| [\d.,]+ % \| [\d.,]+ % \| -?[\d.,]+ \|$/m);
+    expect(scale).toMatch(
+      /^\| 2 \| [12] \+ [12] \| [\d,]+ \| [\d.,]+ \| [\d.,]+ \/ [\d.,]+ \| [\d.,]+ % \| [\d.,]+ % \| -?[\d.,]+ \|$/m,
+    );
+    // Starting its own Elasticsearch and eight scenarios on a busy 2-core machine takes a while.
   }, 600_000);
 
   it('runs snapshot and live per engine (--engines), here against OpenSearch 2, with its own bulk limit', async () => {

@@ -132,7 +132,7 @@ describe('replication mode', () => {
   });
 });
 
-describe('a 3-master Cluster in notifications mode', () => {
+describe('a 3-master Cluster source', () => {
   let cluster: RedisClusterHandle;
   let redis: Cluster;
   let pipeline: TestPipeline | undefined;
@@ -148,7 +148,7 @@ describe('a 3-master Cluster in notifications mode', () => {
     await cluster?.stop();
   });
 
-  it('indexes binary keys spread over every master exactly', async () => {
+  it('in notifications mode: binary keys spread over every master indexed exactly', async () => {
     const cases: ByteCase[] = [EMPTY_KEY, ...byteCases('pre:')];
     await writeCases(redis, cases);
     const input: ConfigInput = {
@@ -168,6 +168,35 @@ describe('a 3-master Cluster in notifications mode', () => {
     };
     pipeline = await startPipeline(input);
     await writeCases(redis, byteCases('live:'));
+    await grow(redis, pipeline.ctx, 0);
+    await expectInSyncThenCorruptionCaught(pipeline.ctx, 0, 'live:grow');
+  });
+
+  it('in replication mode too: every master’s RDB and command stream decoded exactly', async () => {
+    await pipeline?.stop();
+    pipeline = undefined;
+    // The keys above are in each master's RDB; the live ones are written again through the streams.
+    const input: ConfigInput = {
+      logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
+      redis: { cluster: { nodes: cluster.urls.slice(0, 2) } },
+      // The queue above's prefix: its keys live in this cluster, and keys under the prefix are never captured.
+      queue: { cluster: { nodes: cluster.urls.slice(0, 2) }, prefix: '{res}' },
+      elasticsearch: { url: esUrl() },
+      mapping: { defaultIndex: uniqueIndex('bytes-cluster-repl') },
+      producer: { mode: 'replication', topologyRefreshMs: 500 },
+      worker: {
+        lockDurationMs: 4000,
+        stalledIntervalMs: 1000,
+        retryBaseMs: 50,
+        retryMaxMs: 1000,
+        maxDocumentBytes: MAX_DOC,
+      },
+    };
+    pipeline = await startPipeline(input);
+    // Deleted and written again through the streams (a stream's fixed IDs cannot be added twice).
+    const live = byteCases('live:');
+    for (const c of live) await redis.del(c.key);
+    await writeCases(redis, live);
     await grow(redis, pipeline.ctx, 0);
     await expectInSyncThenCorruptionCaught(pipeline.ctx, 0, 'live:grow');
   });

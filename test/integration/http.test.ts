@@ -35,7 +35,10 @@ describe('the HTTP surface', () => {
 
   it('counts captured changes, jobs and bulks in /metrics, and answers the probes', async () => {
     const port = await getFreePort();
-    const pipeline = await startPipeline(testConfigInput(servers, { http: { port } }));
+    // Exact counts of captured changes: no heartbeat writes among them.
+    const pipeline = await startPipeline(
+      testConfigInput(servers, { http: { port }, producer: { canary: { enabled: false } } }),
+    );
     const base = `http://127.0.0.1:${port}`;
     try {
       await pipeline.service.producer!.idle();

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { StatusReport } from '../../cli/status/report';
 import { rebuild, RebuildError } from '../../features/maintenance/rebuild';
 import { readRebuildState } from '../../shared/core/rebuild-state';
 import { VersionCounter, versionKey } from '../../shared/core/versions';
@@ -161,6 +162,18 @@ describe('rebuild: a new generation behind the alias', () => {
     expect(left?.done).toBeLessThan(3000);
     expect(left?.done).toBeGreaterThanOrEqual(half?.done ?? 0);
     expect(await behind(index)).toBe(index);
+
+    // The operator's view of the interrupted rebuild: status shows it where it stopped.
+    const status = spawnCli(input, ['status', '--json', '--no-keys']);
+    let statusOut = '';
+    status.stdout?.on('data', (d: Buffer) => (statusOut += d.toString()));
+    await exited(status);
+    expect((JSON.parse(statusOut) as StatusReport).rebuild).toMatchObject({
+      phase: 'snapshot',
+      indices: [{ index, from: index, to: `${index}-g2`, generation: 2 }],
+      done: left?.done,
+      total: left?.total,
+    });
 
     const second = spawnCli(input, ['rebuild', '--grace', '0s']);
     expect(await exited(second)).toBe(0);

@@ -55,12 +55,14 @@ export async function raw(
 
 function indexOp(index: string, id: string, version: number, doc: Record<string, unknown>): BulkOperation {
   const action = { index: { _index: index, _id: id, version, version_type: 'external' } };
-  return { op: 'index', index, id, version, body: `${JSON.stringify(action)}\n${JSON.stringify(doc)}` };
+  const body = `${JSON.stringify(action)}\n${JSON.stringify(doc)}`;
+  return { op: 'index', index, id, version, body, bytes: Buffer.byteLength(body) };
 }
 
 function deleteOp(index: string, id: string, version: number): BulkOperation {
   const action = { delete: { _index: index, _id: id, version, version_type: 'external' } };
-  return { op: 'delete', index, id, version, body: JSON.stringify(action) };
+  const body = JSON.stringify(action);
+  return { op: 'delete', index, id, version, body, bytes: Buffer.byteLength(body) };
 }
 
 const INDEXED: ItemOutcome = { kind: 'done', result: 'indexed' };

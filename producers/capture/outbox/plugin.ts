@@ -10,5 +10,6 @@ export const outbox: CapturePlugin<OutboxMode, typeof outboxConfig> = {
   logBindings: (config) => outboxNames(config),
   checkConfig: outboxConfigIssues,
   runsWithoutLease: (config) => config.producer.outbox.shareGroup,
+  capturesSourceWrites: false,
   create: (ctx) => new OutboxMode(ctx),
 };

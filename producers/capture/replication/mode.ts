@@ -1,428 +1,234 @@
-import { keyFromBytes } from '../../../shared/core/bytes';
 import { LeaseLostError, RedisSetupError } from '../../../shared/platform/errors';
 import type { Logger } from '../../../shared/platform/logger';
-import { redactUrl } from '../../../shared/platform/logger';
-import type { ChangeSink } from '../../change-sink';
-import { enqueueVanished, reconcile } from '../../reconcile';
+import { listShards, type Shard } from '../../shards';
 import type { CaptureContext, CaptureMode } from '../types';
-import { replicationConfig } from './config';
-import { ReplicationCheckpoint, checkpointKey, type StreamPosition } from './checkpoint';
+import {
+  ReplicationCheckpoint,
+  checkpointIndexKey,
+  checkpointKey,
+  inHistory,
+  inheritedPosition,
+  parseHistory,
+  type StreamPosition,
+} from './checkpoint';
 import { CommandKeys } from './command-keys';
-import { readCommand } from './command-stream';
-import { RdbFormatError, readRdbKeys } from './rdb';
-import { ReplicaLink, type PsyncOutcome, type ReplicationPosition } from './replica-link';
-import { replicationSource } from './topology';
-import { backoffDelay, type Backoff } from '../../../shared/platform/retry';
-import { sleep } from '../../../shared/platform/sleep';
-
-const ACK_EVERY_MS = 1000;
-const CHECKPOINT_EVERY_MS = 1000;
-const CONNECT_TIMEOUT_MS = 10_000;
-/** Reconnecting as a replica: 400 ms … 30 s. */
-const RECONNECT: Backoff = { baseMs: 200, maxMs: 30_000, maxDoublings: 8 };
-/** A reconciliation the checkpoint waits for: 1 s … 30 s. */
-const BACKGROUND_RETRY: Backoff = { baseMs: 500, maxMs: 30_000, maxDoublings: 6 };
-/** How often a snapshot transfer under way is logged. */
-const PROGRESS_EVERY_MS = 5000;
-
-interface Session {
-  link: ReplicaLink;
-  outcome: PsyncOutcome;
-  /** The position PSYNC asked to continue from. */
-  from: StreamPosition | undefined;
-}
+import { MasterReplication } from './master-link';
+import { replicationUrl } from './topology';
 
 /**
- * Replication capture: the producer connects to the source as a replica. A full
- * resynchronization sends an RDB snapshot, whose keys are enqueued (and documents of keys it
- * lacks are enqueued for deletion); then every write the master executes arrives as a
- * command, whose keys are captured. Every change is seen, flushes included.
+ * Replication capture: a replica link per master. A standalone source is one master with one
+ * checkpoint. A Cluster source has a link per master, each with its own checkpoint keyed by
+ * the master's node ID; the masters are listed again every `producer.topologyRefreshMs`, so a
+ * master added, or promoted by a failover, gets a link, and a link to a node that is no longer
+ * a master is stopped (flushed, its checkpoint saved). A promoted replica keeps its old
+ * master's replication id as `replid2`, so its link starts from the old master's checkpoint
+ * and PSYNC continues the stream; where the history does not reach, the master answers with a
+ * full resynchronization, whose snapshot is enqueued and whose missing keys' documents go.
  *
- * The checkpoint (replication id + offset) is saved only once every change up to that offset
- * is in the queue and every flush before it was reconciled, and only under the lease (a
- * fenced write), so a restart or a takeover resumes with PSYNC from there (CONTINUE) and
- * loses nothing; when the master's backlog no longer holds that offset, it answers with a full
- * resynchronization instead. A tenure whose enqueue or checkpoint was refused for a lost lease
- * stops: it saves nothing more.
+ * Under sharded capture a tenure's source lists its shard's master only: the same code then
+ * runs one link, under that shard's lease.
  */
 export class ReplicationMode implements CaptureMode {
-  private readonly sink: ChangeSink;
+  private readonly links = new Map<string, MasterReplication>();
   private readonly log: Logger;
-  private readonly checkpoint: ReplicationCheckpoint;
-  private readonly databases: Set<number>;
-  private readonly abort = new AbortController();
   private keys: CommandKeys | undefined;
-  private link: ReplicaLink | undefined;
-  /** Offset of the last stream byte processed; undefined while a snapshot loads. */
-  private position: ReplicationPosition | undefined;
-  private db = 0;
-  private loop: Promise<void> | undefined;
-  private loading: Promise<void> | undefined;
-  /** Background work the checkpoint must wait for (reconciliations after flushes and resyncs), run one at a time. */
-  private work: Promise<void> = Promise.resolve();
-  private pendingWork = 0;
-  private workFailed = false;
-  private ackTimer: NodeJS.Timeout | undefined;
-  private checkpointTimer: NodeJS.Timeout | undefined;
-  private checkpointing: Promise<void> | undefined;
-  private leaseLost = false;
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private stopped = false;
+  /** Links already stopped (their masters left): their counters still count. */
+  private past = { full: 0, partial: 0 };
+  private readonly pastUnknown = new Set<string>();
+
+  constructor(private readonly ctx: CaptureContext) {
+    this.log = ctx.logger;
+  }
+
+  get fullResyncs(): number {
+    return this.past.full + [...this.links.values()].reduce((n, l) => n + l.fullResyncs, 0);
+  }
+
+  get partialResyncs(): number {
+    return this.past.partial + [...this.links.values()].reduce((n, l) => n + l.partialResyncs, 0);
+  }
+
   /** Replicated commands whose keys could not be told (each led to a reconciliation). */
-  readonly unknownCommands = new Set<string>();
-  fullResyncs = 0;
-  partialResyncs = 0;
-
-  /** The master to replicate: the configuration allows this mode only with a standalone source. */
-  private readonly url: string;
-
-  constructor(private readonly deps: CaptureContext) {
-    const { config } = deps;
-    this.url = replicationSource(config);
-    this.log = deps.logger;
-    this.sink = deps.sink;
-    this.checkpoint = new ReplicationCheckpoint(deps.queueRedis, checkpointKey(config.queue.prefix), deps.fence);
-    this.databases = new Set(config.redis.databases);
+  get unknownCommands(): Set<string> {
+    const all = new Set(this.pastUnknown);
+    for (const l of this.links.values()) for (const c of l.unknownCommands) all.add(c);
+    return all;
   }
 
-  /** Resolves once the master accepted us as a replica; a snapshot then loads in the background. */
+  /** The Cluster masters (node IDs) with a link now; empty for a standalone source. */
+  get masters(): string[] {
+    return [...this.links.keys()].filter((id) => id !== '');
+  }
+
+  /** Resolves once every master accepted us as a replica; snapshots then load in the background. */
   async start(): Promise<void> {
-    this.keys = await CommandKeys.load(this.deps.source.db(this.deps.config.redis.databases[0] ?? 0));
-    const saved = await this.checkpoint.load();
-    // A full resynchronization answers only once the master starts its snapshot (after
-    // repl-diskless-sync-delay, 5 s by default); the lease is renewed meanwhile.
-    this.log.info(
-      { source: redactUrl(this.url), from: saved },
-      saved
-        ? 'asking the master to continue from the last checkpoint (PSYNC)'
-        : 'no checkpoint: asking the master for a full resynchronization (PSYNC)',
-    );
-    const session = await this.connect(saved);
-    this.log.info(
-      { source: redactUrl(this.url), resync: session.outcome.kind, from: saved },
-      session.outcome.kind === 'continue'
-        ? 'replicating from the source Redis: continuing after the last checkpoint, nothing before it is missed'
-        : 'replicating from the source Redis: full resynchronization (snapshot, then removal of the documents it lacks)',
-    );
-    this.loop = this.run(session);
-    this.ackTimer = setInterval(() => this.sendAck(), ACK_EVERY_MS);
-    this.checkpointTimer = setInterval(() => void this.saveCheckpoint(), CHECKPOINT_EVERY_MS);
+    const { config, source } = this.ctx;
+    this.keys = await CommandKeys.load(source.db(config.redis.databases[0] ?? 0));
+    if (!source.isCluster) {
+      const link = this.standalone(this.keys);
+      this.links.set('', link);
+      await link.start();
+      return;
+    }
+    const shards = await listShards(source);
+    const results = await Promise.allSettled(shards.map((s) => this.add(s)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // What waiting cannot fix (PSYNC refused by ACL) stops the start; a master that is only unreachable is retried at the next refresh.
+    if (failed && failed.reason instanceof RedisSetupError) {
+      await this.stop();
+      await this.close({});
+      throw failed.reason;
+    }
+    results.forEach((r, i) => {
+      if (r.status === 'rejected')
+        this.log.warn(
+          { master: shards[i]?.id, err: r.reason },
+          'could not replicate a master yet; retrying at the next refresh',
+        );
+    });
+    this.log.info({ masters: this.masters }, 'replicating every master of the Cluster source');
+    this.timer = setInterval(() => this.refresh(), config.producer.topologyRefreshMs);
+    this.timer.unref();
   }
 
-  /** Resolves when the snapshot under way (if any) is enqueued and no reconciliation is pending. */
   async idle(): Promise<void> {
-    for (;;) {
-      if (this.loading) await this.loading;
-      if (this.pendingWork === 0 && this.loading === undefined) return;
-      await this.work;
-    }
+    await Promise.all([...this.links.values()].map((l) => l.idle()));
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
-    if (this.ackTimer) clearInterval(this.ackTimer);
-    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
-    this.link?.close();
-    await this.loop;
-    await this.work;
-    await this.checkpointing;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.refreshing;
+    await Promise.all([...this.links.values()].map((l) => l.stop()));
   }
 
-  /** Once the host's last flush is done, the position it covers is saved (unless work before it failed). */
-  async close({ leaseLost }: { leaseLost?: LeaseLostError }): Promise<void> {
-    if (leaseLost) this.onLeaseLost(leaseLost);
-    if (!this.workFailed && !this.leaseLost) await this.saveCheckpoint();
-  }
-
-  /** Reconciliations are background work the checkpoint waits for, so this mode runs them itself. */
-  requestReconcile(): void {
-    this.background('reconciliation', async (signal) => {
-      await reconcile(this.deps.reconcileDeps, { ...this.deps.reconcileSettings, signal });
-    });
-  }
-
-  private async connect(from: StreamPosition | undefined): Promise<Session> {
-    const link = await ReplicaLink.open(this.url, CONNECT_TIMEOUT_MS);
-    try {
-      const outcome = await link.psync(from);
-      return { link, outcome, from };
-    } catch (err) {
-      link.close();
-      throw err;
-    }
-  }
-
-  private async run(first: Session): Promise<void> {
-    let session: Session | undefined = first;
-    let failures = 0;
-    while (!this.abort.signal.aborted) {
-      if (session === undefined) {
-        try {
-          session = await this.connect(this.position && { ...this.position, db: this.db });
-          this.log.info({ resync: session.outcome.kind }, 'replication link re-established');
-        } catch (err) {
-          failures++;
-          const delay = backoffDelay(RECONNECT, failures);
-          const level = err instanceof RedisSetupError ? 'error' : 'warn';
-          this.log[level]({ err, retryInMs: delay }, 'cannot reconnect to the source Redis as a replica');
-          await sleep(delay, this.abort.signal);
-          continue;
-        }
-      }
-      this.link = session.link;
-      try {
-        if (session.outcome.kind === 'full') {
-          this.loading = this.loadSnapshot(session.link, session.outcome.position);
-          try {
-            await this.loading;
-          } finally {
-            this.loading = undefined;
-          }
-        } else {
-          const from = session.from as StreamPosition;
-          this.position = { replid: session.outcome.replid, offset: from.offset };
-          this.db = from.db;
-          this.partialResyncs++;
-          this.log.info(
-            { replid: this.position.replid, offset: this.position.offset },
-            'partial resynchronization: continuing the stream',
-          );
-        }
-        failures = 0;
-        await this.follow(session.link);
-      } catch (err) {
-        if (err instanceof LeaseLostError) this.onLeaseLost(err);
-        else if (!this.stopRequested()) this.log.warn({ err }, 'replication link lost; reconnecting');
-      }
-      session.link.close();
-      session = undefined;
-      if (!this.stopRequested()) await sleep(200, this.abort.signal);
-    }
+  /** After the host's last flush: every link saves the position that flush covers. */
+  async close(outcome: { leaseLost?: LeaseLostError }): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.close(outcome)));
   }
 
   /**
-   * Reads the RDB and enqueues its keys, batch by batch per database. Until it is done there is
-   * no position to checkpoint: a restart meanwhile starts over from the previous checkpoint.
+   * A full reconciliation covers every master: it runs as one link's background work (its
+   * checkpoint then waits for it), the first one's.
    */
-  private async loadSnapshot(link: ReplicaLink, position: ReplicationPosition): Promise<void> {
-    this.position = undefined;
-    const started = Date.now();
-    const header = await link.rdbHeader();
-    const reader = link.reader;
-    const begin = reader.consumed;
-    const batchKeys = this.deps.config.producer.snapshotBatchKeys;
-    const batches = new Map<number, string[]>();
-    let keys = 0;
-    const total = 'length' in header ? header.length : undefined;
-    this.log.info({ bytes: total ?? 'until the EOF marker' }, 'receiving the snapshot');
-    const progress = setInterval(
-      () =>
-        this.log.info(
-          { received: reader.consumed - begin, total, keys, ms: Date.now() - started },
-          'receiving the snapshot',
-        ),
-      PROGRESS_EVERY_MS,
-    );
-    try {
-      for await (const record of readRdbKeys(reader, { logger: this.log })) {
-        if (record.kind !== 'key' || !this.databases.has(record.db)) continue;
-        const batch = batches.get(record.db) ?? [];
-        batch.push(record.key);
-        batches.set(record.db, batch);
-        keys++;
-        if (batch.length >= batchKeys) {
-          batches.delete(record.db);
-          await this.sink.enqueueKeys(record.db, batch, replicationConfig.source);
-        }
-      }
-      for (const [db, batch] of batches) await this.sink.enqueueKeys(db, batch, replicationConfig.source);
-    } finally {
-      clearInterval(progress);
-    }
-    if ('length' in header) {
-      if (reader.consumed - begin !== header.length) {
-        throw new RdbFormatError(
-          `the snapshot was announced as ${header.length} bytes but its RDB took ${reader.consumed - begin}`,
-        );
-      }
-    } else {
-      const marker = await reader.bytes(header.eofMarker.length);
-      if (!marker.equals(header.eofMarker))
-        throw new RdbFormatError('the diskless snapshot does not end with its EOF marker');
-    }
-    reader.stopChecksum();
-    this.db = 0;
-    this.position = { ...position };
-    this.fullResyncs++;
-    // A diskless master starts the stream only after the first ACK.
-    link.ack(position.offset);
-    this.log.info(
-      {
-        keys,
-        bytes: reader.consumed - begin,
-        ms: Date.now() - started,
-        replid: position.replid,
-        offset: position.offset,
-      },
-      'full resynchronization: snapshot enqueued',
-    );
-    // Documents whose keys the snapshot lacks were deleted while we were away (or the master restarted empty).
-    this.background('removal of documents the snapshot lacks', async (signal) => {
-      await enqueueVanished(
-        this.deps.reconcileDeps,
-        this.deps.config.redis.databases,
-        signal,
-        this.deps.reconcileSettings.guard,
-      );
+  requestReconcile(): void {
+    const [first] = this.links.values();
+    if (first) first.requestReconcile();
+    else this.log.warn('no master is replicated by this tenure: reconciliation request dropped');
+  }
+
+  private standalone(keys: CommandKeys): MasterReplication {
+    const { config, queueRedis, fence } = this.ctx;
+    const checkpoint = new ReplicationCheckpoint(queueRedis, checkpointKey(config.queue.prefix), fence);
+    return new MasterReplication({
+      ctx: this.ctx,
+      url: replicationUrl(config),
+      checkpoint,
+      resume: () => checkpoint.load(),
+      keys,
+      logger: this.log,
     });
   }
 
-  /** Applies the command stream until the link fails; the offset advances by each command's bytes. */
-  private async follow(link: ReplicaLink): Promise<void> {
-    const reader = link.reader;
-    for (;;) {
-      const before = reader.consumed;
-      const args = await readCommand(reader);
-      await this.apply(link, args);
-      (this.position as ReplicationPosition).offset += reader.consumed - before;
-    }
-  }
-
-  private async apply(link: ReplicaLink, args: Buffer[]): Promise<void> {
-    const name = (args[0] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
-    const arg = (i: number): string => (args[i] ?? Buffer.alloc(0)).toString('utf8');
-    const key = (i: number): string => keyFromBytes(args[i] ?? Buffer.alloc(0));
-    switch (name) {
-      case 'select':
-        this.db = Number(arg(1));
-        return;
-      case 'replconf':
-        if (arg(1).toLowerCase() === 'getack') link.ack((this.position as ReplicationPosition).offset);
-        return;
-      case 'flushdb':
-        this.afterFlush([this.db], 'FLUSHDB');
-        return;
-      case 'flushall':
-        this.afterFlush([...this.databases], 'FLUSHALL');
-        return;
-      case 'swapdb':
-        this.afterFlush([Number(arg(1)), Number(arg(2))], 'SWAPDB');
-        return;
-      case 'move':
-        this.capture(this.db, key(1));
-        this.capture(Number(arg(2)), key(1));
-        return;
-      case 'copy': {
-        // COPY src dst [DB n] [REPLACE]: the destination may live in another database.
-        const dbAt = args.findIndex((a, i) => i >= 3 && a.toString('latin1').toLowerCase() === 'db');
-        this.capture(dbAt > 0 ? Number(arg(dbAt + 1)) : this.db, key(2));
-        return;
-      }
-    }
-    const keys = await (this.keys as CommandKeys).keys(args);
-    if (keys === 'unknown') {
-      // A change we cannot attribute to keys must not be lost: reconcile everything instead.
-      if (!this.unknownCommands.has(name)) {
-        this.unknownCommands.add(name);
-        this.log.warn({ command: name }, 'replicated command with unknown key positions; reconciling instead');
-      }
-      this.requestReconcile();
+  /** Starts a link to one Cluster master; it counts as added only once the master accepted it. */
+  private async add(shard: Shard): Promise<void> {
+    const { config, queueRedis, fence } = this.ctx;
+    const prefix = config.queue.prefix;
+    const log = this.log.child({ master: shard.id, node: shard.node.id });
+    const checkpoint = new ReplicationCheckpoint(queueRedis, checkpointKey(prefix, shard.id), fence, {
+      key: checkpointIndexKey(prefix),
+      node: shard.id,
+    });
+    const link = new MasterReplication({
+      ctx: this.ctx,
+      url: replicationUrl(config, shard.node.id),
+      checkpoint,
+      resume: () => this.resumeFrom(shard, checkpoint, log),
+      keys: this.keys as CommandKeys,
+      logger: log,
+    });
+    await link.start().catch(async (err: unknown) => {
+      await link.stop();
+      throw err;
+    });
+    if (this.stopped) {
+      await link.stop();
+      await link.close({});
       return;
     }
-    for (const key of keys) this.capture(this.db, key);
-  }
-
-  private capture(db: number, key: string): void {
-    if (this.databases.has(db)) this.sink.capture(db, key, replicationConfig.source);
-  }
-
-  /** Flushes delete without naming keys: reconcile those databases (their remaining documents go). */
-  private afterFlush(dbs: number[], command: string): void {
-    const databases = [...new Set(dbs)].filter((d) => this.databases.has(d));
-    if (databases.length === 0) return;
-    this.log.info({ command, databases }, 'flush replicated; reconciling the databases');
-    this.background(`reconciliation after ${command}`, async (signal) => {
-      await reconcile(this.deps.reconcileDeps, { ...this.deps.reconcileSettings, databases, signal });
-    });
-  }
-
-  /** Queues work the checkpoint waits for; retried until it succeeds or the producer stops. */
-  private background(what: string, task: (signal: AbortSignal) => Promise<void>): void {
-    if (this.abort.signal.aborted) return;
-    this.pendingWork++;
-    this.work = this.work.then(async () => {
-      let failures = 0;
-      try {
-        while (!this.abort.signal.aborted) {
-          try {
-            await task(this.abort.signal);
-            if (!this.stopRequested()) return;
-          } catch (err) {
-            if (err instanceof LeaseLostError) {
-              this.onLeaseLost(err);
-              break;
-            }
-            failures++;
-            const delay = backoffDelay(BACKGROUND_RETRY, failures);
-            this.log.warn({ err, retryInMs: delay }, `${what} failed; retrying`);
-            await sleep(delay, this.abort.signal);
-          }
-        }
-        // Stopped before it finished: the checkpoint must stay before the change that needed it.
-        this.workFailed = true;
-      } finally {
-        this.pendingWork--;
-      }
-    });
+    this.links.set(shard.id, link);
   }
 
   /**
-   * Another producer leads now. It resumes from the last checkpoint saved under our fence,
-   * which covers only what was enqueued, so this tenure just stops: it enqueues, acknowledges
-   * to the master and checkpoints nothing more.
+   * This master's checkpoint while its replication history still holds it; otherwise the
+   * furthest checkpoint of another master that lies in its history (the master it was a
+   * replica of, before a failover promoted it); otherwise its own (PSYNC then answers with a
+   * full resynchronization), or none.
    */
-  private onLeaseLost(err: LeaseLostError): void {
-    if (this.leaseLost) return;
-    this.leaseLost = true;
-    this.log.warn(
-      { err },
-      'producer lease lost: replication stops; the next leader resumes from the last checkpoint saved under the lease',
+  private async resumeFrom(shard: Shard, own: ReplicationCheckpoint, log: Logger): Promise<StreamPosition | undefined> {
+    const saved = await own.load();
+    const history = parseHistory(await shard.node.client.info('replication'));
+    if (history === undefined || (saved !== undefined && inHistory(saved, history))) return saved;
+    const inherited = await inheritedPosition(this.ctx.queueRedis, this.ctx.config.queue.prefix, history);
+    if (inherited === undefined) return saved;
+    log.info(
+      { from: inherited.node, replid: inherited.position.replid, offset: inherited.position.offset },
+      "continuing from the checkpoint of the master whose replication history this one holds (a failover's promoted replica)",
     );
-    this.abort.abort();
-    if (this.ackTimer) clearInterval(this.ackTimer);
-    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
-    this.link?.close();
+    return inherited.position;
   }
 
-  private sendAck(): void {
-    if (this.position !== undefined) this.link?.ack(this.position.offset);
+  private refresh(): void {
+    if (this.stopped || this.refreshing) return;
+    this.refreshing = this.refreshOnce()
+      .catch((err: unknown) => this.log.warn({ err }, 'could not list the cluster masters; trying again later'))
+      .finally(() => {
+        this.refreshing = undefined;
+      });
   }
 
-  /** Saves the current position once everything before it is in the queue. One save at a time. */
-  private saveCheckpoint(): Promise<void> {
-    if (this.checkpointing) return this.checkpointing;
-    if (this.position === undefined || this.leaseLost) return Promise.resolve();
-    // Offset and database change together only between commands, so this pair is consistent.
-    const position: StreamPosition = { ...this.position, db: this.db };
-    this.checkpointing = (async () => {
-      try {
-        await this.work;
-        if (this.workFailed) return;
-        await this.sink.flush();
-        await this.checkpoint.save(position);
-      } catch (err) {
-        if (err instanceof LeaseLostError) this.onLeaseLost(err);
-        else this.log.warn({ err }, 'saving the replication checkpoint failed; retrying');
-      } finally {
-        this.checkpointing = undefined;
-      }
-    })();
-    return this.checkpointing;
+  private async refreshOnce(): Promise<void> {
+    const shards = await listShards(this.ctx.source);
+    const current = new Set(shards.map((s) => s.id));
+    for (const [id, link] of this.links) {
+      if (current.has(id) || this.stopped) continue;
+      this.log.info({ master: id }, 'no longer a master: its replica link stops, its checkpoint is saved');
+      await this.remove(id, link);
+    }
+    const added = shards.filter((s) => !this.links.has(s.id));
+    const results = await Promise.allSettled(added.map((s) => this.add(s)));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected')
+        this.log.error(
+          { master: added[i]?.id, err: r.reason },
+          'could not replicate a new master; retrying at the next refresh',
+        );
+    });
+    if (added.length > 0 && !this.stopped) this.log.info({ masters: this.masters }, 'replicated masters changed');
   }
 
   /**
-   * The abort signal read through a call: after an `await`, stop() may have aborted it, but a
-   * property read would keep the narrowing of an earlier check (tsc does not forget it across awaits).
+   * Stops one link as the host stops a tenure: it stops learning, what it captured is flushed
+   * under the fence, and only then is its checkpoint saved.
    */
-  private stopRequested(): boolean {
-    return this.abort.signal.aborted;
+  private async remove(id: string, link: MasterReplication): Promise<void> {
+    await link.stop();
+    const outcome: { flushed: boolean; leaseLost?: LeaseLostError } = await this.ctx.sink.flush().then(
+      () => ({ flushed: true }),
+      (err: unknown) => {
+        if (err instanceof LeaseLostError) return { flushed: true, leaseLost: err };
+        this.log.warn({ err, master: id }, 'flushing before a replica link stopped failed; its checkpoint stays');
+        return { flushed: false };
+      },
+    );
+    // A failed flush leaves the checkpoint where it was: what was not queued is replayed from there.
+    if (outcome.flushed) await link.close({ leaseLost: outcome.leaseLost });
+    this.links.delete(id);
+    this.past.full += link.fullResyncs;
+    this.past.partial += link.partialResyncs;
+    for (const c of link.unknownCommands) this.pastUnknown.add(c);
   }
 }

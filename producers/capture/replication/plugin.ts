@@ -9,5 +9,7 @@ export const replication: CapturePlugin<ReplicationMode, typeof replicationConfi
   // The master's stream announces flushes and a resync reconciles: nothing to schedule.
   reconcileEveryMs: () => 0,
   checkConfig: replicationConfigIssues,
+  // A replica link is per master: a shard's tenure runs its master's link under the shard's lease.
+  shardsByMaster: true,
   create: (ctx) => new ReplicationMode(ctx),
 };

@@ -3,6 +3,7 @@ import type { AppConfig, RuleConfig } from '../../platform/config/schema';
 import { ConfigError } from '../../platform/errors';
 import { documentId, type DocumentShape, type TransformFn } from './document';
 import { globToRegExp } from './glob';
+import { isCanaryKey, type CanarySettings } from '../canary';
 
 /** Where a key's document lives and how it is shaped. */
 export interface Route {
@@ -21,6 +22,8 @@ interface CompiledRule {
 }
 
 const DEFAULT_SHAPE: DocumentShape = { json: 'auto', searchText: true };
+/** A heartbeat's value is a timestamp: kept as the text it is, nothing to search in it. */
+const CANARY_SHAPE: DocumentShape = { json: false, searchText: false };
 
 /**
  * Decides, from the key name alone, which index and `_id` a key maps to. Routing never looks
@@ -30,12 +33,15 @@ export class KeyRouter {
   private constructor(
     private readonly rules: readonly CompiledRule[],
     private readonly fallback: CompiledRule | undefined,
+    private readonly canary: CanarySettings | undefined,
   ) {}
 
   static fromConfig(
     mapping: AppConfig['mapping'],
     baseDir: string = process.cwd(),
     databases: readonly number[] = [0],
+    /** The freshness canary when it is on: its heartbeat keys go to its own index, before any rule. */
+    canary?: CanarySettings,
   ): KeyRouter {
     const rules = mapping.rules.map((rule, i) => compileRule(rule, i, mapping.defaultIndex, baseDir));
     const fallback: CompiledRule | undefined =
@@ -50,11 +56,12 @@ export class KeyRouter {
             shape: DEFAULT_SHAPE,
           };
     checkIdsAreUnique(rules, databases);
-    return new KeyRouter(rules, fallback);
+    return new KeyRouter(rules, fallback, canary);
   }
 
   /** The route for a key, or undefined when the key is not synced. */
   route(db: number, key: string): Route | undefined {
+    if (this.canary && isCanaryKey(this.canary, key)) return { index: this.canary.index, id: key, shape: CANARY_SHAPE };
     for (const rule of this.rules) {
       if (rule.databases && !rule.databases.has(db)) continue;
       const m = rule.pattern.exec(key);
@@ -74,6 +81,7 @@ export class KeyRouter {
 
   /** Whether the rules sync this key at all: route() without building the id, for checks on every key of a job. */
   syncs(db: number, key: string): boolean {
+    if (isCanaryKey(this.canary, key)) return true;
     for (const rule of this.rules) {
       if (rule.databases && !rule.databases.has(db)) continue;
       if (rule.pattern.test(key)) return !rule.skip;
@@ -87,7 +95,18 @@ export class KeyRouter {
    */
   retargeted(targets: ReadonlyMap<string, string>): KeyRouter {
     const move = (r: CompiledRule): CompiledRule => ({ ...r, index: targets.get(r.index) ?? r.index });
-    return new KeyRouter(this.rules.map(move), this.fallback && move(this.fallback));
+    const canary = this.canary && { ...this.canary, index: targets.get(this.canary.index) ?? this.canary.index };
+    return new KeyRouter(this.rules.map(move), this.fallback && move(this.fallback), canary);
+  }
+
+  /** A freshness canary's heartbeat key (its own index; verify and status leave it out). */
+  isHeartbeat(key: string): boolean {
+    return isCanaryKey(this.canary, key);
+  }
+
+  /** The canary's index, when the canary is on. */
+  heartbeatIndex(): string | undefined {
+    return this.canary?.index;
   }
 
   /** Every index this router can write to. */
@@ -95,6 +114,7 @@ export class KeyRouter {
     const all = new Set<string>();
     for (const r of this.rules) if (!r.skip) all.add(r.index);
     if (this.fallback) all.add(this.fallback.index);
+    if (this.canary) all.add(this.canary.index);
     return [...all];
   }
 }

@@ -130,6 +130,25 @@ export function loadConfig<C extends AppConfig>(
   return { config: parsed.data, baseDir: file ? dirname(resolve(file)) : process.cwd(), file, sources };
 }
 
+/**
+ * The log level the configuration asks for (flag, then env, then file), read without validating
+ * the rest: a failed command decides from it whether to print the stack, even when the
+ * configuration it failed on was never fully loaded. Undefined when none is set or readable.
+ */
+export function configuredLogLevel(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  try {
+    if (flags.logLevel !== undefined) return flags.logLevel;
+    const fromEnv = envValue(env, 'LOG_LEVEL');
+    if (fromEnv !== undefined) return fromEnv.value;
+    const file = flags.config ?? env.CONFIG;
+    const level = file ? readConfigFile(file).logLevel : undefined;
+    return typeof level === 'string' ? level : undefined;
+  } catch {
+    // An unreadable file or secret file already failed the command with its own message.
+    return undefined;
+  }
+}
+
 function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {

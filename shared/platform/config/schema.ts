@@ -306,7 +306,7 @@ const PRODUCER_SHARED = {
     .boolean()
     .default(false)
     .describe(
-      'Notifications mode on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
+      'Notifications and replication modes on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
     ),
   scanCount: z.number().int().positive().default(1000).describe('SCAN COUNT of snapshots, reconciliation and verify.'),
   snapshotBatchKeys: z.number().int().positive().default(500).describe('Keys per snapshot or reconciliation job.'),
@@ -351,6 +351,41 @@ export type SinkAwsConfig = z.infer<typeof SinkAwsSchema>;
 
 /** Shared capture settings listed after the modes' own fields (in the schema and so in the reference). */
 const PRODUCER_SHARED_LAST = {
+  canary: z
+    .object({
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Write a heartbeat key into the source (one per Cluster master) and export how long it takes to become searchable (`redis_es_sync_freshness_seconds`). The source user then needs write access to `keyPrefix*`. No effect in outbox mode.',
+        ),
+      intervalMs: z.number().int().min(100).default(5000).describe('How often (ms) each heartbeat key is written.'),
+      pollMs: z
+        .number()
+        .int()
+        .min(50)
+        .default(500)
+        .describe(
+          'How often (ms) the producer searches for the heartbeat documents: the measured freshness is late by at most this much.',
+        ),
+      keyPrefix: z
+        .string()
+        .min(1)
+        .default('redis-es-sync-canary:')
+        .describe(
+          "Heartbeat keys are this prefix and a hash tag of their master (`<prefix>{<tag>}`); they are indexed into `index`, never into the rules' indices, and `verify` leaves them out.",
+        ),
+      index: z
+        .string()
+        .min(1)
+        .default('redis-es-sync-canary')
+        .describe('The index the heartbeat documents go to (created like the others).'),
+    })
+    .strict()
+    .prefault({})
+    .describe(
+      'The [freshness canary](observability.md#freshness-canary): capture, queue, worker and refresh measured end to end on the live system.',
+    ),
   topologyRefreshMs: z
     .number()
     .int()

@@ -26,7 +26,7 @@ export interface EsRequest {
   method: string;
   path: string;
   body?: Record<string, unknown>;
-  bulkBody?: string[];
+  bulkBody?: string[] | Buffer;
   querystring?: Record<string, string | number | boolean>;
 }
 

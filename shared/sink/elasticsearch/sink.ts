@@ -1,4 +1,5 @@
 import { bulkOutcomes, searchResult, type BulkItemResponse, type SearchAnswer } from '../bulk-outcome';
+import { bulkRequestBody } from '../bulk-body';
 import { KEY_SOURCE_FIELDS } from '../doc-key';
 import { aliasActionsBody, aliasIndices } from '../aliases';
 import {
@@ -55,7 +56,7 @@ export class ElasticsearchSink implements Sink {
       {
         method: 'POST',
         path: '/_bulk',
-        bulkBody: operations.map((o) => o.body),
+        bulkBody: bulkRequestBody(operations),
         querystring: { filter_path: BULK_FILTER },
       },
       requestOptions(options),

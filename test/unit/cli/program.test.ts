@@ -46,6 +46,7 @@ describe('createProgram, run in-process', () => {
       'replay',
       'failures',
       'resync',
+      'status',
       'partitions',
       'dashboard',
       'serve',

@@ -1,4 +1,9 @@
-import { masterAddresses, parseClusterNodes, topologyHeldStill } from '../../../../shared/platform/redis-cluster';
+import {
+  masterAddresses,
+  ownSlots,
+  parseClusterNodes,
+  topologyHeldStill,
+} from '../../../../shared/platform/redis-cluster';
 
 // CLUSTER NODES as Redis 7.0 prints it, mid-failover and mid-migration.
 const NODES = [
@@ -35,5 +40,14 @@ describe('topologyHeldStill', () => {
     expect(topologyHeldStill('a 0-100', 'a 0-99')).toBe(false);
     expect(topologyHeldStill('a 0-100 [101->-b]', 'a 0-100 [101->-b]')).toBe(false);
     expect(topologyHeldStill('b 101-200 [100-<-a]', 'b 101-200 [100-<-a]')).toBe(false);
+  });
+});
+
+describe('ownSlots', () => {
+  it("reads a node's ranges and single slots, leaving the marks of a migration in progress out", () => {
+    const slots = ownSlots(['0-3', '7', '[8->-b2]', '[9-<-c3]']);
+    expect([...slots].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 7]);
+    expect(ownSlots([]).size).toBe(0);
+    expect(ownSlots(parseClusterNodes(NODES).find((n) => n.id === 'e5')!.slots).size).toBe(16384 - 10923);
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type ConfigFlags } from '../../../../../shared/platform/config/load';
+import { configuredLogLevel, loadConfig, type ConfigFlags } from '../../../../../shared/platform/config/load';
 import { ConfigSchema } from '../../../../../producers/capture/registry';
 import { ConfigError } from '../../../../../shared/platform/errors';
 
@@ -187,6 +187,23 @@ describe('config files', () => {
     expect(configError({ config: broken }, BASE_ENV).message).toContain(broken);
     const list = file('list.yml', '- a\n- b\n');
     expect(configError({ config: list }, BASE_ENV).message).toMatch(/must hold an object/);
+  });
+});
+
+describe('the log level a failed command honours (stack traces at debug)', () => {
+  it('takes the flag, then LOG_LEVEL, then the config file, as loading does', () => {
+    const path = file('debug.yml', 'logLevel: debug\nelasticsearch:\n  url: http://es.example:9200\n');
+    expect(configuredLogLevel({ config: path }, {})).toBe('debug');
+    expect(configuredLogLevel({}, { CONFIG: path })).toBe('debug');
+    expect(configuredLogLevel({ config: path }, { LOG_LEVEL: 'warn' })).toBe('warn');
+    expect(configuredLogLevel({ config: path, logLevel: 'trace' }, { LOG_LEVEL: 'warn' })).toBe('trace');
+  });
+
+  it('is undefined when nothing sets it or the file cannot be read, without throwing', () => {
+    expect(configuredLogLevel({}, {})).toBeUndefined();
+    expect(configuredLogLevel({ config: join(dir, 'missing.yml') }, {})).toBeUndefined();
+    expect(configuredLogLevel({ config: file('broken.yml', 'a: [') }, {})).toBeUndefined();
+    expect(configuredLogLevel({}, { LOG_LEVEL_FILE: join(dir, 'missing-secret') })).toBeUndefined();
   });
 });
 

@@ -119,9 +119,9 @@ describe('OpenSearch dependency errors', () => {
       .reply(200, {});
     const sink = sinkWith([]);
     const body = JSON.stringify({ delete: { _index: 'i', _id: 'a', version: 2, version_type: 'external' } });
-    expect(await sink.bulk([{ op: 'delete', index: 'i', id: 'a', version: 2, body }])).toEqual([
-      { kind: 'retry', reason: 'the bulk answer has no item for this operation' },
-    ]);
+    expect(
+      await sink.bulk([{ op: 'delete', index: 'i', id: 'a', version: 2, body, bytes: Buffer.byteLength(body) }]),
+    ).toEqual([{ kind: 'retry', reason: 'the bulk answer has no item for this operation' }]);
     await sink.close();
   });
 
@@ -145,13 +145,10 @@ describe('OpenSearch dependency errors', () => {
         ],
       });
     const sink = sinkWith([]);
-    const op = (id: string) => ({
-      op: 'index' as const,
-      index: 'i',
-      id,
-      version: 1,
-      body: `${JSON.stringify({ index: { _index: 'i', _id: id, version: 1, version_type: 'external' } })}\n{}`,
-    });
+    const op = (id: string) => {
+      const body = `${JSON.stringify({ index: { _index: 'i', _id: id, version: 1, version_type: 'external' } })}\n{}`;
+      return { op: 'index' as const, index: 'i', id, version: 1, body, bytes: Buffer.byteLength(body) };
+    };
     expect(await sink.bulk([op('a'), op('b'), op('c')])).toEqual([
       { kind: 'retry', reason: '429 es_rejected_execution_exception: queue full' },
       { kind: 'retry', reason: '503 unavailable_shards_exception: primary not active' },

@@ -148,7 +148,9 @@ describe('AWS SigV4 signing for Amazon OpenSearch Service', () => {
       const seen = capture('POST', /^\/_bulk/, { errors: false, items: [{ index: { status: 201 } }] });
       const sink = sinkFor(service);
       const body = `${JSON.stringify({ index: { _index: 'orders', _id: 'a', version: 3, version_type: 'external' } })}\n${JSON.stringify({ key: 'order:1', db: 0 })}`;
-      const outcomes = await sink.bulk([{ op: 'index', index: 'orders', id: 'a', version: 3, body }]);
+      const outcomes = await sink.bulk([
+        { op: 'index', index: 'orders', id: 'a', version: 3, body, bytes: Buffer.byteLength(body) },
+      ]);
       await sink.close();
       expect(outcomes).toEqual([{ kind: 'done', result: 'indexed' }]);
       expect(seen).toHaveLength(1);
