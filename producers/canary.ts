@@ -16,7 +16,8 @@ export interface CanaryDeps {
   /** Where each shard's last measurement is kept for `status`. */
   queueRedis: RedisClient;
   prefix: string;
-  settings: AppConfig['producer']['canary'];
+  /** With the index resolved (`canaryIndex`). */
+  settings: AppConfig['producer']['canary'] & { index: string };
   logger: Logger;
 }
 

@@ -1,6 +1,7 @@
 import { LeaseLostError } from '../../shared/platform/errors';
 import type { Logger } from '../../shared/platform/logger';
 import { FreshnessCanary } from '../canary';
+import { canaryIndex } from '../../shared/core/canary';
 import { createChangeSink, type ChangeSink } from '../change-sink';
 import { nonEmpty } from '../../shared/platform/config/schema';
 import { unfenced } from '../lease';
@@ -61,7 +62,7 @@ export class CaptureHost<M extends CaptureMode = CaptureMode> implements Capture
         searchSink: deps.searchSink,
         queueRedis: deps.queueRedis,
         prefix: config.queue.prefix,
-        settings: config.producer.canary,
+        settings: { ...config.producer.canary, index: canaryIndex(config) },
         logger: this.log,
       });
   }

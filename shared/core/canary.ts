@@ -12,9 +12,14 @@ export interface CanarySettings {
 }
 
 /** The canary's routing when it is on; undefined when off (its keys are then ordinary keys). */
-export function canarySettings(config: Pick<AppConfig, 'producer'>): CanarySettings | undefined {
-  const { enabled, keyPrefix, index } = config.producer.canary;
-  return enabled ? { keyPrefix, index } : undefined;
+export function canarySettings(config: Pick<AppConfig, 'producer' | 'mapping'>): CanarySettings | undefined {
+  const { enabled, keyPrefix } = config.producer.canary;
+  return enabled ? { keyPrefix, index: canaryIndex(config) } : undefined;
+}
+
+/** The heartbeats' index: the configured one, else one beside the default index (one per deployment). */
+export function canaryIndex(config: Pick<AppConfig, 'producer' | 'mapping'>): string {
+  return config.producer.canary.index ?? `${config.mapping.defaultIndex}-canary`;
 }
 
 export function isCanaryKey(settings: CanarySettings | undefined, key: string): boolean {

@@ -122,7 +122,8 @@ export async function rebuild(deps: RebuildDeps, opts: RebuildOptions): Promise<
 
 /** Plans the new generations, creates them empty with today's settings and mappings, records the state. */
 async function begin(deps: RebuildDeps, opts: RebuildOptions, log: Logger): Promise<RebuildState> {
-  const all = deps.router.indices();
+  // The canary's index holds only heartbeats that replace themselves within seconds: nothing to rebuild.
+  const all = deps.router.indices().filter((i) => i !== deps.router.heartbeatIndex());
   if (opts.index !== undefined && !all.includes(opts.index))
     throw new RebuildError(
       'REBUILD_REFUSED',

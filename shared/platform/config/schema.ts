@@ -378,8 +378,10 @@ const PRODUCER_SHARED_LAST = {
       index: z
         .string()
         .min(1)
-        .default('redis-es-sync-canary')
-        .describe('The index the heartbeat documents go to (created like the others).'),
+        .optional()
+        .describe(
+          "The index the heartbeat documents go to (created like the others); default `<mapping.defaultIndex>-canary`, so deployments sharing a search engine don't share heartbeats.",
+        ),
     })
     .strict()
     .prefault({})
