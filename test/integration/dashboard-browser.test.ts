@@ -45,7 +45,8 @@ describe('the dashboard in a browser', () => {
     pipeline = await startPipeline(
       testConfigInput(servers, {
         http: { port, operator: { basic: credentials } },
-        producer: { enqueueBatch: 1 },
+        // The test breaks writes and counts failed jobs: the canary's heartbeat jobs would fail too.
+        producer: { enqueueBatch: 1, canary: { enabled: false } },
         queue: { url: servers.queue.url, attempts: 1 },
       }),
     );

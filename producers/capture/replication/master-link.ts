@@ -83,6 +83,8 @@ export class MasterReplication {
   readonly unknownCommands = new Set<string>();
   fullResyncs = 0;
   partialResyncs = 0;
+  /** While stop() waits: what for (for the log line of a stop that does not end). */
+  stopping: string | undefined;
 
   private readonly url: string;
   private readonly deps: CaptureContext;
@@ -137,9 +139,13 @@ export class MasterReplication {
     if (this.ackTimer) clearInterval(this.ackTimer);
     if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.link?.close();
+    this.stopping = 'the replication loop';
     await this.loop;
+    this.stopping = 'background work';
     await this.work;
+    this.stopping = 'a checkpoint write';
     await this.checkpointing;
+    this.stopping = undefined;
   }
 
   /** Once the host's last flush is done, the position it covers is saved (unless work before it failed). */

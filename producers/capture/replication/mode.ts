@@ -14,6 +14,10 @@ import {
 import { CommandKeys } from './command-keys';
 import { MasterReplication } from './master-link';
 import { replicationUrl } from './topology';
+import { sleep } from '../../../shared/platform/sleep';
+
+/** How long a former master's link may take to stop before it is dropped. */
+const STOP_BOUND_MS = 10_000;
 
 /**
  * Replication capture: a replica link per master. A standalone source is one master with one
@@ -215,7 +219,24 @@ export class ReplicationMode implements CaptureMode {
    * under the fence, and only then is its checkpoint saved.
    */
   private async remove(id: string, link: MasterReplication): Promise<void> {
-    await link.stop();
+    // A link that does not stop must not hold up the links of the masters that replaced it.
+    const bound = new AbortController();
+    const stopped = await Promise.race([
+      link.stop().then(() => {
+        bound.abort();
+        return true;
+      }),
+      sleep(STOP_BOUND_MS, bound.signal).then(() => false),
+    ]);
+    if (!stopped) {
+      // Its checkpoint stays where it was: a master that inherits it replays from there (more, never less).
+      this.log.error(
+        { master: id, waitingFor: link.stopping, boundMs: STOP_BOUND_MS },
+        'the replica link of a former master did not stop in time; dropped without saving its checkpoint',
+      );
+      this.forget(id, link);
+      return;
+    }
     const outcome: { flushed: boolean; leaseLost?: LeaseLostError } = await this.ctx.sink.flush().then(
       () => ({ flushed: true }),
       (err: unknown) => {
@@ -226,6 +247,11 @@ export class ReplicationMode implements CaptureMode {
     );
     // A failed flush leaves the checkpoint where it was: what was not queued is replayed from there.
     if (outcome.flushed) await link.close({ leaseLost: outcome.leaseLost });
+    this.forget(id, link);
+  }
+
+  /** The link leaves the set; its counters still count. */
+  private forget(id: string, link: MasterReplication): void {
     this.links.delete(id);
     this.past.full += link.fullResyncs;
     this.past.partial += link.partialResyncs;
