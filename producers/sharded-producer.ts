@@ -293,6 +293,8 @@ export class ShardedProducer implements CaptureProducer {
       await t.inner
         .stop()
         .catch((err: unknown) => this.log.error({ err, shard: t.shard }, 'error while stopping capture'));
+      // Said before the release: once released, the next holder may start (and log) at once.
+      this.log.info({ shard: t.shard, fence: t.fence, reason }, 'shard capture stopped');
       if (!opts.lost) {
         await t.lease
           .release()
@@ -302,7 +304,6 @@ export class ShardedProducer implements CaptureProducer {
       }
       if (this.tenures.get(t.shard) === t) this.tenures.delete(t.shard);
       shardsHeld.set([...this.tenures.values()].filter((x) => !x.ending).length);
-      this.log.info({ shard: t.shard, fence: t.fence, reason }, 'shard capture stopped');
     })();
     return t.ending;
   }

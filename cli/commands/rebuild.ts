@@ -67,7 +67,7 @@ export async function rebuildCommand(flags: ConfigFlags, opts: RebuildFlags): Pr
 }
 
 /** The worker's versioned write path (versions first, then the read), into the router's indices only. */
-function keyWriter(ctx: AppContext): KeyWriter {
+export function keyWriter(ctx: AppContext): KeyWriter {
   const counter = new VersionCounter(ctx.queueRedis, versionKey(ctx.config.queue.prefix));
   return (router) => {
     const indexer = new BulkIndexer({

@@ -1,11 +1,10 @@
 import { Redis } from 'ioredis';
+import { keyWriter } from '../../cli/commands/rebuild';
 import type { StatusReport } from '../../cli/status/report';
 import { rebuild, RebuildError } from '../../features/maintenance/rebuild';
 import { readRebuildState } from '../../shared/core/rebuild-state';
-import { VersionCounter, versionKey } from '../../shared/core/versions';
 import type { ConfigInput } from '../../producers/capture/registry';
 import { DEFAULT_INDEX_MAPPINGS, indexBody } from '../../shared/sink/indices';
-import { BulkIndexer } from '../../workers/bulk-indexer';
 import { esUrl } from '../support/elasticsearch';
 import {
   exited,
@@ -192,7 +191,6 @@ describe('rebuild: a new generation behind the alias', () => {
     await waitInSync(pipeline.ctx);
     const { ctx } = pipeline;
     const prefix = ctx.config.queue.prefix;
-    const counter = new VersionCounter(ctx.queueRedis, versionKey(prefix));
     const attempt = rebuild(
       {
         sink: ctx.sink,
@@ -201,19 +199,7 @@ describe('rebuild: a new generation behind the alias', () => {
         router: ctx.router,
         mapping: ctx.config.mapping,
         logger: ctx.logger,
-        writer: (router) => {
-          const indexer = new BulkIndexer({
-            sink: ctx.sink,
-            source: ctx.source,
-            counter,
-            router,
-            settings: ctx.config.worker,
-            logger: ctx.logger,
-          });
-          return async (db, keys) => {
-            await indexer.index(keys.map((key) => ({ db, key })));
-          };
-        },
+        writer: keyWriter(ctx),
         // Sabotage between the snapshot and the verify: a document no key stands for.
         onPhase: async (phase, targets) => {
           if (phase !== 'verify') return;

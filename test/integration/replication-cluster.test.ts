@@ -43,23 +43,9 @@ async function masterIds(cluster: RedisClusterHandle): Promise<Map<number, strin
 /** Promotes the replica of one master (CLUSTER FAILOVER on the replica) and waits for the cluster to settle. */
 async function failover(cluster: RedisClusterHandle): Promise<{ master: number; replica: number }> {
   const masters = await cluster.masterPorts();
-  const replica = (
-    await Promise.all(cluster.nodes.map(async (n) => ((await cluster.role(n.port)) === 'replica' ? n.port : 0)))
-  ).find((p) => p !== 0)!;
-  const r = new Redis(replica, '127.0.0.1');
-  const info = await r.info('replication');
-  const master = Number(/^master_port:(\d+)/m.exec(info)![1]);
-  await r.cluster('FAILOVER');
-  r.disconnect();
-  await waitFor(
-    'the replica promoted',
-    () => cluster.role(replica),
-    (role) => role === 'master',
-    30000,
-  );
-  await cluster.waitHealthy();
-  expect(masters).toContain(master);
-  return { master, replica };
+  const moved = await cluster.failover();
+  expect(masters).toContain(moved.master);
+  return moved;
 }
 
 interface LogLine {

@@ -27,6 +27,8 @@ export interface RedisClusterHandle {
   reshard(fromPort: number, toPort: number, slots: number): Promise<void>;
   /** Waits until every live node reports cluster_state:ok and agrees on the masters. */
   waitHealthy(timeoutMs?: number): Promise<void>;
+  /** A manual CLUSTER FAILOVER of a replica; resolves once it is master and the cluster healthy. */
+  failover(): Promise<{ master: number; replica: number }>;
   stop(): Promise<void>;
 }
 
@@ -164,6 +166,21 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
         if (Date.now() > deadline) throw new Error(`redis cluster not healthy within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 200));
       }
+    },
+    async failover() {
+      const roles = await Promise.all(nodes.map(async (n) => ({ port: n.port, role: await handle.role(n.port) })));
+      const replica = roles.find((r) => r.role === 'replica')?.port;
+      if (replica === undefined) throw new Error('the cluster has no replica to promote');
+      const info = await withNode(replica, (r) => r.info('replication'));
+      const master = Number(/^master_port:(\d+)/m.exec(info)?.[1]);
+      await withNode(replica, (r) => r.cluster('FAILOVER'));
+      const deadline = Date.now() + 30000;
+      while ((await handle.role(replica)) !== 'master') {
+        if (Date.now() > deadline) throw new Error(`replica ${replica} not promoted within 30000 ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await handle.waitHealthy();
+      return { master, replica };
     },
     stop: stopAll,
   };
