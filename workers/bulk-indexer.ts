@@ -252,8 +252,7 @@ export class BulkIndexer {
                 { index: p.operation.index, id: p.op.id, reason: outcome.reason },
                 'the generation being rebuilt refused a document',
               );
-          }
-          else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
+          } else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
           else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
           else {
             // Refused by the engine (a mapping conflict, say): the next attempt replaces the old document with the stub.
