@@ -302,6 +302,8 @@ describe('failing fast with a readable message', () => {
       if (url.startsWith('/_nodes/_local'))
         return { status: 200, body: { nodes: { n1: { version: '8.19.9', build_flavor: 'default' } } } };
       if (url.startsWith('/_cluster/health')) return { status: 200, body: { cluster_name: 'fake', status: 'green' } };
+      // No alias and no index by that name yet: what a real engine answers before the first start.
+      if (url.startsWith('/_alias/')) return { status: 404, body: { error: 'alias [x] missing', status: 404 } };
       if (method === 'HEAD') return { status: 404, body: {} };
       if (method === 'PUT')
         return {
