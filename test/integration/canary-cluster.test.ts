@@ -1,10 +1,7 @@
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../producers/capture/registry';
 import { readFreshness } from '../../shared/core/canary';
-import { esUrl, uniqueIndex } from '../support/elasticsearch';
+import { useClusterSource } from '../support/cluster-source';
 import { startPipeline, verifyNow, waitFor, type TestPipeline } from '../support/pipeline';
-import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
-import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 /**
  * The freshness canary on a 3-master Cluster source: one heartbeat key per master, each stored
@@ -12,28 +9,15 @@ import { startRedis, type RedisServerHandle } from '../support/redis-server';
  * capture is measured; each gets its own measurement, and verify leaves them all out.
  */
 describe('freshness canary on a 3-master Redis Cluster source', () => {
-  let cluster: RedisClusterHandle;
-  let queue: RedisServerHandle;
   let pipeline: TestPipeline | undefined;
-
-  beforeAll(async () => {
-    [cluster, queue] = await Promise.all([startRedisCluster({ masters: 3, replicasPerMaster: 0 }), startRedis()]);
-  });
-
-  afterAll(async () => {
-    await pipeline?.stop();
-    await Promise.all([cluster?.stop(), queue?.stop()]);
-  });
+  const source = useClusterSource(() => pipeline);
 
   it('writes one heartbeat on each master and measures each master as its own shard', async () => {
-    const input: ConfigInput = {
-      logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
-      redis: { cluster: { nodes: cluster.urls.slice(0, 2) } },
-      queue: { url: queue.url },
-      elasticsearch: { url: esUrl() },
-      mapping: { defaultIndex: uniqueIndex('canary-cluster') },
-      producer: { reconcileIntervalMs: 0, canary: { intervalMs: 1000, pollMs: 200 } },
-    };
+    const { cluster } = source();
+    const input = source().input('canary-cluster', {
+      reconcileIntervalMs: 0,
+      canary: { intervalMs: 1000, pollMs: 200 },
+    });
     pipeline = await startPipeline(input);
     const { ctx } = pipeline;
 

@@ -2,15 +2,12 @@ import { createChangeSink } from '../../producers/change-sink';
 import { reconcile, type ReconcileDeps } from '../../producers/reconcile';
 import { listShards, shardSource } from '../../producers/shards';
 import { ShardedProducer } from '../../producers/sharded-producer';
-import type { ConfigInput } from '../../producers/capture/registry';
 import { keySlot } from '../../shared/core/key-slot';
 import { slotsOfNode } from '../../shared/platform/redis-cluster';
 import { unfinishedJobs } from '../../shared/core/queue';
 import type { SourceRedis } from '../../shared/platform/redis';
-import { esUrl, uniqueIndex } from '../support/elasticsearch';
+import { useClusterSource } from '../support/cluster-source';
 import { getDoc, startPipeline, waitFor, type TestPipeline } from '../support/pipeline';
-import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster';
-import { startRedis, type RedisServerHandle } from '../support/redis-server';
 
 const KEYS = 300;
 /** Masters the in-process sharded producer captures now. */
@@ -27,28 +24,11 @@ const SETTINGS = { databases: [0], patterns: ['*'], scanCount: 100, batchKeys: 1
  * shard B's reconciliation and removed by A's.
  */
 describe("a shard's reconciliation on a 3-master Cluster source", () => {
-  let cluster: RedisClusterHandle;
-  let queue: RedisServerHandle;
   let pipeline: TestPipeline | undefined;
-
-  beforeAll(async () => {
-    [cluster, queue] = await Promise.all([startRedisCluster({ masters: 3, replicasPerMaster: 0 }), startRedis()]);
-  });
-
-  afterAll(async () => {
-    await pipeline?.stop();
-    await Promise.all([cluster?.stop(), queue?.stop()]);
-  });
+  const source = useClusterSource(() => pipeline);
 
   it("reconciles only that shard: B leaves A's deleted key alone, A removes it", async () => {
-    const input: ConfigInput = {
-      logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
-      redis: { cluster: { nodes: cluster.urls.slice(0, 2) } },
-      queue: { url: queue.url },
-      elasticsearch: { url: esUrl() },
-      mapping: { defaultIndex: uniqueIndex('shard-reconcile') },
-      producer: { reconcileIntervalMs: 0, deletionGuard: { maxShare: 1 } },
-    };
+    const input = source().input('shard-reconcile', { reconcileIntervalMs: 0, deletionGuard: { maxShare: 1 } });
     // A worker only: no capture runs, so the deletions below are seen by reconciliation alone.
     pipeline = await startPipeline(input, { producer: false, worker: true });
     const { ctx } = pipeline;
@@ -110,20 +90,14 @@ describe("a shard's reconciliation on a 3-master Cluster source", () => {
   }, 180_000);
 
   it('reconciles a shard again when its master takes slots: a key deleted unseen before its slot moved is removed', async () => {
-    const input: ConfigInput = {
-      logLevel: (process.env.TEST_LOG_LEVEL as ConfigInput['logLevel']) ?? 'silent',
-      redis: { cluster: { nodes: cluster.urls.slice(0, 2) } },
-      queue: { url: queue.url },
-      elasticsearch: { url: esUrl() },
-      mapping: { defaultIndex: uniqueIndex('shard-reconcile-moved') },
-      producer: {
-        shardedCapture: true,
-        leaseTtlMs: 3000,
-        leaseRenewMs: 300,
-        reconcileIntervalMs: 0,
-        deletionGuard: { maxShare: 1 },
-      },
-    };
+    const { cluster } = source();
+    const input = source().input('shard-reconcile-moved', {
+      shardedCapture: true,
+      leaseTtlMs: 3000,
+      leaseRenewMs: 300,
+      reconcileIntervalMs: 0,
+      deletionGuard: { maxShare: 1 },
+    });
     pipeline = await startPipeline(input);
     const { ctx } = pipeline;
     const [a, b] = await listShards(ctx.source);
