@@ -32,6 +32,8 @@ export interface LiveStep {
 
 export interface LiveOptions {
   rates: readonly number[];
+  /** Extra steps bisecting between the highest rate that held and the lowest that did not. */
+  refineSteps: number;
   workerCounts: readonly number[];
   durationMs: number;
   keyspace: number;
@@ -51,13 +53,50 @@ export async function liveScenario(env: BenchEnv, opts: LiveOptions): Promise<Li
       await resetServers(c, `${INDEX}*`);
       const index = `${INDEX}-${workers}w`;
       procs.push(...(await startPipelineProcesses(env, index, workers)));
-      for (const rate of opts.rates) steps.push(await runStep(c, index, workers, rate, opts));
+      const mine: LiveStep[] = [];
+      for (const rate of opts.rates) mine.push(await runStep(c, index, workers, rate, opts));
+      for (let i = 0; i < opts.refineSteps; i++) {
+        const rate = bisectKnee(kneeBracket(mine));
+        if (rate === undefined) break;
+        mine.push(await runStep(c, index, workers, rate, opts));
+      }
+      steps.push(...mine);
     } finally {
       await Promise.all(procs.map((p) => p.stop()));
       await c.close();
     }
   }
   return steps;
+}
+
+/** Issue 14's live target: capture to indexed within this at the 99th percentile. */
+export const P99_TARGET_MS = 250;
+
+/** A step holds when the queue kept up and its p99 stayed under the target. */
+export function holds(s: LiveStep): boolean {
+  return s.keptUp && s.p99 < P99_TARGET_MS;
+}
+
+/**
+ * The knee of one worker count's fixed-rate steps: the lowest rate that did not hold, and the
+ * highest below it that did. A rate above the first failure that holds again is noise of a
+ * shared machine, not capacity, so it does not move the bracket.
+ */
+export function kneeBracket(steps: readonly LiveStep[]): { held: number; failed: number } | undefined {
+  const fixed = steps.filter((s) => s.targetRate > 0).sort((a, b) => a.targetRate - b.targetRate);
+  const failed = fixed.find((s) => !holds(s));
+  if (!failed) return undefined;
+  const held = fixed.filter((s) => s.targetRate < failed.targetRate && holds(s)).at(-1);
+  return held ? { held: held.targetRate, failed: failed.targetRate } : undefined;
+}
+
+/** Below this gap the bracket is as precise as one run's noise allows. */
+const KNEE_PRECISION = 500;
+
+/** The next rate to try inside the bracket, to the nearest 100/s; none once it is narrow enough. */
+export function bisectKnee(bracket: { held: number; failed: number } | undefined): number | undefined {
+  if (!bracket || bracket.failed - bracket.held <= KNEE_PRECISION) return undefined;
+  return Math.round((bracket.held + bracket.failed) / 200) * 100;
 }
 
 /** A producer and `workers` worker processes, started and ready. */

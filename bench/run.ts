@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
 import { memoryScenario, type MemoryResult } from './backlog';
-import { hotKeysScenario, liveScenario, type HotKeysResult, type LiveStep } from './live';
+import {
+  holds,
+  hotKeysScenario,
+  kneeBracket,
+  liveScenario,
+  P99_TARGET_MS,
+  type HotKeysResult,
+  type LiveStep,
+} from './live';
 import { queueOverheadScenario, type OverheadResult } from './queue-overhead';
 import { renderScaleOut, scaleOutScenario, type ScaleOutOptions, type ScaleOutResult } from './scale-out';
 import type { ProfileShare } from './profile';
@@ -46,6 +54,8 @@ interface Sizes {
   naiveKeys: number;
   profileKeys: number;
   liveRates: number[];
+  /** Bisection steps between the last rate that held and the first that did not. */
+  liveRefine: number;
   liveWorkers: number[];
   liveMs: number;
   liveKeyspace: number;
@@ -75,6 +85,7 @@ const FULL: Sizes = {
   profileKeys: 300_000,
   // A sweep up to and past the knee (issue 14: 20,000 changes/s on one worker), then flat out.
   liveRates: [1000, 5000, 10000, 15000, 20000, 25000, 30000, 0],
+  liveRefine: 3,
   liveWorkers: [1, 2],
   liveMs: 10_000,
   liveKeyspace: 100_000,
@@ -103,6 +114,7 @@ const SMOKE: Sizes = {
   naiveKeys: 200,
   profileKeys: 2000,
   liveRates: [200, 0],
+  liveRefine: 1,
   liveWorkers: [1],
   liveMs: 1500,
   liveKeyspace: 1000,
@@ -237,6 +249,7 @@ async function main(): Promise<void> {
       log(`live: rates ${sizes.liveRates.join(', ')} with ${sizes.liveWorkers.join(' and ')} worker processes`);
       results.live = await liveScenario(env, {
         rates: sizes.liveRates,
+        refineSteps: sizes.liveRefine,
         workerCounts: sizes.liveWorkers,
         durationMs: sizes.liveMs,
         keyspace: sizes.liveKeyspace,
@@ -428,9 +441,28 @@ function render(r: Results, failures: readonly string[], command: string): strin
       '| worker processes | target changes/s | achieved changes/s | sampled | p50 ms | p95 ms | p99 ms | drain after load (ms) | kept up |',
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
     );
-    for (const s of r.live) {
+    // Bisection steps ran last: the table reads in rate order, flat out at the end.
+    const order = (x: LiveStep): number => (x.targetRate === 0 ? Infinity : x.targetRate);
+    const live = [...r.live].sort((a, b) => a.workers - b.workers || order(a) - order(b));
+    for (const s of live) {
       lines.push(
         `| ${s.workers} | ${s.targetRate === 0 ? 'max' : n(s.targetRate)} | ${n(s.achievedRate)} | ${n(s.probes)} | ${n(s.p50)} | ${n(s.p95)} | ${n(s.p99)} | ${n(s.drainMs)} | ${s.keptUp ? 'yes' : 'no'} |`,
+      );
+    }
+    lines.push(
+      '',
+      `The knee (a rate holds when the queue kept up and p99 stayed under ${P99_TARGET_MS} ms; the sweep's steps, then bisection):`,
+      '',
+    );
+    for (const workers of [...new Set(live.map((s) => s.workers))]) {
+      const bracket = kneeBracket(live.filter((s) => s.workers === workers));
+      const held = live.filter((s) => s.workers === workers && s.targetRate > 0 && holds(s)).map((s) => s.targetRate);
+      lines.push(
+        bracket
+          ? `- ${workers} worker process${workers === 1 ? '' : 'es'}: holds at ${n(bracket.held)} changes/s, not at ${n(bracket.failed)}.`
+          : held.length
+            ? `- ${workers} worker process${workers === 1 ? '' : 'es'}: held at every rate tried (up to ${n(Math.max(...held))} changes/s).`
+            : `- ${workers} worker process${workers === 1 ? '' : 'es'}: held at no rate tried.`,
       );
     }
     lines.push('');
@@ -563,6 +595,7 @@ async function runEngines(list: string, onlyList: string, smoke: boolean, outOpt
         try {
           run.live = await liveScenario(env, {
             rates: sizes.engineLiveRates,
+            refineSteps: 0,
             workerCounts: [1],
             durationMs: sizes.engineLiveMs,
             keyspace: sizes.liveKeyspace,
