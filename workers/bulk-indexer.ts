@@ -43,7 +43,8 @@ export interface BulkIndexerDeps {
    * Index → a second index to write the same operation to, at the same version (a rebuild's new
    * generation, shared/core/rebuild-state.ts). Asked on every attempt after its versions are
    * taken (docs/architecture.md, rebuilds): a write that goes to the live generation alone
-   * then read its key before the rebuild began, so the rebuild's own snapshot reads it later.
+   * then took its versions before the rebuild's snapshot began (the answer may be cached for
+   * less than the rebuild waits before it), so the snapshot reads its key later.
    */
   mirrors?: () => Promise<ReadonlyMap<string, string>>;
 }

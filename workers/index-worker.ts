@@ -18,7 +18,7 @@ import { SyncQueues, unfinishedJobs, type SyncJobData, type SyncQueue } from '..
 import { consumedPartitions } from '../shared/core/partitions';
 import type { RedisClient, SourceRedis } from '../shared/platform/redis';
 import { VersionCounter, versionKey } from '../shared/core/versions';
-import { mirrorTargets, readRebuildState } from '../shared/core/rebuild-state';
+import { cachedMirrorTargets, readRebuildState } from '../shared/core/rebuild-state';
 import { BulkBatcher } from './bulk-batcher';
 import { BulkIndexer, type AfterWrite } from './bulk-indexer';
 import { jobRefusal } from './job-guard';
@@ -62,7 +62,7 @@ export function startIndexWorker(deps: IndexWorkerDeps): IndexWorker {
     afterWrite: deps.afterWrite,
     logger: log,
     signal: abort.signal,
-    mirrors: async () => mirrorTargets(await readRebuildState(deps.queueRedis, config.queue.prefix)),
+    mirrors: cachedMirrorTargets(() => readRebuildState(deps.queueRedis, config.queue.prefix)),
   });
   const batcher = new BulkBatcher((items) => indexer.index(items), {
     maxDocs: config.worker.bulkMaxDocs,

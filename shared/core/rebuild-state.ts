@@ -65,6 +65,47 @@ export async function clearRebuildState(redis: RedisClient, prefix: string): Pro
   await redis.del(rebuildKey(prefix));
 }
 
+/**
+ * How long a worker acts on a rebuild state it read (ms), so its bulks do not each pay a GET on
+ * the queue Redis. Safe because `rebuild` waits REBUILD_STATE_SETTLE_MS after recording a rebuild
+ * before its snapshot reads any key (docs/architecture.md, rebuilds): a change made after a
+ * worker's cached "no rebuild" went stale is written to the new generation by that worker, and
+ * one made before is read by the snapshot, which starts later still.
+ */
+export const REBUILD_STATE_TTL_MS = 1000;
+
+/**
+ * What `rebuild` waits after recording a rebuild before its snapshot, and after a failed rebuild
+ * before deleting the generation it left: twice the workers' TTL, as the two are measured by
+ * different processes' clocks.
+ */
+export const REBUILD_STATE_SETTLE_MS = 2 * REBUILD_STATE_TTL_MS;
+
+/**
+ * The workers' `mirrors`: the state read at most once per `ttlMs`, shared by every bulk in that
+ * time (and by those that ask while the read is under way). An entry's age counts from before its
+ * GET was sent, so no answer is used longer after Redis gave it than `ttlMs`. A failed read is
+ * not kept: the attempt that asked retries, and the next call reads again.
+ */
+export function cachedMirrorTargets(
+  read: () => Promise<RebuildState | undefined>,
+  ttlMs = REBUILD_STATE_TTL_MS,
+  now: () => number = () => performance.now(),
+): () => Promise<ReadonlyMap<string, string>> {
+  let entry: { at: number; targets: Promise<ReadonlyMap<string, string>> } | undefined;
+  return () => {
+    const at = now();
+    if (entry === undefined || at - entry.at >= ttlMs) {
+      const fresh = { at, targets: read().then(mirrorTargets) };
+      fresh.targets.catch(() => {
+        if (entry === fresh) entry = undefined;
+      });
+      entry = fresh;
+    }
+    return entry.targets;
+  };
+}
+
 /** Index → generation being built, for each index whose writes must go to both generations now. */
 export function mirrorTargets(state: RebuildState | undefined): ReadonlyMap<string, string> {
   if (state === undefined || state.phase === 'grace') return new Map();

@@ -4,6 +4,7 @@ import { isOwnKey } from '../../../shared/core/queue';
 import {
   clearRebuildState,
   readRebuildState,
+  REBUILD_STATE_SETTLE_MS,
   writeRebuildState,
   type RebuildPhase,
   type RebuildState,
@@ -93,6 +94,13 @@ export async function rebuild(deps: RebuildDeps, opts: RebuildOptions): Promise<
   const targetRouter = deps.router.retargeted(new Map(state.targets.map((t) => [t.index, t.to])));
   let report: VerifyReport = { checked: 0, missing: [], stale: [], extra: [], refused: [], why: {} };
   if (state.phase === 'snapshot') {
+    // Workers act on the rebuild state they last read for up to REBUILD_STATE_TTL_MS: one that
+    // read it just before the rebuild was recorded writes the live generation alone until then.
+    // No key is read for the snapshot before that is over, so every change such a write carries
+    // is read by the snapshot too (docs/architecture.md, rebuilds). Waited on a resume as well: the
+    // interrupted run may have stopped right after recording the state.
+    log.info({ ms: REBUILD_STATE_SETTLE_MS }, 'waiting for every worker to see the rebuild');
+    await sleep(REBUILD_STATE_SETTLE_MS);
     await deps.onPhase?.('snapshot', state.targets);
     state = await snapshotInto(deps, opts, state, targetRouter);
     state = { ...state, phase: 'verify' };
@@ -152,8 +160,17 @@ async function begin(deps: RebuildDeps, opts: RebuildOptions, log: Logger): Prom
     const generation = (generationOf(index, from) ?? 1) + 1;
     targets.push({ index, from, to: generationIndex(index, generation) });
   }
+  // A generation left by a rebuild whose verify failed is behind no alias, and the workers stopped
+  // writing to it within REBUILD_STATE_TTL_MS of that rebuild clearing its state: wait that out
+  // before deleting it, or a late mirror write would create it again, with a mapping of the
+  // engine's guessing that createIndex would then take as the new generation.
+  const stale: string[] = [];
+  for (const t of targets) if ((await deps.sink.resolveIndex(t.to)).kind !== 'missing') stale.push(t.to);
+  if (stale.length > 0) {
+    log.info({ stale, ms: REBUILD_STATE_SETTLE_MS }, 'stale generations: deleting them once no worker writes to them');
+    await sleep(REBUILD_STATE_SETTLE_MS);
+  }
   for (const t of targets) {
-    // Left by a rebuild whose verify failed: not behind any alias, and no worker writes to it.
     if ((await deps.sink.deleteIndex(t.to)) === 'deleted') log.info({ index: t.to }, 'deleted a stale generation');
     await deps.sink.createIndex(t.to, indexBody(t.index, deps.mapping));
     log.info({ index: t.index, from: t.from, to: t.to }, 'created the new generation');

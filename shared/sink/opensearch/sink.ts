@@ -1,6 +1,7 @@
 import type { TransportRequestOptions, TransportRequestPromise } from '@opensearch-project/opensearch/lib/Transport';
 import type { SinkAwsConfig } from '../../platform/config/schema';
 import { redactUrl } from '../../platform/logger';
+import { bulkRequestBody } from '../bulk-body';
 import { bulkOutcomes, searchResult, type BulkItemResponse, type SearchAnswer } from '../bulk-outcome';
 import { KEY_SOURCE_FIELDS } from '../doc-key';
 import { aliasActionsBody, aliasIndices } from '../aliases';
@@ -69,9 +70,10 @@ class OpenSearchSink implements Sink {
     if (operations.length === 0) return [];
     const response = await withSignal(
       this.client.bulk(
-        // Each body is already its NDJSON lines, so the request is their concatenation; the client
-        // sends a string body as it is (its types only name the array of objects it would serialize).
-        { body: ndjson(operations) as never, filter_path: BULK_FILTER },
+        // Each body is already its NDJSON lines, so the request is one Buffer of them, as on
+        // Elasticsearch: the client's transport sends a Buffer bulk body as it is (no ndserialize,
+        // and its length is the Buffer's), though its types only name the array it would serialize.
+        { body: bulkRequestBody(operations) as never, filter_path: BULK_FILTER },
         transport(options),
       ),
       options.signal,
@@ -301,10 +303,6 @@ async function withSignal<T>(request: TransportRequestPromise<T>, signal: AbortS
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
-}
-
-function ndjson(operations: readonly BulkOperation[]): string {
-  return operations.map((o) => (o.body.endsWith('\n') ? o.body : `${o.body}\n`)).join('');
 }
 
 function mentionsShardDoc(err: unknown): boolean {
