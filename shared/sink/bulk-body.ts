@@ -8,9 +8,21 @@ import type { BulkOperation } from './port';
  * JSON.stringify of the two strings escapes them exactly as the object's would.
  */
 export function bulkBody(op: DocOperation, version: number): BulkOperation {
-  const meta = `{"_index":${JSON.stringify(op.index)},"_id":${JSON.stringify(op.id)},"version":${version},"version_type":"external"}`;
+  const meta = `{"_index":${indexJson(op.index)},"_id":${JSON.stringify(op.id)},"version":${version},"version_type":"external"}`;
   const body = op.op === 'index' ? `{"index":${meta}}\n${JSON.stringify(op.doc)}` : `{"delete":${meta}}`;
   return { op: op.op, index: op.index, id: op.id, version, body, bytes: Buffer.byteLength(body) };
+}
+
+// A worker writes to one index or a few: the last one's JSON spelling is kept.
+let lastIndex = '';
+let lastIndexJson = '""';
+
+function indexJson(index: string): string {
+  if (index !== lastIndex) {
+    lastIndexJson = JSON.stringify(index);
+    lastIndex = index;
+  }
+  return lastIndexJson;
 }
 
 /**
