@@ -8,10 +8,20 @@ export interface BatcherSettings {
 
 type IndexFn = (items: readonly WorkItem[]) => Promise<ItemResult[]>;
 
+/** One submit's items: answered together, once the last of them has its result. */
+interface Submission {
+  results: ItemResult[];
+  left: number;
+  settled: boolean;
+  resolve: (r: ItemResult[]) => void;
+  reject: (err: unknown) => void;
+}
+
 interface Waiting {
   item: WorkItem;
-  resolve: (r: ItemResult) => void;
-  reject: (err: unknown) => void;
+  submission: Submission;
+  /** The item's place in its submission's results. */
+  at: number;
 }
 
 /**
@@ -30,12 +40,22 @@ export class BulkBatcher {
     private readonly settings: BatcherSettings,
   ) {}
 
+  // One promise per submit, not per item: a job's items may be split over batches, and each
+  // item's result lands in its place; the submission settles when the last one has.
   submit(items: readonly WorkItem[]): Promise<ItemResult[]> {
-    const promises = items.map(
-      (item) => new Promise<ItemResult>((resolve, reject) => this.waiting.push({ item, resolve, reject })),
-    );
+    if (items.length === 0) return Promise.resolve([]);
+    const promise = new Promise<ItemResult[]>((resolve, reject) => {
+      const submission: Submission = {
+        results: new Array<ItemResult>(items.length),
+        left: items.length,
+        settled: false,
+        resolve,
+        reject,
+      };
+      items.forEach((item, at) => this.waiting.push({ item, submission, at }));
+    });
     this.schedule();
-    return Promise.all(promises);
+    return promise;
   }
 
   get pending(): number {
@@ -69,10 +89,13 @@ export class BulkBatcher {
               const result = results[i];
               // indexFn answers one result per item; a short answer is a bug there, not a success here.
               if (result === undefined)
-                w.reject(new Error(`bulk index returned ${results.length} results for ${batch.length} items`));
-              else w.resolve(result);
+                fail(
+                  w.submission,
+                  new Error(`bulk index returned ${results.length} results for ${batch.length} items`),
+                );
+              else answer(w, result);
             }),
-          (err: unknown) => batch.forEach((w) => w.reject(err)),
+          (err: unknown) => batch.forEach((w) => fail(w.submission, err)),
         )
         .finally(() => {
           this.inflight--;
@@ -82,4 +105,21 @@ export class BulkBatcher {
         });
     }
   }
+}
+
+function answer(w: Waiting, result: ItemResult): void {
+  const s = w.submission;
+  if (s.settled) return;
+  s.results[w.at] = result;
+  if (--s.left === 0) {
+    s.settled = true;
+    s.resolve(s.results);
+  }
+}
+
+/** The first failure of any of its items fails the submission, as Promise.all of them would. */
+function fail(s: Submission, err: unknown): void {
+  if (s.settled) return;
+  s.settled = true;
+  s.reject(err);
 }

@@ -21,6 +21,17 @@ export type ItemResult =
   | { ok: true; result: 'indexed' | 'deleted' | 'already-newer' | 'already-absent' | 'skipped' }
   | { ok: false; reason: string };
 
+type Done = Extract<ItemResult, { ok: true }>['result'];
+
+/** The successful results, shared: one per key of every batch otherwise. */
+const DONE: Readonly<Record<Done, ItemResult>> = {
+  indexed: Object.freeze({ ok: true, result: 'indexed' }),
+  deleted: Object.freeze({ ok: true, result: 'deleted' }),
+  'already-newer': Object.freeze({ ok: true, result: 'already-newer' }),
+  'already-absent': Object.freeze({ ok: true, result: 'already-absent' }),
+  skipped: Object.freeze({ ok: true, result: 'skipped' }),
+};
+
 /** What must happen once the search engine has answered a bulk that touched these indices. */
 export type AfterWrite = (indices: readonly string[]) => Promise<void>;
 
@@ -81,14 +92,19 @@ export class BulkIndexer {
 
   async index(items: readonly WorkItem[]): Promise<ItemResult[]> {
     // The same key twice in one batch (a snapshot and a live change) is read and written once.
+    // Keyed by database, then key: no joined string per item.
     const unique: WorkItem[] = [];
-    const slotOf = new Map<string, number>();
+    const slotOf = new Map<number, Map<string, number>>();
     const itemSlots = items.map((item) => {
-      const id = `${item.db}\u0000${item.key}`;
-      let slot = slotOf.get(id);
+      let ofDb = slotOf.get(item.db);
+      if (ofDb === undefined) {
+        ofDb = new Map<string, number>();
+        slotOf.set(item.db, ofDb);
+      }
+      let slot = ofDb.get(item.key);
       if (slot === undefined) {
         slot = unique.push(item) - 1;
-        slotOf.set(id, slot);
+        ofDb.set(item.key, slot);
       }
       return slot;
     });
@@ -141,7 +157,7 @@ export class BulkIndexer {
       entries.forEach(({ slot, key, version }, i) => {
         const route = this.deps.router.route(db, key);
         if (!route) {
-          results[slot] = { ok: true, result: 'skipped' };
+          results[slot] = DONE.skipped;
           return;
         }
         const state = states[i];
@@ -254,7 +270,7 @@ export class BulkIndexer {
                 'the generation being rebuilt refused a document',
               );
           } else if (p.refused !== undefined) results[p.slot] = { ok: false, reason: p.refused };
-          else if (outcome.kind === 'done') results[p.slot] = { ok: true, result: outcome.result };
+          else if (outcome.kind === 'done') results[p.slot] = DONE[outcome.result];
           else {
             // Refused by the engine (a mapping conflict, say): the next attempt replaces the old document with the stub.
             refusedByEs.set(p.slot, outcome.reason);

@@ -118,6 +118,10 @@ export class FailureStore {
     if (refused.length === 0 && indexed.length === 0) return;
     // The common case, on every job: one command, not a MULTI of one.
     if (refused.length === 0) {
+      // Nearly always there is no record at all: one HLEN spares the worker writing, and the
+      // queue Redis parsing, a field per key of the job. A record added after the HLEN is one a
+      // HDEL sent at that moment would have missed as well.
+      if ((await this.redis.hlen(this.key)) === 0) return;
       await this.redis.hdel(this.key, ...indexed.map((k) => fieldOf(k.db, k.key)));
       return;
     }

@@ -125,52 +125,60 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
   });
 }
 
+// Runs for every key the worker reads: the state is built in one object literal per type (no
+// closure, no spread), and pairs are taken from the flat reply by index.
 export function decodeReply(reply: RawReply): KeyState {
-  const [typeBytes, ttl, raw] = reply;
+  const typeBytes = reply[0];
+  const ttl = reply[1];
+  const raw = reply[2];
   const type = typeBytes.toString('latin1');
   if (type === 'none') return { exists: false };
   const ttlMs = typeof ttl === 'number' && ttl >= 0 ? ttl : undefined;
-  const withTtl = <S extends object>(s: S): S & { ttlMs?: number } => (ttlMs === undefined ? s : { ...s, ttlMs });
+  let state: Exclude<KeyState, { exists: false }>;
   switch (type) {
     case 'string':
-      return withTtl({ exists: true, type, value: raw as Buffer });
+      state = { exists: true, type, value: raw as Buffer };
+      break;
     case 'hash':
-      return withTtl({ exists: true, type, value: toPairs(raw as Buffer[]) });
+      state = { exists: true, type, value: toPairs(raw as Buffer[]) };
+      break;
     case 'list':
-      return withTtl({ exists: true, type, value: raw as Buffer[] });
     case 'set':
-      return withTtl({ exists: true, type, value: raw as Buffer[] });
+      state = { exists: true, type, value: raw as Buffer[] };
+      break;
     case 'zset':
-      return withTtl({ exists: true, type, value: zsetEntries(raw as Buffer[]) });
+      state = { exists: true, type, value: zsetEntries(raw as Buffer[]) };
+      break;
     case 'stream':
-      return withTtl({
+      state = {
         exists: true,
         type,
         value: (raw as [Buffer, Buffer[]][]).map(([id, fields]) => ({
           id: id.toString('latin1'),
           fields: toPairs(fields),
         })),
-      });
+      };
+      break;
     default:
-      return withTtl({ exists: true, type: 'unsupported', redisType: type });
+      state = { exists: true, type: 'unsupported', redisType: type };
   }
+  if (ttlMs !== undefined) state.ttlMs = ttlMs;
+  return state;
 }
 
 function toPairs(flat: readonly Buffer[]): FieldPair[] {
-  const out: FieldPair[] = [];
-  for (let i = 1; i < flat.length; i += 2) {
-    const [name, value] = [flat[i - 1], flat[i]];
-    if (name !== undefined && value !== undefined) out.push({ name, value }); // both in range: i < length
-  }
+  const n = flat.length >> 1;
+  const out = new Array<FieldPair>(n);
+  // Both in range: 2i + 1 < length.
+  for (let i = 0; i < n; i++) out[i] = { name: flat[2 * i] as Buffer, value: flat[2 * i + 1] as Buffer };
   return out;
 }
 
 function zsetEntries(flat: readonly Buffer[]): ZsetEntry[] {
-  const out: ZsetEntry[] = [];
-  for (let i = 1; i < flat.length; i += 2) {
-    const [member, score] = [flat[i - 1], flat[i]];
-    if (member !== undefined && score !== undefined) out.push({ member, score: score.toString('latin1') }); // both in range
-  }
+  const n = flat.length >> 1;
+  const out = new Array<ZsetEntry>(n);
+  for (let i = 0; i < n; i++)
+    out[i] = { member: flat[2 * i] as Buffer, score: (flat[2 * i + 1] as Buffer).toString('latin1') }; // both in range
   return out;
 }
 

@@ -7,13 +7,19 @@ export interface BulkItemResponse {
   error?: { type?: string; reason?: string | null; caused_by?: { type?: string; reason?: string | null } };
 }
 
+// The outcomes that carry no reason, shared: one per item of every bulk answer otherwise.
+const INDEXED: ItemOutcome = Object.freeze({ kind: 'done', result: 'indexed' });
+const DELETED: ItemOutcome = Object.freeze({ kind: 'done', result: 'deleted' });
+const ALREADY_NEWER: ItemOutcome = Object.freeze({ kind: 'done', result: 'already-newer' });
+const ALREADY_ABSENT: ItemOutcome = Object.freeze({ kind: 'done', result: 'already-absent' });
+
 /** What an item's status means: the same on every supported engine (an adapter maps any difference to it). */
 export function classifyItem(op: 'index' | 'delete', item: BulkItemResponse): ItemOutcome {
   const { status } = item;
-  if (status >= 200 && status < 300) return { kind: 'done', result: op === 'index' ? 'indexed' : 'deleted' };
+  if (status >= 200 && status < 300) return op === 'index' ? INDEXED : DELETED;
   // External versioning: a conflict means the engine already holds this or a newer version.
-  if (status === 409) return { kind: 'done', result: 'already-newer' };
-  if (op === 'delete' && status === 404) return { kind: 'done', result: 'already-absent' };
+  if (status === 409) return ALREADY_NEWER;
+  if (op === 'delete' && status === 404) return ALREADY_ABSENT;
   const reason = describeItemError(item);
   if (status === 429 || status >= 500) return { kind: 'retry', reason };
   return { kind: 'rejected', reason };
@@ -37,7 +43,8 @@ export function bulkOutcomes(
 ): ItemOutcome[] {
   return operations.map((op, i): ItemOutcome => {
     const entry = items[i];
-    const item = entry ? Object.values(entry)[0] : undefined;
+    // The entry's one key is the operation's action: looked up by name, without listing the keys.
+    const item = entry ? (entry[op.op] ?? Object.values(entry)[0]) : undefined;
     if (item === undefined) return { kind: 'retry', reason: 'the bulk answer has no item for this operation' };
     return classifyItem(op.op, item);
   });

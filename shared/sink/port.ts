@@ -41,6 +41,11 @@ export interface BulkOperation {
   body: string;
   /** The body's size in UTF-8 bytes, measured once: it decides the chunks and sizes the request. */
   bytes: number;
+  /**
+   * The body as UTF-8 with its closing newline (`bytes` + 1 bytes), when it was encoded as it
+   * was built: the request is then these bytes copied together, not the strings encoded again.
+   */
+  encoded?: Buffer;
 }
 
 export interface RequestOptions {

@@ -71,6 +71,12 @@ function scanTokens(text: string): TokenShape {
       while (j < n && isSpace(text.charCodeAt(j))) j++;
       if (text.charCodeAt(j) === 0x3a) {
         out.keys++;
+        // Only a name starting with a digit (or an escape, which may spell one) can be integer-like.
+        const c1 = text.charCodeAt(i + 1);
+        if ((c1 < 0x30 || c1 > 0x39) && c1 !== 0x5c) {
+          i = end + 1;
+          continue;
+        }
         const raw = text.slice(i + 1, end);
         const name = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
         if (INTEGER_LIKE.test(name) && Number(name) < 4294967295) out.integerLikeKey = true;
@@ -78,9 +84,18 @@ function scanTokens(text: string): TokenShape {
       i = end + 1;
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       let j = i + 1;
-      while (j < n && isNumberChar(text.charCodeAt(j))) j++;
-      const token = text.slice(i, j);
-      if (String(Number(token)) !== token) out.inexactNumber = true;
+      let digitsOnly = c !== 0x2d;
+      while (j < n && isNumberChar(text.charCodeAt(j))) {
+        const d = text.charCodeAt(j);
+        if (d < 0x30 || d > 0x39) digitsOnly = false;
+        j++;
+      }
+      // A plain integer of up to 15 digits prints back as written (JSON.parse accepted it, so it
+      // has no leading zero): the common case needs no slice and no conversion either way.
+      if (!digitsOnly || j - i > 15) {
+        const token = text.slice(i, j);
+        if (String(Number(token)) !== token) out.inexactNumber = true;
+      }
       i = j;
     } else {
       if (c === 0x7b || c === 0x5b) out.depth = Math.max(out.depth, ++depth);
@@ -140,6 +155,9 @@ export const BASE64_MARKER = '$base64';
 /** `{"$base64": "..."}`: bytes that are not UTF-8 text. */
 export function isBase64Marker(v: unknown): v is { [BASE64_MARKER]: string } {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  // Asked of every object of every document: most lack the marker, which a lookup tells
+  // without listing their keys (a plain object inherits no `$base64`).
+  if (typeof (v as Record<string, unknown>)[BASE64_MARKER] !== 'string') return false;
   const keys = Object.keys(v);
   return (
     keys.length === 1 && keys[0] === BASE64_MARKER && typeof (v as Record<string, unknown>)[BASE64_MARKER] === 'string'
