@@ -74,6 +74,9 @@ export interface BigSnapshotResult {
     cursorShare: number;
     /** Documents Elasticsearch counted at the kill (refreshed). */
     indexedAtKill: number;
+    /** The random delay between seeing the cursor past half and the kill, and the mean time of a SCAN page. */
+    delayMs: number;
+    pageMs: number;
   };
   /** Keys the first producer enqueued before its kill, and the resumed one after (its own report). */
   enqueuedBeforeKill: number;
@@ -136,13 +139,29 @@ export async function bigSnapshotScenario(env: BenchEnv, opts: BigSnapshotOption
     sampler.producer(first);
     const cursorsKey = 'redis-es-sync:cursors:snapshot';
     let share = 0;
+    // Cursor saves seen, and when the first was: the mean time one SCAN page takes.
+    let saves = 0;
+    let firstSave = 0;
+    let last = '';
     for (;;) {
       if (first.child.exitCode !== null)
         throw new Error(`the producer finished before half-way (saved cursor at ${share}):\n${first.output()}`);
-      share = cursorShare(await c.queueRedis.hgetall(cursorsKey), opts.keys);
+      const cursors = await c.queueRedis.hgetall(cursorsKey);
+      const seen = JSON.stringify(cursors);
+      if (seen !== last && Object.keys(cursors).length > 0) {
+        if (saves++ === 0) firstSave = performance.now();
+        last = seen;
+      }
+      share = cursorShare(cursors, opts.keys);
       if (share >= 0.5) break;
       await sleep(5);
     }
+    // Polling sees a cursor just after it was saved: killing then would always land at the
+    // start of a page, the one point where nothing enqueued is unsaved. A random delay of up
+    // to one page's time lands the kill anywhere in a page, as a real crash would.
+    const pageMs = saves > 1 ? (performance.now() - firstSave) / (saves - 1) : 0;
+    const killDelayMs = Math.random() * pageMs;
+    await sleep(killDelayMs);
     const exited = new Promise<void>((r) => first.child.once('exit', () => r()));
     first.child.kill('SIGKILL');
     const atSeconds = (performance.now() - started) / 1000;
@@ -183,7 +202,7 @@ export async function bigSnapshotScenario(env: BenchEnv, opts: BigSnapshotOption
       sizing,
       seedSeconds,
       seconds,
-      kill: { atSeconds, restartedAtSeconds, cursorShare: share, indexedAtKill },
+      kill: { atSeconds, restartedAtSeconds, cursorShare: share, indexedAtKill, delayMs: killDelayMs, pageMs },
       enqueuedBeforeKill: indexOps - enqueuedByResume,
       enqueuedByResume,
       resumeSeconds,
@@ -470,7 +489,7 @@ export function renderBigSnapshot(
   return [
     '### Big snapshot, producer SIGKILLed half-way and resumed',
     '',
-    `${n(r.keys)} mixed keys (bench/data.ts) seeded in ${n(r.seedSeconds)} s; a \`snapshot\` producer process and a \`worker\` process (the tool's defaults); the producer is SIGKILLed as soon as the SCAN cursor it saved in the queue Redis has passed half the keyspace (the kill is on keys *enqueued*, the point resume acts on), restarted at once without \`--restart\`, so it resumes from that cursor; done when Elasticsearch counts every key and the queue is empty, then \`verify\` compares every key.`,
+    `${n(r.keys)} mixed keys (bench/data.ts) seeded in ${n(r.seedSeconds)} s; a \`snapshot\` producer process and a \`worker\` process (the tool's defaults); the producer is SIGKILLed as soon as the SCAN cursor it saved in the queue Redis has passed half the keyspace (the kill is on keys *enqueued*, the point resume acts on), after a random delay of up to one SCAN page's time so that it lands anywhere in a page (here ${n(k.delayMs)} of ${n(k.pageMs)} ms), restarted at once without \`--restart\`, so it resumes from that cursor; done when Elasticsearch counts every key and the queue is empty, then \`verify\` compares every key.`,
     '',
     '| keys | time to complete | keys/s overall | keys/s indexed before the kill | keys/s indexed after | killed at | saved cursor at the kill | enqueued before the kill | enqueued by the resume (time) | duplicates | indexed | verify: missing, stale, extra | load average (max, mean) |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
