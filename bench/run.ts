@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
 import { memoryScenario, type MemoryResult } from './backlog';
+import { bigSnapshotScenario, renderBigSnapshot, type BigSnapshotResult } from './big-snapshot';
 import {
   holds,
   hotKeysScenario,
@@ -41,6 +42,7 @@ const SCENARIOS = [
   'search',
   'baseline',
   'scaleout',
+  'bigsnapshot',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
@@ -73,6 +75,11 @@ interface Sizes {
   engineLiveRates: number[];
   engineLiveMs: number;
   scaleOut: ScaleOutOptions;
+  /** bigsnapshot: the keys (`--big-keys`), those the sizing is measured on, and SCAN COUNT and keys per job (the defaults when unset). */
+  bigKeys: number;
+  bigProbeKeys: number;
+  bigScanCount?: number;
+  bigBatchKeys?: number;
 }
 
 const FULL: Sizes = {
@@ -102,6 +109,9 @@ const FULL: Sizes = {
   engineLiveRates: [2000, 0],
   engineLiveMs: 5000,
   scaleOut: { rate: 1500, durationMs: 15_000, keyspace: 100_000, partitions: [1, 3], shards: [1, 2] },
+  // Issue 14's size; the scenario measures what it needs first and refuses what does not fit.
+  bigKeys: 10_000_000,
+  bigProbeKeys: 100_000,
 };
 
 /** Tiny sizes that run every scenario in well under a minute, so the harness cannot rot. */
@@ -131,6 +141,11 @@ const SMOKE: Sizes = {
   engineLiveRates: [200, 0],
   engineLiveMs: 1500,
   scaleOut: { rate: 200, durationMs: 1500, keyspace: 1000, partitions: [1, 3], shards: [1, 2] },
+  // Pages of 100 keys: enough SCAN pages that the kill lands half-way even at this size.
+  bigKeys: 20_000,
+  bigProbeKeys: 2000,
+  bigScanCount: 100,
+  bigBatchKeys: 100,
 };
 
 interface Results {
@@ -146,6 +161,7 @@ interface Results {
   search?: SearchResult;
   baseline?: BaselineComparison;
   scaleout?: ScaleOutResult;
+  bigsnapshot?: BigSnapshotResult;
   /** 1-minute load average before and after the run: how busy the shared machine was. */
   load: { before: number; after?: number };
 }
@@ -158,6 +174,7 @@ async function main(): Promise<void> {
     .option('--only <list>', `comma-separated subset of ${SCENARIOS.join(',')}`)
     .option('--out <file>', 'where the results go (default: BENCHMARKS.md, or bench/results/smoke.md with --smoke)')
     .option('--snapshot-keys <list>', 'scenario snapshot: comma-separated key counts instead of the default sizes')
+    .option('--big-keys <n>', 'scenario bigsnapshot: the keys (default 10,000,000; 20,000 with --smoke)')
     .option('--baseline <rev>', 'scenario baseline: a git revision whose worker runs interleaved with this build')
     .option(
       '--engines <list>',
@@ -169,6 +186,7 @@ async function main(): Promise<void> {
       only?: string;
       out?: string;
       snapshotKeys?: string;
+      bigKeys?: string;
       baseline?: string;
       engines?: string;
     }>();
@@ -185,6 +203,9 @@ async function main(): Promise<void> {
   const snapshotKeys = opts.snapshotKeys?.split(',').map(Number) ?? sizes.snapshotKeys;
   if (!snapshotKeys.every((k) => Number.isInteger(k) && k > 0))
     throw new Error(`--snapshot-keys takes positive whole numbers, not ${opts.snapshotKeys}`);
+  const bigKeys = opts.bigKeys === undefined ? sizes.bigKeys : Number(opts.bigKeys);
+  if (!Number.isInteger(bigKeys) || bigKeys <= 0)
+    throw new Error(`--big-keys takes a positive whole number, not ${opts.bigKeys}`);
   const out =
     opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
 
@@ -282,6 +303,16 @@ async function main(): Promise<void> {
       log(`scale-out: ${sizes.scaleOut.rate} changes/s, queue partitions and capture shards on 3-master clusters`);
       results.scaleout = await scaleOutScenario(env, sizes.scaleOut);
     });
+    await attempt('bigsnapshot', async () => {
+      log(`big snapshot: ${bigKeys} keys, the producer SIGKILLed half-way and resumed`);
+      results.bigsnapshot = await bigSnapshotScenario(env, {
+        keys: bigKeys,
+        probeKeys: sizes.bigProbeKeys,
+        stackDir: join(REPO_ROOT, STACK_DIR),
+        ...(sizes.bigScanCount ? { scanCount: sizes.bigScanCount } : {}),
+        ...(sizes.bigBatchKeys ? { batchKeys: sizes.bigBatchKeys } : {}),
+      });
+    });
     await attempt('baseline', async () => {
       const rev = opts.baseline;
       if (rev === undefined) throw new Error('scenario baseline needs --baseline <git revision>'); // checked at start
@@ -304,7 +335,7 @@ async function main(): Promise<void> {
     if (startedStack) devStack(['down'], STACK_DIR);
     results.load.after = loadavg()[0] ?? NaN;
   }
-  const command = `npm run bench --${opts.smoke ? ' --smoke' : ''}${opts.only ? ` --only ${opts.only}` : ''}${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}`;
+  const command = `npm run bench --${opts.smoke ? ' --smoke' : ''}${opts.only ? ` --only ${opts.only}` : ''}${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}${opts.bigKeys ? ` --big-keys ${opts.bigKeys}` : ''}`;
   writeResults(
     out,
     opts.only ?? 'all',
@@ -517,6 +548,7 @@ function render(r: Results, failures: readonly string[], command: string): strin
     lines.push('');
   }
   if (r.scaleout) lines.push(...renderScaleOut(r.scaleout, n));
+  if (r.bigsnapshot) lines.push(...renderBigSnapshot(r.bigsnapshot, n, cpus().length));
   for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');
   return lines.join('\n');
 }
