@@ -16,6 +16,9 @@ import { VersionCounter, versionKey } from '../shared/core/versions';
 import { backoffDelay, REDIS_LOOP } from '../shared/platform/retry';
 import { sleep } from '../shared/platform/sleep';
 
+/** How often a pass held back by a full queue looks again. */
+const ROOM_POLL_MS = 100;
+
 export interface ChangeSinkSettings {
   prefix: string;
   /** Keys gathered before one INCRBY and one job. */
@@ -29,6 +32,8 @@ export interface ChangeSinkSettings {
   hotKeyWindowMs: number;
   /** The capture mode, as the changes-captured metric labels it. */
   mode?: string;
+  /** waitForRoom waits while the queue holds this many waiting jobs or more; 0: never. */
+  maxWaitingJobs?: number;
   /**
    * Whether the configuration syncs a key (its database and the mapping rules); others are
    * not enqueued, because the worker refuses jobs naming them (workers/job-guard.ts).
@@ -109,6 +114,26 @@ export class ChangeSink {
     }
     this.buffer.set(id, { db, key, partition: this.queue.partitionOf(db, key), t: now, src });
     this.scheduleFlush();
+  }
+
+  /**
+   * Resolves once the queue holds fewer than `maxWaitingJobs` waiting jobs (or at once when
+   * that is 0, or when `signal` aborts). A snapshot calls it before each SCAN page: a keyspace
+   * far larger than the workers' pace would otherwise sit in the queue Redis as jobs, its memory
+   * growing with the keyspace instead of staying bounded.
+   */
+  async waitForRoom(signal?: AbortSignal): Promise<void> {
+    const max = this.settings.maxWaitingJobs ?? 0;
+    if (max === 0) return;
+    let paused = false;
+    while (!signal?.aborted) {
+      const counts = await this.queue.getJobCounts('waiting', 'prioritized');
+      const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
+      if (waiting < max) break;
+      if (!paused) this.logger.debug({ waiting, max }, 'queue full: the pass waits for the workers');
+      paused = true;
+      await sleep(ROOM_POLL_MS, signal);
+    }
   }
 
   /** Enqueues many keys of one database as one job per partition (snapshots, reconciliation); resolves to the keys enqueued. */
@@ -294,13 +319,21 @@ export function createChangeSink(
   router: KeyRouter,
 ): ChangeSink {
   const { prefix } = config.queue;
-  const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs } = config.producer;
+  const { enqueueBatch, enqueueFlushMs, hotKeyWindowMs, snapshotMaxWaitingJobs } = config.producer;
   const databases = config.redis.databases;
   const synced = (db: number, key: string): boolean => databases.includes(db) && router.route(db, key) !== undefined;
   return new ChangeSink(
     queue,
     new VersionCounter(queueRedis, versionKey(prefix)),
-    { prefix, batch: enqueueBatch, flushMs: enqueueFlushMs, hotKeyWindowMs, mode: config.producer.mode, synced },
+    {
+      prefix,
+      batch: enqueueBatch,
+      flushMs: enqueueFlushMs,
+      hotKeyWindowMs,
+      mode: config.producer.mode,
+      synced,
+      maxWaitingJobs: snapshotMaxWaitingJobs,
+    },
     logger,
   );
 }

@@ -83,6 +83,8 @@ async function scanPass(
         if (cursor === 'done') continue;
         do {
           if (opts.signal?.aborted) return false;
+          await deps.sink.waitForRoom(opts.signal);
+          if (opts.signal?.aborted) return false;
           // Buffers: a key name that is not UTF-8 would lose its bytes as text.
           const [nextBytes, page] = await node.client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
           const next = nextBytes.toString('latin1');

@@ -310,6 +310,14 @@ const PRODUCER_SHARED = {
     ),
   scanCount: z.number().int().positive().default(1000).describe('SCAN COUNT of snapshots, reconciliation and verify.'),
   snapshotBatchKeys: z.number().int().positive().default(500).describe('Keys per snapshot or reconciliation job.'),
+  snapshotMaxWaitingJobs: z
+    .number()
+    .int()
+    .min(0)
+    .default(1000)
+    .describe(
+      'A snapshot or reconciliation waits before its next SCAN page while the queue holds this many waiting jobs (of up to `snapshotBatchKeys` keys each), so the queue Redis holds a bounded backlog however large the keyspace; 0: no limit.',
+    ),
   enqueueBatch: z
     .number()
     .int()

@@ -291,4 +291,40 @@ describe('ChangeSink', () => {
     expect(seen).toHaveLength(2);
     await worker.close();
   });
+
+  it('waitForRoom holds a pass back while the queue has maxWaitingJobs waiting, and lets it go once workers take them', async () => {
+    const { queue, sink } = setup({ maxWaitingJobs: 3 }, Date.now, 2);
+    // Keys in both partitions: the limit counts the waiting jobs of every partition together.
+    for (let i = 0; i < 2; i++)
+      await sink.enqueueKeys(
+        0,
+        ['a', 'b', 'c', 'd', 'e', 'f'].map((k) => `${k}${i}`),
+        'snapshot',
+      );
+    expect((await queue.getJobCounts('waiting')).waiting).toBe(4);
+    let resolved = false;
+    const room = sink.waitForRoom().then(() => (resolved = true));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(resolved).toBe(false);
+
+    const workerConnection = connectRedis(server.url, { name: 'change-sink-room', forBullmq: true });
+    extraConnections.push(workerConnection);
+    const partition = queue.partitions[1]!;
+    const worker = new Worker<SyncJobData, void, string>(partition.name, async () => undefined, {
+      connection: workerConnection,
+      prefix: partition.opts.prefix,
+    });
+    workers.push(worker);
+    await room;
+    expect((await queue.getJobCounts('waiting')).waiting).toBeLessThan(3);
+    await worker.close();
+
+    // An abort lets a held pass go (a shutdown, a lost lease); 0 never holds.
+    for (let i = 0; i < 3; i++) await sink.enqueueKeys(0, [`x${i}`, `y${i}`, `z${i}`], 'snapshot');
+    const abort = new AbortController();
+    const held = sink.waitForRoom(abort.signal);
+    abort.abort();
+    await held;
+    await setup({ maxWaitingJobs: 0 }).sink.waitForRoom();
+  });
 });
