@@ -168,6 +168,14 @@ interface Results {
 
 const STACK_DIR = '.stack-bench';
 
+/** A size flag's value: its default when not given, else a positive whole number or a clear refusal. */
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} takes a positive whole number, not ${value}`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const opts = new Command('bench')
     .option('--smoke', 'tiny sizes: check that every scenario runs')
@@ -176,6 +184,7 @@ async function main(): Promise<void> {
     .option('--snapshot-keys <list>', 'scenario snapshot: comma-separated key counts instead of the default sizes')
     .option('--big-keys <n>', 'scenario bigsnapshot: the keys (default 10,000,000; 20,000 with --smoke)')
     .option('--baseline <rev>', 'scenario baseline: a git revision whose worker runs interleaved with this build')
+    .option('--baseline-keys <n>', 'scenario baseline: the keys of each round (default 1,000,000; 2,000 with --smoke)')
     .option(
       '--engines <list>',
       `run snapshot and live once per engine, one engine at a time, each against its own bulk limit: comma-separated ${Object.keys(ENGINES).join(',')}`,
@@ -188,6 +197,7 @@ async function main(): Promise<void> {
       snapshotKeys?: string;
       bigKeys?: string;
       baseline?: string;
+      baselineKeys?: string;
       engines?: string;
     }>();
   if (opts.engines !== undefined) {
@@ -203,9 +213,8 @@ async function main(): Promise<void> {
   const snapshotKeys = opts.snapshotKeys?.split(',').map(Number) ?? sizes.snapshotKeys;
   if (!snapshotKeys.every((k) => Number.isInteger(k) && k > 0))
     throw new Error(`--snapshot-keys takes positive whole numbers, not ${opts.snapshotKeys}`);
-  const bigKeys = opts.bigKeys === undefined ? sizes.bigKeys : Number(opts.bigKeys);
-  if (!Number.isInteger(bigKeys) || bigKeys <= 0)
-    throw new Error(`--big-keys takes a positive whole number, not ${opts.bigKeys}`);
+  const bigKeys = positiveInt('--big-keys', opts.bigKeys, sizes.bigKeys);
+  const baselineKeys = positiveInt('--baseline-keys', opts.baselineKeys, sizes.baselineKeys);
   const out =
     opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
 
@@ -317,13 +326,13 @@ async function main(): Promise<void> {
       const rev = opts.baseline;
       if (rev === undefined) throw new Error('scenario baseline needs --baseline <git revision>'); // checked at start
       log(
-        `baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${sizes.baselineKeys}-key snapshot`,
+        `baseline: building ${rev}, then ${sizes.baselineRounds} interleaved rounds of a ${baselineKeys}-key snapshot`,
       );
       const build = buildRevision(rev);
       try {
         results.baseline = await baselineScenario(
           env,
-          sizes.baselineKeys,
+          baselineKeys,
           { name: build.name, cli: build.cli },
           sizes.baselineRounds,
         );
@@ -335,7 +344,7 @@ async function main(): Promise<void> {
     if (startedStack) devStack(['down'], STACK_DIR);
     results.load.after = loadavg()[0] ?? NaN;
   }
-  const command = `npm run bench --${opts.smoke ? ' --smoke' : ''}${opts.only ? ` --only ${opts.only}` : ''}${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}${opts.bigKeys ? ` --big-keys ${opts.bigKeys}` : ''}`;
+  const command = `npm run bench --${opts.smoke ? ' --smoke' : ''}${opts.only ? ` --only ${opts.only}` : ''}${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}${opts.bigKeys ? ` --big-keys ${opts.bigKeys}` : ''}${opts.baseline ? ` --baseline ${opts.baseline}` : ''}${opts.baselineKeys ? ` --baseline-keys ${opts.baselineKeys}` : ''}`;
   writeResults(
     out,
     opts.only ?? 'all',

@@ -73,6 +73,7 @@ const NOT_RUN: Readonly<Record<string, string>> = {
   'npm run bench -- --only search': 'a benchmark scenario (minutes)',
   'npm run bench -- --smoke': 'test/integration/bench-smoke.test.ts runs it',
   'npm run bench -- --only baseline --baseline <git revision>': 'placeholder (<git revision>)',
+  'npm run bench -- --only baseline --baseline <git revision> --baseline-keys 200000': 'placeholder (<git revision>)',
   "curl '127.0.0.1:3000/search/redis?q=apple&filter.type=hash&size=1'": 'needs `serve` on the fixed port 3000',
   "curl '127.0.0.1:3000/search/redis?q=apple&filter.type=hash&size=1&search_after=%5B1.2%2C%22basket%3A1%22%2C0%5D'":
     'needs `serve` on the fixed port 3000',
