@@ -142,10 +142,18 @@ export class ChangeSink {
   }
 
   /**
-   * enqueueKeys, telling the jobs too: one per partition the keys fall in, so a pass that
-   * reports its jobs (a snapshot) counts what the queue holds whatever `queue.partitions` is.
+   * enqueueKeys, telling the jobs too: one per partition the keys fall in (or more, of at most
+   * `jobKeys` keys each, in even shares), so a pass that reports its jobs (a snapshot) counts what the queue
+   * holds whatever `queue.partitions` is. However many jobs, the keys cost one INCRBY and one
+   * addBulk: a snapshot hands a whole SCAN page here, and every round trip to the queue Redis
+   * costs both sides more than a job's share of the keys does.
    */
-  async enqueueBatch(db: number, keys: readonly string[], src: CaptureSource): Promise<EnqueuedBatch> {
+  async enqueueBatch(
+    db: number,
+    keys: readonly string[],
+    src: CaptureSource,
+    jobKeys = Number.POSITIVE_INFINITY,
+  ): Promise<EnqueuedBatch> {
     if (this.lost) throw this.lost;
     const synced = this.settings.synced;
     const own = keys.filter((k) => !isOwnKey(this.settings.prefix, k) && synced?.(db, k) !== false);
@@ -161,8 +169,16 @@ export class ChangeSink {
     const t = Date.now();
     const jobs: PartitionJob[] = [];
     for (const [partition, list] of byPartition) {
-      jobs.push({ partition, name: BATCH_JOB, data: { db, keys: list, v, t, src } });
-      v += list.length;
+      // Even shares rather than full jobs and a small remainder: each job is worth its own cost.
+      const parts = Math.max(1, Math.ceil(list.length / jobKeys));
+      for (let j = 0; j < parts; j++) {
+        const part =
+          parts === 1
+            ? list
+            : list.slice(Math.floor((j * list.length) / parts), Math.floor(((j + 1) * list.length) / parts));
+        jobs.push({ partition, name: BATCH_JOB, data: { db, keys: part, v, t, src } });
+        v += part.length;
+      }
     }
     try {
       await this.queue.addBulk(jobs);

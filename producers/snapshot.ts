@@ -89,11 +89,10 @@ async function scanPass(
           const [nextBytes, page] = await node.client.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', opts.scanCount);
           const next = nextBytes.toString('latin1');
           const keys = page.map(keyFromBytes).filter((k) => !isOwnKey(opts.prefix, k));
-          for (let i = 0; i < keys.length; i += opts.batchKeys) {
-            const enqueued = await deps.sink.enqueueBatch(db, keys.slice(i, i + opts.batchKeys), opts.src);
-            result.keys += enqueued.keys;
-            result.jobs += enqueued.jobs;
-          }
+          // The whole page at once: jobs of at most batchKeys keys, one round trip for them all.
+          const enqueued = await deps.sink.enqueueBatch(db, keys, opts.src, opts.batchKeys);
+          result.keys += enqueued.keys;
+          result.jobs += enqueued.jobs;
           opts.progress?.increment(page.length);
           cursor = next;
           await (deps.fence ?? unfenced(deps.queueRedis)).hset(cursorsKey, {

@@ -43,35 +43,48 @@ export type KeyState =
 
 // Each key is read atomically: TYPE, the type's read and PTTL cannot straddle a concurrent
 // change. Many keys go in one call, since a script call costs the server far more than the
-// reads of a small key.
+// reads of a small key. The reply is one flat array, three entries a key (type, PTTL, value or
+// nil): a table per key would cost the server a table to build and to write out for every key,
+// and the client an array to parse, for nothing. The range arguments are strings so that Lua
+// does not convert numbers for every call.
 const READ_KEYS_LUA = `
-local function read(k)
-  local t = redis.call('TYPE', k)['ok']
-  if t == 'none' then return {t} end
-  local ttl = redis.call('PTTL', k)
-  local v
-  if t == 'string' then v = redis.call('GET', k)
-  elseif t == 'hash' then v = redis.call('HGETALL', k)
-  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
-  elseif t == 'set' then v = redis.call('SMEMBERS', k)
-  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
-  elseif t == 'stream' then v = redis.call('XRANGE', k, '-', '+')
-  else return {t, ttl} end
-  return {t, ttl, v}
+local call = redis.call
+local out, n = {}, 0
+for _, k in ipairs(KEYS) do
+  local t = call('TYPE', k)['ok']
+  local ttl, v = -2, false
+  if t ~= 'none' then
+    ttl = call('PTTL', k)
+    if t == 'hash' then v = call('HGETALL', k)
+    elseif t == 'string' then v = call('GET', k)
+    elseif t == 'list' then v = call('LRANGE', k, '0', '-1')
+    elseif t == 'set' then v = call('SMEMBERS', k)
+    elseif t == 'zset' then v = call('ZRANGE', k, '0', '-1', 'WITHSCORES')
+    elseif t == 'stream' then v = call('XRANGE', k, '-', '+')
+    end
+  end
+  out[n + 1] = t
+  out[n + 2] = ttl
+  out[n + 3] = v
+  n = n + 3
 end
-local out = {}
-for i, k in ipairs(KEYS) do out[i] = read(k) end
 return out
 `;
 
 /** Keys per script call: enough to spread its cost, few enough not to hold the server long. */
 const KEYS_PER_CALL = 100;
 
-/** A script reply read as bytes: every bulk string a Buffer, integers numbers. */
+/**
+ * One key's part of a script reply, read as bytes: every bulk string a Buffer, integers numbers
+ * (the value is null for a key that is absent or of a type the script does not read).
+ */
 export type RawReply = [Buffer, number?, unknown?];
 
+/** A script reply: the keys' RawReply entries one after the other, three entries a key. */
+type FlatReply = unknown[];
+
 type KeyReaderRedis = RedisClient & {
-  resEsReadKeysBuffer(numKeys: number, ...keys: (string | Buffer)[]): Promise<RawReply[]>;
+  resEsReadKeysBuffer(numKeys: number, ...keys: (string | Buffer)[]): Promise<FlatReply>;
 };
 
 function withReadCommand(redis: RedisClient): KeyReaderRedis {
@@ -97,8 +110,8 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
     return Promise.all(
       keys.map(async (key) => {
         try {
-          const [reply] = await client.resEsReadKeysBuffer(1, keyArg(key));
-          return decodeReply(reply as RawReply);
+          // One key: the flat reply is that key's three entries.
+          return decodeReply((await client.resEsReadKeysBuffer(1, keyArg(key))) as RawReply);
         } catch (err) {
           throw new Error(`reading ${JSON.stringify(displayKey(key))}: ${(err as Error).message}`, { cause: err });
         }
@@ -113,24 +126,29 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
     void (pipeline as unknown as KeyReaderRedis).resEsReadKeysBuffer(chunk.length, ...chunk);
   }
   const results = (await pipeline.exec()) ?? [];
-  return results.flatMap(([err, replies], c) => {
+  const states: KeyState[] = [];
+  results.forEach(([err, reply], c) => {
+    const count = Math.min(KEYS_PER_CALL, keys.length - c * KEYS_PER_CALL); // call c read keys from c * KEYS_PER_CALL on
     if (err) {
-      const first = keys[c * KEYS_PER_CALL] ?? ''; // call c read keys from c * KEYS_PER_CALL on
-      throw new Error(
-        `reading ${Math.min(KEYS_PER_CALL, keys.length - c * KEYS_PER_CALL)} keys from ${JSON.stringify(displayKey(first))}: ${err.message}`,
-        { cause: err },
-      );
+      const first = keys[c * KEYS_PER_CALL] ?? '';
+      throw new Error(`reading ${count} keys from ${JSON.stringify(displayKey(first))}: ${err.message}`, {
+        cause: err,
+      });
     }
-    return (replies as RawReply[]).map(decodeReply);
+    const flat = reply as FlatReply;
+    if (flat.length !== count * 3) throw new Error(`the read script answered ${flat.length} entries for ${count} keys`);
+    for (let i = 0; i < flat.length; i += 3) states.push(decodeState(flat[i] as Buffer, flat[i + 1], flat[i + 2]));
   });
+  return states;
+}
+
+export function decodeReply(reply: RawReply): KeyState {
+  return decodeState(reply[0], reply[1], reply[2]);
 }
 
 // Runs for every key the worker reads: the state is built in one object literal per type (no
 // closure, no spread), and pairs are taken from the flat reply by index.
-export function decodeReply(reply: RawReply): KeyState {
-  const typeBytes = reply[0];
-  const ttl = reply[1];
-  const raw = reply[2];
+function decodeState(typeBytes: Buffer, ttl: unknown, raw: unknown): KeyState {
   const type = typeBytes.toString('latin1');
   if (type === 'none') return { exists: false };
   const ttlMs = typeof ttl === 'number' && ttl >= 0 ? ttl : undefined;

@@ -183,6 +183,32 @@ describe('ChangeSink', () => {
     expect(sink.enqueued).toBe(3);
   });
 
+  it('enqueueBatch splits a partition’s keys into even jobs of at most jobKeys, versions consecutive', async () => {
+    const frozen = Date.now();
+    const { queue, sink, counter } = setup({}, () => frozen, 2);
+    const keys = Array.from({ length: 1001 }, (_, i) => `page:${i}`);
+    expect(await sink.enqueueBatch(0, keys, 'snapshot', 100)).toEqual({
+      keys: 1001,
+      jobs: (await jobsOf(queue)).length,
+    });
+    const jobs = await jobsOf(queue);
+    for (const [p, q] of queue.partitions.entries()) {
+      const mine = jobs.filter((j) => j.queueName === q.name);
+      const held = mine.reduce((n, j) => n + j.data.keys.length, 0);
+      // As few jobs as jobKeys allows, their sizes within one of each other.
+      expect(mine).toHaveLength(Math.ceil(held / 100));
+      const sizes = mine.map((j) => j.data.keys.length);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+      for (const j of mine) expect(j.data.keys.every((k) => queue.partitionOf(0, k) === p)).toBe(true);
+    }
+    expect(jobs.flatMap((j) => j.data.keys).sort()).toEqual([...keys].sort());
+    // One INCRBY for the whole page: the jobs' version ranges tile one consecutive range.
+    for (let i = 1; i < jobs.length; i++)
+      expect(jobs[i]!.data.v).toBe(jobs[i - 1]!.data.v + jobs[i - 1]!.data.keys.length);
+    expect(await counter.allocate(1)).toBe(jobs[0]!.data.v + 1001);
+  });
+
   it('puts the keys of a flush and of a batch in one job per partition, each in its own queue, versions consecutive', async () => {
     const { queue, sink } = setup({ batch: 1000 }, Date.now, 4);
     const keys = Array.from({ length: 200 }, (_, i) => `p:${i}`);
