@@ -53,6 +53,11 @@ export async function liveScenario(env: BenchEnv, opts: LiveOptions): Promise<Li
       await resetServers(c, `${INDEX}*`);
       const index = `${INDEX}-${workers}w`;
       procs.push(...(await startPipelineProcesses(env, index, workers)));
+      // Unmeasured: the first seconds of fresh processes (JIT, first bulks, the index's first
+      // documents) would otherwise be charged to the lowest rate.
+      const first = opts.rates[0];
+      if (first !== undefined)
+        await runStep(c, index, workers, first, { ...opts, durationMs: Math.min(2000, opts.durationMs) });
       const mine: LiveStep[] = [];
       for (const rate of opts.rates) mine.push(await runStep(c, index, workers, rate, opts));
       for (let i = 0; i < opts.refineSteps; i++) {
@@ -78,13 +83,16 @@ export function holds(s: LiveStep): boolean {
 }
 
 /**
- * The knee of one worker count's fixed-rate steps: the lowest rate that did not hold, and the
- * highest below it that did. A rate above the first failure that holds again is noise of a
- * shared machine, not capacity, so it does not move the bracket.
+ * The knee of one worker count's fixed-rate steps: from the lowest rate that held, the first
+ * rate above it that did not, and the highest below that which did. A low rate that failed
+ * before any held, or a rate above the first failure that holds again, is noise of a shared
+ * machine, not capacity, so neither moves the bracket.
  */
 export function kneeBracket(steps: readonly LiveStep[]): { held: number; failed: number } | undefined {
   const fixed = steps.filter((s) => s.targetRate > 0).sort((a, b) => a.targetRate - b.targetRate);
-  const failed = fixed.find((s) => !holds(s));
+  const lowest = fixed.findIndex(holds);
+  if (lowest < 0) return undefined;
+  const failed = fixed.slice(lowest).find((s) => !holds(s));
   if (!failed) return undefined;
   const held = fixed.filter((s) => s.targetRate < failed.targetRate && holds(s)).at(-1);
   return held ? { held: held.targetRate, failed: failed.targetRate } : undefined;

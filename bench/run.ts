@@ -501,7 +501,7 @@ function render(r: Results, failures: readonly string[], command: string): strin
         bracket
           ? `- ${workers} worker process${workers === 1 ? '' : 'es'}: holds at ${n(bracket.held)} changes/s, not at ${n(bracket.failed)}.`
           : held.length
-            ? `- ${workers} worker process${workers === 1 ? '' : 'es'}: held at every rate tried (up to ${n(Math.max(...held))} changes/s).`
+            ? `- ${workers} worker process${workers === 1 ? '' : 'es'}: held at every rate tried from ${n(Math.min(...held))} up to ${n(Math.max(...held))} changes/s.`
             : `- ${workers} worker process${workers === 1 ? '' : 'es'}: held at no rate tried.`,
       );
     }

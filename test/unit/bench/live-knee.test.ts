@@ -39,6 +39,11 @@ describe("the live sweep's knee", () => {
     expect(kneeBracket(steps)).toEqual({ held: 8200, failed: 8500 });
   });
 
+  it('leaves out a low rate that failed before any held (a warm-up outlier)', () => {
+    const steps = [step(1000, true, 449), step(5000, true, 74), step(15000, true, 110), step(20000, true, 258)];
+    expect(kneeBracket(steps)).toEqual({ held: 15000, failed: 20000 });
+  });
+
   it('has no bracket when every rate held or none did', () => {
     expect(kneeBracket([step(1000, true, 50), step(5000, true, 80)])).toBeUndefined();
     expect(kneeBracket([step(1000, false, 900)])).toBeUndefined();
