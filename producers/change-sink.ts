@@ -54,6 +54,8 @@ interface Captured {
   partition: number;
   t: number;
   src: CaptureSource;
+  /** Its place in the buffer: set on entering it, increasing in the buffer's order (flushBuffer). */
+  seq: number;
 }
 
 /**
@@ -77,6 +79,8 @@ export class ChangeSink {
   private timer: NodeJS.Timeout | undefined;
   private releaseTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** The last `seq` given to a buffered change. */
+  private seq = 0;
   private failures = 0;
   /** Set once the lease was lost; the buffer was dropped then. */
   private lost: LeaseLostError | undefined;
@@ -107,12 +111,13 @@ export class ChangeSink {
         partition: this.queue.partitionOf(db, key),
         t: now,
         src,
+        seq: 0,
         due: last + this.settings.hotKeyWindowMs,
       });
       this.scheduleRelease();
       return;
     }
-    this.buffer.set(id, { db, key, partition: this.queue.partitionOf(db, key), t: now, src });
+    this.buffer.set(id, { db, key, partition: this.queue.partitionOf(db, key), t: now, src, seq: ++this.seq });
     this.scheduleFlush();
   }
 
@@ -196,7 +201,7 @@ export class ChangeSink {
    * queue, rejects with LeaseLostError when some of it was dropped instead.
    */
   flush(): Promise<void> {
-    for (const [id, h] of this.held) this.buffer.set(id, h);
+    for (const [id, h] of this.held) this.buffer.set(id, { ...h, seq: ++this.seq });
     this.held.clear();
     // Nothing is held any more; its timer would only keep a stopping process alive.
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
@@ -220,6 +225,28 @@ export class ChangeSink {
     return this.flushing;
   }
 
+  /** The `seq` of the oldest buffered change (the buffer is in `seq` order), or none. */
+  private oldestSeq(): number {
+    const first = this.buffer.values().next();
+    return first.done === true ? Infinity : first.value.seq;
+  }
+
+  /**
+   * A batch whose enqueue failed goes back to the front, in its order, so the flush that took it
+   * still ends with it; a newer capture of one of its keys merges into its older place (the job
+   * reads the key's state then, whichever capture it came from).
+   */
+  private putBack(batch: Captured[]): void {
+    const rest = this.buffer;
+    this.buffer = new Map();
+    for (const c of batch.sort((a, b) => a.seq - b.seq)) {
+      const id = idOf(c.db, c.key);
+      rest.delete(id);
+      this.buffer.set(id, c);
+    }
+    for (const [id, c] of rest) this.buffer.set(id, c);
+  }
+
   /** A flush nobody awaits: a lease lost there is reported by the next flush() the owner calls. */
   private flushInBackground(): void {
     this.flushBuffer().catch(() => undefined);
@@ -241,7 +268,7 @@ export class ChangeSink {
         for (const [id, h] of this.held) {
           if (h.due > now) continue;
           this.held.delete(id);
-          this.buffer.set(id, h);
+          this.buffer.set(id, { ...h, seq: ++this.seq });
         }
         if (this.buffer.size > 0) this.flushInBackground();
         if (this.held.size > 0) this.scheduleRelease();
@@ -250,17 +277,24 @@ export class ChangeSink {
     );
   }
 
+  /**
+   * Enqueues what the buffer holds when it starts, not what arrives while it runs: under a
+   * capture rate the queue cannot keep pace with, a flush that waited for an empty buffer would
+   * never end, and a caller waiting on it (a replication checkpoint, a stopping link) with it.
+   * A change captured after the start finds no timer and schedules the next flush itself.
+   */
   private async flushOnce(): Promise<void> {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    const upTo = this.seq;
     if (this.lost) throw this.lost;
     if (this.captured > this.capturedReported) {
       changesCaptured.inc({ mode: this.settings.mode ?? 'unspecified' }, this.captured - this.capturedReported);
       this.capturedReported = this.captured;
     }
-    while (this.buffer.size > 0) {
+    while (this.oldestSeq() <= upTo) {
       // Grouped so each job's keys have consecutive versions.
       const batch = takeFirst(this.buffer, this.settings.batch).sort(
         (a, b) => a.partition - b.partition || a.db - b.db || (a.src < b.src ? -1 : a.src > b.src ? 1 : 0),
@@ -280,8 +314,7 @@ export class ChangeSink {
           this.loseLease(err, batch.length);
           throw err;
         }
-        // Put them back (a newer capture of the same key keeps its slot; either is fine) and retry.
-        for (const c of batch) if (!this.buffer.has(idOf(c.db, c.key))) this.buffer.set(idOf(c.db, c.key), c);
+        this.putBack(batch);
         this.failures++;
         const delay = backoffDelay(REDIS_LOOP, this.failures);
         this.logger.warn(

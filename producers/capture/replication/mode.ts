@@ -139,6 +139,10 @@ export class ReplicationMode implements CaptureMode {
 
   /** Starts a link to one Cluster master; it counts as added only once the master accepted it. */
   private async add(shard: Shard): Promise<void> {
+    // Mid-failover, the node that answered CLUSTER NODES may still list a replica being
+    // promoted (or the master it replaces) as a master. Asked itself, a replica says so: a link
+    // to it would only fetch a snapshot of its own; the next refresh looks again.
+    if (!/^role:master\r?$/m.test(await shard.node.client.info('replication'))) return;
     const { config, queueRedis, fence } = this.ctx;
     const prefix = config.queue.prefix;
     const log = this.log.child({ master: shard.id, node: shard.node.id });

@@ -353,4 +353,29 @@ describe('ChangeSink', () => {
     await held;
     await setup({ maxWaitingJobs: 0 }).sink.waitForRoom();
   });
+
+  it('a flush ends with what was captured before it, though a change arrives during every enqueue', async () => {
+    const { queue, sink } = setup({ batch: 5 });
+    for (let i = 0; i < 50; i++) sink.capture(0, `before:${i}`, LIVE);
+    // A capture stream the queue keeps pace with, but never a pause: one change per round trip.
+    const addBulk = queue.addBulk.bind(queue);
+    let n = 0;
+    queue.addBulk = (jobs) => {
+      sink.capture(0, `during:${n++}`, LIVE);
+      return addBulk(jobs);
+    };
+    try {
+      // A loose "does not hang" bound: the flush must not wait for the buffer to be empty.
+      await Promise.race([
+        sink.flush(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('flush still running after 10 s')), 10_000)),
+      ]);
+    } finally {
+      queue.addBulk = addBulk;
+    }
+    const keys = new Set((await jobsOf(queue)).flatMap((j) => j.data.keys));
+    for (let i = 0; i < 50; i++) expect(keys.has(`before:${i}`)).toBe(true);
+    // What arrived meanwhile is enqueued by the flush its capture scheduled.
+    await waitFor(async () => (await jobsOf(queue)).flatMap((j) => j.data.keys).length === 50 + n);
+  });
 });
