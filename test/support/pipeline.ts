@@ -118,11 +118,25 @@ export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
   );
 }
 
-/** Waits until verify finds Redis and Elasticsearch identical. */
+/**
+ * Waits until verify finds Redis and Elasticsearch identical. A verify that throws (a node
+ * connection closed under it while the topology moves) counts as not in sync yet and is run
+ * again; its error is what a timeout reports.
+ */
 export async function waitInSync(ctx: AppContext, timeoutMs = 60000): Promise<VerifyReport> {
-  return waitFor('Elasticsearch to match Redis', () => verifyNow(ctx), inSync, timeoutMs, 250).catch((err: unknown) => {
+  const attempt = (): Promise<VerifyReport | { error: string }> =>
+    verifyNow(ctx).catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }));
+  const last = await waitFor(
+    'Elasticsearch to match Redis',
+    attempt,
+    (r) => !('error' in r) && inSync(r),
+    timeoutMs,
+    250,
+  ).catch((err: unknown) => {
     throw new Error(err instanceof Error ? err.message : String(err));
   });
+  if ('error' in last) throw new Error(last.error);
+  return last;
 }
 
 export { formatReport };
