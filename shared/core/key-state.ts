@@ -43,48 +43,81 @@ export type KeyState =
 
 // Each key is read atomically: TYPE, the type's read and PTTL cannot straddle a concurrent
 // change. Many keys go in one call, since a script call costs the server far more than the
-// reads of a small key. The reply is one flat array, three entries a key (type, PTTL, value or
-// nil): a table per key would cost the server a table to build and to write out for every key,
-// and the client an array to parse, for nothing. The range arguments are strings so that Lua
-// does not convert numbers for every call.
+// reads of a small key. The reply is one string for all the keys of a call, packed by the
+// script (struct.pack, little-endian), rather than a bulk string per field: the client's RESP
+// decoder costs far more per element (one Buffer each, its state machine) than slicing one
+// reply by the lengths written into it, and the server writes one bulk string instead of a
+// dozen a key. Per key:
+//   absent:  'n'
+//   present: type code (1 byte), PTTL (double: -1 without a TTL), item count m (uint32),
+//            m item lengths (uint32 each), then the items' bytes one after the other.
+// Type codes: s string (one item), h hash (name, value, ...), l list, S set, z zset (member,
+// score as Redis prints it, ...), x stream (per entry: its id, its field count as a uint32 in
+// an item of 4 bytes, then name, value, ...), u a type the script does not read (one item: its
+// name). The lengths of up to MAX_PACKED items are packed in one struct.pack call (the format
+// string is kept per count); a longer collection packs them one by one. The range arguments are
+// strings so that Lua does not convert numbers for every call.
+const MAX_PACKED = 200;
 const READ_KEYS_LUA = `
 local call = redis.call
-local out, n = {}, 0
+local pack, concat, unpack, rep = struct.pack, table.concat, unpack, string.rep
+local out, n, formats, lengths = {}, 0, {}, {}
 for _, k in ipairs(KEYS) do
   local t = call('TYPE', k)['ok']
-  local ttl, v = -2, false
-  if t ~= 'none' then
-    ttl = call('PTTL', k)
-    if t == 'hash' then v = call('HGETALL', k)
-    elseif t == 'string' then v = call('GET', k)
-    elseif t == 'list' then v = call('LRANGE', k, '0', '-1')
-    elseif t == 'set' then v = call('SMEMBERS', k)
-    elseif t == 'zset' then v = call('ZRANGE', k, '0', '-1', 'WITHSCORES')
-    elseif t == 'stream' then v = call('XRANGE', k, '-', '+')
+  if t == 'none' then
+    n = n + 1
+    out[n] = 'n'
+  elseif t == 'string' then
+    local s = call('GET', k)
+    out[n + 1] = pack('<c1dI4I4', 's', call('PTTL', k), 1, #s)
+    out[n + 2] = s
+    n = n + 2
+  else
+    local ttl = call('PTTL', k)
+    local v, c
+    if t == 'hash' then v, c = call('HGETALL', k), 'h'
+    elseif t == 'list' then v, c = call('LRANGE', k, '0', '-1'), 'l'
+    elseif t == 'set' then v, c = call('SMEMBERS', k), 'S'
+    elseif t == 'zset' then v, c = call('ZRANGE', k, '0', '-1', 'WITHSCORES'), 'z'
+    elseif t == 'stream' then
+      v, c = {}, 'x'
+      local j = 0
+      for _, e in ipairs(call('XRANGE', k, '-', '+')) do
+        local f = e[2]
+        v[j + 1] = e[1]
+        v[j + 2] = pack('<I4', #f)
+        j = j + 2
+        for i = 1, #f do v[j + i] = f[i] end
+        j = j + #f
+      end
+    else v, c = {t}, 'u'
     end
+    local m = #v
+    if m <= ${MAX_PACKED} then
+      for i = 1, m do lengths[i] = #v[i] end
+      local f = formats[m]
+      if not f then
+        f = '<c1dI4' .. rep('I4', m)
+        formats[m] = f
+      end
+      out[n + 1] = pack(f, c, ttl, m, unpack(lengths, 1, m))
+    else
+      local parts = {pack('<c1dI4', c, ttl, m)}
+      for i = 1, m do parts[i + 1] = pack('<I4', #v[i]) end
+      out[n + 1] = concat(parts)
+    end
+    out[n + 2] = concat(v)
+    n = n + 2
   end
-  out[n + 1] = t
-  out[n + 2] = ttl
-  out[n + 3] = v
-  n = n + 3
 end
-return out
+return concat(out)
 `;
 
 /** Keys per script call: enough to spread its cost, few enough not to hold the server long. */
 const KEYS_PER_CALL = 100;
 
-/**
- * One key's part of a script reply, read as bytes: every bulk string a Buffer, integers numbers
- * (the value is null for a key that is absent or of a type the script does not read).
- */
-export type RawReply = [Buffer, number?, unknown?];
-
-/** A script reply: the keys' RawReply entries one after the other, three entries a key. */
-type FlatReply = unknown[];
-
 type KeyReaderRedis = RedisClient & {
-  resEsReadKeysBuffer(numKeys: number, ...keys: (string | Buffer)[]): Promise<FlatReply>;
+  resEsReadKeysBuffer(numKeys: number, ...keys: (string | Buffer)[]): Promise<Buffer>;
 };
 
 function withReadCommand(redis: RedisClient): KeyReaderRedis {
@@ -110,8 +143,7 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
     return Promise.all(
       keys.map(async (key) => {
         try {
-          // One key: the flat reply is that key's three entries.
-          return decodeReply((await client.resEsReadKeysBuffer(1, keyArg(key))) as RawReply);
+          return decodeKeyStates(await client.resEsReadKeysBuffer(1, keyArg(key)), 1)[0] as KeyState; // one key, one state
         } catch (err) {
           throw new Error(`reading ${JSON.stringify(displayKey(key))}: ${(err as Error).message}`, { cause: err });
         }
@@ -135,69 +167,124 @@ export async function readKeyStates(redis: RedisClient, keys: readonly string[])
         cause: err,
       });
     }
-    const flat = reply as FlatReply;
-    if (flat.length !== count * 3) throw new Error(`the read script answered ${flat.length} entries for ${count} keys`);
-    for (let i = 0; i < flat.length; i += 3) states.push(decodeState(flat[i] as Buffer, flat[i + 1], flat[i + 2]));
+    for (const state of decodeKeyStates(reply as Buffer, count)) states.push(state);
   });
   return states;
 }
 
-export function decodeReply(reply: RawReply): KeyState {
-  return decodeState(reply[0], reply[1], reply[2]);
+const CODE_NONE = 0x6e; // n
+const TYPE_OF_CODE: Readonly<Record<number, RedisValueType | 'unsupported'>> = {
+  0x73: 'string', // s
+  0x68: 'hash', // h
+  0x6c: 'list', // l
+  0x53: 'set', // S
+  0x7a: 'zset', // z
+  0x78: 'stream', // x
+  0x75: 'unsupported', // u
+};
+
+/**
+ * The states of `count` keys from one reply of the read script (the layout above). Its items
+ * are views of the reply, not copies. A reply that does not hold exactly `count` keys' records
+ * is an error: a state read wrong must never become a document.
+ */
+export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
+  const states = new Array<KeyState>(count);
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    if (at >= reply.length) throw malformed(`it ends after ${k} of ${count} keys`);
+    const code = reply[at] as number; // at < length
+    if (code === CODE_NONE) {
+      states[k] = { exists: false };
+      at += 1;
+      continue;
+    }
+    const type = TYPE_OF_CODE[code];
+    if (type === undefined || at + 13 > reply.length) throw malformed(`key ${k} has no valid header`);
+    const ttl = reply.readDoubleLE(at + 1);
+    const m = reply.readUInt32LE(at + 9);
+    at += 13;
+    let data = at + 4 * m;
+    if (data > reply.length) throw malformed(`key ${k}'s ${m} item lengths run past its end`);
+    const items = new Array<Buffer>(m);
+    for (let i = 0; i < m; i++) {
+      const end = data + reply.readUInt32LE(at + 4 * i);
+      if (end > reply.length) throw malformed(`key ${k}'s item ${i} runs past its end`);
+      items[i] = reply.subarray(data, end);
+      data = end;
+    }
+    at = data;
+    const state = presentState(type, items);
+    if (state === undefined) throw malformed(`key ${k}'s ${m} items do not make a ${type}`);
+    if (ttl >= 0) state.ttlMs = ttl;
+    states[k] = state;
+  }
+  if (at !== reply.length) throw malformed(`${reply.length - at} bytes are left after ${count} keys`);
+  return states;
+}
+
+function malformed(why: string): Error {
+  return new Error(`the read script's reply is malformed: ${why}`);
 }
 
 // Runs for every key the worker reads: the state is built in one object literal per type (no
-// closure, no spread), and pairs are taken from the flat reply by index.
-function decodeState(typeBytes: Buffer, ttl: unknown, raw: unknown): KeyState {
-  const type = typeBytes.toString('latin1');
-  if (type === 'none') return { exists: false };
-  const ttlMs = typeof ttl === 'number' && ttl >= 0 ? ttl : undefined;
-  let state: Exclude<KeyState, { exists: false }>;
+// closure, no spread), and pairs are taken from the items by index.
+function presentState(
+  type: RedisValueType | 'unsupported',
+  items: Buffer[],
+): Exclude<KeyState, { exists: false }> | undefined {
   switch (type) {
     case 'string':
-      state = { exists: true, type, value: raw as Buffer };
-      break;
+      return items.length === 1 ? { exists: true, type, value: items[0] as Buffer } : undefined; // one item
     case 'hash':
-      state = { exists: true, type, value: toPairs(raw as Buffer[]) };
-      break;
+      return items.length % 2 === 0 ? { exists: true, type, value: toPairs(items, 0, items.length) } : undefined;
     case 'list':
     case 'set':
-      state = { exists: true, type, value: raw as Buffer[] };
-      break;
+      return { exists: true, type, value: items };
     case 'zset':
-      state = { exists: true, type, value: zsetEntries(raw as Buffer[]) };
-      break;
-    case 'stream':
-      state = {
-        exists: true,
-        type,
-        value: (raw as [Buffer, Buffer[]][]).map(([id, fields]) => ({
-          id: id.toString('latin1'),
-          fields: toPairs(fields),
-        })),
-      };
-      break;
-    default:
-      state = { exists: true, type: 'unsupported', redisType: type };
+      return items.length % 2 === 0 ? { exists: true, type, value: zsetEntries(items) } : undefined;
+    case 'stream': {
+      const entries = streamEntries(items);
+      return entries && { exists: true, type, value: entries };
+    }
+    case 'unsupported':
+      return items.length === 1
+        ? { exists: true, type, redisType: (items[0] as Buffer).toString('latin1') } // one item
+        : undefined;
   }
-  if (ttlMs !== undefined) state.ttlMs = ttlMs;
-  return state;
 }
 
-function toPairs(flat: readonly Buffer[]): FieldPair[] {
-  const n = flat.length >> 1;
+function toPairs(items: readonly Buffer[], from: number, to: number): FieldPair[] {
+  const n = (to - from) >> 1;
   const out = new Array<FieldPair>(n);
-  // Both in range: 2i + 1 < length.
-  for (let i = 0; i < n; i++) out[i] = { name: flat[2 * i] as Buffer, value: flat[2 * i + 1] as Buffer };
+  // Both in range: from + 2i + 1 < to.
+  for (let i = 0; i < n; i++)
+    out[i] = { name: items[from + 2 * i] as Buffer, value: items[from + 2 * i + 1] as Buffer };
   return out;
 }
 
-function zsetEntries(flat: readonly Buffer[]): ZsetEntry[] {
-  const n = flat.length >> 1;
+function zsetEntries(items: readonly Buffer[]): ZsetEntry[] {
+  const n = items.length >> 1;
   const out = new Array<ZsetEntry>(n);
   for (let i = 0; i < n; i++)
-    out[i] = { member: flat[2 * i] as Buffer, score: (flat[2 * i + 1] as Buffer).toString('latin1') }; // both in range
+    out[i] = { member: items[2 * i] as Buffer, score: (items[2 * i + 1] as Buffer).toString('latin1') }; // both in range
   return out;
+}
+
+function streamEntries(items: readonly Buffer[]): StreamEntry[] | undefined {
+  const entries: StreamEntry[] = [];
+  let i = 0;
+  while (i < items.length) {
+    const id = items[i];
+    const countItem = items[i + 1];
+    if (id === undefined || countItem?.length !== 4) return undefined;
+    const fields = countItem.readUInt32LE(0);
+    const end = i + 2 + fields;
+    if (fields % 2 !== 0 || end > items.length) return undefined;
+    entries.push({ id: id.toString('latin1'), fields: toPairs(items, i + 2, end) });
+    i = end;
+  }
+  return entries;
 }
 
 /**

@@ -92,6 +92,38 @@ describe('readKeyStates', () => {
     });
   });
 
+  it('reads collections longer than the script packs in one call, empty values and multi-entry streams', async () => {
+    // Item lengths of up to 200 items go in one struct.pack call, longer ones one by one.
+    const fields = Array.from({ length: 1000 }, (_, i) => [b(`f${i}`), Buffer.from([i & 0xff, 0x00, 0xff])]);
+    await redis.hset('big-hash', ...fields.flat());
+    const items = Array.from({ length: 201 }, (_, i) => b(i % 7 === 0 ? '' : `item-${i}`));
+    await redis.rpush('big-list', ...items);
+    await redis.set('empty', '');
+    await redis.xadd('s', '1-1', 'a', '');
+    await redis.xadd('s', '2-0', 'b', 'x', 'c', 'y');
+    const states = await readKeyStates(redis, ['big-hash', 'big-list', 'empty', 's']);
+    const [hash, list, empty, stream] = states;
+    expect(
+      hash?.exists && hash.type === 'hash' ? [...hash.value].sort((x, y) => Buffer.compare(x.name, y.name)) : hash,
+    ).toEqual(fields.map(([name, value]) => ({ name, value })).sort((x, y) => Buffer.compare(x.name!, y.name!)));
+    expect(list).toEqual({ exists: true, type: 'list', value: items });
+    expect(empty).toEqual({ exists: true, type: 'string', value: b('') });
+    expect(stream).toEqual({
+      exists: true,
+      type: 'stream',
+      value: [
+        { id: '1-1', fields: [{ name: b('a'), value: b('') }] },
+        {
+          id: '2-0',
+          fields: [
+            { name: b('b'), value: b('x') },
+            { name: b('c'), value: b('y') },
+          ],
+        },
+      ],
+    });
+  });
+
   it('reads a key whose name is not UTF-8 by its exact bytes', async () => {
     const name = Buffer.from([0x6b, 0xc3, 0x28, 0xff]);
     await redis.set(name, 'v');

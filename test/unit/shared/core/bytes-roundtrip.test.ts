@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { keyFromBytes } from '../../../../shared/core/bytes';
-import { decodeReply, type RawReply } from '../../../../shared/core/key-state';
+import { decodeReply, type RawReply } from '../../../support/read-reply';
 import {
   buildDocument,
   compareCodePoints,

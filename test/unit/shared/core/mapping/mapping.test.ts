@@ -1,5 +1,6 @@
 import { DocumentRejectedError } from '../../../../../shared/platform/errors';
-import { decodeReply, type KeyState, type RawReply } from '../../../../../shared/core/key-state';
+import type { KeyState } from '../../../../../shared/core/key-state';
+import { decodeReply, type RawReply } from '../../../../support/read-reply';
 import {
   buildDocument,
   coerce,
