@@ -1,16 +1,24 @@
+import { isAscii } from 'node:buffer';
 import { keyArg, keyArgs, displayKey } from './bytes';
 import type { RedisClient } from '../platform/redis';
 
 export type RedisValueType = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
 
+/**
+ * Bytes Redis holds: as text when the reader knows they are the UTF-8 encoding of that text (it
+ * decodes a key's items in one call when they are all ASCII), as a Buffer otherwise. A Buffer
+ * says nothing either way: it may well be text too (shared/core/mapping/document.ts decides).
+ */
+export type Bytes = string | Buffer;
+
 /** A hash field or stream field with its value, as the exact bytes Redis holds. */
 export interface FieldPair {
-  name: Buffer;
-  value: Buffer;
+  name: Bytes;
+  value: Bytes;
 }
 
 export interface ZsetEntry {
-  member: Buffer;
+  member: Bytes;
   /** The score as Redis prints it (`inf`, `-inf`, `-0` and all digits kept). */
   score: string;
 }
@@ -22,15 +30,20 @@ export interface StreamEntry {
 }
 
 interface ValueOf {
-  string: Buffer;
+  string: Bytes;
   /** In HGETALL's order, which means nothing: the document puts the fields in order (document.ts). */
   hash: FieldPair[];
-  list: Buffer[];
+  list: Bytes[];
   /** In SMEMBERS' order, which means nothing either. */
-  set: Buffer[];
+  set: Bytes[];
   /** ZRANGE order (score, then member bytes). */
   zset: ZsetEntry[];
   stream: StreamEntry[];
+}
+
+/** Bytes as a Buffer, whichever form they came in. */
+export function asBuffer(b: Bytes): Buffer {
+  return typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
 }
 
 export type PresentKeyState = {
@@ -206,13 +219,15 @@ export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
     at += 13;
     let data = at + 4 * m;
     if (data > reply.length) throw malformed(`key ${k}'s ${m} item lengths run past its end`);
-    const items = new Array<Buffer>(m);
+    if (ends.length < m) ends = new Float64Array(Math.max(m, 2 * ends.length));
+    const first = data;
     for (let i = 0; i < m; i++) {
       const end = data + reply.readUInt32LE(at + 4 * i);
       if (end > reply.length) throw malformed(`key ${k}'s item ${i} runs past its end`);
-      items[i] = reply.subarray(data, end);
+      ends[i] = end;
       data = end;
     }
+    const items = sliceItems(reply, first, m);
     at = data;
     const state = presentState(type, items);
     if (state === undefined) throw malformed(`key ${k}'s ${m} items do not make a ${type}`);
@@ -223,6 +238,37 @@ export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
   return states;
 }
 
+/** Each item's end offset in the reply, for the key being decoded (decoding is synchronous, so one array serves all). */
+let ends = new Float64Array(256);
+
+/**
+ * The `count` items of a key, the first starting at `from`, each ending at its `ends` offset.
+ * ASCII bytes are their own UTF-8 text, and offsets into them are offsets into the text: one
+ * check and one decode for all of a key's items, then a slice each, instead of a decode (a call
+ * into C++) per item later. Otherwise each item is a view of the reply's bytes.
+ */
+function sliceItems(reply: Buffer, from: number, count: number): Bytes[] {
+  const items = new Array<Bytes>(count);
+  if (count === 0) return items;
+  const to = ends[count - 1] as number; // count > 0
+  let start = from;
+  if (isAscii(reply.subarray(from, to))) {
+    const text = reply.toString('latin1', from, to);
+    for (let i = 0; i < count; i++) {
+      const end = ends[i] as number; // i < count
+      items[i] = text.slice(start - from, end - from);
+      start = end;
+    }
+    return items;
+  }
+  for (let i = 0; i < count; i++) {
+    const end = ends[i] as number; // i < count
+    items[i] = reply.subarray(start, end);
+    start = end;
+  }
+  return items;
+}
+
 function malformed(why: string): Error {
   return new Error(`the read script's reply is malformed: ${why}`);
 }
@@ -231,11 +277,11 @@ function malformed(why: string): Error {
 // closure, no spread), and pairs are taken from the items by index.
 function presentState(
   type: RedisValueType | 'unsupported',
-  items: Buffer[],
+  items: Bytes[],
 ): Exclude<KeyState, { exists: false }> | undefined {
   switch (type) {
     case 'string':
-      return items.length === 1 ? { exists: true, type, value: items[0] as Buffer } : undefined; // one item
+      return items.length === 1 ? { exists: true, type, value: items[0] as Bytes } : undefined; // one item
     case 'hash':
       return items.length % 2 === 0 ? { exists: true, type, value: toPairs(items, 0, items.length) } : undefined;
     case 'list':
@@ -249,12 +295,16 @@ function presentState(
     }
     case 'unsupported':
       return items.length === 1
-        ? { exists: true, type, redisType: (items[0] as Buffer).toString('latin1') } // one item
+        ? { exists: true, type, redisType: latin1(items[0] as Bytes) } // one item
         : undefined;
   }
 }
 
-function toPairs(items: readonly Buffer[], from: number, to: number): FieldPair[] {
+function latin1(b: Bytes): string {
+  return typeof b === 'string' ? b : b.toString('latin1');
+}
+
+function toPairs(items: readonly Bytes[], from: number, to: number): FieldPair[] {
   const n = (to - from) >> 1;
   const out = new Array<FieldPair>(n);
   // Both in range: from + 2i + 1 < to.
@@ -263,28 +313,35 @@ function toPairs(items: readonly Buffer[], from: number, to: number): FieldPair[
   return out;
 }
 
-function zsetEntries(items: readonly Buffer[]): ZsetEntry[] {
+function zsetEntries(items: readonly Bytes[]): ZsetEntry[] {
   const n = items.length >> 1;
   const out = new Array<ZsetEntry>(n);
-  for (let i = 0; i < n; i++)
-    out[i] = { member: items[2 * i] as Buffer, score: (items[2 * i + 1] as Buffer).toString('latin1') }; // both in range
+  for (let i = 0; i < n; i++) out[i] = { member: items[2 * i] as Bytes, score: latin1(items[2 * i + 1] as Bytes) }; // both in range
   return out;
 }
 
-function streamEntries(items: readonly Buffer[]): StreamEntry[] | undefined {
+function streamEntries(items: readonly Bytes[]): StreamEntry[] | undefined {
   const entries: StreamEntry[] = [];
   let i = 0;
   while (i < items.length) {
     const id = items[i];
-    const countItem = items[i + 1];
-    if (id === undefined || countItem?.length !== 4) return undefined;
-    const fields = countItem.readUInt32LE(0);
+    const fields = uint32Item(items[i + 1]);
+    if (id === undefined || fields === undefined) return undefined;
     const end = i + 2 + fields;
     if (fields % 2 !== 0 || end > items.length) return undefined;
-    entries.push({ id: id.toString('latin1'), fields: toPairs(items, i + 2, end) });
+    entries.push({ id: latin1(id), fields: toPairs(items, i + 2, end) });
     i = end;
   }
   return entries;
+}
+
+/** A stream entry's field count: 4 bytes, little-endian (sliced as text when they happen to be ASCII). */
+function uint32Item(item: Bytes | undefined): number | undefined {
+  if (item?.length !== 4) return undefined;
+  if (typeof item !== 'string') return item.readUInt32LE(0);
+  return (
+    item.charCodeAt(0) + item.charCodeAt(1) * 0x100 + item.charCodeAt(2) * 0x10000 + item.charCodeAt(3) * 0x1000000
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { FieldPair, KeyState } from '../../shared/core/key-state';
+import { asBuffer, type Bytes, type FieldPair, type KeyState } from '../../shared/core/key-state';
 import type { DecodedValue } from '../../producers/capture/replication/rdb';
 
 /** Far enough ahead that no TTL ends during a test. */
@@ -110,7 +110,7 @@ function byBytes(members: readonly string[]): string[] {
 /** A key's state as readKeyStates reports it (bytes), in the comparison shape, TTL aside (compared separately, exactly). */
 export function withoutTtl(state: KeyState | undefined): TextState | undefined {
   if (!state?.exists) return undefined;
-  const text = (b: Buffer): string => b.toString('utf8');
+  const text = (b: Bytes): string => asBuffer(b).toString('utf8');
   const fields = (pairs: readonly FieldPair[]): Record<string, string> =>
     Object.fromEntries(pairs.map((p) => [text(p.name), text(p.value)]));
   switch (state.type) {

@@ -1,4 +1,4 @@
-import { decodeKeyStates, type KeyState } from '../../shared/core/key-state';
+import { asBuffer, decodeKeyStates, type FieldPair, type KeyState } from '../../shared/core/key-state';
 
 /**
  * One key as the read script's commands answer it, before the script packs it: its TYPE, its
@@ -42,4 +42,24 @@ export function packReply([typeBytes, ttl, value]: RawReply): Buffer {
 
 export function decodeReply(reply: RawReply): KeyState {
   return decodeKeyStates(packReply(reply), 1)[0] as KeyState; // one key, one state
+}
+
+/** A state with every item as a Buffer, as tests write them: the reader hands ASCII items over as text. */
+export function inBytes(state: KeyState | undefined): KeyState | undefined {
+  if (!state?.exists || state.type === 'unsupported') return state;
+  const pairs = (ps: readonly FieldPair[]): FieldPair[] =>
+    ps.map((p) => ({ name: asBuffer(p.name), value: asBuffer(p.value) }));
+  switch (state.type) {
+    case 'string':
+      return { ...state, value: asBuffer(state.value) };
+    case 'hash':
+      return { ...state, value: pairs(state.value) };
+    case 'list':
+    case 'set':
+      return { ...state, value: state.value.map(asBuffer) };
+    case 'zset':
+      return { ...state, value: state.value.map((e) => ({ ...e, member: asBuffer(e.member) })) };
+    case 'stream':
+      return { ...state, value: state.value.map((e) => ({ ...e, fields: pairs(e.fields) })) };
+  }
 }

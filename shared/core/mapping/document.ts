@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { isBinaryKey, keyToBytes } from '../bytes';
 import { DocumentRejectedError } from '../../platform/errors';
-import type { FieldPair, KeyState } from '../key-state';
+import { asBuffer, type Bytes, type FieldPair, type KeyState } from '../key-state';
 import type { Coercion } from '../../platform/config/schema';
 import { BASE64_MARKER, isBase64Marker, parseJsonExactly, type JsonValue } from './json-text';
 
@@ -73,20 +73,27 @@ function keyFields(key: string): { key: string } | { key_base64: string } {
 }
 
 /**
- * The text of bytes that are valid UTF-8, else undefined. Decoding first and validating only
- * when the text holds U+FFFD (what the decoder puts in place of a bad sequence) costs one
- * native call per value instead of two: this runs for every field and item of every document.
+ * The text of bytes that are valid UTF-8, else undefined; text the reader already decoded is
+ * that text. Decoding first and validating only when the text holds U+FFFD (what the decoder
+ * puts in place of a bad sequence) costs one native call per value instead of two: this runs
+ * for every field and item of every document the reader could not decode in one go.
  * `toString()` without arguments is Buffer's shortest path to the UTF-8 decoder (an encoding
  * argument is normalised and looked up on every call).
  */
-function utf8Text(b: Buffer): string | undefined {
+function utf8Text(b: Bytes): string | undefined {
+  if (typeof b === 'string') return b;
   const text = b.toString();
   return text.includes('\uFFFD') && !isUtf8(b) ? undefined : text;
 }
 
 /** Bytes as a JSON value: the text when they are UTF-8, `{"$base64": "..."}` otherwise. */
-function bytesValue(b: Buffer): JsonValue {
-  return utf8Text(b) ?? { [BASE64_MARKER]: b.toString('base64') };
+function bytesValue(b: Bytes): JsonValue {
+  return utf8Text(b) ?? { [BASE64_MARKER]: asBuffer(b).toString('base64') };
+}
+
+/** Orders bytes as Redis compares them (memcmp), whichever form they came in. */
+function compareBytes(a: Bytes, b: Bytes): number {
+  return Buffer.compare(asBuffer(a), asBuffer(b));
 }
 
 /**
@@ -183,19 +190,19 @@ export function buildDocument(
 function hashValue(pairs: readonly FieldPair[]): JsonValue {
   const n = pairs.length;
   const names: string[] = [];
-  const values: Buffer[] = [];
+  const values: Bytes[] = [];
   for (let i = 0; i < n; i++) {
     const p = pairs[i] as FieldPair; // i < n
     const name = utf8Text(p.name);
     if (name === undefined)
       return pairsValue(
-        [...pairs].sort((a, b) => Buffer.compare(a.name, b.name)),
+        [...pairs].sort((a, b) => compareBytes(a.name, b.name)),
         false,
       );
     let j = i;
     while (j > 0 && compareCodePoints(names[j - 1] as string, name) > 0) {
       names[j] = names[j - 1] as string;
-      values[j] = values[j - 1] as Buffer;
+      values[j] = values[j - 1] as Bytes;
       j--;
     }
     names[j] = name;
@@ -203,15 +210,15 @@ function hashValue(pairs: readonly FieldPair[]): JsonValue {
   }
   // Field names are unique in a hash: no repeat to look for.
   const obj: Record<string, JsonValue> = {};
-  for (let i = 0; i < n; i++) setField(obj, names[i] as string, bytesValue(values[i] as Buffer));
+  for (let i = 0; i < n; i++) setField(obj, names[i] as string, bytesValue(values[i] as Bytes));
   return obj;
 }
 
 /** A set's members in byte order, for the same reason. */
-function setValue(members: readonly Buffer[]): JsonValue {
+function setValue(members: readonly Bytes[]): JsonValue {
   const values = members.map(bytesValue);
   if (values.every((v): v is string => typeof v === 'string')) return values.sort(compareCodePoints);
-  return [...members].sort((a, b) => Buffer.compare(a, b)).map(bytesValue);
+  return [...members].sort(compareBytes).map(bytesValue);
 }
 
 /**
@@ -304,11 +311,11 @@ function searchText(value: JsonValue): string {
  * A string value: its text, JSON parsed as the rule asks when the parse is exact
  * (json-text.ts), or the `$base64` form when the bytes are not UTF-8.
  */
-function stringValue(raw: Buffer, json: boolean | 'auto'): JsonValue {
+function stringValue(raw: Bytes, json: boolean | 'auto'): JsonValue {
   const text = utf8Text(raw);
   if (text === undefined) {
     if (json === true) throw new DocumentRejectedError('value is not UTF-8 text, so not JSON (rule has json: true)');
-    return { [BASE64_MARKER]: raw.toString('base64') };
+    return { [BASE64_MARKER]: asBuffer(raw).toString('base64') };
   }
   if (json === false) return text;
   if (json === 'auto' && !/^\s*\{/.test(text)) return text;

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { keyFromBytes } from '../../../../shared/core/bytes';
-import { readKeyStates } from '../../../../shared/core/key-state';
+import { asBuffer, readKeyStates as readStates, type FieldPair } from '../../../../shared/core/key-state';
+import { inBytes } from '../../../support/read-reply';
 import { startRedis, type RedisServerHandle } from '../../../support/redis-server';
 
 let server: RedisServerHandle;
@@ -21,6 +22,9 @@ beforeEach(async () => {
 });
 
 const b = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** The states with every item as bytes, however the reader handed them over. */
+const readKeyStates = async (client: Redis, keys: string[]) => (await readStates(client, keys)).map(inBytes);
 
 describe('readKeyStates', () => {
   it('reads every type as bytes, an absent key as absent, in the order asked', async () => {
@@ -103,9 +107,10 @@ describe('readKeyStates', () => {
     await redis.xadd('s', '2-0', 'b', 'x', 'c', 'y');
     const states = await readKeyStates(redis, ['big-hash', 'big-list', 'empty', 's']);
     const [hash, list, empty, stream] = states;
-    expect(
-      hash?.exists && hash.type === 'hash' ? [...hash.value].sort((x, y) => Buffer.compare(x.name, y.name)) : hash,
-    ).toEqual(fields.map(([name, value]) => ({ name, value })).sort((x, y) => Buffer.compare(x.name!, y.name!)));
+    const byName = (x: FieldPair, y: FieldPair): number => Buffer.compare(asBuffer(x.name), asBuffer(y.name));
+    expect(hash?.exists && hash.type === 'hash' ? [...hash.value].sort(byName) : hash).toEqual(
+      fields.map(([name, value]) => ({ name: name as Buffer, value: value as Buffer })).sort(byName),
+    );
     expect(list).toEqual({ exists: true, type: 'list', value: items });
     expect(empty).toEqual({ exists: true, type: 'string', value: b('') });
     expect(stream).toEqual({

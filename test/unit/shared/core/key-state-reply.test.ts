@@ -11,13 +11,39 @@ describe("decodeKeyStates (the read script's packed reply)", () => {
     packReply([b('ReJSON-RL'), -1, null]),
   ]);
 
-  it('decodes several keys in order, TTL only when set, a type it does not read by name', () => {
+  it('decodes several keys in order, TTL only when set, a type it does not read by name; ASCII items as text', () => {
     expect(decodeKeyStates(records, 4)).toEqual([
       { exists: false },
       { exists: true, type: 'string', value: Buffer.from([0x00, 0xff]), ttlMs: 1234 },
-      { exists: true, type: 'hash', value: [{ name: b('f'), value: b('') }] },
+      { exists: true, type: 'hash', value: [{ name: 'f', value: '' }] },
       { exists: true, type: 'unsupported', redisType: 'ReJSON-RL' },
     ]);
+  });
+
+  it('hands over the items of a key holding any byte past ASCII as bytes, all of them', () => {
+    const mixed = packReply([b('list'), -1, [b('plain'), b('é'), Buffer.from([0x80])]]);
+    expect(decodeKeyStates(mixed, 1)).toEqual([
+      { exists: true, type: 'list', value: [b('plain'), b('é'), Buffer.from([0x80])] },
+    ]);
+    const [stream] = decodeKeyStates(
+      packReply([
+        b('stream'),
+        -1,
+        [
+          [b('1-1'), [b('f'), b('v')]],
+          [b('2-0'), []],
+        ],
+      ]),
+      1,
+    );
+    expect(stream).toEqual({
+      exists: true,
+      type: 'stream',
+      value: [
+        { id: '1-1', fields: [{ name: 'f', value: 'v' }] },
+        { id: '2-0', fields: [] },
+      ],
+    });
   });
 
   it('refuses a reply that holds fewer or more keys than asked, or is cut short', () => {
