@@ -467,11 +467,26 @@ class Sampler {
 }
 
 /** The block BENCHMARKS.md shows for the scenario. */
-export function renderBigSnapshot(
-  r: BigSnapshotResult,
+/** Each size's section, then how each size's keys/s compares with the first (smallest asked first). */
+export function renderBigSnapshots(
+  results: readonly BigSnapshotResult[],
   n: (x: number, digits?: number) => string,
   cores: number,
 ): string[] {
+  const lines = results.flatMap((r) => renderBigSnapshot(r, n, cores));
+  const [first, ...rest] = results;
+  if (first === undefined || rest.length === 0) return lines;
+  const rate = (r: BigSnapshotResult): number => r.keys / r.seconds;
+  lines.push(
+    `Keys/s against ${n(first.keys)} keys in the same run: ${rest
+      .map((r) => `${n(r.keys)} keys ${n(rate(r))} against ${n(rate(first))}, ${n((100 * rate(r)) / rate(first))} %`)
+      .join('; ')}.`,
+    '',
+  );
+  return lines;
+}
+
+function renderBigSnapshot(r: BigSnapshotResult, n: (x: number, digits?: number) => string, cores: number): string[] {
   const mib = (b: number): string => `${n(b / 2 ** 20)} MiB`;
   const gb = (b: number): string => `${n(b / 2 ** 30, 1)} GiB`;
   const s = r.sizing;

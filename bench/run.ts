@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { devStack, readStackEnv, REPO_ROOT } from '../test/support/dev-stack';
 import { memoryScenario, type MemoryResult } from './backlog';
-import { bigSnapshotScenario, renderBigSnapshot, type BigSnapshotResult } from './big-snapshot';
+import { bigSnapshotScenario, renderBigSnapshots, type BigSnapshotResult } from './big-snapshot';
 import {
   holds,
   hotKeysScenario,
@@ -161,7 +161,8 @@ interface Results {
   search?: SearchResult;
   baseline?: BaselineComparison;
   scaleout?: ScaleOutResult;
-  bigsnapshot?: BigSnapshotResult;
+  /** One per `--big-keys` size, in the order given. */
+  bigsnapshot?: BigSnapshotResult[];
   /** 1-minute load average before and after the run: how busy the shared machine was. */
   load: { before: number; after?: number };
 }
@@ -182,7 +183,10 @@ async function main(): Promise<void> {
     .option('--only <list>', `comma-separated subset of ${SCENARIOS.join(',')}`)
     .option('--out <file>', 'where the results go (default: BENCHMARKS.md, or bench/results/smoke.md with --smoke)')
     .option('--snapshot-keys <list>', 'scenario snapshot: comma-separated key counts instead of the default sizes')
-    .option('--big-keys <n>', 'scenario bigsnapshot: the keys (default 10,000,000; 20,000 with --smoke)')
+    .option(
+      '--big-keys <list>',
+      'scenario bigsnapshot: comma-separated key counts, run one after the other and compared (default 10,000,000; 20,000 with --smoke)',
+    )
     .option('--baseline <rev>', 'scenario baseline: a git revision whose worker runs interleaved with this build')
     .option('--baseline-keys <n>', 'scenario baseline: the keys of each round (default 1,000,000; 2,000 with --smoke)')
     .option(
@@ -213,7 +217,9 @@ async function main(): Promise<void> {
   const snapshotKeys = opts.snapshotKeys?.split(',').map(Number) ?? sizes.snapshotKeys;
   if (!snapshotKeys.every((k) => Number.isInteger(k) && k > 0))
     throw new Error(`--snapshot-keys takes positive whole numbers, not ${opts.snapshotKeys}`);
-  const bigKeys = positiveInt('--big-keys', opts.bigKeys, sizes.bigKeys);
+  const bigKeys = opts.bigKeys?.split(',').map(Number) ?? [sizes.bigKeys];
+  if (!bigKeys.every((k) => Number.isInteger(k) && k > 0))
+    throw new Error(`--big-keys takes positive whole numbers, not ${opts.bigKeys}`);
   const baselineKeys = positiveInt('--baseline-keys', opts.baselineKeys, sizes.baselineKeys);
   const out =
     opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
@@ -313,14 +319,20 @@ async function main(): Promise<void> {
       results.scaleout = await scaleOutScenario(env, sizes.scaleOut);
     });
     await attempt('bigsnapshot', async () => {
-      log(`big snapshot: ${bigKeys} keys, the producer SIGKILLed half-way and resumed`);
-      results.bigsnapshot = await bigSnapshotScenario(env, {
-        keys: bigKeys,
-        probeKeys: sizes.bigProbeKeys,
-        stackDir: join(REPO_ROOT, STACK_DIR),
-        ...(sizes.bigScanCount ? { scanCount: sizes.bigScanCount } : {}),
-        ...(sizes.bigBatchKeys ? { batchKeys: sizes.bigBatchKeys } : {}),
-      });
+      // Sizes one after the other in one run, so their keys/s compare on the same machine and build.
+      results.bigsnapshot = [];
+      for (const keys of bigKeys) {
+        log(`big snapshot: ${keys} keys, the producer SIGKILLed half-way and resumed`);
+        results.bigsnapshot.push(
+          await bigSnapshotScenario(env, {
+            keys,
+            probeKeys: sizes.bigProbeKeys,
+            stackDir: join(REPO_ROOT, STACK_DIR),
+            ...(sizes.bigScanCount ? { scanCount: sizes.bigScanCount } : {}),
+            ...(sizes.bigBatchKeys ? { batchKeys: sizes.bigBatchKeys } : {}),
+          }),
+        );
+      }
     });
     await attempt('baseline', async () => {
       const rev = opts.baseline;
@@ -345,9 +357,11 @@ async function main(): Promise<void> {
     results.load.after = loadavg()[0] ?? NaN;
   }
   const command = `npm run bench --${opts.smoke ? ' --smoke' : ''}${opts.only ? ` --only ${opts.only}` : ''}${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}${opts.bigKeys ? ` --big-keys ${opts.bigKeys}` : ''}${opts.baseline ? ` --baseline ${opts.baseline}` : ''}${opts.baselineKeys ? ` --baseline-keys ${opts.baselineKeys}` : ''}`;
+  // A run at other sizes gets a block of its own: a 10M big snapshot does not replace the 1M one.
+  const sized = `${opts.snapshotKeys ? ` --snapshot-keys ${opts.snapshotKeys}` : ''}${opts.bigKeys ? ` --big-keys ${opts.bigKeys}` : ''}`;
   writeResults(
     out,
-    opts.only ?? 'all',
+    `${opts.only ?? 'all'}${sized}`,
     command.replace(/ --$/, ''),
     render(results, failures, command.replace(/ --$/, '')),
   );
@@ -557,7 +571,7 @@ function render(r: Results, failures: readonly string[], command: string): strin
     lines.push('');
   }
   if (r.scaleout) lines.push(...renderScaleOut(r.scaleout, n));
-  if (r.bigsnapshot) lines.push(...renderBigSnapshot(r.bigsnapshot, n, cpus().length));
+  if (r.bigsnapshot) lines.push(...renderBigSnapshots(r.bigsnapshot, n, cpus().length));
   for (const f of failures) lines.push(`**Scenario failed** — ${f}`, '');
   return lines.join('\n');
 }
