@@ -197,9 +197,10 @@ const TYPE_OF_CODE: Readonly<Record<number, RedisValueType | 'unsupported'>> = {
 };
 
 /**
- * The states of `count` keys from one reply of the read script (the layout above). Its items
- * are views of the reply, not copies. A reply that does not hold exactly `count` keys' records
- * is an error: a state read wrong must never become a document.
+ * The states of `count` keys from one reply of the read script (the layout above). Their items
+ * are slices of the reply, not copies: of its text when a key's items are all ASCII, else of its
+ * bytes. A reply that does not hold exactly `count` keys' records is an error: a state read
+ * wrong must never become a document.
  */
 export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
   const states = new Array<KeyState>(count);
@@ -308,8 +309,7 @@ function toPairs(items: readonly Bytes[], from: number, to: number): FieldPair[]
   const n = (to - from) >> 1;
   const out = new Array<FieldPair>(n);
   // Both in range: from + 2i + 1 < to.
-  for (let i = 0; i < n; i++)
-    out[i] = { name: items[from + 2 * i] as Buffer, value: items[from + 2 * i + 1] as Buffer };
+  for (let i = 0; i < n; i++) out[i] = { name: items[from + 2 * i] as Bytes, value: items[from + 2 * i + 1] as Bytes };
   return out;
 }
 
