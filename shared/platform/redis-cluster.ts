@@ -53,6 +53,11 @@ export async function slotsOfNode(client: Redis): Promise<Set<number>> {
   return mine ? ownSlots(mine.slots) : new Set();
 }
 
+/** A node the cluster has not declared failed, whose address it knows and has finished meeting. */
+function isUsable(n: NodeLine): boolean {
+  return !n.flags.some((fl) => fl === 'fail' || fl === 'noaddr' || fl === 'handshake');
+}
+
 /**
  * Masters by `host:port`, slotless ones included: a master that is receiving its first slots
  * gets keys (and publishes their events) before it owns any. A master the cluster has
@@ -60,10 +65,7 @@ export async function slotsOfNode(client: Redis): Promise<Set<number>> {
  */
 export function masterAddresses(text: string): string[] {
   return parseClusterNodes(text)
-    .filter(
-      (n) =>
-        n.flags.includes('master') && !n.flags.some((fl) => fl === 'fail' || fl === 'noaddr' || fl === 'handshake'),
-    )
+    .filter((n) => n.flags.includes('master') && isUsable(n))
     .map((n) => n.addr)
     .filter((addr) => !addr.startsWith(':'))
     .sort();
@@ -95,10 +97,19 @@ export class ClusterSource implements SourceRedis {
 
   async masters(db: number): Promise<SourceNode[]> {
     this.db(db);
-    const addrs = masterAddresses((await this.cluster.cluster('NODES')) as string);
+    const text = (await this.cluster.cluster('NODES')) as string;
+    const addrs = masterAddresses(text);
     if (addrs.length === 0) throw new Error('CLUSTER NODES lists no master');
+    // A master demoted by a failover is a healthy replica now, and another caller (a scan under
+    // way, verify) may still hold its client from an earlier listing: it stays open, and serves
+    // again if the node is promoted back. Only a node that failed or left the cluster is closed.
+    const healthy = new Set(
+      parseClusterNodes(text)
+        .filter(isUsable)
+        .map((n) => n.addr),
+    );
     for (const [addr, client] of this.nodes) {
-      if (!addrs.includes(addr)) {
+      if (!addrs.includes(addr) && !healthy.has(addr)) {
         this.nodes.delete(addr);
         void closeRedis(client);
       }
