@@ -171,7 +171,14 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       const roles = await Promise.all(nodes.map(async (n) => ({ port: n.port, role: await handle.role(n.port) })));
       const replica = roles.find((r) => r.role === 'replica')?.port;
       if (replica === undefined) throw new Error('the cluster has no replica to promote');
-      const info = await withNode(replica, (r) => r.info('replication'));
+      // A manual failover waits for the replica to reach its master's offset, and gives up
+      // silently if it cannot: a replica still in its first sync (a cluster just created) would not be promoted.
+      let info = await withNode(replica, (r) => r.info('replication'));
+      for (const until = Date.now() + 30000; !/^master_link_status:up/m.test(info);) {
+        if (Date.now() > until) throw new Error(`replica ${replica}'s link to its master is not up within 30000 ms`);
+        await new Promise((r) => setTimeout(r, 100));
+        info = await withNode(replica, (r) => r.info('replication'));
+      }
       const master = Number(/^master_port:(\d+)/m.exec(info)?.[1]);
       await withNode(replica, (r) => r.cluster('FAILOVER'));
       const deadline = Date.now() + 30000;
