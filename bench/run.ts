@@ -345,7 +345,7 @@ async function main(): Promise<void> {
         results.baseline = await baselineScenario(
           env,
           baselineKeys,
-          { name: build.name, cli: build.cli },
+          { name: build.name, cli: build.cli, batchKeys: build.batchKeys },
           sizes.baselineRounds,
         );
       } finally {
@@ -370,7 +370,7 @@ async function main(): Promise<void> {
 }
 
 /** Another revision, checked out beside this one and built with this checkout's packages. */
-function buildRevision(rev: string): { name: string; cli: string; remove(): void } {
+function buildRevision(rev: string): { name: string; cli: string; batchKeys: number; remove(): void } {
   const git = (...args: string[]): string =>
     execFileSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).trim();
   const commit = git('rev-parse', '--short', rev);
@@ -391,7 +391,30 @@ function buildRevision(rev: string): { name: string; cli: string; remove(): void
     remove();
     throw err;
   }
-  return { name: `${rev} (${commit})`, cli: join(dir, 'dist', 'cli', 'main.js'), remove };
+  return { name: `${rev} (${commit})`, cli: join(dir, 'dist', 'cli', 'main.js'), batchKeys: batchKeysOf(dir), remove };
+}
+
+/**
+ * A built revision's default keys per snapshot job, asked of its own config schema in a process
+ * of its own (its modules would clash with this build's in this one); 500, the first default,
+ * for a revision whose schema is not where this build has it.
+ */
+function batchKeysOf(dir: string): number {
+  const registry = join(dir, 'dist', 'producers', 'capture', 'registry.js');
+  try {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `process.stdout.write(String(require(${JSON.stringify(registry)}).ConfigSchema.shape.producer.parse({}).snapshotBatchKeys))`,
+      ],
+      { encoding: 'utf8' },
+    );
+    return positiveInt("the revision's producer.snapshotBatchKeys", out, 500);
+  } catch (err) {
+    log(`baseline: could not read the revision's producer.snapshotBatchKeys (${(err as Error).message}); using 500`);
+    return 500;
+  }
 }
 
 function pidOf(stackDir: string, file: string): number {
@@ -450,7 +473,7 @@ function render(r: Results, failures: readonly string[], command: string): strin
     lines.push(
       `### Against a baseline revision: ${b.baseline}`,
       '',
-      `Snapshot of ${n(b.keys)} keys, one worker process; each round runs the bulk helper, then both workers (order swapped every round), on the same data.`,
+      `Snapshot of ${n(b.keys)} keys, one worker process; each round runs the bulk helper, then both workers (order swapped every round), on the same data; the snapshot enqueues jobs of each build's own default size (\`producer.snapshotBatchKeys\`: this build ${n(b.batchKeys.current)} keys, the baseline ${n(b.batchKeys.baseline)}).`,
       '',
       '| round | this build (keys/s) | baseline (keys/s) | bulk helper (docs/s) | this build / (a) | baseline / (a) | this build / baseline | CPU µs/key, this build | CPU µs/key, baseline |',
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

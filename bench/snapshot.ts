@@ -201,6 +201,8 @@ function perKey(cpuSeconds: Record<string, number>, keys: number): Record<string
 export interface BaselineComparison {
   keys: number;
   baseline: string;
+  /** Keys per snapshot job each build enqueues with (its own `producer.snapshotBatchKeys` default). */
+  batchKeys: { current: number; baseline: number };
   /**
    * Per round, keys or documents per second: this build, the baseline build, the bulk helper;
    * and the CPU µs per key of each build's own processes (worker, source Redis, queue Redis,
@@ -225,13 +227,18 @@ export interface BaselineComparison {
 export async function baselineScenario(
   env: BenchEnv,
   keys: number,
-  baseline: { name: string; cli: string },
+  baseline: { name: string; cli: string; batchKeys: number },
   rounds: number,
 ): Promise<BaselineComparison> {
   const c = connect(env);
   try {
     const fresh = await seededRounds(env, c, keys);
-    const out: BaselineComparison = { keys, baseline: baseline.name, rounds: [] };
+    const out: BaselineComparison = {
+      keys,
+      baseline: baseline.name,
+      batchKeys: { current: OWN_BATCH_KEYS, baseline: baseline.batchKeys },
+      rounds: [],
+    };
     for (let r = 0; r < rounds; r++) {
       await fresh('bulk');
       const bulkHelper = await bulkHelperBaseline(c, keys);
@@ -240,9 +247,9 @@ export async function baselineScenario(
         cpuUs: number;
         byProcess: Record<string, number>;
       }
-      const run = async (cli?: string): Promise<Run> => {
+      const run = async (build?: { cli: string; batchKeys: number }): Promise<Run> => {
         await fresh('pipeline');
-        const { keysPerSec, cpuUsPerKey } = await pipelineRun(env, c, keys, [], cli);
+        const { keysPerSec, cpuUsPerKey } = await pipelineRun(env, c, keys, [], build?.cli, build?.batchKeys);
         const { elasticsearch: _es, ...tool } = cpuUsPerKey;
         return { keysPerSec, cpuUs: Object.values(tool).reduce((a, b) => a + b, 0), byProcess: cpuUsPerKey };
       };
@@ -251,9 +258,9 @@ export async function baselineScenario(
       let base: Run;
       if (r % 2 === 0) {
         current = await run();
-        base = await run(baseline.cli);
+        base = await run(baseline);
       } else {
-        base = await run(baseline.cli);
+        base = await run(baseline);
         current = await run();
       }
       out.rounds.push({
@@ -272,6 +279,9 @@ export async function baselineScenario(
   }
 }
 
+/** This build's `producer.snapshotBatchKeys`: the snapshot the harness runs in process enqueues jobs as `snapshot` would. */
+const OWN_BATCH_KEYS = ConfigSchema.shape.producer.parse({}).snapshotBatchKeys;
+
 /** One worker process indexes what the snapshot enqueues; timed from the first SCAN to an empty queue. */
 async function pipelineRun(
   env: BenchEnv,
@@ -279,6 +289,8 @@ async function pipelineRun(
   keys: number,
   workerNodeArgs: string[] = [],
   cli?: string,
+  /** Keys per snapshot job: the default of the build whose worker runs (this one's unless told). */
+  batchKeys = OWN_BATCH_KEYS,
 ): Promise<{ keysPerSec: number; cpuUsPerKey: Record<string, number> }> {
   const input = benchConfig(env, `${INDEX}-pipeline`);
   const worker = startCli(input, ['worker'], workerNodeArgs, cli);
@@ -306,7 +318,7 @@ async function pipelineRun(
         databases: [0],
         patterns: ['*'],
         scanCount: 1000,
-        batchKeys: 500,
+        batchKeys,
         prefix: 'redis-es-sync',
         resume: false,
         src: 'snapshot',

@@ -309,7 +309,14 @@ const PRODUCER_SHARED = {
       'Notifications and replication modes on a Redis Cluster source: a lease per master instead of one for the whole source, so several producers share the capture, each holding at most ceil(masters / live producers) ([hand-over](handover.md#sharded-capture)). Give every producer of the deployment the same value. No effect on other sources (one shard).',
     ),
   scanCount: z.number().int().positive().default(1000).describe('SCAN COUNT of snapshots, reconciliation and verify.'),
-  snapshotBatchKeys: z.number().int().positive().default(500).describe('Keys per snapshot or reconciliation job.'),
+  snapshotBatchKeys: z
+    .number()
+    .int()
+    .positive()
+    .default(1000)
+    .describe(
+      "Keys per snapshot or reconciliation job. The default makes a SCAN page (`scanCount`) one job, the size of one `_bulk` (`worker.bulkMaxDocs`): BullMQ's cost is per job, so larger jobs share it among more keys.",
+    ),
   snapshotMaxWaitingJobs: z
     .number()
     .int()
