@@ -60,7 +60,11 @@ describe('environment', () => {
       formerPartitionsPollMs: 5000,
     });
     expect(config.mapping).toEqual({ defaultIndex: 'redis', unmatched: 'index', rules: [], indices: {} });
-    expect(config.producer).toMatchObject({ configureNotifications: false, enqueueBatch: 500, snapshotBatchKeys: 1000 });
+    expect(config.producer).toMatchObject({
+      configureNotifications: false,
+      enqueueBatch: 500,
+      snapshotBatchKeys: 1000,
+    });
   });
 
   it('QUEUE_REDIS_URL sets a separate queue Redis', () => {
