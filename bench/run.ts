@@ -177,6 +177,15 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
   return n;
 }
 
+/** A comma-separated list of positive whole numbers (key counts). */
+function positiveInts(flag: string, value: string | undefined, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  const ns = value.split(',').map(Number);
+  if (!ns.every((k) => Number.isInteger(k) && k > 0))
+    throw new Error(`${flag} takes positive whole numbers, not ${value}`);
+  return ns;
+}
+
 async function main(): Promise<void> {
   const opts = new Command('bench')
     .option('--smoke', 'tiny sizes: check that every scenario runs')
@@ -214,12 +223,8 @@ async function main(): Promise<void> {
   for (const s of only)
     if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; known: ${SCENARIOS.join(', ')}`);
   const sizes = opts.smoke ? SMOKE : FULL;
-  const snapshotKeys = opts.snapshotKeys?.split(',').map(Number) ?? sizes.snapshotKeys;
-  if (!snapshotKeys.every((k) => Number.isInteger(k) && k > 0))
-    throw new Error(`--snapshot-keys takes positive whole numbers, not ${opts.snapshotKeys}`);
-  const bigKeys = opts.bigKeys?.split(',').map(Number) ?? [sizes.bigKeys];
-  if (!bigKeys.every((k) => Number.isInteger(k) && k > 0))
-    throw new Error(`--big-keys takes positive whole numbers, not ${opts.bigKeys}`);
+  const snapshotKeys = positiveInts('--snapshot-keys', opts.snapshotKeys, sizes.snapshotKeys);
+  const bigKeys = positiveInts('--big-keys', opts.bigKeys, [sizes.bigKeys]);
   const baselineKeys = positiveInt('--baseline-keys', opts.baselineKeys, sizes.baselineKeys);
   const out =
     opts.out ?? (opts.smoke ? join(REPO_ROOT, 'bench', 'results', 'smoke.md') : join(REPO_ROOT, 'BENCHMARKS.md'));
