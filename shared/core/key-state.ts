@@ -220,7 +220,9 @@ export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
     at += 13;
     let data = at + 4 * m;
     if (data > reply.length) throw malformed(`key ${k}'s ${m} item lengths run past its end`);
-    if (ends.length < m) ends = new Float64Array(Math.max(m, 2 * ends.length));
+    // The shared array serves every common key; a collection larger than it gets its own, so one
+    // huge key does not leave the process holding an array its size.
+    const ends = m <= SHARED_ENDS.length ? SHARED_ENDS : new Float64Array(m);
     const first = data;
     for (let i = 0; i < m; i++) {
       const end = data + reply.readUInt32LE(at + 4 * i);
@@ -228,7 +230,7 @@ export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
       ends[i] = end;
       data = end;
     }
-    const items = sliceItems(reply, first, m);
+    const items = sliceItems(reply, first, ends, m);
     at = data;
     const state = presentState(type, items);
     if (state === undefined) throw malformed(`key ${k}'s ${m} items do not make a ${type}`);
@@ -240,7 +242,7 @@ export function decodeKeyStates(reply: Buffer, count: number): KeyState[] {
 }
 
 /** Each item's end offset in the reply, for the key being decoded (decoding is synchronous, so one array serves all). */
-let ends = new Float64Array(256);
+const SHARED_ENDS = new Float64Array(4096);
 
 /**
  * The `count` items of a key, the first starting at `from`, each ending at its `ends` offset.
@@ -248,7 +250,7 @@ let ends = new Float64Array(256);
  * check and one decode for all of a key's items, then a slice each, instead of a decode (a call
  * into C++) per item later. Otherwise each item is a view of the reply's bytes.
  */
-function sliceItems(reply: Buffer, from: number, count: number): Bytes[] {
+function sliceItems(reply: Buffer, from: number, ends: Float64Array, count: number): Bytes[] {
   const items = new Array<Bytes>(count);
   if (count === 0) return items;
   const to = ends[count - 1] as number; // count > 0

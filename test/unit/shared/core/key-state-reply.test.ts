@@ -46,6 +46,15 @@ describe("decodeKeyStates (the read script's packed reply)", () => {
     });
   });
 
+  it('decodes a collection of more items than its shared offsets array holds, and the next key after it', () => {
+    const items = Array.from({ length: 5000 }, (_, i) => b(`i${i}`));
+    const reply = Buffer.concat([packReply([b('list'), -1, items]), packReply([b('string'), -1, b('after')])]);
+    expect(decodeKeyStates(reply, 2)).toEqual([
+      { exists: true, type: 'list', value: items.map((i) => i.toString()) },
+      { exists: true, type: 'string', value: 'after' },
+    ]);
+  });
+
   it('refuses a reply that holds fewer or more keys than asked, or is cut short', () => {
     expect(() => decodeKeyStates(records, 5)).toThrow(/ends after 4 of 5 keys/);
     expect(() => decodeKeyStates(records, 3)).toThrow(/bytes are left after 3 keys/);
