@@ -119,9 +119,10 @@ export function verifyNow(ctx: AppContext): Promise<VerifyReport> {
 }
 
 /**
- * Waits until verify finds Redis and Elasticsearch identical. A verify that throws (a node
- * connection closed under it while the topology moves) counts as not in sync yet and is run
- * again; its error is what a timeout reports.
+ * Waits until verify finds Redis and Elasticsearch identical. A verify that throws while a
+ * Cluster's topology moves (its scan on a master that just failed) counts as not in sync yet
+ * and is run again; its error is what a timeout reports. (A master demoted by a failover keeps
+ * its connection: ClusterSource.masters.)
  */
 export async function waitInSync(ctx: AppContext, timeoutMs = 60000): Promise<VerifyReport> {
   const attempt = (): Promise<VerifyReport | { error: string }> =>
